@@ -1,0 +1,90 @@
+# pocketctl - one non-recursive Makefile.
+#
+#   make            build ./pocketctl (release flags)
+#   make run        install missing Debian packages, build, start the server
+#                   on its defaults with manifests/ applied
+#   make check      install test dependencies, build with ASan + UBSan, run
+#                   every test (unit, end-to-end, app compatibility)
+#   make bench      run the benchmarks in tests/bench/ and print figures
+#   make fuzz       build the libFuzzer drivers (clang)
+#
+# SANITIZE=address,undefined builds into build/san instead of build/rel.
+
+CC       ?= cc
+PKGS     := sqlite3 libcurl jansson yaml-0.1 libcrypto
+SANITIZE ?=
+
+WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+        -Wvla -Wwrite-strings -Wformat=2 -fno-common
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -MMD -MP \
+               -Icontroller -Ireconcilers \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcivetweb -lcrypt \
+        -lpthread -lm
+
+ifneq ($(SANITIZE),)
+BUILD  := build/san
+OPT    := -O1 -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+          -fno-sanitize-recover=undefined
+BIN    := $(BUILD)/pocketctl
+else
+BUILD  := build/rel
+OPT    := -O2
+BIN    := pocketctl
+endif
+
+CFLAGS  += $(BASE_CFLAGS) $(OPT)
+LDFLAGS += $(OPT)
+
+CONTROLLER_SRC := $(filter-out controller/main.c,$(wildcard controller/*.c))
+RECONCILER_SRC := $(wildcard reconcilers/*.c)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(CONTROLLER_SRC) $(RECONCILER_SRC))
+MAIN_OBJ := $(BUILD)/controller/main.o
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC))
+UNIT_BIN := $(BUILD)/unit-tests
+EMBEDDED := schema/collections.json $(wildcard schema/migrations/*.sql)
+
+.PHONY: all run check test unit e2e compat bench fuzz deps test-deps clean
+
+all: $(BIN)
+
+$(BIN): $(LIB_OBJ) $(MAIN_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/controller/embedded.o: $(EMBEDDED)
+
+$(UNIT_BIN): $(LIB_OBJ) $(UNIT_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+deps:
+	scripts/install-deps.sh run
+
+test-deps:
+	scripts/install-deps.sh test
+
+run: deps
+	$(MAKE) all
+	scripts/run.sh
+
+# make check: everything under ASan + UBSan.
+check: test-deps
+	$(MAKE) SANITIZE=address,undefined test
+
+test: $(BIN) $(UNIT_BIN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(UNIT_BIN) --jobs=2
+	PCTL=$(abspath $(BIN)) bats tests/e2e
+
+bench: $(BIN)
+	PCTL=$(abspath $(BIN)) tests/bench/run.sh
+
+clean:
+	rm -rf build pocketctl
+
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

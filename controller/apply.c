@@ -1,0 +1,451 @@
+/*
+ * apply.c - make the store match a set of manifests (see apply.h).
+ *
+ * Every apply, dry run and diff runs inside one store transaction: the
+ * documents are written in relation order (targets first) so that names can
+ * be resolved against records created by the same apply, and a dry run or
+ * diff simply aborts at the end. That gives the three commands exactly the
+ * same validation and the same answers.
+ */
+#include "apply.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Looks a record up by id, inside a transaction or through the store. */
+struct lookup {
+	struct store *store;
+	struct store_txn *txn;
+};
+
+static int lookup_get(const struct lookup *l, const char *coll,
+		      const char *id, struct record *r, struct err *e)
+{
+	if (l->txn)
+		return store_txn_get(l->txn, coll, id, r, e);
+	return store_get(l->store, coll, id, r, e);
+}
+
+/* Is v the zero value of its field (left out of manifests)? */
+static int is_zero(json_t *v)
+{
+	if (!v || json_is_null(v) || json_is_false(v))
+		return 1;
+	if (json_is_string(v))
+		return json_string_length(v) == 0;
+	if (json_is_integer(v))
+		return json_integer_value(v) == 0;
+	if (json_is_real(v))
+		return json_real_value(v) == 0.0;
+	return 0;
+}
+
+static json_t *record_manifest(const struct schema *schema,
+			       const struct lookup *l, const struct record *r,
+			       struct err *e)
+{
+	const struct collection *c = schema_find(schema, r->collection);
+	json_t *doc = NULL, *meta, *spec;
+	size_t i;
+
+	if (!c) {
+		err_set(e, ERR_INTERNAL, "unknown collection '%s'",
+			r->collection);
+		return NULL;
+	}
+	spec = json_object();
+	meta = json_pack("{s:s}", "name", r->name);
+	if (!spec || !meta)
+		goto nomem;
+	if (r->labels && json_object_size(r->labels))
+		json_object_set(meta, "labels", r->labels); /* borrowed */
+	for (i = 0; i < c->nfields; i++) {
+		const struct field *f = &c->fields[i];
+		json_t *v = json_object_get(r->data, f->name);
+
+		if (f->hidden || is_zero(v))
+			continue;
+		if (c->name_field && !strcmp(f->name, c->name_field))
+			continue;
+		if (f->type == FT_RELATION) {
+			struct record t;
+			struct err ignore = ERR_INIT;
+
+			record_init(&t);
+			if (!lookup_get(l, f->target, json_string_value(v), &t,
+					&ignore)) {
+				json_object_set_new(spec, f->name,
+						    json_string(t.name));
+				record_release(&t);
+				continue;
+			}
+			record_release(&t);
+		}
+		json_object_set(spec, f->name, v); /* borrowed */
+	}
+	doc = json_pack("{s:s,s:s,s:o,s:o}", "apiVersion", MANIFEST_API_VERSION,
+			"kind", c->kind, "metadata", meta, "spec", spec);
+	if (!doc)
+		goto nomem;
+	return doc;
+nomem:
+	json_decref(meta);
+	json_decref(spec);
+	err_set(e, ERR_NOMEM, "out of memory");
+	return NULL;
+}
+
+json_t *apply_record_manifest(struct store *s, const struct record *r,
+			      struct err *e)
+{
+	struct lookup l = { s, NULL };
+
+	return record_manifest(store_schema(s), &l, r, e);
+}
+
+/* Prefix e with the position of field in document d. */
+static int at_doc(const struct manifest_doc *d, const char *field,
+		  struct err *e)
+{
+	char where[512];
+	char path[ERR_FIELD_MAX];
+
+	manifest_doc_where(d, field && *field ? field : NULL, where,
+			   sizeof(where));
+	if (field && *field) {
+		snprintf(path, sizeof(path), "spec.%.*s",
+			 (int)sizeof(path) - 6, field);
+		snprintf(e->field, sizeof(e->field), "%s", path);
+		return err_prefix(e, "%s: %s: ", where, path);
+	}
+	return err_prefix(e, "%s: ", where);
+}
+
+/*
+ * Turn a document's spec into record data: relation names resolved to ids
+ * (a value that is already an existing record's id is accepted too), the
+ * name field filled from metadata.name. Caller owns *out.
+ */
+static int doc_data(struct store_txn *t, const struct manifest_doc *d,
+		    json_t **out, struct err *e)
+{
+	const struct collection *c = d->coll;
+	json_t *data = NULL;
+	size_t i;
+	int rc = 0;
+
+	data = json_deep_copy(d->spec);
+	if (!data)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	if (c->name_field) {
+		json_t *n = json_object_get(data, c->name_field);
+
+		if (n && (!json_is_string(n) ||
+			  strcmp(json_string_value(n), d->name))) {
+			rc = err_set_field(e, ERR_INVALID, c->name_field,
+					   "must equal metadata.name '%s' (or be left out)",
+					   d->name);
+			goto out;
+		}
+		json_object_set_new(data, c->name_field, json_string(d->name));
+	}
+	for (i = 0; i < c->nfields; i++) {
+		const struct field *f = &c->fields[i];
+		json_t *v = json_object_get(data, f->name);
+		struct record r;
+		const char *ref;
+
+		if (f->type == FT_PASSWORD && v && !json_is_null(v)) {
+			rc = err_set_field(e, ERR_INVALID, f->name,
+					   "passwords cannot be set from manifests; set them through the API");
+			goto out;
+		}
+		if (f->type != FT_RELATION || !v || !json_is_string(v) ||
+		    !json_string_length(v))
+			continue;
+		ref = json_string_value(v);
+		record_init(&r);
+		rc = store_txn_get_by_name(t, f->target, ref, &r, e);
+		if (rc == ERR_NOT_FOUND && util_valid_id(ref))
+			rc = store_txn_get(t, f->target, ref, &r, e);
+		if (rc == ERR_NOT_FOUND) {
+			record_release(&r);
+			rc = err_set_field(e, ERR_INVALID, f->name,
+					   "no %s record named '%s'", f->target,
+					   ref);
+			goto out;
+		}
+		if (rc) {
+			record_release(&r);
+			goto out;
+		}
+		json_object_set_new(data, f->name, json_string(r.id));
+		record_release(&r);
+	}
+out:
+	if (rc)
+		json_decref(data);
+	else
+		*out = data;
+	return rc;
+}
+
+static json_t *member(const char *collection, const char *id)
+{
+	return json_pack("{s:s,s:s}", "collection", collection, "id", id);
+}
+
+static int has_member(json_t *set, const char *collection, const char *id)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(set, i, m) {
+		if (!strcmp(json_string_value(json_object_get(m, "collection")),
+			    collection) &&
+		    !strcmp(json_string_value(json_object_get(m, "id")), id))
+			return 1;
+	}
+	return 0;
+}
+
+static void count_action(json_t *result, const char *action)
+{
+	json_t *n = json_object_get(result, action);
+
+	json_object_set_new(result, action,
+			    json_integer(json_integer_value(n) + 1));
+}
+
+static json_t *new_item(const struct collection *c, const char *name,
+			const char *id, const char *action)
+{
+	return json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind", c->kind,
+			 "collection", c->name, "name", name, "id", id,
+			 "action", action);
+}
+
+/* Apply one document inside t, appending its item to items. */
+static int apply_doc(const struct schema *sc, struct store_txn *t,
+		     const struct manifest_doc *d, bool with_diff, json_t *items,
+		     json_t *members, struct err *e)
+{
+	struct lookup l = { NULL, t };
+	struct store_put p;
+	struct record before, after;
+	enum store_action act = STORE_UNCHANGED;
+	json_t *data = NULL, *item = NULL, *live = NULL, *desired = NULL;
+	const char *action;
+	int rc, existed;
+
+	record_init(&before);
+	record_init(&after);
+	rc = doc_data(t, d, &data, e);
+	if (rc) {
+		at_doc(d, e->field, e);
+		goto out;
+	}
+	existed = !store_txn_get_by_name(t, d->coll->name, d->name, &before,
+					 NULL);
+	memset(&p, 0, sizeof(p));
+	p.collection = d->coll->name;
+	p.name = d->name;
+	p.data = data;
+	p.labels = d->labels;
+	p.mode = STORE_UPSERT;
+	rc = store_txn_put(t, &p, &after, &act, e);
+	if (rc) {
+		at_doc(d, e->field, e);
+		goto out;
+	}
+	action = act == STORE_CREATED ? "created" :
+		 act == STORE_UPDATED ? "configured" : "unchanged";
+	item = new_item(d->coll, after.name, after.id, action);
+	if (!item) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (with_diff) {
+		live = existed ? record_manifest(sc, &l, &before, e) :
+				 json_null();
+		desired = record_manifest(sc, &l, &after, e);
+		if (!live || !desired) {
+			rc = e->code ? e->code : ERR_NOMEM;
+			goto out;
+		}
+		json_object_set_new(item, "live", live);
+		json_object_set_new(item, "desired", desired);
+		live = desired = NULL;
+	}
+	json_array_append_new(items, item);
+	item = NULL;
+	json_array_append_new(members, member(after.collection, after.id));
+out:
+	json_decref(item);
+	json_decref(live);
+	json_decref(desired);
+	json_decref(data);
+	record_release(&before);
+	record_release(&after);
+	return rc;
+}
+
+/* Delete the members of the previous apply that are gone now. */
+static int prune(const struct schema *sc, struct store_txn *t,
+		 const struct apply_opts *o, json_t *prev, json_t *members,
+		 bool with_diff, json_t *items, struct err *e)
+{
+	struct lookup l = { NULL, t };
+	size_t i, ngone = 0, nprev = json_array_size(prev);
+	json_t *m;
+	int rc = 0;
+
+	json_array_foreach(prev, i, m) {
+		if (!has_member(members,
+				json_string_value(json_object_get(m, "collection")),
+				json_string_value(json_object_get(m, "id"))))
+			ngone++;
+	}
+	if (ngone && ngone * 2 > nprev && !o->force)
+		return err_set(e, ERR_INVALID,
+			       "prune would delete %zu of the %zu records in apply set '%s'; use --force to allow it",
+			       ngone, nprev, o->applyset);
+	json_array_foreach(prev, i, m) {
+		const char *coll = json_string_value(json_object_get(m, "collection"));
+		const char *id = json_string_value(json_object_get(m, "id"));
+		const struct collection *c = schema_find(sc, coll);
+		struct record r;
+		json_t *item;
+
+		if (!c || has_member(members, coll, id))
+			continue;
+		record_init(&r);
+		if (store_txn_get(t, coll, id, &r, NULL)) {
+			record_release(&r);
+			continue; /* already gone */
+		}
+		item = new_item(c, r.name, r.id, "pruned");
+		if (with_diff && item) {
+			json_object_set_new(item, "live",
+					    record_manifest(sc, &l, &r, e));
+			json_object_set_new(item, "desired", json_null());
+		}
+		rc = store_txn_delete(t, coll, id, 0, e);
+		record_release(&r);
+		if (rc || !item) {
+			json_decref(item);
+			if (!rc)
+				rc = err_set(e, ERR_NOMEM, "out of memory");
+			return rc;
+		}
+		json_array_append_new(items, item);
+	}
+	return 0;
+}
+
+static int run(struct store *s, const struct manifest_set *m,
+	       const struct apply_opts *o, bool with_diff, json_t **result,
+	       struct err *e)
+{
+	const struct schema *sc = store_schema(s);
+	const struct collection **order = NULL;
+	struct store_txn *t = NULL;
+	json_t *res = NULL, *items, *members = NULL, *prev = NULL;
+	size_t ci, di;
+	int rc = 0;
+
+	if (o->prune && !o->applyset)
+		return err_set(e, ERR_INVALID, "--prune needs --applyset NAME");
+	if (o->applyset && !*o->applyset)
+		return err_set(e, ERR_INVALID, "apply set name is empty");
+	order = calloc(sc->ncollections, sizeof(*order));
+	res = json_pack("{s:b,s:[],s:i,s:i,s:i,s:i}", "dryRun",
+			o->dry_run || with_diff, "items", "created", 0,
+			"configured", 0, "unchanged", 0, "pruned", 0);
+	members = json_array();
+	if (!order || !res || !members) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	items = json_object_get(res, "items");
+	schema_topo_order(sc, order);
+	rc = store_begin(s, &t, e);
+	if (rc)
+		goto out;
+	for (ci = 0; ci < sc->ncollections; ci++) {
+		for (di = 0; di < m->n; di++) {
+			if (m->docs[di].coll != order[ci])
+				continue;
+			rc = apply_doc(sc, t, &m->docs[di], with_diff, items,
+				       members, e);
+			if (rc)
+				goto out;
+		}
+	}
+	if (o->applyset) {
+		rc = store_txn_applyset_get(t, o->applyset, &prev, e);
+		if (rc)
+			goto out;
+		if (o->prune) {
+			rc = prune(sc, t, o, prev, members, with_diff, items, e);
+			if (rc)
+				goto out;
+		} else {
+			/* Without prune, earlier members stay members. */
+			size_t i;
+			json_t *pm;
+
+			json_array_foreach(prev, i, pm) {
+				const char *pc = json_string_value(json_object_get(pm, "collection"));
+				const char *pid = json_string_value(json_object_get(pm, "id"));
+				struct record r;
+
+				record_init(&r);
+				if (!has_member(members, pc, pid) &&
+				    !store_txn_get(t, pc, pid, &r, NULL))
+					json_array_append(members, pm);
+				record_release(&r);
+			}
+		}
+		rc = store_txn_applyset_put(t, o->applyset, members, e);
+		if (rc)
+			goto out;
+	}
+	for (di = 0; di < json_array_size(items); di++)
+		count_action(res, json_string_value(json_object_get(
+					  json_array_get(items, di), "action")));
+	if (o->dry_run || with_diff) {
+		store_abort(t);
+	} else {
+		rc = store_commit(t, e);
+	}
+	t = NULL;
+	if (rc)
+		goto out;
+	json_object_set_new(res, "revision", json_integer(store_head(s)));
+out:
+	store_abort(t);
+	if (rc)
+		json_decref(res);
+	else
+		*result = res;
+	json_decref(members);
+	json_decref(prev);
+	free(order);
+	return rc;
+}
+
+int apply_run(struct store *s, const struct manifest_set *m,
+	      const struct apply_opts *o, json_t **result, struct err *e)
+{
+	return run(s, m, o, false, result, e);
+}
+
+int apply_diff(struct store *s, const struct manifest_set *m,
+	       const struct apply_opts *o, json_t **result, struct err *e)
+{
+	return run(s, m, o, true, result, e);
+}

@@ -1,0 +1,64 @@
+/*
+ * apply.h - make the store match a set of manifests (kubectl apply / diff).
+ *
+ * apply_run() validates every document first (schema types, select values,
+ * relation names resolved to ids, duplicates), then writes all of them in
+ * one transaction: all or nothing. Documents whose normalised spec and
+ * labels equal the stored record are not written. Relation fields in a
+ * manifest name their target by record name ("agent: poco"); targets created
+ * by the same apply are fine, in any document order.
+ *
+ * With an apply set, the set's membership is recorded; with prune, members
+ * of an earlier apply of the same set that are no longer in the manifests
+ * are deleted - refused when that is more than half of the set, unless
+ * force.
+ *
+ * The result is JSON, so the CLI prints the same thing whether it ran the
+ * apply itself or posted it to the server:
+ *   {"dryRun": false, "revision": 42,
+ *    "items": [{"kind": "McpServer", "collection": "mcp_servers",
+ *               "name": "github", "id": "...",
+ *               "action": "created|configured|unchanged|pruned"}],
+ *    "created": 1, "configured": 0, "unchanged": 3, "pruned": 0}
+ */
+#ifndef POCKETCTL_APPLY_H
+#define POCKETCTL_APPLY_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "manifest.h"
+#include "store.h"
+
+struct apply_opts {
+	bool dry_run;          /* compute and report, write nothing */
+	bool prune;            /* delete set members no longer declared */
+	bool force;            /* allow pruning more than half of the set */
+	const char *applyset;  /* NULL: no set (prune requires one) */
+};
+
+/* Caller owns *result (json_decref). On error nothing is written and e
+ * names the file:line:column and field where there is one. */
+int apply_run(struct store *s, const struct manifest_set *m,
+	      const struct apply_opts *o, json_t **result, struct err *e);
+
+/*
+ * Like a dry run, but each item also carries "live" and "desired": the
+ * record as a manifest document (null when absent), for a textual diff.
+ * Items whose action is "unchanged" are included.
+ */
+int apply_diff(struct store *s, const struct manifest_set *m,
+	       const struct apply_opts *o, json_t **result, struct err *e);
+
+/*
+ * A stored record in manifest form {apiVersion, kind, metadata: {name,
+ * labels}, spec}, relation ids turned back into names, empty/zero fields
+ * left out, hidden fields never included. Caller owns the result; NULL on
+ * error with e set.
+ */
+json_t *apply_record_manifest(struct store *s, const struct record *r,
+			      struct err *e);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * embedded.c - pulls schema/ files into .rodata with the assembler's
+ * .incbin, each followed by a NUL byte (see embedded.h). The Makefile makes
+ * this object depend on the embedded files.
+ */
+#include "embedded.h"
+
+#define EMBED(sym, path)                                             \
+	__asm__(".section .rodata\n"                                 \
+		".global " #sym "\n"                                 \
+		".balign 16\n" #sym ":\n"                            \
+		".incbin \"" path "\"\n"                             \
+		".global " #sym "_end\n" #sym "_end:\n"              \
+		".byte 0\n"                                          \
+		".previous\n");                                      \
+	extern const char sym[], sym##_end[]
+
+EMBED(pc_schema_json, "schema/collections.json");
+EMBED(pc_mig_0001, "schema/migrations/0001_init.sql");
+
+#define FILE_ENTRY(path, sym) { path, sym, sym##_end }
+
+const struct embedded_file embedded_schema =
+	FILE_ENTRY("schema/collections.json", pc_schema_json);
+
+const struct embedded_file embedded_migrations[] = {
+	FILE_ENTRY("schema/migrations/0001_init.sql", pc_mig_0001),
+};
+const size_t embedded_nmigrations =
+	sizeof(embedded_migrations) / sizeof(embedded_migrations[0]);

@@ -1,0 +1,27 @@
+/*
+ * embedded.h - files compiled into the binary: the collection schema and the
+ * store's SQL migrations, so that a bare ./pocketctl runs on its defaults.
+ */
+#ifndef POCKETCTL_EMBEDDED_H
+#define POCKETCTL_EMBEDDED_H
+
+#include <stddef.h>
+
+struct embedded_file {
+	const char *name;   /* "schema/migrations/0001_init.sql" */
+	const char *data;   /* NUL-terminated */
+	const char *end;    /* data + length (the NUL) */
+};
+
+/* Length in bytes of an embedded file, without the NUL. */
+#define EMBEDDED_LEN(f) ((size_t)((f)->end - (f)->data))
+
+/* schema/collections.json */
+extern const struct embedded_file embedded_schema;
+
+/* schema/migrations/NNNN_*.sql in order; migration i brings the store
+ * from level i to level i + 1. */
+extern const struct embedded_file embedded_migrations[];
+extern const size_t embedded_nmigrations;
+
+#endif

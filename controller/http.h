@@ -1,0 +1,131 @@
+/*
+ * http.h - the request context every route handler gets, and the reply
+ * helpers that turn results and struct err into PocketBase-shaped JSON.
+ *
+ * One civetweb request handler (server.c) accepts every request, builds a
+ * struct http_req (caller identity from the Authorization header, query
+ * access, a capped body reader), dispatches through the route table and
+ * records metrics from r->status afterwards. Handlers never write raw
+ * status lines themselves: they call http_reply_*(), exactly once.
+ *
+ * THREAD SAFETY NOTES: a struct http_req belongs to the civetweb worker
+ * thread running the request; the struct server it points at is shared and
+ * documents its own locking.
+ */
+#ifndef POCKETCTL_HTTP_H
+#define POCKETCTL_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <civetweb.h>
+#include <jansson.h>
+
+#include "buf.h"
+#include "err.h"
+#include "util.h"
+
+struct server;
+
+enum http_caller {
+	CALLER_GUEST = 0,     /* no or empty Authorization header */
+	CALLER_USER,          /* a users record */
+	CALLER_SUPERUSER,     /* a _superusers record, or the local CLI token */
+};
+
+struct http_auth {
+	enum http_caller kind;
+	char id[ID_LEN + 1];          /* the auth record's id, "" for guests */
+	char collection_id[64];       /* "_pb_users_auth_", "pbc_3142635823" */
+	json_t *record;               /* owned: the auth record's data plus "id"
+	                               * (users: role, email, ...); NULL for
+	                               * guests */
+};
+
+#define HTTP_MAX_PARAMS 3
+
+struct http_req {
+	struct mg_connection *conn;
+	const struct mg_request_info *ri;
+	struct server *srv;
+	struct http_auth auth;
+	const char *route;            /* metric label, e.g. "/api/collections/:c/records" */
+	int status;                   /* the status replied, 0 until then */
+	struct buf body;              /* filled by http_read_body() */
+	char *params[HTTP_MAX_PARAMS];/* path parameters in pattern order
+	                               * (":c", ":id", "*"), URL-decoded,
+	                               * owned by the request; NULL past the
+	                               * last one */
+};
+
+typedef int (*http_handler_fn)(struct http_req *r);
+
+/*
+ * One route. pattern segments starting with ':' match one path segment; a
+ * final "*" matches the rest of the path (possibly empty). Routes are tried
+ * in table order; the first whose method and pattern match wins (method
+ * NULL = any). A path that matches a pattern but not its method gets 405.
+ */
+struct http_route {
+	const char *method;
+	const char *pattern;
+	http_handler_fn fn;
+	bool stream;          /* a long-lived stream (SSE): counted against
+	                       * max_streams, refused with 503 beyond it */
+};
+
+/* The route table, in controller/routes.c: one line per route, grouped by
+ * the module that implements it. */
+extern const struct http_route http_routes[];
+extern const size_t http_nroutes;
+
+/*
+ * Read the request body into r->body, refusing more than cap bytes with
+ * ERR_TOO_LARGE (checked against Content-Length before reading, and while
+ * reading for chunked bodies).
+ */
+int http_read_body(struct http_req *r, size_t cap, struct err *e);
+
+/* Read and parse a JSON object body (cap as above). Caller owns *out. A
+ * parse error is ERR_INVALID naming line and column. */
+int http_read_json(struct http_req *r, size_t cap, json_t **out,
+		   struct err *e);
+
+/*
+ * Copy query parameter name (URL-decoded) into out (size n). Returns its
+ * length, or -1 when absent (or too long, which is also ERR_INVALID-worthy:
+ * callers treat -2 as "too long").
+ */
+int http_query(const struct http_req *r, const char *name, char *out,
+	       size_t n);
+
+/* A request header, or NULL. */
+const char *http_header(const struct http_req *r, const char *name);
+
+/*
+ * Replies. body is stolen (json_decref'd) in every case. extra_headers is
+ * NULL or "Name: value\r\n" lines. They set r->status.
+ */
+int http_reply_json(struct http_req *r, int status, json_t *body,
+		    const char *extra_headers);
+int http_reply_text(struct http_req *r, int status, const char *content_type,
+		    const char *text, size_t len);
+int http_reply_empty(struct http_req *r, int status,
+		     const char *extra_headers);
+
+/*
+ * PocketBase error body: {"status": S, "message": M, "data": {FIELD:
+ * {"code": "validation_...", "message": M}}} with S = err_http_status(code);
+ * data is {} when e->field is empty.
+ */
+int http_reply_error(struct http_req *r, const struct err *e);
+
+/* Shorthand: build an err and reply with it. */
+int http_fail(struct http_req *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* True for an admin: a superuser, or a users record with role "admin". */
+bool http_is_admin(const struct http_req *r);
+
+#endif

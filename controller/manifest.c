@@ -1,0 +1,762 @@
+/*
+ * manifest.c - YAML manifests: files and directories of documents into a
+ * validated list of {kind, name, labels, spec} with source positions (see
+ * manifest.h).
+ *
+ * Only the envelope is checked here (apiVersion, kind, metadata, spec,
+ * duplicates); what spec may contain is the schema's business, in apply.
+ * Loading is all-or-nothing: any error leaves the caller's set as it was.
+ */
+#include "manifest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+#define NAME_MAX_BYTES 200
+#define QUOTE_MAX 64           /* bytes of a key or value quoted in a message */
+
+/* The document being checked: where it came from and where it sits. */
+struct docctx {
+	const char *file;
+	const struct yaml_doc *ydoc;   /* borrowed */
+	const char *prefix;            /* "" or "3" / "items.3" for lists */
+	int line, column;              /* start of this document */
+	struct err *e;
+};
+
+static int at(const struct docctx *c, const char *rel, int code,
+	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* How many bytes of s to quote in a message: at most QUOTE_MAX, and never
+ * half of a UTF-8 sequence (messages end up in JSON replies). */
+static int qlen(const char *s)
+{
+	size_t n = strlen(s), q = n > QUOTE_MAX ? QUOTE_MAX : n;
+
+	if (q < n)
+		while (q > 0 && ((unsigned char)s[q] & 0xC0) == 0x80)
+			q--;
+	return (int)q;
+}
+
+/*
+ * Record "FILE:LINE:COL: message" with the position of rel (a path inside
+ * the document, "" for the document itself) and e->field = rel.
+ */
+static int at(const struct docctx *c, const char *rel, int code,
+	      const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX], abs[ERR_FIELD_MAX * 2];
+	int line = 0, col = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (rel && *rel) {
+		snprintf(abs, sizeof(abs), "%s%s%s", c->prefix,
+			 *c->prefix ? "." : "", rel);
+		yaml_doc_pos(c->ydoc, abs, &line, &col);
+	}
+	if (!line) {
+		line = c->line;
+		col = c->column;
+	}
+	return err_set_field(c->e, code, rel ? rel : "", "%s:%d:%d: %s",
+			     c->file, line, col, msg);
+}
+
+void manifest_set_release(struct manifest_set *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n; i++) {
+		struct manifest_doc *d = &m->docs[i];
+		free(d->file);
+		free(d->name);
+		json_decref(d->labels);
+		json_decref(d->spec);
+		json_decref(d->positions);
+	}
+	free(m->docs);
+	m->docs = NULL;
+	m->n = 0;
+}
+
+/* Drop the documents appended after the first n. */
+static void set_truncate(struct manifest_set *m, size_t n)
+{
+	size_t i;
+
+	for (i = n; i < m->n; i++) {
+		struct manifest_doc *d = &m->docs[i];
+		free(d->file);
+		free(d->name);
+		json_decref(d->labels);
+		json_decref(d->spec);
+		json_decref(d->positions);
+	}
+	m->n = n;
+}
+
+static const char *type_name(const json_t *v)
+{
+	if (!v)
+		return "nothing";
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:  return "a mapping";
+	case JSON_ARRAY:   return "a list";
+	case JSON_STRING:  return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL:    return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:   return "a boolean";
+	default:           return "null";
+	}
+}
+
+/*
+ * Copy the positions under the path in abs (whose first skip bytes are the
+ * list prefix) of value v and everything inside it from src into dst,
+ * without the prefix. abs is restored on return.
+ */
+static int copy_positions(json_t *src, json_t *dst, struct buf *abs,
+			  size_t skip, json_t *v)
+{
+	size_t old = abs->len, i;
+	const char *key;
+	json_t *item, *p;
+	char idx[32];
+	int rc = 0;
+
+	if (abs->len > skip) {
+		p = json_object_get(src, abs->ptr);
+		/* p is borrowed from src; the new key holds its own ref. */
+		if (p && json_object_set(dst, abs->ptr + skip + (skip ? 1 : 0),
+					 p))
+			return ERR_NOMEM;
+	}
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, item) {
+			rc = abs->len ? buf_putc(abs, '.') : 0;
+			if (!rc)
+				rc = buf_puts(abs, key);
+			if (!rc)
+				rc = copy_positions(src, dst, abs, skip, item);
+			abs->len = old;
+			abs->ptr[old] = '\0';
+			if (rc)
+				return rc;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, item) {
+			snprintf(idx, sizeof(idx), "%zu", i);
+			rc = abs->len ? buf_putc(abs, '.') : 0;
+			if (!rc)
+				rc = buf_puts(abs, idx);
+			if (!rc)
+				rc = copy_positions(src, dst, abs, skip, item);
+			abs->len = old;
+			abs->ptr[old] = '\0';
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* The positions of the document at c->prefix, re-keyed relative to it. */
+static int doc_positions(const struct docctx *c, json_t *v, json_t **out)
+{
+	struct buf abs = BUF_INIT;
+	json_t *dst = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!*c->prefix) {
+		*out = json_incref(c->ydoc->positions);
+		return 0;
+	}
+	dst = json_object();
+	if (!dst)
+		return ERR_NOMEM;
+	rc = buf_puts(&abs, c->prefix);
+	if (!rc)
+		rc = copy_positions(c->ydoc->positions, dst, &abs,
+				    strlen(c->prefix), v);
+	buf_release(&abs);
+	if (rc) {
+		json_decref(dst);
+		return rc;
+	}
+	*out = dst;
+	return 0;
+}
+
+/* metadata.name: a non-empty string of at most NAME_MAX_BYTES bytes
+ * without '/' or control characters (C0, DEL, C1). */
+static int check_name(const struct docctx *c, json_t *name)
+{
+	const unsigned char *s;
+	size_t n, i;
+
+	if (!name)
+		return at(c, "metadata", ERR_INVALID,
+			  "missing 'metadata.name'");
+	if (!json_is_string(name))
+		return at(c, "metadata.name", ERR_INVALID,
+			  "metadata.name must be a string, not %s",
+			  type_name(name));
+	s = (const unsigned char *)json_string_value(name);
+	n = json_string_length(name);
+	if (n == 0)
+		return at(c, "metadata.name", ERR_INVALID,
+			  "metadata.name is empty");
+	if (n > NAME_MAX_BYTES)
+		return at(c, "metadata.name", ERR_INVALID,
+			  "metadata.name is %zu bytes, more than the limit "
+			  "of %d", n, NAME_MAX_BYTES);
+	for (i = 0; i < n; i++) {
+		bool c1 = s[i] == 0xC2 && i + 1 < n && s[i + 1] >= 0x80 &&
+			  s[i + 1] <= 0x9F;
+		if (s[i] < 0x20 || s[i] == 0x7F || c1)
+			return at(c, "metadata.name", ERR_INVALID,
+				  "metadata.name contains a control character");
+		if (s[i] == '/')
+			return at(c, "metadata.name", ERR_INVALID,
+				  "metadata.name '%s' must not contain '/'",
+				  (const char *)s);
+	}
+	return 0;
+}
+
+/* metadata.labels: absent/null or a mapping of strings. New ref in *out. */
+static int check_labels(const struct docctx *c, json_t *labels,
+			json_t **out)
+{
+	char rel[ERR_FIELD_MAX];
+	const char *key;
+	json_t *v;
+
+	*out = NULL;
+	if (!labels || json_is_null(labels)) {
+		*out = json_object();
+		return *out ? 0 : at(c, "", ERR_NOMEM, "out of memory");
+	}
+	if (!json_is_object(labels))
+		return at(c, "metadata.labels", ERR_INVALID,
+			  "metadata.labels must be a mapping, not %s",
+			  type_name(labels));
+	json_object_foreach(labels, key, v) {
+		if (!json_is_string(v)) {
+			snprintf(rel, sizeof(rel), "metadata.labels.%s", key);
+			return at(c, rel, ERR_INVALID,
+				  "label '%.*s' must be a string, not %s "
+				  "(quote it)", qlen(key), key, type_name(v));
+		}
+	}
+	*out = json_incref(labels);
+	return 0;
+}
+
+/*
+ * Check one document v and append it to m (which has room for it). seen
+ * maps "collection/name" to the index of the document that defined it.
+ */
+static int load_doc(const struct schema *schema, const struct docctx *c,
+		    json_t *v, struct manifest_set *m, json_t *seen)
+{
+	struct manifest_doc d;
+	const char *key, *s;
+	json_t *item, *meta, *api, *kind, *spec, *idx;
+	char *seen_key = NULL;
+	int rc = 0;
+
+	memset(&d, 0, sizeof(d));
+	if (!json_is_object(v))
+		return at(c, "", ERR_INVALID,
+			  "a document must be a mapping, not %s",
+			  type_name(v));
+	json_object_foreach(v, key, item) {
+		if (strcmp(key, "apiVersion") && strcmp(key, "kind") &&
+		    strcmp(key, "metadata") && strcmp(key, "spec"))
+			return at(c, key, ERR_INVALID,
+				  "unknown key '%.*s' (expected apiVersion, "
+				  "kind, metadata and spec)", qlen(key), key);
+	}
+
+	api = json_object_get(v, "apiVersion");
+	if (!api)
+		return at(c, "", ERR_INVALID, "missing 'apiVersion' (expected "
+			  "'" MANIFEST_API_VERSION "')");
+	s = json_is_string(api) ? json_string_value(api) : type_name(api);
+	if (!json_is_string(api) ||
+	    strcmp(json_string_value(api), MANIFEST_API_VERSION))
+		return at(c, "apiVersion", ERR_INVALID,
+			  "apiVersion '%.*s' is not supported (expected '"
+			  MANIFEST_API_VERSION "')", qlen(s), s);
+
+	kind = json_object_get(v, "kind");
+	if (!kind)
+		return at(c, "", ERR_INVALID, "missing 'kind'");
+	if (!json_is_string(kind))
+		return at(c, "kind", ERR_INVALID, "kind must be a string, not %s",
+			  type_name(kind));
+	d.coll = schema_find_kind(schema, json_string_value(kind));
+	if (!d.coll)
+		return at(c, "kind", ERR_INVALID, "unknown kind '%.*s'",
+			  qlen(json_string_value(kind)),
+			  json_string_value(kind));
+
+	meta = json_object_get(v, "metadata");
+	if (!meta)
+		return at(c, "", ERR_INVALID, "missing 'metadata'");
+	if (!json_is_object(meta))
+		return at(c, "metadata", ERR_INVALID,
+			  "metadata must be a mapping, not %s", type_name(meta));
+	json_object_foreach(meta, key, item) {
+		char rel[ERR_FIELD_MAX];
+		if (!strcmp(key, "name") || !strcmp(key, "labels"))
+			continue;
+		snprintf(rel, sizeof(rel), "metadata.%s", key);
+		return at(c, rel, ERR_INVALID,
+			  "metadata key '%.*s' is not supported (expected "
+			  "name and labels)", qlen(key), key);
+	}
+	rc = check_name(c, json_object_get(meta, "name"));
+	if (rc)
+		return rc;
+
+	spec = json_object_get(v, "spec");
+	if (spec && !json_is_null(spec) && !json_is_object(spec))
+		return at(c, "spec", ERR_INVALID,
+			  "spec must be a mapping, not %s", type_name(spec));
+
+	/* The shape is right; now the duplicate check and the copies. */
+	s = json_string_value(json_object_get(meta, "name"));
+	if (asprintf(&seen_key, "%s/%s", d.coll->name, s) < 0) {
+		seen_key = NULL;
+		rc = at(c, "", ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	idx = json_object_get(seen, seen_key);
+	if (idx) {
+		const struct manifest_doc *first =
+			&m->docs[json_integer_value(idx)];
+		rc = at(c, "", ERR_CONFLICT,
+			"duplicate %s '%s' (first defined at %s:%d:%d)",
+			d.coll->kind, s, first->file, first->line,
+			first->column);
+		goto out;
+	}
+	rc = check_labels(c, json_object_get(meta, "labels"), &d.labels);
+	if (rc)
+		goto out;
+	d.spec = spec && !json_is_null(spec) ? json_incref(spec)
+					      : json_object();
+	d.file = strdup(c->file);
+	d.name = strdup(s);
+	d.line = c->line;
+	d.column = c->column;
+	if (!d.spec || !d.file || !d.name ||
+	    doc_positions(c, v, &d.positions) ||
+	    json_object_set_new(seen, seen_key,
+				json_integer((json_int_t)m->n))) {
+		rc = at(c, "", ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	m->docs[m->n++] = d;
+	memset(&d, 0, sizeof(d));
+out:
+	free(seen_key);
+	free(d.file);
+	free(d.name);
+	json_decref(d.labels);
+	json_decref(d.spec);
+	json_decref(d.positions);
+	return rc;
+}
+
+/* How many manifest documents yaml document v may hold. */
+static size_t doc_count(json_t *v)
+{
+	json_t *items;
+
+	if (!v)
+		return 0;
+	if (json_is_array(v))
+		return json_array_size(v);
+	items = json_object_get(v, "items");
+	if (json_is_object(v) && json_is_array(items))
+		return json_array_size(items);
+	return 1;
+}
+
+/* A list wrapper {apiVersion?, kind?: List, metadata?, items: [...]}: its
+ * other keys are refused. */
+static int check_list_wrapper(const struct docctx *c, json_t *v)
+{
+	const char *key;
+	json_t *item, *kind;
+
+	json_object_foreach(v, key, item) {
+		if (strcmp(key, "items") && strcmp(key, "apiVersion") &&
+		    strcmp(key, "kind") && strcmp(key, "metadata"))
+			return at(c, key, ERR_INVALID,
+				  "unknown key '%.*s' in a list (expected "
+				  "items)", qlen(key), key);
+	}
+	kind = json_object_get(v, "kind");
+	if (kind && !(json_is_string(kind) &&
+		      !strcmp(json_string_value(kind), "List")))
+		return at(c, "kind", ERR_INVALID,
+			  "a document with 'items' is a list, and its kind "
+			  "must be 'List'");
+	if (!json_is_array(json_object_get(v, "items")))
+		return at(c, "items", ERR_INVALID,
+			  "items must be a list, not %s",
+			  type_name(json_object_get(v, "items")));
+	return 0;
+}
+
+/* Load the yaml document y: one manifest, or a list of them. */
+static int load_ydoc(const struct schema *schema, const char *file,
+		     const struct yaml_doc *y, struct manifest_set *m,
+		     json_t *seen, struct err *e)
+{
+	struct docctx c = { file, y, "", y->line, y->column, e };
+	const char *list = NULL;
+	json_t *items, *item;
+	char prefix[64];
+	size_t i;
+	int rc;
+
+	if (json_is_array(y->value)) {
+		list = "";
+		items = y->value;
+	} else if (json_is_object(y->value) &&
+		   json_object_get(y->value, "items")) {
+		rc = check_list_wrapper(&c, y->value);
+		if (rc)
+			return rc;
+		list = "items.";
+		items = json_object_get(y->value, "items");
+	} else {
+		return load_doc(schema, &c, y->value, m, seen);
+	}
+	json_array_foreach(items, i, item) {
+		snprintf(prefix, sizeof(prefix), "%s%zu", list, i);
+		c.prefix = prefix;
+		yaml_doc_pos(y, prefix, &c.line, &c.column);
+		if (!c.line) {
+			c.line = y->line;
+			c.column = y->column;
+		}
+		rc = load_doc(schema, &c, item, m, seen);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int manifest_parse(const struct schema *schema, const char *filename,
+		   const char *text, size_t len, struct manifest_set *out,
+		   struct err *e)
+{
+	struct yaml_docs yd = { NULL, 0 };
+	struct manifest_doc *docs;
+	size_t n0 = out->n, want = 0, i, k;
+	json_t *seen = NULL;
+	char *key = NULL;
+	int rc;
+
+	rc = yaml_parse_docs(filename, text, len, &yd, e);
+	if (rc)
+		return rc;
+	for (i = 0; i < yd.n; i++)
+		want += doc_count(yd.docs[i].value);
+	if (want) {
+		if (want > SIZE_MAX / sizeof(*docs) - n0) {
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		docs = realloc(out->docs, (n0 + want) * sizeof(*docs));
+		if (!docs) {
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		out->docs = docs;
+	}
+	/* Index what is already loaded, for the duplicate check. */
+	seen = json_object();
+	if (!seen) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (k = 0; k < n0; k++) {
+		const struct manifest_doc *d = &out->docs[k];
+		if (!d->coll || !d->name)
+			continue;
+		if (asprintf(&key, "%s/%s", d->coll->name, d->name) < 0 ||
+		    json_object_set_new(seen, key, json_integer((json_int_t)k))) {
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		free(key);
+		key = NULL;
+	}
+	for (i = 0; i < yd.n; i++) {
+		if (!yd.docs[i].value)
+			continue;   /* an empty document */
+		rc = load_ydoc(schema, filename, &yd.docs[i], out, seen, e);
+		if (rc)
+			goto out;
+	}
+out:
+	free(key);
+	if (rc)
+		set_truncate(out, n0);
+	json_decref(seen);
+	yaml_docs_release(&yd);
+	return rc;
+}
+
+void manifest_doc_where(const struct manifest_doc *d, const char *field,
+			char *out, size_t n)
+{
+	const struct yaml_doc y = { NULL, 0, 0, d->positions };
+	int line = 0, col = 0;
+	char *path = NULL;
+
+	if (field && *field) {
+		if (asprintf(&path, "spec.%s", field) < 0)
+			path = NULL;
+		if (path)
+			yaml_doc_pos(&y, path, &line, &col);
+		if (!line)
+			yaml_doc_pos(&y, field, &line, &col);
+		free(path);
+	}
+	if (!line) {
+		line = d->line;
+		col = d->column;
+	}
+	snprintf(out, n, "%s:%d:%d", d->file ? d->file : "-", line, col);
+}
+
+/* ------------------------------------------------------------------ */
+/* Files and directories                                               */
+
+struct dir_id {
+	dev_t dev;
+	ino_t ino;
+};
+
+struct walker {
+	const struct schema *schema;
+	struct manifest_set *set;
+	struct dir_id *stack;   /* directories on the current path */
+	size_t depth, cap;
+	struct err *e;
+};
+
+/* Load one file; it must hold at least one document. */
+static int load_file(struct walker *w, const char *path)
+{
+	struct buf b;
+	size_t before = w->set->n;
+	int rc;
+
+	buf_init(&b, MANIFEST_MAX_FILE);
+	rc = buf_read_file(&b, path, w->e);
+	if (rc)
+		goto out;
+	rc = manifest_parse(w->schema, path, b.ptr, b.len, w->set, w->e);
+	if (rc)
+		goto out;
+	if (w->set->n == before)
+		rc = err_set(w->e, ERR_INVALID, "'%s': no documents", path);
+out:
+	buf_release(&b);
+	return rc;
+}
+
+static bool is_manifest_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return (n > 5 && !strcmp(name + n - 5, ".yaml")) ||
+	       (n > 4 && !strcmp(name + n - 4, ".yml"));
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int walk_dir(struct walker *w, const char *path,
+		    const struct stat *st);
+
+/* One directory entry: a directory to descend into, a manifest to load,
+ * or something else to ignore. */
+static int walk_entry(struct walker *w, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return err_set(w->e, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
+			       "cannot stat '%s': %s", path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return walk_dir(w, path, &st);
+	if (S_ISREG(st.st_mode) && is_manifest_name(strrchr(path, '/') + 1))
+		return load_file(w, path);
+	return 0;
+}
+
+/* Walk directory path (whose stat is st), entries in sorted order, hidden
+ * ones skipped, symlinks followed unless they lead back to a directory on
+ * the current path. */
+static int walk_dir(struct walker *w, const char *path,
+		    const struct stat *st)
+{
+	char **names = NULL, *child = NULL;
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	DIR *dir = NULL;
+	int rc = 0;
+
+	for (i = 0; i < w->depth; i++)
+		if (w->stack[i].dev == st->st_dev &&
+		    w->stack[i].ino == st->st_ino)
+			return err_set(w->e, ERR_INVALID, "symlink loop at '%s'",
+				       path);
+	if (w->depth == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 16;
+		struct dir_id *p = realloc(w->stack, ncap * sizeof(*p));
+		if (!p)
+			return err_set(w->e, ERR_NOMEM, "out of memory");
+		w->stack = p;
+		w->cap = ncap;
+	}
+	w->stack[w->depth].dev = st->st_dev;
+	w->stack[w->depth].ino = st->st_ino;
+	w->depth++;
+
+	dir = opendir(path);
+	if (!dir) {
+		rc = err_set(w->e, ERR_IO, "cannot open directory '%s': %s",
+			     path, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		errno = 0;
+		de = readdir(dir);
+		if (!de)
+			break;
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			char **p = realloc(names, ncap * sizeof(*p));
+			if (!p) {
+				rc = err_set(w->e, ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			names = p;
+			cap = ncap;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			rc = err_set(w->e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		n++;
+	}
+	if (errno) {
+		rc = err_set(w->e, ERR_IO, "cannot read directory '%s': %s",
+			     path, strerror(errno));
+		goto out;
+	}
+	closedir(dir);
+	dir = NULL;
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
+	for (i = 0; i < n; i++) {
+		child = path_join(path, names[i]);
+		if (!child) {
+			rc = err_set(w->e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		rc = walk_entry(w, child);
+		free(child);
+		child = NULL;
+		if (rc)
+			goto out;
+	}
+out:
+	w->depth--;
+	if (dir)
+		closedir(dir);
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+int manifest_load_paths(const struct schema *schema, const char *const *paths,
+			size_t npaths, struct manifest_set *out, struct err *e)
+{
+	struct manifest_set set = { NULL, 0 };
+	struct walker w = { schema, &set, NULL, 0, 0, e };
+	struct stat st;
+	size_t i, before;
+	int rc = 0;
+
+	out->docs = NULL;
+	out->n = 0;
+	for (i = 0; i < npaths; i++) {
+		before = set.n;
+		if (stat(paths[i], &st) < 0) {
+			if (errno == ENOENT)
+				rc = err_set(e, ERR_NOT_FOUND,
+					     "'%s' does not exist", paths[i]);
+			else
+				rc = err_set(e, ERR_IO, "cannot stat '%s': %s",
+					     paths[i], strerror(errno));
+			goto out;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			rc = walk_dir(&w, paths[i], &st);
+		} else if (S_ISREG(st.st_mode)) {
+			rc = load_file(&w, paths[i]);
+		} else {
+			rc = err_set(e, ERR_INVALID,
+				     "'%s' is not a file or a directory",
+				     paths[i]);
+		}
+		if (rc)
+			goto out;
+		if (set.n == before) {
+			rc = err_set(e, ERR_INVALID, "'%s': no documents",
+				     paths[i]);
+			goto out;
+		}
+	}
+	*out = set;
+	set.docs = NULL;
+	set.n = 0;
+out:
+	free(w.stack);
+	manifest_set_release(&set);
+	return rc;
+}

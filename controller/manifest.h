@@ -1,0 +1,67 @@
+/*
+ * manifest.h - YAML manifests: files and directories of documents
+ *
+ *     apiVersion: pocketcoder.dev/v1
+ *     kind: McpServer            # CamelCase singular of the collection
+ *     metadata: {name: github, labels: {team: core}}
+ *     spec: {status: approved, image: mcp/github}
+ *
+ * loaded into a list of validated documents with their source positions.
+ * Loading checks the shape only (apiVersion, known kind, metadata.name,
+ * spec is a mapping, no unknown top-level or metadata keys, no duplicate
+ * kind/name); field-level validation against the schema happens in apply,
+ * where relation names are resolved.
+ */
+#ifndef POCKETCTL_MANIFEST_H
+#define POCKETCTL_MANIFEST_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "schema.h"
+#include "yamljson.h"
+
+#define MANIFEST_API_VERSION "pocketcoder.dev/v1"
+#define MANIFEST_MAX_FILE ((size_t)16 << 20)   /* 16 MiB per file */
+
+struct manifest_doc {
+	char *file;                        /* owned; as given or found */
+	int line, column;                  /* where the document starts */
+	const struct collection *coll;     /* borrowed from the schema */
+	char *name;                        /* owned; metadata.name */
+	json_t *labels;                    /* owned; object of strings, {} */
+	json_t *spec;                      /* owned; object */
+	json_t *positions;                 /* owned; see struct yaml_doc */
+};
+
+struct manifest_set {
+	struct manifest_doc *docs;
+	size_t n;
+};
+
+/*
+ * Load paths (files, or directories searched recursively for *.yaml and
+ * *.yml in sorted order; symlinks followed, loops detected). Empty
+ * documents are skipped; a path with no document at all is an error. On
+ * error e->msg starts with "FILE:LINE:COLUMN: " where there is a position,
+ * and *out is left empty. Caller owns *out (manifest_set_release()).
+ */
+int manifest_load_paths(const struct schema *schema, const char *const *paths,
+			size_t npaths, struct manifest_set *out, struct err *e);
+
+/* Parse one in-memory stream (YAML or JSON; a JSON array or an object with
+ * "items" counts as a list of documents). Appends to out. */
+int manifest_parse(const struct schema *schema, const char *filename,
+		   const char *text, size_t len, struct manifest_set *out,
+		   struct err *e);
+
+void manifest_set_release(struct manifest_set *m);  /* accepts NULL */
+
+/* "FILE:LINE:COL" of a spec field (or of the document when unknown), into
+ * out (size n). */
+void manifest_doc_where(const struct manifest_doc *d, const char *field,
+			char *out, size_t n);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * server.h - `pocketctl serve`: civetweb, the routes, the SSE hubs, the
+ * reconcile engine, one process.
+ *
+ * Threads: civetweb workers parse, validate, commit to the store and reply
+ * (never waiting for a file write or a container restart); the hub thread
+ * tails the change log and wakes SSE streams; the engine thread runs the
+ * reconcilers. Streams are counted against their own cap (max_streams), and
+ * the worker pool is sized max_streams + workers, so open SSE clients can
+ * never starve ordinary requests.
+ */
+#ifndef POCKETCTL_SERVER_H
+#define POCKETCTL_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth.h"
+#include "err.h"
+#include "schema.h"
+#include "store.h"
+
+struct server_options {
+	const char *listen;          /* "127.0.0.1:8090" */
+	const char *data_dir;        /* "./pocket-data" */
+	const char *root_dir;        /* where rendered files go, "./pocket-root" */
+	const char *manifests_dir;   /* applied at start when set */
+	bool watch_manifests;        /* re-apply on change (--watch) */
+	size_t max_body;             /* records API bodies, default 1 MiB */
+	size_t max_apply_body;       /* /api/v1/apply bodies, default 16 MiB */
+	int workers;                 /* request workers, default 32 */
+	int max_streams;             /* concurrent SSE streams, default 1024 */
+	int token_ttl;               /* auth token lifetime (s), default 86400*7 */
+	int bcrypt_cost;             /* default 10 */
+};
+
+struct hub;
+struct metrics;
+struct engine;
+
+/* Shared by every thread; fields are set before civetweb starts and are
+ * read-only afterwards (the objects they point at lock for themselves). */
+struct server {
+	const struct server_options *opts;
+	const struct schema *schema;
+	struct store *store;
+	struct auth_keys keys;
+	struct hub *hub;
+	struct metrics *metrics;
+	struct engine *engine;       /* NULL until the engine lands */
+	struct mg_context *ctx;
+	volatile int stopping;       /* set on SIGINT/SIGTERM */
+};
+
+/* Fill o with the defaults above. */
+void server_options_init(struct server_options *o);
+
+/*
+ * Run the server until SIGINT/SIGTERM, then drain requests and streams and
+ * close the store. A second server on the same data directory is refused
+ * (flock on DIR/lock) with a message naming the directory. Returns 0 or a
+ * negative ERR_* with e set.
+ */
+int server_run(const struct server_options *o, const struct schema *schema,
+	       struct err *e);
+
+#endif

@@ -1,0 +1,2485 @@
+/*
+ * store.c - the record store on SQLite in WAL mode (see store.h).
+ *
+ * One write connection, serialised by wlock (taken in store_begin(),
+ * released by store_commit()/store_abort()), and a pool of up to POOL_MAX
+ * read-only connections for reads outside a transaction. A transaction reads
+ * the head revision right after BEGIN IMMEDIATE and numbers its changes
+ * head + 1, head + 2, ...: each change writes the record row first and then
+ * the change-log row with that explicit revision, so a refused write (a
+ * UNIQUE violation, a failed validation) leaves nothing behind and the
+ * change log's row id is the record's revision. Indexes derived from the
+ * schema (u_* unique, i_* plain, r_* relation lookups) are kept in step with
+ * the schema at open.
+ *
+ * THREAD SAFETY NOTES: the write connection, its statements and s->txn are
+ * touched only under wlock. Read connections are handed out under plock; a
+ * thread that already holds one (inside a store_list()/store_changes()
+ * callback) gets the same one back, so nested reads never wait on
+ * themselves. Do not call store_begin() from such a callback: the writer
+ * could then wait for a read connection held by a thread waiting for it.
+ * s->head is atomic so store_head() takes no lock.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "buf.h"
+#include "embedded.h"
+
+#define POOL_MAX 4               /* read-only connections */
+#define NAME_MAX_BYTES 200       /* longest record name */
+#define DEFAULT_KEEP 100000      /* change-log rows kept */
+#define BUSY_TIMEOUT_MS 10000    /* only another process can make us wait */
+#define CASCADE_MAX_DEPTH 256    /* cascade delete recursion bound */
+#define DB_FILE "pocket.db"
+
+#define REC_COLS "collection, id, name, data, labels, status, generation, " \
+		 "revision, created, updated"
+#define SQL_HEAD "SELECT max(coalesce((SELECT seq FROM sqlite_sequence " \
+		 "WHERE name = 'changelog'), 0), coalesce((SELECT " \
+		 "max(revision) FROM changelog), 0))"
+#define SQL_GET_ID "SELECT " REC_COLS " FROM records " \
+		   "WHERE collection = ?1 AND id = ?2"
+#define SQL_GET_NAME "SELECT " REC_COLS " FROM records " \
+		     "WHERE collection = ?1 AND name = ?2"
+
+/* Cached statements of the write connection. */
+enum wst {
+	W_BEGIN, W_COMMIT, W_ROLLBACK, W_HEAD, W_GET_ID, W_GET_NAME,
+	W_NAME_OWNER, W_EXISTS, W_INSERT, W_UPDATE, W_STATUS, W_LOG,
+	W_DELETE, W_FORGET, W_TRIM, W_SET_GET, W_SET_CLEAR, W_SET_ADD,
+	W__COUNT
+};
+
+static const char *const wsql[W__COUNT] = {
+	[W_BEGIN] = "BEGIN IMMEDIATE",
+	[W_COMMIT] = "COMMIT",
+	[W_ROLLBACK] = "ROLLBACK",
+	[W_HEAD] = SQL_HEAD,
+	[W_GET_ID] = SQL_GET_ID,
+	[W_GET_NAME] = SQL_GET_NAME,
+	[W_NAME_OWNER] = "SELECT id FROM records "
+			 "WHERE collection = ?1 AND name = ?2",
+	[W_EXISTS] = "SELECT 1 FROM records WHERE collection = ?1 AND id = ?2",
+	[W_INSERT] = "INSERT INTO records (" REC_COLS ") "
+		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[W_UPDATE] = "UPDATE records SET name = ?3, data = ?4, labels = ?5, "
+		     "generation = ?6, revision = ?7, updated = ?8 "
+		     "WHERE collection = ?1 AND id = ?2",
+	[W_STATUS] = "UPDATE records SET status = ?3, revision = ?4 "
+		     "WHERE collection = ?1 AND id = ?2",
+	[W_LOG] = "INSERT INTO changelog "
+		  "(revision, collection, id, action, record, time) "
+		  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[W_DELETE] = "DELETE FROM records WHERE collection = ?1 AND id = ?2",
+	[W_FORGET] = "DELETE FROM applysets WHERE collection = ?1 AND id = ?2",
+	[W_TRIM] = "DELETE FROM changelog WHERE revision <= ?1",
+	[W_SET_GET] = "SELECT collection, id FROM applysets WHERE name = ?1 "
+		      "ORDER BY collection, id",
+	[W_SET_CLEAR] = "DELETE FROM applysets WHERE name = ?1",
+	[W_SET_ADD] = "INSERT OR IGNORE INTO applysets (name, collection, id) "
+		      "VALUES (?1, ?2, ?3)",
+};
+
+/* Cached statements of each read connection. */
+enum rst { R_GET_ID, R_GET_NAME, R_CHANGES, R_OLDEST, R_HEAD, R__COUNT };
+
+static const char *const rsql[R__COUNT] = {
+	[R_GET_ID] = SQL_GET_ID,
+	[R_GET_NAME] = SQL_GET_NAME,
+	[R_CHANGES] = "SELECT revision, collection, id, action, record "
+		      "FROM changelog WHERE revision > ?1 "
+		      "ORDER BY revision LIMIT ?2",
+	[R_OLDEST] = "SELECT min(revision) FROM changelog",
+	[R_HEAD] = SQL_HEAD,
+};
+
+struct rconn {
+	sqlite3 *db;
+	sqlite3_stmt *st[R__COUNT];
+	pthread_t owner;         /* valid while refs > 0 */
+	int refs;                /* nested uses by owner */
+};
+
+struct store_txn {
+	struct store *s;
+	int64_t start_head;      /* head when the transaction began */
+	int64_t next_rev;        /* revision of the next change */
+	bool failed;             /* a write failed half-way: commit refuses */
+	struct err ferr;
+};
+
+struct store {
+	const struct schema *schema;
+	char *dir;
+	char *path;
+	int64_t keep;
+	bool read_only;
+	int schema_version;
+	int migration_level;
+	_Atomic int64_t head;
+
+	pthread_mutex_t wlock;   /* the writer lock (error-checking) */
+	sqlite3 *wdb;
+	sqlite3_stmt *wst[W__COUNT];
+	sqlite3_stmt **refst;    /* per schema field: referrer lookups */
+	size_t *fbase;           /* collection i's first slot in refst */
+	struct store_txn txn;    /* the one transaction, under wlock */
+
+	pthread_mutex_t plock;   /* guards pool[] */
+	pthread_cond_t pcond;
+	struct rconn pool[POOL_MAX];
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int nomem(struct err *e)
+{
+	return err_set(e, ERR_NOMEM, "out of memory");
+}
+
+/* Turn the connection's last error into an ERR_* code and message. */
+static int db_err(struct err *e, sqlite3 *db, const char *what)
+{
+	int code = sqlite3_errcode(db) & 0xff;
+
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+		return err_set(e, ERR_UNAVAILABLE,
+			       "%s: the database is locked by another process (%s)",
+			       what, sqlite3_errmsg(db));
+	if (code == SQLITE_NOMEM)
+		return nomem(e);
+	return err_set(e, ERR_DB, "%s: %s", what, sqlite3_errmsg(db));
+}
+
+/* Prepare *slot once, for the life of the connection. */
+static int prep(sqlite3 *db, sqlite3_stmt **slot, const char *sql,
+		struct err *e)
+{
+	if (*slot)
+		return 0;
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot,
+			       NULL) != SQLITE_OK) {
+		*slot = NULL;
+		return db_err(e, db, "cannot prepare statement");
+	}
+	return 0;
+}
+
+static void done(sqlite3_stmt *st)
+{
+	if (!st)
+		return;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Step st to completion (no rows expected) and reset it. */
+static int run(sqlite3 *db, sqlite3_stmt *st, const char *what,
+	       struct err *e)
+{
+	int rc = 0;
+
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_err(e, db, what);
+	done(st);
+	return rc;
+}
+
+static int exec(sqlite3 *db, const char *sql, struct err *e)
+{
+	char *msg = NULL;
+	int rc;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	rc = db_err(e, db, "cannot run SQL");
+	sqlite3_free(msg);
+	return rc;
+}
+
+/* The integer in the first column of sql's first row (*isnull when the
+ * value is NULL or there is no row). */
+static int query_int(sqlite3 *db, sqlite3_stmt *cached, const char *sql,
+		     int64_t *out, bool *isnull, struct err *e)
+{
+	sqlite3_stmt *st = cached;
+	int rc = 0, s;
+
+	*out = 0;
+	if (isnull)
+		*isnull = true;
+	if (!st && sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_err(e, db, "cannot prepare query");
+	s = sqlite3_step(st);
+	if (s == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL && isnull)
+			*isnull = false;
+		*out = sqlite3_column_int64(st, 0);
+	} else if (s != SQLITE_DONE) {
+		rc = db_err(e, db, "cannot read the store");
+	}
+	if (cached)
+		done(st);
+	else
+		sqlite3_finalize(st);
+	return rc;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Bind the compact JSON text of v; SQLite frees it. */
+static int bind_json(sqlite3_stmt *st, int i, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (!s)
+		return SQLITE_NOMEM;
+	return sqlite3_bind_text(st, i, s, -1, free);
+}
+
+/* Bind a JSON scalar the way json_extract() would return it; objects and
+ * arrays bind as their compact text. */
+static int bind_value(sqlite3_stmt *st, int i, const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return sqlite3_bind_text(st, i, json_string_value(v),
+					 (int)json_string_length(v),
+					 SQLITE_TRANSIENT);
+	case JSON_INTEGER:
+		return sqlite3_bind_int64(st, i, json_integer_value(v));
+	case JSON_REAL:
+		return sqlite3_bind_double(st, i, json_real_value(v));
+	case JSON_TRUE:
+		return sqlite3_bind_int(st, i, 1);
+	case JSON_FALSE:
+		return sqlite3_bind_int(st, i, 0);
+	case JSON_NULL:
+		return sqlite3_bind_null(st, i);
+	default:
+		return bind_json(st, i, v);
+	}
+}
+
+/* Append s as a quoted SQL identifier (q = '"') or string literal ('\''). */
+static int buf_quoted(struct buf *b, const char *s, char q)
+{
+	if (buf_putc(b, q))
+		return ERR_NOMEM;
+	for (; *s; s++) {
+		if (*s == q && buf_putc(b, q))
+			return ERR_NOMEM;
+		if (buf_putc(b, *s))
+			return ERR_NOMEM;
+	}
+	return buf_putc(b, q);
+}
+
+/* A field name that can go into a JSON path '$.name' unquoted. */
+static bool ident_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+static bool is_column(const char *f)
+{
+	return !strcmp(f, "name") || !strcmp(f, "id") ||
+	       !strcmp(f, "created") || !strcmp(f, "updated");
+}
+
+/*
+ * Append the SQL expression for index field f of c: json_extract() of a
+ * schema field, or one of the record columns name/id/created/updated.
+ */
+static int index_expr(struct buf *b, const struct collection *c,
+		      const char *f, struct err *e)
+{
+	if (collection_field(c, f)) {
+		if (!ident_ok(f))
+			return err_set(e, ERR_INVALID,
+				       "collection '%s': field '%s' cannot be indexed (want [A-Za-z0-9_])",
+				       c->name, f);
+		if (buf_printf(b, "json_extract(data, '$.%s')", f))
+			return nomem(e);
+		return 0;
+	}
+	if (!is_column(f))
+		return err_set(e, ERR_INVALID,
+			       "collection '%s': index names unknown field '%s'",
+			       c->name, f);
+	if (buf_puts(b, f))
+		return nomem(e);
+	return 0;
+}
+
+/* " WHERE collection = '<c>'" style literal for c's partial indexes. */
+static int buf_coll(struct buf *b, const char *prefix,
+		    const struct collection *c)
+{
+	if (buf_puts(b, prefix) || buf_quoted(b, c->name, '\''))
+		return ERR_NOMEM;
+	return 0;
+}
+
+/* "(a, b, c)" for messages. */
+static void index_fields(char *out, size_t size, const struct index *ix)
+{
+	size_t i, n = 0;
+
+	n += (size_t)snprintf(out, size, "(");
+	for (i = 0; i < ix->nfields && n < size; i++)
+		n += (size_t)snprintf(out + n, size - n, "%s%s",
+				      i ? ", " : "", ix->fields[i]);
+	if (n < size)
+		snprintf(out + n, size - n, ")");
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+void record_init(struct record *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void record_release(struct record *r)
+{
+	if (!r)
+		return;
+	free(r->name);
+	json_decref(r->data);
+	json_decref(r->labels);
+	json_decref(r->status);
+	record_init(r);
+}
+
+json_t *record_to_json(const struct record *r)
+{
+	return json_pack("{s:s,s:s,s:s?,s:O?,s:O?,s:O?,s:I,s:I,s:s,s:s}",
+			 "collection", r->collection, "id", r->id,
+			 "name", r->name, "labels", r->labels,
+			 "data", r->data, "status", r->status,
+			 "generation", (json_int_t)r->generation,
+			 "revision", (json_int_t)r->revision,
+			 "created", r->created, "updated", r->updated);
+}
+
+const char *store_action_name(enum store_action a)
+{
+	switch (a) {
+	case STORE_UNCHANGED:
+		return "unchanged";
+	case STORE_CREATED:
+		return "created";
+	case STORE_UPDATED:
+		return "updated";
+	case STORE_DELETED:
+		return "deleted";
+	}
+	return "unknown";
+}
+
+static int copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	int n = sqlite3_column_bytes(st, col);
+
+	if (!t || n < 0 || (size_t)n >= size)
+		return -1;
+	memcpy(dst, t, (size_t)n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* A JSON object column; NULL when absent or malformed. */
+static json_t *column_object(sqlite3_stmt *st, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+	json_t *v;
+
+	if (!t)
+		return NULL;
+	v = json_loadb(t, (size_t)sqlite3_column_bytes(st, col), 0, NULL);
+	if (v && !json_is_object(v)) {
+		json_decref(v);
+		v = NULL;
+	}
+	return v;
+}
+
+/* Fill r from a row of REC_COLS. */
+static int record_from_row(sqlite3_stmt *st, struct record *r, struct err *e)
+{
+	const char *name;
+	int rc;
+
+	record_init(r);
+	name = (const char *)sqlite3_column_text(st, 2);
+	if (copy_col(r->collection, sizeof(r->collection), st, 0) ||
+	    copy_col(r->id, sizeof(r->id), st, 1) || !name)
+		goto corrupt;
+	r->name = strdup(name);
+	if (!r->name) {
+		record_release(r);
+		return nomem(e);
+	}
+	r->data = column_object(st, 3);
+	r->labels = column_object(st, 4);
+	r->status = column_object(st, 5);
+	if (!r->data || !r->labels || !r->status)
+		goto corrupt;
+	r->generation = sqlite3_column_int64(st, 6);
+	r->revision = sqlite3_column_int64(st, 7);
+	if (copy_col(r->created, sizeof(r->created), st, 8) ||
+	    copy_col(r->updated, sizeof(r->updated), st, 9))
+		goto corrupt;
+	return 0;
+corrupt:
+	rc = err_set(e, ERR_DB, "record '%s' of %s is corrupt in the database",
+		     r->id, r->collection[0] ? r->collection : "?");
+	record_release(r);
+	return rc;
+}
+
+/*
+ * Look a record up with a prepared SQL_GET_ID or SQL_GET_NAME statement.
+ * ERR_NOT_FOUND when absent.
+ */
+static int get_row(sqlite3 *db, sqlite3_stmt *st, const char *coll,
+		   const char *key, bool by_name, struct record *out,
+		   struct err *e)
+{
+	int rc, s;
+
+	if (bind_text(st, 1, coll) || bind_text(st, 2, key)) {
+		rc = db_err(e, db, "cannot read record");
+		goto out;
+	}
+	s = sqlite3_step(st);
+	if (s == SQLITE_ROW)
+		rc = record_from_row(st, out, e);
+	else if (s == SQLITE_DONE)
+		rc = by_name ? err_set(e, ERR_NOT_FOUND,
+				       "no %s record named '%s'", coll, key) :
+			       err_set(e, ERR_NOT_FOUND,
+				       "no %s record with id '%s'", coll, key);
+	else
+		rc = db_err(e, db, "cannot read record");
+out:
+	done(st);
+	return rc;
+}
+
+static int find_coll(const struct store *s, const char *name,
+		     const struct collection **out, struct err *e)
+{
+	*out = name ? schema_find(s->schema, name) : NULL;
+	if (!*out)
+		return err_set_field(e, ERR_NOT_FOUND, "collection",
+				     "unknown collection '%s'",
+				     name ? name : "(null)");
+	return 0;
+}
+
+/* ---- read pool -------------------------------------------------------- */
+
+static int open_db(const char *path, int flags, sqlite3 **out,
+		   struct err *e)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		rc = err_set(e, ERR_DB, "cannot open database '%s': %s", path,
+			     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return rc;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	*out = db;
+	return 0;
+}
+
+/*
+ * Take a read connection. A thread that already holds one gets the same
+ * one again (so a callback of store_list() may call store_get() without
+ * waiting on itself). Blocks while all POOL_MAX are in use.
+ */
+static int rconn_get(struct store *s, struct rconn **out, struct err *e)
+{
+	pthread_t self = pthread_self();
+	struct rconn *c = NULL;
+	int i, rc = 0;
+
+	pthread_mutex_lock(&s->plock);
+	while (!c) {
+		for (i = 0; i < POOL_MAX && !c; i++)
+			if (s->pool[i].refs &&
+			    pthread_equal(s->pool[i].owner, self))
+				c = &s->pool[i];
+		for (i = 0; i < POOL_MAX && !c; i++)
+			if (s->pool[i].db && !s->pool[i].refs)
+				c = &s->pool[i];
+		for (i = 0; i < POOL_MAX && !c; i++) {
+			if (s->pool[i].db)
+				continue;
+			rc = open_db(s->path, SQLITE_OPEN_READONLY,
+				     &s->pool[i].db, e);
+			if (rc)
+				goto out;
+			c = &s->pool[i];
+		}
+		if (!c)
+			pthread_cond_wait(&s->pcond, &s->plock);
+	}
+	c->owner = self;
+	c->refs++;
+	*out = c;
+out:
+	pthread_mutex_unlock(&s->plock);
+	return rc;
+}
+
+static void rconn_put(struct store *s, struct rconn *c)
+{
+	pthread_mutex_lock(&s->plock);
+	if (--c->refs == 0)
+		pthread_cond_signal(&s->pcond);
+	pthread_mutex_unlock(&s->plock);
+}
+
+static int rstmt(struct rconn *c, enum rst k, sqlite3_stmt **out,
+		 struct err *e)
+{
+	int rc = prep(c->db, &c->st[k], rsql[k], e);
+
+	*out = c->st[k];
+	return rc;
+}
+
+static int wstmt(struct store *s, enum wst k, sqlite3_stmt **out,
+		 struct err *e)
+{
+	int rc = prep(s->wdb, &s->wst[k], wsql[k], e);
+
+	*out = s->wst[k];
+	return rc;
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+/* Create the data directory (0700) and its parents when missing. */
+static int make_data_dir(const char *dir, struct err *e)
+{
+	struct stat st;
+	char *parent = NULL;
+	int rc = 0;
+
+	if (mkdir(dir, 0700) == 0)
+		return 0;
+	if (errno == ENOENT) {
+		parent = strdup(dir);
+		if (!parent)
+			return nomem(e);
+		rc = fs_mkdirs(dirname(parent), e);
+		if (rc)
+			goto out;
+		if (mkdir(dir, 0700) == 0)
+			goto out;
+	}
+	if (errno != EEXIST) {
+		rc = err_set(e, ERR_IO, "cannot create data directory '%s': %s",
+			     dir, strerror(errno));
+		goto out;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		rc = err_set(e, ERR_IO, "data directory '%s' is not a directory",
+			     dir);
+out:
+	free(parent);
+	return rc;
+}
+
+/* Refuse schemas the store cannot hold, and size the referrer cache. */
+static int check_schema(struct store *s, struct err *e)
+{
+	const struct schema *sc = s->schema;
+	size_t i, j, n = 0;
+
+	for (i = 0; i < sc->ncollections; i++) {
+		const struct collection *c = &sc->collections[i];
+
+		if (!c->name || !*c->name ||
+		    strlen(c->name) >= sizeof(((struct record *)0)->collection))
+			return err_set(e, ERR_INVALID,
+				       "collection name '%s' is empty or too long",
+				       c->name ? c->name : "");
+		for (j = 0; j < c->nfields; j++) {
+			const struct field *f = &c->fields[j];
+
+			if (f->type != FT_RELATION)
+				continue;
+			if (!f->target || !schema_find(sc, f->target))
+				return err_set(e, ERR_INVALID,
+					       "collection '%s': relation '%s' targets unknown collection '%s'",
+					       c->name, f->name,
+					       f->target ? f->target : "");
+			if (!ident_ok(f->name))
+				return err_set(e, ERR_INVALID,
+					       "collection '%s': relation field '%s' needs a plain name",
+					       c->name, f->name);
+		}
+		n += c->nfields;
+	}
+	s->refst = calloc(n ? n : 1, sizeof(*s->refst));
+	s->fbase = calloc(sc->ncollections ? sc->ncollections : 1,
+			  sizeof(*s->fbase));
+	if (!s->refst || !s->fbase)
+		return nomem(e);
+	for (i = 0, n = 0; i < sc->ncollections; i++) {
+		s->fbase[i] = n;
+		n += sc->collections[i].nfields;
+	}
+	return 0;
+}
+
+static int too_new(const struct store *s, int64_t level, struct err *e)
+{
+	return err_set(e, ERR_INVALID,
+		       "data directory '%s' is at store migration level %lld, newer than this pocketctl (%zu): use a newer pocketctl",
+		       s->dir, (long long)level, embedded_nmigrations);
+}
+
+/* Run every pending migration, each in its own transaction. */
+static int migrate(struct store *s, struct err *e)
+{
+	char sql[64];
+	int64_t level;
+	size_t i;
+	int rc;
+
+	rc = query_int(s->wdb, NULL, "PRAGMA user_version", &level, NULL, e);
+	if (rc)
+		return rc;
+	if (level < 0 || level > (int64_t)embedded_nmigrations)
+		return too_new(s, level, e);
+	for (i = (size_t)level; i < embedded_nmigrations; i++) {
+		const struct embedded_file *m = &embedded_migrations[i];
+
+		rc = exec(s->wdb, "BEGIN IMMEDIATE", e);
+		if (rc)
+			return rc;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %zu", i + 1);
+		rc = exec(s->wdb, m->data, e);
+		if (!rc)
+			rc = exec(s->wdb, sql, e);
+		if (!rc)
+			rc = exec(s->wdb, "COMMIT", e);
+		if (rc) {
+			sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+			return err_prefix(e, "migration '%s': ", m->name);
+		}
+	}
+	s->migration_level = (int)embedded_nmigrations;
+	return 0;
+}
+
+/* Add one wanted index: want[name] = {sql, what}. */
+static int want_index(json_t *want, struct buf *name, struct buf *sql,
+		      const char *what, struct err *e)
+{
+	json_t *v = json_pack("{s:s,s:s}", "sql", sql->ptr, "what", what);
+
+	if (!v || json_object_set_new(want, name->ptr, v))
+		return nomem(e);
+	return 0;
+}
+
+/* The indexes the schema asks for: schema indexes and relation lookups. */
+static int wanted_indexes(const struct schema *sc, json_t *want,
+			  struct err *e)
+{
+	struct buf name = BUF_INIT, sql = BUF_INIT;
+	char what[512];
+	size_t i, j, k;
+	int rc = 0;
+
+	for (i = 0; i < sc->ncollections; i++) {
+		const struct collection *c = &sc->collections[i];
+
+		for (j = 0; j < c->nindexes; j++) {
+			const struct index *ix = &c->indexes[j];
+
+			if (!ix->nfields)
+				continue;
+			buf_reset(&name);
+			buf_reset(&sql);
+			if (buf_printf(&name, "%s_%s_%s", ix->unique ? "u" : "i",
+				       c->name, ix->name) ||
+			    buf_puts(&sql, ix->unique ? "CREATE UNIQUE INDEX " :
+							"CREATE INDEX ") ||
+			    buf_quoted(&sql, name.ptr, '"') ||
+			    buf_puts(&sql, " ON records("))
+				goto nomem;
+			for (k = 0; k < ix->nfields; k++) {
+				if (k && buf_puts(&sql, ", "))
+					goto nomem;
+				rc = index_expr(&sql, c, ix->fields[k], e);
+				if (rc)
+					goto out;
+			}
+			if (buf_coll(&sql, ") WHERE collection = ", c))
+				goto nomem;
+			snprintf(what, sizeof(what), "%s ", c->name);
+			index_fields(what + strlen(what),
+				     sizeof(what) - strlen(what), ix);
+			rc = want_index(want, &name, &sql, what, e);
+			if (rc)
+				goto out;
+		}
+		for (j = 0; j < c->nfields; j++) {
+			const struct field *f = &c->fields[j];
+			bool covered = false;
+
+			if (f->type != FT_RELATION)
+				continue;
+			for (k = 0; k < c->nindexes; k++)
+				if (c->indexes[k].nfields &&
+				    !strcmp(c->indexes[k].fields[0], f->name))
+					covered = true;
+			if (covered)
+				continue;
+			buf_reset(&name);
+			buf_reset(&sql);
+			if (buf_printf(&name, "r_%s_%s", c->name, f->name) ||
+			    buf_puts(&sql, "CREATE INDEX ") ||
+			    buf_quoted(&sql, name.ptr, '"') ||
+			    buf_printf(&sql,
+				       " ON records(json_extract(data, '$.%s'))",
+				       f->name) ||
+			    buf_coll(&sql, " WHERE collection = ", c))
+				goto nomem;
+			snprintf(what, sizeof(what), "%s (%s)", c->name,
+				 f->name);
+			rc = want_index(want, &name, &sql, what, e);
+			if (rc)
+				goto out;
+		}
+	}
+	goto out;
+nomem:
+	rc = nomem(e);
+out:
+	buf_release(&name);
+	buf_release(&sql);
+	return rc;
+}
+
+static bool managed_index(const char *name)
+{
+	return (name[0] == 'u' || name[0] == 'i' || name[0] == 'r') &&
+	       name[1] == '_';
+}
+
+/*
+ * Bring the schema-derived indexes in line with the schema: drop the ones
+ * that are gone or changed, create the missing ones. Existing records that
+ * violate a new unique index make the open fail with ERR_CONFLICT.
+ */
+static int sync_indexes(struct store *s, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *want = json_object(), *drop = json_array(), *v;
+	struct buf sql = BUF_INIT;
+	const char *key;
+	size_t i;
+	int rc = 0, r;
+
+	if (!want || !drop) {
+		rc = nomem(e);
+		goto out;
+	}
+	rc = wanted_indexes(s->schema, want, e);
+	if (rc)
+		goto out;
+	if (sqlite3_prepare_v2(s->wdb,
+			       "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+			       "AND tbl_name = 'records' AND sql IS NOT NULL",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_err(e, s->wdb, "cannot list indexes");
+		goto out;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *have = (const char *)sqlite3_column_text(st, 1);
+
+		if (!name || !have || !managed_index(name))
+			continue;
+		v = json_object_get(json_object_get(want, name), "sql");
+		if (v && !strcmp(json_string_value(v), have))
+			json_object_del(want, name);
+		else if (json_array_append_new(drop, json_string(name)))
+			goto nomem;
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_err(e, s->wdb, "cannot list indexes");
+		goto out;
+	}
+	json_array_foreach(drop, i, v) {
+		buf_reset(&sql);
+		if (buf_puts(&sql, "DROP INDEX ") ||
+		    buf_quoted(&sql, json_string_value(v), '"'))
+			goto nomem;
+		rc = exec(s->wdb, sql.ptr, e);
+		if (rc)
+			goto out;
+	}
+	json_object_foreach(want, key, v) {
+		if (sqlite3_exec(s->wdb,
+				 json_string_value(json_object_get(v, "sql")),
+				 NULL, NULL, NULL) == SQLITE_OK)
+			continue;
+		if ((sqlite3_errcode(s->wdb) & 0xff) == SQLITE_CONSTRAINT)
+			rc = err_set(e, ERR_CONFLICT,
+				     "cannot create unique index '%s': existing records of %s are not unique",
+				     key,
+				     json_string_value(json_object_get(v, "what")));
+		else
+			rc = db_err(e, s->wdb, "cannot create index");
+		goto out;
+	}
+	goto out;
+nomem:
+	rc = nomem(e);
+out:
+	sqlite3_finalize(st);
+	json_decref(want);
+	json_decref(drop);
+	buf_release(&sql);
+	return rc;
+}
+
+/*
+ * meta.schema_version follows the schema; the value it replaces stays as
+ * schema_version_previous (with schema_changed, the time of the change).
+ */
+static int record_schema_version(struct store *s, struct err *e)
+{
+	char sql[256], now[TIME_LEN + 1];
+	int64_t old;
+	bool isnull;
+	int rc;
+
+	rc = query_int(s->wdb, NULL,
+		       "SELECT value FROM meta WHERE key = 'schema_version'",
+		       &old, &isnull, e);
+	if (rc)
+		return rc;
+	s->schema_version = s->schema->version;
+	if (!isnull && old == s->schema->version)
+		return 0;
+	util_now(now);
+	if (!isnull) {
+		snprintf(sql, sizeof(sql),
+			 "INSERT OR REPLACE INTO meta (key, value) VALUES "
+			 "('schema_version_previous', %lld)", (long long)old);
+		rc = exec(s->wdb, sql, e);
+		if (rc)
+			return rc;
+	}
+	snprintf(sql, sizeof(sql),
+		 "INSERT OR REPLACE INTO meta (key, value) VALUES "
+		 "('schema_version', %d), ('schema_changed', '%s')",
+		 s->schema->version, now);
+	return exec(s->wdb, sql, e);
+}
+
+static int open_rw(struct store *s, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	const char *mode;
+	int64_t head;
+	int rc;
+
+	rc = make_data_dir(s->dir, e);
+	if (rc)
+		return rc;
+	rc = open_db(s->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+		     &s->wdb, e);
+	if (rc)
+		return rc;
+	if (sqlite3_prepare_v2(s->wdb, "PRAGMA journal_mode = WAL", -1, &st,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		rc = db_err(e, s->wdb, "cannot enable WAL");
+		goto out;
+	}
+	mode = (const char *)sqlite3_column_text(st, 0);
+	if (!mode || strcmp(mode, "wal")) {
+		rc = err_set(e, ERR_DB,
+			     "cannot enable WAL on '%s' (journal mode is '%s')",
+			     s->path, mode ? mode : "");
+		goto out;
+	}
+	sqlite3_finalize(st);   /* a pending statement would block COMMIT */
+	st = NULL;
+	rc = exec(s->wdb, "PRAGMA synchronous = FULL; "
+		  "PRAGMA foreign_keys = OFF; "
+		  "PRAGMA journal_size_limit = 67108864", e);
+	if (rc)
+		goto out;
+	rc = migrate(s, e);
+	if (rc)
+		goto out;
+	rc = exec(s->wdb, "BEGIN IMMEDIATE", e);
+	if (rc)
+		goto out;
+	rc = sync_indexes(s, e);
+	if (!rc)
+		rc = record_schema_version(s, e);
+	if (!rc)
+		rc = exec(s->wdb, "COMMIT", e);
+	if (rc) {
+		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+		goto out;
+	}
+	rc = query_int(s->wdb, NULL, SQL_HEAD, &head, NULL, e);
+	if (!rc)
+		atomic_store(&s->head, head);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int open_ro(struct store *s, struct err *e)
+{
+	struct rconn *c = NULL;
+	struct stat st;
+	int64_t level, v;
+	bool isnull;
+	int rc;
+
+	if (stat(s->path, &st) < 0)
+		return err_set(e, ERR_NOT_FOUND, "no store in '%s': %s",
+			       s->dir, strerror(errno));
+	rc = rconn_get(s, &c, e);
+	if (rc)
+		return rc;
+	rc = query_int(c->db, NULL, "PRAGMA user_version", &level, NULL, e);
+	if (rc)
+		goto out;
+	if (level < 0 || level > (int64_t)embedded_nmigrations) {
+		rc = too_new(s, level, e);
+		goto out;
+	}
+	if (level < (int64_t)embedded_nmigrations) {
+		rc = err_set(e, ERR_UNAVAILABLE,
+			     "store in '%s' is at migration level %lld, this pocketctl needs %zu: open it read-write once to upgrade it",
+			     s->dir, (long long)level, embedded_nmigrations);
+		goto out;
+	}
+	s->migration_level = (int)level;
+	rc = query_int(c->db, NULL,
+		       "SELECT value FROM meta WHERE key = 'schema_version'",
+		       &v, &isnull, e);
+	if (!rc)
+		s->schema_version = isnull ? 0 : (int)v;
+out:
+	rconn_put(s, c);
+	return rc;
+}
+
+int store_open(struct store **out, const struct schema *schema,
+	       const struct store_options *o, struct err *e)
+{
+	pthread_mutexattr_t attr;
+	struct store *s;
+	int rc;
+
+	*out = NULL;
+	if (!schema || !o || !o->dir || !*o->dir)
+		return err_set(e, ERR_INVALID, "store: no data directory given");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return nomem(e);
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&s->wlock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&s->plock, NULL);
+	pthread_cond_init(&s->pcond, NULL);
+	s->schema = schema;
+	s->read_only = o->read_only;
+	s->keep = o->changelog_keep > 0 ? o->changelog_keep : DEFAULT_KEEP;
+	s->txn.s = s;
+	s->dir = strdup(o->dir);
+	s->path = path_join(o->dir, DB_FILE);
+	if (!s->dir || !s->path) {
+		rc = nomem(e);
+		goto out;
+	}
+	rc = check_schema(s, e);
+	if (rc)
+		goto out;
+	rc = s->read_only ? open_ro(s, e) : open_rw(s, e);
+out:
+	if (rc)
+		store_close(s);
+	else
+		*out = s;
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	size_t i, j, n = 0;
+
+	if (!s)
+		return;
+	for (i = 0; i < POOL_MAX; i++) {
+		for (j = 0; j < R__COUNT; j++)
+			sqlite3_finalize(s->pool[i].st[j]);
+		sqlite3_close(s->pool[i].db);
+	}
+	for (i = 0; i < W__COUNT; i++)
+		sqlite3_finalize(s->wst[i]);
+	if (s->refst) {
+		for (i = 0; i < s->schema->ncollections; i++)
+			n += s->schema->collections[i].nfields;
+		for (i = 0; i < n; i++)
+			sqlite3_finalize(s->refst[i]);
+	}
+	if (s->wdb) {
+		sqlite3_exec(s->wdb, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
+			     NULL, NULL);
+		sqlite3_close(s->wdb);
+	}
+	pthread_mutex_destroy(&s->wlock);
+	pthread_mutex_destroy(&s->plock);
+	pthread_cond_destroy(&s->pcond);
+	free(s->refst);
+	free(s->fbase);
+	free(s->dir);
+	free(s->path);
+	free(s);
+}
+
+const struct schema *store_schema(const struct store *s)
+{
+	return s->schema;
+}
+
+int store_schema_version(struct store *s)
+{
+	return s->schema_version;
+}
+
+int store_migration_level(struct store *s)
+{
+	return s->migration_level;
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+int store_begin(struct store *s, struct store_txn **out, struct err *e)
+{
+	struct store_txn *t = &s->txn;
+	sqlite3_stmt *st;
+	int64_t head;
+	int rc;
+
+	*out = NULL;
+	if (s->read_only)
+		return err_set(e, ERR_FORBIDDEN, "the store is open read-only");
+	rc = pthread_mutex_lock(&s->wlock);
+	if (rc == EDEADLK)
+		return err_set(e, ERR_INTERNAL,
+			       "a store transaction is already open in this thread");
+	if (rc)
+		return err_set(e, ERR_INTERNAL, "cannot take the writer lock: %s",
+			       strerror(rc));
+	rc = wstmt(s, W_BEGIN, &st, e);
+	if (!rc)
+		rc = run(s->wdb, st, "cannot begin transaction", e);
+	if (rc)
+		goto fail;
+	rc = wstmt(s, W_HEAD, &st, e);
+	if (!rc)
+		rc = query_int(s->wdb, st, NULL, &head, NULL, e);
+	if (rc) {
+		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+		goto fail;
+	}
+	t->start_head = head;
+	t->next_rev = head + 1;
+	t->failed = false;
+	err_clear(&t->ferr);
+	*out = t;
+	return 0;
+fail:
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+/* End the transaction: ROLLBACK (when still open) and release the lock. */
+static void txn_end(struct store_txn *t, bool rollback)
+{
+	struct store *s = t->s;
+	sqlite3_stmt *st;
+
+	if (rollback && sqlite3_get_autocommit(s->wdb) == 0) {
+		if (wstmt(s, W_ROLLBACK, &st, NULL) == 0)
+			run(s->wdb, st, "rollback", NULL);
+		else
+			sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+	}
+	pthread_mutex_unlock(&s->wlock);
+}
+
+int store_commit(struct store_txn *t, struct err *e)
+{
+	struct store *s;
+	sqlite3_stmt *st;
+	int64_t head;
+	int rc = 0;
+
+	if (!t)
+		return err_set(e, ERR_INTERNAL, "no transaction to commit");
+	s = t->s;
+	if (t->failed) {
+		if (e)
+			*e = t->ferr;
+		rc = t->ferr.code;
+		goto out;
+	}
+	head = t->next_rev - 1;
+	/* Retention: trim in the same transaction; never the head row. */
+	if (head > t->start_head && head > s->keep) {
+		rc = wstmt(s, W_TRIM, &st, e);
+		if (!rc && sqlite3_bind_int64(st, 1, head - s->keep))
+			rc = db_err(e, s->wdb, "cannot trim the change log");
+		if (!rc)
+			rc = run(s->wdb, st, "cannot trim the change log", e);
+		else
+			done(st);
+		if (rc)
+			goto out;
+	}
+	rc = wstmt(s, W_COMMIT, &st, e);
+	if (!rc)
+		rc = run(s->wdb, st, "cannot commit", e);
+	if (!rc)
+		atomic_store(&s->head, head);
+out:
+	txn_end(t, rc != 0);
+	return rc;
+}
+
+void store_abort(struct store_txn *t)
+{
+	if (t)
+		txn_end(t, true);
+}
+
+/* A write failed after part of it reached the database: the transaction
+ * can no longer commit. */
+static int poison(struct store_txn *t, int rc, const struct err *le,
+		  struct err *e)
+{
+	t->failed = true;
+	err_set(&t->ferr, rc, "transaction aborted after a failed write: %s",
+		le->msg);
+	if (e)
+		*e = *le;
+	return rc;
+}
+
+static int txn_get(struct store_txn *t, const char *coll, const char *key,
+		   bool by_name, struct record *out, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = wstmt(t->s, by_name ? W_GET_NAME : W_GET_ID, &st, e);
+	if (rc)
+		return rc;
+	return get_row(t->s->wdb, st, coll, key, by_name, out, e);
+}
+
+/* 1 when the record exists, 0 when not, < 0 on error. */
+static int txn_exists(struct store_txn *t, const char *coll, const char *id,
+		      struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	rc = wstmt(t->s, W_EXISTS, &st, e);
+	if (rc)
+		return rc;
+	if (bind_text(st, 1, coll) || bind_text(st, 2, id)) {
+		rc = db_err(e, t->s->wdb, "cannot read record");
+		goto out;
+	}
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		rc = 1;
+	else if (r != SQLITE_DONE)
+		rc = db_err(e, t->s->wdb, "cannot read record");
+out:
+	done(st);
+	return rc;
+}
+
+/* The id of the record of coll named name into id_out ("" when none). */
+static int name_owner(struct store_txn *t, const char *coll,
+		      const char *name, char id_out[ID_LEN + 1],
+		      struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	id_out[0] = '\0';
+	rc = wstmt(t->s, W_NAME_OWNER, &st, e);
+	if (rc)
+		return rc;
+	if (bind_text(st, 1, coll) || bind_text(st, 2, name)) {
+		rc = db_err(e, t->s->wdb, "cannot read record");
+		goto out;
+	}
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		copy_col(id_out, ID_LEN + 1, st, 0);
+	else if (r != SQLITE_DONE)
+		rc = db_err(e, t->s->wdb, "cannot read record");
+out:
+	done(st);
+	return rc;
+}
+
+int store_txn_get(struct store_txn *t, const char *collection,
+		  const char *id, struct record *out, struct err *e)
+{
+	const struct collection *c;
+	int rc;
+
+	record_init(out);
+	if (!t)
+		return err_set(e, ERR_INTERNAL, "no transaction");
+	rc = find_coll(t->s, collection, &c, e);
+	if (rc)
+		return rc;
+	if (!id)
+		return err_set(e, ERR_NOT_FOUND, "no %s record with id ''",
+			       collection);
+	return txn_get(t, c->name, id, false, out, e);
+}
+
+int store_txn_get_by_name(struct store_txn *t, const char *collection,
+			  const char *name, struct record *out, struct err *e)
+{
+	const struct collection *c;
+	int rc;
+
+	record_init(out);
+	if (!t)
+		return err_set(e, ERR_INTERNAL, "no transaction");
+	rc = find_coll(t->s, collection, &c, e);
+	if (rc)
+		return rc;
+	if (!name)
+		return err_set(e, ERR_NOT_FOUND, "no %s record named ''",
+			       collection);
+	return txn_get(t, c->name, name, true, out, e);
+}
+
+/* ---- put -------------------------------------------------------------- */
+
+static int check_labels(const json_t *labels, struct err *e)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(labels))
+		return err_set_field(e, ERR_INVALID, "labels",
+				     "labels must be an object of strings");
+	json_object_foreach((json_t *)labels, k, v) {
+		if (!*k)
+			return err_set_field(e, ERR_INVALID, "labels",
+					     "label names must not be empty");
+		if (!json_is_string(v))
+			return err_set_field(e, ERR_INVALID, "labels",
+					     "label '%s' must be a string", k);
+	}
+	return 0;
+}
+
+static int check_name(const struct collection *c, const char *name,
+		      struct err *e)
+{
+	const char *field = c->name_field ? c->name_field : "name";
+	const unsigned char *p;
+
+	if (!name || !*name)
+		return err_set_field(e, ERR_INVALID, field,
+				     "record name must not be empty");
+	if (strlen(name) > NAME_MAX_BYTES)
+		return err_set_field(e, ERR_INVALID, field,
+				     "record name '%.40s...' is longer than %d bytes",
+				     name, NAME_MAX_BYTES);
+	for (p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return err_set_field(e, ERR_INVALID, field,
+					     "record name must not contain control characters");
+	return 0;
+}
+
+/* Append one value of a unique index's tuple for a message. */
+static void describe_value(struct buf *b, const json_t *v, const char *col)
+{
+	char *s;
+
+	if (col || json_is_string(v)) {
+		buf_putc(b, '\'');
+		buf_puts(b, col ? col : json_string_value(v));
+		buf_putc(b, '\'');
+		return;
+	}
+	s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	buf_puts(b, s ? s : "null");
+	free(s);
+}
+
+static const char *column_value(const struct record *r, const char *f)
+{
+	if (!strcmp(f, "name"))
+		return r->name;
+	if (!strcmp(f, "id"))
+		return r->id;
+	if (!strcmp(f, "created"))
+		return r->created;
+	return r->updated;
+}
+
+/*
+ * Find which unique index of c the write of r violated (r not yet
+ * written); 1 and a message in e when one is found, 0 when none, < 0 on
+ * error.
+ */
+static int unique_index_conflict(struct store_txn *t,
+				 const struct collection *c,
+				 const struct index *ix,
+				 const struct record *r, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	struct buf sql = BUF_INIT, vals = BUF_INIT;
+	char other[ID_LEN + 1] = "", fields[256];
+	size_t k;
+	int rc = 0, b = 0, s;
+
+	if (buf_coll(&sql, "SELECT id FROM records WHERE collection = ", c))
+		goto nomem;
+	for (k = 0; k < ix->nfields; k++) {
+		if (buf_puts(&sql, " AND "))
+			goto nomem;
+		rc = index_expr(&sql, c, ix->fields[k], e);
+		if (rc)
+			goto out;
+		if (buf_printf(&sql, " = ?%zu", k + 1))
+			goto nomem;
+	}
+	if (buf_printf(&sql, " AND id <> ?%zu LIMIT 1", ix->nfields + 1))
+		goto nomem;
+	if (sqlite3_prepare_v2(t->s->wdb, sql.ptr, -1, &st, NULL) !=
+	    SQLITE_OK) {
+		rc = db_err(e, t->s->wdb, "cannot check unique index");
+		goto out;
+	}
+	for (k = 0; k < ix->nfields; k++) {
+		const char *f = ix->fields[k];
+
+		if (collection_field(c, f))
+			b |= bind_value(st, (int)k + 1,
+					json_object_get(r->data, f));
+		else
+			b |= bind_text(st, (int)k + 1, column_value(r, f));
+	}
+	b |= bind_text(st, (int)ix->nfields + 1, r->id);
+	if (b) {
+		rc = db_err(e, t->s->wdb, "cannot check unique index");
+		goto out;
+	}
+	s = sqlite3_step(st);
+	if (s == SQLITE_DONE)
+		goto out;
+	if (s != SQLITE_ROW) {
+		rc = db_err(e, t->s->wdb, "cannot check unique index");
+		goto out;
+	}
+	copy_col(other, sizeof(other), st, 0);
+	if (ix->nfields > 1)
+		buf_putc(&vals, '(');
+	for (k = 0; k < ix->nfields; k++) {
+		const char *f = ix->fields[k];
+
+		if (k)
+			buf_puts(&vals, ", ");
+		describe_value(&vals, json_object_get(r->data, f),
+			       collection_field(c, f) ? NULL :
+							column_value(r, f));
+	}
+	if (ix->nfields > 1)
+		buf_putc(&vals, ')');
+	index_fields(fields, sizeof(fields), ix);
+	err_set_field(e, ERR_CONFLICT, ix->fields[0],
+		      "value %s is not unique for %s %s: record '%s' has it",
+		      vals.ptr, c->name, fields, other);
+	rc = 1;
+	goto out;
+nomem:
+	rc = nomem(e);
+out:
+	sqlite3_finalize(st);
+	buf_release(&sql);
+	buf_release(&vals);
+	return rc;
+}
+
+/* Explain a UNIQUE violation from writing r (sqlmsg: SQLite's words). */
+static int unique_conflict(struct store_txn *t, const struct collection *c,
+			   const struct record *r, const char *sqlmsg,
+			   struct err *e)
+{
+	char other[ID_LEN + 1];
+	size_t j;
+	int rc;
+
+	rc = name_owner(t, c->name, r->name, other, e);
+	if (rc)
+		return rc;
+	if (other[0] && strcmp(other, r->id))
+		return err_set_field(e, ERR_CONFLICT, "name",
+				     "name '%s' is already used by %s record '%s'",
+				     r->name, c->name, other);
+	for (j = 0; j < c->nindexes; j++) {
+		if (!c->indexes[j].unique)
+			continue;
+		rc = unique_index_conflict(t, c, &c->indexes[j], r, e);
+		if (rc > 0)
+			return ERR_CONFLICT;
+		if (rc < 0)
+			return rc;
+	}
+	return err_set(e, ERR_CONFLICT, "%s record '%s' conflicts with another: %s",
+		       c->name, r->name, sqlmsg);
+}
+
+/* Insert (create) or update the record row. Nothing is written on error. */
+static int write_record(struct store_txn *t, const struct collection *c,
+			const struct record *r, bool create, struct err *e)
+{
+	struct store *s = t->s;
+	sqlite3_stmt *st;
+	char sqlmsg[256];
+	int rc, b = 0, step;
+
+	rc = wstmt(s, create ? W_INSERT : W_UPDATE, &st, e);
+	if (rc)
+		return rc;
+	b |= bind_text(st, 1, r->collection);
+	b |= bind_text(st, 2, r->id);
+	b |= bind_text(st, 3, r->name);
+	b |= bind_json(st, 4, r->data);
+	b |= bind_json(st, 5, r->labels);
+	if (create) {
+		b |= bind_json(st, 6, r->status);
+		b |= sqlite3_bind_int64(st, 7, r->generation);
+		b |= sqlite3_bind_int64(st, 8, r->revision);
+		b |= bind_text(st, 9, r->created);
+		b |= bind_text(st, 10, r->updated);
+	} else {
+		b |= sqlite3_bind_int64(st, 6, r->generation);
+		b |= sqlite3_bind_int64(st, 7, r->revision);
+		b |= bind_text(st, 8, r->updated);
+	}
+	if (b) {
+		rc = db_err(e, s->wdb, "cannot write record");
+		done(st);
+		return rc;
+	}
+	step = sqlite3_step(st);
+	if (step == SQLITE_DONE) {
+		done(st);
+		return 0;
+	}
+	if ((step & 0xff) == SQLITE_CONSTRAINT) {
+		snprintf(sqlmsg, sizeof(sqlmsg), "%s", sqlite3_errmsg(s->wdb));
+		done(st);
+		return unique_conflict(t, c, r, sqlmsg, e);
+	}
+	rc = db_err(e, s->wdb, "cannot write record");
+	done(st);
+	return rc;
+}
+
+/* Append the change-log row of r's change (revision rev). */
+static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
+		      const char *action, struct err *e)
+{
+	struct store *s = t->s;
+	char now[TIME_LEN + 1];
+	sqlite3_stmt *st;
+	json_t *j;
+	int rc, b = 0;
+
+	rc = wstmt(s, W_LOG, &st, e);
+	if (rc)
+		return rc;
+	j = record_to_json(r);
+	if (!j)
+		return nomem(e);
+	util_now(now);
+	b |= sqlite3_bind_int64(st, 1, rev);
+	b |= bind_text(st, 2, r->collection);
+	b |= bind_text(st, 3, r->id);
+	b |= bind_text(st, 4, action);
+	b |= bind_json(st, 5, j);
+	b |= bind_text(st, 6, now);
+	json_decref(j);
+	if (b) {
+		rc = db_err(e, s->wdb, "cannot append to the change log");
+		done(st);
+		return rc;
+	}
+	return run(s->wdb, st, "cannot append to the change log", e);
+}
+
+/* Every relation of data must point at an existing record. */
+static int check_relations(struct store_txn *t, const struct collection *c,
+			   const char *id, json_t *data, const json_t *old,
+			   struct err *e)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < c->nfields; i++) {
+		const struct field *f = &c->fields[i];
+		json_t *v = json_object_get(data, f->name);
+		const char *target;
+
+		if (f->type != FT_RELATION || !json_is_string(v) ||
+		    !json_string_length(v))
+			continue;
+		if (old && json_equal(v, json_object_get(old, f->name)))
+			continue;       /* checked when it was written */
+		target = json_string_value(v);
+		if (!strcmp(f->target, c->name) && !strcmp(target, id))
+			continue;       /* points at itself */
+		rc = txn_exists(t, f->target, target, e);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return err_set_field(e, ERR_INVALID, f->name,
+					     "no %s record with id '%s'",
+					     f->target, target);
+	}
+	return 0;
+}
+
+int store_txn_put(struct store_txn *t, const struct store_put *p,
+		  struct record *out, enum store_action *act, struct err *e)
+{
+	const struct collection *c = NULL;
+	struct record cur, nr;
+	struct err le = ERR_INIT;
+	json_t *in = NULL, *norm = NULL;
+	const char *key = NULL, *name = NULL;
+	char other[ID_LEN + 1];
+	bool have = false, by_id;
+	int rc;
+
+	record_init(&cur);
+	record_init(&nr);
+	if (out)
+		record_init(out);
+	if (act)
+		*act = STORE_UNCHANGED;
+	if (!t || !p)
+		return err_set(e, ERR_INTERNAL, "store_txn_put: no transaction");
+	rc = find_coll(t->s, p->collection, &c, e);
+	if (rc)
+		return rc;
+	if (p->data && !json_is_object(p->data))
+		return err_set_field(e, ERR_INVALID, "data",
+				     "record data must be a JSON object");
+	if (p->labels) {
+		rc = check_labels(p->labels, e);
+		if (rc)
+			return rc;
+	}
+
+	/* Find the record the put is about: by id, else by name. */
+	by_id = p->id && *p->id;
+	if (by_id) {
+		if (!util_valid_id(p->id))
+			return err_set_field(e, ERR_INVALID, "id",
+					     "invalid record id '%s': want %d characters of [a-z0-9]",
+					     p->id, ID_LEN);
+		key = p->id;
+	} else if (p->name && *p->name) {
+		key = p->name;
+	} else if (c->name_field) {
+		key = json_string_value(json_object_get(p->data,
+							c->name_field));
+	}
+	if (key && *key) {
+		rc = txn_get(t, c->name, key, !by_id, &cur, e);
+		if (rc && rc != ERR_NOT_FOUND)
+			goto out;
+		have = rc == 0;
+		rc = 0;
+	}
+	if (p->mode == STORE_CREATE && have) {
+		rc = err_set_field(e, ERR_CONFLICT, by_id ? "id" : "name",
+				   "%s record '%s' already exists", c->name,
+				   key);
+		goto out;
+	}
+	if (p->mode == STORE_UPDATE && !have) {
+		rc = key && *key ? err_set(e, ERR_NOT_FOUND, by_id ?
+					   "no %s record with id '%s'" :
+					   "no %s record named '%s'",
+					   c->name, key) :
+				   err_set(e, ERR_NOT_FOUND,
+					   "no %s record given to update",
+					   c->name);
+		goto out;
+	}
+	if (p->if_revision > 0 && (!have || cur.revision != p->if_revision)) {
+		rc = have ? err_set(e, ERR_PRECONDITION,
+				    "record '%s' is at revision %lld, not %lld",
+				    cur.name, (long long)cur.revision,
+				    (long long)p->if_revision) :
+			    err_set(e, ERR_PRECONDITION,
+				    "record '%s' does not exist, so it is not at revision %lld",
+				    key ? key : "", (long long)p->if_revision);
+		goto out;
+	}
+
+	/* Identity of the result. */
+	if (have)
+		memcpy(nr.id, cur.id, sizeof(nr.id));
+	else if (by_id)
+		snprintf(nr.id, sizeof(nr.id), "%s", p->id);
+	else
+		util_new_id(nr.id);
+	snprintf(nr.collection, sizeof(nr.collection), "%s", c->name);
+
+	/* Normalise; a given name fills a name field the data leaves out. */
+	in = p->data ? json_incref(p->data) : json_object();
+	if (!in)
+		goto nomem;
+	if (c->name_field && p->name && *p->name &&
+	    !json_object_get(in, c->name_field)) {
+		json_t *copy = json_copy(in);
+
+		json_decref(in);
+		in = copy;
+		if (!in || json_object_set_new(in, c->name_field,
+					       json_string(p->name)))
+			goto nomem;
+	}
+	rc = schema_normalize(c, in, p->partial && have ? cur.data : NULL,
+			      &norm, e);
+	if (rc)
+		goto out;
+	if (c->name_field) {
+		name = json_string_value(json_object_get(norm, c->name_field));
+		if (name && p->name && *p->name && strcmp(name, p->name)) {
+			rc = err_set_field(e, ERR_INVALID, c->name_field,
+					   "value '%s' differs from the record name '%s'",
+					   name, p->name);
+			goto out;
+		}
+	} else {
+		name = p->name && *p->name ? p->name : have ? cur.name : nr.id;
+	}
+	rc = check_name(c, name, e);
+	if (rc)
+		goto out;
+
+	nr.name = strdup(name);
+	nr.data = norm;
+	norm = NULL;
+	nr.labels = p->labels ? json_deep_copy(p->labels) :
+		    have ? json_incref(cur.labels) : json_object();
+	nr.status = have ? json_incref(cur.status) : json_object();
+	if (!nr.name || !nr.labels || !nr.status)
+		goto nomem;
+
+	if (have && !strcmp(nr.name, cur.name) &&
+	    json_equal(nr.data, cur.data) && json_equal(nr.labels, cur.labels)) {
+		if (out) {
+			*out = cur;
+			record_init(&cur);
+		}
+		goto out;       /* unchanged: nothing written */
+	}
+	if (!have || strcmp(nr.name, cur.name)) {
+		rc = name_owner(t, c->name, nr.name, other, e);
+		if (rc)
+			goto out;
+		if (other[0] && strcmp(other, nr.id)) {
+			rc = err_set_field(e, ERR_CONFLICT, "name",
+					   "name '%s' is already used by %s record '%s'",
+					   nr.name, c->name, other);
+			goto out;
+		}
+	}
+	rc = check_relations(t, c, nr.id, nr.data, have ? cur.data : NULL, e);
+	if (rc)
+		goto out;
+
+	/* Write the record, then its change-log row. */
+	util_now(nr.updated);
+	memcpy(nr.created, have ? cur.created : nr.updated, sizeof(nr.created));
+	nr.generation = have ? cur.generation + 1 : 1;
+	nr.revision = t->next_rev;
+	rc = write_record(t, c, &nr, !have, e);
+	if (rc)
+		goto out;
+	rc = log_change(t, nr.revision, &nr, have ? "update" : "create", &le);
+	if (rc) {
+		rc = poison(t, rc, &le, e);
+		goto out;
+	}
+	t->next_rev++;
+	if (act)
+		*act = have ? STORE_UPDATED : STORE_CREATED;
+	if (out) {
+		*out = nr;
+		record_init(&nr);
+	}
+	goto out;
+nomem:
+	rc = nomem(e);
+out:
+	json_decref(in);
+	json_decref(norm);
+	record_release(&cur);
+	record_release(&nr);
+	return rc;
+}
+
+/* ---- delete ----------------------------------------------------------- */
+
+struct del_plan {
+	json_t *seen;    /* "collection/id" -> true: in the delete set */
+	json_t *order;   /* [collection, id] pairs, referrers first */
+	json_t *refs;    /* non-cascade references found: checked at the end */
+};
+
+/* Ids of records of rc whose relation field f points at id. */
+static int referrers(struct store_txn *t, size_t ci, size_t fi,
+		     const char *id, json_t *ids, struct err *e)
+{
+	struct store *s = t->s;
+	const struct collection *rc_ = &s->schema->collections[ci];
+	sqlite3_stmt **slot = &s->refst[s->fbase[ci] + fi];
+	struct buf sql = BUF_INIT;
+	int rc = 0, r;
+
+	if (!*slot) {
+		if (buf_coll(&sql, "SELECT id FROM records WHERE collection = ",
+			     rc_) ||
+		    buf_printf(&sql, " AND json_extract(data, '$.%s') = ?1",
+			       rc_->fields[fi].name)) {
+			buf_release(&sql);
+			return nomem(e);
+		}
+		rc = prep(s->wdb, slot, sql.ptr, e);
+		buf_release(&sql);
+		if (rc)
+			return rc;
+	}
+	if (bind_text(*slot, 1, id)) {
+		rc = db_err(e, s->wdb, "cannot find referring records");
+		goto out;
+	}
+	while ((r = sqlite3_step(*slot)) == SQLITE_ROW) {
+		const char *rid = (const char *)sqlite3_column_text(*slot, 0);
+
+		if (rid && json_array_append_new(ids, json_string(rid))) {
+			rc = nomem(e);
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE)
+		rc = db_err(e, s->wdb, "cannot find referring records");
+out:
+	done(*slot);
+	return rc;
+}
+
+static int plan_key(char *out, size_t size, const char *coll, const char *id)
+{
+	return snprintf(out, size, "%s/%s", coll, id) >= (int)size ? -1 : 0;
+}
+
+/* Add (c, id) and, first, everything that cascades from it to the plan. */
+static int plan_delete(struct store_txn *t, const struct collection *c,
+		       const char *id, struct del_plan *d, int depth,
+		       struct err *e)
+{
+	const struct schema *sc = t->s->schema;
+	char key[128];
+	json_t *ids = NULL, *v;
+	size_t ci, fi, k;
+	int rc = 0;
+
+	if (plan_key(key, sizeof(key), c->name, id))
+		return err_set(e, ERR_INVALID, "invalid record id '%s'", id);
+	if (json_object_get(d->seen, key))
+		return 0;
+	if (depth > CASCADE_MAX_DEPTH)
+		return err_set(e, ERR_CONFLICT,
+			       "cascade delete from %s record '%s' is deeper than %d levels",
+			       c->name, id, CASCADE_MAX_DEPTH);
+	if (json_object_set_new(d->seen, key, json_true()))
+		return nomem(e);
+	for (ci = 0; ci < sc->ncollections; ci++) {
+		const struct collection *rc_ = &sc->collections[ci];
+
+		for (fi = 0; fi < rc_->nfields; fi++) {
+			const struct field *f = &rc_->fields[fi];
+
+			if (f->type != FT_RELATION ||
+			    strcmp(f->target, c->name))
+				continue;
+			json_decref(ids);
+			ids = json_array();
+			if (!ids) {
+				rc = nomem(e);
+				goto out;
+			}
+			rc = referrers(t, ci, fi, id, ids, e);
+			if (rc)
+				goto out;
+			json_array_foreach(ids, k, v) {
+				const char *rid = json_string_value(v);
+
+				if (rc_ == c && !strcmp(rid, id))
+					continue;       /* itself */
+				if (f->cascade) {
+					rc = plan_delete(t, rc_, rid, d,
+							 depth + 1, e);
+					if (rc)
+						goto out;
+					continue;
+				}
+				if (json_array_append_new(d->refs,
+					json_pack("{s:s,s:s,s:s,s:s,s:s}",
+						  "coll", rc_->name,
+						  "field", f->name, "id", rid,
+						  "tcoll", c->name,
+						  "tid", id))) {
+					rc = nomem(e);
+					goto out;
+				}
+			}
+		}
+	}
+	if (json_array_append_new(d->order,
+				  json_pack("[s,s]", c->name, id)))
+		rc = nomem(e);
+out:
+	json_decref(ids);
+	return rc;
+}
+
+/* The record name for messages (the id when it cannot be read). */
+static void name_for(struct store_txn *t, const char *coll, const char *id,
+		     char *out, size_t size)
+{
+	struct record r;
+
+	if (txn_get(t, coll, id, false, &r, NULL) == 0)
+		snprintf(out, size, "%s", r.name);
+	else
+		snprintf(out, size, "%s", id);
+	record_release(&r);
+}
+
+/* Delete one record row with its change-log row and apply-set rows. */
+static int delete_one(struct store_txn *t, const char *coll, const char *id,
+		      struct err *e)
+{
+	struct store *s = t->s;
+	struct record r;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = txn_get(t, coll, id, false, &r, e);
+	if (rc)
+		return rc;
+	rc = wstmt(s, W_DELETE, &st, e);
+	if (rc)
+		goto out;
+	if (bind_text(st, 1, coll) || bind_text(st, 2, id)) {
+		done(st);
+		rc = db_err(e, s->wdb, "cannot delete record");
+		goto out;
+	}
+	rc = run(s->wdb, st, "cannot delete record", e);
+	if (rc)
+		goto out;
+	rc = wstmt(s, W_FORGET, &st, e);
+	if (rc)
+		goto out;
+	if (bind_text(st, 1, coll) || bind_text(st, 2, id)) {
+		done(st);
+		rc = db_err(e, s->wdb, "cannot delete record");
+		goto out;
+	}
+	rc = run(s->wdb, st, "cannot delete record", e);
+	if (rc)
+		goto out;
+	rc = log_change(t, t->next_rev, &r, "delete", e);
+	if (!rc)
+		t->next_rev++;
+out:
+	record_release(&r);
+	return rc;
+}
+
+int store_txn_delete(struct store_txn *t, const char *collection,
+		     const char *id, int64_t if_revision, struct err *e)
+{
+	const struct collection *c;
+	struct del_plan d = { NULL, NULL, NULL };
+	struct record r;
+	struct err le = ERR_INIT;
+	char tname[NAME_MAX_BYTES + 1], rname[NAME_MAX_BYTES + 1];
+	json_t *v;
+	size_t i;
+	int rc;
+
+	record_init(&r);
+	if (!t)
+		return err_set(e, ERR_INTERNAL, "no transaction");
+	rc = find_coll(t->s, collection, &c, e);
+	if (rc)
+		return rc;
+	if (!id || !util_valid_id(id))
+		return err_set(e, ERR_NOT_FOUND, "no %s record with id '%s'",
+			       c->name, id ? id : "");
+	rc = txn_get(t, c->name, id, false, &r, e);
+	if (rc)
+		goto out;
+	if (if_revision > 0 && r.revision != if_revision) {
+		rc = err_set(e, ERR_PRECONDITION,
+			     "record '%s' is at revision %lld, not %lld", r.name,
+			     (long long)r.revision, (long long)if_revision);
+		goto out;
+	}
+	d.seen = json_object();
+	d.order = json_array();
+	d.refs = json_array();
+	if (!d.seen || !d.order || !d.refs) {
+		rc = nomem(e);
+		goto out;
+	}
+	rc = plan_delete(t, c, id, &d, 0, e);
+	if (rc)
+		goto out;
+	json_array_foreach(d.refs, i, v) {
+		const char *rcoll = json_string_value(json_object_get(v, "coll"));
+		const char *rid = json_string_value(json_object_get(v, "id"));
+		const char *tcoll = json_string_value(json_object_get(v, "tcoll"));
+		const char *tid = json_string_value(json_object_get(v, "tid"));
+		char key[128];
+
+		if (plan_key(key, sizeof(key), rcoll, rid) == 0 &&
+		    json_object_get(d.seen, key))
+			continue;       /* deleted by the same cascade */
+		name_for(t, tcoll, tid, tname, sizeof(tname));
+		name_for(t, rcoll, rid, rname, sizeof(rname));
+		rc = err_set(e, ERR_CONFLICT,
+			     "record '%s' is referenced by %s.%s of '%s'",
+			     tname, rcoll,
+			     json_string_value(json_object_get(v, "field")),
+			     rname);
+		goto out;
+	}
+	json_array_foreach(d.order, i, v) {
+		rc = delete_one(t, json_string_value(json_array_get(v, 0)),
+				json_string_value(json_array_get(v, 1)), &le);
+		if (rc) {
+			rc = poison(t, rc, &le, e);
+			goto out;
+		}
+	}
+out:
+	json_decref(d.seen);
+	json_decref(d.order);
+	json_decref(d.refs);
+	record_release(&r);
+	return rc;
+}
+
+/* ---- status ----------------------------------------------------------- */
+
+int store_txn_set_status(struct store_txn *t, const char *collection,
+			 const char *id, json_t *status, struct err *e)
+{
+	const struct collection *c;
+	struct record r;
+	struct err le = ERR_INIT;
+	sqlite3_stmt *st;
+	int rc, b = 0;
+
+	record_init(&r);
+	if (!t)
+		return err_set(e, ERR_INTERNAL, "no transaction");
+	rc = find_coll(t->s, collection, &c, e);
+	if (rc)
+		return rc;
+	if (!json_is_object(status))
+		return err_set_field(e, ERR_INVALID, "status",
+				     "status must be a JSON object");
+	if (!id)
+		return err_set(e, ERR_NOT_FOUND, "no %s record with id ''",
+			       c->name);
+	rc = txn_get(t, c->name, id, false, &r, e);
+	if (rc)
+		goto out;
+	if (json_equal(status, r.status))
+		goto out;
+	json_decref(r.status);
+	r.status = json_deep_copy(status);
+	if (!r.status) {
+		rc = nomem(e);
+		goto out;
+	}
+	r.revision = t->next_rev;
+	rc = wstmt(t->s, W_STATUS, &st, e);
+	if (rc)
+		goto out;
+	b |= bind_text(st, 1, r.collection);
+	b |= bind_text(st, 2, r.id);
+	b |= bind_json(st, 3, r.status);
+	b |= sqlite3_bind_int64(st, 4, r.revision);
+	if (b) {
+		done(st);
+		rc = db_err(e, t->s->wdb, "cannot write status");
+		goto out;
+	}
+	rc = run(t->s->wdb, st, "cannot write status", e);
+	if (rc)
+		goto out;
+	rc = log_change(t, r.revision, &r, "update", &le);
+	if (rc) {
+		rc = poison(t, rc, &le, e);
+		goto out;
+	}
+	t->next_rev++;
+out:
+	record_release(&r);
+	return rc;
+}
+
+/* ---- apply sets ------------------------------------------------------- */
+
+int store_txn_applyset_get(struct store_txn *t, const char *name,
+			   json_t **members, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *arr = NULL;
+	int rc, r;
+
+	*members = NULL;
+	if (!t || !name)
+		return err_set(e, ERR_INTERNAL, "store_txn_applyset_get: bad call");
+	rc = wstmt(t->s, W_SET_GET, &st, e);
+	if (rc)
+		return rc;
+	arr = json_array();
+	if (!arr) {
+		rc = nomem(e);
+		goto out;
+	}
+	if (bind_text(st, 1, name)) {
+		rc = db_err(e, t->s->wdb, "cannot read apply set");
+		goto out;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *coll = (const char *)sqlite3_column_text(st, 0);
+		const char *id = (const char *)sqlite3_column_text(st, 1);
+
+		if (!coll || !id)
+			continue;
+		if (json_array_append_new(arr, json_pack("{s:s,s:s}",
+							 "collection", coll,
+							 "id", id))) {
+			rc = nomem(e);
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE)
+		rc = db_err(e, t->s->wdb, "cannot read apply set");
+out:
+	done(st);
+	if (rc)
+		json_decref(arr);
+	else
+		*members = arr;
+	return rc;
+}
+
+int store_txn_applyset_put(struct store_txn *t, const char *name,
+			   json_t *members, struct err *e)
+{
+	struct err le = ERR_INIT;
+	sqlite3_stmt *st;
+	json_t *m;
+	size_t i;
+	int rc;
+
+	if (!t || !name || !*name)
+		return err_set(e, ERR_INVALID, "apply set needs a name");
+	if (!json_is_array(members))
+		return err_set(e, ERR_INVALID,
+			       "apply set '%s': members must be an array", name);
+	json_array_foreach(members, i, m) {
+		if (!json_is_string(json_object_get(m, "collection")) ||
+		    !json_is_string(json_object_get(m, "id")))
+			return err_set(e, ERR_INVALID,
+				       "apply set '%s': member %zu needs string collection and id",
+				       name, i);
+	}
+	rc = wstmt(t->s, W_SET_CLEAR, &st, e);
+	if (rc)
+		return rc;
+	if (bind_text(st, 1, name)) {
+		done(st);
+		return db_err(e, t->s->wdb, "cannot write apply set");
+	}
+	rc = run(t->s->wdb, st, "cannot write apply set", e);
+	if (rc)
+		return rc;
+	json_array_foreach(members, i, m) {
+		rc = wstmt(t->s, W_SET_ADD, &st, &le);
+		if (!rc && (bind_text(st, 1, name) ||
+			    bind_text(st, 2, json_string_value(
+					  json_object_get(m, "collection"))) ||
+			    bind_text(st, 3, json_string_value(
+					  json_object_get(m, "id"))))) {
+			done(st);
+			rc = db_err(&le, t->s->wdb, "cannot write apply set");
+		}
+		if (!rc)
+			rc = run(t->s->wdb, st, "cannot write apply set", &le);
+		if (rc)
+			return poison(t, rc, &le, e);
+	}
+	return 0;
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+static int pool_get(struct store *s, const char *collection, const char *key,
+		    bool by_name, struct record *out, struct err *e)
+{
+	const struct collection *c;
+	struct rconn *conn;
+	sqlite3_stmt *st;
+	int rc;
+
+	record_init(out);
+	rc = find_coll(s, collection, &c, e);
+	if (rc)
+		return rc;
+	if (!key)
+		return err_set(e, ERR_NOT_FOUND, "no %s record %s ''", c->name,
+			       by_name ? "named" : "with id");
+	rc = rconn_get(s, &conn, e);
+	if (rc)
+		return rc;
+	rc = rstmt(conn, by_name ? R_GET_NAME : R_GET_ID, &st, e);
+	if (!rc)
+		rc = get_row(conn->db, st, c->name, key, by_name, out, e);
+	rconn_put(s, conn);
+	return rc;
+}
+
+int store_get(struct store *s, const char *collection, const char *id,
+	      struct record *out, struct err *e)
+{
+	return pool_get(s, collection, id, false, out, e);
+}
+
+int store_get_by_name(struct store *s, const char *collection,
+		      const char *name, struct record *out, struct err *e)
+{
+	return pool_get(s, collection, name, true, out, e);
+}
+
+/*
+ * Prepare "SELECT <what> FROM records WHERE collection = '<c>' AND (where)
+ * [ORDER BY ... LIMIT ...]" with q's arguments bound.
+ */
+static int prepare_query(sqlite3 *db, const struct collection *c,
+			 const char *what, const struct store_query *q,
+			 bool ordered, sqlite3_stmt **out, struct err *e)
+{
+	struct buf sql = BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	const char *tail = NULL;
+	json_t *args = q ? q->args : NULL, *v;
+	size_t i, nargs;
+	int rc = 0, b;
+
+	*out = NULL;
+	if (args && !json_is_array(args))
+		return err_set(e, ERR_INVALID, "query arguments must be an array");
+	nargs = args ? json_array_size(args) : 0;
+	if (buf_printf(&sql, "SELECT %s FROM records WHERE ", what) ||
+	    buf_coll(&sql, "collection = ", c))
+		goto nomem;
+	if (q && q->where && *q->where &&
+	    buf_printf(&sql, " AND (%s)", q->where))
+		goto nomem;
+	if (ordered) {
+		if (buf_printf(&sql, " ORDER BY %s",
+			       q && q->order && *q->order ? q->order :
+							    "created, id"))
+			goto nomem;
+		if (q && (q->limit > 0 || q->offset > 0) &&
+		    buf_printf(&sql, " LIMIT %lld OFFSET %lld",
+			       (long long)(q->limit > 0 ? q->limit : -1),
+			       (long long)(q->offset > 0 ? q->offset : 0)))
+			goto nomem;
+	}
+	if (sqlite3_prepare_v2(db, sql.ptr, -1, &st, &tail) != SQLITE_OK) {
+		rc = err_set(e, ERR_INVALID, "cannot compile query: %s",
+			     sqlite3_errmsg(db));
+		goto out;
+	}
+	while (tail && (*tail == ' ' || *tail == '\t' || *tail == '\n'))
+		tail++;
+	if (!st || (tail && *tail)) {
+		rc = err_set(e, ERR_INVALID, "query must be a single statement");
+		goto out;
+	}
+	if ((size_t)sqlite3_bind_parameter_count(st) != nargs) {
+		rc = err_set(e, ERR_INVALID,
+			     "query has %d placeholders but %zu arguments",
+			     sqlite3_bind_parameter_count(st), nargs);
+		goto out;
+	}
+	json_array_foreach(args, i, v) {
+		if (json_is_object(v) || json_is_array(v)) {
+			rc = err_set(e, ERR_INVALID,
+				     "query argument %zu must be a string, number, boolean or null",
+				     i + 1);
+			goto out;
+		}
+		b = bind_value(st, (int)i + 1, v);
+		if (b) {
+			rc = db_err(e, db, "cannot bind query argument");
+			goto out;
+		}
+	}
+	goto out;
+nomem:
+	rc = nomem(e);
+out:
+	buf_release(&sql);
+	if (rc)
+		sqlite3_finalize(st);
+	else
+		*out = st;
+	return rc;
+}
+
+int store_list(struct store *s, const char *collection,
+	       const struct store_query *q, store_each_fn fn, void *arg,
+	       struct err *e)
+{
+	const struct collection *c;
+	struct rconn *conn = NULL;
+	sqlite3_stmt *st = NULL;
+	struct record r;
+	int rc, step;
+
+	rc = find_coll(s, collection, &c, e);
+	if (rc)
+		return rc;
+	rc = rconn_get(s, &conn, e);
+	if (rc)
+		return rc;
+	rc = prepare_query(conn->db, c, REC_COLS, q, true, &st, e);
+	if (rc)
+		goto out;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = record_from_row(st, &r, e);
+		if (rc)
+			goto out;
+		rc = fn(&r, arg);
+		record_release(&r);
+		if (rc)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_err(e, conn->db, "cannot list records");
+out:
+	sqlite3_finalize(st);
+	rconn_put(s, conn);
+	return rc;
+}
+
+int store_count(struct store *s, const char *collection,
+		const struct store_query *q, int64_t *count, struct err *e)
+{
+	const struct collection *c;
+	struct rconn *conn = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*count = 0;
+	rc = find_coll(s, collection, &c, e);
+	if (rc)
+		return rc;
+	rc = rconn_get(s, &conn, e);
+	if (rc)
+		return rc;
+	rc = prepare_query(conn->db, c, "count(*)", q, false, &st, e);
+	if (rc)
+		goto out;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*count = sqlite3_column_int64(st, 0);
+	else
+		rc = db_err(e, conn->db, "cannot count records");
+out:
+	sqlite3_finalize(st);
+	rconn_put(s, conn);
+	return rc;
+}
+
+/* ---- change log ------------------------------------------------------- */
+
+/* One integer from a cached read statement; fallback on any error. */
+static int64_t pool_int(struct store *s, enum rst k, int64_t fallback,
+			bool *isnull)
+{
+	struct rconn *conn;
+	sqlite3_stmt *st;
+	int64_t v = fallback;
+
+	if (rconn_get(s, &conn, NULL))
+		return fallback;
+	if (rstmt(conn, k, &st, NULL) ||
+	    query_int(conn->db, st, NULL, &v, isnull, NULL))
+		v = fallback;
+	rconn_put(s, conn);
+	return v;
+}
+
+int64_t store_head(struct store *s)
+{
+	if (s->read_only)
+		return pool_int(s, R_HEAD, 0, NULL);
+	return atomic_load(&s->head);
+}
+
+int64_t store_changelog_oldest(struct store *s)
+{
+	int64_t head = store_head(s), v;
+	bool isnull = true;
+
+	v = pool_int(s, R_OLDEST, head + 1, &isnull);
+	return isnull ? head + 1 : v;
+}
+
+int store_changes(struct store *s, int64_t after, int64_t limit,
+		  store_change_fn fn, void *arg, struct err *e)
+{
+	struct rconn *conn = NULL;
+	struct store_change ch;
+	sqlite3_stmt *st = NULL, *own = NULL;
+	int rc, step;
+
+	rc = rconn_get(s, &conn, e);
+	if (rc)
+		return rc;
+	rc = rstmt(conn, R_CHANGES, &st, e);
+	if (rc)
+		goto out;
+	if (sqlite3_stmt_busy(st)) {
+		/* A walk from inside a walk's callback: the cached statement
+		 * is in use by the outer one. */
+		if (sqlite3_prepare_v2(conn->db, rsql[R_CHANGES], -1, &own,
+				       NULL) != SQLITE_OK) {
+			rc = db_err(e, conn->db, "cannot read the change log");
+			st = NULL;
+			goto out;
+		}
+		st = own;
+	}
+	if (sqlite3_bind_int64(st, 1, after) ||
+	    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1)) {
+		rc = db_err(e, conn->db, "cannot read the change log");
+		goto out;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(st, 4);
+
+		ch.revision = sqlite3_column_int64(st, 0);
+		ch.collection = (const char *)sqlite3_column_text(st, 1);
+		ch.id = (const char *)sqlite3_column_text(st, 2);
+		ch.action = (const char *)sqlite3_column_text(st, 3);
+		ch.record = text ? json_loadb(text, (size_t)sqlite3_column_bytes(st, 4),
+					      0, NULL) : NULL;
+		if (!ch.collection || !ch.id || !ch.action || !ch.record) {
+			json_decref(ch.record);
+			rc = err_set(e, ERR_DB,
+				     "change-log row %lld is corrupt",
+				     (long long)ch.revision);
+			goto out;
+		}
+		rc = fn(&ch, arg);
+		json_decref(ch.record);
+		if (rc)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_err(e, conn->db, "cannot read the change log");
+out:
+	if (own)
+		sqlite3_finalize(own);
+	else
+		done(st);
+	rconn_put(s, conn);
+	return rc;
+}

@@ -1,0 +1,230 @@
+/*
+ * store.h - the record store: SQLite (WAL) holding every record, a change
+ * log, and one global revision counter.
+ *
+ * A record is (collection, id, name, data, labels, status, generation,
+ * revision, created, updated). Every change - create, update, status change,
+ * delete, cascade delete - appends one row to the change log in the same
+ * transaction; the change log's row id IS the new revision, so revisions are
+ * strictly increasing and gap-free in commit order. generation bumps only
+ * when field data or labels change; revision bumps on every change.
+ *
+ * Writes go through a transaction (git refs style calling sequence):
+ *
+ *     store_begin()  ->  store_txn_put()/_delete()/_set_status() ...
+ *                    ->  store_commit()   (or store_abort())
+ *
+ * Every put is validated against the schema (schema_normalize), relation
+ * targets must exist (inside the same transaction, so records created earlier
+ * in it count), unique indexes and record names are enforced, and a rejected
+ * write names the field and changes nothing: the caller aborts, and nothing
+ * of the transaction is kept.
+ *
+ * THREAD SAFETY NOTES: a struct store may be used from any number of threads.
+ * Writers are serialised by an in-process mutex taken in store_begin() and
+ * released by store_commit()/store_abort(), so SQLite never answers BUSY to a
+ * user; a transaction belongs to the thread that began it. Reads outside a
+ * transaction use a small pool of read-only connections and see the last
+ * committed state (WAL snapshot isolation).
+ *
+ * SQL contract for store_query (used by the filter compiler): the where and
+ * order strings may name the columns id, name, data, labels, status,
+ * generation, revision, created, updated of the records table, and use
+ * json_extract(data, '$.field'); every value must be a bound '?' parameter.
+ */
+#ifndef POCKETCTL_STORE_H
+#define POCKETCTL_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "schema.h"
+#include "util.h"
+
+struct store;
+struct store_txn;
+
+struct store_options {
+	const char *dir;             /* data directory; created (0700) when
+	                              * missing; the database is DIR/pocket.db */
+	int64_t changelog_keep;      /* change-log rows retained; 0 = 100000 */
+	bool read_only;              /* open for reading only (CLI get/diff) */
+};
+
+/* One record. A value type: fill with store_get() etc., free with
+ * record_release(). */
+struct record {
+	char collection[64];
+	char id[ID_LEN + 1];
+	char *name;                  /* owned */
+	json_t *data;                /* owned reference; every schema field */
+	json_t *labels;              /* owned reference; object of strings */
+	json_t *status;              /* owned reference; object, {} when none */
+	int64_t generation;
+	int64_t revision;
+	char created[TIME_LEN + 1];
+	char updated[TIME_LEN + 1];
+};
+
+void record_init(struct record *r);
+void record_release(struct record *r);   /* accepts NULL; leaves r empty */
+
+/*
+ * The record as one JSON object: {collection, id, name, labels, data, status,
+ * generation, revision, created, updated}. This is the form stored in the
+ * change log. Caller owns the result (json_decref).
+ */
+json_t *record_to_json(const struct record *r);
+
+enum store_action {
+	STORE_UNCHANGED = 0,
+	STORE_CREATED,
+	STORE_UPDATED,
+	STORE_DELETED,
+};
+const char *store_action_name(enum store_action a); /* "created", ... */
+
+/*
+ * Open (creating if needed) the store in o->dir, running any pending
+ * migrations from schema/migrations and creating the schema's unique
+ * indexes. The schema is borrowed and must outlive the store.
+ * Caller owns *out (free with store_close()).
+ */
+int store_open(struct store **out, const struct schema *schema,
+	       const struct store_options *o, struct err *e);
+
+/* Checkpoint and close. Accepts NULL. No transaction may be open. */
+void store_close(struct store *s);
+
+const struct schema *store_schema(const struct store *s);
+
+/* The schema version recorded in the data directory, and the store's own
+ * SQL migration level. */
+int store_schema_version(struct store *s);
+int store_migration_level(struct store *s);
+
+/* ---- transactions ---------------------------------------------------- */
+
+/* Take the writer lock (blocking) and BEGIN IMMEDIATE. Caller owns *out: it
+ * must reach store_commit() or store_abort(). */
+int store_begin(struct store *s, struct store_txn **out, struct err *e);
+
+/* Commit and free t. On error the transaction is rolled back and freed. */
+int store_commit(struct store_txn *t, struct err *e);
+
+/* Roll back and free t. Accepts NULL. */
+void store_abort(struct store_txn *t);
+
+enum store_put_mode {
+	STORE_UPSERT = 0,   /* create when absent, update when present */
+	STORE_CREATE,       /* ERR_CONFLICT when a record with that id/name exists */
+	STORE_UPDATE,       /* ERR_NOT_FOUND when absent */
+};
+
+struct store_put {
+	const char *collection;
+	const char *id;          /* NULL or "": find by name (upsert/update) or
+	                          * generate a new id (create) */
+	const char *name;        /* NULL: the name_field's value, or else the id */
+	json_t *data;            /* borrowed; the fields */
+	bool partial;            /* data is a partial update over the stored one */
+	json_t *labels;          /* borrowed; NULL keeps the stored labels */
+	int64_t if_revision;     /* > 0: ERR_PRECONDITION unless the stored
+	                          * record is at exactly this revision */
+	enum store_put_mode mode;
+};
+
+/*
+ * Validate and write one record. When the normalised data and the labels
+ * equal the stored ones, nothing is written (*act = STORE_UNCHANGED, no
+ * generation or revision bump). out (nullable) receives the record as it is
+ * after the call; act (nullable) what happened.
+ */
+int store_txn_put(struct store_txn *t, const struct store_put *p,
+		  struct record *out, enum store_action *act, struct err *e);
+
+/*
+ * Delete one record. Records related to it through a cascade relation are
+ * deleted too (recursively, each with its own change-log row); a
+ * non-cascade relation pointing at it makes the delete fail with
+ * ERR_CONFLICT naming the referring collection and field.
+ */
+int store_txn_delete(struct store_txn *t, const char *collection,
+		     const char *id, int64_t if_revision, struct err *e);
+
+/* Replace a record's status (reconcilers only). Bumps revision, not
+ * generation; unchanged status writes nothing. */
+int store_txn_set_status(struct store_txn *t, const char *collection,
+			 const char *id, json_t *status, struct err *e);
+
+/* Reads inside the transaction (they see its own writes). */
+int store_txn_get(struct store_txn *t, const char *collection, const char *id,
+		  struct record *out, struct err *e);
+int store_txn_get_by_name(struct store_txn *t, const char *collection,
+			  const char *name, struct record *out, struct err *e);
+
+/*
+ * Apply sets: the members ({collection, id} objects) recorded by the last
+ * apply of set name; an unknown set gives an empty array. Caller owns
+ * *members.
+ */
+int store_txn_applyset_get(struct store_txn *t, const char *name,
+			   json_t **members, struct err *e);
+int store_txn_applyset_put(struct store_txn *t, const char *name,
+			   json_t *members, struct err *e);
+
+/* ---- reads ----------------------------------------------------------- */
+
+int store_get(struct store *s, const char *collection, const char *id,
+	      struct record *out, struct err *e);
+int store_get_by_name(struct store *s, const char *collection,
+		      const char *name, struct record *out, struct err *e);
+
+struct store_query {
+	const char *where;      /* SQL boolean over the records columns, with '?'
+	                         * placeholders only; NULL = all */
+	json_t *args;           /* array of bind values (string, integer, real,
+	                         * true/false as 1/0, null); borrowed */
+	const char *order;      /* SQL ORDER BY body; NULL = "created, id" */
+	int64_t limit;          /* <= 0: no limit */
+	int64_t offset;
+};
+
+/* Called once per record; a non-zero return stops the walk and is returned
+ * by the walker. r is borrowed for the duration of the call. */
+typedef int (*store_each_fn)(const struct record *r, void *arg);
+
+int store_list(struct store *s, const char *collection,
+	       const struct store_query *q, store_each_fn fn, void *arg,
+	       struct err *e);
+int store_count(struct store *s, const char *collection,
+		const struct store_query *q, int64_t *count, struct err *e);
+
+/* ---- change log ------------------------------------------------------ */
+
+struct store_change {
+	int64_t revision;
+	const char *collection;
+	const char *id;
+	const char *action;     /* "create", "update", "delete" */
+	json_t *record;         /* record_to_json() form after the change (for
+	                         * delete: the record as it was); borrowed */
+};
+typedef int (*store_change_fn)(const struct store_change *c, void *arg);
+
+/* Latest committed revision (0 for an empty store). */
+int64_t store_head(struct store *s);
+
+/* Oldest revision still in the change log (head + 1 when empty). A watcher
+ * that needs revisions older than this must reset. */
+int64_t store_changelog_oldest(struct store *s);
+
+/* Walk change-log rows with revision > after, in order, at most limit
+ * (<= 0: all). */
+int store_changes(struct store *s, int64_t after, int64_t limit,
+		  store_change_fn fn, void *arg, struct err *e);
+
+#endif

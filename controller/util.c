@@ -1,0 +1,222 @@
+/*
+ * util.c - record ids, timestamps and file-system primitives (see util.h).
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void util_new_id(char out[ID_LEN + 1])
+{
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[ID_LEN];
+	size_t got = 0;
+	ssize_t n;
+	int i;
+
+	while (got < sizeof(rnd)) {
+		n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	/* getrandom() on Linux >= 3.17 does not fail for small reads; keep a
+	 * defined result anyway. */
+	for (; got < sizeof(rnd); got++)
+		rnd[got] = (unsigned char)(rand() & 0xff);
+	for (i = 0; i < ID_LEN; i++)
+		out[i] = alphabet[rnd[i] % 36];
+	out[ID_LEN] = '\0';
+}
+
+bool util_valid_id(const char *s)
+{
+	int i;
+
+	if (!s)
+		return false;
+	for (i = 0; i < ID_LEN; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return s[ID_LEN] == '\0';
+}
+
+void util_now(char out[TIME_LEN + 1])
+{
+	struct timespec ts;
+	struct tm tm;
+
+	char date[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(out, TIME_LEN + 1, "%.19s.%03uZ", date,
+		 (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+}
+
+int64_t util_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int fs_mkdirs(const char *path, struct err *e)
+{
+	char *p = NULL, *s;
+	struct stat st;
+	int rc = 0;
+
+	p = strdup(path);
+	if (!p)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	for (s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			rc = err_set(e, ERR_IO, "cannot create directory '%s': %s",
+				     p, strerror(errno));
+			goto out;
+		}
+		if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			rc = err_set(e, ERR_IO, "'%s' exists and is not a directory",
+				     p);
+			goto out;
+		}
+		*s = c;
+		if (c == '\0')
+			break;
+		while (s[1] == '/')
+			s++;
+		if (s[1] == '\0')
+			break;
+	}
+out:
+	free(p);
+	return rc;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len,
+		    mode_t mode, struct err *e)
+{
+	char *dcopy = NULL, *tmp = NULL;
+	const char *dir;
+	size_t off = 0;
+	ssize_t n;
+	int fd = -1, rc = 0;
+
+	dcopy = strdup(path);
+	tmp = malloc(strlen(path) + 32);
+	if (!dcopy || !tmp) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	dir = dirname(dcopy);
+	rc = fs_mkdirs(dir, e);
+	if (rc)
+		goto out;
+	snprintf(tmp, strlen(path) + 32, "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  mode);
+	if (fd < 0) {
+		rc = err_set(e, ERR_IO, "cannot create '%s': %s", tmp,
+			     strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		n = write(fd, (const char *)data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = err_set(e, ERR_IO, "cannot write '%s': %s", tmp,
+				     strerror(errno));
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+		rc = err_set(e, ERR_IO, "cannot sync '%s': %s", tmp,
+			     strerror(errno));
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = err_set(e, ERR_IO, "cannot close '%s': %s", tmp,
+			     strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = err_set(e, ERR_IO, "cannot rename into '%s': %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	if (fsync_dir(dir) < 0) {
+		/* The new file is in place; only its durability is unknown. */
+		rc = err_set(e, ERR_IO, "cannot sync directory '%s': %s", dir,
+			     strerror(errno));
+		goto out_noremove;
+	}
+out:
+	if (rc && tmp)
+		unlink(tmp);
+out_noremove:
+	if (fd >= 0)
+		close(fd);
+	free(dcopy);
+	free(tmp);
+	return rc;
+}
+
+char *path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	char *p;
+
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (*b == '/')
+		b++;
+	p = malloc(la + strlen(b) + 2);
+	if (!p)
+		return NULL;
+	memcpy(p, a, la);
+	p[la] = '/';
+	strcpy(p + la + 1, b);
+	return p;
+}
+
+bool path_component_ok(const char *name)
+{
+	if (!name || !*name || strchr(name, '/'))
+		return false;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	return true;
+}

@@ -1,0 +1,54 @@
+/*
+ * util.h - small shared helpers: record ids, timestamps, and file-system
+ * primitives (recursive mkdir, atomic replace-by-rename).
+ */
+#ifndef POCKETCTL_UTIL_H
+#define POCKETCTL_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+#define ID_LEN 15          /* PocketBase record ids: 15 chars of [a-z0-9] */
+#define TIME_LEN 24        /* "2026-11-25 16:56:20.123Z" */
+
+/* Fill out (ID_LEN + 1 bytes) with a fresh random id from getrandom(2). */
+void util_new_id(char out[ID_LEN + 1]);
+
+/* True when s is exactly ID_LEN chars of [a-z0-9]. */
+bool util_valid_id(const char *s);
+
+/* Current UTC time in PocketBase's "YYYY-MM-DD HH:MM:SS.sssZ" form. */
+void util_now(char out[TIME_LEN + 1]);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t util_monotonic_ms(void);
+
+/*
+ * Create directory path and its missing parents with mode 0755.
+ * Existing directories are fine; a non-directory in the way is ERR_IO
+ * naming it.
+ */
+int fs_mkdirs(const char *path, struct err *e);
+
+/*
+ * Replace the file at path with exactly data[0..len) atomically: a temporary
+ * file in the same directory, fsync, chmod mode, rename over path, fsync of
+ * the directory. Missing parent directories are created. A crash leaves
+ * either the old file or the new one, never a mix. On error the old file is
+ * left intact, the temporary removed, and e names the step that failed.
+ */
+int fs_write_atomic(const char *path, const void *data, size_t len,
+		    mode_t mode, struct err *e);
+
+/* Join a and b with one '/', into a malloc'd string (NULL on OOM). */
+char *path_join(const char *a, const char *b);
+
+/* True when name is a safe single path component: non-empty, no '/', and
+ * neither "." nor "..". */
+bool path_component_ok(const char *name);
+
+#endif

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# install-deps.sh run|test|bench - install the Debian packages pocketctl needs
+# that are missing. `run`: build and run; `test`: also the test frameworks
+# and tools; `bench`: also the load generators. Idempotent: installs nothing
+# when everything is present.
+set -euo pipefail
+
+run_pkgs=(gcc make pkg-config git diffutils libsqlite3-dev libcurl4-openssl-dev
+          libjansson-dev libyaml-dev libcivetweb-dev libssl-dev libcrypt-dev)
+test_pkgs=(libcriterion-dev bats curl)
+bench_pkgs=(wrk hyperfine)
+
+want=("${run_pkgs[@]}")
+case "${1:-run}" in
+  run) ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# run.sh - `make bench`: runs every benchmark in tests/bench/ and prints
+# figures. Benchmarks report; they do not pass or fail on timing.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+: "${PCTL:?set PCTL to the pocketctl binary}"
+for b in "$here"/bench_*.sh; do
+  echo "## $(basename "$b" .sh)"
+  "$b"
+  echo
+done

@@ -1,0 +1,153 @@
+#!/usr/bin/env bats
+# apply / get / delete on the real binary with the default manifests.
+
+load helpers
+
+@test "apply creates every default record, a second apply changes nothing" {
+  run pctl apply -f "$REPO/manifests"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"aiagent/poco created"* ]]
+  [[ "$output" == *"toolpermission/global-all-ask created"* ]]
+  [[ "$output" == *"container/pocketcoder-opencode created"* ]]
+  [[ "$output" == *"mcpserver/duckduckgo created"* ]]
+  before="$(snapshot)"
+  run pctl apply -f "$REPO/manifests"
+  [ "$status" -eq 0 ]
+  [[ "$output" != *created* ]]
+  [[ "$output" != *configured* ]]
+  [[ "$output" == *"aiagent/poco unchanged"* ]]
+  [ "$(snapshot)" = "$before" ]
+}
+
+@test "a changed field is configured: generation and revision bump" {
+  pctl apply -f "$REPO/manifests" >/dev/null
+  gen1="$(pctl get aiagent poco -o json | grep '"generation"')"
+  sed 's/temperature: 0.1/temperature: 0.3/' "$REPO/manifests/agents.yaml" > "$T/agents.yaml"
+  run pctl apply -f "$T/agents.yaml"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"aiagent/poco configured"* ]]
+  [[ "$output" == *"aiprompt/poco-persona unchanged"* ]]
+  gen2="$(pctl get aiagent poco -o json | grep '"generation"')"
+  [ "$gen1" != "$gen2" ]
+}
+
+@test "get -o yaml prints manifests that apply takes back unchanged" {
+  pctl apply -f "$REPO/manifests" >/dev/null
+  pctl get toolpermission -o yaml > "$T/tp.yaml"
+  pctl get aiagent poco -o yaml > "$T/agent.yaml"
+  grep -q 'agent: poco' "$T/tp.yaml"
+  grep -q 'prompt: poco-persona' "$T/agent.yaml"
+  run pctl apply -f "$T/tp.yaml" -f "$T/agent.yaml"
+  [ "$status" -eq 0 ]
+  [[ "$output" != *configured* ]]
+  [[ "$output" != *created* ]]
+}
+
+@test "get shows a table, json, and fails cleanly on unknown kind or name" {
+  pctl apply -f "$REPO/manifests" >/dev/null
+  run pctl get aiagents
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == NAME* ]]
+  [[ "$output" == *poco* ]]
+  run pctl get AiAgent poco -o json
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"collection": "ai_agents"'* ]]
+  run pctl get Gadget
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"unknown kind 'Gadget'"* ]]
+  run pctl get aiagent nobody
+  [ "$status" -eq 2 ]
+}
+
+@test "dry run reports and writes nothing" {
+  run pctl apply -f "$REPO/manifests" --dry-run
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"aiagent/poco created (dry run)"* ]]
+  run pctl get aiagent -o json
+  [[ "$output" != *poco* ]]
+}
+
+@test "relations resolve in any document order within one apply" {
+  cat > "$T/m.yaml" <<'YAML'
+apiVersion: pocketcoder.dev/v1
+kind: AiAgent
+metadata: {name: helper}
+spec: {mode: subagent, prompt: helper-prompt, model: helper-model}
+---
+apiVersion: pocketcoder.dev/v1
+kind: AiPrompt
+metadata: {name: helper-prompt}
+spec: {body: "hi"}
+---
+apiVersion: pocketcoder.dev/v1
+kind: AiModel
+metadata: {name: helper-model}
+spec: {identifier: "x/y"}
+YAML
+  run pctl apply -f "$T/m.yaml"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"aiagent/helper created"* ]]
+}
+
+@test "delete refuses to leave a dangling relation, and deletes a free record" {
+  pctl apply -f "$REPO/manifests" >/dev/null
+  run pctl delete aiprompt poco-persona
+  [ "$status" -eq 2 ]
+  [[ "$output" == *ai_agents* ]]
+  run pctl get aiprompt poco-persona
+  [ "$status" -eq 0 ]
+  run pctl delete mcpserver duckduckgo
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"mcpserver/duckduckgo deleted"* ]]
+  run pctl get mcpserver duckduckgo
+  [ "$status" -eq 2 ]
+}
+
+@test "prune deletes what an earlier apply of the set created and is gone now" {
+  mkdir -p "$T/set"
+  for i in 1 2 3 4; do
+    cat > "$T/set/p$i.yaml" <<YAML
+apiVersion: pocketcoder.dev/v1
+kind: AiPrompt
+metadata: {name: p$i}
+spec: {body: "prompt $i"}
+YAML
+  done
+  run pctl apply -f "$T/set" --applyset demo
+  [ "$status" -eq 0 ]
+  rm "$T/set/p4.yaml"
+  run pctl apply -f "$T/set" --applyset demo --prune
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"aiprompt/p4 pruned"* ]]
+  run pctl get aiprompt p4
+  [ "$status" -eq 2 ]
+  # Removing two of the three remaining is more than half: refused.
+  rm "$T/set/p2.yaml" "$T/set/p3.yaml"
+  run pctl apply -f "$T/set" --applyset demo --prune
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"--force"* ]]
+  run pctl get aiprompt p2
+  [ "$status" -eq 0 ]
+  run pctl apply -f "$T/set" --applyset demo --prune --force
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"aiprompt/p2 pruned"* ]]
+  [[ "$output" == *"aiprompt/p3 pruned"* ]]
+  # A record outside the set is never pruned.
+  cat > "$T/other.yaml" <<'YAML'
+apiVersion: pocketcoder.dev/v1
+kind: AiPrompt
+metadata: {name: outsider}
+spec: {body: "x"}
+YAML
+  pctl apply -f "$T/other.yaml" >/dev/null
+  run pctl apply -f "$T/set" --applyset demo --prune
+  [ "$status" -eq 0 ]
+  run pctl get aiprompt outsider
+  [ "$status" -eq 0 ]
+}
+
+@test "prune without an apply set is a usage error" {
+  run pctl apply -f "$REPO/manifests" --prune
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"--applyset"* ]]
+}
