@@ -125,12 +125,35 @@ static int at_doc(const struct manifest_doc *d, const char *field,
 }
 
 /*
+ * The ids of records by collection and name, as this apply has seen or
+ * written them: relation names resolve without another store lookup. Only
+ * valid inside one transaction.
+ */
+static const char *id_cache_get(json_t *ids, const char *coll,
+				const char *name)
+{
+	char key[512];
+
+	snprintf(key, sizeof(key), "%s\x1f%s", coll, name);
+	return json_string_value(json_object_get(ids, key));
+}
+
+static void id_cache_put(json_t *ids, const char *coll, const char *name,
+			 const char *id)
+{
+	char key[512];
+
+	snprintf(key, sizeof(key), "%s\x1f%s", coll, name);
+	json_object_set_new(ids, key, json_string(id));
+}
+
+/*
  * Turn a document's spec into record data: relation names resolved to ids
  * (a value that is already an existing record's id is accepted too), the
  * name field filled from metadata.name. Caller owns *out.
  */
-static int doc_data(struct store_txn *t, const struct manifest_doc *d,
-		    json_t **out, struct err *e)
+static int doc_data(struct store_txn *t, json_t *ids,
+		    const struct manifest_doc *d, json_t **out, struct err *e)
 {
 	const struct collection *c = d->coll;
 	json_t *data = NULL;
@@ -156,7 +179,7 @@ static int doc_data(struct store_txn *t, const struct manifest_doc *d,
 		const struct field *f = &c->fields[i];
 		json_t *v = json_object_get(data, f->name);
 		struct record r;
-		const char *ref;
+		const char *ref, *cached;
 
 		if (f->type == FT_PASSWORD && v && !json_is_null(v)) {
 			rc = err_set_field(e, ERR_INVALID, f->name,
@@ -167,6 +190,11 @@ static int doc_data(struct store_txn *t, const struct manifest_doc *d,
 		    !json_string_length(v))
 			continue;
 		ref = json_string_value(v);
+		cached = id_cache_get(ids, f->target, ref);
+		if (cached) {
+			json_object_set_new(data, f->name, json_string(cached));
+			continue;
+		}
 		record_init(&r);
 		rc = store_txn_get_by_name(t, f->target, ref, &r, e);
 		if (rc == ERR_NOT_FOUND && util_valid_id(ref))
@@ -183,6 +211,7 @@ static int doc_data(struct store_txn *t, const struct manifest_doc *d,
 			goto out;
 		}
 		json_object_set_new(data, f->name, json_string(r.id));
+		id_cache_put(ids, f->target, ref, r.id);
 		record_release(&r);
 	}
 out:
@@ -230,8 +259,8 @@ static json_t *new_item(const struct collection *c, const char *name,
 
 /* Apply one document inside t, appending its item to items. */
 static int apply_doc(const struct schema *sc, struct store_txn *t,
-		     const struct manifest_doc *d, bool with_diff, json_t *items,
-		     json_t *members, struct err *e)
+		     json_t *ids, const struct manifest_doc *d, bool with_diff,
+		     json_t *items, json_t *members, struct err *e)
 {
 	struct lookup l = { NULL, t };
 	struct store_put p;
@@ -243,13 +272,14 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 
 	record_init(&before);
 	record_init(&after);
-	rc = doc_data(t, d, &data, e);
+	rc = doc_data(t, ids, d, &data, e);
 	if (rc) {
 		at_doc(d, e->field, e);
 		goto out;
 	}
-	existed = !store_txn_get_by_name(t, d->coll->name, d->name, &before,
-					 NULL);
+	/* The record as it was matters only for a diff. */
+	existed = with_diff && !store_txn_get_by_name(t, d->coll->name,
+						      d->name, &before, NULL);
 	memset(&p, 0, sizeof(p));
 	p.collection = d->coll->name;
 	p.name = d->name;
@@ -261,6 +291,7 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		at_doc(d, e->field, e);
 		goto out;
 	}
+	id_cache_put(ids, after.collection, after.name, after.id);
 	action = act == STORE_CREATED ? "created" :
 		 act == STORE_UPDATED ? "configured" : "unchanged";
 	item = new_item(d->coll, after.name, after.id, action);
@@ -353,7 +384,7 @@ static int run(struct store *s, const struct manifest_set *m,
 	const struct schema *sc = store_schema(s);
 	const struct collection **order = NULL;
 	struct store_txn *t = NULL;
-	json_t *res = NULL, *items, *members = NULL, *prev = NULL;
+	json_t *res = NULL, *items, *members = NULL, *prev = NULL, *ids = NULL;
 	size_t ci, di;
 	int rc = 0;
 
@@ -366,7 +397,8 @@ static int run(struct store *s, const struct manifest_set *m,
 			o->dry_run || with_diff, "items", "created", 0,
 			"configured", 0, "unchanged", 0, "pruned", 0);
 	members = json_array();
-	if (!order || !res || !members) {
+	ids = json_object();
+	if (!order || !res || !members || !ids) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -379,8 +411,8 @@ static int run(struct store *s, const struct manifest_set *m,
 		for (di = 0; di < m->n; di++) {
 			if (m->docs[di].coll != order[ci])
 				continue;
-			rc = apply_doc(sc, t, &m->docs[di], with_diff, items,
-				       members, e);
+			rc = apply_doc(sc, t, ids, &m->docs[di], with_diff,
+				       items, members, e);
 			if (rc)
 				goto out;
 		}
@@ -434,6 +466,7 @@ out:
 		*result = res;
 	json_decref(members);
 	json_decref(prev);
+	json_decref(ids);
 	free(order);
 	return rc;
 }

@@ -554,8 +554,10 @@ static int rd_node(struct reader *r, const yaml_event_t *ev, int depth,
 
 	*out = NULL;
 	if (r->path.len) {
-		pos = json_pack("[ii]", (int)ev->start_mark.line + 1,
-				(int)ev->start_mark.column + 1);
+		/* One integer per value: positions are recorded for every node
+		 * of every document, so they must be cheap. */
+		pos = json_integer(((json_int_t)ev->start_mark.line + 1) << 32 |
+				   ((json_int_t)ev->start_mark.column + 1));
 		/* pos is stolen by the positions object. */
 		if (!pos || json_object_set_new(r->positions, r->path.ptr, pos))
 			return rd_nomem(r, ev);
@@ -725,10 +727,10 @@ void yaml_doc_pos(const struct yaml_doc *d, const char *path, int *line,
 	*column = 0;
 	if (d && d->positions && path)
 		p = json_object_get(d->positions, path);
-	if (!json_is_array(p))
+	if (!json_is_integer(p))
 		return;
-	*line = (int)json_integer_value(json_array_get(p, 0));
-	*column = (int)json_integer_value(json_array_get(p, 1));
+	*line = (int)(json_integer_value(p) >> 32);
+	*column = (int)(json_integer_value(p) & 0xffffffff);
 }
 
 /* ------------------------------------------------------------------ */

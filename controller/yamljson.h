@@ -27,7 +27,8 @@ struct yaml_doc {
 	int line, column;    /* 1-based start of the document's root node */
 	json_t *positions;   /* owned object: JSON-pointer-ish path such as
 	                      * "spec.env_vars.KEY" or "metadata.name" ->
-	                      * [line, column] (1-based) of that value */
+	                      * the integer (line << 32 | column), 1-based,
+	                      * of that value; read it with yaml_doc_pos() */
 };
 
 struct yaml_docs {
