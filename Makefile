@@ -74,12 +74,30 @@ run: deps
 # make check: everything under ASan + UBSan.
 check: test-deps
 	$(MAKE) SANITIZE=address,undefined test
+	$(MAKE) fuzz
 
 test: $(BIN) $(UNIT_BIN)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(UNIT_BIN) --jobs=2
 	PCTL=$(abspath $(BIN)) bats tests/e2e
+
+# libFuzzer drivers (clang): `make fuzz` builds them and replays the
+# committed corpora; `build/fuzz/fuzz_yaml -max_total_time=60
+# tests/fuzz/corpus/yaml` explores further.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIB := $(CONTROLLER_SRC) $(RECONCILER_SRC)
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(EMBEDDED)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -Icontroller -Ireconcilers $(shell pkg-config --cflags $(PKGS)) \
+	  -o $@ $< $(FUZZ_LIB) $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+	for f in $(FUZZ_BIN); do \
+	  $$f -runs=0 tests/fuzz/corpus/$${f#build/fuzz/fuzz_} || exit 1; done
 
 bench: $(BIN)
 	PCTL=$(abspath $(BIN)) tests/bench/run.sh

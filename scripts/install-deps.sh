@@ -7,7 +7,7 @@ set -euo pipefail
 
 run_pkgs=(gcc make pkg-config git diffutils libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libyaml-dev libcivetweb-dev libssl-dev libcrypt-dev)
-test_pkgs=(libcriterion-dev bats curl)
+test_pkgs=(libcriterion-dev bats curl clang)
 bench_pkgs=(wrk hyperfine)
 
 want=("${run_pkgs[@]}")
