@@ -210,8 +210,9 @@ static int doc_data(struct store_txn *t, json_t *ids,
 			record_release(&r);
 			goto out;
 		}
-		json_object_set_new(data, f->name, json_string(r.id));
+		/* ref points into data's old value: cache it before replacing. */
 		id_cache_put(ids, f->target, ref, r.id);
+		json_object_set_new(data, f->name, json_string(r.id));
 		record_release(&r);
 	}
 out:
