@@ -80,7 +80,10 @@ test: $(BIN) $(UNIT_BIN)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(UNIT_BIN) --jobs=2
-	PCTL=$(abspath $(BIN)) bats tests/e2e
+	tests/engine/podman.sh start
+	PCTL=$(abspath $(BIN)) bats tests/e2e; rc=$$?; \
+	  tests/engine/podman.sh stop; exit $$rc
+	PCTL=$(abspath $(BIN)) tests/compat/run.sh
 
 # libFuzzer drivers (clang): `make fuzz` builds them and replays the
 # committed corpora; `build/fuzz/fuzz_yaml -max_total_time=60

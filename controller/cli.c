@@ -1,11 +1,68 @@
 /*
- * cli.c - helpers shared by the pocketctl subcommands (see cli.h).
+ * cli.c - helpers shared by the pocketctl subcommands (see cli.h): the
+ * connection options, choosing between a running server and the data
+ * directory, and output helpers.
+ *
+ * The lock protocol with `pocketctl serve`: the server holds an exclusive
+ * flock on DIR/lock for as long as it runs; an offline command holds a
+ * shared one for as long as it works. A non-blocking shared lock therefore
+ * fails exactly when a server runs, succeeds otherwise, and - once taken -
+ * keeps a server from starting under an offline command.
  */
 #include "cli.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "util.h"
+
+#define SMALL_FILE_MAX ((size_t)64 << 10)
+#define CLI_START_WAIT_MS 30000   /* for a starting server's server.json */
+#define CLI_START_POLL_MS 100
+
+int cli_take_conn_opts(struct cli *cli, const char *cmd, int argc,
+		       char **argv)
+{
+	int i, j = 1;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--")) {
+			while (i < argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (!strcmp(a, "--offline")) {
+			cli->offline = true;
+			continue;
+		}
+		if (!strcmp(a, "--token")) {
+			if (i + 1 >= argc) {
+				cli_usage(cmd, "--token needs a value");
+				return -1;
+			}
+			cli->token = argv[++i];
+			continue;
+		}
+		if (!strncmp(a, "--token=", 8)) {
+			cli->token = a + 8;
+			continue;
+		}
+		argv[j++] = argv[i];
+	}
+	argv[j] = NULL;
+	return j;
+}
 
 int cli_open_store(const struct cli *cli, bool read_only, struct store **out,
 		   struct err *e)
@@ -16,6 +73,282 @@ int cli_open_store(const struct cli *cli, bool read_only, struct store **out,
 	o.dir = cli->data_dir;
 	o.read_only = read_only;
 	return store_open(out, cli->schema, &o, e);
+}
+
+/*
+ * Take a shared, non-blocking flock on DIR/lock. Returns 1 when a server
+ * holds the directory, 0 otherwise; *fd receives our locked descriptor, or
+ * -1 when there is nothing to lock (no directory yet, no permission: the
+ * store reports those itself).
+ */
+static int probe_lock(const char *dir, int *fd)
+{
+	char *path = path_join(dir, CLI_LOCK_FILE);
+	int f, rc;
+
+	*fd = -1;
+	if (!path)
+		return 0;
+	f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (f < 0 && (errno == EACCES || errno == EROFS))
+		f = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (f < 0)
+		return 0;
+	do {
+		rc = flock(f, LOCK_SH | LOCK_NB);
+	} while (rc < 0 && errno == EINTR);
+	if (rc < 0 && errno == EWOULDBLOCK) {
+		close(f);
+		return 1;
+	}
+	if (rc < 0) {
+		close(f);   /* e.g. no locks on this file system: go on */
+		return 0;
+	}
+	*fd = f;
+	return 0;
+}
+
+/* Read DIR/NAME (small) into b. */
+static int read_small(const char *dir, const char *name, struct buf *b,
+		      struct err *e)
+{
+	char *path = path_join(dir, name);
+	int rc;
+
+	if (!path)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	buf_init(b, SMALL_FILE_MAX);
+	rc = buf_read_file(b, path, e);
+	free(path);
+	return rc;
+}
+
+/* The URL in DIR/server.json; caller frees. NULL with e set on error. */
+static char *server_json_url(const char *dir, long long *pid, struct err *e)
+{
+	struct buf b;
+	json_t *root = NULL, *url;
+	char *out = NULL;
+
+	*pid = 0;
+	if (read_small(dir, CLI_SERVER_FILE, &b, e))
+		goto out;
+	root = json_loadb(b.ptr, b.len, 0, NULL);
+	url = json_object_get(root, "url");
+	if (!json_is_string(url) || !json_string_length(url)) {
+		err_set(e, ERR_INVALID, "'%s/%s' holds no \"url\"", dir,
+			CLI_SERVER_FILE);
+		goto out;
+	}
+	if (json_is_integer(json_object_get(root, "pid")))
+		*pid = json_integer_value(json_object_get(root, "pid"));
+	out = strdup(json_string_value(url));
+	if (!out)
+		err_set(e, ERR_NOMEM, "out of memory");
+out:
+	json_decref(root);
+	buf_release(&b);
+	return out;
+}
+
+/* a and b name the same server (trailing slashes ignored). */
+static bool same_url(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+
+	while (na && a[na - 1] == '/')
+		na--;
+	while (nb && b[nb - 1] == '/')
+		nb--;
+	return na == nb && !strncasecmp(a, b, na);
+}
+
+/* DIR/cli.token with surrounding whitespace trimmed, or NULL. */
+static char *read_token_file(const char *dir)
+{
+	struct buf b;
+	struct err ignore = ERR_INIT;
+	char *s, *end, *out = NULL;
+
+	if (read_small(dir, CLI_TOKEN_FILE, &b, &ignore))
+		goto out;
+	s = b.ptr;
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	if (*s)
+		out = strdup(s);
+out:
+	if (b.len)
+		memset(b.ptr, 0, b.len);
+	buf_release(&b);
+	return out;
+}
+
+/* $POCKETCTL_TIMEOUT (seconds) as milliseconds, 0 when unset. */
+static int env_timeout(long *ms, struct err *e)
+{
+	const char *v = getenv("POCKETCTL_TIMEOUT");
+	char *end;
+	long s;
+
+	*ms = 0;
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	s = strtol(v, &end, 10);
+	if (errno || *end || s <= 0 || s > 86400)
+		return err_set(e, ERR_INVALID,
+			       "POCKETCTL_TIMEOUT must be a number of seconds (1 to 86400), not '%.32s'",
+			       v);
+	*ms = s * 1000;
+	return 0;
+}
+
+static int connect_http(const struct cli *cli, const char *url,
+			const char *local_url, struct cli_conn *out,
+			struct err *e)
+{
+	struct client_options o;
+	const char *env = getenv("POCKETCTL_TOKEN");
+	char *file_token = NULL;
+	const char *token = NULL;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	rc = env_timeout(&o.timeout_ms, e);
+	if (rc)
+		return rc;
+	if (o.timeout_ms && o.timeout_ms < CLIENT_CONNECT_TIMEOUT_MS)
+		o.connect_timeout_ms = o.timeout_ms;
+	if (cli->token) {
+		token = cli->token;
+		out->token_source = strdup("the token given with --token");
+	} else if (env && *env) {
+		token = env;
+		out->token_source = strdup("the token in $POCKETCTL_TOKEN");
+	} else if (local_url && same_url(url, local_url)) {
+		file_token = read_token_file(cli->data_dir);
+		token = file_token;
+		if (asprintf(&out->token_source, file_token ?
+			     "the token in '%s/" CLI_TOKEN_FILE "'" :
+			     "no token ('%s/" CLI_TOKEN_FILE "' is missing or unreadable)",
+			     cli->data_dir) < 0)
+			out->token_source = NULL;
+	} else {
+		out->token_source = strdup("no token");
+	}
+	if (!out->token_source) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	o.url = url;
+	o.token = token;
+	rc = client_new(&out->http, &o, e);
+out:
+	if (file_token) {
+		memset(file_token, 0, strlen(file_token));
+		free(file_token);
+	}
+	return rc;
+}
+
+int cli_connect(const struct cli *cli, bool write, struct cli_conn *out,
+		struct err *e)
+{
+	struct cli_conn c = CLI_CONN_INIT;
+	char *local_url = NULL;
+	long long pid = 0;
+	struct err se = ERR_INIT;
+	struct timespec poll = { 0, CLI_START_POLL_MS * 1000000L };
+	int rc, held, waited;
+
+	if (cli->server && cli->offline) {
+		rc = err_set(e, ERR_INVALID,
+			     "--offline and --server (or $POCKETCTL_SERVER) exclude each other");
+		goto out;
+	}
+	if (cli->server) {
+		/* Only to decide whether DIR/cli.token belongs to it. */
+		local_url = server_json_url(cli->data_dir, &pid, &se);
+		rc = connect_http(cli, cli->server, local_url, &c, e);
+		goto out;
+	}
+	for (waited = 0;; waited += CLI_START_POLL_MS) {
+		held = probe_lock(cli->data_dir, &c.lock_fd);
+		if (!held)
+			break;
+		local_url = server_json_url(cli->data_dir, &pid, &se);
+		if (local_url || cli->offline || waited >= CLI_START_WAIT_MS)
+			break;
+		/* A starting server holds the lock before it listens and
+		 * writes server.json: give it time. */
+		if (waited == 1000)
+			fprintf(stderr, "pocketctl: waiting for the server on '%s' to start\n",
+				cli->data_dir);
+		nanosleep(&poll, NULL);
+	}
+	if (held) {
+		if (cli->offline) {
+			if (local_url)
+				rc = err_set(e, ERR_CONFLICT,
+					     "data directory '%s' is in use by a running pocketctl server (pid %lld, %s); --offline refused: stop the server, or drop --offline to go through it",
+					     cli->data_dir, pid, local_url);
+			else
+				rc = err_set(e, ERR_CONFLICT,
+					     "data directory '%s' is in use by a running pocketctl server; --offline refused: stop the server, or drop --offline to go through it",
+					     cli->data_dir);
+			goto out;
+		}
+		if (!local_url) {
+			rc = err_set(e, ERR_UNAVAILABLE,
+				     "data directory '%s' is locked by a running pocketctl server, but its address is still unknown after %d s (%s); pass --server URL",
+				     cli->data_dir, CLI_START_WAIT_MS / 1000, se.msg);
+			goto out;
+		}
+		rc = connect_http(cli, local_url, local_url, &c, e);
+		goto out;
+	}
+	rc = cli_open_store(cli, !write, &c.store, e);
+out:
+	free(local_url);
+	if (rc)
+		cli_disconnect(&c);   /* leaves c disconnected */
+	*out = c;
+	return rc;
+}
+
+void cli_disconnect(struct cli_conn *c)
+{
+	if (!c)
+		return;
+	client_free(c->http);
+	store_close(c->store);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);   /* drops the flock */
+	free(c->token_source);
+	c->http = NULL;
+	c->store = NULL;
+	c->lock_fd = -1;
+	c->token_source = NULL;
+}
+
+int cli_http(struct cli_conn *c, const char *method, const char *path,
+	     const char *content_type, const char *body, size_t len,
+	     json_t **reply, struct err *e)
+{
+	int rc = client_call(c->http, method, path, content_type, body, len,
+			     reply, e);
+
+	if (rc == ERR_UNAUTHORIZED || rc == ERR_FORBIDDEN)
+		err_prefix(e, "pocketctl server at %s refused the request (HTTP %ld, using %s; pass --token or set POCKETCTL_TOKEN): ",
+			   client_url(c->http), client_last_status(c->http),
+			   c->token_source ? c->token_source : "no token");
+	return rc;
 }
 
 int cli_fail(const struct err *e)
@@ -37,21 +370,37 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return CLI_ERROR;
 }
 
-int cli_local_only(const struct cli *cli, const char *cmd)
-{
-	if (!cli->server)
-		return 0;
-	fprintf(stderr,
-		"pocketctl %s: --server is not supported yet; this build works on the data directory (--data)\n",
-		cmd);
-	return CLI_ERROR;
-}
-
 void cli_kind_lower(const struct collection *c, char *out, size_t n)
 {
 	size_t i;
 
 	for (i = 0; c->kind[i] && i + 1 < n; i++)
 		out[i] = (char)tolower((unsigned char)c->kind[i]);
+	out[i] = '\0';
+}
+
+const char *cli_jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+void cli_item_kind(const struct cli *cli, json_t *item, char *out, size_t n)
+{
+	const struct collection *c =
+		schema_find(cli->schema, cli_jstr(item, "collection"));
+	const char *k = cli_jstr(item, "kind");
+	size_t i;
+
+	if (c) {
+		cli_kind_lower(c, out, n);
+		return;
+	}
+	if (!*k)
+		k = "unknown";
+	for (i = 0; k[i] && i + 1 < n; i++)
+		out[i] = isalnum((unsigned char)k[i]) ?
+				 (char)tolower((unsigned char)k[i]) : '_';
 	out[i] = '\0';
 }

@@ -1,11 +1,16 @@
 /*
  * cmd_apply.c - `pocketctl apply -f PATH...` and `pocketctl diff -f PATH...`.
  *
- * Both load and check the manifests first, then run the same transaction
- * (apply.c); apply prints one kubectl-style line per record, diff writes the
- * live and desired documents to two temporary trees and runs an external
- * diff over them, as kubectl does (POCKETCTL_EXTERNAL_DIFF, default
- * "diff -u -N").
+ * Both load and check the manifests locally first (same FILE:LINE:COL
+ * errors either way), then run the same transaction (apply.c): on the data
+ * directory when working offline, or on the server through POST
+ * /api/v1/apply or /api/v1/diff, sending each file's text under its own
+ * name (the files form of api_apply.h) so that the server's errors still
+ * name the user's files. The result JSON is the same in both cases, and so
+ * is the output: apply prints one kubectl-style line per record, diff
+ * writes the live and desired documents to two temporary trees and runs an
+ * external diff over them, as kubectl does (POCKETCTL_EXTERNAL_DIFF,
+ * default "diff -u -N").
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api_apply.h"
 #include "apply.h"
 #include "buf.h"
 #include "cli.h"
@@ -88,6 +94,117 @@ static int parse_args(const char *cmd, int argc, char **argv,
 	return 0;
 }
 
+/*
+ * The files form of the apply body: each distinct file of m, in load
+ * order, with its text as read now. Caller frees *out.
+ */
+static int files_body(const struct manifest_set *m, char **out,
+		      struct err *e)
+{
+	json_t *root = NULL, *files, *seen = NULL;
+	struct buf b;
+	size_t i;
+	int rc = 0;
+
+	buf_init(&b, MANIFEST_MAX_FILE);
+	files = json_array();
+	seen = json_object();
+	root = json_pack("{s:o}", "files", files); /* files stolen */
+	if (!files || !seen || !root) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < m->n; i++) {
+		const char *file = m->docs[i].file;
+		json_t *name, *text;
+
+		if (!file || json_object_get(seen, file))
+			continue;
+		buf_reset(&b);
+		rc = buf_read_file(&b, file, e);
+		if (rc)
+			goto out;
+		name = json_string(file);
+		text = json_stringn(b.ptr, b.len);
+		if (!name || !text) {
+			json_decref(name);
+			json_decref(text);
+			rc = err_set(e, ERR_INVALID,
+				     "'%s': the file name or text is not valid UTF-8",
+				     file);
+			goto out;
+		}
+		/* name and text stolen by the pack, the pack by the append */
+		if (json_object_set_new(seen, file, json_true()) ||
+		    json_array_append_new(files, json_pack("{s:o,s:o}", "name",
+							    name, "text", text))) {
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*out = json_dumps(root, JSON_COMPACT);
+	if (!*out)
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+out:
+	json_decref(root);
+	json_decref(seen);
+	buf_release(&b);
+	return rc;
+}
+
+/*
+ * Run apply (or diff) where conn points: the store, or the server. Caller
+ * owns *res, apply's result JSON.
+ */
+static int run_apply(struct cli_conn *conn, const struct manifest_set *m,
+		     const struct apply_opts *o, bool diff, json_t **res,
+		     struct err *e)
+{
+	struct buf path = BUF_INIT;
+	char *body = NULL, *set = NULL;
+	json_t *reply = NULL;
+	int rc;
+
+	if (conn->store)
+		return diff ? apply_diff(conn->store, m, o, res, e) :
+			      apply_run(conn->store, m, o, res, e);
+	if (o->applyset) {
+		set = client_escape(conn->http, o->applyset);
+		if (!set)
+			return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	rc = buf_printf(&path, "/api/v1/%s?dryRun=%s&prune=%s&force=%s%s%s",
+			diff ? "diff" : "apply", o->dry_run ? "true" : "false",
+			o->prune ? "true" : "false",
+			o->force ? "true" : "false", set ? "&applyset=" : "",
+			set ? set : "");
+	if (rc) {
+		rc = err_set(e, rc, "out of memory");
+		goto out;
+	}
+	rc = files_body(m, &body, e);
+	if (rc)
+		goto out;
+	rc = cli_http(conn, "POST", path.ptr, API_APPLY_FILES_TYPE, body,
+		      strlen(body), &reply, e);
+	if (rc)
+		goto out;
+	if (!json_is_array(json_object_get(reply, "items"))) {
+		rc = err_set(e, ERR_INVALID,
+			     "unexpected reply from pocketctl server at %s (no items)",
+			     client_url(conn->http));
+		goto out;
+	}
+	*res = reply;
+	reply = NULL;
+out:
+	json_decref(reply);
+	free(body);
+	free(set);
+	buf_release(&path);
+	return rc;
+}
+
 static void print_items(const struct cli *cli, json_t *res, const char *suffix)
 {
 	json_t *item;
@@ -95,15 +212,9 @@ static void print_items(const struct cli *cli, json_t *res, const char *suffix)
 	char kind[64];
 
 	json_array_foreach(json_object_get(res, "items"), i, item) {
-		const struct collection *c = schema_find(
-			cli->schema,
-			json_string_value(json_object_get(item, "collection")));
-
-		cli_kind_lower(c, kind, sizeof(kind));
-		printf("%s/%s %s%s\n", kind,
-		       json_string_value(json_object_get(item, "name")),
-		       json_string_value(json_object_get(item, "action")),
-		       suffix);
+		cli_item_kind(cli, item, kind, sizeof(kind));
+		printf("%s/%s %s%s\n", kind, cli_jstr(item, "name"),
+		       cli_jstr(item, "action"), suffix);
 	}
 }
 
@@ -111,20 +222,21 @@ int cmd_apply(struct cli *cli, int argc, char **argv)
 {
 	struct apply_args a;
 	struct manifest_set m = { NULL, 0 };
-	struct store *s = NULL;
+	struct cli_conn conn = CLI_CONN_INIT;
 	struct err e = ERR_INIT;
 	json_t *res = NULL;
 	int rc;
 
+	memset(&a, 0, sizeof(a));
+	argc = cli_take_conn_opts(cli, "apply", argc, argv);
+	if (argc < 0)
+		return CLI_ERROR;
 	rc = parse_args("apply", argc, argv, &a);
 	if (rc)
 		goto out;
-	rc = cli_local_only(cli, "apply");
-	if (rc)
-		goto out;
 	if (manifest_load_paths(cli->schema, a.paths, a.npaths, &m, &e) ||
-	    cli_open_store(cli, false, &s, &e) ||
-	    apply_run(s, &m, &a.opts, &res, &e)) {
+	    cli_connect(cli, true, &conn, &e) ||
+	    run_apply(&conn, &m, &a.opts, false, &res, &e)) {
 		rc = cli_fail(&e);
 		goto out;
 	}
@@ -138,7 +250,7 @@ int cmd_apply(struct cli *cli, int argc, char **argv)
 	}
 out:
 	json_decref(res);
-	store_close(s);
+	cli_disconnect(&conn);
 	manifest_set_release(&m);
 	free(a.paths);
 	return rc;
@@ -203,7 +315,7 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 {
 	struct apply_args a;
 	struct manifest_set m = { NULL, 0 };
-	struct store *s = NULL;
+	struct cli_conn conn = CLI_CONN_INIT;
 	struct err e = ERR_INIT;
 	json_t *res = NULL, *item;
 	char tmpl[] = "/tmp/pocketctl-diff-XXXXXX";
@@ -211,15 +323,18 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 	size_t i, changed = 0;
 	int rc;
 
+	memset(&a, 0, sizeof(a));
+	argc = cli_take_conn_opts(cli, "diff", argc, argv);
+	if (argc < 0)
+		return CLI_ERROR;
 	rc = parse_args("diff", argc, argv, &a);
 	if (rc)
 		goto out;
-	rc = cli_local_only(cli, "diff");
-	if (rc)
-		goto out;
+	/* A diff writes nothing, but runs apply's transaction to compute
+	 * the result, so the store is opened for writing. */
 	if (manifest_load_paths(cli->schema, a.paths, a.npaths, &m, &e) ||
-	    cli_open_store(cli, false, &s, &e) ||
-	    apply_diff(s, &m, &a.opts, &res, &e)) {
+	    cli_connect(cli, true, &conn, &e) ||
+	    run_apply(&conn, &m, &a.opts, true, &res, &e)) {
 		rc = cli_fail(&e);
 		goto out;
 	}
@@ -233,17 +348,20 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	json_array_foreach(json_object_get(res, "items"), i, item) {
-		const char *action = json_string_value(json_object_get(item, "action"));
-		const struct collection *c = schema_find(cli->schema,
-			json_string_value(json_object_get(item, "collection")));
-		char kind[64], name[512];
+		const char *action = cli_jstr(item, "action");
+		char kind[64], name[512], *p;
 
 		if (!strcmp(action, "unchanged"))
 			continue;
 		changed++;
-		cli_kind_lower(c, kind, sizeof(kind));
+		cli_item_kind(cli, item, kind, sizeof(kind));
 		snprintf(name, sizeof(name), "%s.%s.yaml", kind,
-			 json_string_value(json_object_get(item, "name")));
+			 cli_jstr(item, "name"));
+		/* One file per record, inside the temporary tree, whatever
+		 * the record's name holds. */
+		for (p = name; *p; p++)
+			if (*p == '/')
+				*p = '_';
 		if (write_side(live, name, json_object_get(item, "live"), &e) ||
 		    write_side(merged, name, json_object_get(item, "desired"),
 			       &e)) {
@@ -268,7 +386,7 @@ out:
 	free(live);
 	free(merged);
 	json_decref(res);
-	store_close(s);
+	cli_disconnect(&conn);
 	manifest_set_release(&m);
 	free(a.paths);
 	return rc;

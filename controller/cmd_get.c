@@ -1,9 +1,14 @@
 /*
  * cmd_get.c - `pocketctl get KIND [NAME] [-o table|json|yaml]` and
- * `pocketctl delete KIND NAME`.
+ * `pocketctl delete KIND NAME`, on the data directory or through a running
+ * server (GET/DELETE /api/v1/manifests/..., see api_apply.h).
  *
- * -o yaml prints manifest documents (relations by name) that `apply` takes
- * back unchanged; -o json prints the full records, status included.
+ * Both sources are first turned into the same JSON - records (-o table,
+ * -o json) or manifest documents (-o yaml) - and one printer prints them,
+ * so the output cannot depend on where the data came from. -o yaml prints
+ * manifest documents (relations by name) that `apply` takes back unchanged;
+ * -o json prints the full records, status included, hidden fields
+ * (password hashes, token keys) never.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -15,39 +20,163 @@
 #include "cli.h"
 #include "yamljson.h"
 
+enum output { OUT_TABLE, OUT_JSON, OUT_YAML };
+
 struct get_walk {
 	struct store *store;
-	const char *output;
-	json_t *list;          /* json output */
-	struct buf yaml;       /* yaml output */
-	size_t n;
+	const struct collection *coll;
+	enum output output;
+	json_t *items;         /* records, or manifests for yaml */
 	struct err *e;
 };
 
-static int print_row(const struct record *r)
+/* record_to_json() minus hidden fields; r is borrowed and left as is. */
+static json_t *record_public(const struct collection *c,
+			     const struct record *r)
 {
-	printf("%-32s %-15s %4lld %8lld  %s\n", r->name, r->id,
-	       (long long)r->generation, (long long)r->revision, r->updated);
-	return 0;
+	json_t *j = record_to_json(r);
+	json_t *data = json_copy(r->data);
+	size_t i;
+
+	if (!j || !data) {
+		json_decref(j);
+		json_decref(data);
+		return NULL;
+	}
+	for (i = 0; i < c->nfields; i++)
+		if (c->fields[i].hidden)
+			json_object_del(data, c->fields[i].name);
+	if (json_object_set_new(j, "data", data)) { /* data stolen */
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 static int visit(const struct record *r, void *arg)
 {
 	struct get_walk *w = arg;
 	json_t *doc;
+
+	if (w->output == OUT_YAML) {
+		doc = apply_record_manifest(w->store, r, w->e);
+		if (!doc)
+			return w->e->code ? w->e->code : ERR_NOMEM;
+	} else {
+		doc = record_public(w->coll, r);
+		if (!doc)
+			return err_set(w->e, ERR_NOMEM, "out of memory");
+	}
+	if (json_array_append_new(w->items, doc)) /* doc stolen */
+		return err_set(w->e, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* Offline: the records (or manifests) into w->items. */
+static int fetch_local(struct get_walk *w, const char *name)
+{
+	struct record r;
 	int rc;
 
-	w->n++;
-	if (!strcmp(w->output, "table"))
-		return print_row(r);
-	if (!strcmp(w->output, "json"))
-		return json_array_append_new(w->list, record_to_json(r)) ?
-			       ERR_NOMEM : 0;
-	doc = apply_record_manifest(w->store, r, w->e);
-	if (!doc)
-		return w->e->code;
-	rc = yaml_emit(&w->yaml, doc, 1, w->e);
-	json_decref(doc);
+	if (!name) {
+		struct store_query q = { NULL, NULL, "name, id", 0, 0 };
+
+		/* By name, as kubectl lists: the same order every time and
+		 * on every source (api_apply.c lists the same way). */
+		return store_list(w->store, w->coll->name, &q, visit, w, w->e);
+	}
+	record_init(&r);
+	rc = store_get_by_name(w->store, w->coll->name, name, &r, w->e);
+	if (!rc)
+		rc = visit(&r, w);
+	record_release(&r);
+	return rc;
+}
+
+/* Through the server: the same items. */
+static int fetch_remote(struct cli_conn *conn, struct get_walk *w,
+			const char *name)
+{
+	struct buf path = BUF_INIT;
+	char *esc = NULL;
+	json_t *reply = NULL, *items;
+	int rc;
+
+	if (name) {
+		esc = client_escape(conn->http, name);
+		if (!esc)
+			return err_set(w->e, ERR_NOMEM, "out of memory");
+	}
+	rc = buf_printf(&path, "/api/v1/manifests/%s%s%s?view=%s",
+			w->coll->name, esc ? "/" : "", esc ? esc : "",
+			w->output == OUT_YAML ? "manifest" : "record");
+	if (rc) {
+		rc = err_set(w->e, rc, "out of memory");
+		goto out;
+	}
+	rc = cli_http(conn, "GET", path.ptr, NULL, NULL, 0, &reply, w->e);
+	if (rc)
+		goto out;
+	items = name ? NULL : json_object_get(reply, "items");
+	if (name ? !json_is_object(reply) : !json_is_array(items)) {
+		rc = err_set(w->e, ERR_INVALID,
+			     "unexpected reply from pocketctl server at %s",
+			     client_url(conn->http));
+		goto out;
+	}
+	rc = name ? json_array_append(w->items, reply) :
+		    json_array_extend(w->items, items);
+	if (rc)
+		rc = err_set(w->e, ERR_NOMEM, "out of memory");
+out:
+	json_decref(reply);
+	free(esc);
+	buf_release(&path);
+	return rc;
+}
+
+static json_int_t jint(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static int print_items(const struct get_walk *w, bool one, struct err *e)
+{
+	struct buf yaml = BUF_INIT;
+	json_t *item;
+	size_t i;
+	int rc = 0;
+
+	switch (w->output) {
+	case OUT_TABLE:
+		printf("%-32s %-15s %4s %8s  %s\n", "NAME", "ID", "GEN",
+		       "REVISION", "UPDATED");
+		json_array_foreach(w->items, i, item)
+			printf("%-32s %-15s %4lld %8lld  %s\n",
+			       cli_jstr(item, "name"), cli_jstr(item, "id"),
+			       (long long)jint(item, "generation"),
+			       (long long)jint(item, "revision"),
+			       cli_jstr(item, "updated"));
+		break;
+	case OUT_JSON: {
+		json_t *v = one ? json_array_get(w->items, 0) : w->items;
+		char *txt = json_dumps(v, JSON_INDENT(2));
+
+		printf("%s\n", txt ? txt : "null");
+		free(txt);
+		break;
+	}
+	case OUT_YAML:
+		json_array_foreach(w->items, i, item) {
+			rc = yaml_emit(&yaml, item, 1, e);
+			if (rc)
+				goto out;
+		}
+		fwrite(yaml.ptr, 1, yaml.len, stdout);
+		break;
+	}
+out:
+	buf_release(&yaml);
 	return rc;
 }
 
@@ -57,17 +186,16 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct collection *coll;
+	struct cli_conn conn = CLI_CONN_INIT;
 	struct get_walk w;
-	struct store *s = NULL;
 	struct err e = ERR_INIT;
-	struct record r;
-	const char *output = "table";
+	const char *output = "table", *name;
 	int c, rc = 0;
 
 	memset(&w, 0, sizeof(w));
-	buf_init(&w.yaml, 0);
-	record_init(&r);
+	argc = cli_take_conn_opts(cli, "get", argc, argv);
+	if (argc < 0)
+		return CLI_ERROR;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
@@ -76,87 +204,106 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 					 argv[optind - 1]);
 		output = optarg;
 	}
-	if (strcmp(output, "table") && strcmp(output, "json") &&
-	    strcmp(output, "yaml"))
+	if (!strcmp(output, "table"))
+		w.output = OUT_TABLE;
+	else if (!strcmp(output, "json"))
+		w.output = OUT_JSON;
+	else if (!strcmp(output, "yaml"))
+		w.output = OUT_YAML;
+	else
 		return cli_usage("get", "unknown output format '%s' (table, json or yaml)",
 				 output);
 	if (optind >= argc || argc - optind > 2)
 		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml]");
-	rc = cli_local_only(cli, "get");
-	if (rc)
-		return rc;
-	coll = schema_find_kind(cli->schema, argv[optind]);
-	if (!coll)
+	w.coll = schema_find_kind(cli->schema, argv[optind]);
+	if (!w.coll)
 		return cli_usage("get", "unknown kind '%s'", argv[optind]);
-	if (cli_open_store(cli, true, &s, &e)) {
-		rc = cli_fail(&e);
-		goto out;
-	}
-	w.store = s;
-	w.output = output;
+	name = argc - optind == 2 ? argv[optind + 1] : NULL;
 	w.e = &e;
-	w.list = json_array();
-	if (!strcmp(output, "table"))
-		printf("%-32s %-15s %4s %8s  %s\n", "NAME", "ID", "GEN",
-		       "REVISION", "UPDATED");
-	if (argc - optind == 2) {
-		if (store_get_by_name(s, coll->name, argv[optind + 1], &r, &e)) {
-			rc = cli_fail(&e);
-			goto out;
-		}
-		rc = visit(&r, &w);
-	} else {
-		rc = store_list(s, coll->name, NULL, visit, &w, &e);
-	}
-	if (rc) {
+	w.items = json_array();
+	if (!w.items) {
+		err_set(&e, ERR_NOMEM, "out of memory");
 		rc = cli_fail(&e);
 		goto out;
 	}
-	if (!strcmp(output, "json")) {
-		json_t *one = argc - optind == 2 ? json_array_get(w.list, 0) :
-						   w.list;
-		char *txt = json_dumps(one, JSON_INDENT(2));
-
-		printf("%s\n", txt ? txt : "null");
-		free(txt);
-	} else if (!strcmp(output, "yaml")) {
-		fwrite(w.yaml.ptr, 1, w.yaml.len, stdout);
+	if (cli_connect(cli, false, &conn, &e)) {
+		rc = cli_fail(&e);
+		goto out;
 	}
+	w.store = conn.store;
+	rc = conn.store ? fetch_local(&w, name) : fetch_remote(&conn, &w, name);
+	if (!rc)
+		rc = print_items(&w, name != NULL, &e);
+	if (rc)
+		rc = cli_fail(&e);
 out:
-	json_decref(w.list);
-	buf_release(&w.yaml);
+	json_decref(w.items);
+	cli_disconnect(&conn);
+	return rc;
+}
+
+static int delete_local(struct cli_conn *conn, const struct collection *coll,
+			const char *name, struct err *e)
+{
+	struct store_txn *t = NULL;
+	struct record r;
+	int rc;
+
+	record_init(&r);
+	rc = store_begin(conn->store, &t, e);
+	if (!rc)
+		rc = store_txn_get_by_name(t, coll->name, name, &r, e);
+	if (!rc)
+		rc = store_txn_delete(t, coll->name, r.id, 0, e);
+	if (!rc) {
+		rc = store_commit(t, e);
+		t = NULL;
+	}
+	store_abort(t);
 	record_release(&r);
-	store_close(s);
+	return rc;
+}
+
+static int delete_remote(struct cli_conn *conn,
+			 const struct collection *coll, const char *name,
+			 struct err *e)
+{
+	struct buf path = BUF_INIT;
+	char *esc = client_escape(conn->http, name);
+	int rc;
+
+	if (!esc)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	rc = buf_printf(&path, "/api/v1/manifests/%s/%s", coll->name, esc);
+	if (rc)
+		rc = err_set(e, rc, "out of memory");
+	else
+		rc = cli_http(conn, "DELETE", path.ptr, NULL, NULL, 0, NULL, e);
+	free(esc);
+	buf_release(&path);
 	return rc;
 }
 
 int cmd_delete(struct cli *cli, int argc, char **argv)
 {
 	const struct collection *coll;
-	struct store *s = NULL;
-	struct store_txn *t = NULL;
+	struct cli_conn conn = CLI_CONN_INIT;
 	struct err e = ERR_INIT;
-	struct record r;
 	char kind[64];
 	int rc;
 
-	record_init(&r);
+	argc = cli_take_conn_opts(cli, "delete", argc, argv);
+	if (argc < 0)
+		return CLI_ERROR;
 	if (argc != 3)
 		return cli_usage("delete", "usage: pocketctl delete KIND NAME");
-	rc = cli_local_only(cli, "delete");
-	if (rc)
-		return rc;
 	coll = schema_find_kind(cli->schema, argv[1]);
 	if (!coll)
 		return cli_usage("delete", "unknown kind '%s'", argv[1]);
-	if (cli_open_store(cli, false, &s, &e) || store_begin(s, &t, &e) ||
-	    store_txn_get_by_name(t, coll->name, argv[2], &r, &e) ||
-	    store_txn_delete(t, coll->name, r.id, 0, &e)) {
-		rc = cli_fail(&e);
-		goto out;
-	}
-	rc = store_commit(t, &e);
-	t = NULL;
+	rc = cli_connect(cli, true, &conn, &e);
+	if (!rc)
+		rc = conn.store ? delete_local(&conn, coll, argv[2], &e) :
+				  delete_remote(&conn, coll, argv[2], &e);
 	if (rc) {
 		rc = cli_fail(&e);
 		goto out;
@@ -164,8 +311,6 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 	cli_kind_lower(coll, kind, sizeof(kind));
 	printf("%s/%s deleted\n", kind, argv[2]);
 out:
-	store_abort(t);
-	record_release(&r);
-	store_close(s);
+	cli_disconnect(&conn);
 	return rc;
 }

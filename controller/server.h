@@ -8,6 +8,33 @@
  * reconcilers. Streams are counted against their own cap (max_streams), and
  * the worker pool is sized max_streams + workers, so open SSE clients can
  * never starve ordinary requests.
+ *
+ * Files in the data directory (besides the store and secret.key):
+ *   DIR/lock         flock'd exclusively while a server runs (offline CLI
+ *                    commands hold it shared); holds the server's pid.
+ *   DIR/server.json  {"url": "http://HOST:PORT", "pid": N}, written once
+ *                    civetweb listens (a wildcard host becomes 127.0.0.1;
+ *                    port 0 becomes the port the kernel chose) and removed
+ *                    on a clean stop: how a CLI on this machine finds the
+ *                    server. A stale one is removed right after the lock
+ *                    is taken, so a held lock without server.json means a
+ *                    server is still starting (opening the store, applying
+ *                    --manifests).
+ *   DIR/cli.token    one line: a superuser token (0600) for the local CLI,
+ *                    issued anew at every start with a 365-day lifetime for
+ *                    the _superusers record "pocketctl-cli@localhost",
+ *                    whose password can never match (so the token is its
+ *                    only way in). Send it as "Authorization: TOKEN".
+ *
+ * Stream handlers (route.stream = true) must end promptly when the server
+ * stops: they poll srv->stopping at least once a second (hub_wait() returns
+ * HUB_STOPPED for them), because mg_stop() joins every worker thread.
+ *
+ * Request flow: every request gets one line on stderr ("METHOD PATH STATUS
+ * MS", path without the query); an invalid or expired token in
+ * Authorization is a 401 on every route before the handler runs, a missing
+ * one makes the caller a guest; a stream route beyond max_streams is a 503
+ * before its handler runs.
  */
 #ifndef POCKETCTL_SERVER_H
 #define POCKETCTL_SERVER_H
@@ -37,6 +64,7 @@ struct server_options {
 struct hub;
 struct metrics;
 struct engine;
+struct auth_cache;
 
 /* Shared by every thread; fields are set before civetweb starts and are
  * read-only afterwards (the objects they point at lock for themselves). */
@@ -47,8 +75,13 @@ struct server {
 	struct auth_keys keys;
 	struct hub *hub;
 	struct metrics *metrics;
-	struct engine *engine;       /* NULL until the engine lands */
+	struct engine *engine;       /* NULL until the engine lands (its
+	                              * start/stop hooks are marked
+	                              * HOOK(engine) in server.c) */
 	struct mg_context *ctx;
+	struct auth_cache *auth_cache; /* server.c: verified tokens, so a
+	                              * repeated token costs no HMAC and, while
+	                              * the store is unchanged, no read */
 	volatile int stopping;       /* set on SIGINT/SIGTERM */
 };
 

@@ -3,17 +3,23 @@
  *
  * One write connection, serialised by wlock (taken in store_begin(),
  * released by store_commit()/store_abort()), and a pool of up to POOL_MAX
- * read-only connections for reads outside a transaction. A transaction reads
- * the head revision right after BEGIN IMMEDIATE and numbers its changes
- * head + 1, head + 2, ...: each change writes the record row first and then
- * the change-log row with that explicit revision, so a refused write (a
- * UNIQUE violation, a failed validation) leaves nothing behind and the
- * change log's row id is the record's revision. Indexes derived from the
- * schema (u_* unique, i_* plain, r_* relation lookups) are kept in step with
- * the schema at open.
+ * read-only connections for reads outside a transaction. Transactions run
+ * as savepoints inside a shared SQLite transaction, the batch, that is
+ * committed and made durable for many of them at once (group commit, see
+ * "transactions" below). A transaction numbers its changes from the head
+ * of the batch so far, head + 1, head + 2, ...: each change writes the
+ * record row first and then the change-log row with that explicit revision,
+ * so a refused write (a UNIQUE violation, a failed validation) leaves
+ * nothing behind and the change log's row id is the record's revision.
+ * Indexes derived from the schema (u_* unique, i_* plain, r_* relation
+ * lookups) are kept in step with the schema at open.
  *
- * THREAD SAFETY NOTES: the write connection, its statements and s->txn are
- * touched only under wlock. Read connections are handed out under plock; a
+ * THREAD SAFETY NOTES: the write connection, its statements, s->txn and
+ * s->batch are touched only under wlock. glock guards what members of a
+ * batch wait on (their waiter's result, the committed/durable batch
+ * numbers, the sync state), the statistics and the commit hooks; it is
+ * taken inside wlock, never the other way round, and nobody sleeps on
+ * gcond while holding wlock. Read connections are handed out under plock; a
  * thread that already holds one (inside a store_list()/store_changes()
  * callback) gets the same one back, so nested reads never wait on
  * themselves. Do not call store_begin() from such a callback: the writer
@@ -22,7 +28,9 @@
  */
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -55,7 +65,8 @@
 
 /* Cached statements of the write connection. */
 enum wst {
-	W_BEGIN, W_COMMIT, W_ROLLBACK, W_HEAD, W_GET_ID, W_GET_NAME,
+	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
+	W_HEAD, W_GET_ID, W_GET_NAME,
 	W_NAME_OWNER, W_EXISTS, W_INSERT, W_UPDATE, W_STATUS, W_LOG,
 	W_DELETE, W_FORGET, W_TRIM, W_SET_GET, W_SET_CLEAR, W_SET_ADD,
 	W__COUNT
@@ -65,6 +76,9 @@ static const char *const wsql[W__COUNT] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
 	[W_COMMIT] = "COMMIT",
 	[W_ROLLBACK] = "ROLLBACK",
+	[W_SAVEPOINT] = "SAVEPOINT txn",
+	[W_RELEASE] = "RELEASE txn",
+	[W_ROLLBACK_TO] = "ROLLBACK TO txn",
 	[W_HEAD] = SQL_HEAD,
 	[W_GET_ID] = SQL_GET_ID,
 	[W_GET_NAME] = SQL_GET_NAME,
@@ -98,7 +112,7 @@ static const char *const rsql[R__COUNT] = {
 	[R_GET_ID] = SQL_GET_ID,
 	[R_GET_NAME] = SQL_GET_NAME,
 	[R_CHANGES] = "SELECT revision, collection, id, action, record "
-		      "FROM changelog WHERE revision > ?1 "
+		      "FROM changelog WHERE revision > ?1 AND revision <= ?3 "
 		      "ORDER BY revision LIMIT ?2",
 	[R_OLDEST] = "SELECT min(revision) FROM changelog",
 	[R_HEAD] = SQL_HEAD,
@@ -113,10 +127,35 @@ struct rconn {
 
 struct store_txn {
 	struct store *s;
-	int64_t start_head;      /* head when the transaction began */
+	pthread_t owner;         /* the thread that began it */
+	bool active;             /* its savepoint is open */
 	int64_t next_rev;        /* revision of the next change */
 	bool failed;             /* a write failed half-way: commit refuses */
 	struct err ferr;
+};
+
+/* A member of a batch waiting in store_commit() for the batch's COMMIT. It
+ * lives on the member's stack; done, rc and err are written under glock. */
+struct waiter {
+	struct waiter *next;
+	bool done;               /* its batch failed: rc, err */
+	int rc;
+	struct err err;
+	bool committed;          /* its batch committed as number seq */
+	uint64_t seq;
+};
+
+/*
+ * The batch: one SQLite transaction (BEGIN IMMEDIATE ... COMMIT) holding the
+ * released savepoints of every member so far. Touched only under wlock.
+ */
+struct batch {
+	bool open;               /* BEGIN done, COMMIT not yet */
+	int n;                   /* members released into it */
+	int64_t start_head;      /* revision at BEGIN */
+	int64_t head;            /* revision after its last member */
+	int64_t started_ns;      /* when its first member was released */
+	struct waiter *waiters;  /* members waiting for the COMMIT */
 };
 
 struct store {
@@ -130,11 +169,32 @@ struct store {
 	_Atomic int64_t head;
 
 	pthread_mutex_t wlock;   /* the writer lock (error-checking) */
+	_Atomic int queued;      /* threads in store_begin() waiting for it */
 	sqlite3 *wdb;
 	sqlite3_stmt *wst[W__COUNT];
 	sqlite3_stmt **refst;    /* per schema field: referrer lookups */
 	size_t *fbase;           /* collection i's first slot in refst */
 	struct store_txn txn;    /* the one transaction, under wlock */
+	struct batch batch;      /* under wlock */
+
+	pthread_mutex_t glock;   /* guards waiters' results and the rest */
+	pthread_cond_t gcond;    /* a batch failed or became durable, or
+	                          * inflight reached 0 */
+	int inflight;            /* members inside store_commit() */
+	uint64_t committed_seq;  /* batches committed so far */
+	int64_t committed_head;  /* head after the last of them */
+	uint64_t durable_seq;    /* batches known to be on disk */
+	_Atomic bool syncing;    /* a member is in fdatasync() */
+	bool flushing;           /* a member is in flush() */
+	bool broken;             /* an fdatasync() failed: broken_err */
+	struct err broken_err;
+	int walfd;               /* the WAL file, for fdatasync() */
+	struct store_stats stats;
+	struct hook {
+		store_commit_fn fn;
+		void *arg;
+	} hooks[STORE_COMMIT_HOOKS];
+	int nhooks;
 
 	pthread_mutex_t plock;   /* guards pool[] */
 	pthread_cond_t pcond;
@@ -582,8 +642,16 @@ static int rstmt(struct rconn *c, enum rst k, sqlite3_stmt **out,
 static int wstmt(struct store *s, enum wst k, sqlite3_stmt **out,
 		 struct err *e)
 {
-	int rc = prep(s->wdb, &s->wst[k], wsql[k], e);
+	int rc;
 
+	/* After an I/O error or a full disk SQLite may roll the whole
+	 * transaction back; writing on would then autocommit piecemeal. */
+	if (s->txn.active && sqlite3_get_autocommit(s->wdb)) {
+		*out = NULL;
+		return err_set(e, ERR_DB,
+			       "the database rolled the transaction back after an error");
+	}
+	rc = prep(s->wdb, &s->wst[k], wsql[k], e);
 	*out = s->wst[k];
 	return rc;
 }
@@ -916,6 +984,42 @@ static int record_schema_version(struct store *s, struct err *e)
 	return exec(s->wdb, sql, e);
 }
 
+/*
+ * From now on the write connection commits with synchronous = NORMAL and
+ * the store syncs the WAL itself (see group commit below): open the WAL
+ * file SQLite uses, and sync its directory once so that its entry there is
+ * durable too. The WAL file stays (same inode) while the database is open.
+ */
+static int open_wal(struct store *s, struct err *e)
+{
+	const char *wal = sqlite3_filename_wal(sqlite3_db_filename(s->wdb,
+								   "main"));
+	char *dir = NULL;
+	int dfd = -1, rc = 0;
+
+	if (!wal || !*wal)
+		return err_set(e, ERR_DB, "no WAL file for '%s'", s->path);
+	s->walfd = open(wal, O_RDONLY | O_CLOEXEC);
+	if (s->walfd < 0)
+		return err_set(e, ERR_IO, "cannot open '%s': %s", wal,
+			       strerror(errno));
+	dir = strdup(wal);
+	if (!dir)
+		return nomem(e);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0) {
+		rc = err_set(e, ERR_IO, "cannot sync the directory of '%s': %s",
+			     wal, strerror(errno));
+		goto out;
+	}
+	rc = exec(s->wdb, "PRAGMA synchronous = NORMAL", e);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
+	return rc;
+}
+
 static int open_rw(struct store *s, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
@@ -968,6 +1072,8 @@ static int open_rw(struct store *s, struct err *e)
 	rc = query_int(s->wdb, NULL, SQL_HEAD, &head, NULL, e);
 	if (!rc)
 		atomic_store(&s->head, head);
+	if (!rc)
+		rc = open_wal(s, e);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -1030,6 +1136,9 @@ int store_open(struct store **out, const struct schema *schema,
 	pthread_mutexattr_destroy(&attr);
 	pthread_mutex_init(&s->plock, NULL);
 	pthread_cond_init(&s->pcond, NULL);
+	pthread_mutex_init(&s->glock, NULL);
+	pthread_cond_init(&s->gcond, NULL);
+	s->walfd = -1;
 	s->schema = schema;
 	s->read_only = o->read_only;
 	s->keep = o->changelog_keep > 0 ? o->changelog_keep : DEFAULT_KEEP;
@@ -1052,12 +1161,39 @@ out:
 	return rc;
 }
 
+static void txn_rollback(struct store_txn *t);
+static void batch_close(struct store *s);
+
+/*
+ * Before closing: roll back a transaction the calling thread left open
+ * (a caller bug), commit a batch still open (none when the callers are
+ * done with s), and wait until every member of the last batch has left
+ * store_commit().
+ */
+static void flush_writer(struct store *s)
+{
+	int rc = pthread_mutex_lock(&s->wlock);
+
+	if (rc && rc != EDEADLK)
+		return;
+	if (s->txn.active)
+		txn_rollback(&s->txn);
+	batch_close(s);
+	pthread_mutex_unlock(&s->wlock);
+	pthread_mutex_lock(&s->glock);
+	while (s->inflight)
+		pthread_cond_wait(&s->gcond, &s->glock);
+	pthread_mutex_unlock(&s->glock);
+}
+
 void store_close(struct store *s)
 {
 	size_t i, j, n = 0;
 
 	if (!s)
 		return;
+	if (s->wdb)
+		flush_writer(s);
 	for (i = 0; i < POOL_MAX; i++) {
 		for (j = 0; j < R__COUNT; j++)
 			sqlite3_finalize(s->pool[i].st[j]);
@@ -1076,9 +1212,13 @@ void store_close(struct store *s)
 			     NULL, NULL);
 		sqlite3_close(s->wdb);
 	}
+	if (s->walfd >= 0)
+		close(s->walfd);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_mutex_destroy(&s->plock);
 	pthread_cond_destroy(&s->pcond);
+	pthread_mutex_destroy(&s->glock);
+	pthread_cond_destroy(&s->gcond);
 	free(s->refst);
 	free(s->fbase);
 	free(s->dir);
@@ -1103,104 +1243,521 @@ int store_migration_level(struct store *s)
 
 /* ---- transactions ----------------------------------------------------- */
 
+/*
+ * Group commit. The write connection runs one SQLite transaction, the
+ * batch, at a time. A logical transaction takes wlock, opens SAVEPOINT txn
+ * in the batch (BEGIN IMMEDIATE first when no batch is open), does its
+ * work, and on store_commit() RELEASEs its savepoint, links a waiter into
+ * the batch and lets go of wlock; store_abort() rolls back only its
+ * savepoint. Whoever lets go of wlock while no other thread is queued for
+ * it closes the batch first (trim the change log, COMMIT), unless an
+ * fdatasync() is under way: the members could not be durable before the
+ * next one anyway, so the batch stays open, and when the fdatasync() ends a
+ * member takes wlock and closes it (flush()) if no writer is queued to do
+ * it. Bounds: BATCH_MAX members, and BATCH_MAX_NS for the oldest member's
+ * wait while writers keep coming. So a writer alone commits at once, and
+ * under load one batch accumulates while the previous one is made durable.
+ * Invariant: a batch with members is closed as soon as nobody is queued for
+ * wlock and no fdatasync() is under way.
+ *
+ * Durability without holding wlock: the write connection runs with
+ * synchronous = NORMAL, so a COMMIT appends the batch's frames to the WAL
+ * without syncing it (SQLite still syncs the WAL before a checkpoint, the
+ * database after one, and the WAL header when the WAL restarts, so the
+ * file stays consistent). The members then make the WAL durable themselves
+ * with fdatasync() on their own descriptor of the WAL file, outside
+ * wlock, while the next batch accumulates: one member at a time syncs
+ * (sync_leader()), covering every batch committed before it started, and
+ * the others wait for it. Only then is the cached head advanced and a
+ * member's store_commit() returns 0. Reads through the pool may see a
+ * committed batch up to one fsync before it is durable; store_head() and
+ * store_changes() never do. A failed fdatasync() leaves the WAL's state on
+ * disk unknown (Linux may drop the dirty pages), so it breaks the store:
+ * that batch's members and every later store_begin() fail.
+ *
+ * Revisions are numbered from the batch's head, so they stay gap-free in
+ * commit order: a savepoint rolled back gives its revisions to the next
+ * member, a failed COMMIT gives the whole batch's back.
+ */
+#define BATCH_MAX 256                    /* members per COMMIT */
+#define BATCH_MAX_NS (2 * 1000 * 1000)   /* oldest member's wait */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Tell each waiter of list (detached from the batch) that its batch
+ * failed, and wake them. */
+static void fail_waiters(struct store *s, struct waiter *list, int rc,
+			 const struct err *e)
+{
+	struct waiter *w, *next;
+
+	pthread_mutex_lock(&s->glock);
+	for (w = list; w; w = next) {
+		next = w->next;         /* w may be gone once done is seen */
+		w->rc = rc;
+		w->err = *e;
+		w->done = true;
+	}
+	pthread_cond_broadcast(&s->gcond);
+	pthread_mutex_unlock(&s->glock);
+}
+
+/* ROLLBACK the batch's SQLite transaction if it is still open. */
+static void batch_rollback(struct store *s)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_get_autocommit(s->wdb))
+		return;
+	if (wstmt(s, W_ROLLBACK, &st, NULL) == 0)
+		run(s->wdb, st, "rollback", NULL);
+	else
+		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* End the batch without committing: every member gets rc/e. */
+static void batch_fail(struct store *s, int rc, const struct err *e)
+{
+	struct batch *b = &s->batch;
+	struct waiter *list = b->waiters;
+
+	batch_rollback(s);
+	memset(b, 0, sizeof(*b));
+	if (list)
+		fail_waiters(s, list, rc, e);
+}
+
+static int rolled_back(struct err *e)
+{
+	return err_set(e, ERR_DB,
+		       "cannot commit: the database rolled the transaction back after an error");
+}
+
+/* The store cannot make writes durable any more (a failed fdatasync). */
+static bool broken(struct store *s, struct err *e)
+{
+	bool b;
+
+	pthread_mutex_lock(&s->glock);
+	b = s->broken;
+	if (b && e)
+		*e = s->broken_err;
+	pthread_mutex_unlock(&s->glock);
+	return b;
+}
+
+/* Retention: trim the change log in the batch's transaction; never the
+ * head row. */
+static int batch_trim(struct store *s, struct err *e)
+{
+	struct batch *b = &s->batch;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (b->head <= b->start_head || b->head <= s->keep)
+		return 0;
+	rc = wstmt(s, W_TRIM, &st, e);
+	if (rc)
+		return rc;
+	if (sqlite3_bind_int64(st, 1, b->head - s->keep)) {
+		done(st);
+		return db_err(e, s->wdb, "cannot trim the change log");
+	}
+	return run(s->wdb, st, "cannot trim the change log", e);
+}
+
+/* COMMIT the open batch (under wlock) and hand its members the batch's
+ * sequence number to wait for. */
+static void batch_close(struct store *s)
+{
+	struct batch *b = &s->batch;
+	struct err e = ERR_INIT;
+	struct waiter *w;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!b->open)
+		return;
+	if (!b->n) {
+		/* Only aborted members, or none: nothing to keep. */
+		batch_fail(s, 0, &e);
+		return;
+	}
+	if (broken(s, &e)) {
+		rc = e.code;
+		goto fail;
+	}
+	if (sqlite3_get_autocommit(s->wdb)) {
+		rc = rolled_back(&e);
+		goto fail;
+	}
+	rc = batch_trim(s, &e);
+	if (!rc)
+		rc = wstmt(s, W_COMMIT, &st, &e);
+	if (!rc)
+		rc = run(s->wdb, st, "cannot commit", &e);
+	if (rc)
+		goto fail;
+	pthread_mutex_lock(&s->glock);
+	s->committed_seq++;
+	s->committed_head = b->head;
+	for (w = b->waiters; w; w = w->next) {
+		w->seq = s->committed_seq;
+		w->committed = true;
+	}
+	s->stats.batches++;
+	if (b->n > s->stats.max_batch)
+		s->stats.max_batch = b->n;
+	pthread_cond_broadcast(&s->gcond);
+	pthread_mutex_unlock(&s->glock);
+	memset(b, 0, sizeof(*b));
+	return;
+fail:
+	batch_fail(s, rc, &e);
+}
+
+/* Let go of wlock, closing the batch first unless another writer is queued
+ * to join it or its members have to wait for an fdatasync() under way
+ * anyway. Every path that took wlock ends here. */
+static void wunlock(struct store *s)
+{
+	struct batch *b = &s->batch;
+	bool queued = atomic_load(&s->queued) > 0;
+
+	if (!b->open)
+		goto out;
+	if (b->n == 0 ? !queued :
+	    b->n >= BATCH_MAX ||
+	    (!atomic_load(&s->syncing) &&
+	     (!queued || now_ns() - b->started_ns >= BATCH_MAX_NS)))
+		batch_close(s);
+out:
+	pthread_mutex_unlock(&s->wlock);
+}
+
+/*
+ * Make every batch committed so far durable (called and returning with
+ * glock held; drops it around the fdatasync).
+ */
+static void sync_leader(struct store *s)
+{
+	uint64_t target = s->committed_seq;
+	int64_t head = s->committed_head;
+	int r, errnum = 0;
+
+	atomic_store(&s->syncing, true);
+	pthread_mutex_unlock(&s->glock);
+	r = fdatasync(s->walfd);
+	if (r)
+		errnum = errno;
+	pthread_mutex_lock(&s->glock);
+	atomic_store(&s->syncing, false);
+	s->stats.syncs++;
+	if (r) {
+		err_set(&s->broken_err, ERR_IO,
+			"cannot sync the write-ahead log of '%s' to disk (%s): restart to recover",
+			s->path, strerror(errnum));
+		s->broken = true;
+	} else if (target > s->durable_seq) {
+		s->durable_seq = target;
+		atomic_store(&s->head, head);   /* only once durable */
+	}
+	pthread_cond_broadcast(&s->gcond);
+}
+
+/*
+ * Close the open batch, w's, which was left open (called and returning with
+ * glock held; drops it to take wlock, after the transaction holding it).
+ */
+static void flush(struct store *s, const struct waiter *w)
+{
+	s->flushing = true;
+	pthread_mutex_unlock(&s->glock);
+	pthread_mutex_lock(&s->wlock);
+	/* Under wlock w cannot change: batches end only under it. */
+	if (!w->committed && !w->done)
+		batch_close(s);
+	pthread_mutex_unlock(&s->wlock);
+	pthread_mutex_lock(&s->glock);
+	s->flushing = false;
+	pthread_cond_broadcast(&s->gcond);
+}
+
+/* Wait until w's batch is durable (committing and syncing it when nobody
+ * else does) or has failed. */
+static int member_wait(struct store *s, struct waiter *w, struct err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->glock);
+	for (;;) {
+		if (w->done) {
+			rc = w->rc;
+			if (e)
+				*e = w->err;
+			break;
+		}
+		if (w->committed && s->durable_seq >= w->seq) {
+			rc = 0;
+			break;
+		}
+		if (w->committed && s->broken) {
+			rc = s->broken_err.code;
+			if (e)
+				*e = s->broken_err;
+			break;
+		}
+		if (atomic_load(&s->syncing))
+			pthread_cond_wait(&s->gcond, &s->glock);
+		else if (w->committed)
+			sync_leader(s);
+		else if (s->flushing || atomic_load(&s->queued))
+			pthread_cond_wait(&s->gcond, &s->glock); /* see wunlock */
+		else
+			flush(s, w);
+	}
+	if (rc)
+		s->stats.failed++;
+	else
+		s->stats.commits++;
+	if (--s->inflight == 0)
+		pthread_cond_broadcast(&s->gcond);
+	pthread_mutex_unlock(&s->glock);
+	return rc;
+}
+
+/* BEGIN IMMEDIATE a new batch and read the head it starts from. */
+static int batch_open(struct store *s, struct err *e)
+{
+	struct batch *b = &s->batch;
+	sqlite3_stmt *st;
+	int64_t head;
+	int rc;
+
+	rc = wstmt(s, W_BEGIN, &st, e);
+	if (!rc)
+		rc = run(s->wdb, st, "cannot begin transaction", e);
+	if (rc)
+		return rc;
+	rc = wstmt(s, W_HEAD, &st, e);
+	if (!rc)
+		rc = query_int(s->wdb, st, NULL, &head, NULL, e);
+	if (rc) {
+		batch_rollback(s);
+		return rc;
+	}
+	memset(b, 0, sizeof(*b));
+	b->open = true;
+	b->start_head = head;
+	b->head = head;
+	return 0;
+}
+
 int store_begin(struct store *s, struct store_txn **out, struct err *e)
 {
 	struct store_txn *t = &s->txn;
+	struct batch *b = &s->batch;
+	struct err le = ERR_INIT;
 	sqlite3_stmt *st;
-	int64_t head;
 	int rc;
 
 	*out = NULL;
 	if (s->read_only)
 		return err_set(e, ERR_FORBIDDEN, "the store is open read-only");
+	atomic_fetch_add(&s->queued, 1);
 	rc = pthread_mutex_lock(&s->wlock);
+	atomic_fetch_sub(&s->queued, 1);
 	if (rc == EDEADLK)
 		return err_set(e, ERR_INTERNAL,
 			       "a store transaction is already open in this thread");
 	if (rc)
 		return err_set(e, ERR_INTERNAL, "cannot take the writer lock: %s",
 			       strerror(rc));
-	rc = wstmt(s, W_BEGIN, &st, e);
+	if (broken(s, &le)) {
+		rc = le.code;
+		if (e)
+			*e = le;
+		goto fail;
+	}
+	/* SQLite may have rolled the batch back after an error in an
+	 * earlier member (I/O error, disk full): its members must hear. */
+	if (b->open && sqlite3_get_autocommit(s->wdb))
+		batch_fail(s, rolled_back(&le), &le);
+	if (!b->open) {
+		rc = batch_open(s, e);
+		if (rc)
+			goto fail;
+	}
+	rc = wstmt(s, W_SAVEPOINT, &st, e);
 	if (!rc)
 		rc = run(s->wdb, st, "cannot begin transaction", e);
 	if (rc)
 		goto fail;
-	rc = wstmt(s, W_HEAD, &st, e);
-	if (!rc)
-		rc = query_int(s->wdb, st, NULL, &head, NULL, e);
-	if (rc) {
-		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
-		goto fail;
-	}
-	t->start_head = head;
-	t->next_rev = head + 1;
+	t->owner = pthread_self();
+	t->active = true;
+	t->next_rev = b->head + 1;
 	t->failed = false;
 	err_clear(&t->ferr);
 	*out = t;
 	return 0;
 fail:
-	pthread_mutex_unlock(&s->wlock);
+	wunlock(s);
 	return rc;
 }
 
-/* End the transaction: ROLLBACK (when still open) and release the lock. */
-static void txn_end(struct store_txn *t, bool rollback)
+/* Roll back t's savepoint (only that) and end t. When that fails, or SQLite
+ * already rolled everything back, the whole batch fails. */
+static void txn_rollback(struct store_txn *t)
 {
 	struct store *s = t->s;
+	struct err e = ERR_INIT;
 	sqlite3_stmt *st;
+	int rc;
 
-	if (rollback && sqlite3_get_autocommit(s->wdb) == 0) {
-		if (wstmt(s, W_ROLLBACK, &st, NULL) == 0)
-			run(s->wdb, st, "rollback", NULL);
-		else
-			sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+	t->active = false;
+	if (sqlite3_get_autocommit(s->wdb)) {
+		batch_fail(s, rolled_back(&e), &e);
+		return;
 	}
-	pthread_mutex_unlock(&s->wlock);
+	rc = wstmt(s, W_ROLLBACK_TO, &st, &e);
+	if (!rc)
+		rc = run(s->wdb, st, "cannot roll back", &e);
+	if (!rc)
+		rc = wstmt(s, W_RELEASE, &st, &e);
+	if (!rc)
+		rc = run(s->wdb, st, "cannot roll back", &e);
+	if (rc)
+		batch_fail(s, rc, &e);
+}
+
+/* Call the commit hooks with the (durable) head. */
+static void run_hooks(struct store *s)
+{
+	struct hook hooks[STORE_COMMIT_HOOKS];
+	int i, n;
+
+	pthread_mutex_lock(&s->glock);
+	n = s->nhooks;
+	memcpy(hooks, s->hooks, sizeof(hooks));
+	pthread_mutex_unlock(&s->glock);
+	for (i = 0; i < n; i++)
+		hooks[i].fn(hooks[i].arg, store_head(s));
+}
+
+int store_add_commit_hook(struct store *s, store_commit_fn fn, void *arg,
+			  struct err *e)
+{
+	int rc = 0;
+
+	if (!fn)
+		return err_set(e, ERR_INTERNAL, "no commit hook given");
+	pthread_mutex_lock(&s->glock);
+	if (s->nhooks == STORE_COMMIT_HOOKS)
+		rc = err_set(e, ERR_TOO_LARGE,
+			     "too many commit hooks (at most %d)",
+			     STORE_COMMIT_HOOKS);
+	else
+		s->hooks[s->nhooks++] = (struct hook){ fn, arg };
+	pthread_mutex_unlock(&s->glock);
+	return rc;
+}
+
+void store_remove_commit_hook(struct store *s, store_commit_fn fn, void *arg)
+{
+	int i;
+
+	pthread_mutex_lock(&s->glock);
+	for (i = 0; i < s->nhooks; i++) {
+		if (s->hooks[i].fn != fn || s->hooks[i].arg != arg)
+			continue;
+		memmove(&s->hooks[i], &s->hooks[i + 1],
+			(size_t)(s->nhooks - i - 1) * sizeof(s->hooks[0]));
+		s->nhooks--;
+		break;
+	}
+	pthread_mutex_unlock(&s->glock);
+}
+
+/* t belongs to the calling thread and is open. */
+static bool txn_mine(const struct store_txn *t)
+{
+	return t->active && pthread_equal(t->owner, pthread_self());
 }
 
 int store_commit(struct store_txn *t, struct err *e)
 {
+	struct waiter w;
 	struct store *s;
+	struct batch *b;
 	sqlite3_stmt *st;
-	int64_t head;
-	int rc = 0;
+	int rc;
 
 	if (!t)
 		return err_set(e, ERR_INTERNAL, "no transaction to commit");
+	if (!txn_mine(t))
+		return err_set(e, ERR_INTERNAL,
+			       "the transaction is not open in this thread");
 	s = t->s;
+	b = &s->batch;
 	if (t->failed) {
+		rc = t->ferr.code;
 		if (e)
 			*e = t->ferr;
-		rc = t->ferr.code;
-		goto out;
+		goto fail;
 	}
-	head = t->next_rev - 1;
-	/* Retention: trim in the same transaction; never the head row. */
-	if (head > t->start_head && head > s->keep) {
-		rc = wstmt(s, W_TRIM, &st, e);
-		if (!rc && sqlite3_bind_int64(st, 1, head - s->keep))
-			rc = db_err(e, s->wdb, "cannot trim the change log");
-		if (!rc)
-			rc = run(s->wdb, st, "cannot trim the change log", e);
-		else
-			done(st);
-		if (rc)
-			goto out;
-	}
-	rc = wstmt(s, W_COMMIT, &st, e);
+	rc = wstmt(s, W_RELEASE, &st, e);
 	if (!rc)
 		rc = run(s->wdb, st, "cannot commit", e);
+	if (rc)
+		goto fail;
+	t->active = false;
+	memset(&w, 0, sizeof(w));
+	w.next = b->waiters;
+	b->waiters = &w;
+	if (b->n++ == 0)
+		b->started_ns = now_ns();
+	b->head = t->next_rev - 1;
+	pthread_mutex_lock(&s->glock);
+	s->inflight++;
+	pthread_mutex_unlock(&s->glock);
+	wunlock(s);     /* commits the batch now when nobody is queued */
+	rc = member_wait(s, &w, e);
 	if (!rc)
-		atomic_store(&s->head, head);
-out:
-	txn_end(t, rc != 0);
+		run_hooks(s);
+	return rc;
+fail:
+	txn_rollback(t);
+	pthread_mutex_lock(&s->glock);
+	s->stats.failed++;
+	pthread_mutex_unlock(&s->glock);
+	wunlock(s);
 	return rc;
 }
 
 void store_abort(struct store_txn *t)
 {
-	if (t)
-		txn_end(t, true);
+	if (!t)
+		return;
+	/* A transaction of another thread (or one already ended) is not
+	 * ours to touch: that is a caller bug. */
+	assert(txn_mine(t));
+	if (!txn_mine(t))
+		return;
+	txn_rollback(t);
+	wunlock(t->s);
+}
+
+void store_stats(struct store *s, struct store_stats *out)
+{
+	pthread_mutex_lock(&s->glock);
+	*out = s->stats;
+	pthread_mutex_unlock(&s->glock);
 }
 
 /* A write failed after part of it reached the database: the transaction
@@ -2098,7 +2655,8 @@ int store_txn_set_status(struct store_txn *t, const char *collection,
 	rc = run(t->s->wdb, st, "cannot write status", e);
 	if (rc)
 		goto out;
-	rc = log_change(t, r.revision, &r, "update", &le);
+	/* "status": an update of the status alone (see store_change). */
+	rc = log_change(t, r.revision, &r, "status", &le);
 	if (rc) {
 		rc = poison(t, rc, &le, e);
 		goto out;
@@ -2387,6 +2945,36 @@ out:
 	return rc;
 }
 
+int store_txn_count(struct store_txn *t, const char *collection,
+		    const struct store_query *q, int64_t *count,
+		    struct err *e)
+{
+	const struct collection *c;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*count = 0;
+	if (!t)
+		return err_set(e, ERR_INTERNAL, "no transaction");
+	rc = find_coll(t->s, collection, &c, e);
+	if (rc)
+		return rc;
+	rc = prepare_query(t->s->wdb, c, "count(*)", q, false, &st, e);
+	if (rc)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*count = sqlite3_column_int64(st, 0);
+	else
+		rc = db_err(e, t->s->wdb, "cannot count records");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int64_t store_txn_revision(const struct store_txn *t)
+{
+	return t ? t->next_rev - 1 : 0;
+}
+
 /* ---- change log ------------------------------------------------------- */
 
 /* One integer from a cached read statement; fallback on any error. */
@@ -2447,8 +3035,12 @@ int store_changes(struct store *s, int64_t after, int64_t limit,
 		}
 		st = own;
 	}
+	/* Not beyond the durable head: a batch committed but not yet synced
+	 * is not there yet (see group commit). */
 	if (sqlite3_bind_int64(st, 1, after) ||
-	    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1)) {
+	    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1) ||
+	    sqlite3_bind_int64(st, 3, s->read_only ? INT64_MAX :
+				      atomic_load(&s->head))) {
 		rc = db_err(e, conn->db, "cannot read the change log");
 		goto out;
 	}
@@ -2459,6 +3051,9 @@ int store_changes(struct store *s, int64_t after, int64_t limit,
 		ch.collection = (const char *)sqlite3_column_text(st, 1);
 		ch.id = (const char *)sqlite3_column_text(st, 2);
 		ch.action = (const char *)sqlite3_column_text(st, 3);
+		ch.status_only = ch.action && !strcmp(ch.action, "status");
+		if (ch.status_only)
+			ch.action = "update";
 		ch.record = text ? json_loadb(text, (size_t)sqlite3_column_bytes(st, 4),
 					      0, NULL) : NULL;
 		if (!ch.collection || !ch.id || !ch.action || !ch.record) {

@@ -20,12 +20,24 @@
  * write names the field and changes nothing: the caller aborts, and nothing
  * of the transaction is kept.
  *
+ * Group commit: transactions of concurrent threads share one SQLite COMMIT
+ * (one fsync). Each runs alone, in its own savepoint, inside a batch that
+ * stays open while other writers are queued (up to a size and time bound);
+ * store_commit() returns once the batch's COMMIT is durable, and a failed
+ * COMMIT fails every transaction of the batch. A writer alone commits at
+ * once, without waiting.
+ *
  * THREAD SAFETY NOTES: a struct store may be used from any number of threads.
  * Writers are serialised by an in-process mutex taken in store_begin() and
  * released by store_commit()/store_abort(), so SQLite never answers BUSY to a
- * user; a transaction belongs to the thread that began it. Reads outside a
- * transaction use a small pool of read-only connections and see the last
- * committed state (WAL snapshot isolation).
+ * user; a transaction belongs to the thread that began it. store_commit()
+ * may wait for the other transactions of its batch to end, so never hold a
+ * lock across store_commit() that another thread may need before it ends
+ * its own transaction, and keep transactions short (no I/O, no sleeping):
+ * the batch they joined waits for them. Reads outside a transaction use a
+ * small pool of read-only connections and see the last committed state (WAL
+ * snapshot isolation), which may run up to one fsync ahead of what is
+ * durable; store_head() and store_changes() only show durable changes.
  *
  * SQL contract for store_query (used by the filter compiler): the where and
  * order strings may name the columns id, name, data, labels, status,
@@ -96,7 +108,9 @@ const char *store_action_name(enum store_action a); /* "created", ... */
 int store_open(struct store **out, const struct schema *schema,
 	       const struct store_options *o, struct err *e);
 
-/* Checkpoint and close. Accepts NULL. No transaction may be open. */
+/* Checkpoint and close. Accepts NULL. No transaction may be open and no
+ * other thread may still be calling into s (a batch still being committed
+ * is waited for). */
 void store_close(struct store *s);
 
 const struct schema *store_schema(const struct store *s);
@@ -108,15 +122,32 @@ int store_migration_level(struct store *s);
 
 /* ---- transactions ---------------------------------------------------- */
 
-/* Take the writer lock (blocking) and BEGIN IMMEDIATE. Caller owns *out: it
- * must reach store_commit() or store_abort(). */
+/* Take the writer lock (blocking) and start a transaction (a savepoint in
+ * the open batch, which starts with BEGIN IMMEDIATE). ERR_INTERNAL when the
+ * calling thread already has one open; ERR_IO for good once the store
+ * failed to sync its log to disk (restart the process). Caller owns *out:
+ * the same thread must take it to store_commit() or store_abort(). */
 int store_begin(struct store *s, struct store_txn **out, struct err *e);
 
-/* Commit and free t. On error the transaction is rolled back and freed. */
+/* Commit and free t. Returns 0 once t's changes (and everything t read)
+ * are durable on disk, which may mean waiting for the other transactions
+ * of its batch. On error (t's own, or the batch's COMMIT failing) nothing
+ * of t was kept, and t is freed. */
 int store_commit(struct store_txn *t, struct err *e);
 
-/* Roll back and free t. Accepts NULL. */
+/* Roll back and free t (only t: the rest of its batch is not affected).
+ * Accepts NULL. */
 void store_abort(struct store_txn *t);
+
+/* Group-commit counters since store_open(). */
+struct store_stats {
+	int64_t commits;     /* store_commit() calls that succeeded */
+	int64_t failed;      /* store_commit() calls that failed */
+	int64_t batches;     /* SQLite COMMITs that made them durable */
+	int64_t max_batch;   /* most transactions in one COMMIT */
+	int64_t syncs;       /* fdatasync() calls that made batches durable */
+};
+void store_stats(struct store *s, struct store_stats *out);
 
 enum store_put_mode {
 	STORE_UPSERT = 0,   /* create when absent, update when present */
@@ -203,6 +234,23 @@ int store_list(struct store *s, const char *collection,
 int store_count(struct store *s, const char *collection,
 		const struct store_query *q, int64_t *count, struct err *e);
 
+/*
+ * Count the records of collection matching q (same SQL contract as
+ * store_count()) as the transaction sees them, its own uncommitted writes
+ * included: the records API checks a create rule against the new row this
+ * way before committing. q->order, limit and offset are ignored.
+ */
+int store_txn_count(struct store_txn *t, const char *collection,
+		    const struct store_query *q, int64_t *count,
+		    struct err *e);
+
+/*
+ * The revision of the last change written in t so far (the head when t began
+ * when it has written nothing). After store_txn_delete() this is the
+ * revision of the delete, which becomes the store head once t commits.
+ */
+int64_t store_txn_revision(const struct store_txn *t);
+
 /* ---- change log ------------------------------------------------------ */
 
 struct store_change {
@@ -212,18 +260,41 @@ struct store_change {
 	const char *action;     /* "create", "update", "delete" */
 	json_t *record;         /* record_to_json() form after the change (for
 	                         * delete: the record as it was); borrowed */
+	bool status_only;       /* an "update" made by store_txn_set_status():
+	                         * only the status changed, not the data or
+	                         * the generation (the change log stores its
+	                         * action as "status"; rows written before
+	                         * this flag existed read as false). The
+	                         * reconcile engine skips these, so status
+	                         * writes never re-trigger reconcilers. */
 };
 typedef int (*store_change_fn)(const struct store_change *c, void *arg);
 
-/* Latest committed revision (0 for an empty store). */
+/*
+ * Commit hooks: fn(arg, head) is called after every successful
+ * store_commit(), on the committing thread, after the writer lock is
+ * released, with the new head revision. It must be quick and must not
+ * write to the store (the reconcile engine's hook writes to an eventfd).
+ * At most STORE_COMMIT_HOOKS hooks; ERR_TOO_LARGE beyond. Add hooks before
+ * other threads use the store; store_remove_commit_hook() may be called
+ * only when no other thread can commit any more.
+ */
+#define STORE_COMMIT_HOOKS 4
+typedef void (*store_commit_fn)(void *arg, int64_t head);
+int store_add_commit_hook(struct store *s, store_commit_fn fn, void *arg,
+			  struct err *e);
+void store_remove_commit_hook(struct store *s, store_commit_fn fn, void *arg);
+
+/* Latest committed revision (0 for an empty store); it advances only once
+ * the change is durable on disk. */
 int64_t store_head(struct store *s);
 
 /* Oldest revision still in the change log (head + 1 when empty). A watcher
  * that needs revisions older than this must reset. */
 int64_t store_changelog_oldest(struct store *s);
 
-/* Walk change-log rows with revision > after, in order, at most limit
- * (<= 0: all). */
+/* Walk change-log rows with revision > after and <= store_head(), in
+ * order, at most limit (<= 0: all). */
 int store_changes(struct store *s, int64_t after, int64_t limit,
 		  store_change_fn fn, void *arg, struct err *e);
 

@@ -7,7 +7,7 @@ set -euo pipefail
 
 run_pkgs=(gcc make pkg-config git diffutils libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libyaml-dev libcivetweb-dev libssl-dev libcrypt-dev)
-test_pkgs=(libcriterion-dev bats curl clang)
+test_pkgs=(libcriterion-dev bats curl clang jq python3)
 bench_pkgs=(wrk hyperfine)
 
 want=("${run_pkgs[@]}")
@@ -17,6 +17,13 @@ case "${1:-run}" in
   bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
+
+# The app-compatibility tests need node >= 18 with npm. Machines that
+# already have a node toolchain (for example from another packager) keep it:
+# installing Debian's npm over it would conflict.
+if [ "${1:-run}" != run ] && ! command -v npm >/dev/null 2>&1; then
+  want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -59,6 +59,7 @@ static const struct {
 	const char *name, *kind;
 } sch_expected[] = {
 	{ "users", "User" },
+	{ "_superusers", "Superuser" },
 	{ "ai_prompts", "AiPrompt" },
 	{ "ai_models", "AiModel" },
 	{ "ai_agents", "AiAgent" },
@@ -80,6 +81,7 @@ static const struct {
 	{ "notification_rules", "NotificationRule" },
 	{ "cron_jobs", "CronJob" },
 	{ "containers", "Container" },
+	{ "reconcile_status", "ReconcileStatus" },
 };
 
 Test(schema, default_has_every_collection)
@@ -99,6 +101,10 @@ Test(schema, default_has_every_collection)
 		cr_expect_eq(schema_find_kind(s, sch_expected[i].kind), c);
 		if (strcmp(c->name, "users") == 0) {
 			cr_expect_str_eq(c->id, "_pb_users_auth_");
+			cr_expect(c->auth);
+		} else if (strcmp(c->name, "_superusers") == 0) {
+			/* PocketBase's fixed id: the SDK recognises it. */
+			cr_expect_str_eq(c->id, "pbc_3142635823");
 			cr_expect(c->auth);
 		} else {
 			snprintf(id, sizeof(id), "pc_%s", c->name);
@@ -196,7 +202,7 @@ Test(schema, default_name_fields)
 {
 	static const char *const named[] = {
 		"ai_prompts", "ai_models", "ai_agents", "mcp_servers",
-		"proposals", "healthchecks", "containers",
+		"proposals", "healthchecks", "containers", "reconcile_status",
 	};
 	struct schema *s = load_default();
 	const struct collection *c;

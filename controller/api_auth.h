@@ -1,0 +1,69 @@
+/*
+ * api_auth.h - PocketBase auth endpoints for the auth collections (users
+ * and _superusers): auth-with-password and auth-refresh, plus the helpers
+ * the records API and the server's bootstrap share: looking an auth record
+ * up by email and preparing a password for storage.
+ */
+#ifndef POCKETCTL_API_AUTH_H
+#define POCKETCTL_API_AUTH_H
+
+#include <jansson.h>
+
+#include "err.h"
+#include "http.h"
+#include "schema.h"
+#include "store.h"
+
+struct server;
+
+/*
+ * POST /api/collections/:c/auth-with-password, body {identity, password}
+ * (identity is the email; :c is the collection name or id). Replies 200
+ * {"token", "record"}; 400 {"status":400,"message":"Failed to
+ * authenticate.","data":{}} for an unknown email and a wrong password alike
+ * (an unknown email still costs one bcrypt, so timing tells nothing); 400
+ * with data.identity / data.password when either is missing; 404 when :c is
+ * not an auth collection.
+ */
+int api_auth_with_password(struct http_req *r);
+
+/*
+ * POST /api/collections/:c/auth-refresh with a valid token of a record of
+ * :c: a new token (fresh expiry) and the record as it is now. 401 without
+ * such a token.
+ */
+int api_auth_refresh(struct http_req *r);
+
+/*
+ * Find the record of auth collection c whose email is email (compared
+ * case-insensitively, as PocketBase does). Returns 0 and fills out (caller
+ * releases it with record_release()), ERR_NOT_FOUND, or a store error.
+ */
+int api_auth_find_by_email(struct store *s, const struct collection *c,
+			   const char *email, struct record *out,
+			   struct err *e);
+
+/*
+ * Prepare a create / update body of auth collection c for the store, as
+ * the records API must before store_txn_put():
+ *
+ *   - when data has "password": it must be a string passing
+ *     auth_password_check(); when "passwordConfirm" is present it must be
+ *     equal (ERR_INVALID, field "passwordConfirm"). "password" is replaced
+ *     by its bcrypt hash (cost from the server options) and "tokenKey" is
+ *     set to a fresh auth_token_key_new(), which signs out every token
+ *     issued before.
+ *   - "passwordConfirm" is always removed (it is not a field).
+ *
+ * data is changed in place (borrowed). Returns 0, ERR_INVALID with e->field
+ * set ("password" / "passwordConfirm"), or ERR_INTERNAL / ERR_NOMEM.
+ * Creating a record also needs a tokenKey when no password was given: the
+ * caller checks "password" is required on create (the schema says so).
+ * Does nothing for non-auth collections. Costs one bcrypt (~50 ms at cost
+ * 10) when a password is present: call it before store_begin(), never
+ * while holding the writer lock.
+ */
+int api_auth_prepare_password(struct server *srv, const struct collection *c,
+			      json_t *data, struct err *e);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * api_health.c - /healthz, /readyz, /api/health and /metrics.
+ *
+ * /healthz says the process answers; /readyz also asks the store for a
+ * cheap count and refuses while the server drains (so a load balancer stops
+ * sending work before SIGTERM finishes); /api/health is PocketBase's own
+ * check, which SDK-based clients poll.
+ */
+#include "api_health.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "server.h"
+
+int api_healthz(struct http_req *r)
+{
+	return http_reply_text(r, 200, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+int api_readyz(struct http_req *r)
+{
+	struct err e = ERR_INIT;
+	char msg[ERR_MSG_MAX + 32];
+	int64_t n = 0;
+	int len;
+
+	if (r->srv->stopping)
+		return http_reply_text(r, 503, "text/plain; charset=utf-8",
+				       "stopping\n", 9);
+	if (store_count(r->srv->store, "_superusers", NULL, &n, &e)) {
+		len = snprintf(msg, sizeof(msg), "store not ready: %s\n",
+			       e.msg);
+		if (len < 0 || (size_t)len >= sizeof(msg))
+			len = (int)strlen(msg);
+		return http_reply_text(r, 503, "text/plain; charset=utf-8",
+				       msg, (size_t)len);
+	}
+	return http_reply_text(r, 200, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+int api_health(struct http_req *r)
+{
+	json_t *body = json_pack("{s:i, s:s, s:{}}", "code", 200, "message",
+				 "API is healthy.", "data");
+
+	return http_reply_json(r, 200, body, NULL);   /* body stolen */
+}
+
+int api_metrics(struct http_req *r)
+{
+	struct buf out = BUF_INIT;
+	int rc;
+
+	rc = metrics_render(r->srv->metrics, store_head(r->srv->store), &out);
+	if (rc) {
+		buf_release(&out);
+		return http_fail(r, rc, "cannot render metrics");
+	}
+	rc = http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+			     out.ptr, out.len);
+	buf_release(&out);
+	return rc;
+}

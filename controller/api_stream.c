@@ -1,0 +1,1185 @@
+/*
+ * api_stream.c - /api/v1/watch and PocketBase's /api/realtime (see
+ * api_stream.h): SSE handlers that run in their civetweb worker, wait on
+ * the hub for changes after their cursor, filter them for their caller and
+ * write them out.
+ *
+ * Each change is formatted once per variant (privileged or public viewer,
+ * watch or PocketBase shape) in the hub entry's cache, so a thousand
+ * streams share one copy of each event body; a stream owns only its
+ * cursor, a write buffer that is freed when it grew large, and (realtime)
+ * its topic list.
+ *
+ * THREAD SAFETY NOTES: a stream's state belongs to its worker thread,
+ * except a realtime client's topics and bound auth, which a POST on another
+ * worker replaces: those are guarded by the client's mutex, and the POST
+ * reaches the client through the hub's client table (whose lock is taken
+ * before the client's, never the other way round).
+ */
+#include "api_stream.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "filter.h"
+#include "hub.h"
+#include "pbjson.h"
+#include "pick.h"
+#include "rules.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+#define BATCH 64                         /* entries taken per hub_fetch */
+#define HEARTBEAT_MS 15000               /* default heartbeat interval */
+#define RT_IDLE_MS (5 * 60 * 1000)       /* PocketBase's idle timeout */
+#define RT_CLIENT_ID_LEN 40              /* PocketBase's client id length */
+#define RT_MAX_SUBS 1000                 /* PocketBase's limits */
+#define RT_MAX_TOPIC 2500
+#define OUT_KEEP ((size_t)64 << 10)      /* a larger write buffer is freed
+                                          * after each flush */
+#define SUPERUSERS "_superusers"
+#define STACK_KEEP 8192                  /* bytes kept below the frame */
+#define TRIM_EVERY_MS 1000               /* stack trims, at most */
+
+/* Cache slots of a hub entry (hub_entry_cache). */
+enum {
+	SLOT_WATCH_PRIV,    /* watch data, secrets included */
+	SLOT_WATCH_PUB,     /* watch data, secrets left out */
+	SLOT_PB_PRIV,       /* PocketBase record JSON, secrets included */
+	SLOT_PB_PUB,        /* PocketBase record JSON for anyone else */
+	SLOT_SNAPSHOT,      /* bind values of the snapshot row (JSON array) */
+	SLOT_AUTH,          /* auth collections: the record as an auth record */
+};
+
+/* A number from the environment in [min, max], or def. */
+static int64_t env_ms(const char *name, int64_t def, int64_t min, int64_t max)
+{
+	const char *v = getenv(name);
+	char *end = NULL;
+	long long x;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	x = strtoll(v, &end, 10);
+	if (errno || !end || *end || x < min || x > max)
+		return def;
+	return x;
+}
+
+static int64_t heartbeat_ms(void)
+{
+	return env_ms("POCKETCTL_HEARTBEAT_MS", HEARTBEAT_MS, 10, 3600000);
+}
+
+/* ---- memory ------------------------------------------------------------ */
+
+/*
+ * Give back the stack pages below the caller's frame. Before a stream
+ * starts, the request path (token check, SQLite) went deep on this
+ * worker's stack; a stream that then sleeps for hours would keep those
+ * pages resident, some 20 KiB per stream, 20 MiB for a thousand. Memory
+ * below the stack pointer is unused by definition; pages needed again are
+ * faulted back in as zeroes. The frame address (not a local's) is used
+ * because sanitizers may keep locals on a separate fake stack.
+ */
+static void stack_trim(void)
+{
+	uintptr_t lo, top, pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	pthread_attr_t a;
+	void *addr = NULL;
+	size_t size = 0;
+	int rc;
+
+	if (pthread_getattr_np(pthread_self(), &a) != 0)
+		return;
+	rc = pthread_attr_getstack(&a, &addr, &size);
+	pthread_attr_destroy(&a);
+	if (rc != 0 || !addr || !size)
+		return;
+	lo = ((uintptr_t)addr + pg - 1) & ~(pg - 1);
+	top = ((uintptr_t)__builtin_frame_address(0) - STACK_KEEP) & ~(pg - 1);
+	if (top > lo && top < (uintptr_t)addr + size)
+		madvise((void *)lo, top - lo, MADV_DONTNEED);
+}
+
+/* ---- SSE output -------------------------------------------------------- */
+
+/*
+ * The body is sent with chunked transfer encoding (HTTP/1.1), so that the
+ * end of a stream is the end of the response and civetweb can keep or
+ * close the connection as usual. Each flush is one chunk, framed in the
+ * buffer itself: CHUNK_HEAD bytes are reserved in front of the events and
+ * filled with the size when the chunk goes out, so a flush is one write.
+ */
+#define CHUNK_HEAD 10            /* "%08x\r\n" */
+
+struct sse {
+	struct mg_connection *conn;
+	struct buf out;
+	bool chunked;       /* HTTP/1.1: chunked; HTTP/1.0: until close */
+	bool dead;          /* a write failed: the client is gone */
+};
+
+static void sse_init(struct sse *s, struct http_req *r)
+{
+	s->conn = r->conn;
+	buf_init(&s->out, 0);
+	s->chunked = !r->ri->http_version ||
+		     strcmp(r->ri->http_version, "1.0") != 0;
+	s->dead = false;
+}
+
+static void sse_release(struct sse *s)
+{
+	buf_release(&s->out);
+}
+
+/* The buffer to append events to (with the chunk head reserved), or NULL
+ * when that reservation fails. */
+static struct buf *sse_out(struct sse *s)
+{
+	if (s->chunked && s->out.len == 0 &&
+	    buf_add(&s->out, "00000000\r\n", CHUNK_HEAD))
+		return NULL;
+	return &s->out;
+}
+
+/* Bytes of events waiting to be flushed. */
+static size_t sse_pending(const struct sse *s)
+{
+	size_t head = s->chunked ? CHUNK_HEAD : 0;
+
+	return s->out.len > head ? s->out.len - head : 0;
+}
+
+/* Send the status line and headers; the body stays open. */
+static void sse_start(struct http_req *r, const struct sse *s)
+{
+	r->status = 200;
+	mg_response_header_start(r->conn, 200);
+	mg_response_header_add(r->conn, "Content-Type", "text/event-stream", -1);
+	mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
+	mg_response_header_add(r->conn, "X-Accel-Buffering", "no", -1);
+	mg_response_header_add(r->conn, "Access-Control-Allow-Origin", "*", -1);
+	if (s->chunked)
+		mg_response_header_add(r->conn, "Transfer-Encoding", "chunked",
+				       -1);
+	else
+		mg_response_header_add(r->conn, "Connection", "close", -1);
+	mg_response_header_send(r->conn);
+}
+
+/* Write out what is buffered. Returns 0, or -1 once the client is gone. */
+static int sse_flush(struct sse *s)
+{
+	char head[CHUNK_HEAD + 1];
+	size_t n = sse_pending(s);
+
+	if (!s->dead && n) {
+		if (s->chunked) {
+			/* n < BUF_DEFAULT_CAP: eight hex digits suffice. */
+			snprintf(head, sizeof(head), "%08x\r\n",
+				 (unsigned)(n & 0xffffffffu));
+			memcpy(s->out.ptr, head, CHUNK_HEAD);
+			if (buf_puts(&s->out, "\r\n"))
+				s->dead = true;
+		}
+		if (!s->dead &&
+		    mg_write(s->conn, s->out.ptr, s->out.len) != (int)s->out.len)
+			s->dead = true;
+	}
+	if (s->out.alloc > OUT_KEEP)
+		buf_release(&s->out);
+	else
+		buf_reset(&s->out);
+	return s->dead ? -1 : 0;
+}
+
+/* End the body (the last, empty chunk). */
+static void sse_end(struct sse *s)
+{
+	if (s->chunked && !s->dead)
+		mg_write(s->conn, "0\r\n\r\n", 5);
+}
+
+/*
+ * Buffer one event. id may be NULL. data must hold no newline (compact
+ * JSON never does). sep is "" (PocketBase writes "id:X") or " ".
+ */
+static int sse_event(struct sse *s, const char *sep, const char *id,
+		     const char *event, const char *data, size_t dlen)
+{
+	struct buf *b = sse_out(s);
+
+	if (!b || (id && buf_printf(b, "id:%s%s\n", sep, id)) ||
+	    buf_printf(b, "event:%s%s\ndata:%s", sep, event, sep) ||
+	    buf_add(b, data, dlen) || buf_puts(b, "\n\n"))
+		return ERR_NOMEM;
+	return 0;
+}
+
+/* An event whose data is a small JSON object built here. */
+static int sse_json_event(struct sse *s, int64_t id, const char *event,
+			  json_t *data)
+{
+	char idtext[32], *text;
+	int rc;
+
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
+	text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+	json_decref(data);
+	if (!text)
+		return ERR_NOMEM;
+	rc = sse_event(s, " ", idtext, event, text, strlen(text));
+	free(text);
+	return rc;
+}
+
+/* ---- entries -------------------------------------------------------------- */
+
+/* A borrowed struct record view of a change-log record (never released). */
+static void entry_record(const struct hub_entry *en, json_t *record,
+			 struct record *r)
+{
+	const char *v;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->collection, sizeof(r->collection), "%s", en->collection);
+	snprintf(r->id, sizeof(r->id), "%s", en->id);
+	r->name = en->name;
+	r->data = json_object_get(record, "data");
+	r->labels = json_object_get(record, "labels");
+	r->status = json_object_get(record, "status");
+	r->generation = json_integer_value(json_object_get(record, "generation"));
+	r->revision = json_integer_value(json_object_get(record, "revision"));
+	v = json_string_value(json_object_get(record, "created"));
+	snprintf(r->created, sizeof(r->created), "%s", v ? v : "");
+	v = json_string_value(json_object_get(record, "updated"));
+	snprintf(r->updated, sizeof(r->updated), "%s", v ? v : "");
+}
+
+static char *dump(json_t *v, size_t *len)
+{
+	char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+
+	*len = s ? strlen(s) : 0;
+	return s;
+}
+
+/* PocketBase's JSON of the record, for a privileged viewer (admin or
+ * owner) or for anyone else. */
+static json_t *pb_json(const struct hub_entry *en, json_t *record,
+		       const struct schema *s, bool priv)
+{
+	struct http_auth viewer;
+	struct record r;
+
+	if (!en->coll)
+		return NULL;
+	memset(&viewer, 0, sizeof(viewer));
+	viewer.kind = priv ? CALLER_SUPERUSER : CALLER_GUEST;
+	entry_record(en, record, &r);
+	return pb_record_json(s, en->coll, &r, &viewer);
+}
+
+static char *fmt_pb(const struct hub_entry *en, json_t *record, void *arg,
+		    bool priv, size_t *len)
+{
+	json_t *j = pb_json(en, record, arg, priv);
+	char *s = dump(j, len);
+
+	json_decref(j);
+	return s;
+}
+
+static char *fmt_pb_priv(const struct hub_entry *en, json_t *record,
+			 void *arg, size_t *len)
+{
+	return fmt_pb(en, record, arg, true, len);
+}
+
+static char *fmt_pb_pub(const struct hub_entry *en, json_t *record,
+			void *arg, size_t *len)
+{
+	return fmt_pb(en, record, arg, false, len);
+}
+
+/* The watch event data: the store's record form with its data reduced to
+ * what PocketBase would show the viewer. */
+static char *fmt_watch(const struct hub_entry *en, json_t *record, void *arg,
+		       bool priv, size_t *len)
+{
+	static const char *const sys[] = {
+		"id", "collectionId", "collectionName", "created", "updated",
+	};
+	json_t *pb = NULL, *rec = NULL, *out = NULL, *v;
+	const char *key;
+	char *s = NULL;
+	size_t i;
+
+	pb = pb_json(en, record, arg, priv);
+	rec = json_object();
+	if (!pb || !rec)
+		goto out;
+	for (i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
+		json_object_del(pb, sys[i]);
+	json_object_foreach(record, key, v) {
+		/* json_object_set adds a reference to the borrowed value. */
+		if (strcmp(key, "data") != 0 && json_object_set(rec, key, v))
+			goto out;
+	}
+	if (json_object_set(rec, "data", pb))
+		goto out;
+	/* "o" steals rec (also on failure). */
+	out = json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:o}",
+			"revision", (json_int_t)en->revision,
+			"collection", en->collection, "id", en->id,
+			"name", en->name, "action", en->action,
+			"statusOnly", en->status_only, "record", rec);
+	rec = NULL;
+	s = dump(out, len);
+out:
+	json_decref(pb);
+	json_decref(rec);
+	json_decref(out);
+	return s;
+}
+
+static char *fmt_watch_priv(const struct hub_entry *en, json_t *record,
+			    void *arg, size_t *len)
+{
+	return fmt_watch(en, record, arg, true, len);
+}
+
+static char *fmt_watch_pub(const struct hub_entry *en, json_t *record,
+			   void *arg, size_t *len)
+{
+	return fmt_watch(en, record, arg, false, len);
+}
+
+/* The snapshot row's bind values, in the column order of SNAP_SQL. */
+static char *fmt_snapshot(const struct hub_entry *en, json_t *record,
+			  void *arg, size_t *len)
+{
+	char *data, *labels, *status, *s = NULL;
+	json_t *row;
+	size_t n;
+
+	(void)arg;
+	data = dump(json_object_get(record, "data"), &n);
+	labels = dump(json_object_get(record, "labels"), &n);
+	status = dump(json_object_get(record, "status"), &n);
+	row = json_pack("[s, s, s, s?, s?, s?, I, I, s?, s?]",
+			en->collection, en->id, en->name, data, labels, status,
+			json_integer_value(json_object_get(record, "generation")),
+			(json_int_t)en->revision,
+			json_string_value(json_object_get(record, "created")),
+			json_string_value(json_object_get(record, "updated")));
+	s = dump(row, len);
+	json_decref(row);
+	free(data);
+	free(labels);
+	free(status);
+	return s;
+}
+
+/* An auth collection's record as the server binds callers: its data
+ * without the password hash and tokenKey, plus id and collection. */
+static char *fmt_auth(const struct hub_entry *en, json_t *record, void *arg,
+		      size_t *len)
+{
+	json_t *data = json_deep_copy(json_object_get(record, "data"));
+	char *s = NULL;
+
+	(void)arg;
+	if (!data || !en->coll || !en->coll->auth)
+		goto out;
+	json_object_del(data, "password");
+	json_object_del(data, "tokenKey");
+	if (json_object_set_new(data, "id", json_string(en->id)) ||
+	    json_object_set_new(data, "collectionId",
+				json_string(en->coll->id)) ||
+	    json_object_set_new(data, "collectionName",
+				json_string(en->coll->name)))
+		goto out;
+	s = dump(data, len);
+out:
+	json_decref(data);
+	return s;
+}
+
+/* ---- access ------------------------------------------------------------ */
+
+/* The viewer may see en's secret fields: an admin, or its owner. */
+static bool privileged(const struct http_auth *a, const struct hub_entry *en)
+{
+	if (pb_viewer_is_admin(a))
+		return true;
+	if (!en->coll || !en->owner[0] || a->kind == CALLER_GUEST ||
+	    strcmp(en->owner, a->id) != 0)
+		return false;
+	if (en->coll->auth)
+		return strcmp(a->collection_id, en->coll->id) == 0;
+	return a->kind == CALLER_USER;
+}
+
+/*
+ * The rule is evaluated on a one-row table holding the change-log snapshot,
+ * aliased "records" so the compiled rule's records.* columns read it; the
+ * relation subqueries the filter compiler emits ("FROM records rN") name
+ * the real table, which the CTE (named snap) does not shadow. store_count()
+ * needs an outer row to hang the EXISTS on: the _superusers collection
+ * always has one while the server runs (the local CLI's account).
+ */
+/* Set when visible() ran a query on this thread's stack (see
+ * stack_trim()); the stream loops read and clear it. */
+static _Thread_local bool ran_sql;
+
+#define SNAP_SQL \
+	"EXISTS (WITH snap(collection, id, name, data, labels, status, " \
+	"generation, revision, created, updated) AS (VALUES (?, ?, ?, ?, ?, " \
+	"?, ?, ?, ?, ?)) SELECT 1 FROM snap AS records WHERE ("
+
+/*
+ * 1 when the viewer a may see en under rule action act of its collection
+ * and en matches filter (NULL or "" for none); 0 otherwise, including when
+ * anything fails (a stream never delivers what it could not check).
+ */
+static int visible(struct server *srv, struct hub_entry *en,
+		   enum rule_action act, const struct http_auth *a,
+		   const char *filter)
+{
+	struct filter_auth fa;
+	struct store_query q;
+	struct err e = ERR_INIT;
+	struct buf sql = BUF_INIT;
+	json_t *args = NULL;
+	const char *rule, *text;
+	bool su = a->kind == CALLER_SUPERUSER, nofilter = !filter || !*filter;
+	int64_t count = 0;
+	size_t n = 0;
+	int ok = 0;
+
+	if (!en->coll)
+		return 0;
+	rule = en->coll->rules[act];
+	if (!su && !rule)
+		return 0;
+	if (nofilter && (su || !*rule))
+		return 1;
+	text = hub_entry_cache(en, SLOT_SNAPSHOT, fmt_snapshot, NULL, &n);
+	args = text ? json_loadb(text, n, 0, NULL) : NULL;
+	if (!json_is_array(args))
+		goto out;
+	memset(&fa, 0, sizeof(fa));
+	fa.superuser = su;
+	fa.record = a->record;
+	if (buf_puts(&sql, SNAP_SQL) ||
+	    rules_where(srv->schema, en->coll, act, &fa, &sql, args, &e))
+		goto out;
+	if (!nofilter && (buf_puts(&sql, ") AND (") ||
+			  filter_compile(srv->schema, en->coll, filter, &fa,
+					 &sql, args, &e)))
+		goto out;
+	if (buf_puts(&sql, "))"))
+		goto out;
+	memset(&q, 0, sizeof(q));
+	q.where = sql.ptr;
+	q.args = args;
+	ran_sql = true;
+	ok = store_count(srv->store, SUPERUSERS, &q, &count, &e) == 0 &&
+	     count > 0;
+out:
+	buf_release(&sql);
+	json_decref(args);
+	return ok;
+}
+
+/* ---- /api/v1/watch --------------------------------------------------- */
+
+/*
+ * Mark the collections named in every ?collection= value (comma lists)
+ * in want[]. Returns 0 (with *any set when at least one was named) or
+ * ERR_INVALID with e naming the unknown one.
+ */
+static int watch_collections(struct http_req *r, bool *want, bool *any,
+			     struct err *e)
+{
+	const struct schema *s = r->srv->schema;
+	const char *q = r->ri->query_string;
+	char val[1024], *tok, *save = NULL;
+	const struct collection *c;
+	int occ, n;
+
+	*any = false;
+	if (!q)
+		return 0;
+	for (occ = 0;; occ++) {
+		n = mg_get_var2(q, strlen(q), "collection", val, sizeof(val),
+				(size_t)occ);
+		if (n == -1)
+			break;
+		if (n < 0)
+			return err_set_field(e, ERR_INVALID, "collection",
+					     "the collection list is too long");
+		for (tok = strtok_r(val, ", ", &save); tok;
+		     tok = strtok_r(NULL, ", ", &save)) {
+			c = schema_find_kind(s, tok);
+			if (!c)
+				c = schema_find_by_id(s, tok);
+			if (!c)
+				return err_set_field(e, ERR_INVALID,
+						     "collection",
+						     "unknown collection '%.100s'",
+						     tok);
+			want[c - s->collections] = true;
+			*any = true;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The resume point: Last-Event-ID, else ?since=. *have is false when
+ * neither is given. Returns 0 or ERR_INVALID.
+ */
+static int watch_since(struct http_req *r, int64_t *since, bool *have,
+		       struct err *e)
+{
+	const char *h = http_header(r, "Last-Event-ID"), *what;
+	char val[64], *end = NULL;
+	long long v;
+	int n;
+
+	*have = false;
+	what = "Last-Event-ID";
+	if (!h || !*h) {
+		what = "since";
+		n = http_query(r, "since", val, sizeof(val));
+		if (n == -1)
+			return 0;
+		if (n < 0)
+			return err_set_field(e, ERR_INVALID, "since",
+					     "since must be a revision number");
+		h = val;
+	}
+	errno = 0;
+	v = strtoll(h, &end, 10);
+	if (errno || !end || end == h || *end || v < 0)
+		return err_set_field(e, ERR_INVALID, what,
+				     "%s must be a revision number, not '%.40s'",
+				     what, h);
+	*since = v;
+	*have = true;
+	return 0;
+}
+
+static int send_reset(struct sse *s, int64_t head, const char *reason)
+{
+	return sse_json_event(s, head, "reset",
+			      json_pack("{s:I, s:s}", "revision",
+					(json_int_t)head, "reason", reason));
+}
+
+/* Append en to the watch stream when the caller may see it. */
+static int watch_one(struct http_req *r, struct sse *s, const bool *want,
+		     bool any, struct hub_entry *en)
+{
+	char idtext[32];
+	const char *data;
+	size_t n = 0;
+	bool priv;
+
+	if (any && (!en->coll || !want[en->coll - r->srv->schema->collections]))
+		return 0;
+	if (r->auth.kind != CALLER_SUPERUSER &&
+	    !visible(r->srv, en, RULE_VIEW, &r->auth, NULL))
+		return 0;
+	priv = privileged(&r->auth, en);
+	data = hub_entry_cache(en, priv ? SLOT_WATCH_PRIV : SLOT_WATCH_PUB,
+			       priv ? fmt_watch_priv : fmt_watch_pub,
+			       (void *)r->srv->schema, &n);
+	if (!data)
+		return 0;   /* cannot happen short of memory; skip, not lie */
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)en->revision);
+	return sse_event(s, " ", idtext, en->action, data, n);
+}
+
+int api_watch(struct http_req *r)
+{
+	struct server *srv = r->srv;
+	struct hub_entry *en[BATCH];
+	struct err e = ERR_INIT;
+	struct sse s;
+	char reason[160];
+	bool *want = NULL, any = false, have = false;
+	int64_t since = 0, cursor, head, oldest, hb = heartbeat_ms(), next_hb;
+	int64_t last_trim;
+	bool deep = false;
+	int n, i, w, rc = 0;
+
+	if (r->auth.kind == CALLER_GUEST)
+		return http_fail(r, ERR_UNAUTHORIZED,
+				 "The request requires valid record "
+				 "authorization token.");
+	if (!srv->hub)
+		return http_fail(r, ERR_UNAVAILABLE, "the watch stream is not running");
+	want = calloc(srv->schema->ncollections + 1, sizeof(*want));
+	if (!want)
+		return http_fail(r, ERR_NOMEM, "out of memory");
+	rc = watch_collections(r, want, &any, &e);
+	if (!rc)
+		rc = watch_since(r, &since, &have, &e);
+	if (rc) {
+		free(want);
+		return http_reply_error(r, &e);
+	}
+	sse_init(&s, r);
+	sse_start(r, &s);
+	head = store_head(srv->store);
+	cursor = head;
+	if (have) {
+		oldest = store_changelog_oldest(srv->store);
+		if (since > head) {
+			snprintf(reason, sizeof(reason),
+				 "revision %lld is ahead of the store "
+				 "(head %lld)", (long long)since, (long long)head);
+			rc = send_reset(&s, head, reason);
+		} else if (since < oldest - 1) {
+			snprintf(reason, sizeof(reason),
+				 "revision %lld is older than the retained "
+				 "change log (oldest %lld)", (long long)since,
+				 (long long)oldest);
+			rc = send_reset(&s, head, reason);
+		} else {
+			cursor = since;
+		}
+	}
+	if (rc || sse_flush(&s))
+		goto out;
+	stack_trim();
+	last_trim = util_monotonic_ms();
+	next_hb = last_trim + hb;
+	while (!srv->stopping) {
+		/* Replays from the store and access checks run SQLite on this
+		 * stack: trim again before sleeping, now and then. */
+		if (deep && util_monotonic_ms() - last_trim >= TRIM_EVERY_MS) {
+			stack_trim();
+			last_trim = util_monotonic_ms();
+			deep = false;
+		}
+		n = hub_fetch(srv->hub, cursor, en, BATCH, &e);
+		/* A full batch is a replay, read from the store. */
+		deep |= n == BATCH;
+		if (n == HUB_GAP) {
+			head = store_head(srv->store);
+			snprintf(reason, sizeof(reason),
+				 "changes after revision %lld are no longer "
+				 "retained", (long long)cursor);
+			cursor = head;
+			if (send_reset(&s, head, reason) || sse_flush(&s))
+				break;
+			continue;
+		}
+		if (n < 0) {
+			fprintf(stderr, "pocketctl: watch: %s\n", e.msg);
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			if (!rc)
+				rc = watch_one(r, &s, want, any, en[i]);
+			cursor = en[i]->revision;
+		}
+		hub_entries_put(en, n);
+		deep |= ran_sql;
+		ran_sql = false;
+		if (rc)
+			break;
+		if (util_monotonic_ms() >= next_hb) {
+			head = hub_head(srv->hub);
+			rc = sse_json_event(&s, cursor, "heartbeat",
+					    json_pack("{s:I}", "revision",
+						      (json_int_t)head));
+			next_hb = util_monotonic_ms() + hb;
+			if (rc)
+				break;
+		}
+		if (sse_pending(&s)) {
+			if (sse_flush(&s))
+				break;
+			next_hb = util_monotonic_ms() + hb;
+		}
+		if (n > 0)
+			continue;
+		w = hub_wait(srv->hub, cursor, next_hb);
+		if (w == HUB_STOPPED)
+			break;
+	}
+out:
+	sse_end(&s);
+	sse_release(&s);
+	free(want);
+	return 0;
+}
+
+/* ---- /api/realtime ------------------------------------------------------ */
+
+struct rt_sub {
+	char *name;                       /* the topic as sent: event name */
+	const struct collection *coll;
+	char rid[ID_LEN + 1];             /* "" for every record (list rule) */
+	char *filter;                     /* options.query.filter, or NULL */
+	struct pick *fields;              /* options.query.fields, or NULL */
+};
+
+struct rt_client {
+	char id[RT_CLIENT_ID_LEN + 1];
+	pthread_mutex_t lock;             /* guards everything below */
+	struct rt_sub *subs;
+	size_t nsubs;
+	int64_t since;                    /* deliver only revisions after */
+	struct http_auth auth;            /* bound by POST; record owned */
+};
+
+static void subs_free(struct rt_sub *subs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(subs[i].name);
+		free(subs[i].filter);
+		pick_free(subs[i].fields);
+	}
+	free(subs);
+}
+
+static void client_id_new(char out[RT_CLIENT_ID_LEN + 1])
+{
+	char part[ID_LEN + 1];
+	size_t n = 0, k;
+
+	while (n < RT_CLIENT_ID_LEN) {
+		util_new_id(part);
+		k = RT_CLIENT_ID_LEN - n < ID_LEN ? RT_CLIENT_ID_LEN - n : ID_LEN;
+		memcpy(out + n, part, k);
+		n += k;
+	}
+	out[RT_CLIENT_ID_LEN] = '\0';
+}
+
+static bool same_auth(const struct http_auth *a, const struct http_auth *b)
+{
+	return a->kind == b->kind && strcmp(a->id, b->id) == 0 &&
+	       strcmp(a->collection_id, b->collection_id) == 0;
+}
+
+/*
+ * The realtime client's bound auth follows its record, as in PocketBase:
+ * an update refreshes the data the rules see, a delete makes it a guest.
+ * Called with the client lock held.
+ */
+static void rt_refresh_auth(struct rt_client *c, struct hub_entry *en)
+{
+	const char *text;
+	json_t *rec;
+	size_t n = 0;
+
+	if (c->auth.kind == CALLER_GUEST || !en->coll || !en->coll->auth ||
+	    strcmp(en->id, c->auth.id) != 0 ||
+	    strcmp(en->coll->id, c->auth.collection_id) != 0)
+		return;
+	if (!strcmp(en->action, "delete")) {
+		json_decref(c->auth.record);
+		memset(&c->auth, 0, sizeof(c->auth));
+		return;
+	}
+	text = hub_entry_cache(en, SLOT_AUTH, fmt_auth, NULL, &n);
+	rec = text ? json_loadb(text, n, 0, NULL) : NULL;
+	if (!rec)
+		return;
+	json_decref(c->auth.record);
+	c->auth.record = rec;
+}
+
+/* Buffer the events en produces for client c. Returns how many. */
+static int rt_deliver(struct server *srv, struct rt_client *c,
+		      struct sse *s, struct hub_entry *en)
+{
+	const char *rec;
+	char *picked = NULL;
+	json_t *j;
+	size_t i, n = 0;
+	int sent = 0;
+	bool priv;
+
+	pthread_mutex_lock(&c->lock);
+	rt_refresh_auth(c, en);
+	/* PocketBase has no status: a status-only write changes nothing the
+	 * realtime record shows, so it is no realtime event. */
+	if (en->revision <= c->since || !en->coll || en->status_only)
+		goto out;
+	priv = privileged(&c->auth, en);
+	for (i = 0; i < c->nsubs; i++) {
+		const struct rt_sub *sub = &c->subs[i];
+
+		if (sub->coll != en->coll ||
+		    (sub->rid[0] && strcmp(sub->rid, en->id) != 0))
+			continue;
+		if (!visible(srv, en, sub->rid[0] ? RULE_VIEW : RULE_LIST,
+			     &c->auth, sub->filter))
+			continue;
+		rec = hub_entry_cache(en, priv ? SLOT_PB_PRIV : SLOT_PB_PUB,
+				      priv ? fmt_pb_priv : fmt_pb_pub,
+				      (void *)srv->schema, &n);
+		if (!rec)
+			continue;
+		if (sub->fields) {
+			/* A per-topic projection: this copy is the topic's. */
+			j = json_loadb(rec, n, 0, NULL);
+			if (j && !pick_apply(sub->fields, j))
+				picked = dump(j, &n);
+			json_decref(j);
+			if (picked)
+				rec = picked;
+		}
+		if (!sse_out(s) ||
+		    buf_printf(&s->out, "id:%s\nevent:%s\ndata:{\"action\":\"%s\","
+			       "\"record\":", c->id, sub->name, en->action) ||
+		    buf_add(&s->out, rec, n) || buf_puts(&s->out, "}\n\n")) {
+			free(picked);
+			goto out;
+		}
+		free(picked);
+		picked = NULL;
+		sent++;
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+	return sent;
+}
+
+static void client_free(struct rt_client *c)
+{
+	if (!c)
+		return;
+	subs_free(c->subs, c->nsubs);
+	json_decref(c->auth.record);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int api_realtime_connect(struct http_req *r)
+{
+	struct server *srv = r->srv;
+	struct hub_entry *en[BATCH];
+	struct rt_client *c = NULL;
+	struct err e = ERR_INIT;
+	struct sse s;
+	char data[80];
+	int64_t cursor, hb = heartbeat_ms(), next_hb, last_msg, now, deadline;
+	int64_t idle = env_ms("POCKETCTL_REALTIME_IDLE_MS", RT_IDLE_MS, 100,
+			      (int64_t)24 * 3600 * 1000);
+	int64_t last_trim;
+	bool registered = false, deep = false;
+	int n, i, w, rc;
+
+	if (!srv->hub)
+		return http_fail(r, ERR_UNAVAILABLE, "realtime is not running");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return http_fail(r, ERR_NOMEM, "out of memory");
+	if (pthread_mutex_init(&c->lock, NULL)) {
+		free(c);
+		return http_fail(r, ERR_INTERNAL, "cannot create a client lock");
+	}
+	client_id_new(c->id);
+	c->since = INT64_MAX;   /* nothing until the first POST */
+	rc = hub_client_add(srv->hub, c->id, c, &e);
+	if (rc) {
+		client_free(c);
+		return http_reply_error(r, &e);
+	}
+	registered = true;
+	sse_init(&s, r);
+	sse_start(r, &s);
+	cursor = store_head(srv->store);
+	snprintf(data, sizeof(data), "{\"clientId\":\"%s\"}", c->id);
+	if (sse_event(&s, "", c->id, "PB_CONNECT", data, strlen(data)) ||
+	    sse_flush(&s))
+		goto out;
+	stack_trim();
+	last_msg = last_trim = util_monotonic_ms();
+	next_hb = last_msg + hb;
+	while (!srv->stopping) {
+		now = util_monotonic_ms();
+		/* Access checks run SQLite on this stack (superusers skip
+		 * them): trim again before sleeping, now and then. */
+		if (deep && now - last_trim >= TRIM_EVERY_MS) {
+			stack_trim();
+			last_trim = now;
+			deep = false;
+		}
+		if (now - last_msg >= idle)
+			break;   /* forgotten client: PocketBase's idle rule */
+		n = hub_fetch(srv->hub, cursor, en, BATCH, &e);
+		if (n == HUB_GAP) {
+			/* Realtime has no replay: skip to the present. */
+			cursor = store_head(srv->store);
+			continue;
+		}
+		if (n < 0) {
+			fprintf(stderr, "pocketctl: realtime: %s\n", e.msg);
+			break;
+		}
+		rc = 0;
+		for (i = 0; i < n; i++) {
+			rc += rt_deliver(srv, c, &s, en[i]);
+			cursor = en[i]->revision;
+		}
+		hub_entries_put(en, n);
+		deep |= ran_sql;
+		ran_sql = false;
+		if (rc > 0)
+			last_msg = util_monotonic_ms();
+		if (util_monotonic_ms() >= next_hb) {
+			if (!sse_out(&s) || buf_puts(&s.out, ":heartbeat\n\n"))
+				break;
+			next_hb = util_monotonic_ms() + hb;
+		}
+		if (sse_pending(&s) && sse_flush(&s))
+			break;
+		if (n > 0)
+			continue;
+		deadline = last_msg + idle < next_hb ? last_msg + idle : next_hb;
+		w = hub_wait(srv->hub, cursor, deadline);
+		if (w == HUB_STOPPED)
+			break;
+	}
+out:
+	if (registered)
+		hub_client_remove(srv->hub, c->id);
+	client_free(c);
+	sse_end(&s);
+	sse_release(&s);
+	return 0;
+}
+
+/*
+ * Parse one subscription topic into sub. Returns 1 when it can match
+ * records, 0 when it names nothing we know (kept by PocketBase, but it
+ * would never fire: dropped here), or ERR_NOMEM.
+ */
+static int parse_topic(const struct schema *s, const char *topic,
+		       struct rt_sub *sub)
+{
+	char path[RT_MAX_TOPIC + 1], *slash, *opt = NULL;
+	const char *q = strchr(topic, '?');
+	size_t plen = q ? (size_t)(q - topic) : strlen(topic);
+	json_t *o = NULL, *query;
+	struct err e = ERR_INIT;
+	const char *v;
+	int n, rc = 0;
+
+	memset(sub, 0, sizeof(*sub));
+	if (plen > RT_MAX_TOPIC)
+		return 0;
+	memcpy(path, topic, plen);
+	path[plen] = '\0';
+	slash = strchr(path, '/');
+	if (slash) {
+		*slash++ = '\0';
+		if (strcmp(slash, "*") != 0) {
+			if (!util_valid_id(slash))
+				return 0;
+			memcpy(sub->rid, slash, ID_LEN + 1);
+		}
+	}
+	sub->coll = schema_find(s, path);
+	if (!sub->coll)
+		sub->coll = schema_find_by_id(s, path);
+	if (!sub->coll)
+		return 0;
+	sub->name = strdup(topic);
+	if (!sub->name)
+		return ERR_NOMEM;
+	if (!q)
+		return 1;
+	opt = malloc(RT_MAX_TOPIC + 1);
+	if (!opt) {
+		rc = ERR_NOMEM;
+		goto out;
+	}
+	n = mg_get_var(q + 1, strlen(q + 1), "options", opt, RT_MAX_TOPIC + 1);
+	if (n <= 0)
+		goto done;   /* no options: the topic still works */
+	o = json_loads(opt, 0, NULL);
+	query = json_object_get(o, "query");
+	v = json_string_value(json_object_get(query, "filter"));
+	if (v && *v) {
+		sub->filter = strdup(v);
+		if (!sub->filter) {
+			rc = ERR_NOMEM;
+			goto out;
+		}
+	}
+	v = json_string_value(json_object_get(query, "fields"));
+	/* A bad projection is ignored, as PocketBase ignores it. */
+	if (v && *v && pick_parse(v, &sub->fields, &e) == ERR_NOMEM) {
+		rc = ERR_NOMEM;
+		goto out;
+	}
+done:
+	rc = 1;
+out:
+	json_decref(o);
+	free(opt);
+	if (rc != 1) {
+		free(sub->name);
+		free(sub->filter);
+		pick_free(sub->fields);
+		memset(sub, 0, sizeof(*sub));
+	}
+	return rc;
+}
+
+struct rt_set {
+	struct rt_sub *subs;     /* in: the new topics; out: the old ones */
+	size_t nsubs;
+	struct http_auth auth;   /* in: the new auth; out: the old one */
+	int64_t since;
+};
+
+/* hub_client_with() callback: swap the client's topics and auth. */
+static int rt_apply(void *ptr, void *arg)
+{
+	struct rt_client *c = ptr;
+	struct rt_set *set = arg;
+	struct rt_sub *subs;
+	struct http_auth auth;
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->auth.kind != CALLER_GUEST && !same_auth(&c->auth, &set->auth)) {
+		pthread_mutex_unlock(&c->lock);
+		return ERR_FORBIDDEN;
+	}
+	subs = c->subs;
+	n = c->nsubs;
+	auth = c->auth;
+	c->subs = set->subs;
+	c->nsubs = set->nsubs;
+	c->auth = set->auth;
+	c->since = set->since;
+	set->subs = subs;
+	set->nsubs = n;
+	set->auth = auth;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int api_realtime_subscribe(struct http_req *r)
+{
+	struct server *srv = r->srv;
+	struct rt_set set;
+	struct err e = ERR_INIT;
+	json_t *body = NULL, *list, *v;
+	const char *cid, *topic;
+	size_t i, len;
+	int rc;
+
+	memset(&set, 0, sizeof(set));
+	if (!srv->hub)
+		return http_fail(r, ERR_UNAVAILABLE, "realtime is not running");
+	rc = http_read_json(r, srv->opts->max_body, &body, &e);
+	if (rc)
+		return http_reply_error(r, &e);
+	cid = json_string_value(json_object_get(body, "clientId"));
+	len = cid ? strlen(cid) : 0;
+	if (len == 0 || len > 255) {
+		rc = err_set_field(&e, ERR_INVALID, "clientId",
+				   len ? "the length must be between 1 and 255"
+				       : "cannot be blank");
+		goto fail;
+	}
+	list = json_object_get(body, "subscriptions");
+	if (list && !json_is_null(list) && !json_is_array(list)) {
+		rc = err_set_field(&e, ERR_INVALID, "subscriptions",
+				   "must be a list of topics");
+		goto fail;
+	}
+	if (json_array_size(list) > RT_MAX_SUBS) {
+		rc = err_set_field(&e, ERR_INVALID, "subscriptions",
+				   "the length must be no more than %d",
+				   RT_MAX_SUBS);
+		goto fail;
+	}
+	set.subs = calloc(json_array_size(list) + 1, sizeof(*set.subs));
+	if (!set.subs) {
+		rc = err_set(&e, ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	json_array_foreach(list, i, v) {
+		topic = json_string_value(v);
+		if (!topic) {
+			rc = err_set_field(&e, ERR_INVALID, "subscriptions",
+					   "topic %zu must be a string", i);
+			goto fail;
+		}
+		len = strlen(topic);
+		if (len > RT_MAX_TOPIC) {
+			rc = err_set_field(&e, ERR_INVALID, "subscriptions",
+					   "topic %zu is longer than %d bytes",
+					   i, RT_MAX_TOPIC);
+			goto fail;
+		}
+		/* The topic becomes an SSE event name: no line breaks. */
+		if (strpbrk(topic, "\r\n")) {
+			rc = err_set_field(&e, ERR_INVALID, "subscriptions",
+					   "topic %zu holds a line break", i);
+			goto fail;
+		}
+		rc = len ? parse_topic(srv->schema, topic,
+				       &set.subs[set.nsubs]) : 0;
+		if (rc < 0) {
+			rc = err_set(&e, ERR_NOMEM, "out of memory");
+			goto fail;
+		}
+		set.nsubs += (size_t)rc;
+	}
+	set.auth = r->auth;
+	set.auth.record = r->auth.record ? json_deep_copy(r->auth.record) : NULL;
+	if (r->auth.record && !set.auth.record) {
+		rc = err_set(&e, ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	set.since = store_head(srv->store);
+	rc = hub_client_with(srv->hub, cid, rt_apply, &set);
+	if (rc == ERR_NOT_FOUND) {
+		rc = err_set(&e, ERR_NOT_FOUND, "Missing or invalid client id.");
+		goto fail;
+	}
+	if (rc == ERR_FORBIDDEN) {
+		rc = err_set(&e, ERR_FORBIDDEN,
+			     "The current and the previous request "
+			     "authorization don't match.");
+		goto fail;
+	}
+	/* set now holds the client's previous topics and auth. */
+	subs_free(set.subs, set.nsubs);
+	json_decref(set.auth.record);
+	json_decref(body);
+	return http_reply_empty(r, 204, NULL);
+fail:
+	subs_free(set.subs, set.nsubs);
+	json_decref(set.auth.record);
+	json_decref(body);
+	return http_reply_error(r, &e);
+}

@@ -1,0 +1,132 @@
+/*
+ * cmd_serve.c - `pocketctl serve`: parse the options into a struct
+ * server_options and run the server (server.c) in the foreground.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "server.h"
+
+static const char serve_usage[] =
+	"serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch] "
+	"[--workers N] [--max-streams N] [--max-body BYTES] "
+	"[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N]";
+
+/* Parse a whole decimal number in [min, max]. */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/*
+ * When argv[*i] is option name ("--name VALUE" or "--name=VALUE"), point
+ * *val at its value (advancing *i past a separate value; "" when the value
+ * is missing) and return true.
+ */
+static bool take(int argc, char **argv, int *i, const char *name,
+		 const char **val)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	if (strncmp(a, name, n) != 0 || (a[n] != '=' && a[n] != '\0'))
+		return false;
+	if (a[n] == '=')
+		*val = a + n + 1;
+	else if (*i + 1 < argc)
+		*val = argv[++*i];
+	else
+		*val = "";
+	return true;
+}
+
+struct num_opt {
+	const char *name;
+	long min, max;
+};
+
+static const struct num_opt num_opts[] = {
+	{ "--workers", 1, 4096 },
+	{ "--max-streams", 0, 16384 },
+	{ "--max-body", 1024, (long)1 << 30 },
+	{ "--max-apply-body", 1024, (long)1 << 30 },
+	{ "--token-ttl", 1, (long)10 * 365 * 86400 },
+	{ "--bcrypt-cost", AUTH_BCRYPT_COST_MIN, AUTH_BCRYPT_COST_MAX },
+};
+
+#define NNUM (sizeof(num_opts) / sizeof(num_opts[0]))
+
+static void set_num(struct server_options *o, size_t which, long v)
+{
+	switch (which) {
+	case 0: o->workers = (int)v; break;
+	case 1: o->max_streams = (int)v; break;
+	case 2: o->max_body = (size_t)v; break;
+	case 3: o->max_apply_body = (size_t)v; break;
+	case 4: o->token_ttl = (int)v; break;
+	default: o->bcrypt_cost = (int)v; break;
+	}
+}
+
+int cmd_serve(struct cli *cli, int argc, char **argv)
+{
+	struct server_options o;
+	struct err e = ERR_INIT;
+	const char *v;
+	size_t k;
+	long n;
+	int i;
+
+	server_options_init(&o);
+	o.data_dir = cli->data_dir;
+	v = getenv("POCKETCTL_ROOT");
+	if (v && *v)
+		o.root_dir = v;
+	for (i = 1; i < argc; i++) {
+		const char *opt = argv[i];
+
+		v = NULL;
+		if (!strcmp(opt, "--watch")) {
+			o.watch_manifests = true;
+			continue;
+		}
+		if (take(argc, argv, &i, "--listen", &v))
+			o.listen = v;
+		else if (take(argc, argv, &i, "--root", &v))
+			o.root_dir = v;
+		else if (take(argc, argv, &i, "--manifests", &v))
+			o.manifests_dir = v;
+		for (k = 0; !v && k < NNUM; k++) {
+			if (!take(argc, argv, &i, num_opts[k].name, &v))
+				continue;
+			if (parse_long(v, num_opts[k].min, num_opts[k].max, &n))
+				return cli_usage("serve",
+						 "%s needs a whole number from %ld to %ld, not '%s'",
+						 num_opts[k].name, num_opts[k].min,
+						 num_opts[k].max, v);
+			set_num(&o, k, n);
+		}
+		if (!v)
+			return cli_usage("serve", "unknown argument '%s'; usage: pocketctl %s",
+					 opt, serve_usage);
+		if (!*v)
+			return cli_usage("serve", "%s needs a value", opt);
+	}
+	if (o.watch_manifests && !o.manifests_dir)
+		return cli_usage("serve", "--watch needs --manifests DIR");
+	if (server_run(&o, cli->schema, &e))
+		return cli_fail(&e);
+	return CLI_OK;
+}

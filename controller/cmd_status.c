@@ -1,0 +1,365 @@
+/*
+ * cmd_status.c - `pocketctl status [NAME] [-o text|json]` and `pocketctl
+ * reconcile [--wait [--timeout SECONDS]] [-o text|json]`.
+ *
+ * Both talk to the running server (GET /api/v1/status, POST
+ * /api/v1/reconcile, see api_status.h) through the CLI's HTTP client.
+ * Offline (no server holds the data directory) `status` reads what the
+ * engine last stored in the reconcile_status records instead, without the
+ * live queue; `reconcile` needs a server. Exit codes: 0 ok; `reconcile
+ * --wait` exits 1 when some reconciler is not Ready after the pass (not
+ * converged: a difference remains); 2 on errors.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "engine.h"
+
+enum status_output { SO_TEXT, SO_JSON };
+
+static const char *jstr_or(json_t *o, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : dflt;
+}
+
+/* The condition field key of type in a status object, or "-". */
+static const char *cond_of(json_t *st, const char *type, const char *key)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, "conditions"), i, c)
+		if (!strcmp(jstr_or(c, "type", ""), type))
+			return jstr_or(c, key, "-");
+	return "-";
+}
+
+/* One line of text, cut at width display bytes (no newline inside). */
+static void put_cut(const char *s, size_t width)
+{
+	size_t n = strcspn(s, "\n");
+
+	if (n > width)
+		printf("%.*s...", (int)(width - 3), s);
+	else
+		printf("%.*s", (int)n, s);
+}
+
+static void print_row(json_t *st)
+{
+	const char *ready = cond_of(st, "Ready", "status");
+	const char *degraded = cond_of(st, "Degraded", "status");
+	const char *reason = cond_of(st, !strcmp(degraded, "True") ? "Degraded" :
+				     "Ready", "reason");
+	const char *msg = cond_of(st, !strcmp(degraded, "True") ? "Degraded" :
+				  "Ready", "message");
+
+	printf("%-16s %-6s %-9s %-24s %-9lld %-6zu ",
+	       jstr_or(st, "name", "?"), ready, degraded, reason,
+	       (long long)json_integer_value(json_object_get(st,
+							    "observedRevision")),
+	       json_array_size(json_object_get(st, "artifacts")));
+	put_cut(msg, 80);
+	printf("\n");
+}
+
+static void print_detail(json_t *st)
+{
+	json_t *v, *a;
+	size_t i;
+
+	printf("Name:              %s\n", jstr_or(st, "name", "?"));
+	printf("Description:       %s\n", jstr_or(st, "description", ""));
+	printf("Observed revision: %lld\n",
+	       (long long)json_integer_value(json_object_get(st,
+							    "observedRevision")));
+	if (json_object_get(st, "directory")) {
+		printf("Directory:         %s\n", jstr_or(st, "directory", ""));
+		printf("Applied revision:  %s%s\n",
+		       jstr_or(st, "lastAppliedRevision", ""),
+		       json_is_true(json_object_get(st, "dirty")) ?
+		       " (work tree dirty)" : "");
+	}
+	if (*jstr_or(st, "lastError", ""))
+		printf("Last error:        %s\n", jstr_or(st, "lastError", ""));
+	if (*jstr_or(st, "nextRetryTime", ""))
+		printf("Next retry:        %s (failures: %lld)\n",
+		       jstr_or(st, "nextRetryTime", ""),
+		       (long long)json_integer_value(json_object_get(st,
+								    "failures")));
+	printf("Conditions:\n");
+	json_array_foreach(json_object_get(st, "conditions"), i, v)
+		printf("  %-12s %-7s %-24s %s  %s\n", jstr_or(v, "type", ""),
+		       jstr_or(v, "status", ""), jstr_or(v, "reason", ""),
+		       jstr_or(v, "lastTransitionTime", ""),
+		       jstr_or(v, "message", ""));
+	printf("Artifacts:\n");
+	json_array_foreach(json_object_get(st, "artifacts"), i, a)
+		printf("  %s  %.12s  %s  %s%s%s\n", cond_of(a, "Ready", "status"),
+		       jstr_or(a, "sha256", ""), jstr_or(a, "mode", ""),
+		       jstr_or(a, "path", ""),
+		       *jstr_or(a, "lastError", "") ? ": " : "",
+		       jstr_or(a, "lastError", ""));
+	if (json_array_size(json_object_get(st, "warnings"))) {
+		printf("Warnings:\n");
+		json_array_foreach(json_object_get(st, "warnings"), i, v)
+			printf("  %s\n", json_string_value(v));
+	}
+	if (json_array_size(json_object_get(st, "events"))) {
+		printf("Events:\n");
+		json_array_foreach(json_object_get(st, "events"), i, v)
+			printf("  %s  %s  %s  %s\n", jstr_or(v, "time", ""),
+			       jstr_or(v, "type", ""), jstr_or(v, "reason", ""),
+			       jstr_or(v, "message", ""));
+	}
+}
+
+/* Every status object (reconcilers, then the manifests one) in order. */
+static void each_status(json_t *status, void (*fn)(json_t *))
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "reconcilers"), i, v)
+		fn(v);
+	v = json_object_get(status, "manifests");
+	if (json_is_object(v))
+		fn(v);
+}
+
+static json_t *find_status(json_t *status, const char *name)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "reconcilers"), i, v)
+		if (!strcmp(jstr_or(v, "name", ""), name))
+			return v;
+	v = json_object_get(status, "manifests");
+	if (json_is_object(v) && !strcmp(jstr_or(v, "name", ""), name))
+		return v;
+	return NULL;
+}
+
+static int print_status(json_t *status, const char *name,
+			enum status_output out, struct err *e)
+{
+	json_t *one = NULL;
+	char *text;
+
+	if (name) {
+		one = find_status(status, name);
+		if (!one)
+			return err_set(e, ERR_NOT_FOUND,
+				       "no reconciler named '%s'", name);
+	}
+	if (out == SO_JSON) {
+		text = json_dumps(one ? one : status,
+				  JSON_INDENT(2) | JSON_SORT_KEYS);
+		if (!text)
+			return err_set(e, ERR_NOMEM, "out of memory");
+		printf("%s\n", text);
+		free(text);
+		return 0;
+	}
+	if (one) {
+		print_detail(one);
+		return 0;
+	}
+	if (json_is_true(json_object_get(status, "offline")))
+		printf("(offline: the status last stored; no server is running)\n");
+	else
+		printf("head revision %lld, engine %s, root %s\n",
+		       (long long)json_integer_value(json_object_get(status, "head")),
+		       json_is_true(json_object_get(json_object_get(status, "engine"),
+						    "running")) ? "running" : "stopped",
+		       jstr_or(status, "root", "?"));
+	printf("%-16s %-6s %-9s %-24s %-9s %-6s %s\n", "NAME", "READY",
+	       "DEGRADED", "REASON", "REVISION", "FILES", "MESSAGE");
+	each_status(status, print_row);
+	return 0;
+}
+
+/* Offline: the reconcile_status records as the server would show them. */
+static int offline_one(const struct record *r, void *arg)
+{
+	json_t *status = arg, *o;
+
+	o = json_is_object(r->status) ? json_deep_copy(r->status) : json_object();
+	if (!o)
+		return ERR_NOMEM;
+	json_object_set_new(o, "name", json_string(r->name));
+	json_object_set(o, "description", json_object_get(r->data, "description"));
+	json_object_set(o, "reads", json_object_get(r->data, "reads"));
+	if (!strcmp(r->name, ENGINE_MANIFESTS_KEY))
+		return json_object_set_new(status, "manifests", o) ? ERR_NOMEM : 0;
+	return json_array_append_new(json_object_get(status, "reconcilers"), o) ?
+	       ERR_NOMEM : 0;
+}
+
+static int fetch_offline(struct store *s, json_t **out, struct err *e)
+{
+	json_t *status = json_pack("{s:b, s:[], s:I}", "offline", 1,
+				   "reconcilers", "head",
+				   (json_int_t)store_head(s));
+	int rc;
+
+	if (!status)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	rc = store_list(s, ENGINE_STATUS_COLLECTION, NULL, offline_one, status,
+			e);
+	if (rc == ERR_NOMEM)
+		err_set(e, rc, "out of memory");
+	if (rc) {
+		json_decref(status);
+		return rc;
+	}
+	*out = status;
+	return 0;
+}
+
+static int parse_output(const char *cmd, const char *v,
+			enum status_output *out)
+{
+	if (!strcmp(v, "text") || !strcmp(v, "table"))
+		*out = SO_TEXT;
+	else if (!strcmp(v, "json"))
+		*out = SO_JSON;
+	else
+		return cli_usage(cmd, "unknown output format '%s' (text or json)",
+				 v);
+	return 0;
+}
+
+int cmd_status(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli_conn conn = CLI_CONN_INIT;
+	enum status_output out = SO_TEXT;
+	struct err e = ERR_INIT;
+	json_t *status = NULL;
+	const char *name;
+	int c, rc;
+
+	argc = cli_take_conn_opts(cli, "status", argc, argv);
+	if (argc < 0)
+		return CLI_ERROR;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+		if (c != 'o')
+			return cli_usage("status", "unknown or incomplete option '%s'",
+					 argv[optind - 1]);
+		if (parse_output("status", optarg, &out))
+			return CLI_ERROR;
+	}
+	if (argc - optind > 1)
+		return cli_usage("status", "usage: pocketctl status [NAME] [-o text|json]");
+	name = optind < argc ? argv[optind] : NULL;
+	rc = cli_connect(cli, false, &conn, &e);
+	if (!rc)
+		rc = conn.store ? fetch_offline(conn.store, &status, &e) :
+		     cli_http(&conn, "GET", "/api/v1/status", NULL, NULL, 0,
+			      &status, &e);
+	if (!rc)
+		rc = print_status(status, name, out, &e);
+	json_decref(status);
+	cli_disconnect(&conn);
+	return rc ? cli_fail(&e) : CLI_OK;
+}
+
+/* Is every reconciler (and the manifests watch) Ready? */
+static bool all_ready(json_t *status)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "reconcilers"), i, v)
+		if (strcmp(cond_of(v, "Ready", "status"), "True"))
+			return false;
+	v = json_object_get(status, "manifests");
+	return !json_is_object(v) || !strcmp(cond_of(v, "Ready", "status"), "True");
+}
+
+int cmd_reconcile(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli_conn conn = CLI_CONN_INIT;
+	enum status_output out = SO_TEXT;
+	struct err e = ERR_INIT;
+	json_t *reply = NULL, *status;
+	const char *timeout = NULL;
+	char path[96];
+	bool wait = false;
+	char *end = NULL;
+	int c, rc;
+
+	argc = cli_take_conn_opts(cli, "reconcile", argc, argv);
+	if (argc < 0)
+		return CLI_ERROR;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+		if (c == 'w') {
+			wait = true;
+		} else if (c == 't') {
+			timeout = optarg;
+			if (strtol(timeout, &end, 10) < 1 || *end)
+				return cli_usage("reconcile",
+						 "--timeout needs a whole number of seconds, not '%s'",
+						 timeout);
+		} else if (c == 'o') {
+			if (parse_output("reconcile", optarg, &out))
+				return CLI_ERROR;
+		} else {
+			return cli_usage("reconcile", "unknown or incomplete option '%s'",
+					 argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage("reconcile",
+				 "usage: pocketctl reconcile [--wait [--timeout SECONDS]] [-o text|json]");
+	snprintf(path, sizeof(path), "/api/v1/reconcile%s%s%s",
+		 wait ? "?wait=true" : "", wait && timeout ? "&timeout=" : "",
+		 wait && timeout ? timeout : "");
+	rc = cli_connect(cli, false, &conn, &e);
+	if (!rc && conn.store)
+		rc = err_set(&e, ERR_UNAVAILABLE,
+			     "reconcile needs a running server (pocketctl serve) on data directory '%s'",
+			     cli->data_dir);
+	if (!rc)
+		rc = cli_http(&conn, "POST", path, "application/json", "{}", 2,
+			      &reply, &e);
+	if (rc) {
+		cli_disconnect(&conn);
+		json_decref(reply);
+		return cli_fail(&e);
+	}
+	status = json_object_get(reply, "status");
+	if (out == SO_JSON)
+		print_status(reply, NULL, SO_JSON, &e);
+	else if (!status)
+		printf("full pass %lld requested\n",
+		       (long long)json_integer_value(json_object_get(reply,
+								    "requested")));
+	else
+		print_status(status, NULL, SO_TEXT, &e);
+	rc = status && !all_ready(status) ? CLI_DIFF : CLI_OK;
+	json_decref(reply);
+	cli_disconnect(&conn);
+	return rc;
+}

@@ -1,0 +1,151 @@
+/*
+ * engine.h - the reconcile engine: one thread that keeps every rendered
+ * file in step with the store.
+ *
+ * The thread sleeps in one poll() on three descriptors: an eventfd (kicked
+ * after every commit through a store commit hook, and by engine_kick() /
+ * engine_request_full()), an inotify descriptor (the directory of every
+ * file a reconciler owns, plus the manifests directory with --watch) and a
+ * timerfd (the earliest of: a retry after backoff, a requested requeue,
+ * the manifests debounce, the periodic resync). When it wakes it reads the
+ * change log after the last revision it saw (the change log is the source
+ * of truth; a kick only wakes), enqueues the reconcilers whose `reads`
+ * include a changed collection (status-only changes are skipped, so status
+ * writes never re-trigger anything), and runs the ready keys of its work
+ * queue (workq.h) one at a time. Idle, it does not wake at all until the
+ * next periodic resync (default 10 minutes, jittered) and writes nothing.
+ *
+ * Every outcome becomes status: one reconcile_status record per reconciler
+ * (and one named "manifests" with --watch), whose status carries
+ * Kubernetes-style conditions (Ready, Reconciling, Degraded with reason,
+ * message and lastTransitionTime), observedRevision, lastError, failures,
+ * nextRetryTime, warnings, the artifacts (path, sha256, mode, conditions)
+ * and recent events (DriftCorrected naming the file). Those writes go
+ * through the change log, so /api/v1/watch streams them. Records read by a
+ * reconciler get status.observedGeneration (see engine.c).
+ *
+ * Calling sequence (server.c):
+ *     engine_new() -> engine_start() -> ... -> engine_stop() -> engine_free()
+ *
+ * THREAD SAFETY NOTES: engine_kick(), engine_enqueue(),
+ * engine_request_full(), engine_status() and engine_full_done() may be
+ * called from any thread
+ * between engine_start() and engine_free() (engine_kick() also on NULL).
+ * Everything else in struct engine belongs to the engine thread, except the
+ * published status snapshot, which a mutex guards. engine_new(),
+ * engine_start(), engine_stop() and engine_free() belong to the thread that
+ * owns the server. The engine thread blocks every signal.
+ */
+#ifndef POCKETCTL_ENGINE_H
+#define POCKETCTL_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "schema.h"
+#include "store.h"
+
+struct reconciler;
+
+#define ENGINE_RESYNC_MS ((int64_t)10 * 60 * 1000)  /* periodic full pass */
+#define ENGINE_DEBOUNCE_MS 200                      /* manifests re-apply */
+#define ENGINE_EVENTS_KEPT 10                       /* per status record */
+#define ENGINE_STATUS_COLLECTION "reconcile_status"
+#define ENGINE_MANIFESTS_KEY "manifests"
+
+struct engine;
+
+struct engine_options {
+	struct store *store;            /* borrowed; outlives the engine */
+	const struct schema *schema;    /* borrowed */
+	const char *root;               /* --root; NULL = ./pocket-root */
+	const char *paths_config;       /* path overrides file, NULL = none
+	                                 * (see paths_default_config()) */
+	const char *manifests_dir;      /* re-applied on change when
+	                                 * watch_manifests; NULL = none */
+	bool watch_manifests;
+	int64_t resync_ms;              /* 0 = ENGINE_RESYNC_MS; < 0 = never */
+	int64_t backoff_min_ms;         /* 0 = 100 ms */
+	int64_t backoff_max_ms;         /* 0 = 60 s */
+	int64_t debounce_ms;            /* 0 = ENGINE_DEBOUNCE_MS */
+	/* The reconcilers to run; NULL = the registry (reconcilers[]). */
+	const struct reconciler *const *reconcilers;
+	size_t nreconcilers;
+};
+
+/*
+ * Fill o with the defaults, taking these from the environment when set
+ * (for tests and tuning): POCKETCTL_RESYNC_MS (periodic full pass; a
+ * negative value turns it off), POCKETCTL_BACKOFF_MIN_MS,
+ * POCKETCTL_BACKOFF_MAX_MS, POCKETCTL_DEBOUNCE_MS. Malformed values are
+ * ignored.
+ */
+void engine_options_init(struct engine_options *o);
+
+/*
+ * Make an engine: resolve the paths, create (or find) the status records
+ * and load what they remember (the files owned and their hashes, the
+ * conditions), register the store commit hook. Does not start the thread.
+ * On error e says why (a bad paths config names its file:line:column).
+ * Caller owns *out (engine_free()).
+ */
+int engine_new(struct engine **out, const struct engine_options *o,
+	       struct err *e);
+
+/*
+ * Start the engine thread. Its first pass is a full one: every reconciler
+ * runs (catching changes made while the server was down, and drift), and
+ * with watch_manifests the manifests are applied first. Returns 0 or
+ * ERR_INTERNAL / ERR_IO (descriptors, thread).
+ */
+int engine_start(struct engine *en, struct err *e);
+
+/* Stop and join the thread (the reconciler running, if any, finishes its
+ * pass first). Idempotent; accepts NULL. */
+void engine_stop(struct engine *en);
+
+/* Stop if needed, unregister the commit hook and free. Accepts NULL. No
+ * other thread may call into the engine any more. */
+void engine_free(struct engine *en);
+
+/* Wake the engine to read new change-log rows. Cheap and non-blocking
+ * (one write to an eventfd); safe from any thread. Accepts NULL. */
+void engine_kick(struct engine *en);
+
+/*
+ * Ask for a pass of the reconciler called name soon, from any thread (a
+ * container event, an action that finished): cheap and non-blocking (a
+ * flag and a kick). Unknown names are ignored; accepts NULL.
+ */
+void engine_enqueue(struct engine *en, const char *name);
+
+/*
+ * Ask for an immediate full pass (every reconciler, and a re-apply of the
+ * watched manifests). Returns the request's number: the pass is over when
+ * engine_full_done() reaches it.
+ */
+uint64_t engine_request_full(struct engine *en);
+
+/* The number of the last requested full pass that has completed (every
+ * reconciler ran once after the request, successfully or not). */
+uint64_t engine_full_done(struct engine *en);
+
+/*
+ * The status of everything, as GET /api/v1/status returns it:
+ *   {"head": REV, "observedRevision": REV, "root": DIR,
+ *    "paths": {key: path|null},
+ *    "engine": {"running": true, "fullPassRequested": N,
+ *               "fullPassCompleted": N, "wakeups": N, "passes": N,
+ *               "resyncIntervalMs": N},
+ *    "reconcilers": [{"name", "description", "reads", "queue": {...},
+ *                     ...status...}],
+ *    "manifests": {...status...} (only with a manifests directory)}
+ * Caller owns *out (json_decref). Returns 0 or ERR_NOMEM.
+ */
+int engine_status(struct engine *en, json_t **out, struct err *e);
+
+#endif

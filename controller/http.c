@@ -1,0 +1,319 @@
+/*
+ * http.c - request helpers (capped body reads, JSON bodies, query and
+ * header access) and the reply helpers that send PocketBase-shaped JSON.
+ *
+ * Every reply goes through send_reply(): one status line, Content-Type,
+ * Content-Length, CORS, the caller's extra headers, then the body. Error
+ * text comes from struct err, whose message may have been cut mid-way
+ * through a UTF-8 sequence at ERR_MSG_MAX bytes or may quote client bytes;
+ * it is cleaned to valid UTF-8 before jansson sees it, so an error reply
+ * can never fail to encode.
+ */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server.h"
+
+#define JSON_TYPE "application/json"
+
+/* ---- UTF-8 ----------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
+ * start one (bad lead byte, missing continuation, overlong form, surrogate,
+ * beyond U+10FFFF): the same rules jansson applies. */
+static size_t utf8_seq(const unsigned char *p)
+{
+	unsigned c = p[0];
+	size_t n, i;
+	unsigned long cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+		cp = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		cp = c & 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;   /* also stops at the terminating NUL */
+		cp = (cp << 6) | (p[i] & 0x3F);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+		return 0;
+	return n;
+}
+
+/* Copy in to out (size n, n > 0), dropping every byte that does not belong
+ * to a valid UTF-8 sequence and replacing control characters with spaces.
+ * Always NUL-terminates; never splits a sequence. */
+static void utf8_clean(const char *in, char *out, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0, k;
+
+	while (*p) {
+		k = utf8_seq(p);
+		if (!k) {
+			p++;
+			continue;
+		}
+		if (o + k >= n)
+			break;
+		if (k == 1 && *p < 0x20) {
+			out[o++] = ' ';
+		} else {
+			memcpy(out + o, p, k);
+			o += k;
+		}
+		p += k;
+	}
+	out[o] = '\0';
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+int http_read_body(struct http_req *r, size_t cap, struct err *e)
+{
+	long long clen = r->ri->content_length;
+	char chunk[16384];
+	int n, rc;
+
+	buf_release(&r->body);
+	buf_init(&r->body, cap ? cap : 1);
+	if (clen > 0 && (unsigned long long)clen > cap) {
+		/* The unread body must not be taken for the next request. */
+		mg_disable_connection_keep_alive(r->conn);
+		return err_set(e, ERR_TOO_LARGE,
+			       "request body of %lld bytes is larger than the "
+			       "limit of %zu bytes", clen, cap);
+	}
+	if (clen == 0)
+		return 0;
+	for (;;) {
+		n = mg_read(r->conn, chunk, sizeof(chunk));
+		if (n == 0)
+			break;
+		if (n < 0) {
+			mg_disable_connection_keep_alive(r->conn);
+			return err_set(e, ERR_INVALID,
+				       "cannot read the request body: the "
+				       "connection failed");
+		}
+		if ((size_t)n > cap - r->body.len) {
+			mg_disable_connection_keep_alive(r->conn);
+			return err_set(e, ERR_TOO_LARGE,
+				       "request body is larger than the limit "
+				       "of %zu bytes", cap);
+		}
+		rc = buf_add(&r->body, chunk, (size_t)n);
+		if (rc)
+			return err_set(e, rc, "cannot hold the request body");
+	}
+	return 0;
+}
+
+static const char *json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
+
+/* An empty body counts as {}: PocketBase accepts body-less POSTs (e.g.
+ * auth-refresh) and so do we. */
+int http_read_json(struct http_req *r, size_t cap, json_t **out,
+		   struct err *e)
+{
+	json_error_t jerr;
+	json_t *v;
+	int rc;
+
+	*out = NULL;
+	rc = http_read_body(r, cap, e);
+	if (rc)
+		return rc;
+	if (r->body.len == 0) {
+		*out = json_object();
+		return *out ? 0 : err_set(e, ERR_NOMEM, "out of memory");
+	}
+	v = json_loadb(r->body.ptr, r->body.len, 0, &jerr);
+	if (!v)
+		return err_set(e, ERR_INVALID,
+			       "invalid JSON body at line %d, column %d: %s",
+			       jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(v)) {
+		rc = err_set(e, ERR_INVALID,
+			     "the request body must be a JSON object, not %s",
+			     json_type_name(v));
+		json_decref(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+int http_query(const struct http_req *r, const char *name, char *out,
+	       size_t n)
+{
+	const char *q = r->ri->query_string;
+
+	if (n)
+		out[0] = '\0';
+	if (!q)
+		return -1;
+	return mg_get_var(q, strlen(q), name, out, n);
+}
+
+const char *http_header(const struct http_req *r, const char *name)
+{
+	return mg_get_header(r->conn, name);
+}
+
+bool http_is_admin(const struct http_req *r)
+{
+	const char *role;
+
+	if (r->auth.kind == CALLER_SUPERUSER)
+		return true;
+	if (r->auth.kind != CALLER_USER || !r->auth.record)
+		return false;
+	role = json_string_value(json_object_get(r->auth.record, "role"));
+	return role && strcmp(role, "admin") == 0;
+}
+
+/* ---- replies --------------------------------------------------------- */
+
+static int send_reply(struct http_req *r, int status, const char *ctype,
+		      const char *data, size_t len, const char *extra)
+{
+	char clen[32];
+	bool no_body = status == 204 || status == 304 || status < 200;
+
+	if (r->status) {
+		fprintf(stderr, "pocketctl: route '%s' replied twice (%d, then "
+			"%d); the second reply was dropped\n",
+			r->route ? r->route : "?", r->status, status);
+		return ERR_INTERNAL;
+	}
+	r->status = status;
+	mg_response_header_start(r->conn, status);
+	if (ctype && !no_body)
+		mg_response_header_add(r->conn, "Content-Type", ctype, -1);
+	if (!no_body) {
+		snprintf(clen, sizeof(clen), "%zu", len);
+		mg_response_header_add(r->conn, "Content-Length", clen, -1);
+	}
+	mg_response_header_add(r->conn, "Access-Control-Allow-Origin", "*", 1);
+	if (extra && *extra)
+		mg_response_header_add_lines(r->conn, extra);
+	mg_response_header_send(r->conn);
+	if (!no_body && len && strcmp(r->ri->request_method, "HEAD") != 0)
+		mg_write(r->conn, data, len);
+	return 0;
+}
+
+static const char encode_failed[] =
+	"{\"status\":500,\"message\":\"cannot encode the reply\",\"data\":{}}";
+
+int http_reply_json(struct http_req *r, int status, json_t *body,
+		    const char *extra_headers)
+{
+	char *text;
+	int rc;
+
+	if (!body) {
+		/* A handler built its reply with a failing jansson call
+		 * (allocation, or bytes that are not UTF-8). */
+		return send_reply(r, 500, JSON_TYPE, encode_failed,
+				  sizeof(encode_failed) - 1, NULL);
+	}
+	text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(body);   /* stolen, as documented */
+	if (!text)
+		return send_reply(r, 500, JSON_TYPE, encode_failed,
+				  sizeof(encode_failed) - 1, NULL);
+	rc = send_reply(r, status, JSON_TYPE, text, strlen(text),
+			extra_headers);
+	free(text);
+	return rc;
+}
+
+int http_reply_text(struct http_req *r, int status, const char *content_type,
+		    const char *text, size_t len)
+{
+	return send_reply(r, status,
+			  content_type ? content_type : "text/plain; charset=utf-8",
+			  text, len, NULL);
+}
+
+int http_reply_empty(struct http_req *r, int status,
+		     const char *extra_headers)
+{
+	return send_reply(r, status, NULL, "", 0, extra_headers);
+}
+
+/* PocketBase's per-field error codes, from our result codes. */
+static const char *field_code(int code)
+{
+	switch (code) {
+	case ERR_CONFLICT: return "validation_not_unique";
+	case ERR_TOO_LARGE: return "validation_max_size_constraint";
+	default: return "validation_invalid_value";
+	}
+}
+
+int http_reply_error(struct http_req *r, const struct err *e)
+{
+	char msg[ERR_MSG_MAX], field[ERR_FIELD_MAX];
+	int code = e && e->code ? e->code : ERR_INTERNAL;
+	int status = err_http_status(code);
+	json_t *body, *data;
+
+	utf8_clean(e && e->msg[0] ? e->msg : err_name(code), msg, sizeof(msg));
+	if (status >= 500)
+		fprintf(stderr, "pocketctl: %s %s: %s\n",
+			r->ri->request_method, r->route ? r->route : "-", msg);
+	data = json_object();
+	if (data && e && e->field[0]) {
+		utf8_clean(e->field, field, sizeof(field));
+		/* steals the inner object */
+		json_object_set_new(data, field,
+				    json_pack("{s:s, s:s}", "code",
+					      field_code(code), "message", msg));
+	}
+	/* "o" steals data (and json_pack decrefs it on failure). */
+	body = data ? json_pack("{s:i, s:s, s:o}", "status", status, "message",
+				msg, "data", data) : NULL;
+	return http_reply_json(r, status, body, NULL);
+}
+
+int http_fail(struct http_req *r, int code, const char *fmt, ...)
+{
+	struct err e = ERR_INIT;
+	va_list ap;
+
+	e.code = code ? code : ERR_INTERNAL;
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	return http_reply_error(r, &e);
+}

@@ -1,0 +1,76 @@
+/*
+ * paths.h - where the rendered files go: each file's production path from
+ * the original deployment, re-rooted under --root, each overridable from a
+ * config file.
+ *
+ *   key               default (relative to --root)
+ *   llm_env           workspace/.opencode/llm.env
+ *   llm_env_copy      llm_keys/llm.env           (the sandbox's copy)
+ *   opencode_json     workspace/.opencode/opencode.json
+ *   agents_dir        workspace/.opencode/agents (one <name>.md per agent)
+ *   docker_mcp_yaml   mcp_config/docker-mcp.yaml
+ *   mcp_env           mcp_config/mcp.env
+ *   authorized_keys   ssh_keys/authorized_keys
+ *
+ * The config file is YAML (or JSON): a mapping of some of these keys to a
+ * path. A relative path is taken under the root, an absolute one as it is,
+ * and "" turns that file off (its reconciler skips it). Unknown keys,
+ * non-string values, NUL bytes and two keys naming the same file are
+ * refused with FILE:LINE:COLUMN. Example:
+ *
+ *     # DATA_DIR/paths.yaml
+ *     llm_env_copy: ""                       # no sandbox
+ *     authorized_keys: /srv/sandbox/authorized_keys
+ */
+#ifndef POCKETCTL_PATHS_H
+#define POCKETCTL_PATHS_H
+
+#include "err.h"
+
+#define PATHS_DEFAULT_ROOT "./pocket-root"
+#define PATHS_CONFIG_ENV "POCKETCTL_PATHS"
+#define PATHS_CONFIG_FILE "paths.yaml"     /* in the data directory */
+
+enum path_id {
+	PATH_LLM_ENV,
+	PATH_LLM_ENV_COPY,
+	PATH_OPENCODE_JSON,
+	PATH_AGENTS_DIR,
+	PATH_DOCKER_MCP_YAML,
+	PATH_MCP_ENV,
+	PATH_AUTHORIZED_KEYS,
+	PATH__COUNT
+};
+
+/* A value type: fill with paths_load(), free with paths_release(). */
+struct paths {
+	char *root;                 /* owned; as given (default ./pocket-root) */
+	char *config;               /* owned; the config file read, or NULL */
+	char *p[PATH__COUNT];       /* owned; NULL when turned off */
+};
+
+/*
+ * Resolve every path under root (NULL or "" = PATHS_DEFAULT_ROOT), then
+ * apply the overrides of config_file (NULL: none). On error *out is left
+ * empty and e names the file, position and key. Caller owns *out.
+ */
+int paths_load(struct paths *out, const char *root, const char *config_file,
+	       struct err *e);
+
+/* Accepts NULL; leaves p empty. */
+void paths_release(struct paths *p);
+
+/* The path of id, or NULL when turned off. Borrowed from p. */
+const char *paths_get(const struct paths *p, enum path_id id);
+
+/* The config key of id ("llm_env"), or NULL for an invalid id. */
+const char *paths_key(enum path_id id);
+
+/*
+ * The config file to use when none was given: $POCKETCTL_PATHS when set
+ * and non-empty, else DATA_DIR/paths.yaml when that file exists, else
+ * NULL. Caller owns the result (free()).
+ */
+char *paths_default_config(const char *data_dir);
+
+#endif

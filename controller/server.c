@@ -1,0 +1,1058 @@
+/*
+ * server.c - `pocketctl serve`: lock the data directory, open the store,
+ * prepare credentials (installation secret, bootstrap superuser, the local
+ * CLI's token), apply start-up manifests, then run civetweb with one
+ * request handler that dispatches through http_routes[] until SIGINT or
+ * SIGTERM, and drain.
+ *
+ * The request path (handle_request) is the hot path: match the route, read
+ * the caller's token, count streams, call the handler, count the reply, log
+ * one line. It allocates only the URL-decoded path parameters and, for
+ * authenticated callers, a copy of the auth record.
+ *
+ * THREAD SAFETY NOTES: the main thread owns start-up and shutdown and then
+ * sleeps in sigwait(); every civetweb worker runs handle_request() on its
+ * own struct http_req. struct server is filled before mg_start() and only
+ * read afterwards, except srv->stopping, which the main thread sets once
+ * (workers and stream handlers only read it).
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "api_auth.h"
+#include "apply.h"
+#include "engine.h"     /* engine */
+#include "http.h"
+#include "hub.h"
+#include "manifest.h"
+#include "metrics.h"
+#include "paths.h"      /* engine */
+#include "util.h"
+
+#define SUPERUSERS "_superusers"
+#define CLI_EMAIL "pocketctl-cli@localhost"
+#define CLI_TOKEN_TTL ((int64_t)365 * 86400)
+#define REQUEST_TIMEOUT_MS "30000"    /* header, body and idle reads */
+#define KEEP_ALIVE_TIMEOUT_MS "5000"  /* idle time between requests */
+#define PATH_MAX_LOG 200              /* path bytes in the request log */
+#define LOCK_WAIT_MS 10000            /* for offline CLI commands to finish */
+
+void server_options_init(struct server_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->listen = "127.0.0.1:8090";
+	o->data_dir = "./pocket-data";
+	o->root_dir = "./pocket-root";
+	o->manifests_dir = NULL;
+	o->watch_manifests = false;
+	o->max_body = (size_t)1 << 20;
+	o->max_apply_body = (size_t)16 << 20;
+	o->workers = 32;
+	o->max_streams = 1024;
+	o->token_ttl = 86400 * 7;
+	o->bcrypt_cost = AUTH_BCRYPT_COST_DEFAULT;
+}
+
+/* ---- the data directory lock ----------------------------------------- */
+
+/*
+ * The exclusive flock on an open DIR/lock. Offline CLI commands hold it
+ * shared for their (short) duration: wait for them, up to LOCK_WAIT_MS. A
+ * server holds it exclusively: refuse at once, naming its pid.
+ */
+static int take_lock(int fd, const char *path, const char *dir,
+		     struct err *e)
+{
+	int64_t deadline = util_monotonic_ms() + LOCK_WAIT_MS;
+	char pidbuf[32];
+	ssize_t n;
+
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return err_set(e, ERR_IO, "cannot lock '%s': %s", path,
+				       strerror(errno));
+		/* A shared lock is granted only when no server holds it. */
+		if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+			break;
+		flock(fd, LOCK_UN);
+		if (util_monotonic_ms() >= deadline)
+			return err_set(e, ERR_CONFLICT,
+				       "data directory '%s' is in use by another "
+				       "pocketctl command; try again when it "
+				       "finishes", dir);
+		usleep(50 * 1000);
+	}
+	n = pread(fd, pidbuf, sizeof(pidbuf) - 1, 0);
+	pidbuf[n > 0 ? n : 0] = '\0';
+	pidbuf[strcspn(pidbuf, "\n")] = '\0';
+	return err_set(e, ERR_CONFLICT,
+		       "another pocketctl serve is using data directory '%s' "
+		       "(pid %s)", dir, pidbuf[0] ? pidbuf : "unknown");
+}
+
+/*
+ * flock(DIR/lock) for the life of the process; the file holds our pid so a
+ * refused second server can say who holds it. The kernel drops the lock
+ * when the process dies, so a crash never leaves a stale lock behind.
+ */
+static int lock_data_dir(const char *dir, int *fd_out, struct err *e)
+{
+	char *path = NULL, pidbuf[32] = "";
+	int fd = -1, rc = 0, len;
+
+	*fd_out = -1;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		rc = fs_mkdirs(dir, e);
+		if (rc)
+			goto out;
+		(void)chmod(dir, 0700);
+	}
+	path = path_join(dir, "lock");
+	if (!path) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = err_set(e, ERR_IO, "cannot open '%s': %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	rc = take_lock(fd, path, dir, e);
+	if (rc)
+		goto out;
+	len = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pidbuf, (size_t)len, 0) != len) {
+		rc = err_set(e, ERR_IO, "cannot write '%s': %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	*fd_out = fd;
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+/* ---- credentials ----------------------------------------------------- */
+
+/* Create a _superusers record {email, password hash or placeholder,
+ * tokenKey}. */
+static int create_superuser(struct server *srv, const char *email,
+			    const char *password_hash, struct record *out,
+			    struct err *e)
+{
+	char tk[AUTH_TOKEN_KEY_LEN + 1];
+	struct store_txn *t = NULL;
+	struct store_put p;
+	json_t *data = NULL;
+	int rc;
+
+	rc = auth_token_key_new(tk, e);
+	if (rc)
+		return rc;
+	data = json_pack("{s:s, s:s, s:s}", "email", email, "password",
+			 password_hash, "tokenKey", tk);
+	if (!data)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	memset(&p, 0, sizeof(p));
+	p.collection = SUPERUSERS;
+	p.data = data;   /* borrowed by the store */
+	p.mode = STORE_CREATE;
+	rc = store_begin(srv->store, &t, e);
+	if (!rc)
+		rc = store_txn_put(t, &p, out, NULL, e);
+	if (!rc) {
+		rc = store_commit(t, e);
+		t = NULL;
+	}
+	store_abort(t);
+	json_decref(data);
+	return rc;
+}
+
+/*
+ * First start: a superuser from POCKETCTL_ADMIN_EMAIL and
+ * POCKETCTL_ADMIN_PASSWORD when both are set and no superuser has that
+ * email yet. An existing one is left alone (its password is not reset).
+ */
+static int bootstrap_admin(struct server *srv, struct err *e)
+{
+	const struct collection *c = schema_find(srv->schema, SUPERUSERS);
+	const char *email = getenv("POCKETCTL_ADMIN_EMAIL");
+	const char *pw = getenv("POCKETCTL_ADMIN_PASSWORD");
+	char hash[AUTH_HASH_MAX];
+	struct record rec;
+	int rc;
+
+	if ((!email || !*email) && (!pw || !*pw))
+		return 0;
+	if (!email || !*email || !pw || !*pw)
+		return err_set(e, ERR_INVALID,
+			       "set both POCKETCTL_ADMIN_EMAIL and "
+			       "POCKETCTL_ADMIN_PASSWORD, or neither");
+	rc = api_auth_find_by_email(srv->store, c, email, &rec, e);
+	record_release(&rec);
+	if (rc != ERR_NOT_FOUND)
+		return rc;   /* 0: already there; or a store error */
+	err_clear(e);
+	rc = auth_password_check(pw, e);
+	if (!rc)
+		rc = auth_password_hash(pw, srv->opts->bcrypt_cost, hash,
+					sizeof(hash), e);
+	if (rc)
+		return err_prefix(e, "POCKETCTL_ADMIN_PASSWORD: ");
+	rc = create_superuser(srv, email, hash, &rec, e);
+	record_release(&rec);
+	if (rc)
+		return err_prefix(e, "cannot create superuser '%s': ", email);
+	fprintf(stderr, "pocketctl: created superuser '%s'\n", email);
+	return 0;
+}
+
+/*
+ * The local CLI's credentials: a _superusers record CLI_EMAIL with a
+ * password no bcrypt hash can match (so it can only use its token), and a
+ * token for it in DATA_DIR/cli.token (0600), issued anew at each start.
+ */
+static int write_cli_token(struct server *srv, struct err *e)
+{
+	const struct collection *c = schema_find(srv->schema, SUPERUSERS);
+	char *token = NULL, *path = NULL, *line = NULL;
+	char placeholder[AUTH_TOKEN_KEY_LEN + 2];
+	const char *tk;
+	struct record rec;
+	int rc;
+
+	rc = api_auth_find_by_email(srv->store, c, CLI_EMAIL, &rec, e);
+	if (rc == ERR_NOT_FOUND) {
+		/* "!..." is not a bcrypt hash: auth_password_verify() refuses
+		 * every password against it. */
+		placeholder[0] = '!';
+		rc = auth_token_key_new(placeholder + 1, e);
+		if (!rc)
+			rc = create_superuser(srv, CLI_EMAIL, placeholder,
+					      &rec, e);
+	}
+	if (rc)
+		goto out;
+	tk = json_string_value(json_object_get(rec.data, "tokenKey"));
+	rc = auth_token_issue(&srv->keys, c->id, rec.id, tk ? tk : "",
+			      CLI_TOKEN_TTL, (int64_t)time(NULL), &token, e);
+	if (rc)
+		goto out;
+	path = path_join(srv->opts->data_dir, "cli.token");
+	line = malloc(strlen(token) + 2);
+	if (!path || !line) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	strcpy(line, token);
+	strcat(line, "\n");
+	rc = auth_write_private_file(path, line, strlen(line), e);
+out:
+	if (rc)
+		err_prefix(e, "cannot prepare the CLI token: ");
+	record_release(&rec);
+	free(token);
+	free(path);
+	free(line);
+	return rc;
+}
+
+/* ---- start-up manifests ---------------------------------------------- */
+
+static int apply_manifests(struct server *srv, struct err *e)
+{
+	const char *paths[1] = { srv->opts->manifests_dir };
+	struct manifest_set set = { NULL, 0 };
+	struct apply_opts ao;
+	json_t *result = NULL;
+	int rc;
+
+	rc = manifest_load_paths(srv->schema, paths, 1, &set, e);
+	if (rc)
+		goto out;
+	memset(&ao, 0, sizeof(ao));
+	rc = apply_run(srv->store, &set, &ao, &result, e);
+	if (rc)
+		goto out;
+	fprintf(stderr,
+		"pocketctl: applied %s: %lld created, %lld configured, %lld unchanged\n",
+		srv->opts->manifests_dir,
+		(long long)json_integer_value(json_object_get(result, "created")),
+		(long long)json_integer_value(json_object_get(result, "configured")),
+		(long long)json_integer_value(json_object_get(result, "unchanged")));
+out:
+	json_decref(result);
+	manifest_set_release(&set);
+	return rc;
+}
+
+/* ---- request dispatch ------------------------------------------------ */
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct span {
+	const char *p;
+	size_t n;
+};
+
+/*
+ * Match path against pattern; on success fill spans[0..HTTP_MAX_PARAMS)
+ * with the raw (still URL-encoded) parameter values and return true.
+ */
+static bool route_match(const char *pattern, const char *path,
+			struct span *spans)
+{
+	const char *pp = pattern, *sp = path;
+	size_t np = 0, plen, slen;
+
+	while (*pp == '/' && *sp == '/') {
+		pp++;
+		sp++;
+		plen = strcspn(pp, "/");
+		slen = strcspn(sp, "/");
+		if (plen == 1 && pp[0] == '*' && !pp[1]) {
+			if (np < HTTP_MAX_PARAMS)
+				spans[np++] = (struct span){ sp, strlen(sp) };
+			return true;
+		}
+		if (pp[0] == ':') {
+			if (!slen)
+				return false;
+			if (np < HTTP_MAX_PARAMS)
+				spans[np++] = (struct span){ sp, slen };
+		} else if (plen != slen || memcmp(pp, sp, plen) != 0) {
+			return false;
+		}
+		pp += plen;
+		sp += slen;
+	}
+	/* A trailing star pattern ("/x/ *") also matches "/x" itself. */
+	if (!*sp && pp[0] == '/' && pp[1] == '*' && !pp[2]) {
+		if (np < HTTP_MAX_PARAMS)
+			spans[np++] = (struct span){ sp, 0 };
+		return true;
+	}
+	return !*pp && !*sp;
+}
+
+/* Find the route for method + path. *allowed is set when some pattern
+ * matched but not with this method (405). Returns the index or -1. */
+static long find_route(const char *method, const char *path,
+		       struct span *spans, bool *allowed)
+{
+	size_t i;
+
+	*allowed = false;
+	for (i = 0; i < http_nroutes; i++) {
+		const struct http_route *rt = &http_routes[i];
+		struct span tmp[HTTP_MAX_PARAMS];
+
+		memset(tmp, 0, sizeof(tmp));
+		if (!route_match(rt->pattern, path, tmp))
+			continue;
+		if (rt->method && strcmp(rt->method, method) != 0 &&
+		    !(strcmp(method, "HEAD") == 0 &&
+		      strcmp(rt->method, "GET") == 0)) {
+			*allowed = true;
+			continue;
+		}
+		memcpy(spans, tmp, sizeof(tmp));
+		return (long)i;
+	}
+	return -1;
+}
+
+static int decode_params(struct http_req *r, const struct span *spans)
+{
+	size_t i;
+
+	for (i = 0; i < HTTP_MAX_PARAMS && spans[i].p; i++) {
+		r->params[i] = malloc(spans[i].n + 1);
+		if (!r->params[i])
+			return ERR_NOMEM;
+		if (mg_url_decode(spans[i].p, (int)spans[i].n, r->params[i],
+				  (int)spans[i].n + 1, 0) < 0)
+			r->params[i][0] = '\0';
+	}
+	return 0;
+}
+
+/* ---- caller identity ------------------------------------------------- */
+
+#define AUTH_CACHE_SLOTS 256
+
+/*
+ * Verified tokens, remembered so that the next request carrying the same
+ * bytes skips the HMAC: a signature depends only on the token, the
+ * installation secret and the record's tokenKey, and a tokenKey changes
+ * only through a store write. An entry is reused as is while the store head
+ * is the one its record was read at; after any write the record is read
+ * again and the entry kept only when its tokenKey is still the one the token
+ * was verified with. Expiry is checked on every use.
+ *
+ * THREAD SAFETY NOTES: one mutex per slot, held only to compare and copy;
+ * never while reading the store or verifying.
+ */
+struct auth_slot {
+	pthread_mutex_t lock;
+	char *token;                  /* owned; NULL = empty slot */
+	size_t token_len;
+	int64_t exp;                  /* the token's expiry (unix s) */
+	int64_t head;                 /* store head the record was read at */
+	char *token_key;              /* owned: what the token was verified
+	                               * with */
+	const struct collection *c;
+	char id[ID_LEN + 1];
+	json_t *record;               /* owned: as the caller sees it */
+};
+
+struct auth_cache {
+	struct auth_slot slots[AUTH_CACHE_SLOTS];
+};
+
+static struct auth_cache *auth_cache_new(void)
+{
+	struct auth_cache *ac = calloc(1, sizeof(*ac));
+	size_t i;
+
+	if (!ac)
+		return NULL;
+	for (i = 0; i < AUTH_CACHE_SLOTS; i++)
+		pthread_mutex_init(&ac->slots[i].lock, NULL);
+	return ac;
+}
+
+static void slot_clear(struct auth_slot *sl)
+{
+	free(sl->token);
+	free(sl->token_key);
+	json_decref(sl->record);
+	sl->token = NULL;
+	sl->token_key = NULL;
+	sl->record = NULL;
+}
+
+static void auth_cache_free(struct auth_cache *ac)
+{
+	size_t i;
+
+	if (!ac)
+		return;
+	for (i = 0; i < AUTH_CACHE_SLOTS; i++) {
+		slot_clear(&ac->slots[i]);
+		pthread_mutex_destroy(&ac->slots[i].lock);
+	}
+	free(ac);
+}
+
+/* FNV-1a: picks the slot; the attacker-chosen token only picks which
+ * slot its own comparison runs against. */
+static size_t token_slot(const char *t)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *t; t++)
+		h = (h ^ (unsigned char)*t) * 16777619u;
+	return h % AUTH_CACHE_SLOTS;
+}
+
+/* The slot holds exactly token (compared in constant time for a given
+ * length, so timing tells nothing about a cached token's bytes). */
+static bool slot_has(const struct auth_slot *sl, const char *token,
+		     size_t len)
+{
+	return sl->token && sl->token_len == len &&
+	       CRYPTO_memcmp(sl->token, token, len) == 0;
+}
+
+/* The auth record as rules and handlers see it: its data without the
+ * password hash or tokenKey, plus id, collectionId and collectionName.
+ * Caller owns the result; NULL on allocation failure. */
+static json_t *auth_record_view(const struct collection *c,
+				const struct record *rec)
+{
+	json_t *v = json_deep_copy(rec->data);
+
+	if (!v)
+		return NULL;
+	json_object_del(v, "password");
+	json_object_del(v, "tokenKey");
+	if (json_object_set_new(v, "id", json_string(rec->id)) ||
+	    json_object_set_new(v, "collectionId", json_string(c->id)) ||
+	    json_object_set_new(v, "collectionName", json_string(c->name))) {
+		json_decref(v);
+		return NULL;
+	}
+	return v;
+}
+
+/* Fill r->auth; takes ownership of record. */
+static void set_caller(struct http_req *r, const struct collection *c,
+		       const char *id, json_t *record)
+{
+	r->auth.kind = strcmp(c->name, SUPERUSERS) == 0 ? CALLER_SUPERUSER :
+							  CALLER_USER;
+	snprintf(r->auth.id, sizeof(r->auth.id), "%s", id);
+	snprintf(r->auth.collection_id, sizeof(r->auth.collection_id), "%s",
+		 c->id);
+	r->auth.record = record;
+}
+
+/* Remember a verified token (best effort: nothing happens when memory
+ * runs out). */
+static void slot_store(struct auth_slot *sl, const char *token, size_t len,
+		       int64_t exp, int64_t head, const char *token_key,
+		       const struct collection *c, const char *id,
+		       const json_t *record)
+{
+	char *t = strdup(token), *tk = strdup(token_key);
+	json_t *copy = json_deep_copy(record);
+
+	if (!t || !tk || !copy) {
+		free(t);
+		free(tk);
+		json_decref(copy);
+		return;
+	}
+	pthread_mutex_lock(&sl->lock);
+	slot_clear(sl);
+	sl->token = t;
+	sl->token_len = len;
+	sl->exp = exp;
+	sl->head = head;
+	sl->token_key = tk;
+	sl->c = c;
+	snprintf(sl->id, sizeof(sl->id), "%s", id);
+	sl->record = copy;
+	pthread_mutex_unlock(&sl->lock);
+}
+
+/* auth_token_verify()'s lookup: read the claimed auth record, keep it for
+ * the caller, hand back its tokenKey. */
+struct token_lookup {
+	struct server *srv;
+	const struct collection *c;
+	struct record rec;
+};
+
+static char *lookup_token_key(void *arg, const char *collection_id,
+			      const char *record_id)
+{
+	struct token_lookup *l = arg;
+	struct err e = ERR_INIT;
+	const struct collection *c;
+	const char *tk;
+
+	c = schema_find_by_id(l->srv->schema, collection_id);
+	if (!c || !c->auth || !util_valid_id(record_id))
+		return NULL;
+	record_release(&l->rec);
+	if (store_get(l->srv->store, c->name, record_id, &l->rec, &e))
+		return NULL;
+	tk = json_string_value(json_object_get(l->rec.data, "tokenKey"));
+	if (!tk || !*tk)
+		return NULL;
+	l->c = c;
+	return strdup(tk);
+}
+
+/*
+ * A cached token whose record may have changed: read the record again and
+ * accept when its tokenKey is still token_key. Returns true when r->auth
+ * was filled.
+ */
+static bool revalidate(struct http_req *r, struct auth_slot *sl,
+		       const char *token, size_t len, int64_t exp,
+		       int64_t head, const struct collection *c,
+		       const char *id, const char *token_key)
+{
+	struct err e = ERR_INIT;
+	struct record rec;
+	const char *tk;
+	json_t *view = NULL;
+	bool ok = false;
+
+	record_init(&rec);
+	if (store_get(r->srv->store, c->name, id, &rec, &e))
+		goto out;
+	tk = json_string_value(json_object_get(rec.data, "tokenKey"));
+	if (!tk || strcmp(tk, token_key) != 0)
+		goto out;
+	view = auth_record_view(c, &rec);
+	if (!view)
+		goto out;
+	slot_store(sl, token, len, exp, head, token_key, c, id, view);
+	set_caller(r, c, id, view);
+	ok = true;
+out:
+	record_release(&rec);
+	return ok;
+}
+
+/*
+ * Fill r->auth from the Authorization header. A missing header is a
+ * guest; a bad or expired token is an error (ERR_UNAUTHORIZED -> 401).
+ */
+static int read_auth(struct http_req *r, struct err *e)
+{
+	struct auth_slot *sl;
+	struct token_lookup l;
+	struct auth_claims claims;
+	const struct collection *c = NULL;
+	char id[ID_LEN + 1] = "", *tk = NULL;
+	const char *token;
+	json_t *view = NULL;
+	int64_t now = (int64_t)time(NULL), head, exp = 0;
+	size_t len;
+	int rc = 0;
+
+	token = auth_header_token(http_header(r, "Authorization"));
+	if (!token)
+		return 0;
+	len = strlen(token);
+	/* Read before the record is: a write in between makes the entry
+	 * stale at once instead of hiding it. */
+	head = store_head(r->srv->store);
+	sl = &r->srv->auth_cache->slots[token_slot(token)];
+
+	pthread_mutex_lock(&sl->lock);
+	if (slot_has(sl, token, len) && now < sl->exp) {
+		if (sl->head == head) {
+			view = json_deep_copy(sl->record);
+			c = sl->c;
+			snprintf(id, sizeof(id), "%s", sl->id);
+		} else {
+			c = sl->c;
+			snprintf(id, sizeof(id), "%s", sl->id);
+			exp = sl->exp;
+			tk = strdup(sl->token_key);
+		}
+	}
+	pthread_mutex_unlock(&sl->lock);
+	if (view) {
+		set_caller(r, c, id, view);
+		return 0;
+	}
+	if (tk) {
+		bool ok = revalidate(r, sl, token, len, exp, head, c, id, tk);
+
+		free(tk);
+		if (ok)
+			return 0;
+	}
+
+	memset(&l, 0, sizeof(l));
+	l.srv = r->srv;
+	record_init(&l.rec);
+	rc = auth_token_verify(&r->srv->keys, token, now, lookup_token_key,
+			       &l, &claims, e);
+	if (rc)
+		goto out;
+	if (!l.c || strcmp(l.rec.id, claims.id) != 0) {
+		rc = err_set(e, ERR_UNAUTHORIZED, "unknown auth record");
+		goto out;
+	}
+	view = auth_record_view(l.c, &l.rec);
+	if (!view) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	slot_store(sl, token, len, claims.exp, head,
+		   json_string_value(json_object_get(l.rec.data, "tokenKey")),
+		   l.c, l.rec.id, view);
+	set_caller(r, l.c, l.rec.id, view);
+out:
+	record_release(&l.rec);
+	return rc;
+}
+
+static int reply_not_found(struct http_req *r)
+{
+	json_t *body = json_pack("{s:i, s:s, s:{}}", "status", 404, "message",
+				 "The requested resource wasn't found.", "data");
+
+	return http_reply_json(r, 404, body, NULL);   /* body stolen */
+}
+
+static int reply_method_not_allowed(struct http_req *r)
+{
+	json_t *body = json_pack("{s:i, s:s, s:{}}", "status", 405, "message",
+				 "Method not allowed.", "data");
+
+	return http_reply_json(r, 405, body, NULL);   /* body stolen */
+}
+
+/* CORS preflight: PocketBase allows every origin by default. */
+static int reply_preflight(struct http_req *r)
+{
+	const char *want = http_header(r, "Access-Control-Request-Headers");
+	char extra[1024];
+
+	snprintf(extra, sizeof(extra),
+		 "Access-Control-Allow-Methods: GET, HEAD, POST, PUT, PATCH, DELETE\r\n"
+		 "Access-Control-Allow-Headers: %.512s\r\n"
+		 "Access-Control-Max-Age: 86400\r\n",
+		 want && !strpbrk(want, "\r\n") ? want :
+		 "Authorization, Content-Type, If-Match, Last-Event-ID");
+	return http_reply_empty(r, 204, extra);
+}
+
+static int handle_request(struct mg_connection *conn, void *cbdata)
+{
+	struct server *srv = cbdata;
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct span spans[HTTP_MAX_PARAMS];
+	struct err e = ERR_INIT;
+	struct http_req r;
+	const char *path;
+	int64_t t0 = now_us();
+	bool allowed, stream = false;
+	long idx;
+	size_t i;
+
+	memset(&r, 0, sizeof(r));
+	memset(spans, 0, sizeof(spans));
+	r.conn = conn;
+	r.ri = ri;
+	r.srv = srv;
+	buf_init(&r.body, 0);
+	/* The raw path: parameters are decoded one segment at a time, so an
+	 * encoded "/" stays inside its segment. */
+	path = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
+	if (!path)
+		path = "";
+	idx = find_route(ri->request_method, path, spans, &allowed);
+	if (idx >= 0)
+		r.route = http_routes[idx].pattern;
+	if (idx < 0 && strcmp(ri->request_method, "OPTIONS") == 0) {
+		reply_preflight(&r);
+		goto done;
+	}
+	if (idx < 0) {
+		if (allowed)
+			reply_method_not_allowed(&r);
+		else
+			reply_not_found(&r);
+		goto done;
+	}
+	if (decode_params(&r, spans)) {
+		http_fail(&r, ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	if (read_auth(&r, &e)) {
+		http_reply_error(&r, &e);
+		goto done;
+	}
+	if (http_routes[idx].stream) {
+		if (metrics_stream_enter(srv->metrics,
+					 srv->opts->max_streams) != 0) {
+			http_fail(&r, ERR_UNAVAILABLE,
+				  "too many open streams (the limit is %d); "
+				  "try again later", srv->opts->max_streams);
+			goto done;
+		}
+		stream = true;
+	}
+	if (http_routes[idx].fn(&r) < 0 && !r.status)
+		http_fail(&r, ERR_INTERNAL, "the request failed");
+	else if (!r.status)
+		http_fail(&r, ERR_INTERNAL, "the handler sent no reply");
+	if (stream)
+		metrics_stream_leave(srv->metrics);
+done:
+	metrics_observe(srv->metrics, idx >= 0 ? (size_t)idx : http_nroutes,
+			r.status, now_us() - t0);
+	fprintf(stderr, "%s %.*s %d %.1fms\n", ri->request_method,
+		PATH_MAX_LOG, path, r.status,
+		(double)(now_us() - t0) / 1000.0);
+	for (i = 0; i < HTTP_MAX_PARAMS; i++)
+		free(r.params[i]);
+	json_decref(r.auth.record);
+	buf_release(&r.body);
+	return r.status ? r.status : 500;
+}
+
+static int log_message(const struct mg_connection *conn, const char *msg)
+{
+	(void)conn;
+	fprintf(stderr, "pocketctl: civetweb: %s\n", msg);
+	return 1;
+}
+
+/* ---- discovery file -------------------------------------------------- */
+
+/* "http://HOST:PORT" for clients on this machine: a wildcard or missing
+ * host becomes 127.0.0.1. */
+static void server_url(const char *listen, int port, char *out, size_t n)
+{
+	char host[256] = "127.0.0.1";
+	const char *colon = strrchr(listen, ':');
+	size_t len;
+
+	if (colon && colon != listen) {
+		len = (size_t)(colon - listen);
+		if (len < sizeof(host)) {
+			memcpy(host, listen, len);
+			host[len] = '\0';
+		}
+		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "[::]") ||
+		    !strcmp(host, "*"))
+			strcpy(host, "127.0.0.1");
+	}
+	snprintf(out, n, "http://%s:%d", host, port);
+}
+
+static int write_server_json(struct server *srv, char *url, size_t n,
+			     struct err *e)
+{
+	struct mg_server_port ports[4];
+	char *path = NULL, *text = NULL;
+	json_t *doc = NULL;
+	int np, rc = 0;
+
+	memset(ports, 0, sizeof(ports));
+	np = mg_get_server_ports(srv->ctx, 4, ports);
+	server_url(srv->opts->listen, np > 0 ? ports[0].port : 0, url, n);
+	doc = json_pack("{s:s, s:I}", "url", url, "pid", (json_int_t)getpid());
+	text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+	path = path_join(srv->opts->data_dir, "server.json");
+	if (!text || !path) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = fs_write_atomic(path, text, strlen(text), 0644, e);
+out:
+	json_decref(doc);
+	free(text);
+	free(path);
+	return rc;
+}
+
+static void remove_server_json(const struct server *srv)
+{
+	char *path = path_join(srv->opts->data_dir, "server.json");
+
+	if (path)
+		unlink(path);
+	free(path);
+}
+
+/* ---- run ------------------------------------------------------------- */
+
+static int start_civetweb(struct server *srv, struct err *e)
+{
+	struct mg_callbacks cb;
+	struct mg_init_data init;
+	struct mg_error_data err_data;
+	char threads[32], text[256] = "";
+	unsigned code = 0;
+	const char *options[] = {
+		"listening_ports", srv->opts->listen,
+		"num_threads", threads,
+		"request_timeout_ms", REQUEST_TIMEOUT_MS,
+		"enable_keep_alive", "yes",
+		"keep_alive_timeout_ms", KEEP_ALIVE_TIMEOUT_MS,
+		"connection_queue", "1024",
+		"listen_backlog", "1024",
+		"decode_url", "no",
+		/* headers and body go out in separate writes: without
+		 * TCP_NODELAY, Nagle + delayed ACK add 40 ms per reply */
+		"tcp_nodelay", "1",
+		NULL,
+	};
+
+	snprintf(threads, sizeof(threads), "%d",
+		 srv->opts->workers + srv->opts->max_streams);
+	memset(&cb, 0, sizeof(cb));
+	cb.log_message = log_message;
+	init.callbacks = &cb;
+	init.user_data = srv;
+	init.configuration_options = options;
+	err_data.code = &code;
+	err_data.text = text;
+	err_data.text_buffer_size = sizeof(text);
+	srv->ctx = mg_start2(&init, &err_data);
+	if (!srv->ctx)
+		return err_set(e, ERR_IO, "cannot listen on '%s': %s",
+			       srv->opts->listen,
+			       text[0] ? text : "civetweb failed to start");
+	mg_set_request_handler(srv->ctx, "/", handle_request, srv);
+	return 0;
+}
+
+static int check_options(const struct server_options *o, struct err *e)
+{
+	if (!o->listen || !*o->listen)
+		return err_set_field(e, ERR_INVALID, "listen",
+				     "--listen must not be empty");
+	if (strpbrk(o->listen, ", "))
+		return err_set_field(e, ERR_INVALID, "listen",
+				     "--listen '%s' must be one HOST:PORT",
+				     o->listen);
+	if (o->workers < 1 || o->max_streams < 0 ||
+	    o->workers + o->max_streams > 16384)
+		return err_set(e, ERR_INVALID,
+			       "workers (%d) must be at least 1 and workers + "
+			       "max streams (%d) at most 16384", o->workers,
+			       o->max_streams);
+	if (o->token_ttl <= 0)
+		return err_set(e, ERR_INVALID, "token ttl must be positive");
+	return 0;
+}
+
+int server_run(const struct server_options *o, const struct schema *schema,
+	       struct err *e)
+{
+	struct server srv;
+	struct store_options so;
+	sigset_t sigs;
+	char url[300];
+	int lock_fd = -1, sig = 0, rc;
+	const char **labels = NULL;
+	size_t i;
+	struct engine_options eo;    /* engine */
+	char *paths_cfg = NULL;      /* engine */
+
+	memset(&srv, 0, sizeof(srv));
+	srv.opts = o;
+	srv.schema = schema;
+	rc = check_options(o, e);
+	if (rc)
+		return rc;
+	if (!schema_find(schema, SUPERUSERS))
+		return err_set(e, ERR_INTERNAL,
+			       "the schema has no '%s' collection", SUPERUSERS);
+	rc = lock_data_dir(o->data_dir, &lock_fd, e);
+	if (rc)
+		return rc;
+	/* One left by a crash would point clients at a dead address while we
+	 * start; the new one is written once civetweb listens. */
+	remove_server_json(&srv);
+
+	memset(&so, 0, sizeof(so));
+	so.dir = o->data_dir;
+	/* hub: POCKETCTL_CHANGELOG_KEEP bounds the retained change log (0 or
+	 * unset: the store's default); the watch tests use a tiny one. */
+	if (getenv("POCKETCTL_CHANGELOG_KEEP"))
+		so.changelog_keep = strtoll(getenv("POCKETCTL_CHANGELOG_KEEP"),
+					    NULL, 10);   /* hub */
+	rc = store_open(&srv.store, schema, &so, e);
+	if (!rc)
+		rc = auth_keys_load_or_create(o->data_dir, &srv.keys, e);
+	if (!rc)
+		rc = bootstrap_admin(&srv, e);
+	if (!rc)
+		rc = write_cli_token(&srv, e);
+	if (!rc && o->manifests_dir)
+		rc = apply_manifests(&srv, e);
+	if (rc)
+		goto out;
+
+	labels = calloc(http_nroutes ? http_nroutes : 1, sizeof(*labels));
+	if (labels)
+		for (i = 0; i < http_nroutes; i++)
+			labels[i] = http_routes[i].pattern;
+	srv.metrics = labels ? metrics_new(labels, http_nroutes) : NULL;
+	srv.auth_cache = auth_cache_new();
+	if (!srv.metrics || !srv.auth_cache) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+
+	/* The change-log hub starts before civetweb accepts streams. */
+	rc = hub_new(&srv.hub, srv.store, schema, &srv.stopping, e);
+	if (!rc)
+		rc = hub_start(srv.hub, e);
+	if (rc)
+		goto out;
+	/* engine: the reconcile engine, on its own thread (engine.h); its
+	 * first pass renders every file. Path overrides: paths.h. */
+	engine_options_init(&eo);                          /* engine */
+	paths_cfg = paths_default_config(o->data_dir);     /* engine */
+	eo.store = srv.store;                              /* engine */
+	eo.schema = schema;                                /* engine */
+	eo.root = o->root_dir;                             /* engine */
+	eo.paths_config = paths_cfg;                       /* engine */
+	eo.manifests_dir = o->manifests_dir;               /* engine */
+	eo.watch_manifests = o->watch_manifests;           /* engine */
+	rc = engine_new(&srv.engine, &eo, e);              /* engine */
+	if (!rc)                                           /* engine */
+		rc = engine_start(srv.engine, e);          /* engine */
+	if (rc)                                            /* engine */
+		goto out;                                  /* engine */
+
+	/* Block the stop signals before civetweb starts its threads (they
+	 * inherit the mask), so only sigwait() below ever sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = start_civetweb(&srv, e);
+	if (rc)
+		goto out;
+	rc = write_server_json(&srv, url, sizeof(url), e);
+	if (rc)
+		goto out;
+	fprintf(stderr, "pocketctl: serving on %s (data directory '%s')\n",
+		url, o->data_dir);
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	fprintf(stderr, "pocketctl: %s: draining open requests and streams\n",
+		sig == SIGINT ? "SIGINT" : "SIGTERM");
+	srv.stopping = 1;
+out:
+	engine_stop(srv.engine);   /* engine: no pass runs while draining */
+	srv.stopping = 1;
+	hub_stop(srv.hub);   /* every hub_wait() now returns HUB_STOPPED */
+	if (srv.ctx) {
+		/* Stream handlers poll srv.stopping at least once a second,
+		 * so mg_stop() (which joins every worker) returns promptly. */
+		mg_stop(srv.ctx);
+		srv.ctx = NULL;
+		remove_server_json(&srv);
+	}
+	hub_free(srv.hub);   /* no stream can touch it any more */
+	engine_free(srv.engine);   /* engine: no writer can commit any more */
+	free(paths_cfg);           /* engine */
+	metrics_free(srv.metrics);
+	auth_cache_free(srv.auth_cache);
+	free(labels);
+	store_close(srv.store);
+	auth_keys_wipe(&srv.keys);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	if (!rc)
+		fprintf(stderr, "pocketctl: stopped\n");
+	return rc;
+}

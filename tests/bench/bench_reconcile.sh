@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# bench_reconcile.sh - the reconcile engine: time from a committed record
+# change to the new llm.env renamed into place (p50/p99), with 1,000 and
+# with 100,000 records in the store (loaded offline with `pocketctl apply`
+# first), in-process (commit -> rename, exact) and through a running server
+# (HTTP request start -> rename); then an idle server: engine wake-ups,
+# whole-process wake-ups (voluntary context switches from
+# /proc/PID/task/*/status) and files written during IDLE_S seconds.
+#
+# The filler records are healthchecks and llm_providers, which no file
+# reconciler reads: per-change cost must depend on the change, not on the
+# store's size. The timing helper is tests/bench/bench_reconcile.c; `make
+# bench` passes it as $BENCH_RECONCILE, otherwise it is built here from the
+# release objects in build/rel.
+set -euo pipefail
+: "${PCTL:?set PCTL to the pocketctl binary}"
+here="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$here/../.." && pwd)"
+SIZES="${BENCH_SIZES:-1000 100000}"
+ROUNDS="${BENCH_ROUNDS:-300}"
+IDLE_S="${BENCH_IDLE_S:-10}"
+T="$(mktemp -d /tmp/pocketctl-bench-reconcile.XXXXXX)"
+SRV_PID=""
+cleanup() {
+  [ -n "$SRV_PID" ] && kill -TERM "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+B="${BENCH_RECONCILE:-}"
+if [ -z "$B" ]; then
+  objs=$(ls "$REPO"/build/rel/controller/*.o "$REPO"/build/rel/reconcilers/*.o 2>/dev/null | grep -v '/main\.o$' || true)
+  [ -n "$objs" ] || { echo "bench_reconcile: build first (make), or set BENCH_RECONCILE" >&2; exit 2; }
+  PKGS="sqlite3 libcurl jansson yaml-0.1 libcrypto"
+  cc -std=c11 -D_GNU_SOURCE -O2 -I"$REPO/controller" -I"$REPO/reconcilers" \
+    $(pkg-config --cflags $PKGS) -o "$T/bench-reconcile" "$here/bench_reconcile.c" \
+    $objs $(pkg-config --libs $PKGS) -lcivetweb -lcrypt -lpthread -lm
+  B="$T/bench-reconcile"
+fi
+
+# N filler records as manifests, half Healthcheck, half LlmProvider.
+filler() {
+  python3 - "$1" <<'PY'
+import sys
+n = int(sys.argv[1])
+out = []
+for i in range(n):
+    if i % 2:
+        out.append("apiVersion: pocketcoder.dev/v1\nkind: Healthcheck\n"
+                   f"metadata: {{name: hc-{i}}}\nspec: {{status: ready}}")
+    else:
+        out.append("apiVersion: pocketcoder.dev/v1\nkind: LlmProvider\n"
+                   f"metadata: {{name: prov-{i}}}\n"
+                   f"spec: {{provider_id: prov-{i}, name: Provider {i}}}")
+print("\n---\n".join(out))
+PY
+}
+
+start_server() {  # start_server DATA ROOT
+  rm -f "$1/server.json"
+  "$PCTL" --data "$1" serve --listen 127.0.0.1:0 --root "$2" --bcrypt-cost 4 \
+    >"$T/server.log" 2>&1 &
+  SRV_PID=$!
+  for _ in $(seq 1 600); do
+    if [ -s "$1/server.json" ]; then
+      URL="$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$1/server.json")"
+      curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1 && break
+    fi
+    sleep 0.05
+  done
+  TOKEN="$(cat "$1/cli.token")"
+}
+
+api() {  # api METHOD PATH JSON -> stdout
+  curl -fsS -m 30 -X "$1" -H "Authorization: $TOKEN" \
+    -H 'Content-Type: application/json' --data-binary "$3" "$URL$2"
+}
+
+ctxsw() {  # ctxsw PID [THREAD-NAME]: voluntary context switches
+  local pid="$1" name="${2:-}" t sum=0 v
+  for t in /proc/"$pid"/task/*; do
+    if [ -z "$name" ] || [ "$(cat "$t/comm" 2>/dev/null)" = "$name" ]; then
+      v="$(sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "$t/status" 2>/dev/null || echo 0)"
+      sum=$((sum + ${v:-0}))
+    fi
+  done
+  echo "$sum"
+}
+
+for n in $SIZES; do
+  D="$T/data-$n"
+  filler "$n" >"$T/filler.yaml"
+  t0=$(date +%s%N)
+  "$PCTL" --data "$D" apply -f "$T/filler.yaml" >/dev/null
+  t1=$(date +%s%N)
+  echo "store: $n filler records loaded offline in $(( (t1 - t0) / 1000000 )) ms"
+  echo "in-process engine, root on this disk (fs_write_atomic: fsync, rename, fsync dir):"
+  "$B" inproc "$D" "$T/root-inproc-$n" "$ROUNDS" 2>/dev/null
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    echo "in-process engine, root on tmpfs (no fsync cost: the engine's own overhead):"
+    shm="$(mktemp -d /dev/shm/pocketctl-bench.XXXXXX)"
+    "$B" inproc "$D" "$shm" "$ROUNDS" 2>/dev/null || true
+    rm -rf "$shm"
+  fi
+  echo "through pocketctl serve (HTTP PATCH, group commit, engine):"
+
+  start_server "$D" "$T/root-$n"
+  uid="$(api POST /api/collections/users/records \
+    '{"email":"b@example.com","password":"password123","passwordConfirm":"password123"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+  kid="$(api POST /api/collections/llm_keys/records \
+    "{\"provider_id\":\"bench\",\"user\":\"$uid\",\"env_vars\":{\"BENCH\":\"start\"}}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+  "$B" http "$URL" "$TOKEN" "$kid" "$T/root-$n/workspace/.opencode/llm.env" "$ROUNDS"
+
+  if [ "$n" = "${SIZES##* }" ]; then
+    sleep 1
+    touch "$T/mark"
+    e0=$(ctxsw "$SRV_PID" pctl-engine)
+    p0=$(ctxsw "$SRV_PID")
+    sleep "$IDLE_S"
+    e1=$(ctxsw "$SRV_PID" pctl-engine)
+    p1=$(ctxsw "$SRV_PID")
+    written=$(find "$D" "$T/root-$n" -type f -newer "$T/mark" | wc -l)
+    echo "idle ${IDLE_S} s: engine thread woke $((e1 - e0)) times; whole process $((p1 - p0)) voluntary switches ($(awk "BEGIN {printf \"%.1f\", ($p1 - $p0) / $IDLE_S}")/s over $(ls /proc/"$SRV_PID"/task | wc -l) threads); files modified: $written"
+  fi
+  kill -TERM "$SRV_PID"; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=""
+done
+echo "targets: commit -> rename p99 <= 10 ms; 100k/1k per-change ratio <= 2x; idle: no disk writes, <= 1 engine wake-up/s"

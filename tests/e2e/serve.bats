@@ -1,0 +1,357 @@
+#!/usr/bin/env bats
+# `pocketctl serve` itself: health and metrics, the data-directory lock,
+# clean SIGTERM, superuser bootstrap and the auth endpoints, tokens (bad,
+# tampered, expired), the local CLI token, PocketBase error shapes, body
+# limits, and manifests applied at start.
+#
+# Every test has its own data directory and its own server, listening on
+# port 0 (the kernel picks a free port; the server writes the real URL to
+# DATA/server.json). teardown always kills the server.
+
+setup() {
+  : "${PCTL:?set PCTL to the pocketctl binary}"
+  REPO="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+  T="$(mktemp -d "${BATS_TMPDIR:-/tmp}/pocketctl-serve.XXXXXX")"
+  export POCKETCTL_DATA="$T/data"
+  unset POCKETCTL_SERVER POCKETCTL_TOKEN POCKETCTL_ADMIN_EMAIL POCKETCTL_ADMIN_PASSWORD
+  SRV_PID=""
+}
+
+teardown() {
+  stop_server
+  rm -rf "$T"
+}
+
+# start_server [serve options...]: start a server on $POCKETCTL_DATA and
+# wait until /healthz answers; sets SRV_PID and URL. Fails (with the log)
+# when the server exits or does not come up within 20 s.
+start_server() {
+  rm -f "$POCKETCTL_DATA/server.json"
+  "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root" --bcrypt-cost 4 "$@" \
+    >"$T/server.log" 2>&1 &
+  SRV_PID=$!
+  local i
+  for i in $(seq 1 400); do
+    if [ -s "$POCKETCTL_DATA/server.json" ]; then
+      URL="$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$POCKETCTL_DATA/server.json")"
+      if [ -n "$URL" ] && curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1; then
+        return 0
+      fi
+    fi
+    kill -0 "$SRV_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "server did not start:" >&2
+  cat "$T/server.log" >&2
+  return 1
+}
+
+# stop_server [SIGNAL]: stop our server (TERM by default), wait for it and
+# set SRV_STATUS to its exit status. A server still alive after 10 s gets
+# SIGKILL.
+stop_server() {
+  [ -n "$SRV_PID" ] || return 0
+  kill -"${1:-TERM}" "$SRV_PID" 2>/dev/null || true
+  local i
+  for i in $(seq 1 200); do
+    kill -0 "$SRV_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -KILL "$SRV_PID" 2>/dev/null || true
+  SRV_STATUS=0
+  wait "$SRV_PID" 2>/dev/null || SRV_STATUS=$?
+  SRV_PID=""
+}
+
+# http METHOD PATH [curl args...]: sets CODE and BODY.
+http() {
+  local method="$1" path="$2"
+  shift 2
+  BODY="$(curl -sS -m 10 -o - -w '\n%{http_code}' -X "$method" "$URL$path" "$@")"
+  CODE="${BODY##*$'\n'}"
+  BODY="${BODY%$'\n'*}"
+}
+
+# json_str KEY: the first "KEY":"value" string in $BODY.
+json_str() {
+  sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" <<<"$BODY" | head -1
+}
+
+admin_env() {
+  export POCKETCTL_ADMIN_EMAIL="admin@example.com"
+  export POCKETCTL_ADMIN_PASSWORD="correct-horse-9"
+}
+
+login() {  # login COLLECTION EMAIL PASSWORD
+  http POST "/api/collections/$1/auth-with-password" \
+    -H 'Content-Type: application/json' \
+    -d "{\"identity\":\"$2\",\"password\":\"$3\"}"
+}
+
+@test "healthz, readyz, api/health and metrics answer" {
+  start_server
+  http GET /healthz
+  [ "$CODE" = 200 ]
+  [ "${BODY%$'\n'}" = ok ]
+  http GET /readyz
+  [ "$CODE" = 200 ]
+  http GET /api/health
+  [ "$CODE" = 200 ]
+  [ "$BODY" = '{"code":200,"message":"API is healthy.","data":{}}' ]
+  run curl -sS -D - -o /dev/null "$URL/api/health"
+  [[ "$output" == *"Content-Type: application/json"* ]]
+  http GET /metrics
+  [ "$CODE" = 200 ]
+  echo "$BODY"
+  [[ "$BODY" == *'pocketctl_http_requests_total{route="/healthz",code="200"}'* ]]
+  [[ "$BODY" == *'pocketctl_http_requests_total{route="/api/health",code="200"} 2'* ]]
+  [[ "$BODY" == *'pocketctl_http_request_duration_seconds_bucket{route="/readyz",le="+Inf"} 1'* ]]
+  [[ "$BODY" == *'pocketctl_http_request_duration_seconds_count{route="/healthz"} '* ]]
+  [[ "$BODY" == *'pocketctl_sse_streams_open 0'* ]]
+  [[ "$BODY" == *'pocketctl_changelog_head_revision '* ]]
+  # one log line per request, without the query string
+  http GET '/healthz?secret=1'
+  grep -q '^GET /healthz 200 ' "$T/server.log"
+  ! grep -q 'secret=1' "$T/server.log"
+}
+
+@test "a second server on the same data directory is refused" {
+  start_server
+  run "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"another pocketctl serve is using data directory '$POCKETCTL_DATA' (pid $SRV_PID)"* ]]
+  # the first one still serves
+  http GET /readyz
+  [ "$CODE" = 200 ]
+}
+
+@test "SIGTERM exits 0, removes server.json, and the store reopens" {
+  admin_env
+  start_server
+  [ -f "$POCKETCTL_DATA/server.json" ]
+  stop_server TERM
+  [ "$SRV_STATUS" -eq 0 ]
+  grep -q 'stopped' "$T/server.log"
+  [ ! -e "$POCKETCTL_DATA/server.json" ]
+  # second start on the same directory: the bootstrap superuser is still
+  # there (not created twice) and can log in
+  start_server
+  ! grep -q "created superuser" "$T/server.log"
+  login _superusers admin@example.com correct-horse-9
+  [ "$CODE" = 200 ]
+  stop_server INT
+  [ "$SRV_STATUS" -eq 0 ]
+}
+
+@test "the bootstrap superuser authenticates and refreshes; failures are uniform" {
+  admin_env
+  start_server
+  grep -q "created superuser 'admin@example.com'" "$T/server.log"
+  login _superusers admin@example.com correct-horse-9
+  [ "$CODE" = 200 ]
+  token="$(json_str token)"
+  [ -n "$token" ]
+  [[ "$BODY" == *'"collectionName":"_superusers"'* ]]
+  [[ "$BODY" == *'"email":"admin@example.com"'* ]]
+  [[ "$BODY" != *password* ]]
+  [[ "$BODY" != *tokenKey* ]]
+  # by collection id too, and the email is case-insensitive
+  login pbc_3142635823 ADMIN@example.com correct-horse-9
+  [ "$CODE" = 200 ]
+
+  http POST /api/collections/_superusers/auth-refresh -H "Authorization: $token"
+  [ "$CODE" = 200 ]
+  [ -n "$(json_str token)" ]
+  [[ "$BODY" == *'"email":"admin@example.com"'* ]]
+  http POST /api/collections/_superusers/auth-refresh -H "Authorization: Bearer $token"
+  [ "$CODE" = 200 ]
+  # a superuser token is no users token
+  http POST /api/collections/users/auth-refresh -H "Authorization: $token"
+  [ "$CODE" = 401 ]
+  # no token at all
+  http POST /api/collections/_superusers/auth-refresh
+  [ "$CODE" = 401 ]
+
+  fail='{"status":400,"message":"Failed to authenticate.","data":{}}'
+  login _superusers admin@example.com wrong-password-1
+  [ "$CODE" = 400 ]
+  [ "$BODY" = "$fail" ]
+  login _superusers nobody@example.com correct-horse-9
+  [ "$CODE" = 400 ]
+  [ "$BODY" = "$fail" ]
+  login users admin@example.com correct-horse-9
+  [ "$CODE" = 400 ]
+  [ "$BODY" = "$fail" ]
+  # missing fields name the field
+  http POST /api/collections/_superusers/auth-with-password -d '{"identity":"admin@example.com"}'
+  [ "$CODE" = 400 ]
+  [[ "$BODY" == *'"data":{"password":{"code":"validation_invalid_value"'* ]]
+  # not an auth collection
+  login ai_agents admin@example.com correct-horse-9
+  [ "$CODE" = 404 ]
+}
+
+@test "bad, tampered and expired tokens get 401 on any route" {
+  admin_env
+  start_server --token-ttl 1
+  login _superusers admin@example.com correct-horse-9
+  [ "$CODE" = 200 ]
+  token="$(json_str token)"
+
+  http GET /api/health -H "Authorization: not-a-token"
+  [ "$CODE" = 401 ]
+  [[ "$BODY" == '{"status":401,"message":"'*'","data":{}}' ]]
+
+  # change one character of the payload: the signature no longer matches
+  head="${token%%.*}"; rest="${token#*.}"; payload="${rest%%.*}"; sig="${rest#*.}"
+  c="${payload:10:1}"; [ "$c" = A ] && n=B || n=A
+  tampered="$head.${payload:0:10}$n${payload:11}.$sig"
+  http GET /api/health -H "Authorization: Bearer $tampered"
+  [ "$CODE" = 401 ]
+  # an alg=none token
+  http GET /healthz -H "Authorization: eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.$payload."
+  [ "$CODE" = 401 ]
+
+  sleep 2.1
+  http POST /api/collections/_superusers/auth-refresh -H "Authorization: $token"
+  [ "$CODE" = 401 ]
+  [[ "$BODY" == *expired* ]]
+  # an empty Authorization header is a guest, not an error
+  http GET /api/health -H "Authorization:"
+  [ "$CODE" = 200 ]
+}
+
+@test "unknown routes, wrong methods, bad JSON and oversized bodies" {
+  start_server
+  http GET /api/nothing/here
+  [ "$CODE" = 404 ]
+  [ "$BODY" = '{"status":404,"message":"The requested resource wasn'"'"'t found.","data":{}}' ]
+  http DELETE /api/health
+  [ "$CODE" = 405 ]
+  [[ "$BODY" == '{"status":405,'* ]]
+
+  http POST /api/collections/users/auth-with-password -d '{"identity": "a",
+  "password": }'
+  [ "$CODE" = 400 ]
+  [[ "$BODY" == *'line 2, column '* ]]
+  http POST /api/collections/users/auth-with-password -d '[1,2]'
+  [ "$CODE" = 400 ]
+  [[ "$BODY" == *'must be a JSON object'* ]]
+  # invalid UTF-8 in the body still gives a well-formed JSON error
+  printf '{"identity":"\xff\xfe"}' > "$T/bad.json"
+  http POST /api/collections/users/auth-with-password --data-binary @"$T/bad.json"
+  [ "$CODE" = 400 ]
+  [[ "$BODY" == '{"status":400,'* ]]
+
+  # Content-Length over the cap: 413 before the body is read
+  head -c 2000000 /dev/zero | tr '\0' 'a' > "$T/big"
+  http POST /api/collections/users/auth-with-password --data-binary @"$T/big"
+  [ "$CODE" = 413 ]
+  [[ "$BODY" == '{"status":413,"message":"request body of 2000000 bytes is larger than the limit'* ]]
+  # chunked: counted while reading
+  http POST /api/collections/users/auth-with-password -H 'Transfer-Encoding: chunked' \
+    --data-binary @"$T/big"
+  [ "$CODE" = 413 ]
+  # and the server keeps serving
+  http GET /readyz
+  [ "$CODE" = 200 ]
+}
+
+@test "streams beyond --max-streams get 503; SIGTERM ends open streams" {
+  start_server --max-streams 1
+  token="$(cat "$POCKETCTL_DATA/cli.token")"
+  curl -sN -m 30 -H "Authorization: $token" "$URL/api/v1/watch" >"$T/w1.out" 2>&1 &
+  w1=$!
+  for i in $(seq 1 100); do
+    http GET /metrics
+    [[ "$BODY" == *'pocketctl_sse_streams_open 1'* ]] && break
+    sleep 0.05
+  done
+  [[ "$BODY" == *'pocketctl_sse_streams_open 1'* ]]
+  http GET /api/v1/watch -H "Authorization: $token"
+  [ "$CODE" = 503 ]
+  [[ "$BODY" == '{"status":503,"message":"too many open streams (the limit is 1)'* ]]
+  # ordinary requests are unaffected
+  http GET /readyz
+  [ "$CODE" = 200 ]
+  # SIGTERM drains: the open stream ends and the server exits 0 quickly
+  start=$SECONDS
+  stop_server TERM
+  [ "$SRV_STATUS" -eq 0 ]
+  [ $((SECONDS - start)) -le 5 ]
+  wait "$w1" || true
+}
+
+@test "cli.token is 0600 and authenticates as a superuser" {
+  start_server
+  [ "$(stat -c %a "$POCKETCTL_DATA/cli.token")" = 600 ]
+  [ "$(stat -c %a "$POCKETCTL_DATA/secret.key")" = 600 ]
+  token="$(cat "$POCKETCTL_DATA/cli.token")"
+  http POST /api/collections/_superusers/auth-refresh -H "Authorization: $token"
+  [ "$CODE" = 200 ]
+  [[ "$BODY" == *'"collectionName":"_superusers"'* ]]
+  [[ "$BODY" == *'"email":"pocketctl-cli@localhost"'* ]]
+  # its password can never match
+  login _superusers pocketctl-cli@localhost 'any-password-1'
+  [ "$CODE" = 400 ]
+  [ "$BODY" = '{"status":400,"message":"Failed to authenticate.","data":{}}' ]
+  # a restart issues a fresh token; the CLI record is not duplicated
+  stop_server
+  start_server
+  [ "$(stat -c %a "$POCKETCTL_DATA/cli.token")" = 600 ]
+  http POST /api/collections/_superusers/auth-refresh -H "Authorization: $(cat "$POCKETCTL_DATA/cli.token")"
+  [ "$CODE" = 200 ]
+  grep -q '"pid": '"$SRV_PID" "$POCKETCTL_DATA/server.json"
+}
+
+@test "--manifests applies them before serving" {
+  start_server --manifests "$REPO/manifests"
+  grep -q "applied $REPO/manifests: [1-9][0-9]* created" "$T/server.log"
+  stop_server
+  [ "$SRV_STATUS" -eq 0 ]
+  # a second start finds everything in place
+  start_server --manifests "$REPO/manifests"
+  grep -q "applied $REPO/manifests: 0 created, 0 configured" "$T/server.log"
+}
+
+@test "a bad manifest at start stops the server with file:line:col and exit 2" {
+  mkdir -p "$T/m"
+  printf 'apiVersion: pocketcoder.dev/v1\nkind: AiPrompt\nmetadata:\n  name: p\nspec:\n  body: hi\n  colour: blue\n' \
+    > "$T/m/bad.yaml"
+  run "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root" --manifests "$T/m"
+  echo "$output"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"bad.yaml:7:"* ]]
+  [[ "$output" == *colour* ]]
+  [ ! -e "$POCKETCTL_DATA/server.json" ]
+  # the lock went with the process: a good start works
+  start_server
+}
+
+@test "admin password from the environment is checked" {
+  export POCKETCTL_ADMIN_EMAIL="admin@example.com" POCKETCTL_ADMIN_PASSWORD="short"
+  run "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *POCKETCTL_ADMIN_PASSWORD* ]]
+  unset POCKETCTL_ADMIN_PASSWORD
+  run "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"POCKETCTL_ADMIN_EMAIL and POCKETCTL_ADMIN_PASSWORD"* ]]
+}
+
+@test "bad serve options are usage errors" {
+  run "$PCTL" serve --workers 0
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"--workers needs a whole number"* ]]
+  run "$PCTL" serve --listen
+  [ "$status" -eq 2 ]
+  run "$PCTL" serve --frobnicate
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"unknown argument '--frobnicate'"* ]]
+  # a port that is taken
+  start_server
+  hostport="${URL#http://}"
+  run "$PCTL" --data "$T/other" serve --listen "$hostport" --root "$T/root"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"cannot listen on '$hostport'"* ]]
+}

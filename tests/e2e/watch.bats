@@ -1,0 +1,449 @@
+#!/usr/bin/env bats
+# The /api/v1/watch SSE stream and `pocketctl watch`, against a real
+# `pocketctl serve`: resume after a disconnect with Last-Event-ID and with
+# ?since= (exactly the missed changes, in order, no duplicates), the reset
+# event when the change log no longer holds them, the collection filter,
+# heartbeats, access rules and secrets for non-superusers, clients that
+# vanish mid-stream, the max-streams cap, and the CLI's reconnect.
+#
+# Every test starts its own server (the tests need different settings:
+# change-log retention, heartbeat interval, stream cap) on a free loopback
+# port, and stops it in teardown; a sanitizer report in its log fails the
+# test. Streams are read by a small Python SSE reader that stops after a
+# given number of events or a timeout, so tests wait only as long as they
+# must.
+
+setup() {
+  : "${PCTL:?set PCTL to the pocketctl binary}"
+  command -v jq >/dev/null || skip "jq is needed"
+  T="$(mktemp -d "${BATS_TMPDIR:-/tmp}/pocketctl-watch.XXXXXX")"
+  export POCKETCTL_DATA="$T/data"
+  unset POCKETCTL_SERVER POCKETCTL_TOKEN POCKETCTL_TIMEOUT
+  SERVER_PID=""
+  BG_PIDS=()
+  # Debian's interpreter: a version-manager shim may take seconds to start.
+  PY=python3
+  [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+  write_sse_reader
+}
+
+teardown() {
+  local p
+  for p in "${BG_PIDS[@]}"; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  stop_server
+  rm -rf "$T"
+}
+
+free_port() {
+  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_server [VAR=value...] [-- serve options...]: a server for
+# $POCKETCTL_DATA with those environment variables; sets PORT (kept across
+# restarts when already set), URL, SERVER_PID and TOKEN (the CLI token).
+start_server() {
+  local envs=() i try
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  [ "${1:-}" = "--" ] && shift
+  for try in 1 2 3; do
+    [ -n "${KEEP_PORT:-}" ] || PORT="$(free_port)"
+    URL="http://127.0.0.1:$PORT"
+    env "${envs[@]}" POCKETCTL_ADMIN_EMAIL=admin@example.com \
+      POCKETCTL_ADMIN_PASSWORD=admin-pass-123 \
+      "$PCTL" --data "$POCKETCTL_DATA" serve --listen "127.0.0.1:$PORT" \
+      --root "$T/root" --bcrypt-cost 4 "$@" >>"$T/server.log" 2>&1 &
+    SERVER_PID=$!
+    for i in $(seq 1 200); do
+      curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1 && break 2
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  done
+  [ -n "$SERVER_PID" ] || { cat "$T/server.log" >&2; return 1; }
+  export TOKEN="$(cat "$POCKETCTL_DATA/cli.token")"
+}
+
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+  if [ -f "$T/server.log" ] &&
+     grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T/server.log"; then
+    cat "$T/server.log" >&2
+    return 1
+  fi
+}
+
+# The SSE reader: sse URL COUNT TIMEOUT [EVENT_RE]. Reads the stream with
+# $TOKEN (or $AUTH when set; AUTH=none sends no token) and Last-Event-ID
+# $LEID when set, and stops after COUNT events matching EVENT_RE (default:
+# every event but heartbeats) or TIMEOUT seconds. Prints "status CODE"
+# first, then one line per event: "ID EVENT NAME REVISION" (NAME "-" for
+# events without one), or the body of a non-200 reply.
+write_sse_reader() {
+  cat >"$T/sse.py" <<'EOF'
+import http.client, json, os, re, socket, sys, time, urllib.parse
+url, count, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+pat = re.compile(sys.argv[4] if len(sys.argv) > 4 else r"^(?!heartbeat$)")
+u = urllib.parse.urlsplit(url)
+hdrs = {}
+auth = os.environ.get("AUTH") or os.environ.get("TOKEN", "")
+if auth and auth != "none":
+    hdrs["Authorization"] = auth
+if os.environ.get("LEID"):
+    hdrs["Last-Event-ID"] = os.environ["LEID"]
+deadline = time.time() + timeout
+c = http.client.HTTPConnection(u.hostname, u.port, timeout=max(timeout, 1))
+c.request("GET", u.path + ("?" + u.query if u.query else ""), headers=hdrs)
+r = c.getresponse()
+print("status", r.status, flush=True)
+if r.status != 200:
+    print(r.read().decode(errors="replace"), flush=True)
+    sys.exit(0)
+n, ev = 0, {"data": []}
+try:
+    while n < count and time.time() < deadline:
+        c.sock.settimeout(max(0.05, deadline - time.time()))
+        line = r.readline()
+        if not line:
+            break
+        line = line.decode().rstrip("\r\n")
+        if line == "":
+            if "event" in ev:
+                try:
+                    d = json.loads("\n".join(ev["data"]))
+                except ValueError:
+                    d = {}
+                name = d.get("name") or "-"
+                print(ev.get("id", "-"), ev["event"], name,
+                      d.get("revision", "-"), flush=True)
+                if pat.search(ev["event"]):
+                    n += 1
+            ev = {"data": []}
+            continue
+        if line.startswith(":"):
+            continue
+        k, _, v = line.partition(":")
+        v = v[1:] if v.startswith(" ") else v
+        if k == "data":
+            ev["data"].append(v)
+        else:
+            ev[k] = v
+except (socket.timeout, TimeoutError, ConnectionError, OSError):
+    pass
+EOF
+}
+
+sse() {
+  "$PY" "$T/sse.py" "$@"
+}
+
+# sse_bg FILE ARGS...: the reader in the background, output to FILE; waits
+# until the stream is open.
+sse_bg() {
+  local f="$1" i
+  shift
+  "$PY" "$T/sse.py" "$@" >"$f" 2>&1 &
+  BG_PIDS+=($!)
+  for i in $(seq 1 100); do
+    grep -q '^status' "$f" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "stream did not open: $(cat "$f")" >&2
+  return 1
+}
+
+# wait_bg: wait for the last background reader to finish by itself.
+wait_bg() {
+  local p="${BG_PIDS[${#BG_PIDS[@]}-1]}"
+  wait "$p" 2>/dev/null || true
+}
+
+# post COLLECTION JSON [TOKEN]: create a record, echo its id.
+post() {
+  local out
+  out="$(curl -sS -m 10 -H "Authorization: ${3:-$TOKEN}" \
+    -H 'Content-Type: application/json' --data-binary "$2" \
+    -w '\n%{http_code}' "$URL/api/collections/$1/records")"
+  [ "$(tail -n1 <<<"$out")" = 200 ] || { echo "POST $1: $out" >&2; return 1; }
+  head -n -1 <<<"$out" | jq -r .id
+}
+
+# prompts PREFIX N: create ai_prompts PREFIX-0 .. PREFIX-(N-1).
+prompts() {
+  local i
+  for i in $(seq 0 $(($2 - 1))); do
+    post ai_prompts "{\"name\":\"$1-$i\",\"body\":\"b\"}" >/dev/null || return 1
+  done
+}
+
+head_rev() {
+  curl -sS -m 5 "$URL/metrics" | awk '/^pocketctl_changelog_head_revision/ {print $2}'
+}
+
+login() {   # login COLLECTION EMAIL PASSWORD -> token
+  curl -sS -m 10 -H 'Content-Type: application/json' \
+    --data-binary "{\"identity\":\"$2\",\"password\":\"$3\"}" \
+    "$URL/api/collections/$1/auth-with-password" | jq -r '.token // empty'
+}
+
+@test "disconnect, 100 writes, reconnect with Last-Event-ID: exactly those 100, in order" {
+  start_server POCKETCTL_HEARTBEAT_MS=500
+  # A live stream that takes one event and hangs up.
+  sse_bg "$T/first" "$URL/api/v1/watch" 1 10 '^create$'
+  prompts first 1
+  wait_bg
+  run awk '$2 == "create" {print $1, $3}' "$T/first"
+  [ "${#lines[@]}" -eq 1 ]
+  [ "${lines[0]##* }" = first-0 ]
+  last="${lines[0]%% *}"
+  [[ "$last" =~ ^[0-9]+$ ]]
+
+  prompts missed 100
+  LEID="$last" run sse "$URL/api/v1/watch" 100 10 '^create$'
+  [ "${lines[0]}" = "status 200" ]
+  mapfile -t creates < <(printf '%s\n' "${lines[@]}" | awk '$2 == "create"')
+  [ "${#creates[@]}" -eq 100 ]
+  for i in $(seq 0 99); do
+    read -r id ev name rev <<<"${creates[$i]}"
+    [ "$ev" = create ]
+    [ "$name" = "missed-$i" ]
+    [ "$id" = "$rev" ]
+    [ "$id" -gt "$last" ]
+  done
+  # Every revision once, in order, none skipped (reconcilers' status
+  # updates may sit in between the creates).
+  mapfile -t revs < <(printf '%s\n' "${lines[@]}" | awk '$2 != "heartbeat" && !/^status/ {print $1}')
+  for i in $(seq 1 $((${#revs[@]} - 1))); do
+    [ "${revs[$i]}" -eq $((${revs[$((i - 1))]} + 1)) ]
+  done
+  [ "${revs[0]}" -eq $((last + 1)) ]
+}
+
+@test "?since= replays the same way, and the stream continues live" {
+  start_server POCKETCTL_HEARTBEAT_MS=500
+  since=$(head_rev)
+  prompts s 5
+  sse_bg "$T/out" "$URL/api/v1/watch?since=$since" 7 10 '^create$'
+  prompts live 2
+  wait_bg
+  run awk '$2 == "create" {print $3}' "$T/out"
+  [ "${lines[*]}" = "s-0 s-1 s-2 s-3 s-4 live-0 live-1" ]
+  # Revisions increase by one: nothing twice, nothing skipped.
+  run awk '$2 != "heartbeat" && !/^status/ {print $1}' "$T/out"
+  [ "${lines[0]}" -eq $((since + 1)) ]
+  for i in $(seq 1 $((${#lines[@]} - 1))); do
+    [ "${lines[$i]}" -eq $((${lines[$((i - 1))]} + 1)) ]
+  done
+}
+
+@test "a revision older than the retained change log gets an explicit reset, then live changes" {
+  start_server POCKETCTL_HEARTBEAT_MS=500 POCKETCTL_CHANGELOG_KEEP=10
+  prompts r 30
+  head=$(head_rev)
+  LEID=1 sse_bg "$T/out2" "$URL/api/v1/watch?collection=ai_prompts" 2 10 '^(reset|create)$'
+  prompts after 1
+  wait_bg
+  run awk '$2 == "reset" || $2 == "create"' "$T/out2"
+  [ "${#lines[@]}" -eq 2 ]
+  read -r id ev name rev <<<"${lines[0]}"
+  [ "$ev" = reset ]
+  [ "$id" = "$head" ]
+  [ "$rev" = "$head" ]
+  read -r id ev name rev <<<"${lines[1]}"
+  [ "$ev" = create ]
+  [ "$name" = after-0 ]
+  [ "$id" -gt "$head" ]
+  # The reason says why.
+  run curl -sN -m 1 -H "Authorization: $TOKEN" "$URL/api/v1/watch?since=2"
+  [[ "$output" == *"event: reset"* ]]
+  [[ "$output" == *"older than the retained change log"* ]]
+  # A revision ahead of the store resets too (a replaced data directory).
+  LEID=999999 run sse "$URL/api/v1/watch" 1 3
+  read -r id ev name rev <<<"${lines[1]}"
+  [ "$ev" = reset ]
+  [ "$id" = "$(head_rev)" ]
+}
+
+@test "the collection filter: repeatable, comma lists, kinds; unknown names are 400" {
+  start_server POCKETCTL_HEARTBEAT_MS=500
+  sse_bg "$T/out" "$URL/api/v1/watch?collection=ai_models" 2 10 '^create$'
+  sse_bg "$T/both" "$URL/api/v1/watch?collection=AiModel&collection=ai_prompts" 4 10 '^create$'
+  prompts p 1
+  post ai_models '{"name":"m1","identifier":"x/m1"}' >/dev/null
+  prompts q 1
+  post ai_models '{"name":"m2","identifier":"x/m2"}' >/dev/null
+  wait "${BG_PIDS[0]}" "${BG_PIDS[1]}" 2>/dev/null || true
+  run awk '$2 == "create" {print $3}' "$T/out"
+  cat "$T/out" "$T/both"
+  [ "${lines[*]}" = "m1 m2" ]
+  run awk '$2 == "create" {print $3}' "$T/both"
+  [ "${lines[*]}" = "p-0 m1 q-0 m2" ]
+  run curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" \
+    "$URL/api/v1/watch?collection=nope"
+  [ "$output" = 400 ]
+  run curl -sS -m 5 -H "Authorization: $TOKEN" "$URL/api/v1/watch?collection=ai_models,nope"
+  [[ "$output" == *"unknown collection 'nope'"* ]]
+}
+
+@test "heartbeats carry the head revision at the configured interval" {
+  start_server POCKETCTL_HEARTBEAT_MS=200
+  prompts h 2
+  head=$(head_rev)
+  t0=$(date +%s%N)
+  run sse "$URL/api/v1/watch" 3 5 '^heartbeat$'
+  t1=$(date +%s%N)
+  [ "${lines[0]}" = "status 200" ]
+  mapfile -t hbs < <(printf '%s\n' "${lines[@]}" | awk '$2 == "heartbeat"')
+  [ "${#hbs[@]}" -eq 3 ]
+  for l in "${hbs[@]}"; do
+    read -r id ev name rev <<<"$l"
+    [ "$rev" -ge "$head" ]     # the head (reconcilers may still write)
+    [ "$id" -le "$rev" ]       # the id is the stream's cursor
+  done
+  # Three 200 ms heartbeats take about 600 ms, not 15 s.
+  echo "took $(( (t1 - t0) / 1000000 )) ms: $output"
+  [ $(( (t1 - t0) / 1000000 )) -lt 3000 ]
+}
+
+@test "the stream needs a token; a bad resume point is a 400" {
+  start_server
+  AUTH=none run sse "$URL/api/v1/watch" 1 2
+  [ "${lines[0]}" = "status 401" ]
+  run curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" "$URL/api/v1/watch?since=abc"
+  [ "$output" = 400 ]
+  run curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" \
+    -H 'Last-Event-ID: -4' "$URL/api/v1/watch"
+  [ "$output" = 400 ]
+  run curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: nonsense" "$URL/api/v1/watch"
+  [ "$output" = 401 ]
+}
+
+@test "users see only what the view rule lets them, secrets only their own" {
+  start_server POCKETCTL_HEARTBEAT_MS=500
+  su="$(login _superusers admin@example.com admin-pass-123)"
+  [ -n "$su" ]
+  for u in alice bob; do
+    post users "{\"email\":\"$u@example.com\",\"password\":\"$u-pass-123\",\"passwordConfirm\":\"$u-pass-123\",\"role\":\"user\"}" "$su" >/dev/null
+  done
+  alice_id="$(curl -sS -H "Authorization: $su" "$URL/api/collections/users/records?filter=email='alice@example.com'" | jq -r '.items[0].id')"
+  bob_id="$(curl -sS -H "Authorization: $su" "$URL/api/collections/users/records?filter=email='bob@example.com'" | jq -r '.items[0].id')"
+  alice="$(login users alice@example.com alice-pass-123)"
+  [ -n "$alice" ]
+
+  AUTH="$alice" sse_bg "$T/alice" "$URL/api/v1/watch?collection=chats,llm_keys" 3 10 '^(create|delete)$'
+  bob_chat="$(post chats "{\"title\":\"bobs\",\"user\":\"$bob_id\"}")"
+  alice_chat="$(post chats "{\"title\":\"alices\",\"user\":\"$alice_id\"}")"
+  post llm_keys "{\"provider_id\":\"p\",\"user\":\"$bob_id\",\"env_vars\":{\"KEY\":\"bob-secret\"}}" >/dev/null
+  post llm_keys "{\"provider_id\":\"p\",\"user\":\"$alice_id\",\"env_vars\":{\"KEY\":\"alice-secret\"}}" >/dev/null
+  curl -sS -m 5 -X DELETE -H "Authorization: $TOKEN" "$URL/api/collections/chats/records/$bob_chat" >/dev/null
+  curl -sS -m 5 -X DELETE -H "Authorization: $TOKEN" "$URL/api/collections/chats/records/$alice_chat" >/dev/null
+  wait "${BG_PIDS[0]}" 2>/dev/null || true
+  # alice: her chat's create and delete, her key; nothing of bob's.
+  run awk '$2 == "create" || $2 == "delete" {print $2}' "$T/alice"
+  [ "${lines[*]}" = "create create delete" ]
+  run grep -c "$bob_id" "$T/alice"
+  [ "$output" = 0 ]
+  # The raw stream: alice's own secret is there, bob's is not.
+  run curl -sN -m 1 -H "Authorization: $alice" "$URL/api/v1/watch?since=0&collection=llm_keys"
+  [[ "$output" == *alice-secret* ]]
+  [[ "$output" != *bob-secret* ]]
+  # The superuser sees both, and never a password hash.
+  run curl -sN -m 1 -H "Authorization: $TOKEN" "$URL/api/v1/watch?since=0"
+  [[ "$output" == *bob-secret* ]]
+  [[ "$output" == *alice-secret* ]]
+  [[ "$output" != *'$2'* ]]
+  [[ "$output" != *tokenKey* ]]
+}
+
+@test "clients that vanish mid-stream do not hurt the server" {
+  start_server POCKETCTL_HEARTBEAT_MS=100
+  for i in 1 2 3 4 5; do
+    curl -sN -m 30 -H "Authorization: $TOKEN" "$URL/api/v1/watch?since=0" >/dev/null 2>&1 &
+    BG_PIDS+=($!)
+  done
+  prompts v 20 &
+  writer=$!
+  sleep 0.3
+  for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait "$writer"
+  # Half-read streams are noticed at the next write (heartbeats every
+  # 100 ms) and the server keeps answering.
+  sleep 0.5
+  run curl -sS -m 5 "$URL/healthz"
+  [ "$status" -eq 0 ]
+  run sse "$URL/api/v1/watch?since=0&collection=ai_prompts" 20 5 '^create$'
+  [ "$(printf '%s\n' "${lines[@]}" | grep -c ' create ')" -eq 20 ]
+  sleep 0.3
+  run curl -sS -m 5 "$URL/metrics"
+  [[ "$output" == *"pocketctl_sse_streams_open 0"* ]]
+}
+
+@test "streams beyond --max-streams get 503, and their slots come back" {
+  start_server POCKETCTL_HEARTBEAT_MS=100 -- --max-streams 2
+  sse_bg "$T/a" "$URL/api/v1/watch" 100 30
+  sse_bg "$T/b" "$URL/api/v1/watch" 100 30
+  run sse "$URL/api/v1/watch" 1 2
+  [ "${lines[0]}" = "status 503" ]
+  # Ordinary requests still work with every stream slot taken.
+  run curl -sS -m 5 -o /dev/null -w '%{http_code}' "$URL/healthz"
+  [ "$output" = 200 ]
+  run curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" \
+    "$URL/api/collections/ai_prompts/records"
+  [ "$output" = 200 ]
+  kill "${BG_PIDS[0]}"
+  wait "${BG_PIDS[0]}" 2>/dev/null || true
+  sleep 0.5
+  run sse "$URL/api/v1/watch" 1 1 '^heartbeat$'
+  [ "${lines[0]}" = "status 200" ]
+}
+
+@test "pocketctl watch prints changes and resumes across a server restart without gaps or repeats" {
+  start_server POCKETCTL_HEARTBEAT_MS=200
+  "$PCTL" watch AiPrompt >"$T/cli.out" 2>"$T/cli.err" &
+  BG_PIDS+=($!)
+  sleep 0.5
+  prompts a 3
+  for i in $(seq 1 100); do [ "$(grep -c create "$T/cli.out")" -ge 3 ] && break; sleep 0.05; done
+  KEEP_PORT=1
+  stop_server
+  start_server POCKETCTL_HEARTBEAT_MS=200
+  prompts b 3
+  for i in $(seq 1 200); do [ "$(grep -c create "$T/cli.out")" -ge 6 ] && break; sleep 0.05; done
+  run awk '$2 == "create" {print $2, $3}' "$T/cli.out"
+  echo "$output"; cat "$T/cli.err"
+  [ "${lines[*]}" = "create aiprompt/a-0 create aiprompt/a-1 create aiprompt/a-2 create aiprompt/b-0 create aiprompt/b-1 create aiprompt/b-2" ]
+  # Every revision once, increasing (reconcilers' status reports, printed
+  # as "status", may sit in between).
+  run awk '{print $1}' "$T/cli.out"
+  for i in $(seq 1 $((${#lines[@]} - 1))); do
+    [ "${lines[$i]}" -gt "${lines[$((i - 1))]}" ]
+  done
+  run awk '$2 != "create" && $2 != "status" && $2 != "update"' "$T/cli.out"
+  [ -z "$output" ]
+  grep -q reconnecting "$T/cli.err"
+}
+
+@test "pocketctl watch -o json prints the event data; without a server it exits 2" {
+  run "$PCTL" watch
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"no pocketctl server is running"* ]]
+  run "$PCTL" watch NoSuchKind
+  [ "$status" -eq 2 ]
+  start_server
+  prompts j 2
+  timeout 2 "$PCTL" watch --since 0 -o json AiPrompt >"$T/json.out" || true
+  run jq -r 'select(.action == "create") | .name + " " + .record.data.body' "$T/json.out"
+  [ "${lines[*]}" = "j-0 b j-1 b" ]
+  # Every line is one JSON object with the documented members.
+  run jq -r 'select((has("revision") and has("collection") and has("id") and has("name") and has("action") and has("record")) | not)' "$T/json.out"
+  [ -z "$output" ]
+}

@@ -1,0 +1,318 @@
+/*
+ * test_client.c - the CLI's HTTP client (client.c) against a canned
+ * one-shot HTTP server on loopback, and the CLI's connection options
+ * (cli_take_conn_opts in cli.c).
+ */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+
+/* ---- a one-shot server ---------------------------------------------- */
+
+struct canned {
+	int fd;                 /* listening socket */
+	const char *reply;      /* raw HTTP reply, or NULL: never answer */
+	char request[4096];     /* what the client sent (head and body) */
+	int hold_ms;            /* NULL reply: keep the connection this long */
+};
+
+static int tc_listen(int *port)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	cr_assert(listen(fd, 4) == 0);
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static void *tc_serve(void *arg)
+{
+	struct canned *c = arg;
+	size_t got = 0;
+	ssize_t n;
+	int conn = accept(c->fd, NULL, NULL);
+
+	if (conn < 0)
+		return NULL;
+	/* Read until the head (and a short body) has arrived. */
+	while (got + 1 < sizeof(c->request)) {
+		n = recv(conn, c->request + got, sizeof(c->request) - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		c->request[got] = '\0';
+		if (strstr(c->request, "\r\n\r\n") &&
+		    (!strstr(c->request, "Content-Length") ||
+		     strstr(c->request, "\r\n\r\n")[4] != '\0'))
+			break;
+	}
+	if (c->reply)
+		(void)!write(conn, c->reply, strlen(c->reply));
+	else
+		usleep((useconds_t)c->hold_ms * 1000);
+	close(conn);
+	return NULL;
+}
+
+/* Run one call against a canned reply. */
+static int tc_call(const char *reply, int timeout_ms, const char *method,
+		   const char *body, json_t **out, struct err *e,
+		   char request[4096])
+{
+	struct canned c;
+	struct client *cl = NULL;
+	struct client_options o;
+	pthread_t th;
+	char url[64];
+	int port, rc;
+
+	memset(&c, 0, sizeof(c));
+	c.fd = tc_listen(&port);
+	c.reply = reply;
+	c.hold_ms = 1500;
+	cr_assert(pthread_create(&th, NULL, tc_serve, &c) == 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	memset(&o, 0, sizeof(o));
+	o.url = url;
+	o.token = "tok123";
+	o.timeout_ms = timeout_ms;
+	cr_assert(client_new(&cl, &o, e) == 0, "%s", e->msg);
+	rc = client_call(cl, method, "/api/v1/x?y=1", "application/yaml", body,
+			 body ? strlen(body) : 0, out, e);
+	pthread_join(th, NULL);
+	close(c.fd);
+	client_free(cl);
+	if (request)
+		memcpy(request, c.request, sizeof(c.request));
+	return rc;
+}
+
+#define OK_HEAD "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+
+struct reply_case {
+	const char *reply;
+	int code;                /* expected return */
+	const char *msg;         /* expected in e.msg, or the reply's JSON */
+	const char *field;       /* expected e.field, or NULL */
+};
+
+static const struct reply_case reply_cases[] = {
+	{ OK_HEAD "Content-Length: 11\r\n\r\n{\"items\":1}", 0, "items", NULL },
+	{ OK_HEAD "Content-Length: 0\r\n\r\n", 0, NULL, NULL },
+	{ "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"
+	  "{\"status\":400,\"message\":\"a.yaml:3:5: bad\",\"data\":{\"spec.mode\":{\"code\":\"x\",\"message\":\"m\"}}}",
+	  ERR_INVALID, "a.yaml:3:5: bad", "spec.mode" },
+	{ "HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n"
+	  "{\"status\":401,\"message\":\"no token\",\"data\":{}}",
+	  ERR_UNAUTHORIZED, "no token", "" },
+	{ "HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n"
+	  "{\"status\":403,\"message\":\"not you\"}", ERR_FORBIDDEN, "not you", "" },
+	{ "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n"
+	  "{\"status\":404,\"message\":\"gone\"}", ERR_NOT_FOUND, "gone", "" },
+	{ "HTTP/1.1 409 Conflict\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+	  ERR_CONFLICT, "replied HTTP 409: {}", "" },
+	{ "HTTP/1.1 413 Too Large\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbig",
+	  ERR_TOO_LARGE, "replied HTTP 413: big", "" },
+	{ "HTTP/1.1 418 Teapot\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	  ERR_INVALID, "replied HTTP 418", "" },
+	{ "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 9\r\nConnection: close\r\n\r\nupstream\n",
+	  ERR_ENGINE, "replied HTTP 502: upstream ", "" },
+	{ "HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	  ERR_UNAVAILABLE, "replied HTTP 503", "" },
+	{ "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	  ERR_INTERNAL, "replied HTTP 500", "" },
+	{ OK_HEAD "Content-Length: 8\r\n\r\nnot json", ERR_INVALID, "is not JSON", "" },
+	{ "garbage that is not http\r\n\r\n", ERR_UNAVAILABLE,
+	  "cannot reach pocketctl server at http://127.0.0.1:", "" },
+};
+
+Test(client, replies_map_to_codes_and_messages)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(reply_cases) / sizeof(reply_cases[0]); i++) {
+		const struct reply_case *t = &reply_cases[i];
+		struct err e = ERR_INIT;
+		json_t *out = NULL;
+		int rc = tc_call(t->reply, 0, "GET", NULL, &out, &e, NULL);
+
+		cr_assert_eq(rc, t->code, "case %zu: rc %d (%s)", i, rc, e.msg);
+		if (rc) {
+			cr_assert_null(out, "case %zu", i);
+			cr_assert(strstr(e.msg, t->msg), "case %zu: '%s'", i,
+				  e.msg);
+			if (t->field)
+				cr_assert_str_eq(e.field, t->field, "case %zu", i);
+			continue;
+		}
+		cr_assert_not_null(out, "case %zu", i);
+		if (t->msg)
+			cr_assert(json_is_integer(json_object_get(out, t->msg)),
+				  "case %zu", i);
+		else
+			cr_assert(json_is_null(out), "case %zu", i);
+		json_decref(out);
+	}
+}
+
+Test(client, sends_method_token_type_and_body)
+{
+	char req[4096];
+	struct err e = ERR_INIT;
+	json_t *out = NULL;
+	int rc;
+
+	rc = tc_call(OK_HEAD "Content-Length: 2\r\n\r\n{}", 0, "POST",
+		     "kind: X\n", &out, &e, req);
+	cr_assert_eq(rc, 0, "%s", e.msg);
+	json_decref(out);
+	cr_assert(!strncmp(req, "POST /api/v1/x?y=1 HTTP/1.1\r\n", 29), "%s", req);
+	cr_assert(strstr(req, "Authorization: Bearer tok123\r\n"), "%s", req);
+	cr_assert(strstr(req, "Content-Type: application/yaml\r\n"), "%s", req);
+	cr_assert(!strstr(req, "Expect:"), "%s", req);
+	cr_assert(strstr(req, "\r\n\r\nkind: X\n"), "%s", req);
+
+	rc = tc_call(OK_HEAD "Content-Length: 2\r\n\r\n{}", 0, "DELETE", NULL,
+		     NULL, &e, req);
+	cr_assert_eq(rc, 0, "%s", e.msg);
+	cr_assert(!strncmp(req, "DELETE /api/v1/x?y=1 ", 21), "%s", req);
+	cr_assert(!strstr(req, "Content-Type"), "%s", req);
+}
+
+Test(client, a_silent_server_times_out)
+{
+	struct err e = ERR_INIT;
+	int rc = tc_call(NULL, 300, "GET", NULL, NULL, &e, NULL);
+
+	cr_assert_eq(rc, ERR_UNAVAILABLE, "%d %s", rc, e.msg);
+	cr_assert(strstr(e.msg, "cannot reach pocketctl server at"), "%s", e.msg);
+	cr_assert(strstr(e.msg, "imed out"), "%s", e.msg);
+}
+
+Test(client, a_closed_port_cannot_be_reached)
+{
+	struct client *c = NULL;
+	struct client_options o;
+	struct err e = ERR_INIT;
+	char url[64];
+	int port, fd = tc_listen(&port), rc;
+
+	close(fd);   /* nobody listens there now */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	memset(&o, 0, sizeof(o));
+	o.url = url;
+	cr_assert_eq(client_new(&c, &o, &e), 0);
+	rc = client_call(c, "GET", "/healthz", NULL, NULL, 0, NULL, &e);
+	cr_assert_eq(rc, ERR_UNAVAILABLE);
+	cr_assert(strstr(e.msg, url), "%s", e.msg);
+	cr_assert_eq(client_last_status(c), 0);
+	client_free(c);
+}
+
+Test(client, bad_urls_and_tokens_are_refused)
+{
+	static const struct {
+		const char *url, *token, *msg;
+	} cases[] = {
+		{ "", NULL, "empty" },
+		{ "ftp://127.0.0.1", NULL, "must start with http" },
+		{ "127.0.0.1:8090", NULL, "must start with http" },
+		{ "http://a b", NULL, "spaces or control" },
+		{ "http://a\r\nX: y", NULL, "spaces or control" },
+		{ "http://a", "tok\r\nX-Evil: 1", "control characters" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct client *c = NULL;
+		struct client_options o;
+		struct err e = ERR_INIT;
+
+		memset(&o, 0, sizeof(o));
+		o.url = cases[i].url;
+		o.token = cases[i].token;
+		cr_assert_eq(client_new(&c, &o, &e), ERR_INVALID, "case %zu", i);
+		cr_assert_null(c);
+		cr_assert(strstr(e.msg, cases[i].msg), "case %zu: %s", i, e.msg);
+	}
+}
+
+Test(client, url_keeps_no_trailing_slash_and_escape_works)
+{
+	struct client *c = NULL;
+	struct client_options o;
+	struct err e = ERR_INIT;
+	char *s;
+
+	memset(&o, 0, sizeof(o));
+	o.url = "https://example.test:8443///";
+	cr_assert_eq(client_new(&c, &o, &e), 0);
+	cr_assert_str_eq(client_url(c), "https://example.test:8443");
+	s = client_escape(c, "a b/c?d&e");
+	cr_assert_str_eq(s, "a%20b%2Fc%3Fd%26e");
+	free(s);
+	client_free(c);
+	client_free(NULL);
+}
+
+/* ---- cli_take_conn_opts ---------------------------------------------- */
+
+Test(client, connection_options_leave_the_rest)
+{
+	static const struct {
+		const char *in[8];
+		const char *out[8];
+		bool offline;
+		const char *token;
+		int rc;
+	} cases[] = {
+		{ { "get", "aiagent", NULL }, { "get", "aiagent", NULL }, false, NULL, 2 },
+		{ { "get", "--offline", "aiagent", NULL }, { "get", "aiagent", NULL }, true, NULL, 2 },
+		{ { "apply", "-f", "x", "--token", "T", NULL }, { "apply", "-f", "x", NULL }, false, "T", 3 },
+		{ { "apply", "--token=U", "--offline", NULL }, { "apply", NULL }, true, "U", 1 },
+		{ { "get", "--", "--offline", NULL }, { "get", "--", "--offline", NULL }, false, NULL, 3 },
+		{ { "get", "--token", NULL }, { NULL }, false, NULL, -1 },
+	};
+	size_t i, k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[8] = { NULL };
+		struct cli cli;
+		int argc = 0, rc;
+
+		memset(&cli, 0, sizeof(cli));
+		while (cases[i].in[argc]) {
+			argv[argc] = (char *)cases[i].in[argc];
+			argc++;
+		}
+		rc = cli_take_conn_opts(&cli, "test", argc, argv);
+		cr_assert_eq(rc, cases[i].rc, "case %zu: %d", i, rc);
+		if (rc < 0)
+			continue;
+		cr_assert_eq(cli.offline, cases[i].offline, "case %zu", i);
+		if (cases[i].token)
+			cr_assert_str_eq(cli.token, cases[i].token, "case %zu", i);
+		else
+			cr_assert_null(cli.token, "case %zu", i);
+		for (k = 0; k < (size_t)rc; k++)
+			cr_assert_str_eq(argv[k], cases[i].out[k], "case %zu/%zu", i, k);
+		cr_assert_null(argv[rc], "case %zu", i);
+	}
+}

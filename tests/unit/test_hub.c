@@ -1,0 +1,427 @@
+/*
+ * test_hub.c - unit tests for the change-log hub: changes arrive in order
+ * after a notify, a cursor behind the ring is served from the store, a
+ * cursor behind the retained change log gives HUB_GAP, a waiter times out
+ * and wakes on stop, the format cache runs its function once, and the ring
+ * stays bounded while many changes stream through it.
+ */
+#include <criterion/criterion.h>
+
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "hub.h"
+#include "schema.h"
+#include "store.h"
+#include "util.h"
+
+static char hb_dir[256];
+static struct schema *hb_sch;
+static struct store *hb_st;
+static struct hub *hb;
+static volatile int hb_stopping;
+
+static int hb_rm(const char *p, const struct stat *sb, int flag,
+		 struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void hb_open(int64_t keep)
+{
+	struct store_options o;
+	struct err e = ERR_INIT;
+
+	snprintf(hb_dir, sizeof(hb_dir), "/tmp/pocketctl-hub-XXXXXX");
+	cr_assert_not_null(mkdtemp(hb_dir));
+	cr_assert_eq(schema_load_default(&hb_sch, &e), 0, "%s", e.msg);
+	memset(&o, 0, sizeof(o));
+	o.dir = hb_dir;
+	o.changelog_keep = keep;
+	cr_assert_eq(store_open(&hb_st, hb_sch, &o, &e), 0, "%s", e.msg);
+	hb_stopping = 0;
+	cr_assert_eq(hub_new(&hb, hb_st, hb_sch, &hb_stopping, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(hub_start(hb, &e), 0, "%s", e.msg);
+}
+
+static void hb_close(void)
+{
+	hub_free(hb);
+	hb = NULL;
+	store_close(hb_st);
+	hb_st = NULL;
+	schema_free(hb_sch);
+	hb_sch = NULL;
+	nftw(hb_dir, hb_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Write n ai_prompts records named PREFIX-i, one transaction each. */
+static void hb_write(const char *prefix, int n)
+{
+	struct err e = ERR_INIT;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct store_txn *t = NULL;
+		struct store_put p;
+		char name[64];
+		json_t *data;
+
+		snprintf(name, sizeof(name), "%s-%d", prefix, i);
+		data = json_pack("{s:s, s:s}", "name", name, "body", "text");
+		memset(&p, 0, sizeof(p));
+		p.collection = "ai_prompts";
+		p.data = data;
+		p.mode = STORE_CREATE;
+		cr_assert_eq(store_begin(hb_st, &t, &e), 0, "%s", e.msg);
+		cr_assert_eq(store_txn_put(t, &p, NULL, NULL, &e), 0, "%s",
+			     e.msg);
+		cr_assert_eq(store_commit(t, &e), 0, "%s", e.msg);
+		json_decref(data);
+	}
+	hub_notify(hb);
+}
+
+/* Write n ai_prompts records named PREFIX-i in one transaction (one
+ * commit, so large batches stay fast). */
+static void hb_write_one_txn(const char *prefix, int n)
+{
+	struct store_txn *t = NULL;
+	struct err e = ERR_INIT;
+	int i;
+
+	cr_assert_eq(store_begin(hb_st, &t, &e), 0, "%s", e.msg);
+	for (i = 0; i < n; i++) {
+		struct store_put p;
+		char name[64];
+		json_t *data;
+
+		snprintf(name, sizeof(name), "%s-%d", prefix, i);
+		data = json_pack("{s:s, s:s}", "name", name, "body", "text");
+		memset(&p, 0, sizeof(p));
+		p.collection = "ai_prompts";
+		p.data = data;
+		p.mode = STORE_CREATE;
+		cr_assert_eq(store_txn_put(t, &p, NULL, NULL, &e), 0, "%s",
+			     e.msg);
+		json_decref(data);
+	}
+	cr_assert_eq(store_commit(t, &e), 0, "%s", e.msg);
+}
+
+/* Wait (up to 5 s) until the hub has published revision rev. */
+static void hb_wait_for(int64_t rev)
+{
+	int64_t deadline = util_monotonic_ms() + 5000;
+
+	while (hub_head(hb) < rev && util_monotonic_ms() < deadline)
+		hub_wait(hb, hub_head(hb), deadline);
+	cr_assert_geq(hub_head(hb), rev, "hub stuck at %lld, want %lld",
+		      (long long)hub_head(hb), (long long)rev);
+}
+
+Test(hub, delivers_in_order_after_notify)
+{
+	struct hub_entry *en[64];
+	struct err e = ERR_INIT;
+	int64_t start, t0;
+	int n, i;
+
+	hb_open(0);
+	start = store_head(hb_st);
+	t0 = util_monotonic_ms();
+	hb_write("p", 10);
+	hb_wait_for(start + 10);
+	/* A notified commit must not wait for the one-second idle wake. */
+	cr_assert_lt(util_monotonic_ms() - t0, 900);
+	n = hub_fetch(hb, start, en, 64, &e);
+	cr_assert_eq(n, 10, "fetch gave %d (%s)", n, e.msg);
+	for (i = 0; i < n; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "p-%d", i);
+		cr_assert_eq(en[i]->revision, start + 1 + i);
+		cr_assert_str_eq(en[i]->action, "create");
+		cr_assert_str_eq(en[i]->collection, "ai_prompts");
+		cr_assert_str_eq(en[i]->name, want);
+		cr_assert(util_valid_id(en[i]->id));
+		cr_assert_not_null(en[i]->coll);
+	}
+	hub_entries_put(en, n);
+	/* Nothing after the head. */
+	cr_assert_eq(hub_fetch(hb, start + 10, en, 64, &e), 0);
+	/* max bounds the batch. */
+	n = hub_fetch(hb, start + 2, en, 3, &e);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(en[0]->revision, start + 3);
+	cr_assert_eq(en[2]->revision, start + 5);
+	hub_entries_put(en, n);
+	hb_close();
+}
+
+Test(hub, unnotified_commit_arrives_within_the_idle_wake)
+{
+	struct store_txn *t = NULL;
+	struct store_put p;
+	struct err e = ERR_INIT;
+	json_t *data;
+	int64_t start;
+
+	hb_open(0);
+	start = store_head(hb_st);
+	data = json_pack("{s:s, s:s}", "name", "quiet", "body", "x");
+	memset(&p, 0, sizeof(p));
+	p.collection = "ai_prompts";
+	p.data = data;
+	cr_assert_eq(store_begin(hb_st, &t, &e), 0);
+	cr_assert_eq(store_txn_put(t, &p, NULL, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_commit(t, &e), 0);
+	json_decref(data);
+	cr_assert_eq(hub_wait(hb, start, util_monotonic_ms() + 3000), 1);
+	cr_assert_eq(hub_head(hb), start + 1);
+	hb_close();
+}
+
+Test(hub, cursor_behind_ring_is_served_from_the_store)
+{
+	struct hub_entry *en[8];
+	struct err e = ERR_INIT;
+	int64_t start;
+	int n;
+
+	hb_open(0);
+	start = store_head(hb_st);
+	hb_write_one_txn("old", HUB_RING_MAX + 20);
+	hb_wait_for(start + HUB_RING_MAX + 20);
+	/* The first writes have left the ring; they still come in order. */
+	n = hub_fetch(hb, start, en, 8, &e);
+	cr_assert_eq(n, 8, "fetch gave %d (%s)", n, e.msg);
+	cr_assert_eq(en[0]->revision, start + 1);
+	cr_assert_str_eq(en[0]->name, "old-0");
+	cr_assert_eq(en[7]->revision, start + 8);
+	hub_entries_put(en, n);
+	hb_close();
+}
+
+Test(hub, trimmed_cursor_gives_gap)
+{
+	struct hub_entry *en[8];
+	struct err e = ERR_INIT;
+	int64_t start;
+	int n;
+
+	hb_open(5);
+	start = store_head(hb_st);
+	/* Past the ring, and far past the five rows the log keeps. */
+	hb_write_one_txn("g", HUB_RING_MAX + 30);
+	hb_wait_for(start + HUB_RING_MAX + 30);
+	cr_assert_gt(store_changelog_oldest(hb_st), start + 2);
+	n = hub_fetch(hb, start, en, 8, &e);
+	cr_assert_eq(n, HUB_GAP, "fetch gave %d", n);
+	/* From the oldest retained revision on it works again. */
+	n = hub_fetch(hb, store_changelog_oldest(hb_st) - 1, en, 8, &e);
+	cr_assert_gt(n, 0, "fetch gave %d (%s)", n, e.msg);
+	cr_assert_eq(en[0]->revision, store_changelog_oldest(hb_st));
+	hub_entries_put(en, n);
+	hb_close();
+}
+
+Test(hub, ring_still_serves_what_the_log_trimmed)
+{
+	struct hub_entry *en[8];
+	struct err e = ERR_INIT;
+	int64_t start;
+	int n, i;
+
+	hb_open(5);
+	start = store_head(hb_st);
+	for (i = 0; i < 30; i++) {
+		char prefix[16];
+
+		/* One at a time, each read by the hub before the next. */
+		snprintf(prefix, sizeof(prefix), "t%d", i);
+		hb_write(prefix, 1);
+		hb_wait_for(start + 1 + i);
+	}
+	cr_assert_gt(store_changelog_oldest(hb_st), start + 2);
+	/* The hub read them as they came: no change is lost to a stream
+	 * that is behind the log but not behind the ring. */
+	n = hub_fetch(hb, start, en, 8, &e);
+	cr_assert_eq(n, 8, "fetch gave %d", n);
+	cr_assert_eq(en[0]->revision, start + 1);
+	cr_assert_str_eq(en[0]->name, "t0-0");
+	hub_entries_put(en, n);
+	hb_close();
+}
+
+Test(hub, wait_times_out_and_wakes_on_stop)
+{
+	int64_t t0;
+
+	hb_open(0);
+	t0 = util_monotonic_ms();
+	cr_assert_eq(hub_wait(hb, hub_head(hb), t0 + 100), 0);
+	cr_assert_geq(util_monotonic_ms() - t0, 100);
+	/* The server's stop flag reaches waiters within the idle wake. */
+	hb_stopping = 1;
+	t0 = util_monotonic_ms();
+	cr_assert_eq(hub_wait(hb, hub_head(hb), t0 + 10000), HUB_STOPPED);
+	cr_assert_lt(util_monotonic_ms() - t0, HUB_IDLE_WAKE_MS + 500);
+	hb_close();
+}
+
+static int hb_calls;
+
+static char *hb_fmt(const struct hub_entry *en, json_t *record, void *arg,
+		    size_t *len)
+{
+	char *s;
+
+	(void)arg;
+	hb_calls++;
+	s = NULL;
+	if (asprintf(&s, "%s/%s", en->collection,
+		     json_string_value(json_object_get(record, "name"))) < 0)
+		return NULL;
+	*len = strlen(s);
+	return s;
+}
+
+Test(hub, cache_formats_once)
+{
+	struct hub_entry *en[2];
+	struct err e = ERR_INIT;
+	const char *a, *b;
+	size_t la = 0, lb = 0;
+	int64_t start;
+
+	hb_open(0);
+	start = store_head(hb_st);
+	hb_write("c", 1);
+	hb_wait_for(start + 1);
+	cr_assert_eq(hub_fetch(hb, start, en, 1, &e), 1);
+	cr_assert_eq(hub_fetch(hb, start, en + 1, 1, &e), 1);
+	cr_assert_eq(en[0], en[1], "ring entries are shared");
+	hb_calls = 0;
+	a = hub_entry_cache(en[0], 2, hb_fmt, NULL, &la);
+	b = hub_entry_cache(en[1], 2, hb_fmt, NULL, &lb);
+	cr_assert_eq(hb_calls, 1);
+	cr_assert_eq(a, b);
+	cr_assert_str_eq(a, "ai_prompts/c-0");
+	cr_assert_eq(la, strlen(a));
+	cr_assert_null(hub_entry_cache(en[0], HUB_CACHE_SLOTS, hb_fmt, NULL,
+				       &la));
+	hub_entries_put(en, 2);
+	hb_close();
+}
+
+struct hb_reader {
+	int64_t from, to;
+	int got;
+	bool ordered;
+};
+
+static void *hb_read_main(void *arg)
+{
+	struct hb_reader *r = arg;
+	struct hub_entry *en[32];
+	struct err e = ERR_INIT;
+	int64_t cur = r->from;
+	int64_t deadline = util_monotonic_ms() + 20000;
+	int n, i;
+
+	r->ordered = true;
+	while (cur < r->to && util_monotonic_ms() < deadline) {
+		if (hub_wait(hb, cur, deadline) != 1)
+			break;
+		n = hub_fetch(hb, cur, en, 32, &e);
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (en[i]->revision != cur + 1)
+				r->ordered = false;
+			cur = en[i]->revision;
+			r->got++;
+		}
+		hub_entries_put(en, n);
+	}
+	return NULL;
+}
+
+Test(hub, concurrent_readers_see_every_change_once)
+{
+	struct hb_reader r[4];
+	pthread_t th[4];
+	int64_t start;
+	int i;
+
+	hb_open(0);
+	start = store_head(hb_st);
+	for (i = 0; i < 4; i++) {
+		r[i].from = start;
+		r[i].to = start + 300;
+		r[i].got = 0;
+		cr_assert_eq(pthread_create(&th[i], NULL, hb_read_main, &r[i]),
+			     0);
+	}
+	hb_write("cc", 300);
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(r[i].got, 300, "reader %d got %d", i, r[i].got);
+		cr_assert(r[i].ordered, "reader %d out of order", i);
+	}
+	hb_close();
+}
+
+Test(hub, null_notify_and_free_are_safe)
+{
+	hub_notify(NULL);
+	hub_stop(NULL);
+	hub_free(NULL);
+	hub_entries_put(NULL, 0);
+	cr_assert(1);
+}
+
+static int hb_client_fn(void *ptr, void *arg)
+{
+	*(int *)arg = *(int *)ptr;
+	return 7;
+}
+
+Test(hub, client_table_add_find_remove)
+{
+	struct err e = ERR_INIT;
+	int a = 41, b = 42, got = 0;
+	char big[HUB_CLIENT_ID_MAX + 1];
+
+	hb_open(0);
+	cr_assert_eq(hub_client_add(hb, "abc", &a, &e), 0);
+	cr_assert_eq(hub_client_add(hb, "abd", &b, &e), 0);
+	cr_assert_eq(hub_client_add(hb, "abc", &b, &e), ERR_CONFLICT);
+	cr_assert_eq(hub_client_add(hb, "", &b, &e), ERR_INVALID);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert_eq(hub_client_add(hb, big, &b, &e), ERR_INVALID);
+	cr_assert_eq(hub_client_count(hb), 2);
+	cr_assert_eq(hub_client_with(hb, "abd", hb_client_fn, &got), 7);
+	cr_assert_eq(got, 42);
+	cr_assert_eq(hub_client_with(hb, "nope", hb_client_fn, &got),
+		     ERR_NOT_FOUND);
+	hub_client_remove(hb, "abd");
+	hub_client_remove(hb, "never");
+	cr_assert_eq(hub_client_with(hb, "abd", hb_client_fn, &got),
+		     ERR_NOT_FOUND);
+	cr_assert_eq(hub_client_count(hb), 1);
+	/* Left registered: hub_free() cleans up. */
+	hb_close();
+}
