@@ -64,6 +64,8 @@ static int cmd_help(struct cli *cli, int argc, char **argv)
 	printf("\nglobal options:\n"
 	       "  --data DIR     data directory (default $POCKETCTL_DATA or ./pocket-data)\n"
 	       "  --server URL   talk to a running server (default $POCKETCTL_SERVER)\n"
+	       "  --token TOKEN  auth token (default $POCKETCTL_TOKEN, else DATA/cli.token)\n"
+	       "  --offline      work on the data directory directly (refused while a server runs)\n"
 	       "\nexit codes: 0 ok, 1 differences found (diff), 2 error\n");
 	return CLI_OK;
 }
@@ -95,6 +97,15 @@ static int take_globals(struct cli *cli, int argc, char **argv)
 		} else if (!strncmp(a, "--server=", 9)) {
 			dst = &cli->server;
 			val = a + 9;
+		} else if (!strcmp(a, "--offline")) {
+			cli->offline = true;
+			continue;
+		} else if (!strcmp(a, "--token") && i + 1 < argc) {
+			cli->token = argv[++i];
+			continue;
+		} else if (!strncmp(a, "--token=", 8)) {
+			cli->token = a + 8;
+			continue;
 		} else if (!strcmp(a, "--")) {
 			while (i < argc)
 				argv[j++] = argv[i++];
