@@ -87,10 +87,13 @@ static int64_t heartbeat_ms(void)
  * worker's stack; a stream that then sleeps for hours would keep those
  * pages resident, some 20 KiB per stream, 20 MiB for a thousand. Memory
  * below the stack pointer is unused by definition; pages needed again are
- * faulted back in as zeroes. The frame address (not a local's) is used
- * because sanitizers may keep locals on a separate fake stack.
+ * faulted back in as zeroes. The bound is this function's own frame
+ * address: it must not be inlined (the caller's frame pointer register may
+ * hold anything when frame pointers are omitted; a function that takes its
+ * frame address always gets one), and a local's address would not do
+ * either, as sanitizers may keep locals on a separate fake stack.
  */
-static void stack_trim(void)
+__attribute__((noinline)) static void stack_trim(void)
 {
 	uintptr_t lo, top, pg = (uintptr_t)sysconf(_SC_PAGESIZE);
 	pthread_attr_t a;

@@ -387,6 +387,24 @@ login() {   # login COLLECTION EMAIL PASSWORD -> token
   [[ "$output" == *"pocketctl_sse_streams_open 0"* ]]
 }
 
+@test "SIGTERM ends open streams promptly and the server stops cleanly" {
+  start_server
+  for i in 1 2 3; do
+    sse_bg "$T/s$i" "$URL/api/v1/watch" 1000 60
+  done
+  sse_bg "$T/rt" "$URL/api/realtime" 1000 60 '^$'
+  t0=$(date +%s%N)
+  kill -TERM "$SERVER_PID"
+  # Heartbeats are 15 s apart here: only the stop can end the streams.
+  for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  t1=$(date +%s%N)
+  [ $(( (t1 - t0) / 1000000 )) -lt 2500 ]
+  wait "$SERVER_PID"
+  SERVER_PID=""
+  grep -q 'pocketctl: stopped' "$T/server.log"
+  grep -q 'PB_CONNECT' "$T/rt"
+}
+
 @test "streams beyond --max-streams get 503, and their slots come back" {
   start_server POCKETCTL_HEARTBEAT_MS=100 -- --max-streams 2
   sse_bg "$T/a" "$URL/api/v1/watch" 100 30
