@@ -221,6 +221,42 @@ login() {  # login COLLECTION EMAIL PASSWORD
   [ "$CODE" = 200 ]
 }
 
+@test "a password change signs out earlier tokens, even ones just used" {
+  admin_env
+  start_server
+  login _superusers admin@example.com correct-horse-9
+  su="$(json_str token)"
+  http POST /api/collections/users/records -H "Authorization: $su" \
+    -H 'Content-Type: application/json' \
+    -d '{"email":"u1@example.com","password":"first-pass-1","passwordConfirm":"first-pass-1","role":"user"}'
+  [ "$CODE" = 200 ]
+  uid="$(json_str id)"
+  login users u1@example.com first-pass-1
+  [ "$CODE" = 200 ]
+  old="$(json_str token)"
+  # used twice: the second use is served from the verified-token cache
+  http POST /api/collections/users/auth-refresh -H "Authorization: $old"
+  [ "$CODE" = 200 ]
+  http POST /api/collections/users/auth-refresh -H "Authorization: $old"
+  [ "$CODE" = 200 ]
+  http PATCH "/api/collections/users/records/$uid" -H "Authorization: $su" \
+    -H 'Content-Type: application/json' \
+    -d '{"password":"second-pass-2","passwordConfirm":"second-pass-2"}'
+  [ "$CODE" = 200 ]
+  http POST /api/collections/users/auth-refresh -H "Authorization: $old"
+  [ "$CODE" = 401 ]
+  login users u1@example.com first-pass-1
+  [ "$CODE" = 400 ]
+  login users u1@example.com second-pass-2
+  [ "$CODE" = 200 ]
+  # mismatched confirmation is refused by the shared helper
+  http PATCH "/api/collections/users/records/$uid" -H "Authorization: $su" \
+    -H 'Content-Type: application/json' \
+    -d '{"password":"third-pass-3","passwordConfirm":"nope-nope-3"}'
+  [ "$CODE" = 400 ]
+  [[ "$BODY" == *'"passwordConfirm"'* ]]
+}
+
 @test "unknown routes, wrong methods, bad JSON and oversized bodies" {
   start_server
   http GET /api/nothing/here
