@@ -71,9 +71,10 @@ run: deps
 	$(MAKE) all
 	scripts/run.sh
 
-# make check: everything under ASan + UBSan.
+# make check: everything under ASan + UBSan, the container tests against a
+# real engine included.
 check: test-deps
-	$(MAKE) SANITIZE=address,undefined test
+	$(MAKE) SANITIZE=address,undefined test test-containers
 	$(MAKE) fuzz
 
 test: $(BIN) $(UNIT_BIN)
@@ -101,7 +102,8 @@ fuzz: $(FUZZ_BIN)
 	  $$f -runs=0 tests/fuzz/corpus/$${f#build/fuzz/fuzz_} || exit 1; done
 
 # The container tests need a real engine: tests/engine/podman.sh starts a
-# private Podman. Not yet part of `make check` (see README).
+# private Podman (installing it from Debian when missing) and stops it and
+# cleans up afterwards, pass or fail.
 test-containers: $(BIN)
 	tests/engine/podman.sh start
 	PCTL=$(abspath $(BIN)) bats tests/e2e/containers.bats; rc=$$?; \

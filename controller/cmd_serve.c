@@ -13,6 +13,7 @@
 
 static const char serve_usage[] =
 	"serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch] "
+	"[--docker unix:///PATH|tcp://HOST:PORT] "
 	"[--workers N] [--max-streams N] [--max-body BYTES] "
 	"[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N]";
 
@@ -108,6 +109,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			o.root_dir = v;
 		else if (take(argc, argv, &i, "--manifests", &v))
 			o.manifests_dir = v;
+		else if (take(argc, argv, &i, "--docker", &v))
+			o.docker_host = v;
 		for (k = 0; !v && k < NNUM; k++) {
 			if (!take(argc, argv, &i, num_opts[k].name, &v))
 				continue;

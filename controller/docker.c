@@ -958,11 +958,18 @@ void docker_gov_decide(struct docker_gov *g, const struct docker_gov_config *c,
 	out->reason = "";
 	/* Burst tracking: every change of the desired hash extends it. */
 	if (in->desired && strncmp(g->seen, in->desired, DOCKER_HASH_LEN)) {
+		/* The quiet period runs from the change itself when the caller
+		 * knows when it happened, not from when it was noticed. */
+		int64_t t = in->changed_ms > 0 && in->changed_ms <= now ?
+			    in->changed_ms : now;
+
 		snprintf(g->seen, sizeof(g->seen), "%s", in->desired);
+		if (g->burst && t < g->burst_last_ms)
+			t = g->burst_last_ms;
 		if (!g->burst)
-			g->burst_first_ms = now;
+			g->burst_first_ms = t;
 		g->burst = true;
-		g->burst_last_ms = now;
+		g->burst_last_ms = t;
 	}
 	if (!in->stale)
 		g->burst = false;

@@ -277,6 +277,9 @@ enum docker_gov_verdict {
 
 struct docker_gov_input {
 	const char *desired;        /* desired hash now (NULL: unknown) */
+	int64_t changed_ms;         /* when the inputs last changed (e.g. the
+	                             * newest file's mtime), on the same clock;
+	                             * 0 or later than now: now */
 	bool stale;                 /* desired differs from the applied hash */
 	bool not_running;           /* should run and does not */
 	bool manual;                /* a manual restart is requested */

@@ -673,16 +673,16 @@ int rctx_records(struct rctx *c, const char *collection, json_t **out,
 	if (!arr)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	rc = store_list(c->en->store, collection, NULL, collect_record, arr, e);
-	if (rc == ERR_NOMEM)
-		err_set(e, ERR_NOMEM, "out of memory");
-	if (rc || json_object_set_new(c->cache, collection, arr)) {
-		if (!rc)
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-		else
-			json_decref(arr);
+	if (rc) {
+		if (rc == ERR_NOMEM)   /* from collect_record: e not set */
+			err_set(e, ERR_NOMEM, "out of memory");
+		json_decref(arr);
 		return rc;
 	}
-	*out = arr;
+	/* arr is stolen by the cache, even when this fails. */
+	if (json_object_set_new(c->cache, collection, arr))
+		return err_set(e, ERR_NOMEM, "out of memory");
+	*out = arr;                /* borrowed from the cache */
 	return 0;
 }
 
@@ -833,20 +833,18 @@ out:
 }
 
 /*
- * True when path lies directly in one of the directories the current
- * paths configuration renders into (agents_dir itself, the parent of every
- * other path). A file owned under an older root or an older configuration
- * is let go, not deleted: changing --root must never delete the files of
- * the previous one.
+ * True when path lies in (or below) one of the directories the current
+ * paths configuration renders into: agents_dir itself and the parent of
+ * every other path (so <root>/workspace/.opencode/skills/<name>/SKILL.md
+ * counts). A file owned under an older root or an older configuration is
+ * let go, not deleted: changing --root must never delete the files of the
+ * previous one.
  */
 static bool in_rendered_dir(const struct engine *en, const char *path)
 {
-	const char *p, *slash = strrchr(path, '/');
-	size_t dl, pl, i;
+	const char *p, *slash;
+	size_t pl, i;
 
-	if (!slash)
-		return false;
-	dl = (size_t)(slash - path);
 	for (i = 0; i < PATH__COUNT; i++) {
 		p = paths_get(&en->paths, (enum path_id)i);
 		if (!p)
@@ -856,7 +854,7 @@ static bool in_rendered_dir(const struct engine *en, const char *path)
 			slash = strrchr(p, '/');
 			pl = slash ? (size_t)(slash - p) : 0;
 		}
-		if (pl == dl && !strncmp(p, path, dl))
+		if (pl && !strncmp(p, path, pl) && path[pl] == '/')
 			return true;
 	}
 	return false;

@@ -52,6 +52,9 @@ struct server_options {
 	const char *data_dir;        /* "./pocket-data" */
 	const char *root_dir;        /* where rendered files go, "./pocket-root" */
 	const char *manifests_dir;   /* applied at start when set */
+	const char *docker_host;     /* container engine (--docker): unix:///PATH
+	                              * or tcp://HOST:PORT; NULL = $DOCKER_HOST,
+	                              * else unix:///var/run/docker.sock */
 	bool watch_manifests;        /* re-apply on change (--watch) */
 	size_t max_body;             /* records API bodies, default 1 MiB */
 	size_t max_apply_body;       /* /api/v1/apply bodies, default 16 MiB */

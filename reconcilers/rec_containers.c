@@ -1371,6 +1371,8 @@ static int one_container(struct pass *p, json_t *rec, struct err *e)
 	manual = *req_id && strcmp(req_id, handled);
 	memset(&in, 0, sizeof(in));
 	in.desired = desired;
+	if (newest > 0)     /* the newest file's mtime on the monotonic clock */
+		in.changed_ms = p->now - (realtime_ns() - newest) / 1000000;
 	in.stale = strcmp(applied, desired) != 0 && (v.st.running || v.running_wanted);
 	in.not_running = v.running_wanted && !v.st.running;
 	if (!in.not_running) {

@@ -19,7 +19,10 @@
  * files it owned in an earlier pass (recorded in its status, so across
  * restarts too) but did not write or rctx_keep() this time are deleted: an
  * agent bundle disappears with its agent without the reconciler listing
- * the directory. A failed pass deletes nothing.
+ * the directory. A failed pass deletes nothing; neither is a
+ * file deleted that was changed by hand since we wrote it, or that lies
+ * outside the directories of the current paths configuration (a new
+ * --root never deletes the files under the old one): those are let go.
  *
  * THREAD SAFETY NOTES: reconcile() runs on the engine thread only, one
  * reconciler at a time; a struct rctx is valid only during that call. It

@@ -32,7 +32,7 @@ setup() {
   T="$(mktemp -d "${BATS_TMPDIR:-/tmp}/pocketctl-ctr.XXXXXX")"
   export POCKETCTL_DATA="$T/data"
   unset POCKETCTL_SERVER
-  export DOCKER_HOST="unix://$SOCK"
+  unset DOCKER_HOST             # the server is told with --docker
   export LC_ALL=C
   mkdir -p "$ROOT"
   find "$ROOT" -mindepth 1 -delete
@@ -46,7 +46,8 @@ teardown() {
     wait "$SERVER_PID" 2>/dev/null || true
   fi
   # (shown by bats only when the test failed)
-  echo "--- server log"; tail -n 40 "$T/server.log" 2>/dev/null || true
+  echo "--- server log"; grep -v ' GET /api/v1/manifests/' "$T/server.log" 2>/dev/null | tail -n 40 || true
+  echo "--- root $(root_md5 2>/dev/null); last starts: $OC $("$ENGINE" last "$OC" 2>/dev/null), $GW $("$ENGINE" last "$GW" 2>/dev/null)"
   [ -n "$T" ] && rm -rf "$T"
   # a test that stopped the engine's service must not break the next ones
   "$ENGINE" status >/dev/null 2>&1 || "$ENGINE" start >/dev/null 2>&1 || true
@@ -61,7 +62,7 @@ start_server() {
     port=$((20000 + RANDOM % 20000))
     ss -ltn 2>/dev/null | grep -q ":$port " || break
   done
-  env "$@" "$PCTL" serve --listen "127.0.0.1:$port" --root "$ROOT" \
+  env "$@" "$PCTL" serve --listen "127.0.0.1:$port" --root "$ROOT" --docker "unix://$SOCK" \
     --manifests "$REPO/manifests" --bcrypt-cost 4 >"$T/server.log" 2>&1 &
   SERVER_PID=$!
   URL="http://127.0.0.1:$port"

@@ -24,6 +24,10 @@
 #   pocketcoder-opencode, pocketcoder-mcp-gateway   (managed, see manifests/)
 #   pc-unmanaged                                     (never to be touched)
 set -euo pipefail
+# The service and conmon outlive this script: they must not inherit the
+# caller's descriptors (bats' fd 3 would keep it waiting; the e2e lock on
+# fd 9 would never be released).
+for fd in 3 4 5 6 7 8 9; do eval "exec $fd>&-"; done
 ST=${PODMAN_CI_DIR:-/tmp/podman-ci}      # short: unix socket paths < 108 bytes
 SOCK=$ST/podman.sock
 ROOT=${PODMAN_CI_ROOT:-$ST/root}

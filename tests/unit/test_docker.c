@@ -205,6 +205,7 @@ enum gstep_do { G_NONE, G_BEGIN, G_OK, G_FAIL };
 
 struct gstep {
 	int64_t now;
+	int64_t changed;          /* docker_gov_input.changed_ms */
 	const char *desired;
 	bool stale, not_running, manual;
 	enum docker_gov_verdict expect;
@@ -220,7 +221,9 @@ struct gscenario {
 };
 
 #define GS(now, d, st, nr, man, exp, why, wake, act) \
-	{ now, d, st, nr, man, DOCKER_GOV_##exp, why, wake, act }
+	{ now, 0, d, st, nr, man, DOCKER_GOV_##exp, why, wake, act }
+#define GSC(now, chg, d, st, exp, why, wake, act) \
+	{ now, chg, d, st, false, false, DOCKER_GOV_##exp, why, wake, act }
 
 /* Config for every scenario: quiet 1000, max delay 5000, budget 3 per
  * 10000, cool-down 4000, backoff 500..2000. */
@@ -298,6 +301,15 @@ static const struct gscenario gov_cases[] = {
 		GS(1530, "a", false, true, false, WAIT, "ActionInFlight", 0, G_OK),
 		GS(1540, "a", false, false, false, IDLE, "", -1, G_NONE),
 	  }, 9 },
+	{ "the quiet period runs from the change, not from its discovery", {
+		GSC(0, 0, "a", false, IDLE, "", -1, G_NONE),
+		GSC(700, 400, "b", true, WAIT, "QuietPeriod", 1400, G_NONE),
+		/* a change time before the burst's last one does not go back */
+		GSC(800, 100, "c", true, WAIT, "QuietPeriod", 1400, G_NONE),
+		/* a change time in the future counts as now */
+		GSC(900, 5000, "d", true, WAIT, "QuietPeriod", 1900, G_NONE),
+		GSC(1900, 0, "d", true, RESTART, "FilesChanged", -1, G_BEGIN),
+	  }, 5 },
 	{ "old actions leave the window", {
 		GS(0, "a", false, true, false, START, "NotRunning", -1, G_BEGIN),
 		GS(1, "a", false, true, false, WAIT, "ActionInFlight", 0, G_OK),
@@ -326,7 +338,8 @@ static void gtest_run(const struct gscenario *sc)
 	docker_gov_init(&g);
 	for (i = 0; i < sc->nsteps; i++) {
 		const struct gstep *s = &sc->steps[i];
-		struct docker_gov_input in = { s->desired, s->stale, s->not_running, s->manual };
+		struct docker_gov_input in = { s->desired, s->changed, s->stale,
+					       s->not_running, s->manual };
 		struct docker_gov_decision d;
 
 		docker_gov_decide(&g, &c, s->now, &in, &d);
@@ -374,7 +387,7 @@ Test(docker_gov, breaker_reports_open)
 {
 	struct docker_gov_config c;
 	struct docker_gov g;
-	struct docker_gov_input in = { "x", false, true, false };
+	struct docker_gov_input in = { "x", 0, false, true, false };
 	struct docker_gov_decision d;
 	int i;
 

@@ -994,3 +994,55 @@ Test(engine, a_new_root_never_deletes_the_old_files, .init = eng_start,
 	cr_expect_eq(access(new_env, F_OK), 0);
 	cr_expect_eq(access(old_env, F_OK), 0, "the old root's file was deleted");
 }
+
+Test(engine, periodic_resync_runs_but_writes_nothing, .init = eng_start,
+     .fini = eng_stop)
+{
+	struct engine_options o;
+	char path[512];
+	struct stat before, after;
+	int64_t head, passes;
+
+	eng_settle(5000);
+	engine_free(F.en);
+	F.en = NULL;
+	memset(&o, 0, sizeof(o));
+	o.store = F.store;
+	o.schema = F.schema;
+	o.root = F.root;
+	o.resync_ms = 50;
+	o.reconcilers = eng_recs;
+	o.nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
+	cr_assert_eq(engine_start(F.en, NULL), 0);
+	eng_settle(5000);
+	eng_sleep_ms(100);
+	eng_path(path, sizeof(path), "workspace/.opencode/opencode.json");
+	cr_assert_eq(stat(path, &before), 0);
+	head = store_head(F.store);
+	passes = eng_passes("opencode-json");
+	eng_sleep_ms(600);
+	/* Several resyncs ran... */
+	cr_expect_geq(eng_passes("opencode-json"), passes + 3);
+	/* ... and wrote nothing: no file, no status, no revision. */
+	cr_assert_eq(stat(path, &after), 0);
+	cr_expect_eq(before.st_ino, after.st_ino);
+	cr_expect_eq(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+	cr_expect_eq(store_head(F.store), head);
+}
+
+Test(engine, enqueue_from_another_thread, .init = eng_start, .fini = eng_stop)
+{
+	int64_t before, t0;
+
+	eng_settle(5000);
+	before = eng_passes("authorized-keys");
+	engine_enqueue(F.en, "authorized-keys");
+	engine_enqueue(F.en, "no-such-reconciler");
+	engine_enqueue(NULL, "authorized-keys");
+	t0 = util_monotonic_ms();
+	while (eng_passes("authorized-keys") == before) {
+		cr_assert_lt(util_monotonic_ms() - t0, 2000, "no pass ran");
+		eng_sleep_ms(5);
+	}
+}
