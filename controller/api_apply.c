@@ -218,6 +218,7 @@ static int run_apply(struct http_req *r, bool diff)
 		rc = http_reply_error(r, &e);
 		goto out;
 	}
+	o.actor = r->auth.id;   /* the governance hooks act as the caller */
 	if (diff)
 		rc = apply_diff(r->srv->store, &m, &o, &res, &e);
 	else

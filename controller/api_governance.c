@@ -178,6 +178,13 @@ int governance_on_mcp_write(struct store_txn *t, const struct record *before,
 					    who.user_id, "approved_at", ts), e);
 }
 
+bool governance_watches(const char *collection)
+{
+	return !strcmp(collection, "proposals") ||
+	       !strcmp(collection, "permissions") ||
+	       !strcmp(collection, "mcp_servers");
+}
+
 int governance_on_write(struct store_txn *t, const struct record *before,
 			struct record *after, const char *actor_id,
 			struct err *e)

@@ -25,6 +25,7 @@
 #ifndef POCKETCTL_API_GOVERNANCE_H
 #define POCKETCTL_API_GOVERNANCE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -55,6 +56,10 @@
 int governance_on_write(struct store_txn *t, const struct record *before,
 			struct record *after, const char *actor_id,
 			struct err *e);
+
+/* True when governance_on_write() acts on records of collection (so a
+ * writer must pass the stored record as before). */
+bool governance_watches(const char *collection);
 
 /*
  * permissions: a change of status away from "draft" is a decision. It

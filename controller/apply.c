@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_governance.h"
 #include "util.h"
 
 /* Looks a record up by id, inside a transaction or through the store. */
@@ -259,9 +260,49 @@ static json_t *new_item(const struct collection *c, const char *name,
 }
 
 /* Apply one document inside t, appending its item to items. */
+/* System fields the document leaves out keep their stored values. */
+static void keep_system_fields(const struct manifest_doc *d,
+			       const struct record *before, json_t *data)
+{
+	const struct collection *c = d->coll;
+	json_t *v;
+	size_t i;
+
+	for (i = 0; i < c->nfields; i++) {
+		if (!c->fields[i].system ||
+		    json_object_get(d->spec, c->fields[i].name))
+			continue;
+		v = json_object_get(before->data, c->fields[i].name);
+		if (v)
+			json_object_set(data, c->fields[i].name, v);
+	}
+}
+
+static bool has_system_fields(const struct collection *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nfields; i++)
+		if (c->fields[i].system)
+			return true;
+	return false;
+}
+
+/* A Proposal document saying "approved" approves what it declares: the
+ * hook sees no earlier approval, so changed content is sealed (and the
+ * same content is not sealed twice, ledger.h). */
+static bool approves(const struct manifest_doc *d)
+{
+	const char *st = json_string_value(json_object_get(d->spec, "status"));
+
+	return !strcmp(d->coll->name, "proposals") && st &&
+	       !strcmp(st, "approved");
+}
+
 static int apply_doc(const struct schema *sc, struct store_txn *t,
 		     json_t *ids, const struct manifest_doc *d, bool with_diff,
-		     json_t *items, json_t *members, struct err *e)
+		     const char *actor, json_t *items, json_t *members,
+		     struct err *e)
 {
 	struct lookup l = { NULL, t };
 	struct store_put p;
@@ -278,9 +319,14 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		at_doc(d, e->field, e);
 		goto out;
 	}
-	/* The record as it was matters only for a diff. */
-	existed = with_diff && !store_txn_get_by_name(t, d->coll->name,
-						      d->name, &before, NULL);
+	/* The record as it was: for a diff, for its system fields and for
+	 * the governance hooks (transitions). */
+	existed = (with_diff || has_system_fields(d->coll) ||
+		   governance_watches(d->coll->name)) &&
+		  !store_txn_get_by_name(t, d->coll->name, d->name, &before,
+					 NULL);
+	if (existed)
+		keep_system_fields(d, &before, data);
 	memset(&p, 0, sizeof(p));
 	p.collection = d->coll->name;
 	p.name = d->name;
@@ -291,6 +337,14 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	if (rc) {
 		at_doc(d, e->field, e);
 		goto out;
+	}
+	if (act != STORE_UNCHANGED) {
+		rc = governance_on_write(t, existed && !approves(d) ? &before :
+					 NULL, &after, actor, e);
+		if (rc) {
+			at_doc(d, e->field, e);
+			goto out;
+		}
 	}
 	id_cache_put(ids, after.collection, after.name, after.id);
 	action = act == STORE_CREATED ? "created" :
@@ -404,6 +458,17 @@ static int run(struct store *s, const struct manifest_set *m,
 		goto out;
 	}
 	items = json_object_get(res, "items");
+	for (di = 0; di < m->n; di++) {
+		if (m->docs[di].coll->api_writable)
+			continue;
+		err_set(e, ERR_INVALID, "kind %s cannot be applied: %s are "
+			"written only by pocketctl itself%s",
+			m->docs[di].coll->kind, m->docs[di].coll->name,
+			strcmp(m->docs[di].coll->name, "sops") ? "" :
+			" (approve a Proposal to seal a new version)");
+		rc = at_doc(&m->docs[di], NULL, e);
+		goto out;
+	}
 	schema_topo_order(sc, order);
 	rc = store_begin(s, &t, e);
 	if (rc)
@@ -413,7 +478,7 @@ static int run(struct store *s, const struct manifest_set *m,
 			if (m->docs[di].coll != order[ci])
 				continue;
 			rc = apply_doc(sc, t, ids, &m->docs[di], with_diff,
-				       items, members, e);
+				       o->actor, items, members, e);
 			if (rc)
 				goto out;
 		}

@@ -8,6 +8,16 @@
  * manifest name their target by record name ("agent: poco"); targets created
  * by the same apply are fine, in any document order.
  *
+ * Apply is a writer like the records API and keeps the same invariants:
+ * kinds that only the server writes (Sop, ReconcileStatus) are refused
+ * naming the document; every created or changed record goes through the
+ * governance hooks (api_governance.h: sealing, decisions) as o->actor;
+ * system fields a document leaves out (approved_at, last_used, ...) keep
+ * their stored values, so a re-apply does not undo what the server
+ * recorded. A Proposal document that says status "approved" approves
+ * exactly its content: changed content is sealed as a new version (an
+ * API edit that does not re-approve puts the proposal back to draft).
+ *
  * With an apply set, the set's membership is recorded; with prune, members
  * of an earlier apply of the same set that are no longer in the manifests
  * are deleted - refused when that is more than half of the set, unless
@@ -37,6 +47,9 @@ struct apply_opts {
 	bool prune;            /* delete set members no longer declared */
 	bool force;            /* allow pruning more than half of the set */
 	const char *applyset;  /* NULL: no set (prune requires one) */
+	const char *actor;     /* the applying auth record's id, for the
+	                        * governance hooks; NULL = the server itself
+	                        * (offline CLI, --manifests) */
 };
 
 /* Caller owns *result (json_decref). On error nothing is written and e

@@ -65,12 +65,15 @@ enum {
 	W_MANIFESTS = 2,         /* a directory of the manifests tree */
 	W_GIT_DIR = 4,           /* the manifests checkout's git dir (HEAD) */
 	W_GIT_REFS = 8,          /* its refs/heads */
+	W_INPUT = 16,            /* an input directory (rctx_watch_dir) */
 };
 
 struct watch {
 	int wd;
 	unsigned flags;
 	char *dir;
+	const char *input;       /* W_INPUT: the reconciler to run (its
+	                          * name, static) */
 };
 
 /* A file owned by a reconciler. */
@@ -455,6 +458,7 @@ static int watch_add(struct engine *en, const char *dir, unsigned flags)
 		goto fail;
 	w->wd = wd;
 	w->flags = flags;
+	w->input = NULL;
 	en->nw++;
 	return wd;
 fail:
@@ -686,9 +690,46 @@ int rctx_records(struct rctx *c, const char *collection, json_t **out,
 	return 0;
 }
 
+struct store *rctx_store(struct rctx *c)
+{
+	return c->en->store;
+}
+
+void rctx_watch_dir(struct rctx *c, const char *dir)
+{
+	struct watch *w;
+	char *copy;
+	int wd;
+
+	wd = watch_add(c->en, dir, W_INPUT);
+	if (wd < 0) {
+		/* missing: its parent, to see it appear */
+		copy = strdup(dir);
+		wd = copy ? watch_add(c->en, dirname(copy), W_INPUT) : -1;
+		free(copy);
+	}
+	w = wd >= 0 ? watch_by_wd(c->en, wd) : NULL;
+	if (w)
+		w->input = c->rs->name;
+}
+
 const char *rctx_path(struct rctx *c, enum path_id id)
 {
 	return paths_get(&c->en->paths, id);
+}
+
+char *rctx_opencode_path(struct rctx *c, const char *name)
+{
+	const char *p = rctx_path(c, PATH_AGENTS_DIR);
+	char *copy, *dir;
+
+	if (!p)
+		p = rctx_path(c, PATH_OPENCODE_JSON);
+	if (!p || !(copy = strdup(p)))
+		return NULL;
+	dir = path_join(dirname(copy), name);
+	free(copy);
+	return dir;
 }
 
 const char *rctx_now(struct rctx *c)
@@ -1528,6 +1569,9 @@ static void handle_event(struct engine *en, const struct inotify_event *ev)
 			}
 		}
 	}
+	if ((flags & W_INPUT) && w->input)
+		workq_add_after(en->q, w->input,
+				util_monotonic_ms() + en->debounce_ms);
 	if ((flags & W_MANIFESTS) &&
 	    !((ev->mask & IN_ISDIR) && !strcmp(name, ".git")))
 		debounce_manifests(en);

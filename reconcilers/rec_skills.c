@@ -16,7 +16,6 @@
  * directories are removed on a later pass.
  */
 #include <dirent.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,23 +33,6 @@ static const char *const reads[] = { "sops", NULL };
 
 /* The skills directory (caller frees), or NULL when both the agents
  * directory and opencode.json are turned off. */
-static char *skills_dir(struct rctx *c)
-{
-	const char *p = rctx_path(c, PATH_AGENTS_DIR);
-	char *copy, *dir;
-
-	if (!p)
-		p = rctx_path(c, PATH_OPENCODE_JSON);
-	if (!p)
-		return NULL;
-	copy = strdup(p);
-	if (!copy)
-		return NULL;
-	dir = path_join(dirname(copy), "skills");
-	free(copy);
-	return dir;
-}
-
 /* Skip a leading frontmatter block of content (the sealed name and
  * description are the ones that count). */
 static const char *strip_frontmatter(const char *content)
@@ -158,7 +140,7 @@ static int reconcile(struct rctx *c, struct err *e)
 	rc = rctx_records(c, "sops", &sops, e);
 	if (rc)
 		return rc;
-	dir = skills_dir(c);
+	dir = rctx_opencode_path(c, "skills");
 	if (!dir) {
 		if (rctx_path(c, PATH_AGENTS_DIR) ||
 		    rctx_path(c, PATH_OPENCODE_JSON))

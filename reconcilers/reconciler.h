@@ -43,6 +43,8 @@
 #include "err.h"
 #include "paths.h"
 
+struct store;
+
 /* A pseudo-collection for `reads`: run this reconciler whenever another
  * reconciler wrote or deleted a file (e.g. a container that hashes its
  * input files). */
@@ -91,6 +93,12 @@ int rctx_records(struct rctx *c, const char *collection, json_t **out,
  * Borrowed; valid during the pass. */
 const char *rctx_path(struct rctx *c, enum path_id id);
 
+/* name inside OpenCode's directory (the parent of agents_dir, else of
+ * opencode_json): "skills" -> <root>/workspace/.opencode/skills by
+ * default. Caller frees; NULL when both paths are turned off or out of
+ * memory (tell them apart with rctx_path()). */
+char *rctx_opencode_path(struct rctx *c, const char *name);
+
 /* The current UTC time as "YYYY-MM-DD HH:MM:SS.sssZ", fixed for the pass. */
 const char *rctx_now(struct rctx *c);
 
@@ -128,6 +136,22 @@ void rctx_keep(struct rctx *c, const char *path, const struct err *err);
 /* The pass's warnings array: append human-readable lines (the renderers
  * take it as their `warnings` argument). Borrowed. */
 json_t *rctx_warnings(struct rctx *c);
+
+/*
+ * The store, for a reconciler that turns files into records (proposal
+ * provisioning); it writes through its own short transactions. Borrowed;
+ * valid during the pass.
+ */
+struct store *rctx_store(struct rctx *c);
+
+/*
+ * Run this reconciler again whenever something inside directory dir
+ * changes (a file created, written, renamed or deleted; not recursive),
+ * debounced like the manifests directory. A missing directory is watched
+ * through its parent, so that it is seen when it appears. Declare it on
+ * every pass.
+ */
+void rctx_watch_dir(struct rctx *c, const char *dir);
 
 /* Ask for another pass after ms milliseconds even if nothing changes
  * (e.g. an ssh key that expires then). The earliest request wins. */

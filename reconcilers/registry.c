@@ -7,6 +7,7 @@
 #include "rec_containers.h"
 
 extern const struct reconciler rec_skills;   /* rec_skills.c */
+extern const struct reconciler rec_proposals;   /* rec_proposals.c */
 
 const struct reconciler *const reconcilers[] = {
 	&rec_llm_env,            /* llm_keys -> llm.env (two copies) */
@@ -14,6 +15,7 @@ const struct reconciler *const reconcilers[] = {
 	&rec_agent_bundles,      /* ai_agents -> agents/<name>.md */
 	&rec_docker_mcp,         /* mcp_servers -> docker-mcp.yaml, mcp.env */
 	&rec_authorized_keys,    /* ssh_keys -> authorized_keys */
+	&rec_proposals,          /* proposals/NAME.md -> draft proposals */
 	&rec_skills,             /* sops -> skills/<name>/SKILL.md */
 	&rec_containers,         /* containers + rendered files -> engine (last) */
 };
