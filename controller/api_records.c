@@ -31,7 +31,6 @@
 #define PAGE_MAX 100000000        /* keeps the offset far from overflow */
 #define BODY_CAP_DEFAULT ((size_t)1 << 20)
 #define QUERY_MAX 8192            /* bytes of one decoded query parameter */
-#define JSON_MAX_DEPTH 64         /* nesting levels accepted in a body */
 
 #define MSG_NOT_FOUND "The requested resource wasn't found."
 #define MSG_NO_COLLECTION "Missing collection context."
@@ -262,43 +261,6 @@ static int precondition(struct http_req *r, const struct collection *c,
 		       (long long)cur->revision);
 }
 
-/*
- * Refuse JSON nested deeper than JSON_MAX_DEPTH before jansson parses it:
- * its recursive parser (and every recursive walk after it) would otherwise
- * run a civetweb worker's small stack out long before jansson's own limit
- * of 2048 levels. Only brackets outside strings count.
- */
-static int check_depth(const char *p, size_t n, struct err *e)
-{
-	bool in_str = false, esc = false;
-	int depth = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		char ch = p[i];
-
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (ch == '\\')
-				esc = true;
-			else if (ch == '"')
-				in_str = false;
-		} else if (ch == '"') {
-			in_str = true;
-		} else if (ch == '[' || ch == '{') {
-			if (++depth > JSON_MAX_DEPTH)
-				return err_set(e, ERR_INVALID,
-					       "invalid JSON body: nested "
-					       "deeper than %d levels",
-					       JSON_MAX_DEPTH);
-		} else if (ch == ']' || ch == '}') {
-			depth--;
-		}
-	}
-	return 0;
-}
-
 static size_t body_cap(const struct http_req *r)
 {
 	size_t cap = r->srv->opts ? r->srv->opts->max_body : 0;
@@ -330,30 +292,9 @@ static int read_body(struct http_req *r, bool create, json_t **out,
 			       !strncasecmp(ct, "multipart", 9) ?
 			       "multipart/form-data" :
 			       "application/x-www-form-urlencoded");
-	rc = http_read_body(r, body_cap(r), e);
-	if (!rc)
-		rc = check_depth(r->body.ptr, r->body.len, e);
+	rc = http_read_json(r, body_cap(r), &body, e);
 	if (rc)
 		return rc;
-	if (!r->body.len) {
-		body = json_object();
-		if (!body)
-			return err_set(e, ERR_NOMEM, "out of memory");
-	} else {
-		json_error_t jerr;
-
-		body = json_loadb(r->body.ptr, r->body.len, 0, &jerr);
-		if (!body)
-			return err_set(e, ERR_INVALID,
-				       "invalid JSON body at line %d, column "
-				       "%d: %s", jerr.line, jerr.column,
-				       jerr.text);
-		if (!json_is_object(body)) {
-			json_decref(body);
-			return err_set(e, ERR_INVALID,
-				       "the request body must be a JSON object");
-		}
-	}
 	for (i = 0; i < sizeof(ignored_keys) / sizeof(ignored_keys[0]); i++)
 		json_object_del(body, ignored_keys[i]);
 	id = json_object_get(body, "id");   /* borrowed */

@@ -138,6 +138,43 @@ static const char *json_type_name(const json_t *v)
 	}
 }
 
+/*
+ * Refuse JSON nested deeper than HTTP_JSON_MAX_DEPTH before jansson parses it:
+ * its recursive parser (and every recursive walk after it) would otherwise
+ * run a civetweb worker's small stack out long before jansson's own limit
+ * of 2048 levels. Only brackets outside strings count.
+ */
+static int check_depth(const char *p, size_t n, struct err *e)
+{
+	bool in_str = false, esc = false;
+	int depth = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (ch == '\\')
+				esc = true;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '[' || ch == '{') {
+			if (++depth > HTTP_JSON_MAX_DEPTH)
+				return err_set(e, ERR_INVALID,
+					       "invalid JSON body: nested "
+					       "deeper than %d levels",
+					       HTTP_JSON_MAX_DEPTH);
+		} else if (ch == ']' || ch == '}') {
+			depth--;
+		}
+	}
+	return 0;
+}
+
 /* An empty body counts as {}: PocketBase accepts body-less POSTs (e.g.
  * auth-refresh) and so do we. */
 int http_read_json(struct http_req *r, size_t cap, json_t **out,
@@ -149,6 +186,8 @@ int http_read_json(struct http_req *r, size_t cap, json_t **out,
 
 	*out = NULL;
 	rc = http_read_body(r, cap, e);
+	if (!rc)
+		rc = check_depth(r->body.ptr, r->body.len, e);
 	if (rc)
 		return rc;
 	if (r->body.len == 0) {

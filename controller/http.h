@@ -87,8 +87,11 @@ extern const size_t http_nroutes;
  */
 int http_read_body(struct http_req *r, size_t cap, struct err *e);
 
-/* Read and parse a JSON object body (cap as above). Caller owns *out. A
- * parse error is ERR_INVALID naming line and column. */
+/* Read and parse a JSON object body (cap as above); an empty body is {}.
+ * Caller owns *out. A parse error is ERR_INVALID naming line and column;
+ * so is nesting deeper than HTTP_JSON_MAX_DEPTH levels (refused before
+ * parsing: recursion that deep would overflow a worker's stack). */
+#define HTTP_JSON_MAX_DEPTH 64
 int http_read_json(struct http_req *r, size_t cap, json_t **out,
 		   struct err *e);
 

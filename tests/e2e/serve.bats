@@ -278,6 +278,15 @@ login() {  # login COLLECTION EMAIL PASSWORD
   http POST /api/collections/users/auth-with-password --data-binary @"$T/bad.json"
   [ "$CODE" = 400 ]
   [[ "$BODY" == '{"status":400,'* ]]
+  # JSON nested far deeper than any record needs: refused before parsing,
+  # on every JSON endpoint (a recursive parse would overflow the stack)
+  python3 -c 'print("{\"clientId\":" + "[" * 3000 + "]" * 3000 + "}")' > "$T/deep.json"
+  for p in /api/realtime /api/collections/users/auth-with-password /api/pocketcoder/permission; do
+    http POST "$p" --data-binary @"$T/deep.json" \
+      -H "Authorization: $(cat "$POCKETCTL_DATA/cli.token")"
+    [ "$CODE" = 400 ]
+    [[ "$BODY" == *'nested deeper than 64 levels'* ]]
+  done
 
   # Content-Length over the cap: 413 before the body is read
   head -c 2000000 /dev/zero | tr '\0' 'a' > "$T/big"
