@@ -110,6 +110,7 @@ test-containers: $(BIN)
 	  tests/engine/podman.sh stop; exit $$rc
 
 bench: $(BIN)
+	scripts/install-deps.sh bench
 	PCTL=$(abspath $(BIN)) tests/bench/run.sh
 
 clean:

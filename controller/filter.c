@@ -553,6 +553,16 @@ static bool may_see(const struct emitter *em, const struct field *f)
 
 static const char *const system_columns[] = { "id", "created", "updated" };
 
+/* A collection's name field is also its records.name column (the store
+ * keeps the two equal), which an index covers: filters and sorts on it use
+ * the column, so "name > 'x'" and "sort=-name" need no scan of every
+ * row's JSON. */
+static bool name_column(const struct collection *c, const struct field *f)
+{
+	return c->name_field && f && f->type == FT_TEXT &&
+	       !strcmp(f->name, c->name_field);
+}
+
 static const char *system_column(const char *name)
 {
 	size_t i;
@@ -625,7 +635,9 @@ static int resolve_path(struct emitter *em, const struct collection *coll,
 		return 0;
 	}
 	if (last) {
-		if (f->type == FT_BOOL || f->type == FT_NUMBER) {
+		if (name_column(coll, f)) {
+			so_printf(o, "%s.name", tab);
+		} else if (f->type == FT_BOOL || f->type == FT_NUMBER) {
 			/* PocketBase's columns default to false / 0. */
 			so_puts(o, "COALESCE(");
 			so_extract(o, tab, f->name);
@@ -1220,6 +1232,8 @@ int filter_sort_compile(const struct collection *c, const char *sort,
 		if (col) {
 			has_id |= col == system_columns[0];
 			so_printf(&o, "records.%s %s", col, dir);
+		} else if (name_column(c, f)) {
+			so_printf(&o, "records.name %s", dir);
 		} else if (f->type == FT_BOOL || f->type == FT_NUMBER) {
 			so_puts(&o, "COALESCE(");
 			so_extract(&o, "records", f->name);

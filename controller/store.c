@@ -44,6 +44,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "countcache.h"
 #include "embedded.h"
 
 #define POOL_MAX 4               /* read-only connections */
@@ -199,6 +200,8 @@ struct store {
 	pthread_mutex_t plock;   /* guards pool[] */
 	pthread_cond_t pcond;
 	struct rconn pool[POOL_MAX];
+	struct countcache *counts;   /* store_count() answers by revision;
+	                              * NULL: count every time */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -1136,6 +1139,7 @@ int store_open(struct store **out, const struct schema *schema,
 	pthread_mutexattr_destroy(&attr);
 	pthread_mutex_init(&s->plock, NULL);
 	pthread_cond_init(&s->pcond, NULL);
+	s->counts = countcache_new();
 	pthread_mutex_init(&s->glock, NULL);
 	pthread_cond_init(&s->gcond, NULL);
 	s->walfd = -1;
@@ -1216,6 +1220,7 @@ void store_close(struct store *s)
 		close(s->walfd);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_mutex_destroy(&s->plock);
+	countcache_free(s->counts);
 	pthread_cond_destroy(&s->pcond);
 	pthread_mutex_destroy(&s->glock);
 	pthread_cond_destroy(&s->gcond);
@@ -2917,31 +2922,64 @@ out:
 	return rc;
 }
 
+/* The count cache's key of a query: "collection\nwhere\nargs". Caller
+ * frees; NULL when out of memory. */
+static char *count_key(const char *collection, const struct store_query *q)
+{
+	struct buf key = BUF_INIT;
+	char *args = q && q->args ? json_dumps(q->args, JSON_COMPACT |
+					      JSON_ENCODE_ANY) : NULL;
+
+	if (q && q->args && !args)
+		return NULL;
+	if (buf_printf(&key, "%s\n%s\n%s", collection,
+		       q && q->where ? q->where : "", args ? args : "[]")) {
+		buf_release(&key);
+		key.ptr = NULL;
+	}
+	free(args);
+	return key.ptr;
+}
+
 int store_count(struct store *s, const char *collection,
 		const struct store_query *q, int64_t *count, struct err *e)
 {
 	const struct collection *c;
 	struct rconn *conn = NULL;
 	sqlite3_stmt *st = NULL;
+	/* The revision is read before counting: a count tagged with it can
+	 * only be newer than it, never older. */
+	int64_t rev = s->read_only ? 0 : store_head(s);
+	char *key = NULL;
 	int rc;
 
 	*count = 0;
 	rc = find_coll(s, collection, &c, e);
 	if (rc)
 		return rc;
+	key = rev > 0 && s->counts ? count_key(collection, q) : NULL;
+	if (key && countcache_get(s->counts, key, rev, count)) {
+		free(key);
+		return 0;
+	}
 	rc = rconn_get(s, &conn, e);
 	if (rc)
-		return rc;
+		goto out;
 	rc = prepare_query(conn->db, c, "count(*)", q, false, &st, e);
 	if (rc)
 		goto out;
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (sqlite3_step(st) == SQLITE_ROW) {
 		*count = sqlite3_column_int64(st, 0);
-	else
+		if (key)
+			countcache_put(s->counts, key, rev, *count);
+	} else {
 		rc = db_err(e, conn->db, "cannot count records");
+	}
 out:
 	sqlite3_finalize(st);
-	rconn_put(s, conn);
+	if (conn)
+		rconn_put(s, conn);
+	free(key);
 	return rc;
 }
 

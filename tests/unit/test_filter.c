@@ -865,3 +865,39 @@ Test(filter, default_schema_rules_compile)
 	}
 	schema_free(s);
 }
+
+/* A collection's name field is the indexed records.name column, in filters
+ * (relation hops included) and in sorts; other text fields stay JSON. */
+Test(filter, name_field_uses_the_name_column)
+{
+	struct schema *s = NULL;
+	struct err e = ERR_INIT;
+	struct buf sql = BUF_INIT, order = BUF_INIT;
+	json_t *args = json_array();
+	const struct collection *c;
+
+	cr_assert_eq(schema_load_default(&s, &e), 0, "%s", e.msg);
+	c = schema_find(s, "mcp_servers");
+	cr_assert_not_null(c);
+	cr_assert_eq(filter_compile(s, c, "name > 'a' && reason = 'b'", NULL,
+				    &sql, args, &e), 0, "%s", e.msg);
+	cr_expect_str_eq(sql.ptr, "(records.name > ? AND "
+			 "json_extract(records.data, '$.reason') = ?)");
+	cr_assert_eq(filter_sort_compile(c, "-name,reason", NULL, &order, &e),
+		     0, "%s", e.msg);
+	cr_expect_str_eq(order.ptr, "records.name DESC, "
+			 "json_extract(records.data, '$.reason') ASC, "
+			 "records.id ASC");
+	/* through a relation: the target's name column */
+	buf_release(&sql);
+	json_array_clear(args);
+	c = schema_find(s, "ai_agents");
+	cr_assert_eq(filter_compile(s, c, "model.name = 'm'", NULL, &sql,
+				    args, &e), 0, "%s", e.msg);
+	cr_expect(strstr(sql.ptr, "SELECT r1.name FROM records r1") != NULL,
+		  "%s", sql.ptr);
+	json_decref(args);
+	buf_release(&sql);
+	buf_release(&order);
+	schema_free(s);
+}

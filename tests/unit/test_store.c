@@ -1231,3 +1231,49 @@ Test(store, default_schema)
 	st = NULL;
 	schema_free(def);
 }
+
+/* Totals are remembered per revision: the same query answers from the
+ * cache until any write, and every write (create, update that moves a
+ * record in or out of the condition, delete) is seen by the next count. */
+Test(store, counts_follow_every_write)
+{
+	struct err e = ERR_INIT;
+	struct store_query q;
+	struct store_txn *t = NULL;
+	struct record r;
+	int64_t n = -1;
+	json_t *args = json_pack("[s]", "primary");
+
+	memset(&q, 0, sizeof(q));
+	q.where = "json_extract(data, '$.mode') = ?";
+	q.args = args;
+	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0, "%s", e.msg);
+	cr_expect_eq(n, 0);
+	record_init(&r);
+	cr_assert_eq(st_put("agents", NULL, "a1", "{'mode': 'primary'}", false,
+			    &r, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0);
+	cr_expect_eq(n, 1);
+	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0);   /* cached */
+	cr_expect_eq(n, 1);
+	cr_assert_eq(store_count(st, "agents", NULL, &n, &e), 0);
+	cr_expect_eq(n, 1);
+	/* an update that leaves the condition */
+	cr_assert_eq(st_put("agents", NULL, "a1", "{'mode': 'sub'}", false,
+			    NULL, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0);
+	cr_expect_eq(n, 0);
+	cr_assert_eq(store_count(st, "agents", NULL, &n, &e), 0);
+	cr_expect_eq(n, 1);
+	/* other bound values are other queries */
+	json_array_set_new(args, 0, json_string("sub"));
+	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0);
+	cr_expect_eq(n, 1);
+	cr_assert_eq(store_begin(st, &t, &e), 0);
+	cr_assert_eq(store_txn_delete(t, "agents", r.id, 0, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_commit(t, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0);
+	cr_expect_eq(n, 0);
+	record_release(&r);
+	json_decref(args);
+}
