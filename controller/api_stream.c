@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "expand.h"
 #include "filter.h"
 #include "hub.h"
 #include "pbjson.h"
@@ -741,6 +742,8 @@ struct rt_sub {
 	char rid[ID_LEN + 1];             /* "" for every record (list rule) */
 	char *filter;                     /* options.query.filter, or NULL */
 	struct pick *fields;              /* options.query.fields, or NULL */
+	json_t *expand;                   /* options.query.expand as a tree,
+	                                   * or NULL */
 };
 
 struct rt_client {
@@ -760,6 +763,7 @@ static void subs_free(struct rt_sub *subs, size_t n)
 		free(subs[i].name);
 		free(subs[i].filter);
 		pick_free(subs[i].fields);
+		json_decref(subs[i].expand);
 	}
 	free(subs);
 }
@@ -812,6 +816,50 @@ static void rt_refresh_auth(struct rt_client *c, struct hub_entry *en)
 	c->auth.record = rec;
 }
 
+struct rt_render_arg {
+	const struct schema *schema;
+	const struct http_auth *auth;
+};
+
+static json_t *rt_render(const struct collection *c, const struct record *rec,
+			 void *arg)
+{
+	struct rt_render_arg *ra = arg;
+
+	return pb_record_json(ra->schema, c, rec, ra->auth);
+}
+
+/*
+ * options.query.expand of a subscription: the related records the viewer
+ * may see, inlined into rec (the event's record JSON) under "expand", as
+ * the records API does. Returns 0 (also when there is nothing to expand).
+ */
+static int rt_expand(struct server *srv, const struct http_auth *a,
+		     const struct rt_sub *sub, struct hub_entry *en,
+		     json_t *rec)
+{
+	struct rt_render_arg ra = { srv->schema, a };
+	struct filter_auth fa;
+	struct expand_ctx x;
+	struct err e = ERR_INIT;
+	int rc;
+
+	if (!json_object_size(sub->expand) || !strcmp(en->action, "delete"))
+		return 0;
+	memset(&fa, 0, sizeof(fa));
+	fa.superuser = a->kind == CALLER_SUPERUSER;
+	fa.record = a->record;
+	memset(&x, 0, sizeof(x));
+	x.store = srv->store;
+	x.schema = srv->schema;
+	x.auth = &fa;
+	x.render = rt_render;
+	x.render_arg = &ra;
+	rc = expand_apply(&x, en->coll, rec, rec, sub->expand, &e);
+	expand_release(&x);
+	return rc;
+}
+
 /* Buffer the events en produces for client c. Returns how many. */
 static int rt_deliver(struct server *srv, struct rt_client *c,
 		      struct sse *s, struct hub_entry *en)
@@ -844,14 +892,17 @@ static int rt_deliver(struct server *srv, struct rt_client *c,
 				      (void *)srv->schema, &n);
 		if (!rec)
 			continue;
-		if (sub->fields) {
-			/* A per-topic projection: this copy is the topic's. */
+		if (sub->fields || sub->expand) {
+			/* Per-topic expansion and projection: this copy is
+			 * the topic's. Nothing is sent if either fails. */
 			j = json_loadb(rec, n, 0, NULL);
-			if (j && !pick_apply(sub->fields, j))
+			if (j && !rt_expand(srv, &c->auth, sub, en, j) &&
+			    !pick_apply(sub->fields, j))
 				picked = dump(j, &n);
 			json_decref(j);
-			if (picked)
-				rec = picked;
+			if (!picked)
+				continue;
+			rec = picked;
 		}
 		if (!sse_out(s) ||
 		    buf_printf(&s->out, "id:%s\nevent:%s\ndata:{\"action\":\"%s\","
@@ -1039,6 +1090,12 @@ static int parse_topic(const struct schema *s, const char *topic,
 		rc = ERR_NOMEM;
 		goto out;
 	}
+	v = json_string_value(json_object_get(query, "expand"));
+	/* So is a bad expansion (too long, too many paths). */
+	if (v && *v && expand_parse(v, &sub->expand, &e) == ERR_NOMEM) {
+		rc = ERR_NOMEM;
+		goto out;
+	}
 done:
 	rc = 1;
 out:
@@ -1048,6 +1105,7 @@ out:
 		free(sub->name);
 		free(sub->filter);
 		pick_free(sub->fields);
+		json_decref(sub->expand);
 		memset(sub, 0, sizeof(*sub));
 	}
 	return rc;

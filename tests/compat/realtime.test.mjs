@@ -3,7 +3,7 @@
 // PB_ADMIN_EMAIL, PB_ADMIN_PASSWORD): collection and record subscriptions
 // receive create, update and delete; unsubscribe stops delivery; view and
 // list rules decide what a user receives (another user's chats never
-// arrive); the filter and fields topic options; the raw protocol's 404 for
+// arrive); the filter, fields and expand topic options; the raw protocol's 404 for
 // an unknown client id.
 //
 // Node has no EventSource before 22, so the SDK needs the "eventsource"
@@ -244,6 +244,26 @@ test('topic options: filter and fields', { skip }, async () => {
     JSON.stringify(filtered.events));
   const p = picked.events.find((e) => e.record.id === keep.id);
   assert.deepEqual(Object.keys(p.record).sort(), ['id', 'name']);
+});
+
+test('topic option expand: related records inline, as the viewer may see them', { skip }, async () => {
+  const rec = recorder();
+  await alice.collection('ai_agents').subscribe('*', rec.cb, { expand: 'prompt,model' });
+
+  const prompt = await admin.collection('ai_prompts').create({ name: `${RUN}-xp`, body: 'the prompt' });
+  const model = await admin.collection('ai_models').create({ name: `${RUN}-xm`, identifier: 'google/gemini-2.0-flash' });
+  const agent = await admin.collection('ai_agents').create({
+    name: `${RUN}-xa`, mode: 'primary', prompt: prompt.id, model: model.id,
+  });
+  await rec.until((ev) => ev.some((e) => e.record.id === agent.id), 'the agent');
+  const e = rec.events.find((x) => x.record.id === agent.id);
+  assert.equal(e.action, 'create');
+  assert.equal(e.record.expand?.prompt?.id, prompt.id);
+  assert.equal(e.record.expand?.prompt?.body, 'the prompt');
+  assert.equal(e.record.expand?.model?.identifier, 'google/gemini-2.0-flash');
+  await admin.collection('ai_agents').delete(agent.id);
+  await rec.until((ev) => ev.some((x) => x.action === 'delete' && x.record.id === agent.id), 'the delete');
+  await alice.collection('ai_agents').unsubscribe();
 });
 
 // Plain fetch: needs no EventSource.
