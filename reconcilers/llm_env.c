@@ -258,6 +258,35 @@ static bool env_key_ok(const char *k, size_t len)
 	return true;
 }
 
+/*
+ * Names that change how programs in the container load or run rather than
+ * configure a provider: a user's key record must never be able to set
+ * LD_PRELOAD for the agent and its sandbox. Refused with a warning.
+ */
+static bool env_key_reserved(const char *k)
+{
+	static const char *const prefixes[] = { "LD_", "DYLD_", "BASH_FUNC_" };
+	static const char *const names[] = {
+		"PATH", "HOME", "SHELL", "IFS", "ENV", "BASH_ENV", "PS4",
+		"PROMPT_COMMAND", "CDPATH", "GLOBIGNORE", "SHELLOPTS",
+		"BASHOPTS", "TMPDIR", "NODE_OPTIONS", "NODE_PATH",
+		"PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "PERL5OPT",
+		"PERL5LIB", "RUBYOPT", "RUBYLIB", "GCONV_PATH", "HOSTALIASES",
+		"LOCALDOMAIN", "RES_OPTIONS", "MALLOC_CHECK_", "GIT_SSH",
+		"GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_CONFIG_GLOBAL",
+		"SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(k, prefixes[i], strlen(prefixes[i])))
+			return true;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(k, names[i]))
+			return true;
+	return false;
+}
+
 /* The text of a value: strings as they are, scalars as JSON text, null as
  * nothing, containers as compact JSON. */
 static int value_text(json_t *v, struct buf *t)
@@ -444,6 +473,16 @@ int render_env(json_t *records, const char *field, const char *what,
 						 "valid variable name "
 						 "([A-Za-z_][A-Za-z0-9_]*); "
 						 "skipped", what,
+						 render_label(recs[i]), key);
+				if (rc)
+					goto nomem;
+				continue;
+			}
+			if (env_key_reserved(key)) {
+				rc = render_warn(warnings,
+						 "%s '%s': key '%s' would change "
+						 "how programs load or run in "
+						 "the container; skipped", what,
 						 render_label(recs[i]), key);
 				if (rc)
 					goto nomem;

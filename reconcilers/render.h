@@ -70,6 +70,11 @@ enum render_env_style {
  * Rules, in order:
  *   - key names must match ^[A-Za-z_][A-Za-z0-9_]*$, others are skipped
  *     with a warning;
+ *   - names that change how programs load or run rather than configure a
+ *     provider (LD_*, DYLD_*, BASH_FUNC_*, PATH, HOME, SHELL, IFS, ENV,
+ *     BASH_ENV, NODE_OPTIONS, PYTHONPATH, GIT_SSH_COMMAND, ...: the list is
+ *     in llm_env.c) are skipped with a warning: a user's key record must
+ *     not inject code into the containers that load the file;
  *   - values: a string as is; a number or boolean as its JSON text
  *     (1000000.0, true); null as empty; an object or array as its compact
  *     JSON text; a value containing a NUL byte (or, for RENDER_ENV_RAW,

@@ -340,6 +340,7 @@ Test(render_llm_env, golden)
 {
 	static const char *const cases[] = {
 		"seeded", "awkward", "duplicates", "invalid_names", "empty",
+		"reserved_names",
 		"many", NULL,
 	};
 
