@@ -48,6 +48,7 @@
 #include "embedded.h"
 
 #define POOL_MAX 4               /* read-only connections */
+#define QCACHE_SLOTS 16          /* prepared queries kept per connection */
 #define NAME_MAX_BYTES 200       /* longest record name */
 #define DEFAULT_KEEP 100000      /* change-log rows kept */
 #define BUSY_TIMEOUT_MS 10000    /* only another process can make us wait */
@@ -119,11 +120,23 @@ static const char *const rsql[R__COUNT] = {
 	[R_HEAD] = SQL_HEAD,
 };
 
+/* A query statement kept prepared for the next identical SQL text (list
+ * and count queries are built per request, but a client repeats them). */
+struct qslot {
+	char *sql;               /* owned; NULL = empty */
+	sqlite3_stmt *st;
+	bool busy;               /* stepping now (a nested identical query
+	                          * gets a statement of its own) */
+	uint64_t used;           /* for least-recently-used replacement */
+};
+
 struct rconn {
 	sqlite3 *db;
 	sqlite3_stmt *st[R__COUNT];
 	pthread_t owner;         /* valid while refs > 0 */
 	int refs;                /* nested uses by owner */
+	struct qslot q[QCACHE_SLOTS];
+	uint64_t tick;
 };
 
 struct store_txn {
@@ -1201,6 +1214,10 @@ void store_close(struct store *s)
 	for (i = 0; i < POOL_MAX; i++) {
 		for (j = 0; j < R__COUNT; j++)
 			sqlite3_finalize(s->pool[i].st[j]);
+		for (j = 0; j < QCACHE_SLOTS; j++) {
+			sqlite3_finalize(s->pool[i].q[j].st);
+			free(s->pool[i].q[j].sql);
+		}
 		sqlite3_close(s->pool[i].db);
 	}
 	for (i = 0; i < W__COUNT; i++)
@@ -2812,7 +2829,68 @@ int store_get_by_name(struct store *s, const char *collection,
  * Prepare "SELECT <what> FROM records WHERE collection = '<c>' AND (where)
  * [ORDER BY ... LIMIT ...]" with q's arguments bound.
  */
-static int prepare_query(sqlite3 *db, const struct collection *c,
+/*
+ * A prepared statement for sql on db: from the connection's cache when rc
+ * is not NULL (marked busy until query_done()), else a new one.
+ */
+static int query_prepare(sqlite3 *db, struct rconn *rc, const char *sql,
+			 sqlite3_stmt **out, const char **tail)
+{
+	struct qslot *q, *victim = NULL;
+	char *copy;
+	size_t i;
+	int r;
+
+	*tail = NULL;
+	for (i = 0; rc && i < QCACHE_SLOTS; i++) {
+		q = &rc->q[i];
+		if (q->sql && !q->busy && !strcmp(q->sql, sql)) {
+			q->busy = true;
+			q->used = ++rc->tick;
+			*out = q->st;
+			return SQLITE_OK;
+		}
+		if (!q->busy && (!victim || !q->sql ||
+				 (victim->sql && q->used < victim->used)))
+			victim = q;
+	}
+	r = sqlite3_prepare_v3(db, sql, -1, rc ? SQLITE_PREPARE_PERSISTENT : 0,
+			       out, tail);
+	if (r != SQLITE_OK || !victim || !*out || (*tail && **tail))
+		return r;
+	copy = strdup(sql);
+	if (!copy)
+		return SQLITE_OK;            /* just not cached */
+	sqlite3_finalize(victim->st);
+	free(victim->sql);
+	victim->sql = copy;
+	victim->st = *out;
+	victim->busy = true;
+	victim->used = ++rc->tick;
+	return SQLITE_OK;
+}
+
+/* Done with a statement of query_prepare(): back into the cache (reset,
+ * bindings cleared) or finalized. Accepts NULL. */
+static void query_done(struct rconn *rc, sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	for (i = 0; rc && i < QCACHE_SLOTS; i++) {
+		if (rc->q[i].st == st && rc->q[i].busy) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			rc->q[i].busy = false;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+static int prepare_query(sqlite3 *db, struct rconn *cache,
+			 const struct collection *c,
 			 const char *what, const struct store_query *q,
 			 bool ordered, sqlite3_stmt **out, struct err *e)
 {
@@ -2844,7 +2922,7 @@ static int prepare_query(sqlite3 *db, const struct collection *c,
 			       (long long)(q->offset > 0 ? q->offset : 0)))
 			goto nomem;
 	}
-	if (sqlite3_prepare_v2(db, sql.ptr, -1, &st, &tail) != SQLITE_OK) {
+	if (query_prepare(db, cache, sql.ptr, &st, &tail) != SQLITE_OK) {
 		rc = err_set(e, ERR_INVALID, "cannot compile query: %s",
 			     sqlite3_errmsg(db));
 		goto out;
@@ -2880,7 +2958,7 @@ nomem:
 out:
 	buf_release(&sql);
 	if (rc)
-		sqlite3_finalize(st);
+		query_done(cache, st);
 	else
 		*out = st;
 	return rc;
@@ -2902,7 +2980,7 @@ int store_list(struct store *s, const char *collection,
 	rc = rconn_get(s, &conn, e);
 	if (rc)
 		return rc;
-	rc = prepare_query(conn->db, c, REC_COLS, q, true, &st, e);
+	rc = prepare_query(conn->db, conn, c, REC_COLS, q, true, &st, e);
 	if (rc)
 		goto out;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2917,7 +2995,7 @@ int store_list(struct store *s, const char *collection,
 	if (step != SQLITE_DONE)
 		rc = db_err(e, conn->db, "cannot list records");
 out:
-	sqlite3_finalize(st);
+	query_done(conn, st);
 	rconn_put(s, conn);
 	return rc;
 }
@@ -2965,7 +3043,7 @@ int store_count(struct store *s, const char *collection,
 	rc = rconn_get(s, &conn, e);
 	if (rc)
 		goto out;
-	rc = prepare_query(conn->db, c, "count(*)", q, false, &st, e);
+	rc = prepare_query(conn->db, conn, c, "count(*)", q, false, &st, e);
 	if (rc)
 		goto out;
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -2976,7 +3054,7 @@ int store_count(struct store *s, const char *collection,
 		rc = db_err(e, conn->db, "cannot count records");
 	}
 out:
-	sqlite3_finalize(st);
+	query_done(conn, st);
 	if (conn)
 		rconn_put(s, conn);
 	free(key);
@@ -2997,7 +3075,7 @@ int store_txn_count(struct store_txn *t, const char *collection,
 	rc = find_coll(t->s, collection, &c, e);
 	if (rc)
 		return rc;
-	rc = prepare_query(t->s->wdb, c, "count(*)", q, false, &st, e);
+	rc = prepare_query(t->s->wdb, NULL, c, "count(*)", q, false, &st, e);
 	if (rc)
 		return rc;
 	if (sqlite3_step(st) == SQLITE_ROW)

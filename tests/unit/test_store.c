@@ -1277,3 +1277,57 @@ Test(store, counts_follow_every_write)
 	record_release(&r);
 	json_decref(args);
 }
+
+/* List statements are kept prepared per connection: the same query again
+ * sees later writes, and the same query run from inside its own walk (a
+ * nested use on the same connection) gets a statement of its own. */
+struct nest_walk {
+	struct store_query *q;
+	int outer, inner;
+	int depth;
+};
+
+static int nest_one(const struct record *r, void *arg)
+{
+	struct nest_walk *w = arg;
+	struct err e = ERR_INIT;
+
+	(void)r;
+	if (w->depth) {
+		w->inner++;
+		return 0;
+	}
+	w->outer++;
+	w->depth = 1;
+	cr_assert_eq(store_list(st, "agents", w->q, nest_one, w, &e), 0,
+		     "%s", e.msg);
+	w->depth = 0;
+	return 0;
+}
+
+Test(store, repeated_and_nested_list_queries)
+{
+	struct err e = ERR_INIT;
+	struct store_query q;
+	struct nest_walk w;
+	json_t *args = json_pack("[s]", "primary");
+	int i;
+
+	memset(&q, 0, sizeof(q));
+	q.where = "json_extract(data, '$.mode') = ?";
+	q.args = args;
+	for (i = 0; i < 3; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "n%d", i);
+		cr_assert_eq(st_put("agents", NULL, name, "{'mode': 'primary'}",
+				    false, NULL, NULL, &e), 0, "%s", e.msg);
+		memset(&w, 0, sizeof(w));
+		w.q = &q;
+		cr_assert_eq(store_list(st, "agents", &q, nest_one, &w, &e), 0,
+			     "%s", e.msg);
+		cr_expect_eq(w.outer, i + 1, "pass %d saw %d rows", i, w.outer);
+		cr_expect_eq(w.inner, (i + 1) * (i + 1));
+	}
+	json_decref(args);
+}
