@@ -116,7 +116,7 @@ def pct(p):
     return "%.2f ms" % (v / 1000 if u == "us" else v * 1000 if u == "s" else v)
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 errs = re.search(r"Socket errors: (.*)", out)
-print("%-34s %9.0f req/s  p50 %9s  p99 %9s  (%s conns)%s%s" % (
+print("%-40s %9.0f req/s  p50 %9s  p99 %9s  (%s conns)%s%s" % (
     label, float(rps), pct(50), pct(99), conns,
     "  NON-2xx: " + bad.group(1) if bad else "",
     "  socket errors: " + errs.group(1) if errs else ""))
@@ -124,11 +124,13 @@ PY
 }
 
 echo "records: $total healthchecks; wrk -t 2, ${SECS} s per run"
-run "list perPage=20 (with total)" "$CONNS" "$T/auth.lua" \
+run "list page 1, perPage=20 (SDK getList)" "$CONNS" "$T/auth.lua" \
+  "/api/collections/healthchecks/records?page=1&perPage=20"
+run "list page 7, perPage=20 (with total)" "$CONNS" "$T/auth.lua" \
   "/api/collections/healthchecks/records?perPage=20&page=7"
-run "list perPage=20 skipTotal" "$CONNS" "$T/auth.lua" \
+run "list page 7, skipTotal" "$CONNS" "$T/auth.lua" \
   "/api/collections/healthchecks/records?perPage=20&page=7&skipTotal=1"
-run "list perPage=20 as a user (rule)" "$CONNS" "$T/user.lua" \
+run "list page 7 as a user (rule)" "$CONNS" "$T/user.lua" \
   "/api/collections/healthchecks/records?perPage=20&page=7"
 run "list filter+sort perPage=20" "$CONNS" "$T/auth.lua" \
   "/api/collections/healthchecks/records?perPage=20&sort=-name&filter=name%3E'hc-05000'"
