@@ -53,7 +53,32 @@ int api_metrics(struct http_req *r)
 	struct buf out = BUF_INIT;
 	int rc;
 
+	struct store_stats st;
+
+	store_stats(r->srv->store, &st);
 	rc = metrics_render(r->srv->metrics, store_head(r->srv->store), &out);
+	/* Group commit: how many writes each COMMIT and each fdatasync()
+	 * carried is commits / batches and commits / syncs. */
+	if (!rc)
+		rc = buf_printf(&out,
+				"# HELP pocketctl_store_commits_total Write transactions committed durably.\n"
+				"# TYPE pocketctl_store_commits_total counter\n"
+				"pocketctl_store_commits_total %lld\n"
+				"# HELP pocketctl_store_commit_failures_total Write transactions whose commit failed.\n"
+				"# TYPE pocketctl_store_commit_failures_total counter\n"
+				"pocketctl_store_commit_failures_total %lld\n"
+				"# HELP pocketctl_store_batches_total SQLite COMMITs (group commit batches).\n"
+				"# TYPE pocketctl_store_batches_total counter\n"
+				"pocketctl_store_batches_total %lld\n"
+				"# HELP pocketctl_store_syncs_total fdatasync() calls that made batches durable.\n"
+				"# TYPE pocketctl_store_syncs_total counter\n"
+				"pocketctl_store_syncs_total %lld\n"
+				"# HELP pocketctl_store_batch_max Most transactions in one COMMIT so far.\n"
+				"# TYPE pocketctl_store_batch_max gauge\n"
+				"pocketctl_store_batch_max %lld\n",
+				(long long)st.commits, (long long)st.failed,
+				(long long)st.batches, (long long)st.syncs,
+				(long long)st.max_batch);
 	if (rc) {
 		buf_release(&out);
 		return http_fail(r, rc, "cannot render metrics");

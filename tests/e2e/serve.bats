@@ -109,6 +109,15 @@ login() {  # login COLLECTION EMAIL PASSWORD
   [[ "$BODY" == *'pocketctl_http_request_duration_seconds_count{route="/healthz"} '* ]]
   [[ "$BODY" == *'pocketctl_sse_streams_open 0'* ]]
   [[ "$BODY" == *'pocketctl_changelog_head_revision '* ]]
+  # group commit: commits, batches and syncs count up with writes
+  commits="$(sed -n 's/^pocketctl_store_commits_total //p' <<<"$BODY")"
+  [[ "$commits" =~ ^[0-9]+$ ]]
+  [[ "$BODY" == *'pocketctl_store_syncs_total '* ]]
+  curl -fsS -o /dev/null -H "Authorization: $(cat "$POCKETCTL_DATA/cli.token")" \
+    -H 'Content-Type: application/json' --data '{"name":"m1","status":"ready"}' \
+    "$URL/api/collections/healthchecks/records"
+  http GET /metrics
+  [ "$(sed -n 's/^pocketctl_store_commits_total //p' <<<"$BODY")" -gt "$commits" ]
   # one log line per request, without the query string
   http GET '/healthz?secret=1'
   grep -q '^GET /healthz 200 ' "$T/server.log"
