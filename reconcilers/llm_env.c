@@ -467,23 +467,17 @@ int render_env(json_t *records, const char *field, const char *what,
 		if (!json_is_object(obj))
 			continue;
 		json_object_keylen_foreach(obj, key, keylen, val) {
-			if (!env_key_ok(key, keylen)) {
+			why = !env_key_ok(key, keylen) ?
+			      "is not a valid variable name "
+			      "([A-Za-z_][A-Za-z0-9_]*)" :
+			      env_key_reserved(key) ?
+			      "would change how programs load or run in the "
+			      "container" : NULL;
+			if (why) {
 				rc = render_warn(warnings,
-						 "%s '%s': key '%s' is not a "
-						 "valid variable name "
-						 "([A-Za-z_][A-Za-z0-9_]*); "
-						 "skipped", what,
-						 render_label(recs[i]), key);
-				if (rc)
-					goto nomem;
-				continue;
-			}
-			if (env_key_reserved(key)) {
-				rc = render_warn(warnings,
-						 "%s '%s': key '%s' would change "
-						 "how programs load or run in "
-						 "the container; skipped", what,
-						 render_label(recs[i]), key);
+						 "%s '%s': key '%s' %s; skipped",
+						 what, render_label(recs[i]),
+						 key, why);
 				if (rc)
 					goto nomem;
 				continue;

@@ -16,16 +16,8 @@ WRITES="${BENCH_WRITES:-20}"
 # healthchecks: no reconciler reacts, so each write is one change;
 # ai_prompts: reconcilers report status on each, three changes per write.
 COLLECTION="${BENCH_FANOUT_COLLECTION:-healthchecks}"
-T="$(mktemp -d /tmp/pocketctl-bench-fanout.XXXXXX)"
-SRV_PID=""
-cleanup() {
-  if [ -n "$SRV_PID" ]; then
-    kill -TERM "$SRV_PID" 2>/dev/null || true
-    wait "$SRV_PID" 2>/dev/null || true
-  fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
+. "$here/lib.sh"
+bench_init fanout
 
 # A socket per watcher here and one per stream in the server.
 want=$((WATCHERS * 2 + 256))
@@ -39,15 +31,8 @@ if [ -z "$B" ]; then
   B="$T/bench-fanout"
 fi
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$PCTL" --data "$T/data" serve --listen "127.0.0.1:$port" --root "$T/root" \
-  --max-streams "$((WATCHERS + 24))" >"$T/server.log" 2>&1 &
-SRV_PID=$!
-for _ in $(seq 1 200); do
-  curl -fsS -m 2 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  kill -0 "$SRV_PID" 2>/dev/null || { cat "$T/server.log" >&2; exit 1; }
-  sleep 0.05
-done
+bench_serve --max-streams "$((WATCHERS + 24))"
+port="$PORT"
 echo "server VmRSS idle, no watchers: $(awk '/^VmRSS/ {print $2, $3}' /proc/$SRV_PID/status)"
 
 IDLE_S="${BENCH_IDLE_S:-5}"

@@ -17,16 +17,9 @@ SECS="${BENCH_HTTP_SECONDS:-10}"
 CONNS="${BENCH_CONNS:-32}"
 CREATE_CONNS="${BENCH_CREATE_CONNS:-64}"
 command -v wrk >/dev/null || { echo "bench_http: wrk is missing (scripts/install-deps.sh bench)" >&2; exit 1; }
-T="$(mktemp -d /tmp/pocketctl-bench-http.XXXXXX)"
-SRV_PID=""
-cleanup() {
-  if [ -n "$SRV_PID" ]; then
-    kill -TERM "$SRV_PID" 2>/dev/null || true
-    wait "$SRV_PID" 2>/dev/null || true
-  fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
+bench_init http
 export POCKETCTL_DATA="$T/data"
 unset POCKETCTL_SERVER
 
@@ -43,17 +36,8 @@ print("\n---\n".join(docs))
 PY
 "$PCTL" --offline apply -f "$T/seed.yaml" >/dev/null
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-URL="http://127.0.0.1:$port"
 POCKETCTL_ADMIN_EMAIL=admin@example.com POCKETCTL_ADMIN_PASSWORD=bench-pass-123 \
-  "$PCTL" serve --listen "127.0.0.1:$port" --root "$T/root" --bcrypt-cost 4 \
-  --max-streams 16 >"$T/server.log" 2>&1 &
-SRV_PID=$!
-for _ in $(seq 1 200); do
-  curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1 && break
-  kill -0 "$SRV_PID" 2>/dev/null || { cat "$T/server.log" >&2; exit 1; }
-  sleep 0.05
-done
+  bench_serve --bcrypt-cost 4 --max-streams 16
 SU="$(cat "$T/data/cli.token")"
 # A plain user, for the list with its rule evaluated.
 curl -fsS -m 10 -H "Authorization: $SU" -H 'Content-Type: application/json' \
