@@ -275,32 +275,6 @@ static int parse_view(const struct http_req *r, enum view *v, struct err *e)
 			     "query parameter 'view' must be manifest or record");
 }
 
-/*
- * The record as record_to_json() gives it, minus hidden fields. The data
- * object is a shallow copy: r is borrowed and must not change.
- */
-static json_t *record_public(const struct collection *c,
-			     const struct record *r)
-{
-	json_t *j = record_to_json(r);
-	json_t *data = json_copy(r->data);
-	size_t i;
-
-	if (!j || !data) {
-		json_decref(j);
-		json_decref(data);
-		return NULL;
-	}
-	for (i = 0; i < c->nfields; i++)
-		if (c->fields[i].hidden)
-			json_object_del(data, c->fields[i].name);
-	if (json_object_set_new(j, "data", data)) { /* data stolen */
-		json_decref(j);
-		return NULL;
-	}
-	return j;
-}
-
 struct walk {
 	struct store *store;
 	const struct collection *coll;
@@ -314,7 +288,7 @@ static json_t *render(const struct walk *w, const struct record *r)
 	json_t *doc;
 
 	if (w->view == VIEW_RECORD) {
-		doc = record_public(w->coll, r);
+		doc = record_to_public_json(w->coll, r);
 		if (!doc)
 			err_set(w->e, ERR_NOMEM, "out of memory");
 		return doc;

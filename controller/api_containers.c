@@ -23,17 +23,8 @@
 
 static int64_t heartbeat_ms(void)
 {
-	const char *v = getenv("POCKETCTL_HEARTBEAT_MS");
-	char *end = NULL;
-	long long x;
-
-	if (!v || !*v)
-		return HEARTBEAT_MS;
-	errno = 0;
-	x = strtoll(v, &end, 10);
-	if (errno || !end || *end || x < 10 || x > 3600000)
-		return HEARTBEAT_MS;
-	return x;
+	return util_env_int("POCKETCTL_HEARTBEAT_MS", HEARTBEAT_MS, 10,
+			    3600000);
 }
 
 /* 401 for guests, 403 for non-admins; 0 for admins. */

@@ -37,33 +37,6 @@ static const char *dstr(const struct record *r, const char *f)
 	return s ? s : "";
 }
 
-/* Put data (partial, stolen) over record *after and replace *after with
- * the result. */
-static int put_over(struct store_txn *t, struct record *after, json_t *data,
-		    struct err *e)
-{
-	struct store_put p;
-	struct record now;
-	int rc;
-
-	if (!data)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	record_init(&now);
-	memset(&p, 0, sizeof(p));
-	p.collection = after->collection;
-	p.id = after->id;
-	p.data = data;
-	p.partial = true;
-	p.mode = STORE_UPDATE;
-	rc = store_txn_put(t, &p, &now, NULL, e);
-	json_decref(data);
-	if (rc)
-		return rc;
-	record_release(after);
-	*after = now;
-	return 0;
-}
-
 /* A fresh random UUIDv4 (RFC 4122) into out. */
 static int uuid4(char out[UUID_LEN + 1], struct err *e)
 {
@@ -110,7 +83,7 @@ int governance_on_permission_write(struct store_txn *t,
 		if (was || *dstr(after, "challenge"))
 			return 0;
 		rc = uuid4(challenge, e);
-		return rc ? rc : put_over(t, after, json_pack("{s:s}",
+		return rc ? rc : store_txn_patch(t, after, json_pack("{s:s}",
 					  "challenge", challenge), e);
 	}
 	rc = ledger_actor_resolve(t, actor_id, &who, e);
@@ -141,7 +114,7 @@ int governance_on_permission_write(struct store_txn *t,
 	}
 	util_now(ts);
 	/* json_pack copies both strings. */
-	return put_over(t, after, json_pack("{s:s, s:s}", "approved_by",
+	return store_txn_patch(t, after, json_pack("{s:s, s:s}", "approved_by",
 					    who.user_id, "approved_at", ts), e);
 }
 
@@ -174,7 +147,7 @@ int governance_on_mcp_write(struct store_txn *t, const struct record *before,
 	if (strcmp(now, "approved"))
 		return 0;
 	util_now(ts);
-	return put_over(t, after, json_pack("{s:s, s:s}", "approved_by",
+	return store_txn_patch(t, after, json_pack("{s:s, s:s}", "approved_by",
 					    who.user_id, "approved_at", ts), e);
 }
 
@@ -400,17 +373,8 @@ out:
 
 int64_t governance_mcp_cooldown(void)
 {
-	const char *v = getenv(GOVERNANCE_MCP_COOLDOWN_ENV);
-	char *end;
-	long long x;
-
-	if (!v || !*v)
-		return GOVERNANCE_MCP_COOLDOWN_DEFAULT;
-	errno = 0;
-	x = strtoll(v, &end, 10);
-	if (errno || *end || x < 0)
-		return GOVERNANCE_MCP_COOLDOWN_DEFAULT;
-	return x;
+	return util_env_int(GOVERNANCE_MCP_COOLDOWN_ENV,
+			    GOVERNANCE_MCP_COOLDOWN_DEFAULT, 0, INT64_MAX);
 }
 
 static bool mcp_name_ok(const char *n)

@@ -59,25 +59,9 @@ enum {
 	SLOT_AUTH,          /* auth collections: the record as an auth record */
 };
 
-/* A number from the environment in [min, max], or def. */
-static int64_t env_ms(const char *name, int64_t def, int64_t min, int64_t max)
-{
-	const char *v = getenv(name);
-	char *end = NULL;
-	long long x;
-
-	if (!v || !*v)
-		return def;
-	errno = 0;
-	x = strtoll(v, &end, 10);
-	if (errno || !end || *end || x < min || x > max)
-		return def;
-	return x;
-}
-
 static int64_t heartbeat_ms(void)
 {
-	return env_ms("POCKETCTL_HEARTBEAT_MS", HEARTBEAT_MS, 10, 3600000);
+	return util_env_int("POCKETCTL_HEARTBEAT_MS", HEARTBEAT_MS, 10, 3600000);
 }
 
 /* ---- memory ------------------------------------------------------------ */
@@ -939,7 +923,7 @@ int api_realtime_connect(struct http_req *r)
 	struct sse s;
 	char data[80];
 	int64_t cursor, hb = heartbeat_ms(), next_hb, last_msg, now, deadline;
-	int64_t idle = env_ms("POCKETCTL_REALTIME_IDLE_MS", RT_IDLE_MS, 100,
+	int64_t idle = util_env_int("POCKETCTL_REALTIME_IDLE_MS", RT_IDLE_MS, 100,
 			      (int64_t)24 * 3600 * 1000);
 	int64_t last_trim;
 	bool registered = false, deep = false;

@@ -30,29 +30,6 @@ struct get_walk {
 	struct err *e;
 };
 
-/* record_to_json() minus hidden fields; r is borrowed and left as is. */
-static json_t *record_public(const struct collection *c,
-			     const struct record *r)
-{
-	json_t *j = record_to_json(r);
-	json_t *data = json_copy(r->data);
-	size_t i;
-
-	if (!j || !data) {
-		json_decref(j);
-		json_decref(data);
-		return NULL;
-	}
-	for (i = 0; i < c->nfields; i++)
-		if (c->fields[i].hidden)
-			json_object_del(data, c->fields[i].name);
-	if (json_object_set_new(j, "data", data)) { /* data stolen */
-		json_decref(j);
-		return NULL;
-	}
-	return j;
-}
-
 static int visit(const struct record *r, void *arg)
 {
 	struct get_walk *w = arg;
@@ -63,7 +40,7 @@ static int visit(const struct record *r, void *arg)
 		if (!doc)
 			return w->e->code ? w->e->code : ERR_NOMEM;
 	} else {
-		doc = record_public(w->coll, r);
+		doc = record_to_public_json(w->coll, r);
 		if (!doc)
 			return err_set(w->e, ERR_NOMEM, "out of memory");
 	}

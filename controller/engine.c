@@ -1901,19 +1901,10 @@ static char *absolute(const char *dir)
 	return path_join(cwd, dir);
 }
 
-/* An integer from the environment, or fallback. */
+/* Milliseconds from the environment: -1 ... one year, or fallback. */
 static int64_t env_ms(const char *name, int64_t fallback)
 {
-	const char *v = getenv(name);
-	char *end = NULL;
-	long long n;
-
-	if (!v || !*v)
-		return fallback;
-	n = strtoll(v, &end, 10);
-	if (*end || n > (long long)365 * 86400 * 1000 || n < -1)
-		return fallback;
-	return (int64_t)n;
+	return util_env_int(name, fallback, -1, (int64_t)365 * 86400 * 1000);
 }
 
 void engine_options_init(struct engine_options *o)

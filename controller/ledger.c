@@ -23,12 +23,16 @@
 #define PROPOSALS "proposals"
 #define SEALED_BY_LABEL "pocketcoder.io/sealed-by"
 
-static const char *dstr(const struct record *r, const char *field)
+static const char *jdstr(json_t *data, const char *f)
 {
-	const char *s = r ? json_string_value(json_object_get(r->data, field)) :
-			    NULL;
+	const char *s = json_string_value(json_object_get(data, f));
 
 	return s ? s : "";
+}
+
+static const char *dstr(const struct record *r, const char *field)
+{
+	return jdstr(r ? r->data : NULL, field);
 }
 
 /* ---- actors ---------------------------------------------------------------- */
@@ -174,114 +178,63 @@ int ledger_signature(const char *name, const char *description,
 
 /* ---- finding the head and the latest version ---------------------------------- */
 
-/* Count sops matching where with the given binds (a JSON array, stolen). */
-static int count_sops(struct store_txn *t, const char *where, json_t *args,
-		      int64_t *n, struct err *e)
+/* The first sop of a one-row walk: its id and data (a new reference). */
+struct newest {
+	char id[ID_LEN + 1];
+	json_t *data;              /* NULL: no sop matched */
+};
+
+static int keep_first(const struct record *r, void *arg)
+{
+	struct newest *n = arg;
+
+	memcpy(n->id, r->id, sizeof(n->id));
+	n->data = json_incref(r->data);
+	return 0;
+}
+
+/* The first sop in order that matches where (binds: args, stolen), as the
+ * transaction sees it; n->data stays NULL when none does. Release with
+ * json_decref(n->data). */
+static int newest_sop(struct store_txn *t, const char *where, json_t *args,
+		      const char *order, struct newest *n, struct err *e)
 {
 	struct store_query q;
 	int rc;
 
+	memset(n, 0, sizeof(*n));
 	if (!args)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	memset(&q, 0, sizeof(q));
 	q.where = where;
 	q.args = args;
-	rc = store_txn_count(t, SOPS, &q, n, e);
+	q.order = order;
+	q.limit = 1;
+	rc = store_txn_list(t, SOPS, &q, keep_first, n, e);
 	json_decref(args);
 	return rc;
 }
 
-/* Ledger entries (ids of the ledger form) with sequence >= seq. */
-static int count_from(struct store_txn *t, int64_t seq, int64_t *n,
-		      struct err *e)
+/* The ledger's head: the entry with the highest sequence number (ids are
+ * fixed-width, so the highest id). n->data NULL when the ledger is
+ * empty. */
+static int ledger_head(struct store_txn *t, struct newest *n, struct err *e)
 {
 	char lo[ID_LEN + 1], hi[ID_LEN + 1];
 
-	ledger_entry_id(seq, lo);
+	ledger_entry_id(1, lo);
 	ledger_entry_id(LEDGER_SEQ_MAX, hi);
-	return count_sops(t, "id >= ? AND id <= ?", json_pack("[s, s]", lo, hi),
-			  n, e);
+	return newest_sop(t, "id >= ? AND id <= ?", json_pack("[s, s]", lo, hi),
+			  "id DESC", n, e);
 }
 
-/*
- * The highest sequence number in the ledger (0 when empty): the count of
- * entries is it unless entries were removed, which a binary search over
- * the id order copes with.
- */
-static int head_seq(struct store_txn *t, int64_t *out, struct err *e)
-{
-	int64_t n, lo, hi, mid, c;
-	int rc;
-
-	*out = 0;
-	rc = count_from(t, 1, &n, e);
-	if (rc || !n)
-		return rc;
-	rc = count_from(t, n + 1, &c, e);
-	if (rc)
-		return rc;
-	if (!c) {
-		*out = n;   /* n ids, all <= n: exactly 1..n */
-		return 0;
-	}
-	/* largest seq with count_from(seq) > 0, in [n + 1, SEQ_MAX] */
-	lo = n + 1;
-	hi = LEDGER_SEQ_MAX;
-	while (lo < hi) {
-		mid = lo + (hi - lo + 1) / 2;
-		rc = count_from(t, mid, &c, e);
-		if (rc)
-			return rc;
-		if (c)
-			lo = mid;
-		else
-			hi = mid - 1;
-	}
-	*out = lo;
-	return 0;
-}
-
-/* Versions of name greater than v. */
-static int count_versions_above(struct store_txn *t, const char *name,
-				int64_t v, int64_t *n, struct err *e)
-{
-	return count_sops(t, "json_extract(data, '$.name') = ? AND "
-			  "json_extract(data, '$.version') > ?",
-			  json_pack("[s, I]", name, (json_int_t)v), n, e);
-}
-
-/* The highest version sealed for name (0 when none). */
+/* The highest version sealed for name (n->data NULL when none). */
 static int latest_version(struct store_txn *t, const char *name,
-			  int64_t *out, struct err *e)
+			  struct newest *n, struct err *e)
 {
-	int64_t n, c, lo, hi, mid;
-	int rc;
-
-	*out = 0;
-	rc = count_versions_above(t, name, 0, &n, e);
-	if (rc || !n)
-		return rc;
-	rc = count_versions_above(t, name, n, &c, e);
-	if (rc)
-		return rc;
-	if (!c) {
-		*out = n;
-		return 0;
-	}
-	lo = n + 1;
-	hi = INT64_C(1) << 53;
-	while (lo < hi) {
-		mid = lo + (hi - lo + 1) / 2;
-		rc = count_versions_above(t, name, mid - 1, &c, e);
-		if (rc)
-			return rc;
-		if (c)
-			lo = mid;
-		else
-			hi = mid - 1;
-	}
-	*out = lo;
-	return 0;
+	return newest_sop(t, "json_extract(data, '$.name') = ?",
+			  json_pack("[s]", name),
+			  "json_extract(data, '$.version') DESC", n, e);
 }
 
 /* ---- sealing ------------------------------------------------------------------ */
@@ -313,42 +266,40 @@ static int seal(struct store_txn *t, const struct record *p,
 	const char *content = dstr(p, "content");
 	char id[ID_LEN + 1], sig[LEDGER_HASH_HEX + 1], now[TIME_LEN + 1];
 	char rname[LEDGER_NAME_MAX + 32];
-	struct record head;
+	struct newest latest, head = { "", NULL };
 	struct store_put put;
 	json_t *data = NULL, *labels = NULL;
-	int64_t seq, version, same;
+	int64_t seq = 0, version = 0;
 	const char *prev = "";
 	int rc;
 
-	record_init(&head);
-	rc = latest_version(t, name, &version, e);
+	rc = latest_version(t, name, &latest, e);
 	if (rc)
 		goto out;
-	if (version) {
+	if (latest.data) {
+		version = json_integer_value(json_object_get(latest.data,
+							     "version"));
 		/* Re-approving what is already sealed seals nothing. */
-		rc = count_sops(t, "json_extract(data, '$.name') = ? AND "
-				"json_extract(data, '$.version') = ? AND "
-				"json_extract(data, '$.description') = ? AND "
-				"json_extract(data, '$.content') = ?",
-				json_pack("[s, I, s, s]", name,
-					  (json_int_t)version, desc, content),
-				&same, e);
-		if (rc || same)
+		if (!strcmp(jdstr(latest.data, "description"), desc) &&
+		    !strcmp(jdstr(latest.data, "content"), content))
 			goto out;
 	}
-	rc = head_seq(t, &seq, e);
+	rc = ledger_head(t, &head, e);
 	if (rc)
 		goto out;
+	if (head.data) {
+		seq = entry_seq(head.id);
+		prev = jdstr(head.data, "signature");
+		if (seq < 1) {
+			rc = err_set(e, ERR_CONFLICT, "the sop ledger's head "
+				     "'%s' is not a ledger entry (see `pocketctl "
+				     "ledger verify`)", head.id);
+			goto out;
+		}
+	}
 	if (seq >= LEDGER_SEQ_MAX) {
 		rc = err_set(e, ERR_TOO_LARGE, "the sop ledger is full");
 		goto out;
-	}
-	if (seq) {
-		ledger_entry_id(seq, id);
-		rc = store_txn_get(t, SOPS, id, &head, e);
-		if (rc)
-			goto out;
-		prev = dstr(&head, "signature");
 	}
 	version++;
 	rc = ledger_signature(name, desc, content, version, prev, sig, e);
@@ -379,37 +330,11 @@ static int seal(struct store_txn *t, const struct record *p,
 	if (rc)
 		err_prefix(e, "sealing proposal '%s': ", name);
 out:
-	record_release(&head);
+	json_decref(latest.data);
+	json_decref(head.data);
 	json_decref(data);
 	json_decref(labels);
 	return rc;
-}
-
-/* Put an approved proposal back to draft and refresh *after. */
-static int back_to_draft(struct store_txn *t, struct record *after,
-			 struct err *e)
-{
-	struct store_put put;
-	struct record now;
-	json_t *data = json_pack("{s:s}", "status", "draft");
-	int rc;
-
-	if (!data)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	record_init(&now);
-	memset(&put, 0, sizeof(put));
-	put.collection = PROPOSALS;
-	put.id = after->id;
-	put.data = data;
-	put.partial = true;
-	put.mode = STORE_UPDATE;
-	rc = store_txn_put(t, &put, &now, NULL, e);
-	json_decref(data);
-	if (rc)
-		return rc;
-	record_release(after);
-	*after = now;
-	return 0;
 }
 
 int ledger_on_proposal_write(struct store_txn *t, const struct record *before,
@@ -434,7 +359,9 @@ int ledger_on_proposal_write(struct store_txn *t, const struct record *before,
 		     i++)
 			if (strcmp(dstr(before, sealed_fields[i]),
 				   dstr(after, sealed_fields[i])))
-				return back_to_draft(t, after, e);
+				/* back to draft; *after refreshed */
+				return store_txn_patch(t, after, json_pack(
+					"{s:s}", "status", "draft"), e);
 		return 0;
 	}
 	rc = ledger_actor_resolve(t, actor_id, &who, e);
@@ -461,13 +388,6 @@ struct verify {
 	struct err *e;
 	int rc;                   /* an error other than "bad entry" */
 };
-
-static const char *jdstr(json_t *data, const char *f)
-{
-	const char *s = json_string_value(json_object_get(data, f));
-
-	return s ? s : "";
-}
 
 static int mark_bad(struct verify *v, const char *id, json_t *data,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -459,6 +459,28 @@ json_t *record_to_json(const struct record *r)
 			 "created", r->created, "updated", r->updated);
 }
 
+json_t *record_to_public_json(const struct collection *c,
+			      const struct record *r)
+{
+	json_t *j = record_to_json(r);
+	json_t *data = json_copy(r->data);
+	size_t i;
+
+	if (!j || !data) {
+		json_decref(j);
+		json_decref(data);
+		return NULL;
+	}
+	for (i = 0; i < c->nfields; i++)
+		if (c->fields[i].hidden)
+			json_object_del(data, c->fields[i].name);
+	if (json_object_set_new(j, "data", data)) { /* data stolen */
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
 const char *store_action_name(enum store_action a)
 {
 	switch (a) {
@@ -2371,6 +2393,31 @@ out:
 	return rc;
 }
 
+int store_txn_patch(struct store_txn *t, struct record *rec, json_t *data,
+		    struct err *e)
+{
+	struct store_put p;
+	struct record now;
+	int rc;
+
+	if (!data)
+		return nomem(e);
+	record_init(&now);
+	memset(&p, 0, sizeof(p));
+	p.collection = rec->collection;
+	p.id = rec->id;
+	p.data = data;
+	p.partial = true;
+	p.mode = STORE_UPDATE;
+	rc = store_txn_put(t, &p, &now, NULL, e);
+	json_decref(data);
+	if (rc)
+		return rc;
+	record_release(rec);
+	*rec = now;
+	return 0;
+}
+
 /* ---- delete ----------------------------------------------------------- */
 
 struct del_plan {
@@ -2964,25 +3011,19 @@ out:
 	return rc;
 }
 
-int store_list(struct store *s, const char *collection,
-	       const struct store_query *q, store_each_fn fn, void *arg,
-	       struct err *e)
+/* Walk the records of c matching q on db (cache: its statement cache, or
+ * NULL). */
+static int list_on(sqlite3 *db, struct rconn *cache,
+		   const struct collection *c, const struct store_query *q,
+		   store_each_fn fn, void *arg, struct err *e)
 {
-	const struct collection *c;
-	struct rconn *conn = NULL;
 	sqlite3_stmt *st = NULL;
 	struct record r;
 	int rc, step;
 
-	rc = find_coll(s, collection, &c, e);
+	rc = prepare_query(db, cache, c, REC_COLS, q, true, &st, e);
 	if (rc)
 		return rc;
-	rc = rconn_get(s, &conn, e);
-	if (rc)
-		return rc;
-	rc = prepare_query(conn->db, conn, c, REC_COLS, q, true, &st, e);
-	if (rc)
-		goto out;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		rc = record_from_row(st, &r, e);
 		if (rc)
@@ -2993,11 +3034,42 @@ int store_list(struct store *s, const char *collection,
 			goto out;
 	}
 	if (step != SQLITE_DONE)
-		rc = db_err(e, conn->db, "cannot list records");
+		rc = db_err(e, db, "cannot list records");
 out:
-	query_done(conn, st);
+	query_done(cache, st);
+	return rc;
+}
+
+int store_list(struct store *s, const char *collection,
+	       const struct store_query *q, store_each_fn fn, void *arg,
+	       struct err *e)
+{
+	const struct collection *c;
+	struct rconn *conn = NULL;
+	int rc;
+
+	rc = find_coll(s, collection, &c, e);
+	if (rc)
+		return rc;
+	rc = rconn_get(s, &conn, e);
+	if (rc)
+		return rc;
+	rc = list_on(conn->db, conn, c, q, fn, arg, e);
 	rconn_put(s, conn);
 	return rc;
+}
+
+int store_txn_list(struct store_txn *t, const char *collection,
+		   const struct store_query *q, store_each_fn fn, void *arg,
+		   struct err *e)
+{
+	const struct collection *c;
+	int rc;
+
+	if (!t)
+		return err_set(e, ERR_INTERNAL, "no transaction");
+	rc = find_coll(t->s, collection, &c, e);
+	return rc ? rc : list_on(t->s->wdb, NULL, c, q, fn, arg, e);
 }
 
 /* The count cache's key of a query: "collection\nwhere\nargs". Caller

@@ -91,6 +91,12 @@ void record_release(struct record *r);   /* accepts NULL; leaves r empty */
  */
 json_t *record_to_json(const struct record *r);
 
+/* record_to_json() without c's hidden fields in "data", for output. r is
+ * borrowed and left as is (the data object is a shallow copy). NULL when
+ * out of memory. */
+json_t *record_to_public_json(const struct collection *c,
+			      const struct record *r);
+
 enum store_action {
 	STORE_UNCHANGED = 0,
 	STORE_CREATED,
@@ -178,6 +184,15 @@ int store_txn_put(struct store_txn *t, const struct store_put *p,
 		  struct record *out, enum store_action *act, struct err *e);
 
 /*
+ * Put data (a partial update; stolen, NULL counts as out of memory) over
+ * the stored record *rec (collection and id) and replace *rec with the
+ * record as it is after the write. For hooks that adjust the record they
+ * were handed.
+ */
+int store_txn_patch(struct store_txn *t, struct record *rec, json_t *data,
+		    struct err *e);
+
+/*
  * Delete one record. Records related to it through a cascade relation are
  * deleted too (recursively, each with its own change-log row); a
  * non-cascade relation pointing at it makes the delete fail with
@@ -233,6 +248,11 @@ int store_list(struct store *s, const char *collection,
 	       struct err *e);
 int store_count(struct store *s, const char *collection,
 		const struct store_query *q, int64_t *count, struct err *e);
+
+/* store_list() as the transaction sees it, its own writes included. */
+int store_txn_list(struct store_txn *t, const char *collection,
+		   const struct store_query *q, store_each_fn fn, void *arg,
+		   struct err *e);
 
 /*
  * Count the records of collection matching q (same SQL contract as

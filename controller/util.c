@@ -65,6 +65,25 @@ void util_now(char out[TIME_LEN + 1])
 		 (unsigned)(ts.tv_nsec / 1000000) % 1000u);
 }
 
+int64_t util_env_int(const char *name, int64_t def, int64_t min,
+		     int64_t max)
+{
+	const char *v = getenv(name);
+	char *end = NULL;
+	long long x;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	x = strtoll(v, &end, 10);
+	if (errno || !end || *end || x < min || x > max) {
+		fprintf(stderr, "pocketctl: ignoring %s='%s' (want %lld..%lld)\n",
+			name, v, (long long)min, (long long)max);
+		return def;
+	}
+	return x;
+}
+
 int64_t util_monotonic_ms(void)
 {
 	struct timespec ts;

@@ -27,6 +27,13 @@ void util_now(char out[TIME_LEN + 1]);
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t util_monotonic_ms(void);
 
+/* The integer in environment variable name when it is set and lies in
+ * [min, max]; def when unset or empty. A value that is set but not such
+ * an integer is ignored with a warning on stderr naming it, and gives
+ * def. */
+int64_t util_env_int(const char *name, int64_t def, int64_t min,
+		     int64_t max);
+
 /*
  * Create directory path and its missing parents with mode 0755.
  * Existing directories are fine; a non-directory in the way is ERR_IO

@@ -110,24 +110,6 @@ static const char *const my_keys[] = {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int64_t env_i64(const char *name, int64_t def, int64_t min, int64_t max)
-{
-	const char *v = getenv(name);
-	char *end = NULL;
-	long long x;
-
-	if (!v || !*v)
-		return def;
-	errno = 0;
-	x = strtoll(v, &end, 10);
-	if (errno || !end || *end || x < min || x > max) {
-		fprintf(stderr, "pocketctl: ignoring %s='%s' (want %lld..%lld)\n",
-			name, v, (long long)min, (long long)max);
-		return def;
-	}
-	return x;
-}
-
 static int64_t realtime_ns(void)
 {
 	struct timespec ts;
@@ -171,18 +153,18 @@ void containers_options_init(struct containers_options *o)
 
 	memset(o, 0, sizeof(*o));
 	docker_gov_config_default(g);
-	g->quiet_ms = env_i64("POCKETCTL_RESTART_QUIET_MS", g->quiet_ms, 0, 3600000);
-	g->max_delay_ms = env_i64("POCKETCTL_RESTART_MAX_DELAY_MS",
+	g->quiet_ms = util_env_int("POCKETCTL_RESTART_QUIET_MS", g->quiet_ms, 0, 3600000);
+	g->max_delay_ms = util_env_int("POCKETCTL_RESTART_MAX_DELAY_MS",
 				  g->max_delay_ms, 0, 86400000);
-	g->budget = (int)env_i64("POCKETCTL_RESTART_BUDGET", g->budget, 1,
+	g->budget = (int)util_env_int("POCKETCTL_RESTART_BUDGET", g->budget, 1,
 				 DOCKER_GOV_BUDGET_MAX);
-	g->window_ms = env_i64("POCKETCTL_RESTART_WINDOW_MS", g->window_ms, 0,
+	g->window_ms = util_env_int("POCKETCTL_RESTART_WINDOW_MS", g->window_ms, 0,
 			       86400000);
-	g->cooldown_ms = env_i64("POCKETCTL_RESTART_COOLDOWN_MS", g->cooldown_ms,
+	g->cooldown_ms = util_env_int("POCKETCTL_RESTART_COOLDOWN_MS", g->cooldown_ms,
 				 0, 86400000);
-	g->backoff_min_ms = env_i64("POCKETCTL_RESTART_BACKOFF_MS",
+	g->backoff_min_ms = util_env_int("POCKETCTL_RESTART_BACKOFF_MS",
 				    g->backoff_min_ms, 0, 3600000);
-	g->backoff_max_ms = env_i64("POCKETCTL_RESTART_BACKOFF_MAX_MS",
+	g->backoff_max_ms = util_env_int("POCKETCTL_RESTART_BACKOFF_MAX_MS",
 				    g->backoff_max_ms, 0, 86400000);
 	docker_gov_config_clamp(g);
 	o->health_poll_ms = 100;
