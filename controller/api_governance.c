@@ -151,27 +151,43 @@ int governance_on_mcp_write(struct store_txn *t, const struct record *before,
 					    who.user_id, "approved_at", ts), e);
 }
 
+typedef int (*write_hook_fn)(struct store_txn *t, const struct record *before,
+			     struct record *after, const char *actor_id,
+			     struct err *e);
+
+/* The hooks, by collection: one list for dispatching and for telling
+ * writers which collections need their stored record as before. */
+static const struct {
+	const char *collection;
+	write_hook_fn hook;
+} write_hooks[] = {
+	{ "proposals", ledger_on_proposal_write },
+	{ "permissions", governance_on_permission_write },
+	{ "mcp_servers", governance_on_mcp_write },
+};
+
+static write_hook_fn hook_for(const char *collection)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(write_hooks) / sizeof(write_hooks[0]); i++)
+		if (!strcmp(collection, write_hooks[i].collection))
+			return write_hooks[i].hook;
+	return NULL;
+}
+
 bool governance_watches(const char *collection)
 {
-	return !strcmp(collection, "proposals") ||
-	       !strcmp(collection, "permissions") ||
-	       !strcmp(collection, "mcp_servers");
+	return hook_for(collection) != NULL;
 }
 
 int governance_on_write(struct store_txn *t, const struct record *before,
 			struct record *after, const char *actor_id,
 			struct err *e)
 {
-	if (!after)
-		return 0;
-	if (!strcmp(after->collection, "proposals"))
-		return ledger_on_proposal_write(t, before, after, actor_id, e);
-	if (!strcmp(after->collection, "permissions"))
-		return governance_on_permission_write(t, before, after,
-						      actor_id, e);
-	if (!strcmp(after->collection, "mcp_servers"))
-		return governance_on_mcp_write(t, before, after, actor_id, e);
-	return 0;
+	write_hook_fn hook = after ? hook_for(after->collection) : NULL;
+
+	return hook ? hook(t, before, after, actor_id, e) : 0;
 }
 
 /* ---- body helpers ---------------------------------------------------------------- */
