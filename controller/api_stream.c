@@ -1,8 +1,10 @@
 /*
  * api_stream.c - /api/v1/watch and PocketBase's /api/realtime (see
- * api_stream.h): SSE handlers that run in their civetweb worker, wait on
- * the hub for changes after their cursor, filter them for their caller and
- * write them out.
+ * api_stream.h): SSE handlers that check the caller, send the headers and
+ * the first events on their civetweb worker, then hand the stream to the
+ * stream pump (pump.h), which fills it from the hub as changes arrive,
+ * filtered for the caller. With the pump off (POCKETCTL_STREAM_PUMP=0) the
+ * worker runs the stream itself, as a blocking loop.
  *
  * Each change is formatted once per variant (privileged or public viewer,
  * watch or PocketBase shape) in the hub entry's cache, so a thousand
@@ -10,11 +12,12 @@
  * cursor, a write buffer that is freed when it grew large, and (realtime)
  * its topic list.
  *
- * THREAD SAFETY NOTES: a stream's state belongs to its worker thread,
- * except a realtime client's topics and bound auth, which a POST on another
- * worker replaces: those are guarded by the client's mutex, and the POST
- * reaches the client through the hub's client table (whose lock is taken
- * before the client's, never the other way round).
+ * THREAD SAFETY NOTES: a stream's state belongs to its driver (the pump
+ * thread, or its worker), except a realtime client's topics and bound
+ * auth, which a POST on another worker replaces: those are guarded by the
+ * client's mutex, and the POST reaches the client through the hub's client
+ * table (whose lock is taken before the client's, never the other way
+ * round).
  */
 #include "api_stream.h"
 
@@ -32,8 +35,10 @@
 #include "hub.h"
 #include "pbjson.h"
 #include "pick.h"
+#include "pump.h"
 #include "rules.h"
 #include "server.h"
+#include "sse.h"
 #include "store.h"
 #include "util.h"
 
@@ -43,8 +48,6 @@
 #define RT_CLIENT_ID_LEN 40              /* PocketBase's client id length */
 #define RT_MAX_SUBS 1000                 /* PocketBase's limits */
 #define RT_MAX_TOPIC 2500
-#define OUT_KEEP ((size_t)64 << 10)      /* a larger write buffer is freed
-                                          * after each flush */
 #define SUPERUSERS "_superusers"
 #define STACK_KEEP 8192                  /* bytes kept below the frame */
 #define TRIM_EVERY_MS 1000               /* stack trims, at most */
@@ -96,139 +99,6 @@ __attribute__((noinline)) static void stack_trim(void)
 	top = ((uintptr_t)__builtin_frame_address(0) - STACK_KEEP) & ~(pg - 1);
 	if (top > lo && top < (uintptr_t)addr + size)
 		madvise((void *)lo, top - lo, MADV_DONTNEED);
-}
-
-/* ---- SSE output -------------------------------------------------------- */
-
-/*
- * The body is sent with chunked transfer encoding (HTTP/1.1), so that the
- * end of a stream is the end of the response and civetweb can keep or
- * close the connection as usual. Each flush is one chunk, framed in the
- * buffer itself: CHUNK_HEAD bytes are reserved in front of the events and
- * filled with the size when the chunk goes out, so a flush is one write.
- */
-#define CHUNK_HEAD 10            /* "%08x\r\n" */
-
-struct sse {
-	struct mg_connection *conn;
-	struct buf out;
-	bool chunked;       /* HTTP/1.1: chunked; HTTP/1.0: until close */
-	bool dead;          /* a write failed: the client is gone */
-};
-
-static void sse_init(struct sse *s, struct http_req *r)
-{
-	s->conn = r->conn;
-	buf_init(&s->out, 0);
-	s->chunked = !r->ri->http_version ||
-		     strcmp(r->ri->http_version, "1.0") != 0;
-	s->dead = false;
-}
-
-static void sse_release(struct sse *s)
-{
-	buf_release(&s->out);
-}
-
-/* The buffer to append events to (with the chunk head reserved), or NULL
- * when that reservation fails. */
-static struct buf *sse_out(struct sse *s)
-{
-	if (s->chunked && s->out.len == 0 &&
-	    buf_add(&s->out, "00000000\r\n", CHUNK_HEAD))
-		return NULL;
-	return &s->out;
-}
-
-/* Bytes of events waiting to be flushed. */
-static size_t sse_pending(const struct sse *s)
-{
-	size_t head = s->chunked ? CHUNK_HEAD : 0;
-
-	return s->out.len > head ? s->out.len - head : 0;
-}
-
-/* Send the status line and headers; the body stays open. */
-static void sse_start(struct http_req *r, const struct sse *s)
-{
-	r->status = 200;
-	mg_response_header_start(r->conn, 200);
-	mg_response_header_add(r->conn, "Content-Type", "text/event-stream", -1);
-	mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
-	mg_response_header_add(r->conn, "X-Accel-Buffering", "no", -1);
-	mg_response_header_add(r->conn, "Access-Control-Allow-Origin", "*", -1);
-	if (s->chunked)
-		mg_response_header_add(r->conn, "Transfer-Encoding", "chunked",
-				       -1);
-	else
-		mg_response_header_add(r->conn, "Connection", "close", -1);
-	mg_response_header_send(r->conn);
-}
-
-/* Write out what is buffered. Returns 0, or -1 once the client is gone. */
-static int sse_flush(struct sse *s)
-{
-	char head[CHUNK_HEAD + 1];
-	size_t n = sse_pending(s);
-
-	if (!s->dead && n) {
-		if (s->chunked) {
-			/* n < BUF_DEFAULT_CAP: eight hex digits suffice. */
-			snprintf(head, sizeof(head), "%08x\r\n",
-				 (unsigned)(n & 0xffffffffu));
-			memcpy(s->out.ptr, head, CHUNK_HEAD);
-			if (buf_puts(&s->out, "\r\n"))
-				s->dead = true;
-		}
-		if (!s->dead &&
-		    mg_write(s->conn, s->out.ptr, s->out.len) != (int)s->out.len)
-			s->dead = true;
-	}
-	if (s->out.alloc > OUT_KEEP)
-		buf_release(&s->out);
-	else
-		buf_reset(&s->out);
-	return s->dead ? -1 : 0;
-}
-
-/* End the body (the last, empty chunk). */
-static void sse_end(struct sse *s)
-{
-	if (s->chunked && !s->dead)
-		mg_write(s->conn, "0\r\n\r\n", 5);
-}
-
-/*
- * Buffer one event. id may be NULL. data must hold no newline (compact
- * JSON never does). sep is "" (PocketBase writes "id:X") or " ".
- */
-static int sse_event(struct sse *s, const char *sep, const char *id,
-		     const char *event, const char *data, size_t dlen)
-{
-	struct buf *b = sse_out(s);
-
-	if (!b || (id && buf_printf(b, "id:%s%s\n", sep, id)) ||
-	    buf_printf(b, "event:%s%s\ndata:%s", sep, event, sep) ||
-	    buf_add(b, data, dlen) || buf_puts(b, "\n\n"))
-		return ERR_NOMEM;
-	return 0;
-}
-
-/* An event whose data is a small JSON object built here. */
-static int sse_json_event(struct sse *s, int64_t id, const char *event,
-			  json_t *data)
-{
-	char idtext[32], *text;
-	int rc;
-
-	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
-	text = data ? json_dumps(data, JSON_COMPACT) : NULL;
-	json_decref(data);
-	if (!text)
-		return ERR_NOMEM;
-	rc = sse_event(s, " ", idtext, event, text, strlen(text));
-	free(text);
-	return rc;
 }
 
 /* ---- entries -------------------------------------------------------------- */
@@ -577,42 +447,190 @@ static int send_reset(struct sse *s, int64_t head, const char *reason)
 					(json_int_t)head, "reason", reason));
 }
 
-/* Append en to the watch stream when the caller may see it. */
-static int watch_one(struct http_req *r, struct sse *s, const bool *want,
-		     bool any, struct hub_entry *en)
+/* ---- running a stream ------------------------------------------------ */
+
+/*
+ * Run st on this worker until it ends, the client leaves or the server
+ * stops (the stream pump is off), then release it.
+ */
+static void run_here(struct server *srv, struct mg_connection *conn,
+		     struct sse_stream *st)
 {
+	const char *tail;
+	int64_t last_trim = util_monotonic_ms(), now;
+	bool deep = false;
+	int rc;
+
+	stack_trim();
+	while (!srv->stopping && !sse_flush(&st->out)) {
+		rc = st->fill(st, util_monotonic_ms());
+		/* Replays from the store and access checks run SQLite on
+		 * this stack: trim again before sleeping, now and then. */
+		deep |= ran_sql || rc > 0;
+		ran_sql = false;
+		if (sse_flush(&st->out) || rc < 0)
+			break;
+		if (rc > 0)
+			continue;
+		now = util_monotonic_ms();
+		if (deep && now - last_trim >= TRIM_EVERY_MS) {
+			stack_trim();
+			last_trim = now;
+			deep = false;
+		}
+		if (hub_wait(srv->hub, st->cursor, st->wake_ms) == HUB_STOPPED)
+			break;
+	}
+	tail = sse_tail(&st->out);
+	if (!st->out.dead && *tail)
+		mg_write(conn, tail, strlen(tail));
+	st->release(st);
+}
+
+/*
+ * The socket to hand a new stream to the pump (-1 when the pump is off),
+ * found before anything is sent. Returns 0, or replies 503 and returns
+ * -1.
+ */
+static int stream_socket(struct http_req *r, int *fd)
+{
+	struct err e = ERR_INIT;
+
+	*fd = -1;
+	if (!r->srv->pump)
+		return 0;
+	*fd = pump_find_socket(r, &e);
+	if (*fd >= 0)
+		return 0;
+	fprintf(stderr, "pocketctl: %s\n", e.msg);
+	http_reply_error(r, &e);
+	return -1;
+}
+
+/* Serve st, whose headers went out: through the pump when fd >= 0, else
+ * on this worker. st belongs to the driver from here. */
+static int stream_serve(struct http_req *r, int fd, struct sse_stream *st)
+{
+	struct err e = ERR_INIT;
+	const char *tail;
+
+	if (fd < 0) {
+		run_here(r->srv, r->conn, st);
+		return 0;
+	}
+	if (pump_adopt(r->srv->pump, fd, st, &e) == 0) {
+		r->detached = true;
+		return 0;
+	}
+	/* Not adopted (the server is stopping): end it here. */
+	if (e.code != ERR_UNAVAILABLE)
+		fprintf(stderr, "pocketctl: %s\n", e.msg);
+	tail = sse_tail(&st->out);
+	if (!sse_flush(&st->out) && *tail)
+		mg_write(r->conn, tail, strlen(tail));
+	st->release(st);
+	return 0;
+}
+
+/* ---- /api/v1/watch ---------------------------------------------------- */
+
+struct watch_stream {
+	struct sse_stream base;          /* first: the drivers' view */
+	struct server *srv;
+	struct http_auth auth;           /* the caller; record owned */
+	bool *want;                      /* collections asked for */
+	bool any;                        /* want[] narrows the stream */
+	int64_t hb, next_hb;             /* heartbeat interval, next one */
+};
+
+/* Append en to the watch stream when the caller may see it. */
+static int watch_one(struct watch_stream *w, struct hub_entry *en)
+{
+	struct server *srv = w->srv;
 	char idtext[32];
 	const char *data;
 	size_t n = 0;
 	bool priv;
 
-	if (any && (!en->coll || !want[en->coll - r->srv->schema->collections]))
+	if (w->any &&
+	    (!en->coll || !w->want[en->coll - srv->schema->collections]))
 		return 0;
-	if (r->auth.kind != CALLER_SUPERUSER &&
-	    !visible(r->srv, en, RULE_VIEW, &r->auth, NULL))
+	if (w->auth.kind != CALLER_SUPERUSER &&
+	    !visible(srv, en, RULE_VIEW, &w->auth, NULL))
 		return 0;
-	priv = privileged(&r->auth, en);
+	priv = privileged(&w->auth, en);
 	data = hub_entry_cache(en, priv ? SLOT_WATCH_PRIV : SLOT_WATCH_PUB,
 			       priv ? fmt_watch_priv : fmt_watch_pub,
-			       (void *)r->srv->schema, &n);
+			       (void *)srv->schema, &n);
 	if (!data)
 		return 0;   /* cannot happen short of memory; skip, not lie */
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)en->revision);
-	return sse_event(s, " ", idtext, en->action, data, n);
+	return sse_event(&w->base.out, " ", idtext, en->action, data, n);
+}
+
+static int watch_fill(struct sse_stream *st, int64_t now)
+{
+	struct watch_stream *w = (struct watch_stream *)st;
+	struct server *srv = w->srv;
+	struct hub_entry *en[BATCH];
+	struct err e = ERR_INIT;
+	char reason[160];
+	int64_t head;
+	int n, i, rc = 0;
+
+	n = hub_fetch(srv->hub, st->cursor, en, BATCH, &e);
+	if (n == HUB_GAP) {
+		head = store_head(srv->store);
+		snprintf(reason, sizeof(reason),
+			 "changes after revision %lld are no longer retained",
+			 (long long)st->cursor);
+		st->cursor = head;
+		return send_reset(&st->out, head, reason) ? -1 : 1;
+	}
+	if (n < 0) {
+		fprintf(stderr, "pocketctl: watch: %s\n", e.msg);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (!rc)
+			rc = watch_one(w, en[i]);
+		st->cursor = en[i]->revision;
+	}
+	hub_entries_put(en, n);
+	if (rc)
+		return -1;
+	if (now >= w->next_hb && !sse_pending(&st->out)) {
+		head = hub_head(srv->hub);
+		if (sse_json_event(&st->out, st->cursor, "heartbeat",
+				   json_pack("{s:I}", "revision",
+					     (json_int_t)head)))
+			return -1;
+	}
+	if (sse_pending(&st->out))
+		w->next_hb = now + w->hb;
+	st->wake_ms = w->next_hb;
+	return n == BATCH ? 1 : 0;
+}
+
+static void watch_release(struct sse_stream *st)
+{
+	struct watch_stream *w = (struct watch_stream *)st;
+
+	sse_release(&st->out);
+	json_decref(w->auth.record);
+	free(w->want);
+	free(w);
 }
 
 int api_watch(struct http_req *r)
 {
 	struct server *srv = r->srv;
-	struct hub_entry *en[BATCH];
+	struct watch_stream *w;
 	struct err e = ERR_INIT;
-	struct sse s;
 	char reason[160];
-	bool *want = NULL, any = false, have = false;
-	int64_t since = 0, cursor, head, oldest, hb = heartbeat_ms(), next_hb;
-	int64_t last_trim;
-	bool deep = false;
-	int n, i, w, rc = 0;
+	bool have = false;
+	int64_t since = 0, head, oldest;
+	int fd, rc = 0;
 
 	if (r->auth.kind == CALLER_GUEST)
 		return http_fail(r, ERR_UNAUTHORIZED,
@@ -620,102 +638,64 @@ int api_watch(struct http_req *r)
 				 "authorization token.");
 	if (!srv->hub)
 		return http_fail(r, ERR_UNAVAILABLE, "the watch stream is not running");
-	want = calloc(srv->schema->ncollections + 1, sizeof(*want));
-	if (!want)
+	w = calloc(1, sizeof(*w));
+	if (w)
+		w->want = calloc(srv->schema->ncollections + 1,
+				 sizeof(*w->want));
+	if (w && r->auth.record)
+		w->auth.record = json_deep_copy(r->auth.record);
+	if (!w || !w->want || (r->auth.record && !w->auth.record)) {
+		if (w)
+			watch_release(&w->base);
 		return http_fail(r, ERR_NOMEM, "out of memory");
-	rc = watch_collections(r, want, &any, &e);
+	}
+	w->srv = srv;
+	w->auth.kind = r->auth.kind;
+	memcpy(w->auth.id, r->auth.id, sizeof(w->auth.id));
+	memcpy(w->auth.collection_id, r->auth.collection_id,
+	       sizeof(w->auth.collection_id));
+	w->base.fill = watch_fill;
+	w->base.release = watch_release;
+	rc = watch_collections(r, w->want, &w->any, &e);
 	if (!rc)
 		rc = watch_since(r, &since, &have, &e);
 	if (rc) {
-		free(want);
+		watch_release(&w->base);
 		return http_reply_error(r, &e);
 	}
-	sse_init(&s, r);
-	sse_start(r, &s);
+	if (stream_socket(r, &fd)) {
+		watch_release(&w->base);
+		return 0;
+	}
+	sse_init(&w->base.out, r);
+	sse_start(r, &w->base.out);
 	head = store_head(srv->store);
-	cursor = head;
+	w->base.cursor = head;
 	if (have) {
 		oldest = store_changelog_oldest(srv->store);
 		if (since > head) {
 			snprintf(reason, sizeof(reason),
 				 "revision %lld is ahead of the store "
 				 "(head %lld)", (long long)since, (long long)head);
-			rc = send_reset(&s, head, reason);
+			rc = send_reset(&w->base.out, head, reason);
 		} else if (since < oldest - 1) {
 			snprintf(reason, sizeof(reason),
 				 "revision %lld is older than the retained "
 				 "change log (oldest %lld)", (long long)since,
 				 (long long)oldest);
-			rc = send_reset(&s, head, reason);
+			rc = send_reset(&w->base.out, head, reason);
 		} else {
-			cursor = since;
+			w->base.cursor = since;
 		}
 	}
-	if (rc || sse_flush(&s))
-		goto out;
-	stack_trim();
-	last_trim = util_monotonic_ms();
-	next_hb = last_trim + hb;
-	while (!srv->stopping) {
-		/* Replays from the store and access checks run SQLite on this
-		 * stack: trim again before sleeping, now and then. */
-		if (deep && util_monotonic_ms() - last_trim >= TRIM_EVERY_MS) {
-			stack_trim();
-			last_trim = util_monotonic_ms();
-			deep = false;
-		}
-		n = hub_fetch(srv->hub, cursor, en, BATCH, &e);
-		/* A full batch is a replay, read from the store. */
-		deep |= n == BATCH;
-		if (n == HUB_GAP) {
-			head = store_head(srv->store);
-			snprintf(reason, sizeof(reason),
-				 "changes after revision %lld are no longer "
-				 "retained", (long long)cursor);
-			cursor = head;
-			if (send_reset(&s, head, reason) || sse_flush(&s))
-				break;
-			continue;
-		}
-		if (n < 0) {
-			fprintf(stderr, "pocketctl: watch: %s\n", e.msg);
-			break;
-		}
-		for (i = 0; i < n; i++) {
-			if (!rc)
-				rc = watch_one(r, &s, want, any, en[i]);
-			cursor = en[i]->revision;
-		}
-		hub_entries_put(en, n);
-		deep |= ran_sql;
-		ran_sql = false;
-		if (rc)
-			break;
-		if (util_monotonic_ms() >= next_hb) {
-			head = hub_head(srv->hub);
-			rc = sse_json_event(&s, cursor, "heartbeat",
-					    json_pack("{s:I}", "revision",
-						      (json_int_t)head));
-			next_hb = util_monotonic_ms() + hb;
-			if (rc)
-				break;
-		}
-		if (sse_pending(&s)) {
-			if (sse_flush(&s))
-				break;
-			next_hb = util_monotonic_ms() + hb;
-		}
-		if (n > 0)
-			continue;
-		w = hub_wait(srv->hub, cursor, next_hb);
-		if (w == HUB_STOPPED)
-			break;
+	w->hb = heartbeat_ms();
+	w->next_hb = util_monotonic_ms() + w->hb;
+	w->base.wake_ms = w->next_hb;
+	if (rc) {
+		watch_release(&w->base);
+		return 0;
 	}
-out:
-	sse_end(&s);
-	sse_release(&s);
-	free(want);
-	return 0;
+	return stream_serve(r, fd, &w->base);
 }
 
 /* ---- /api/realtime ------------------------------------------------------ */
@@ -914,27 +894,84 @@ static void client_free(struct rt_client *c)
 	free(c);
 }
 
+struct rt_stream {
+	struct sse_stream base;          /* first: the drivers' view */
+	struct server *srv;
+	struct rt_client *c;             /* registered with the hub */
+	int64_t hb, next_hb;             /* heartbeat interval, next one */
+	int64_t idle, last_msg;          /* idle limit, last event sent */
+};
+
+static int rt_fill(struct sse_stream *st, int64_t now)
+{
+	struct rt_stream *rs = (struct rt_stream *)st;
+	struct server *srv = rs->srv;
+	struct hub_entry *en[BATCH];
+	struct err e = ERR_INIT;
+	int n, i, sent = 0;
+
+	if (now - rs->last_msg >= rs->idle)
+		return -1;   /* forgotten client: PocketBase's idle rule */
+	n = hub_fetch(srv->hub, st->cursor, en, BATCH, &e);
+	if (n == HUB_GAP) {
+		/* Realtime has no replay: skip to the present. */
+		st->cursor = store_head(srv->store);
+		return 1;
+	}
+	if (n < 0) {
+		fprintf(stderr, "pocketctl: realtime: %s\n", e.msg);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		sent += rt_deliver(srv, rs->c, &st->out, en[i]);
+		st->cursor = en[i]->revision;
+	}
+	hub_entries_put(en, n);
+	if (sent > 0)
+		rs->last_msg = now;
+	if (now >= rs->next_hb) {
+		if (!sse_out(&st->out) || buf_puts(&st->out.out, ":heartbeat\n\n"))
+			return -1;
+		rs->next_hb = now + rs->hb;
+	}
+	st->wake_ms = rs->last_msg + rs->idle < rs->next_hb ?
+		      rs->last_msg + rs->idle : rs->next_hb;
+	return n == BATCH ? 1 : 0;
+}
+
+static void rt_release(struct sse_stream *st)
+{
+	struct rt_stream *rs = (struct rt_stream *)st;
+
+	if (rs->c)
+		hub_client_remove(rs->srv->hub, rs->c->id);
+	client_free(rs->c);
+	sse_release(&st->out);
+	free(rs);
+}
+
 int api_realtime_connect(struct http_req *r)
 {
 	struct server *srv = r->srv;
-	struct hub_entry *en[BATCH];
+	struct rt_stream *rs;
 	struct rt_client *c = NULL;
 	struct err e = ERR_INIT;
-	struct sse s;
 	char data[80];
-	int64_t cursor, hb = heartbeat_ms(), next_hb, last_msg, now, deadline;
-	int64_t idle = util_env_int("POCKETCTL_REALTIME_IDLE_MS", RT_IDLE_MS, 100,
-			      (int64_t)24 * 3600 * 1000);
-	int64_t last_trim;
-	bool registered = false, deep = false;
-	int n, i, w, rc;
+	int fd, rc;
 
 	if (!srv->hub)
 		return http_fail(r, ERR_UNAVAILABLE, "realtime is not running");
+	if (stream_socket(r, &fd))
+		return 0;
+	rs = calloc(1, sizeof(*rs));
 	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!rs || !c) {
+		free(rs);
+		free(c);
 		return http_fail(r, ERR_NOMEM, "out of memory");
+	}
 	if (pthread_mutex_init(&c->lock, NULL)) {
+		free(rs);
 		free(c);
 		return http_fail(r, ERR_INTERNAL, "cannot create a client lock");
 	}
@@ -943,71 +980,30 @@ int api_realtime_connect(struct http_req *r)
 	rc = hub_client_add(srv->hub, c->id, c, &e);
 	if (rc) {
 		client_free(c);
+		free(rs);
 		return http_reply_error(r, &e);
 	}
-	registered = true;
-	sse_init(&s, r);
-	sse_start(r, &s);
-	cursor = store_head(srv->store);
+	rs->srv = srv;
+	rs->c = c;
+	rs->base.fill = rt_fill;
+	rs->base.release = rt_release;
+	rs->hb = heartbeat_ms();
+	rs->idle = util_env_int("POCKETCTL_REALTIME_IDLE_MS", RT_IDLE_MS, 100,
+				(int64_t)24 * 3600 * 1000);
+	rs->last_msg = util_monotonic_ms();
+	rs->next_hb = rs->last_msg + rs->hb;
+	rs->base.wake_ms = rs->next_hb < rs->last_msg + rs->idle ?
+			   rs->next_hb : rs->last_msg + rs->idle;
+	sse_init(&rs->base.out, r);
+	sse_start(r, &rs->base.out);
+	rs->base.cursor = store_head(srv->store);
 	snprintf(data, sizeof(data), "{\"clientId\":\"%s\"}", c->id);
-	if (sse_event(&s, "", c->id, "PB_CONNECT", data, strlen(data)) ||
-	    sse_flush(&s))
-		goto out;
-	stack_trim();
-	last_msg = last_trim = util_monotonic_ms();
-	next_hb = last_msg + hb;
-	while (!srv->stopping) {
-		now = util_monotonic_ms();
-		/* Access checks run SQLite on this stack (superusers skip
-		 * them): trim again before sleeping, now and then. */
-		if (deep && now - last_trim >= TRIM_EVERY_MS) {
-			stack_trim();
-			last_trim = now;
-			deep = false;
-		}
-		if (now - last_msg >= idle)
-			break;   /* forgotten client: PocketBase's idle rule */
-		n = hub_fetch(srv->hub, cursor, en, BATCH, &e);
-		if (n == HUB_GAP) {
-			/* Realtime has no replay: skip to the present. */
-			cursor = store_head(srv->store);
-			continue;
-		}
-		if (n < 0) {
-			fprintf(stderr, "pocketctl: realtime: %s\n", e.msg);
-			break;
-		}
-		rc = 0;
-		for (i = 0; i < n; i++) {
-			rc += rt_deliver(srv, c, &s, en[i]);
-			cursor = en[i]->revision;
-		}
-		hub_entries_put(en, n);
-		deep |= ran_sql;
-		ran_sql = false;
-		if (rc > 0)
-			last_msg = util_monotonic_ms();
-		if (util_monotonic_ms() >= next_hb) {
-			if (!sse_out(&s) || buf_puts(&s.out, ":heartbeat\n\n"))
-				break;
-			next_hb = util_monotonic_ms() + hb;
-		}
-		if (sse_pending(&s) && sse_flush(&s))
-			break;
-		if (n > 0)
-			continue;
-		deadline = last_msg + idle < next_hb ? last_msg + idle : next_hb;
-		w = hub_wait(srv->hub, cursor, deadline);
-		if (w == HUB_STOPPED)
-			break;
+	if (sse_event(&rs->base.out, "", c->id, "PB_CONNECT", data,
+		      strlen(data))) {
+		rt_release(&rs->base);
+		return 0;
 	}
-out:
-	if (registered)
-		hub_client_remove(srv->hub, c->id);
-	client_free(c);
-	sse_end(&s);
-	sse_release(&s);
-	return 0;
+	return stream_serve(r, fd, &rs->base);
 }
 
 /*

@@ -52,6 +52,8 @@ struct http_req {
 	struct http_auth auth;
 	const char *route;            /* metric label, e.g. "/api/collections/:c/records" */
 	int status;                   /* the status replied, 0 until then */
+	bool detached;                /* a stream handed to the pump: it
+	                               * gives the stream slot back */
 	struct buf body;              /* filled by http_read_body() */
 	char *params[HTTP_MAX_PARAMS];/* path parameters in pattern order
 	                               * (":c", ":id", "*"), URL-decoded,

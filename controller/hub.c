@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,7 @@ struct hub {
 	_Atomic uint32_t wake_next;       /* next bucket to wake this round */
 	_Atomic unsigned nsleepers;       /* for assigning buckets */
 	_Atomic bool stop;
+	int wake_fd;                      /* eventfd written per round */
 
 	/* notifications to the tail thread: guarded by nmu */
 	pthread_mutex_t nmu;
@@ -139,10 +141,16 @@ static void wake_streams(struct hub *h)
 	uint32_t seq = atomic_fetch_add(&h->seq, 1) + 1;
 	int i;
 
+	uint64_t one = 1;
+	ssize_t n;
+
 	for (i = 0; i < WAKE_BUCKETS; i++)
 		atomic_store(&h->bucket[i], seq);
 	atomic_store(&h->wake_next, 0);
 	wake_buckets(h, WAKE_BUCKETS);
+	/* The pump's epoll; a full counter (EAGAIN) is a pending wake. */
+	n = write(h->wake_fd, &one, sizeof(one));
+	(void)n;
 }
 
 /* The bucket the calling thread sleeps in: fixed per thread, assigned
@@ -487,6 +495,12 @@ int hub_new(struct hub **out, struct store *store, const struct schema *schema,
 	h->store = store;
 	h->schema = schema;
 	h->stopping = stopping;
+	h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->wake_fd < 0) {
+		free(h);
+		return err_set(e, ERR_IO, "cannot make the hub's wake "
+			       "descriptor: %s", strerror(errno));
+	}
 	rw = pthread_rwlock_init(&h->rw, NULL) == 0;
 	nmu = pthread_mutex_init(&h->nmu, NULL) == 0;
 	cmu = pthread_mutex_init(&h->cmu, NULL) == 0;
@@ -511,6 +525,7 @@ fail:
 		pthread_mutex_destroy(&h->nmu);
 	if (rw)
 		pthread_rwlock_destroy(&h->rw);
+	close(h->wake_fd);
 	free(h);
 	return err_set(e, ERR_INTERNAL, "cannot set up the hub's locks");
 }
@@ -585,7 +600,13 @@ void hub_free(struct hub *h)
 	pthread_cond_destroy(&h->ncond);
 	pthread_mutex_destroy(&h->nmu);
 	pthread_rwlock_destroy(&h->rw);
+	close(h->wake_fd);
 	free(h);
+}
+
+int hub_wake_fd(struct hub *h)
+{
+	return h->wake_fd;
 }
 
 void hub_notify(struct hub *h)

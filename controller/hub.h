@@ -131,6 +131,13 @@ void hub_free(struct hub *h);
  */
 void hub_notify(struct hub *h);
 
+/*
+ * A non-blocking eventfd that becomes readable after every publish (and on
+ * stop), for a thread that sleeps in poll or epoll instead of hub_wait():
+ * read it empty, then hub_fetch(). Borrowed: valid until hub_free().
+ */
+int hub_wake_fd(struct hub *h);
+
 /* The last revision the hub has published (<= store_head()). */
 int64_t hub_head(struct hub *h);
 

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,7 @@
 #include "manifest.h"
 #include "metrics.h"
 #include "paths.h"      /* engine */
+#include "pump.h"
 #include "rec_containers.h"   /* containers */
 #include "util.h"
 
@@ -49,6 +51,8 @@
 #define CLI_EMAIL "pocketctl-cli@localhost"
 #define CLI_TOKEN_TTL ((int64_t)365 * 86400)
 #define REQUEST_TIMEOUT_MS "30000"    /* header, body and idle reads */
+#define STREAM_START_WORKERS 16       /* workers beyond --workers that set
+                                       * streams up for the pump */
 #define KEEP_ALIVE_TIMEOUT_MS "5000"  /* idle time between requests */
 #define PATH_MAX_LOG 200              /* path bytes in the request log */
 #define LOCK_WAIT_MS 10000            /* for offline CLI commands to finish */
@@ -792,7 +796,7 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 		http_fail(&r, ERR_INTERNAL, "the request failed");
 	else if (!r.status)
 		http_fail(&r, ERR_INTERNAL, "the handler sent no reply");
-	if (stream)
+	if (stream && !r.detached)
 		metrics_stream_leave(srv->metrics);
 done:
 	metrics_observe(srv->metrics, idx >= 0 ? (size_t)idx : http_nroutes,
@@ -874,6 +878,17 @@ static void remove_server_json(const struct server *srv)
 
 /* ---- run ------------------------------------------------------------- */
 
+/* Every stream is an open socket: allow as many as the hard limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int start_civetweb(struct server *srv, struct err *e)
 {
 	struct mg_callbacks cb;
@@ -896,8 +911,9 @@ static int start_civetweb(struct server *srv, struct err *e)
 		NULL,
 	};
 
-	snprintf(threads, sizeof(threads), "%d",
-		 srv->opts->workers + srv->opts->max_streams);
+	/* Streams the pump serves hold a worker only while they start. */
+	snprintf(threads, sizeof(threads), "%d", srv->opts->workers +
+		 (srv->pump ? STREAM_START_WORKERS : srv->opts->max_streams));
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_message;
 	init.callbacks = &cb;
@@ -999,8 +1015,15 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	rc = hub_new(&srv.hub, srv.store, schema, &srv.stopping, e);
 	if (!rc)
 		rc = hub_start(srv.hub, e);
+	/* POCKETCTL_STREAM_PUMP=0 runs each stream on its own worker. */
+	if (!rc && util_env_int("POCKETCTL_STREAM_PUMP", 1, 0, 1)) {
+		rc = pump_new(&srv.pump, srv.hub, srv.metrics, e);
+		if (!rc)
+			rc = pump_start(srv.pump, e);
+	}
 	if (rc)
 		goto out;
+	raise_fd_limit();
 	/* engine: the reconcile engine, on its own thread (engine.h); its
 	 * first pass renders every file. Path overrides: paths.h. */
 	engine_options_init(&eo);                          /* engine */
@@ -1053,6 +1076,7 @@ out:
 	containers_stop();         /* containers: after the engine stops, before it is freed */
 	srv.stopping = 1;
 	hub_stop(srv.hub);   /* every hub_wait() now returns HUB_STOPPED */
+	pump_stop(srv.pump); /* ends the streams it serves */
 	if (srv.ctx) {
 		/* Stream handlers poll srv.stopping at least once a second,
 		 * so mg_stop() (which joins every worker) returns promptly. */
@@ -1060,6 +1084,7 @@ out:
 		srv.ctx = NULL;
 		remove_server_json(&srv);
 	}
+	pump_free(srv.pump);
 	hub_free(srv.hub);   /* no stream can touch it any more */
 	engine_free(srv.engine);   /* engine: no writer can commit any more */
 	free(paths_cfg);           /* engine */

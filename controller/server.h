@@ -4,10 +4,13 @@
  *
  * Threads: civetweb workers parse, validate, commit to the store and reply
  * (never waiting for a file write or a container restart); the hub thread
- * tails the change log and wakes SSE streams; the engine thread runs the
- * reconcilers. Streams are counted against their own cap (max_streams), and
- * the worker pool is sized max_streams + workers, so open SSE clients can
- * never starve ordinary requests.
+ * tails the change log and wakes SSE streams; the stream pump thread
+ * (pump.h) writes every open SSE stream, so a stream holds a worker only
+ * while it starts; the engine thread runs the reconcilers. Streams are
+ * counted against their own cap (max_streams) and the worker pool is sized
+ * workers + a small start-up reserve, so open SSE clients can never starve
+ * ordinary requests. With the pump off (POCKETCTL_STREAM_PUMP=0) each
+ * stream runs on its worker, and the pool is sized workers + max_streams.
  *
  * Files in the data directory (besides the store and secret.key):
  *   DIR/lock         flock'd exclusively while a server runs (offline CLI
@@ -26,8 +29,10 @@
  *                    whose password can never match (so the token is its
  *                    only way in). Send it as "Authorization: TOKEN".
  *
- * Stream handlers (route.stream = true) must end promptly when the server
- * stops: they poll srv->stopping at least once a second (hub_wait() returns
+ * Stream handlers (route.stream = true) hand their stream to the pump
+ * (setting r->detached: the pump gives the stream slot back when it ends),
+ * or, with the pump off, must end promptly when the server stops: they
+ * poll srv->stopping at least once a second (hub_wait() returns
  * HUB_STOPPED for them), because mg_stop() joins every worker thread.
  *
  * Request flow: every request gets one line on stderr ("METHOD PATH STATUS
@@ -65,6 +70,7 @@ struct server_options {
 };
 
 struct hub;
+struct pump;
 struct metrics;
 struct engine;
 struct auth_cache;
@@ -77,6 +83,7 @@ struct server {
 	struct store *store;
 	struct auth_keys keys;
 	struct hub *hub;
+	struct pump *pump;           /* NULL: streams run on their worker */
 	struct metrics *metrics;
 	struct engine *engine;       /* NULL until the engine lands (its
 	                              * start/stop hooks are marked

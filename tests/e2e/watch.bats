@@ -195,8 +195,8 @@ login() {   # login COLLECTION EMAIL PASSWORD -> token
     "$URL/api/collections/$1/auth-with-password" | jq -r '.token // empty'
 }
 
-@test "disconnect, 100 writes, reconnect with Last-Event-ID: exactly those 100, in order" {
-  start_server POCKETCTL_HEARTBEAT_MS=500
+# The resume check of the first test; the server is started by the caller.
+resume_exactly_100() {
   # A live stream that takes one event and hangs up.
   sse_bg "$T/first" "$URL/api/v1/watch" 1 10 '^create$'
   prompts first 1
@@ -226,6 +226,135 @@ login() {   # login COLLECTION EMAIL PASSWORD -> token
     [ "${revs[$i]}" -eq $((${revs[$((i - 1))]} + 1)) ]
   done
   [ "${revs[0]}" -eq $((last + 1)) ]
+}
+
+@test "disconnect, 100 writes, reconnect with Last-Event-ID: exactly those 100, in order" {
+  start_server POCKETCTL_HEARTBEAT_MS=500
+  resume_exactly_100
+}
+
+@test "with the stream pump off, each stream runs on its worker and resumes the same" {
+  start_server POCKETCTL_HEARTBEAT_MS=500 POCKETCTL_STREAM_PUMP=0
+  resume_exactly_100
+}
+
+# many.py PORT N SECONDS: open N watch streams on raw sockets, print
+# "open" once all have their headers, then count, per stream, the create
+# events that arrive within SECONDS and print "got MIN MAX".
+write_many_streams() {
+  cat >"$T/many.py" <<'EOF'
+import os, select, socket, sys, time
+port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+req = ("GET /api/v1/watch?collection=ai_prompts HTTP/1.1\r\nHost: x\r\n"
+       "Authorization: %s\r\n\r\n" % os.environ["TOKEN"]).encode()
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(req)
+    socks.append(s)
+bufs = {s: b"" for s in socks}
+deadline = time.time() + 30
+while any(b"\r\n\r\n" not in b for b in bufs.values()) and time.time() < deadline:
+    r, _, _ = select.select(socks, [], [], 1)
+    for s in r:
+        bufs[s] += s.recv(65536)
+assert all(b.startswith(b"HTTP/1.1 200") for b in bufs.values()), "not all opened"
+print("open", flush=True)
+end = time.time() + secs
+while time.time() < end:
+    r, _, _ = select.select(socks, [], [], 0.2)
+    for s in r:
+        bufs[s] += s.recv(65536)
+counts = [b.count(b"event: create") for b in bufs.values()]
+print("got", min(counts), max(counts), flush=True)
+EOF
+}
+
+@test "open streams hold no worker thread: 300 watchers, few threads, requests still served" {
+  start_server POCKETCTL_HEARTBEAT_MS=60000 -- --workers 8
+  write_many_streams
+  "$PY" "$T/many.py" "$PORT" 300 6 >"$T/many.out" 2>&1 &
+  BG_PIDS+=($!)
+  for i in $(seq 1 300); do
+    grep -q '^open' "$T/many.out" && break
+    sleep 0.1
+  done
+  grep -q '^open' "$T/many.out"
+  # 8 workers + the start-up reserve + the server's own threads: far
+  # fewer than one per stream.
+  threads=$(awk '/^Threads:/ {print $2}' /proc/"$SERVER_PID"/status)
+  [ "$threads" -lt 100 ]
+  run curl -sS -m 5 "$URL/metrics"
+  [[ "$output" == *"pocketctl_sse_streams_open 300"* ]]
+  run curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" \
+    "$URL/api/collections/ai_prompts/records"
+  [ "$output" = 200 ]
+  prompts many 3
+  wait_bg
+  run grep '^got' "$T/many.out"
+  [ "$output" = "got 3 3" ]
+}
+
+@test "a watcher that stops reading holds back no one and catches up, in order, when it reads again" {
+  start_server POCKETCTL_HEARTBEAT_MS=60000
+  since=$(head_rev)
+  # The stalled reader: a tiny receive buffer, and it reads nothing until
+  # $T/go exists.
+  cat >"$T/stall.py" <<'EOF'
+import os, socket, sys, time
+port, since, go = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", port))
+s.sendall(("GET /api/v1/watch?collection=healthchecks&since=%s HTTP/1.1\r\n"
+           "Host: x\r\nAuthorization: %s\r\n\r\n"
+           % (since, os.environ["TOKEN"])).encode())
+print("open", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.05)
+data, end = b"", time.time() + 30
+s.settimeout(1)
+while data.count(b"event: create") < 600 and time.time() < end:
+    try:
+        chunk = s.recv(1 << 20)
+    except socket.timeout:
+        continue
+    if not chunk:
+        break
+    data += chunk
+for line in data.split(b"\n"):
+    if line.startswith(b"id: "):
+        print(line[4:].decode().strip())
+EOF
+  "$PY" "$T/stall.py" "$PORT" "$since" "$T/go" >"$T/stall.out" 2>&1 &
+  BG_PIDS+=($!)
+  sse_bg "$T/live" "$URL/api/v1/watch?collection=healthchecks" 600 60 '^create$'
+  # 600 changes of some 700 bytes each, in two applies: far more than the
+  # stalled socket takes.
+  pad=$(head -c 190 /dev/zero | tr '\0' x)
+  for part in a b; do
+    for i in $(seq 0 299); do
+      printf 'apiVersion: pocketcoder.dev/v1\nkind: Healthcheck\nmetadata:\n  name: %s-%s-%03d\nspec:\n  status: ready\n---\n' "$part" "$pad" "$i"
+    done >"$T/hc.yaml"
+    run curl -sS -o "$T/apply.out" -w '%{http_code}' -H "Authorization: $TOKEN" \
+      -H 'Content-Type: application/yaml' --data-binary @"$T/hc.yaml" "$URL/api/v1/apply"
+    [ "$output" = 200 ] || { head -c 600 "$T/apply.out"; false; }
+  done
+  wait_bg
+  # The reading watcher got all 600 while the other one was stalled.
+  [ "$(grep -c ' create ' "$T/live")" -eq 600 ]
+  run curl -sS -m 5 "$URL/metrics"
+  [[ "$output" == *"pocketctl_sse_streams_open 1"* ]]
+  touch "$T/go"
+  wait "${BG_PIDS[0]}" || true
+  # The stalled one: all 600 creates, each revision once, in order.
+  mapfile -t ids <"$T/stall.out"
+  [ "${ids[0]}" = open ]
+  [ "${#ids[@]}" -eq 601 ]
+  [ "${ids[1]}" -eq $((since + 1)) ]
+  for i in $(seq 2 600); do
+    [ "${ids[$i]}" -eq $((${ids[$((i - 1))]} + 1)) ]
+  done
 }
 
 @test "?since= replays the same way, and the stream continues live" {
