@@ -672,18 +672,52 @@ int api_records_view(struct http_req *r)
 
 /* ---- create -------------------------------------------------------------- */
 
+/* A create, as one store_write() transaction: it may run on another
+ * worker's thread, so it touches only what op holds. */
+struct create_op {
+	struct http_req *r;               /* read only */
+	const struct collection *c;
+	const struct store_put *put;
+	struct record *rec;               /* the stored record, out */
+	struct filter_auth *fa;
+	bool refused;                     /* the create rule said no */
+};
+
+static int create_txn(struct store_txn *t, void *arg, struct err *e)
+{
+	struct create_op *op = arg;
+	int rc, ok;
+
+	rc = store_txn_put(t, op->put, op->rec, NULL, e);
+	if (rc)
+		return rc;
+	if (!is_superuser(op->r)) {
+		/* The create rule sees the new row, relations included. */
+		ok = rules_txn_check(t, op->r->srv->schema, op->c, RULE_CREATE,
+				     op->rec->id, op->fa, e);
+		if (ok < 0)
+			return ok;
+		if (!ok) {
+			op->refused = true;
+			return ERR_FORBIDDEN;
+		}
+	}
+	/* governance hook: sealing, decisions (api_governance.h) */
+	return governance_on_write(t, NULL, op->rec, op->r->auth.id, e);
+}
+
 int api_records_create(struct http_req *r)
 {
 	const struct collection *c = find_collection(r);
 	struct err e = ERR_INIT;
-	struct store_txn *t = NULL;
+	struct create_op op;
 	struct store_put p;
 	struct filter_auth fa;
 	struct record rec;
 	struct shape sh;
 	json_t *body = NULL;
 	char *id = NULL;
-	int rc, ok;
+	int rc;
 
 	memset(&sh, 0, sizeof(sh));
 	record_init(&rec);
@@ -722,33 +756,18 @@ int api_records_create(struct http_req *r)
 	p.id = id;
 	p.data = body;
 	p.mode = STORE_CREATE;
-	rc = store_begin(r->srv->store, &t, &e);
-	if (rc)
-		goto fail;
-	rc = store_txn_put(t, &p, &rec, NULL, &e);
-	if (rc)
-		goto fail;
-	if (!is_superuser(r)) {
-		/* The create rule sees the new row, relations included. */
-		ok = rules_txn_check(t, r->srv->schema, c, RULE_CREATE, rec.id,
-				     &fa, &e);
-		if (ok < 0) {
-			rc = ok;
-			goto fail;
-		}
-		if (!ok) {
-			store_abort(t);
-			t = NULL;
-			rc = http_fail(r, ERR_INVALID, MSG_CREATE_REFUSED);
-			goto out;
-		}
+	op.r = r;
+	op.c = c;
+	op.put = &p;
+	op.rec = &rec;
+	op.fa = &fa;
+	op.refused = false;
+	/* Combined with the other creates queued meanwhile (store_write). */
+	rc = store_write(r->srv->store, create_txn, &op, &e);
+	if (op.refused) {
+		rc = http_fail(r, ERR_INVALID, MSG_CREATE_REFUSED);
+		goto out;
 	}
-	/* governance hook: sealing, decisions (api_governance.h) */
-	rc = governance_on_write(t, NULL, &rec, r->auth.id, &e);
-	if (rc)
-		goto fail;
-	rc = store_commit(t, &e);
-	t = NULL;
 	if (rc)
 		goto fail;
 	rc = reply_record(r, &sh, c, &rec);
@@ -756,7 +775,6 @@ int api_records_create(struct http_req *r)
 fail:
 	rc = reply_write_error(r, &e);
 out:
-	store_abort(t);
 	shape_release(&sh);
 	record_release(&rec);
 	json_decref(body);

@@ -94,29 +94,6 @@ struct hub_client {
 
 /* ---- time ------------------------------------------------------------- */
 
-/* Sleep while *word == val, at most until deadline_ms (monotonic). */
-static void futex_wait(_Atomic uint32_t *word, uint32_t val,
-		       int64_t deadline_ms)
-{
-	int64_t left = deadline_ms - util_monotonic_ms();
-	struct timespec ts;
-
-	if (left <= 0)
-		return;
-	ts.tv_sec = (time_t)(left / 1000);
-	ts.tv_nsec = (long)(left % 1000) * 1000000L;
-	/* A relative timeout; EINTR, EAGAIN and ETIMEDOUT all mean "look
-	 * again", which the callers do. */
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, &ts,
-		NULL, 0);
-}
-
-static void futex_wake_all(_Atomic uint32_t *word)
-{
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
-		NULL, 0);
-}
-
 /*
  * Take bucket numbers for this round and wake those buckets, at most max
  * of them (the tail thread takes them all; a woken stream helps with two).
@@ -130,7 +107,7 @@ static void wake_buckets(struct hub *h, int max)
 		i = atomic_fetch_add(&h->wake_next, 1);
 		if (i >= WAKE_BUCKETS)
 			return;
-		futex_wake_all(&h->bucket[i]);
+		util_futex_wake(&h->bucket[i]);
 	}
 }
 
@@ -643,7 +620,7 @@ int hub_wait(struct hub *h, int64_t after, int64_t deadline_ms)
 		}
 		if (util_monotonic_ms() >= deadline_ms)
 			return 0;
-		futex_wait(word, seq, deadline_ms);
+		util_futex_wait(word, seq, deadline_ms);
 		slept = true;
 	}
 }

@@ -19,7 +19,8 @@
  * batch wait on (their waiter's result, the committed/durable batch
  * numbers, the sync state), the statistics and the commit hooks; it is
  * taken inside wlock, never the other way round, and nobody sleeps on
- * gcond while holding wlock. Read connections are handed out under plock; a
+ * gcond while holding wlock. qlock guards the store_write() queue and is
+ * a leaf: nothing else is taken while it is held. Read connections are handed out under plock; a
  * thread that already holds one (inside a store_list()/store_changes()
  * callback) gets the same one back, so nested reads never wait on
  * themselves. Do not call store_begin() from such a callback: the writer
@@ -148,6 +149,18 @@ struct store_txn {
 	struct err ferr;
 };
 
+/* A queued store_write(): on its caller's stack until ran is set. */
+struct wreq {
+	struct wreq *next;
+	store_write_fn fn;
+	void *arg;
+	int rc;                  /* fn's, or why it could not run */
+	struct err err;
+	bool linked;             /* released into a batch: wait on w */
+	struct waiter *w;        /* its waiter (on the caller's stack) */
+	_Atomic uint32_t ran;    /* set (and woken) once handled */
+};
+
 /* A member of a batch waiting in store_commit() for the batch's COMMIT. It
  * lives on the member's stack; done, rc and err are written under glock. */
 struct waiter {
@@ -190,6 +203,9 @@ struct store {
 	size_t *fbase;           /* collection i's first slot in refst */
 	struct store_txn txn;    /* the one transaction, under wlock */
 	struct batch batch;      /* under wlock */
+
+	pthread_mutex_t qlock;   /* guards the store_write() queue */
+	struct wreq *qhead, *qtail;
 
 	pthread_mutex_t glock;   /* guards waiters' results and the rest */
 	pthread_cond_t gcond;    /* a batch failed or became durable, or
@@ -1176,6 +1192,7 @@ int store_open(struct store **out, const struct schema *schema,
 	pthread_cond_init(&s->pcond, NULL);
 	s->counts = countcache_new();
 	pthread_mutex_init(&s->glock, NULL);
+	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->gcond, NULL);
 	s->walfd = -1;
 	s->schema = schema;
@@ -1262,6 +1279,7 @@ void store_close(struct store *s)
 	countcache_free(s->counts);
 	pthread_cond_destroy(&s->pcond);
 	pthread_mutex_destroy(&s->glock);
+	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->gcond);
 	free(s->refst);
 	free(s->fbase);
@@ -1466,6 +1484,16 @@ fail:
 	batch_fail(s, rc, &e);
 }
 
+/* A store_write() queued while wlock was held: wake the first caller so it
+ * takes wlock and runs the queue (see store_write()). */
+static void kick_queue(struct store *s)
+{
+	pthread_mutex_lock(&s->qlock);
+	if (s->qhead)
+		util_futex_wake(&s->qhead->ran);
+	pthread_mutex_unlock(&s->qlock);
+}
+
 /* Let go of wlock, closing the batch first unless another writer is queued
  * to join it or its members have to wait for an fdatasync() under way
  * anyway. Every path that took wlock ends here. */
@@ -1483,6 +1511,7 @@ static void wunlock(struct store *s)
 		batch_close(s);
 out:
 	pthread_mutex_unlock(&s->wlock);
+	kick_queue(s);
 }
 
 /*
@@ -1528,10 +1557,13 @@ static void flush(struct store *s, const struct waiter *w)
 	if (!w->committed && !w->done)
 		batch_close(s);
 	pthread_mutex_unlock(&s->wlock);
+	kick_queue(s);
 	pthread_mutex_lock(&s->glock);
 	s->flushing = false;
 	pthread_cond_broadcast(&s->gcond);
 }
+
+static void settle(struct store *s, struct waiter *w);
 
 /* Wait until w's batch is durable (committing and syncing it when nobody
  * else does) or has failed. */
@@ -1540,31 +1572,17 @@ static int member_wait(struct store *s, struct waiter *w, struct err *e)
 	int rc;
 
 	pthread_mutex_lock(&s->glock);
-	for (;;) {
-		if (w->done) {
-			rc = w->rc;
-			if (e)
-				*e = w->err;
-			break;
-		}
-		if (w->committed && s->durable_seq >= w->seq) {
-			rc = 0;
-			break;
-		}
-		if (w->committed && s->broken) {
-			rc = s->broken_err.code;
-			if (e)
-				*e = s->broken_err;
-			break;
-		}
-		if (atomic_load(&s->syncing))
-			pthread_cond_wait(&s->gcond, &s->glock);
-		else if (w->committed)
-			sync_leader(s);
-		else if (s->flushing || atomic_load(&s->queued))
-			pthread_cond_wait(&s->gcond, &s->glock); /* see wunlock */
-		else
-			flush(s, w);
+	settle(s, w);
+	if (w->done) {
+		rc = w->rc;
+		if (e)
+			*e = w->err;
+	} else if (s->durable_seq >= w->seq) {
+		rc = 0;
+	} else {
+		rc = s->broken_err.code;
+		if (e)
+			*e = s->broken_err;
 	}
 	if (rc)
 		s->stats.failed++;
@@ -1574,6 +1592,25 @@ static int member_wait(struct store *s, struct waiter *w, struct err *e)
 		pthread_cond_broadcast(&s->gcond);
 	pthread_mutex_unlock(&s->glock);
 	return rc;
+}
+
+/* Wait (glock held) until w's batch failed, is durable, or cannot be
+ * (the store broke), doing the flushing or syncing nobody else does. */
+static void settle(struct store *s, struct waiter *w)
+{
+	for (;;) {
+		if (w->done ||
+		    (w->committed && (s->durable_seq >= w->seq || s->broken)))
+			return;
+		if (atomic_load(&s->syncing))
+			pthread_cond_wait(&s->gcond, &s->glock);
+		else if (w->committed)
+			sync_leader(s);
+		else if (s->flushing || atomic_load(&s->queued))
+			pthread_cond_wait(&s->gcond, &s->glock); /* see wunlock */
+		else
+			flush(s, w);
+	}
 }
 
 /* BEGIN IMMEDIATE a new batch and read the head it starts from. */
@@ -1603,12 +1640,53 @@ static int batch_open(struct store *s, struct err *e)
 	return 0;
 }
 
-int store_begin(struct store *s, struct store_txn **out, struct err *e)
+/*
+ * Start t's savepoint in the open batch (opening one first), with wlock
+ * held by the caller. On failure wlock stays held: the caller lets go.
+ */
+/* The store whose transaction this thread holds open, if any. */
+static _Thread_local const struct store *tl_txn_store;
+
+static int begin_locked(struct store *s, struct store_txn **out,
+			struct err *e)
 {
 	struct store_txn *t = &s->txn;
 	struct batch *b = &s->batch;
 	struct err le = ERR_INIT;
 	sqlite3_stmt *st;
+	int rc;
+
+	if (broken(s, &le)) {
+		if (e)
+			*e = le;
+		return le.code;
+	}
+	/* SQLite may have rolled the batch back after an error in an
+	 * earlier member (I/O error, disk full): its members must hear. */
+	if (b->open && sqlite3_get_autocommit(s->wdb))
+		batch_fail(s, rolled_back(&le), &le);
+	if (!b->open) {
+		rc = batch_open(s, e);
+		if (rc)
+			return rc;
+	}
+	rc = wstmt(s, W_SAVEPOINT, &st, e);
+	if (!rc)
+		rc = run(s->wdb, st, "cannot begin transaction", e);
+	if (rc)
+		return rc;
+	t->owner = pthread_self();
+	t->active = true;
+	tl_txn_store = s;
+	t->next_rev = b->head + 1;
+	t->failed = false;
+	err_clear(&t->ferr);
+	*out = t;
+	return 0;
+}
+
+int store_begin(struct store *s, struct store_txn **out, struct err *e)
+{
 	int rc;
 
 	*out = NULL;
@@ -1623,35 +1701,9 @@ int store_begin(struct store *s, struct store_txn **out, struct err *e)
 	if (rc)
 		return err_set(e, ERR_INTERNAL, "cannot take the writer lock: %s",
 			       strerror(rc));
-	if (broken(s, &le)) {
-		rc = le.code;
-		if (e)
-			*e = le;
-		goto fail;
-	}
-	/* SQLite may have rolled the batch back after an error in an
-	 * earlier member (I/O error, disk full): its members must hear. */
-	if (b->open && sqlite3_get_autocommit(s->wdb))
-		batch_fail(s, rolled_back(&le), &le);
-	if (!b->open) {
-		rc = batch_open(s, e);
-		if (rc)
-			goto fail;
-	}
-	rc = wstmt(s, W_SAVEPOINT, &st, e);
-	if (!rc)
-		rc = run(s->wdb, st, "cannot begin transaction", e);
+	rc = begin_locked(s, out, e);
 	if (rc)
-		goto fail;
-	t->owner = pthread_self();
-	t->active = true;
-	t->next_rev = b->head + 1;
-	t->failed = false;
-	err_clear(&t->ferr);
-	*out = t;
-	return 0;
-fail:
-	wunlock(s);
+		wunlock(s);
 	return rc;
 }
 
@@ -1665,6 +1717,7 @@ static void txn_rollback(struct store_txn *t)
 	int rc;
 
 	t->active = false;
+	tl_txn_store = NULL;
 	if (sqlite3_get_autocommit(s->wdb)) {
 		batch_fail(s, rolled_back(&e), &e);
 		return;
@@ -1734,21 +1787,19 @@ static bool txn_mine(const struct store_txn *t)
 	return t->active && pthread_equal(t->owner, pthread_self());
 }
 
-int store_commit(struct store_txn *t, struct err *e)
+/*
+ * Release t's savepoint into the batch and link w (zeroed here) as a
+ * member waiting for its COMMIT, with wlock held by the caller (who lets
+ * go of it afterwards). On failure t is rolled back and nothing is linked.
+ */
+static int release_locked(struct store_txn *t, struct waiter *w,
+			  struct err *e)
 {
-	struct waiter w;
-	struct store *s;
-	struct batch *b;
+	struct store *s = t->s;
+	struct batch *b = &s->batch;
 	sqlite3_stmt *st;
 	int rc;
 
-	if (!t)
-		return err_set(e, ERR_INTERNAL, "no transaction to commit");
-	if (!txn_mine(t))
-		return err_set(e, ERR_INTERNAL,
-			       "the transaction is not open in this thread");
-	s = t->s;
-	b = &s->batch;
 	if (t->failed) {
 		rc = t->ferr.code;
 		if (e)
@@ -1761,26 +1812,44 @@ int store_commit(struct store_txn *t, struct err *e)
 	if (rc)
 		goto fail;
 	t->active = false;
-	memset(&w, 0, sizeof(w));
-	w.next = b->waiters;
-	b->waiters = &w;
+	tl_txn_store = NULL;
+	memset(w, 0, sizeof(*w));
+	w->next = b->waiters;
+	b->waiters = w;
 	if (b->n++ == 0)
 		b->started_ns = now_ns();
 	b->head = t->next_rev - 1;
 	pthread_mutex_lock(&s->glock);
 	s->inflight++;
 	pthread_mutex_unlock(&s->glock);
-	wunlock(s);     /* commits the batch now when nobody is queued */
-	rc = member_wait(s, &w, e);
-	if (!rc)
-		run_hooks(s);
-	return rc;
+	return 0;
 fail:
 	txn_rollback(t);
 	pthread_mutex_lock(&s->glock);
 	s->stats.failed++;
 	pthread_mutex_unlock(&s->glock);
-	wunlock(s);
+	return rc;
+}
+
+int store_commit(struct store_txn *t, struct err *e)
+{
+	struct waiter w;
+	struct store *s;
+	int rc;
+
+	if (!t)
+		return err_set(e, ERR_INTERNAL, "no transaction to commit");
+	if (!txn_mine(t))
+		return err_set(e, ERR_INTERNAL,
+			       "the transaction is not open in this thread");
+	s = t->s;
+	rc = release_locked(t, &w, e);
+	wunlock(s);     /* commits the batch now when nobody is queued */
+	if (rc)
+		return rc;
+	rc = member_wait(s, &w, e);
+	if (!rc)
+		run_hooks(s);
 	return rc;
 }
 
@@ -1795,6 +1864,116 @@ void store_abort(struct store_txn *t)
 		return;
 	txn_rollback(t);
 	wunlock(t->s);
+}
+
+/*
+ * Combined writes. A caller of store_write() queues its request, then
+ * either takes wlock (trylock) and runs the queue, or sleeps on its
+ * request's word until a combiner ran it. Every path that lets go of wlock
+ * wakes the first queued caller afterwards (kick_queue() in wunlock()), so
+ * a request queued while wlock was held is always picked up: by the holder
+ * if it still looks at the queue, else by its own caller after the wake.
+ * The combiner runs each request as store_begin() + fn + store_commit()
+ * would, without letting go of wlock in between, lets go, waits until the
+ * last of them is durable (settle(), which syncs when nobody else does),
+ * and only then wakes their callers, who find their write durable: one
+ * wake each.
+ */
+static struct wreq *dequeue_all(struct store *s)
+{
+	struct wreq *list;
+
+	pthread_mutex_lock(&s->qlock);
+	list = s->qhead;
+	s->qhead = s->qtail = NULL;
+	pthread_mutex_unlock(&s->qlock);
+	return list;
+}
+
+/* Run the queue (wlock held on entry, let go on return). */
+static void combine(struct store *s)
+{
+	struct wreq *list, *q, *next, *done = NULL;
+	struct waiter *last = NULL;
+	struct store_txn *t;
+
+	while ((list = dequeue_all(s)) != NULL) {
+		for (q = list; q; q = next) {
+			next = q->next;
+			q->rc = begin_locked(s, &t, &q->err);
+			if (!q->rc) {
+				q->rc = q->fn(t, q->arg, &q->err);
+				if (q->rc)
+					txn_rollback(t);
+				else
+					q->rc = release_locked(t, q->w, &q->err);
+				if (!q->rc) {
+					q->linked = true;
+					last = q->w;
+				}
+			}
+			q->next = done;
+			done = q;
+			if (s->batch.open && s->batch.n >= BATCH_MAX)
+				batch_close(s);
+		}
+	}
+	wunlock(s);
+	if (last) {
+		pthread_mutex_lock(&s->glock);
+		settle(s, last);
+		pthread_mutex_unlock(&s->glock);
+	}
+	for (q = done; q; q = next) {
+		next = q->next;   /* q may be gone once ran is seen */
+		atomic_store(&q->ran, 1);
+		util_futex_wake(&q->ran);
+	}
+}
+
+int store_write(struct store *s, store_write_fn fn, void *arg, struct err *e)
+{
+	struct waiter w;
+	struct wreq q;
+	int rc;
+
+	if (s->read_only)
+		return err_set(e, ERR_FORBIDDEN, "the store is open read-only");
+	/* It would wait for the transaction this thread holds. */
+	if (tl_txn_store == s)
+		return err_set(e, ERR_INTERNAL,
+			       "a store transaction is already open in this thread");
+	memset(&q, 0, sizeof(q));
+	q.fn = fn;
+	q.arg = arg;
+	q.w = &w;
+	err_clear(&q.err);
+	atomic_init(&q.ran, 0);
+	pthread_mutex_lock(&s->qlock);
+	if (s->qtail)
+		s->qtail->next = &q;
+	else
+		s->qhead = &q;
+	s->qtail = &q;
+	pthread_mutex_unlock(&s->qlock);
+	while (!atomic_load(&q.ran)) {
+		rc = pthread_mutex_trylock(&s->wlock);
+		if (rc == 0) {
+			combine(s);
+			continue;
+		}
+		/* The timeout is only a safety net: kick_queue() wakes. */
+		util_futex_wait(&q.ran, 0, util_monotonic_ms() + 50);
+	}
+	if (!q.linked) {
+		if (q.rc && e)
+			*e = q.err;
+		return q.rc;
+	}
+	rc = member_wait(s, &w, e);
+	if (!rc)
+		run_hooks(s);
+	return rc;
 }
 
 void store_stats(struct store *s, struct store_stats *out)

@@ -145,6 +145,20 @@ int store_commit(struct store_txn *t, struct err *e);
  * Accepts NULL. */
 void store_abort(struct store_txn *t);
 
+/*
+ * Run fn(t, arg, e) as one transaction and commit it: store_begin(), fn,
+ * then store_commit() (store_abort() when fn returns non-zero), combined.
+ * Callers queue their fn, and whichever of them holds the writer lock runs
+ * every queued fn back to back in its batch, so a burst of writers does
+ * not pass the lock from thread to thread, and each caller wakes once its
+ * write is durable (or failed). fn runs on whichever writer's thread
+ * combines, with t open: it must use only t, arg and what they reach,
+ * must not begin another transaction and must not depend on the thread.
+ * Returns fn's non-zero result (e as fn set it), or store_commit()'s.
+ */
+typedef int (*store_write_fn)(struct store_txn *t, void *arg, struct err *e);
+int store_write(struct store *s, store_write_fn fn, void *arg, struct err *e);
+
 /* Group-commit counters since store_open(). */
 struct store_stats {
 	int64_t commits;     /* store_commit() calls that succeeded */

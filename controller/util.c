@@ -6,11 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -238,4 +241,26 @@ bool path_component_ok(const char *name)
 	if (!strcmp(name, ".") || !strcmp(name, ".."))
 		return false;
 	return true;
+}
+
+void util_futex_wait(_Atomic uint32_t *word, uint32_t val,
+		     int64_t deadline_ms)
+{
+	int64_t left = deadline_ms - util_monotonic_ms();
+	struct timespec ts;
+
+	if (left <= 0)
+		return;
+	ts.tv_sec = (time_t)(left / 1000);
+	ts.tv_nsec = (long)(left % 1000) * 1000000L;
+	/* A relative timeout; EINTR, EAGAIN and ETIMEDOUT all mean "look
+	 * again", which the callers do. */
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, &ts,
+		NULL, 0);
+}
+
+void util_futex_wake(_Atomic uint32_t *word)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
+		NULL, 0);
 }

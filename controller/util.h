@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -26,6 +27,14 @@ void util_now(char out[TIME_LEN + 1]);
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t util_monotonic_ms(void);
+
+/* Sleep while *word == val, at most until deadline_ms (util_monotonic_ms
+ * clock). May return early (a wake, a signal): callers look again. */
+void util_futex_wait(_Atomic uint32_t *word, uint32_t val,
+		     int64_t deadline_ms);
+
+/* Wake every thread sleeping on word in util_futex_wait(). */
+void util_futex_wake(_Atomic uint32_t *word);
 
 /* The integer in environment variable name when it is set and lies in
  * [min, max]; def when unset or empty. A value that is set but not such

@@ -4,7 +4,8 @@
  * writer alone is never made to wait; an aborted transaction inside a busy
  * batch takes nothing else with it; a failing COMMIT fails every member of
  * its batch and nothing else; what was acknowledged survives a reopen and a
- * SIGKILL; transactions stay tied to their thread.
+ * SIGKILL; transactions stay tied to their thread; store_write()'s
+ * combined writers do all of that too, side by side with plain ones.
  *
  * A failing COMMIT is produced with a wrapper VFS (sg_vfs) registered as
  * SQLite's default for the test's process: it forwards everything to the
@@ -131,6 +132,52 @@ out:
 	return rc;
 }
 
+/* The same create through store_write(): the puts run in a closure that
+ * any writer's thread may run. */
+struct sg_op {
+	struct store_put *p;
+	json_t *wrong;      /* non-NULL: also make the failing put */
+	struct record *out;
+};
+
+static int sg_create_txn(struct store_txn *t, void *arg, struct err *e)
+{
+	struct sg_op *op = arg;
+	int rc;
+
+	rc = store_txn_put(t, op->p, op->out, NULL, e);
+	if (!rc && op->wrong) {
+		op->p->data = op->wrong;
+		rc = store_txn_put(t, op->p, NULL, NULL, e);
+		if (rc != ERR_INVALID)
+			rc = ERR_INTERNAL;  /* the bad put must fail */
+	}
+	return rc;
+}
+
+static int sg_create_combined(struct store *s, const char *name, int n,
+			      bool bad, struct record *out, struct err *e)
+{
+	struct store_put p;
+	struct sg_op op;
+	json_t *d = json_pack("{s:s,s:i}", "name", name, "n", n);
+	json_t *wrong = json_pack("{s:s,s:s}", "name", "x", "n", "not a number");
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.collection = "items";
+	p.data = d;
+	p.mode = STORE_CREATE;
+	record_init(out);
+	op.p = &p;
+	op.wrong = bad ? wrong : NULL;
+	op.out = out;
+	rc = store_write(s, sg_create_txn, &op, e);
+	json_decref(d);
+	json_decref(wrong);
+	return rc;
+}
+
 static int sg_cmp64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -167,6 +214,7 @@ struct sg_writer {
 	int k;              /* thread number */
 	int per;            /* transactions to run */
 	int bad_every;      /* > 0: every bad_every-th one is aborted */
+	bool combined;      /* through store_write() */
 	int ok, errors;
 	int64_t *revs;      /* revisions of the committed creates */
 	char (*ids)[ID_LEN + 1];
@@ -185,7 +233,8 @@ static void *sg_write_loop(void *arg)
 		bad = w->bad_every > 0 && i % w->bad_every == 0;
 		snprintf(name, sizeof(name), "%s-%d-%d", bad ? "bad" : "ok",
 			 w->k, i);
-		rc = sg_create(sg, name, i, bad, &r, &w->last);
+		rc = (w->combined ? sg_create_combined : sg_create)(
+			sg, name, i, bad, &r, &w->last);
 		if (bad) {
 			if (rc != ERR_INVALID)
 				w->errors++;    /* the abort path ran */
@@ -203,6 +252,8 @@ static void *sg_write_loop(void *arg)
 
 /* Run nthreads writers of per transactions each; returns them (free with
  * sg_free_writers()). */
+static int sg_combined_every;   /* > 0: every n-th writer is combined */
+
 static struct sg_writer *sg_run_writers(int nthreads, int per, int bad_every,
 					double *secs)
 {
@@ -216,6 +267,8 @@ static struct sg_writer *sg_run_writers(int nthreads, int per, int bad_every,
 		w[i].k = i;
 		w[i].per = per;
 		w[i].bad_every = bad_every;
+		w[i].combined = sg_combined_every > 0 &&
+				i % sg_combined_every == 0;
 		w[i].revs = calloc((size_t)per, sizeof(*w[i].revs));
 		w[i].ids = calloc((size_t)per, sizeof(*w[i].ids));
 		cr_assert(w[i].revs && w[i].ids);
@@ -305,6 +358,103 @@ Test(store_group, many_writers_share_commits, .timeout = 600)
 		}
 	}
 	sg_free_writers(w, SG_THREADS);
+}
+
+/* Half the writers through store_write(), half through store_begin() +
+ * store_commit(), on one store at once. */
+Test(store_group, combined_and_plain_writers_share_commits, .timeout = 600)
+{
+	struct store_stats st;
+	struct sg_writer *w;
+	struct record r;
+	struct err e = ERR_INIT;
+	double secs;
+	size_t n;
+	int i, j;
+
+	sg_combined_every = 2;
+	w = sg_run_writers(SG_THREADS, SG_PER, 0, &secs);
+	sg_combined_every = 0;
+	for (i = 0; i < SG_THREADS; i++)
+		cr_assert_eq(w[i].errors, 0, "writer %d: %s", i, w[i].last.msg);
+	n = sg_check_revisions(w, SG_THREADS);
+	cr_assert_eq(n, (size_t)SG_THREADS * SG_PER);
+	cr_assert_eq(store_head(sg), (int64_t)n);
+	store_stats(sg, &st);
+	cr_log_info("mixed writers: %zu creates in %.2f s (%.0f/s, sanitizer "
+		    "build), %lld batches, largest %lld", n, secs,
+		    (double)n / secs, (long long)st.batches,
+		    (long long)st.max_batch);
+	cr_assert_eq(st.commits, (int64_t)n);
+	cr_assert(st.batches < st.commits * 9 / 10,
+		  "%lld batches for %lld commits: no grouping",
+		  (long long)st.batches, (long long)st.commits);
+	store_close(sg);
+	sg = sg_open();
+	cr_assert_eq(store_head(sg), (int64_t)n);
+	for (i = 0; i < SG_THREADS; i++) {
+		for (j = 0; j < w[i].ok; j++) {
+			cr_assert_eq(store_get(sg, "items", w[i].ids[j], &r, &e),
+				     0, "%s", e.msg);
+			cr_assert_eq(r.revision, w[i].revs[j]);
+			record_release(&r);
+		}
+	}
+	sg_free_writers(w, SG_THREADS);
+}
+
+/* A store_write() whose function fails is rolled back alone, however many
+ * others its combiner ran in the same batch. */
+Test(store_group, combined_failure_is_alone, .timeout = 600)
+{
+	struct sg_writer *w;
+	struct record r;
+	struct err e = ERR_INIT;
+	char name[48];
+	double secs;
+	size_t n;
+	int i, j;
+
+	sg_combined_every = 1;
+	w = sg_run_writers(32, 60, 3, &secs);
+	sg_combined_every = 0;
+	for (i = 0; i < 32; i++)
+		cr_assert_eq(w[i].errors, 0, "writer %d: %s", i, w[i].last.msg);
+	n = sg_check_revisions(w, 32);
+	cr_assert_eq(n, (size_t)32 * 40);
+	cr_assert_eq(store_head(sg), (int64_t)n, "failures left no gaps");
+	for (i = 0; i < 32; i++) {
+		for (j = 0; j < 60; j++) {
+			snprintf(name, sizeof(name), "%s-%d-%d",
+				 j % 3 == 0 ? "bad" : "ok", i, j);
+			cr_assert_eq(store_get_by_name(sg, "items", name, &r, &e),
+				     j % 3 == 0 ? ERR_NOT_FOUND : 0,
+				     "%s: %s", name, e.msg);
+			record_release(&r);
+		}
+	}
+	sg_free_writers(w, 32);
+}
+
+/* store_write() from a thread holding a transaction would wait for
+ * itself: it is refused at once instead. */
+Test(store_group, combined_inside_transaction_is_refused, .timeout = 30)
+{
+	struct store_txn *t = NULL;
+	struct record r;
+	struct err e = ERR_INIT;
+
+	cr_assert_eq(store_begin(sg, &t, &e), 0, "%s", e.msg);
+	cr_assert_eq(sg_create_combined(sg, "nested", 1, false, &r, &e),
+		     ERR_INTERNAL);
+	cr_assert(strstr(e.msg, "already open"), "%s", e.msg);
+	record_release(&r);
+	store_abort(t);
+	/* The queue is empty again: the next write goes through. */
+	cr_assert_eq(sg_create_combined(sg, "after", 1, false, &r, &e), 0,
+		     "%s", e.msg);
+	record_release(&r);
+	cr_assert_eq(store_head(sg), 1);
 }
 
 Test(store_group, aborted_txn_in_busy_batch_is_alone, .timeout = 600)
