@@ -3124,28 +3124,46 @@ static int prepare_query(sqlite3 *db, struct rconn *cache,
 	sqlite3_stmt *st = NULL;
 	const char *tail = NULL;
 	json_t *args = q ? q->args : NULL, *v;
+	const char *order;
 	size_t i, nargs;
 	int rc = 0, b;
+	bool paged;
 
 	*out = NULL;
 	if (args && !json_is_array(args))
 		return err_set(e, ERR_INVALID, "query arguments must be an array");
 	nargs = args ? json_array_size(args) : 0;
-	if (buf_printf(&sql, "SELECT %s FROM records WHERE ", what) ||
+	order = q && q->order && *q->order ? q->order : "created, id";
+	/*
+	 * A page past the first: SQLite cannot defer the row lookups of a
+	 * WITHOUT ROWID table, so it would look up every skipped row too.
+	 * The page's ids come first, from the index alone where the filter
+	 * and order allow (the created index holds the key), then only
+	 * those rows are read.
+	 */
+	paged = ordered && q && q->offset > 0;
+	if (buf_printf(&sql, "SELECT %s FROM ", what) ||
+	    (paged && buf_puts(&sql, "(SELECT id AS page_id FROM ")) ||
+	    buf_puts(&sql, "records WHERE ") ||
 	    buf_coll(&sql, "collection = ", c))
 		goto nomem;
 	if (q && q->where && *q->where &&
 	    buf_printf(&sql, " AND (%s)", q->where))
 		goto nomem;
 	if (ordered) {
-		if (buf_printf(&sql, " ORDER BY %s",
-			       q && q->order && *q->order ? q->order :
-							    "created, id"))
+		if (buf_printf(&sql, " ORDER BY %s", order))
 			goto nomem;
 		if (q && (q->limit > 0 || q->offset > 0) &&
 		    buf_printf(&sql, " LIMIT %lld OFFSET %lld",
 			       (long long)(q->limit > 0 ? q->limit : -1),
 			       (long long)(q->offset > 0 ? q->offset : 0)))
+			goto nomem;
+		/* CROSS JOIN: the page drives the loop, by primary key. */
+		if (paged && (buf_puts(&sql, ") AS page CROSS JOIN records "
+					     "WHERE records.id = page.page_id"
+					     " AND ") ||
+			      buf_coll(&sql, "records.collection = ", c) ||
+			      buf_printf(&sql, " ORDER BY %s", order)))
 			goto nomem;
 	}
 	if (query_prepare(db, cache, sql.ptr, &st, &tail) != SQLITE_OK) {
