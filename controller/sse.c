@@ -38,8 +38,9 @@ void sse_start(struct http_req *r, const struct sse *s)
 	if (s->chunked)
 		mg_response_header_add(r->conn, "Transfer-Encoding", "chunked",
 				       -1);
-	else
-		mg_response_header_add(r->conn, "Connection", "close", -1);
+	/* The connection ends with the stream (the pump closes it), so no
+	 * client may queue another request on it. */
+	mg_response_header_add(r->conn, "Connection", "close", -1);
 	mg_response_header_send(r->conn);
 }
 

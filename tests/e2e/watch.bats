@@ -103,6 +103,9 @@ if os.environ.get("LEID"):
 deadline = time.time() + timeout
 c = http.client.HTTPConnection(u.hostname, u.port, timeout=max(timeout, 1))
 c.request("GET", u.path + ("?" + u.query if u.query else ""), headers=hdrs)
+# The reply says "Connection: close": the response then owns the socket
+# and c.sock is None, so keep it for the read timeouts.
+sock = c.sock
 r = c.getresponse()
 print("status", r.status, flush=True)
 if r.status != 200:
@@ -111,7 +114,7 @@ if r.status != 200:
 n, ev = 0, {"data": []}
 try:
     while n < count and time.time() < deadline:
-        c.sock.settimeout(max(0.05, deadline - time.time()))
+        sock.settimeout(max(0.05, deadline - time.time()))
         line = r.readline()
         if not line:
             break
