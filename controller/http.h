@@ -69,12 +69,21 @@ typedef int (*http_handler_fn)(struct http_req *r);
  * in table order; the first whose method and pattern match wins (method
  * NULL = any). A path that matches a pattern but not its method gets 405.
  */
+/* Long-lived streams (SSE) are counted against max_streams and refused
+ * with 503 beyond it. */
+enum http_stream {
+	STREAM_NONE = 0,      /* an ordinary request */
+	STREAM_PUMPED,        /* handed to the stream pump once it starts */
+	STREAM_WORKER,        /* keeps its worker for its life (container
+	                       * logs): also capped by WORKER_STREAMS_MAX,
+	                       * for which the worker pool has room */
+};
+
 struct http_route {
 	const char *method;
 	const char *pattern;
 	http_handler_fn fn;
-	bool stream;          /* a long-lived stream (SSE): counted against
-	                       * max_streams, refused with 503 beyond it */
+	enum http_stream stream;
 };
 
 /* The route table, in controller/routes.c: one line per route, grouped by

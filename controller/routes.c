@@ -36,8 +36,8 @@ const struct http_route http_routes[] = {
 	{ "DELETE", "/api/collections/:c/records/:id", api_records_delete, false },
 
 	/* realtime and watch streams (api_stream.c) */
-	{ "GET", "/api/v1/watch", api_watch, true },
-	{ "GET", "/api/realtime", api_realtime_connect, true },
+	{ "GET", "/api/v1/watch", api_watch, STREAM_PUMPED },
+	{ "GET", "/api/realtime", api_realtime_connect, STREAM_PUMPED },
 	{ "POST", "/api/realtime", api_realtime_subscribe, false },
 
 	/* declarative surface: apply (api_apply.c) */
@@ -53,7 +53,8 @@ const struct http_route http_routes[] = {
 
 	/* containers (api_containers.c) */
 	{ "POST", "/api/v1/containers/:name/restart", api_container_restart, false },
-	{ "GET", "/api/pocketcoder/logs/:container", api_container_logs, true },
+	{ "GET", "/api/pocketcoder/logs/:container", api_container_logs,
+	  STREAM_WORKER },
 
 	/* governance (api_governance.c) */
 	{ "POST", "/api/pocketcoder/permission", api_governance_permission, false },

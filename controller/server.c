@@ -53,6 +53,8 @@
 #define REQUEST_TIMEOUT_MS "30000"    /* header, body and idle reads */
 #define STREAM_START_WORKERS 16       /* workers beyond --workers that set
                                        * streams up for the pump */
+#define WORKER_STREAMS_MAX 16         /* STREAM_WORKER routes at once, with
+                                       * workers of their own */
 #define KEEP_ALIVE_TIMEOUT_MS "5000"  /* idle time between requests */
 #define PATH_MAX_LOG 200              /* path bytes in the request log */
 #define LOCK_WAIT_MS 10000            /* for offline CLI commands to finish */
@@ -745,7 +747,7 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 	struct http_req r;
 	const char *path;
 	int64_t t0 = now_us();
-	bool allowed, stream = false;
+	bool allowed, stream = false, on_worker = false;
 	long idx;
 	size_t i;
 
@@ -792,10 +794,23 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 		}
 		stream = true;
 	}
+	if (http_routes[idx].stream == STREAM_WORKER && srv->pump) {
+		on_worker = true;
+		if (atomic_fetch_add(&srv->worker_streams, 1) >=
+		    WORKER_STREAMS_MAX) {
+			http_fail(&r, ERR_UNAVAILABLE,
+				  "too many open log streams (the limit is "
+				  "%d); try again later", WORKER_STREAMS_MAX);
+			goto streams_done;
+		}
+	}
 	if (http_routes[idx].fn(&r) < 0 && !r.status)
 		http_fail(&r, ERR_INTERNAL, "the request failed");
 	else if (!r.status)
 		http_fail(&r, ERR_INTERNAL, "the handler sent no reply");
+streams_done:
+	if (on_worker)
+		atomic_fetch_sub(&srv->worker_streams, 1);
 	if (stream && !r.detached)
 		metrics_stream_leave(srv->metrics);
 done:
@@ -911,9 +926,11 @@ static int start_civetweb(struct server *srv, struct err *e)
 		NULL,
 	};
 
-	/* Streams the pump serves hold a worker only while they start. */
+	/* Streams the pump serves hold a worker only while they start;
+	 * log streams keep theirs, up to WORKER_STREAMS_MAX. */
 	snprintf(threads, sizeof(threads), "%d", srv->opts->workers +
-		 (srv->pump ? STREAM_START_WORKERS : srv->opts->max_streams));
+		 (srv->pump ? STREAM_START_WORKERS + WORKER_STREAMS_MAX
+			    : srv->opts->max_streams));
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_message;
 	init.callbacks = &cb;

@@ -44,6 +44,7 @@
 #ifndef POCKETCTL_SERVER_H
 #define POCKETCTL_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -92,6 +93,7 @@ struct server {
 	struct auth_cache *auth_cache; /* server.c: verified tokens, so a
 	                              * repeated token costs no HMAC and, while
 	                              * the store is unchanged, no read */
+	_Atomic int worker_streams;  /* STREAM_WORKER routes running */
 	volatile int stopping;       /* set on SIGINT/SIGTERM */
 };
 

@@ -285,6 +285,24 @@ record_id() {
   [ "$(api GET "/api/pocketcoder/logs/$OC?tail=x")" = 400 ]
 }
 
+@test "containers: log streams keep a worker each, up to 16; beyond, 503, and requests still answer" {
+  start_server POCKETCTL_HEARTBEAT_MS=300
+  wait_until 30 both_converged
+  pids=()
+  for i in $(seq 1 16); do
+    curl -sN -H "Authorization: $TOKEN" "$URL/api/pocketcoder/logs/$OC?tail=1" >"$T/log$i" &
+    pids+=($!)
+  done
+  opened() { [ "$(grep -l '^data: ' "$T"/log* 2>/dev/null | wc -l)" -ge 16 ]; }
+  wait_until 20 opened
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" "$URL/api/pocketcoder/logs/$OC?tail=1")" = 503 ]
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/healthz")" = 200 ]
+  [ "$(api GET /api/collections/ai_prompts/records)" = 200 ]
+  kill "${pids[@]}"; wait "${pids[@]}" || true
+  freed() { [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" "$URL/api/pocketcoder/logs/$OC?tail=1&follow=0")" = 200 ]; }
+  wait_until 10 freed
+}
+
 @test "containers: a missing container is ContainerMissing until it exists again" {
   start_server
   wait_until 30 both_converged
