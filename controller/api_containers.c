@@ -15,6 +15,7 @@
 #include "docker.h"
 #include "rec_containers.h"
 #include "server.h"
+#include "sse.h"
 #include "util.h"
 
 #define HEARTBEAT_MS 15000
@@ -58,24 +59,22 @@ int api_container_restart(struct http_req *r)
 
 /* ---- logs ---------------------------------------------------------------- */
 
+/* A log stream keeps its worker (STREAM_WORKER): the engine's log
+ * transfer runs on it and writes through sse_flush(). */
 struct logs_stream {
 	struct http_req *r;
-	struct buf out;
+	struct sse sse;
 	int64_t hb_every;
 	int64_t next_hb;
-	bool dead;
 };
 
 /* Write what is buffered; once a write fails the client is gone. */
 static int ls_flush(struct logs_stream *s)
 {
-	if (!s->dead && s->out.len &&
-	    mg_write(s->r->conn, s->out.ptr, s->out.len) != (int)s->out.len)
-		s->dead = true;
-	buf_reset(&s->out);
-	if (!s->dead)
-		s->next_hb = util_monotonic_ms() + s->hb_every;
-	return s->dead ? -1 : 0;
+	if (sse_flush(&s->sse))
+		return -1;
+	s->next_hb = util_monotonic_ms() + s->hb_every;
+	return 0;
 }
 
 /* One SSE event per log line. CR and NUL would end or corrupt the SSE
@@ -83,18 +82,19 @@ static int ls_flush(struct logs_stream *s)
 static int ls_line(void *arg, int stream, const char *line, size_t len)
 {
 	struct logs_stream *s = arg;
+	struct buf *b = sse_out(&s->sse);
 	size_t i;
 
 	(void)stream;
-	if (buf_puts(&s->out, "data: "))
+	if (!b || buf_puts(b, "data: "))
 		return 1;
 	for (i = 0; i < len; i++) {
 		char ch = line[i];
 
-		if (buf_putc(&s->out, ch == '\r' || ch == '\0' || ch == '\n' ? ' ' : ch))
+		if (buf_putc(b, ch == '\r' || ch == '\0' || ch == '\n' ? ' ' : ch))
 			return 1;
 	}
-	if (buf_puts(&s->out, "\n\n"))
+	if (buf_puts(b, "\n\n"))
 		return 1;
 	return ls_flush(s) ? 1 : 0;
 }
@@ -105,10 +105,13 @@ static int ls_idle(void *arg)
 {
 	struct logs_stream *s = arg;
 
-	if (s->r->srv->stopping || s->dead)
+	struct buf *b;
+
+	if (s->r->srv->stopping || s->sse.dead)
 		return 1;
 	if (util_monotonic_ms() >= s->next_hb) {
-		if (buf_puts(&s->out, ": heartbeat\n\n") || ls_flush(s))
+		b = sse_out(&s->sse);
+		if (!b || buf_puts(b, ": heartbeat\n\n") || ls_flush(s))
 			return 1;
 	}
 	return 0;
@@ -117,8 +120,9 @@ static int ls_idle(void *arg)
 static void ls_event(struct logs_stream *s, const char *event, json_t *data)
 {
 	char *text = json_dumps(data, JSON_COMPACT);
+	struct buf *b = sse_out(&s->sse);
 
-	if (text && !buf_printf(&s->out, "event: %s\ndata: %s\n\n", event, text))
+	if (text && b && !buf_printf(b, "event: %s\ndata: %s\n\n", event, text))
 		ls_flush(s);
 	free(text);
 	json_decref(data);
@@ -175,26 +179,21 @@ int api_container_logs(struct http_req *r)
 
 	memset(&s, 0, sizeof(s));
 	s.r = r;
-	buf_init(&s.out, 0);
 	s.hb_every = heartbeat_ms();
-	r->status = 200;
-	mg_response_header_start(r->conn, 200);
-	mg_response_header_add(r->conn, "Content-Type", "text/event-stream", -1);
-	mg_response_header_add(r->conn, "Cache-Control", "no-cache", -1);
-	mg_response_header_add(r->conn, "X-Accel-Buffering", "no", -1);
-	mg_response_header_add(r->conn, "Access-Control-Allow-Origin", "*", -1);
-	mg_response_header_send(r->conn);
+	sse_init(&s.sse, r);
+	sse_start(r, &s.sse);
 	s.next_hb = util_monotonic_ms() + s.hb_every;
 	/* Tell the client at once that the stream is open. */
-	if (buf_puts(&s.out, ": logs\n\n") == 0)
+	if (sse_out(&s.sse) && buf_puts(&s.sse.out, ": logs\n\n") == 0)
 		ls_flush(&s);
 
-	rc = s.dead ? 1 : containers_logs(r->params[0], &lo, ls_line, ls_idle, &s, &e);
+	rc = s.sse.dead ? 1 : containers_logs(r->params[0], &lo, ls_line, ls_idle, &s, &e);
 	if (rc < 0)
 		ls_event(&s, "error", json_pack("{s:s}", "message", e.msg));
 	else if (rc == 0)
 		ls_event(&s, "end", json_pack("{s:s}", "reason",
 					      lo.follow ? "the container stopped" : "end of log"));
-	buf_release(&s.out);
+	sse_end(&s.sse);
+	sse_release(&s.sse);
 	return 0;
 }

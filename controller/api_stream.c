@@ -453,10 +453,8 @@ static int send_reset(struct sse *s, int64_t head, const char *reason)
  * Run st on this worker until it ends, the client leaves or the server
  * stops (the stream pump is off), then release it.
  */
-static void run_here(struct server *srv, struct mg_connection *conn,
-		     struct sse_stream *st)
+static void run_here(struct server *srv, struct sse_stream *st)
 {
-	const char *tail;
 	int64_t last_trim = util_monotonic_ms(), now;
 	bool deep = false;
 	int rc;
@@ -481,9 +479,7 @@ static void run_here(struct server *srv, struct mg_connection *conn,
 		if (hub_wait(srv->hub, st->cursor, st->wake_ms) == HUB_STOPPED)
 			break;
 	}
-	tail = sse_tail(&st->out);
-	if (!st->out.dead && *tail)
-		mg_write(conn, tail, strlen(tail));
+	sse_end(&st->out);
 	st->release(st);
 }
 
@@ -512,10 +508,9 @@ static int stream_socket(struct http_req *r, int *fd)
 static int stream_serve(struct http_req *r, int fd, struct sse_stream *st)
 {
 	struct err e = ERR_INIT;
-	const char *tail;
 
 	if (fd < 0) {
-		run_here(r->srv, r->conn, st);
+		run_here(r->srv, st);
 		return 0;
 	}
 	if (pump_adopt(r->srv->pump, fd, st, &e) == 0) {
@@ -525,9 +520,7 @@ static int stream_serve(struct http_req *r, int fd, struct sse_stream *st)
 	/* Not adopted (the server is stopping): end it here. */
 	if (e.code != ERR_UNAVAILABLE)
 		fprintf(stderr, "pocketctl: %s\n", e.msg);
-	tail = sse_tail(&st->out);
-	if (!sse_flush(&st->out) && *tail)
-		mg_write(r->conn, tail, strlen(tail));
+	sse_end(&st->out);
 	st->release(st);
 	return 0;
 }

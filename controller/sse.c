@@ -162,6 +162,15 @@ int sse_send(struct sse *s, int fd)
 	return 0;
 }
 
+void sse_end(struct sse *s)
+{
+	const char *tail = sse_tail(s);
+
+	if (!sse_flush(s) && *tail &&
+	    mg_write(s->conn, tail, strlen(tail)) != (int)strlen(tail))
+		s->dead = true;
+}
+
 const char *sse_tail(const struct sse *s)
 {
 	return s->chunked ? "0\r\n\r\n" : "";

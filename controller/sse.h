@@ -71,6 +71,10 @@ int sse_flush(struct sse *s);
  * full: call again when it is writable) or -1 (the client is gone). */
 int sse_send(struct sse *s, int fd);
 
+/* Write out what is buffered, then end the body, through civetweb
+ * (blocking). */
+void sse_end(struct sse *s);
+
 /* The bytes that end the body ("" for HTTP/1.0), for the driver to write
  * after the last events. */
 const char *sse_tail(const struct sse *s);

@@ -314,7 +314,12 @@ static size_t sg_check_revisions(struct sg_writer *w, int nthreads)
 	return n;
 }
 
-Test(store_group, many_writers_share_commits, .timeout = 600)
+/*
+ * SG_THREADS writers of SG_PER creates each (every combined_every-th one
+ * through store_write(); 0: none) all commit with distinct, gap-free
+ * revisions in shared batches, and everything is there after a reopen.
+ */
+static void sg_writers_share_commits(int combined_every, const char *what)
 {
 	struct store_stats st;
 	struct sg_writer *w;
@@ -324,7 +329,9 @@ Test(store_group, many_writers_share_commits, .timeout = 600)
 	size_t n;
 	int i, j;
 
+	sg_combined_every = combined_every;
 	w = sg_run_writers(SG_THREADS, SG_PER, 0, &secs);
+	sg_combined_every = 0;
 	for (i = 0; i < SG_THREADS; i++)
 		cr_assert_eq(w[i].errors, 0, "writer %d: %s", i, w[i].last.msg);
 	n = sg_check_revisions(w, SG_THREADS);
@@ -332,9 +339,9 @@ Test(store_group, many_writers_share_commits, .timeout = 600)
 	cr_assert_eq(store_head(sg), (int64_t)n);
 
 	store_stats(sg, &st);
-	cr_log_info("group commit: %zu creates from %d threads in %.2f s "
-		    "(%.0f/s, sanitizer build), %lld batches, largest %lld, "
-		    "%lld syncs", n, SG_THREADS, secs, (double)n / secs,
+	cr_log_info("%s: %zu creates from %d threads in %.2f s (%.0f/s, "
+		    "sanitizer build), %lld batches, largest %lld, %lld syncs",
+		    what, n, SG_THREADS, secs, (double)n / secs,
 		    (long long)st.batches, (long long)st.max_batch,
 		    (long long)st.syncs);
 	cr_assert_eq(st.commits, (int64_t)n);
@@ -360,47 +367,16 @@ Test(store_group, many_writers_share_commits, .timeout = 600)
 	sg_free_writers(w, SG_THREADS);
 }
 
+Test(store_group, many_writers_share_commits, .timeout = 600)
+{
+	sg_writers_share_commits(0, "group commit");
+}
+
 /* Half the writers through store_write(), half through store_begin() +
  * store_commit(), on one store at once. */
 Test(store_group, combined_and_plain_writers_share_commits, .timeout = 600)
 {
-	struct store_stats st;
-	struct sg_writer *w;
-	struct record r;
-	struct err e = ERR_INIT;
-	double secs;
-	size_t n;
-	int i, j;
-
-	sg_combined_every = 2;
-	w = sg_run_writers(SG_THREADS, SG_PER, 0, &secs);
-	sg_combined_every = 0;
-	for (i = 0; i < SG_THREADS; i++)
-		cr_assert_eq(w[i].errors, 0, "writer %d: %s", i, w[i].last.msg);
-	n = sg_check_revisions(w, SG_THREADS);
-	cr_assert_eq(n, (size_t)SG_THREADS * SG_PER);
-	cr_assert_eq(store_head(sg), (int64_t)n);
-	store_stats(sg, &st);
-	cr_log_info("mixed writers: %zu creates in %.2f s (%.0f/s, sanitizer "
-		    "build), %lld batches, largest %lld", n, secs,
-		    (double)n / secs, (long long)st.batches,
-		    (long long)st.max_batch);
-	cr_assert_eq(st.commits, (int64_t)n);
-	cr_assert(st.batches < st.commits * 9 / 10,
-		  "%lld batches for %lld commits: no grouping",
-		  (long long)st.batches, (long long)st.commits);
-	store_close(sg);
-	sg = sg_open();
-	cr_assert_eq(store_head(sg), (int64_t)n);
-	for (i = 0; i < SG_THREADS; i++) {
-		for (j = 0; j < w[i].ok; j++) {
-			cr_assert_eq(store_get(sg, "items", w[i].ids[j], &r, &e),
-				     0, "%s", e.msg);
-			cr_assert_eq(r.revision, w[i].revs[j]);
-			record_release(&r);
-		}
-	}
-	sg_free_writers(w, SG_THREADS);
+	sg_writers_share_commits(2, "mixed writers");
 }
 
 /* A store_write() whose function fails is rolled back alone, however many
@@ -438,7 +414,7 @@ Test(store_group, combined_failure_is_alone, .timeout = 600)
 
 /* store_write() from a thread holding a transaction would wait for
  * itself: it is refused at once instead. */
-Test(store_group, combined_inside_transaction_is_refused, .timeout = 30)
+Test(store_group, combined_inside_transaction_is_refused, .timeout = 600)
 {
 	struct store_txn *t = NULL;
 	struct record r;
