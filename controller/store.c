@@ -1876,8 +1876,8 @@ void store_abort(struct store_txn *t)
  * The combiner runs each request as store_begin() + fn + store_commit()
  * would, without letting go of wlock in between, lets go, waits until the
  * last of them is durable (settle(), which syncs when nobody else does),
- * and only then wakes their callers, who find their write durable: one
- * wake each.
+ * runs the commit hooks once for them all, and only then wakes their
+ * callers, who find their write durable: one wake each.
  */
 static struct wreq *dequeue_all(struct store *s)
 {
@@ -1896,6 +1896,7 @@ static void combine(struct store *s)
 	struct wreq *list, *q, *next, *done = NULL;
 	struct waiter *last = NULL;
 	struct store_txn *t;
+	bool durable;
 
 	while ((list = dequeue_all(s)) != NULL) {
 		for (q = list; q; q = next) {
@@ -1922,7 +1923,11 @@ static void combine(struct store *s)
 	if (last) {
 		pthread_mutex_lock(&s->glock);
 		settle(s, last);
+		durable = !last->done && s->durable_seq >= last->seq;
 		pthread_mutex_unlock(&s->glock);
+		/* Once for the whole run: the hooks only need the head. */
+		if (durable)
+			run_hooks(s);
 	}
 	for (q = done; q; q = next) {
 		next = q->next;   /* q may be gone once ran is seen */
@@ -1970,10 +1975,8 @@ int store_write(struct store *s, store_write_fn fn, void *arg, struct err *e)
 			*e = q.err;
 		return q.rc;
 	}
-	rc = member_wait(s, &w, e);
-	if (!rc)
-		run_hooks(s);
-	return rc;
+	/* Durable or failed by now; the combiner ran the commit hooks. */
+	return member_wait(s, &w, e);
 }
 
 void store_stats(struct store *s, struct store_stats *out)

@@ -1013,15 +1013,28 @@ Test(store_group, commit_hooks_and_status_changes)
 	cr_assert_eq(store_begin(sg, &t, &e), 0);
 	store_abort(t);
 	cr_assert_eq(h.calls, 2, "not called on abort");
+	/* A combined write runs them too, once it is durable; a failed one
+	 * does not. */
+	cr_assert_eq(sg_create_combined(sg, "c", 3, false, &r, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(h.calls, 3);
+	cr_assert_eq(h.last, 3);
+	record_release(&r);
+	cr_assert_eq(sg_create_combined(sg, "d", 4, true, &r, &e),
+		     ERR_INVALID);
+	cr_assert_eq(h.calls, 3);
+	record_release(&r);
 	store_remove_commit_hook(sg, sg_hook_fn, &h);
 	cr_assert_eq(sg_create(sg, "b", 2, false, &r, &e), 0, "%s", e.msg);
-	cr_assert_eq(h.calls, 2);
+	cr_assert_eq(h.calls, 3);
 
 	cr_assert_eq(store_changes(sg, 0, 0, sg_note_change, log, &e), 0);
-	want = json_pack("[{s:i,s:s,s:b},{s:i,s:s,s:b},{s:i,s:s,s:b}]",
+	want = json_pack("[{s:i,s:s,s:b},{s:i,s:s,s:b},{s:i,s:s,s:b},"
+			 "{s:i,s:s,s:b}]",
 			 "rev", 1, "action", "create", "status_only", 0,
 			 "rev", 2, "action", "update", "status_only", 1,
-			 "rev", 3, "action", "create", "status_only", 0);
+			 "rev", 3, "action", "create", "status_only", 0,
+			 "rev", 4, "action", "create", "status_only", 0);
 	cr_assert(json_equal(log, want), "%s",
 		  json_dumps(log, JSON_COMPACT));
 	record_release(&r);
