@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,7 +35,10 @@ struct pstream {
 	bool ending;         /* writing the body's end, then close */
 	bool gone;           /* closed: drop from the table */
 	size_t tail_sent;    /* bytes of the body's end written */
-	int64_t stall_since; /* when the socket last refused (0: it did not) */
+	int64_t stall_since; /* since when its send queue has not moved (0:
+	                      * the socket takes what it is given) */
+	int outq;            /* its send queue then, in bytes */
+	uint64_t moved;      /* bytes written then (events and tail) */
 };
 
 struct pump {
@@ -41,6 +46,7 @@ struct pump {
 	struct metrics *metrics;         /* borrowed, nullable */
 	int ep;                          /* epoll */
 	int kick;                        /* eventfd: new streams, stop */
+	int64_t stall_ms;                /* see PUMP_STALL_MS */
 	pthread_t thread;
 	bool started, joined;
 	_Atomic size_t count;
@@ -145,12 +151,27 @@ static void close_stream(struct pump *p, struct pstream *ps)
 	atomic_fetch_sub(&p->count, 1);
 }
 
-/* The socket refused bytes: wait for EPOLLOUT, or drop a stalled client. */
+/*
+ * The socket refused bytes: wait for EPOLLOUT, or drop a stalled client.
+ * Stalled means nothing moved for stall_ms: the socket took none of our
+ * bytes and its send queue did not shrink. A slow client that reads a
+ * little keeps things moving, however slowly (the kernel may wait for a
+ * third of the buffer to free before it says EPOLLOUT).
+ */
 static void blocked(struct pump *p, struct pstream *ps, int64_t now)
 {
-	if (!ps->stall_since)
+	uint64_t moved = ps->st->out.written + ps->tail_sent;
+	int q = -1;
+
+	if (ioctl(ps->fd, SIOCOUTQ, &q) != 0)
+		q = ps->outq;
+	if (moved != ps->moved || q < ps->outq) {
+		ps->moved = moved;
+		ps->outq = q;
+		ps->stall_since = now;   /* it moved */
+	} else if (!ps->stall_since) {
 		ps->stall_since = now;
-	else if (now - ps->stall_since >= PUMP_STALL_MS) {
+	} else if (now - ps->stall_since >= p->stall_ms) {
 		close_stream(p, ps);
 		return;
 	}
@@ -351,7 +372,7 @@ static int next_timeout(struct pump *p, int64_t now)
 		ps = p->live[i];
 		if (ps->again)
 			return 0;
-		due = ps->stall_since ? ps->stall_since + PUMP_STALL_MS
+		due = ps->stall_since ? ps->stall_since + p->stall_ms
 				      : ps->st->wake_ms;
 		if (due < t)
 			t = due;
@@ -419,6 +440,8 @@ int pump_new(struct pump **out, struct hub *h, struct metrics *m,
 		return err_set(e, ERR_NOMEM, "out of memory");
 	p->hub = h;
 	p->metrics = m;
+	p->stall_ms = util_env_int("POCKETCTL_STREAM_STALL_MS", PUMP_STALL_MS,
+				   100, (int64_t)24 * 3600 * 1000);
 	p->ep = epoll_create1(EPOLL_CLOEXEC);
 	p->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->ep < 0 || p->kick < 0 || pthread_mutex_init(&p->mu, NULL)) {
@@ -460,7 +483,7 @@ int pump_adopt(struct pump *p, int fd, struct sse_stream *st, struct err *e)
 	struct pstream *ps = calloc(1, sizeof(*ps));
 	struct pstream **grown;
 	uint64_t one = 1;
-	int mine = -1, sp[2] = { -1, -1 }, fl;
+	int mine = -1, sp[2] = { -1, -1 }, fl, sndbuf = PUMP_SNDBUF;
 	ssize_t w;
 
 	if (!ps)
@@ -489,6 +512,9 @@ int pump_adopt(struct pump *p, int fd, struct sse_stream *st, struct err *e)
 		goto fail;
 	}
 	fl = fcntl(mine, F_GETFL);
+	/* A fixed send buffer: bounded kernel memory per stream, and a
+	 * client that reads nothing is noticed (see blocked()). */
+	(void)setsockopt(mine, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	if (fl < 0 || fcntl(mine, F_SETFL, fl | O_NONBLOCK) != 0 ||
 	    dup2(sp[0], fd) < 0) {
 		err_set(e, ERR_IO, "cannot hand the stream over: %s",

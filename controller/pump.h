@@ -23,8 +23,9 @@
  * stream whose output is written out is asked to fill (struct sse_stream)
  * and what it buffered is written without blocking. A client that does not
  * read keeps its unwritten bytes while its cursor waits (it catches up from
- * the ring or the store later, or is reset); one whose socket takes
- * nothing for PUMP_STALL_MS is dropped. Ended streams get the body's end
+ * the ring or the store later, or is reset); one whose socket's send
+ * queue (PUMP_SNDBUF) does not move for PUMP_STALL_MS
+ * (POCKETCTL_STREAM_STALL_MS) is dropped. Ended streams get the body's end
  * (when their socket takes it) and are closed; their slot under
  * max_streams is given back through metrics_stream_leave().
  *
@@ -47,6 +48,8 @@
 #include "sse.h"
 
 #define PUMP_STALL_MS 60000    /* a socket that takes nothing this long */
+#define PUMP_SNDBUF (128 << 10) /* SO_SNDBUF of a stream's socket (the
+                                 * kernel doubles it) */
 
 struct pump;
 

@@ -149,6 +149,7 @@ int sse_send(struct sse *s, int fd)
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			s->sent += (size_t)n;
+			s->written += (uint64_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)

@@ -32,6 +32,7 @@ struct sse {
 	struct mg_connection *conn;  /* blocking writes (sse_flush) */
 	struct buf out;
 	size_t sent;        /* bytes of out already written (sse_send) */
+	uint64_t written;   /* bytes sse_send() wrote, in all */
 	bool framed;        /* out's chunk head and tail are filled in */
 	bool chunked;       /* HTTP/1.1: chunked; HTTP/1.0: until close */
 	bool dead;          /* a write failed: the client is gone */

@@ -360,6 +360,73 @@ EOF
   done
 }
 
+@test "a client that takes nothing for the stall limit is dropped; a slow one that reads is not" {
+  start_server POCKETCTL_HEARTBEAT_MS=60000 POCKETCTL_STREAM_STALL_MS=1500
+  # Two readers with tiny receive buffers: one never reads, one reads 2 KB
+  # every 200 ms (both are killed in teardown).
+  cat >"$T/stuck.py" <<'EOF'
+import os, socket, sys, time
+port, mode, secs = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+go = os.environ.get("GO_FILE", "")
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", port))
+s.sendall(("GET /api/v1/watch?collection=healthchecks HTTP/1.1\r\n"
+           "Host: x\r\nAuthorization: %s\r\n\r\n" % os.environ["TOKEN"]).encode())
+print("open", flush=True)
+got, end = 0, time.time() + secs
+s.settimeout(0.2)
+while time.time() < end:
+    if mode == "never" and not os.path.exists(go):
+        time.sleep(0.2)
+        continue
+    try:
+        chunk = s.recv(2048)
+    except socket.timeout:
+        continue
+    if not chunk:
+        print("closed", flush=True)
+        break
+    got += len(chunk)
+    print("got", got, flush=True)
+    if mode == "slow":
+        time.sleep(0.2)
+EOF
+  GO_FILE="$T/go" "$PY" "$T/stuck.py" "$PORT" never 60 >"$T/never.out" 2>&1 &
+  BG_PIDS+=($!)
+  "$PY" "$T/stuck.py" "$PORT" slow 60 >"$T/slow.out" 2>&1 &
+  BG_PIDS+=($!)
+  sleep 0.5
+  # 600 changes of some 700 bytes: more than a stream's send buffer
+  # (2 x 128 KiB) and the client's take.
+  pad=$(head -c 190 /dev/zero | tr '\0' x)
+  for part in a b; do
+    for i in $(seq 0 299); do
+      printf 'apiVersion: pocketcoder.dev/v1\nkind: Healthcheck\nmetadata:\n  name: %s-%s-%03d\nspec:\n  status: ready\n---\n' "$part" "$pad" "$i"
+    done >"$T/hc.yaml"
+    run curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $TOKEN" \
+      -H 'Content-Type: application/yaml' --data-binary @"$T/hc.yaml" "$URL/api/v1/apply"
+    [ "$output" = 200 ]
+  done
+  # The one that never reads is dropped after 1.5 s without progress;
+  # the slow one stays, however long it takes.
+  dropped() { curl -sS -m 5 "$URL/metrics" | grep -q '^pocketctl_sse_streams_open 1$'; }
+  for i in $(seq 1 60); do dropped && break; sleep 0.2; done
+  dropped
+  sleep 3
+  dropped
+  run curl -sS -m 5 -o /dev/null -w '%{http_code}' "$URL/healthz"
+  [ "$output" = 200 ]
+  # Which one: the one that never read finds its connection closed once
+  # it reads; the slow one is still open and still getting events.
+  touch "$T/go"
+  closed() { grep -q closed "$T/never.out"; }
+  for i in $(seq 1 50); do closed && break; sleep 0.2; done
+  closed
+  ! grep -q closed "$T/slow.out"
+  [ "$(awk '/^got/ {n = $2} END {print n + 0}' "$T/slow.out")" -gt 0 ]
+}
+
 @test "?since= replays the same way, and the stream continues live" {
   start_server POCKETCTL_HEARTBEAT_MS=500
   since=$(head_rev)
