@@ -484,9 +484,9 @@ static void run_here(struct server *srv, struct sse_stream *st)
 }
 
 /*
- * The socket to hand a new stream to the pump (-1 when the pump is off),
- * found before anything is sent. Returns 0, or replies 503 and returns
- * -1.
+ * The socket to hand a new stream to the pump (-1 when the pump is off,
+ * or cannot take this one: then it runs on this worker), found before
+ * anything is sent. Returns 0, or replies 503 and returns -1.
  */
 static int stream_socket(struct http_req *r, int *fd)
 {
@@ -498,7 +498,13 @@ static int stream_socket(struct http_req *r, int *fd)
 	*fd = pump_find_socket(r, &e);
 	if (*fd >= 0)
 		return 0;
+	/* Not found (no /proc?): run it on this worker while there is room
+	 * for such streams. */
 	fprintf(stderr, "pocketctl: %s\n", e.msg);
+	if (server_worker_stream_take(r->srv)) {
+		r->worker_stream = true;
+		return 0;
+	}
 	http_reply_error(r, &e);
 	return -1;
 }

@@ -54,6 +54,8 @@ struct http_req {
 	int status;                   /* the status replied, 0 until then */
 	bool detached;                /* a stream handed to the pump: it
 	                               * gives the stream slot back */
+	bool worker_stream;           /* holds a WORKER_STREAMS_MAX slot,
+	                               * given back after the handler */
 	struct buf body;              /* filled by http_read_body() */
 	char *params[HTTP_MAX_PARAMS];/* path parameters in pattern order
 	                               * (":c", ":id", "*"), URL-decoded,

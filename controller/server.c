@@ -53,8 +53,6 @@
 #define REQUEST_TIMEOUT_MS "30000"    /* header, body and idle reads */
 #define STREAM_START_WORKERS 16       /* workers beyond --workers that set
                                        * streams up for the pump */
-#define WORKER_STREAMS_MAX 16         /* STREAM_WORKER routes at once, with
-                                       * workers of their own */
 #define KEEP_ALIVE_TIMEOUT_MS "5000"  /* idle time between requests */
 #define PATH_MAX_LOG 200              /* path bytes in the request log */
 #define LOCK_WAIT_MS 10000            /* for offline CLI commands to finish */
@@ -738,6 +736,14 @@ static int reply_preflight(struct http_req *r)
 	return http_reply_empty(r, 204, extra);
 }
 
+bool server_worker_stream_take(struct server *srv)
+{
+	if (atomic_fetch_add(&srv->worker_streams, 1) < WORKER_STREAMS_MAX)
+		return true;
+	atomic_fetch_sub(&srv->worker_streams, 1);
+	return false;
+}
+
 static int handle_request(struct mg_connection *conn, void *cbdata)
 {
 	struct server *srv = cbdata;
@@ -747,7 +753,7 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 	struct http_req r;
 	const char *path;
 	int64_t t0 = now_us();
-	bool allowed, stream = false, on_worker = false;
+	bool allowed, stream = false;
 	long idx;
 	size_t i;
 
@@ -795,21 +801,20 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 		stream = true;
 	}
 	if (http_routes[idx].stream == STREAM_WORKER && srv->pump) {
-		on_worker = true;
-		if (atomic_fetch_add(&srv->worker_streams, 1) >=
-		    WORKER_STREAMS_MAX) {
+		if (!server_worker_stream_take(srv)) {
 			http_fail(&r, ERR_UNAVAILABLE,
 				  "too many open log streams (the limit is "
 				  "%d); try again later", WORKER_STREAMS_MAX);
 			goto streams_done;
 		}
+		r.worker_stream = true;
 	}
 	if (http_routes[idx].fn(&r) < 0 && !r.status)
 		http_fail(&r, ERR_INTERNAL, "the request failed");
 	else if (!r.status)
 		http_fail(&r, ERR_INTERNAL, "the handler sent no reply");
 streams_done:
-	if (on_worker)
+	if (r.worker_stream)
 		atomic_fetch_sub(&srv->worker_streams, 1);
 	if (stream && !r.detached)
 		metrics_stream_leave(srv->metrics);

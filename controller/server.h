@@ -97,6 +97,16 @@ struct server {
 	volatile int stopping;       /* set on SIGINT/SIGTERM */
 };
 
+/*
+ * Streams that keep their worker while the pump runs (container logs, or a
+ * stream the pump could not take over) are capped at WORKER_STREAMS_MAX at
+ * once; the worker pool has room for them. Take a slot (true) or learn
+ * that none is free (false); the request handler gives it back after the
+ * handler returns when r->worker_stream is set.
+ */
+#define WORKER_STREAMS_MAX 16
+bool server_worker_stream_take(struct server *srv);
+
 /* Fill o with the defaults above. */
 void server_options_init(struct server_options *o);
 
