@@ -89,51 +89,8 @@ static void sg_teardown(void)
 
 TestSuite(store_group, .init = sg_setup, .fini = sg_teardown);
 
-/*
- * Create item name in its own transaction on s. With bad, the transaction
- * also makes a put that fails validation and is then aborted. Returns the
- * store_commit() result (or the put's error); the record in *out.
- */
-static int sg_create(struct store *s, const char *name, int n, bool bad,
-		     struct record *out, struct err *e)
-{
-	struct store_txn *t = NULL;
-	struct store_put p;
-	json_t *d = json_pack("{s:s,s:i}", "name", name, "n", n);
-	json_t *wrong = json_pack("{s:s,s:s}", "name", "x", "n", "not a number");
-	int rc;
-
-	memset(&p, 0, sizeof(p));
-	p.collection = "items";
-	p.data = d;
-	p.mode = STORE_CREATE;
-	record_init(out);
-	rc = store_begin(s, &t, e);
-	if (rc)
-		goto out;
-	rc = store_txn_put(t, &p, out, NULL, e);
-	if (!rc && bad) {
-		p.data = wrong;
-		rc = store_txn_put(t, &p, NULL, NULL, e);
-		if (rc != ERR_INVALID) {
-			rc = ERR_INTERNAL;  /* the bad put must fail */
-			store_abort(t);
-			goto out;
-		}
-	}
-	if (rc) {
-		store_abort(t);
-		goto out;
-	}
-	rc = store_commit(t, e);
-out:
-	json_decref(d);
-	json_decref(wrong);
-	return rc;
-}
-
-/* The same create through store_write(): the puts run in a closure that
- * any writer's thread may run. */
+/* The puts of sg_create(), as a transaction function (store_write()'s
+ * kind, called directly for a plain transaction). */
 struct sg_op {
 	struct store_put *p;
 	json_t *wrong;      /* non-NULL: also make the failing put */
@@ -155,9 +112,16 @@ static int sg_create_txn(struct store_txn *t, void *arg, struct err *e)
 	return rc;
 }
 
-static int sg_create_combined(struct store *s, const char *name, int n,
-			      bool bad, struct record *out, struct err *e)
+/*
+ * Create item name in its own transaction on s: store_begin() +
+ * store_commit(), or with combined through store_write(). With bad, the
+ * transaction also makes a put that fails validation and is then aborted.
+ * Returns the commit's result (or the put's error); the record in *out.
+ */
+static int sg_create_as(struct store *s, const char *name, int n, bool bad,
+			bool combined, struct record *out, struct err *e)
 {
+	struct store_txn *t = NULL;
 	struct store_put p;
 	struct sg_op op;
 	json_t *d = json_pack("{s:s,s:i}", "name", name, "n", n);
@@ -172,10 +136,33 @@ static int sg_create_combined(struct store *s, const char *name, int n,
 	op.p = &p;
 	op.wrong = bad ? wrong : NULL;
 	op.out = out;
-	rc = store_write(s, sg_create_txn, &op, e);
+	if (combined) {
+		rc = store_write(s, sg_create_txn, &op, e);
+	} else {
+		rc = store_begin(s, &t, e);
+		if (!rc) {
+			rc = sg_create_txn(t, &op, e);
+			if (rc)
+				store_abort(t);
+			else
+				rc = store_commit(t, e);
+		}
+	}
 	json_decref(d);
 	json_decref(wrong);
 	return rc;
+}
+
+static int sg_create(struct store *s, const char *name, int n, bool bad,
+		     struct record *out, struct err *e)
+{
+	return sg_create_as(s, name, n, bad, false, out, e);
+}
+
+static int sg_create_combined(struct store *s, const char *name, int n,
+			      bool bad, struct record *out, struct err *e)
+{
+	return sg_create_as(s, name, n, bad, true, out, e);
 }
 
 static int sg_cmp64(const void *a, const void *b)
