@@ -241,7 +241,7 @@ int main(int argc, char **argv)
 {
 	struct epoll_event ev, evs[256];
 	struct watcher *w;
-	char token[8192], req[9000], body[256];
+	char token[8192], wtoken[8192], req[9000], body[256];
 	int64_t t0, deadline, *last, *first, *reply;
 	double cpu0, cpu1;
 	long pid;
@@ -253,7 +253,8 @@ int main(int argc, char **argv)
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: bench_fanout PORT TOKEN_FILE SERVER_PID "
-			"[WATCHERS [WRITES [IDLE_S]]]\n");
+			"[WATCHERS [WRITES [IDLE_S [COLLECTION "
+			"[WATCHER_TOKEN_FILE]]]]]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
@@ -275,6 +276,16 @@ int main(int argc, char **argv)
 		die("token file");
 	fclose(tf);
 	token[strcspn(token, "\r\n")] = '\0';
+	/* The watchers may watch as someone else (a user: the view rule is
+	 * evaluated for every event and watcher). */
+	memcpy(wtoken, token, sizeof(wtoken));
+	if (argc > 8) {
+		tf = fopen(argv[8], "r");
+		if (!tf || !fgets(wtoken, sizeof(wtoken), tf))
+			die("watcher token file");
+		fclose(tf);
+		wtoken[strcspn(wtoken, "\r\n")] = '\0';
+	}
 
 	w = calloc((size_t)nw, sizeof(*w));
 	last = calloc((size_t)nwrites, sizeof(*last));
@@ -287,7 +298,7 @@ int main(int argc, char **argv)
 	snprintf(req, sizeof(req),
 		 "GET /api/v1/watch?collection=%s HTTP/1.1\r\n"
 		 "Host: 127.0.0.1:%d\r\nAuthorization: %s\r\n"
-		 "Accept: text/event-stream\r\n\r\n", coll, port, token);
+		 "Accept: text/event-stream\r\n\r\n", coll, port, wtoken);
 	t0 = now_us();
 	for (i = 0; i < nw; i++) {
 		w[i].fd = dial(port);

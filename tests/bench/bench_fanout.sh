@@ -7,7 +7,7 @@
 # CPU per write, its VmRSS with every watcher open, and its wake-ups per
 # second while they sit idle. The client is tests/bench/bench_fanout.c (one
 # epoll loop), built here; `make bench` may pass a built one as
-# $BENCH_FANOUT.
+# $BENCH_FANOUT. BENCH_FANOUT_AS_USER=1 makes the watchers a plain user.
 set -euo pipefail
 : "${PCTL:?set PCTL to the pocketctl binary}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -35,9 +35,24 @@ bench_serve --max-streams "$((WATCHERS + 24))"
 port="$PORT"
 echo "server VmRSS idle, no watchers: $(awk '/^VmRSS/ {print $2, $3}' /proc/$SRV_PID/status)"
 
+# BENCH_FANOUT_AS_USER=1: the watchers are a plain user, so the
+# collection's view rule is evaluated for every event and watcher.
+wtok="$T/data/cli.token"
+if [ -n "${BENCH_FANOUT_AS_USER:-}" ]; then
+  SU="$(cat "$T/data/cli.token")"
+  curl -fsS -m 10 -H "Authorization: $SU" -H 'Content-Type: application/json' \
+    --data '{"email":"fan@example.com","password":"fan-pass-1234","passwordConfirm":"fan-pass-1234","role":"user"}' \
+    "$URL/api/collections/users/records" >/dev/null
+  curl -fsS -m 10 -H 'Content-Type: application/json' \
+    --data '{"identity":"fan@example.com","password":"fan-pass-1234"}' \
+    "$URL/api/collections/users/auth-with-password" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' >"$T/user.token"
+  wtok="$T/user.token"
+  echo "watchers: a plain user (the view rule is evaluated per event and watcher)"
+fi
 IDLE_S="${BENCH_IDLE_S:-5}"
 "$B" "$port" "$T/data/cli.token" "$SRV_PID" "$WATCHERS" "$WRITES" "$((IDLE_S + 2))" \
-  "$COLLECTION" >"$T/client.out" &
+  "$COLLECTION" "$wtok" >"$T/client.out" &
 CLIENT=$!
 # Once the writes are done the client keeps its watchers open and idle:
 # count the server's wake-ups meanwhile (voluntary context switches of all

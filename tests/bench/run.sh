@@ -9,3 +9,6 @@ for b in "$here"/bench_*.sh; do
   "$b"
   echo
 done
+echo "## bench_fanout, watchers as a plain user"
+BENCH_FANOUT_AS_USER=1 "$here/bench_fanout.sh"
+echo
