@@ -1894,11 +1894,14 @@ static struct wreq *dequeue_all(struct store *s)
 static void combine(struct store *s)
 {
 	struct wreq *list, *q, *next, *done = NULL;
-	struct waiter *last = NULL;
+	struct waiter *first = NULL, *last = NULL;
 	struct store_txn *t;
 	bool durable;
+	int ran = 0;
 
-	while ((list = dequeue_all(s)) != NULL) {
+	/* At most BATCH_MAX per run, so that the callers already run hear
+	 * back; later ones are kicked to the next combiner by wunlock(). */
+	while (ran < BATCH_MAX && (list = dequeue_all(s)) != NULL) {
 		for (q = list; q; q = next) {
 			next = q->next;
 			q->rc = begin_locked(s, &t, &q->err);
@@ -1910,20 +1913,28 @@ static void combine(struct store *s)
 					q->rc = release_locked(t, q->w, &q->err);
 				if (!q->rc) {
 					q->linked = true;
+					if (!first)
+						first = q->w;
 					last = q->w;
 				}
 			}
 			q->next = done;
 			done = q;
+			ran++;
 			if (s->batch.open && s->batch.n >= BATCH_MAX)
 				batch_close(s);
 		}
 	}
 	wunlock(s);
 	if (last) {
+		/* Batches end in order: when the last one failed, an earlier
+		 * one of this run may still have committed. */
 		pthread_mutex_lock(&s->glock);
 		settle(s, last);
-		durable = !last->done && s->durable_seq >= last->seq;
+		if (last->done)
+			settle(s, first);
+		durable = (!last->done && s->durable_seq >= last->seq) ||
+			  (!first->done && s->durable_seq >= first->seq);
 		pthread_mutex_unlock(&s->glock);
 		/* Once for the whole run: the hooks only need the head. */
 		if (durable)
