@@ -84,14 +84,19 @@ cat >"$T/user.lua" <<EOF
 wrk.headers["Authorization"] = "$USER_TOKEN"
 EOF
 
-# run LABEL CONNS SCRIPT PATH: one wrk run, one line of figures.
+# run LABEL CONNS SCRIPT PATH [BASELINE]: one wrk run, one line of figures,
+# with the ratio to BASELINE req/s when one is given (PocketBase's best
+# published figure for that kind of request: 1,180 list req/s, 1,800
+# creates/s).
+PB_LIST=1180
+PB_CREATE=1800
 run() {
-  local label="$1" conns="$2" script="$3" path="$4" out
+  local label="$1" conns="$2" script="$3" path="$4" base="${5:-0}" out
   out="$(wrk -t 2 -c "$conns" -d "${SECS}s" --latency -s "$script" "$URL$path")"
-  python3 - "$label" "$conns" <<PY
+  python3 - "$label" "$conns" "$base" <<PY
 import re, sys
 out = """$out"""
-label, conns = sys.argv[1], sys.argv[2]
+label, conns, base = sys.argv[1], sys.argv[2], float(sys.argv[3])
 rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
 def pct(p):
     m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)" % p, out, re.M)
@@ -100,8 +105,9 @@ def pct(p):
     return "%.2f ms" % (v / 1000 if u == "us" else v * 1000 if u == "s" else v)
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 errs = re.search(r"Socket errors: (.*)", out)
-print("%-40s %9.0f req/s  p50 %9s  p99 %9s  (%s conns)%s%s" % (
+print("%-40s %9.0f req/s  p50 %9s  p99 %9s  (%s conns)%s%s%s" % (
     label, float(rps), pct(50), pct(99), conns,
+    "  %.1fx PocketBase's %.0f" % (float(rps) / base, base) if base else "",
     "  NON-2xx: " + bad.group(1) if bad else "",
     "  socket errors: " + errs.group(1) if errs else ""))
 PY
@@ -109,19 +115,19 @@ PY
 
 echo "records: $total healthchecks; wrk -t 2, ${SECS} s per run"
 run "list page 1, perPage=20 (SDK getList)" "$CONNS" "$T/auth.lua" \
-  "/api/collections/healthchecks/records?page=1&perPage=20"
+  "/api/collections/healthchecks/records?page=1&perPage=20" "$PB_LIST"
 run "list page 7, perPage=20 (with total)" "$CONNS" "$T/auth.lua" \
-  "/api/collections/healthchecks/records?perPage=20&page=7"
+  "/api/collections/healthchecks/records?perPage=20&page=7" "$PB_LIST"
 run "list page 7, skipTotal" "$CONNS" "$T/auth.lua" \
-  "/api/collections/healthchecks/records?perPage=20&page=7&skipTotal=1"
+  "/api/collections/healthchecks/records?perPage=20&page=7&skipTotal=1" "$PB_LIST"
 run "list page 7 as a user (rule)" "$CONNS" "$T/user.lua" \
-  "/api/collections/healthchecks/records?perPage=20&page=7"
+  "/api/collections/healthchecks/records?perPage=20&page=7" "$PB_LIST"
 run "list filter+sort perPage=20" "$CONNS" "$T/auth.lua" \
-  "/api/collections/healthchecks/records?perPage=20&sort=-name&filter=name%3E'hc-05000'"
+  "/api/collections/healthchecks/records?perPage=20&sort=-name&filter=name%3E'hc-05000'" "$PB_LIST"
 run "view by id" "$CONNS" "$T/view.lua" "/"
 before="$total"
 run "create (durable, group commit)" "$CREATE_CONNS" "$T/create.lua" \
-  "/api/collections/healthchecks/records"
+  "/api/collections/healthchecks/records" "$PB_CREATE"
 after="$(curl -fsS -m 10 -H "Authorization: $SU" "$URL/api/collections/healthchecks/records?perPage=1" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["totalItems"])')"
 echo "rows created: $((after - before)) (the server's count, not wrk's)"
