@@ -138,6 +138,8 @@ static void arm(struct pump *p, struct pstream *ps, bool out)
 		ps->armed = out;
 }
 
+/* Close ps and give its slot back; also for one never added to epoll
+ * (the DEL then fails, harmlessly). */
 static void close_stream(struct pump *p, struct pstream *ps)
 {
 	if (ps->gone)
@@ -318,7 +320,6 @@ static bool take_incoming(struct pump *p)
 				memmove(p->incoming, p->incoming + i,
 					(p->nin - i) * sizeof(*p->incoming));
 				p->nin -= i;
-				i = 0;
 				goto out;
 			}
 			p->live = grown;
@@ -328,12 +329,7 @@ static bool take_incoming(struct pump *p)
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = ps;
 		if (epoll_ctl(p->ep, EPOLL_CTL_ADD, ps->fd, &ev) != 0) {
-			ps->gone = true;
-			close(ps->fd);
-			ps->st->release(ps->st);
-			if (p->metrics)
-				metrics_stream_leave(p->metrics);
-			atomic_fetch_sub(&p->count, 1);
+			close_stream(p, ps);
 			free(ps);
 			continue;
 		}
@@ -576,10 +572,7 @@ void pump_free(struct pump *p)
 	pump_stop(p);
 	/* Streams adopted after the thread's last look. */
 	for (i = 0; i < p->nin; i++) {
-		close(p->incoming[i]->fd);
-		p->incoming[i]->st->release(p->incoming[i]->st);
-		if (p->metrics)
-			metrics_stream_leave(p->metrics);
+		close_stream(p, p->incoming[i]);
 		free(p->incoming[i]);
 	}
 	free(p->incoming);
