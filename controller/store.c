@@ -154,9 +154,9 @@ struct wreq {
 	struct wreq *next;
 	store_write_fn fn;
 	void *arg;
-	int rc;                  /* fn's, or why it could not run */
+	int rc;                  /* fn's, or why it could not run; 0: it
+	                          * was released into a batch, wait on w */
 	struct err err;
-	bool linked;             /* released into a batch: wait on w */
 	struct waiter *w;        /* its waiter (on the caller's stack) */
 	_Atomic uint32_t ran;    /* set (and woken) once handled */
 };
@@ -1912,7 +1912,6 @@ static void combine(struct store *s)
 				else
 					q->rc = release_locked(t, q->w, &q->err);
 				if (!q->rc) {
-					q->linked = true;
 					if (!first)
 						first = q->w;
 					last = q->w;
@@ -1981,8 +1980,8 @@ int store_write(struct store *s, store_write_fn fn, void *arg, struct err *e)
 		/* The timeout is only a safety net: kick_queue() wakes. */
 		util_futex_wait(&q.ran, 0, util_monotonic_ms() + 50);
 	}
-	if (!q.linked) {
-		if (q.rc && e)
+	if (q.rc) {
+		if (e)
 			*e = q.err;
 		return q.rc;
 	}
