@@ -1524,8 +1524,8 @@ static void read_changes(struct engine *en)
 	}
 	do {
 		w.n = 0;
-		rc = store_changes(en->store, en->last_rev, CHANGES_BATCH,
-				   on_change, &w, &e);
+		rc = store_change_keys(en->store, en->last_rev,
+				       CHANGES_BATCH, on_change, &w, &e);
 	} while (!rc && w.n == CHANGES_BATCH);
 	if (rc)
 		logf_engine("cannot read the change log: %s", e.msg);

@@ -109,7 +109,8 @@ static const char *const wsql[W__COUNT] = {
 };
 
 /* Cached statements of each read connection. */
-enum rst { R_GET_ID, R_GET_NAME, R_CHANGES, R_OLDEST, R_HEAD, R__COUNT };
+enum rst { R_GET_ID, R_GET_NAME, R_CHANGES, R_CHANGE_KEYS, R_OLDEST, R_HEAD,
+	   R__COUNT };
 
 static const char *const rsql[R__COUNT] = {
 	[R_GET_ID] = SQL_GET_ID,
@@ -117,6 +118,9 @@ static const char *const rsql[R__COUNT] = {
 	[R_CHANGES] = "SELECT revision, collection, id, action, record "
 		      "FROM changelog WHERE revision > ?1 AND revision <= ?3 "
 		      "ORDER BY revision LIMIT ?2",
+	[R_CHANGE_KEYS] = "SELECT revision, collection, id, action, NULL "
+			  "FROM changelog WHERE revision > ?1 AND revision <= ?3 "
+			  "ORDER BY revision LIMIT ?2",
 	[R_OLDEST] = "SELECT min(revision) FROM changelog",
 	[R_HEAD] = SQL_HEAD,
 };
@@ -149,7 +153,7 @@ struct store_txn {
 	struct err ferr;
 };
 
-/* A queued store_write(): on its caller's stack until ran is set. */
+/* A queued store_write(): on its caller's stack until state is WREQ_RAN. */
 struct wreq {
 	struct wreq *next;
 	store_write_fn fn;
@@ -158,7 +162,16 @@ struct wreq {
 	                          * was released into a batch, wait on w */
 	struct err err;
 	struct waiter *w;        /* its waiter (on the caller's stack) */
-	_Atomic uint32_t ran;    /* set (and woken) once handled */
+	struct wreq *pnext;      /* in store.pending (glock) */
+	_Atomic bool taken;      /* a combiner dequeued it (set under qlock) */
+	_Atomic uint32_t state;  /* WREQ_*, the caller's futex word */
+};
+
+enum {
+	WREQ_QUEUED = 0,   /* waiting to be run, or run and pending */
+	WREQ_KICKED,       /* still queued; its caller should try wlock */
+	WREQ_DRIVE,        /* pending; its caller is the driver now */
+	WREQ_RAN,          /* handled: rc and w are final */
 };
 
 /* A member of a batch waiting in store_commit() for the batch's COMMIT. It
@@ -206,6 +219,8 @@ struct store {
 
 	pthread_mutex_t qlock;   /* guards the store_write() queue */
 	struct wreq *qhead, *qtail;
+	struct wreq *pending;    /* run into a batch, not settled (glock) */
+	bool driving;            /* a caller is in drive() (glock) */
 
 	pthread_mutex_t glock;   /* guards waiters' results and the rest */
 	pthread_cond_t gcond;    /* a batch failed or became durable, or
@@ -1488,9 +1503,13 @@ fail:
  * takes wlock and runs the queue (see store_write()). */
 static void kick_queue(struct store *s)
 {
+	uint32_t queued = WREQ_QUEUED;
+
 	pthread_mutex_lock(&s->qlock);
-	if (s->qhead)
-		util_futex_wake(&s->qhead->ran);
+	if (s->qhead &&
+	    atomic_compare_exchange_strong(&s->qhead->state, &queued,
+					   WREQ_KICKED))
+		util_futex_wake(&s->qhead->state);
 	pthread_mutex_unlock(&s->qlock);
 }
 
@@ -1869,34 +1888,130 @@ void store_abort(struct store_txn *t)
 /*
  * Combined writes. A caller of store_write() queues its request, then
  * either takes wlock (trylock) and runs the queue, or sleeps on its
- * request's word until a combiner ran it. Every path that lets go of wlock
- * wakes the first queued caller afterwards (kick_queue() in wunlock()), so
- * a request queued while wlock was held is always picked up: by the holder
- * if it still looks at the queue, else by its own caller after the wake.
- * The combiner runs each request as store_begin() + fn + store_commit()
- * would, without letting go of wlock in between, lets go, waits until the
- * last of them is durable (settle(), which syncs when nobody else does),
- * runs the commit hooks once for them all, and only then wakes their
- * callers, who find their write durable: one wake each.
+ * request's word until its request is done. Every path that lets go of
+ * wlock wakes the first queued caller afterwards (kick_queue() in
+ * wunlock()), so a request queued while wlock was held is always picked
+ * up: by the holder if it still looks at the queue, else by its own caller
+ * after the wake. The combiner runs each request as store_begin() + fn +
+ * store_commit() would, without letting go of wlock in between, lets go,
+ * and puts the requests released into a batch on the pending list. One
+ * caller at a time, the driver (drive()), sees the pending requests
+ * through: it closes the open batch, syncs the WAL, runs the commit hooks
+ * once per round and wakes each request whose batch settled. So every
+ * other caller sleeps once, on its own word, and finds its write durable
+ * (or failed) when it wakes; earlier each combiner waited for its own run
+ * on the shared condition variable, and each event woke all of them. A
+ * caller whose request a combiner has taken off the queue only sleeps:
+ * trying wlock again would find the queue empty and spin. The wakes are
+ * state changes of the word (QUEUED -> KICKED, DRIVE, RAN), so none is
+ * lost when it comes between a caller's check and its sleep.
  */
 static struct wreq *dequeue_all(struct store *s)
 {
-	struct wreq *list;
+	struct wreq *list, *q;
 
 	pthread_mutex_lock(&s->qlock);
 	list = s->qhead;
 	s->qhead = s->qtail = NULL;
+	for (q = list; q; q = q->next)
+		atomic_store_explicit(&q->taken, true, memory_order_relaxed);
 	pthread_mutex_unlock(&s->qlock);
 	return list;
 }
 
-/* Run the queue (wlock held on entry, let go on return). */
-static void combine(struct store *s)
+/* Hand q to its caller: rc and w are final. q may be gone right after. */
+static void wreq_done(struct wreq *q)
 {
-	struct wreq *list, *q, *next, *done = NULL;
-	struct waiter *first = NULL, *last = NULL;
+	atomic_store(&q->state, WREQ_RAN);
+	util_futex_wake(&q->state);
+}
+
+/* A pending request's batch failed, or is durable (*durable), or cannot
+ * become so because the store broke (glock held). */
+static bool wreq_settled(struct store *s, const struct wreq *q, bool *durable)
+{
+	const struct waiter *w = q->w;
+
+	if (w->done)
+		return true;
+	if (w->committed && s->durable_seq >= w->seq) {
+		*durable = true;
+		return true;
+	}
+	return w->committed && s->broken;
+}
+
+/*
+ * Drive the pending requests to their end (called and returning without
+ * glock; s->driving set for the caller, self its own request): the one
+ * driver does for the whole list what settle() does for one waiter
+ * (close the open batch, sync the WAL, wait for a plain writer doing
+ * either), and wakes each request as its batch settles, running the
+ * commit hooks once per round. Every other caller sleeps once, on its own
+ * word. Once self is done the driver passes the role to a pending caller
+ * (WREQ_DRIVE) instead of serving others' requests for ever.
+ */
+static void drive(struct store *s, struct wreq *self)
+{
+	struct wreq *q, **pp, *ready, *next;
+	bool durable, committed;
+
+	pthread_mutex_lock(&s->glock);
+	for (;;) {
+		ready = NULL;
+		durable = committed = false;
+		for (pp = &s->pending; (q = *pp) != NULL;) {
+			if (wreq_settled(s, q, &durable)) {
+				*pp = q->pnext;
+				q->pnext = ready;
+				ready = q;
+			} else {
+				committed |= q->w->committed;
+				pp = &q->pnext;
+			}
+		}
+		if (ready) {
+			pthread_mutex_unlock(&s->glock);
+			if (durable)
+				run_hooks(s);
+			for (q = ready; q; q = next) {
+				next = q->pnext;
+				wreq_done(q);
+			}
+			pthread_mutex_lock(&s->glock);
+			continue;
+		}
+		if (!s->pending) {
+			s->driving = false;
+			break;
+		}
+		if (atomic_load(&self->state) == WREQ_RAN) {
+			/* Done with ours: the next driver is a caller who
+			 * waits anyway. s->driving stays set for it. */
+			atomic_store(&s->pending->state, WREQ_DRIVE);
+			util_futex_wake(&s->pending->state);
+			break;
+		}
+		if (atomic_load(&s->syncing))
+			pthread_cond_wait(&s->gcond, &s->glock);
+		else if (committed)
+			sync_leader(s);
+		else if (s->flushing || atomic_load(&s->queued))
+			pthread_cond_wait(&s->gcond, &s->glock); /* see wunlock */
+		else
+			flush(s, s->pending->w);
+	}
+	pthread_mutex_unlock(&s->glock);
+}
+
+/* Run the queue (wlock held on entry, let go on return), then hand the
+ * requests released into a batch to the driver, becoming it when there
+ * is none. */
+static void combine(struct store *s, struct wreq *self)
+{
+	struct wreq *list, *q, *next, *failed = NULL, *ok = NULL;
 	struct store_txn *t;
-	bool durable;
+	bool drive_now = false;
 	int ran = 0;
 
 	/* At most BATCH_MAX per run, so that the callers already run hear
@@ -1911,46 +2026,43 @@ static void combine(struct store *s)
 					txn_rollback(t);
 				else
 					q->rc = release_locked(t, q->w, &q->err);
-				if (!q->rc) {
-					if (!first)
-						first = q->w;
-					last = q->w;
-				}
 			}
-			q->next = done;
-			done = q;
+			if (q->rc) {
+				q->next = failed;
+				failed = q;
+			} else {
+				q->pnext = ok;
+				ok = q;
+			}
 			ran++;
 			if (s->batch.open && s->batch.n >= BATCH_MAX)
 				batch_close(s);
 		}
 	}
 	wunlock(s);
-	if (last) {
-		/* Batches end in order: when the last one failed, an earlier
-		 * one of this run may still have committed. */
+	if (ok) {
 		pthread_mutex_lock(&s->glock);
-		settle(s, last);
-		if (last->done)
-			settle(s, first);
-		durable = (!last->done && s->durable_seq >= last->seq) ||
-			  (!first->done && s->durable_seq >= first->seq);
+		for (q = ok; q; q = next) {
+			next = q->pnext;
+			q->pnext = s->pending;
+			s->pending = q;
+		}
+		if (!s->driving)
+			drive_now = s->driving = true;
 		pthread_mutex_unlock(&s->glock);
-		/* Once for the whole run: the hooks only need the head. */
-		if (durable)
-			run_hooks(s);
 	}
-	for (q = done; q; q = next) {
-		next = q->next;   /* q may be gone once ran is seen */
-		atomic_store(&q->ran, 1);
-		util_futex_wake(&q->ran);
+	for (q = failed; q; q = next) {
+		next = q->next;   /* q may be gone once WREQ_RAN is seen */
+		wreq_done(q);
 	}
+	if (drive_now)
+		drive(s, self);
 }
 
 int store_write(struct store *s, store_write_fn fn, void *arg, struct err *e)
 {
 	struct waiter w;
 	struct wreq q;
-	int rc;
 
 	if (s->read_only)
 		return err_set(e, ERR_FORBIDDEN, "the store is open read-only");
@@ -1963,7 +2075,8 @@ int store_write(struct store *s, store_write_fn fn, void *arg, struct err *e)
 	q.arg = arg;
 	q.w = &w;
 	err_clear(&q.err);
-	atomic_init(&q.ran, 0);
+	atomic_init(&q.taken, false);
+	atomic_init(&q.state, WREQ_QUEUED);
 	pthread_mutex_lock(&s->qlock);
 	if (s->qtail)
 		s->qtail->next = &q;
@@ -1971,14 +2084,29 @@ int store_write(struct store *s, store_write_fn fn, void *arg, struct err *e)
 		s->qhead = &q;
 	s->qtail = &q;
 	pthread_mutex_unlock(&s->qlock);
-	while (!atomic_load(&q.ran)) {
-		rc = pthread_mutex_trylock(&s->wlock);
-		if (rc == 0) {
-			combine(s);
+	for (;;) {
+		uint32_t st = atomic_load(&q.state);
+
+		if (st == WREQ_RAN)
+			break;
+		if (st == WREQ_DRIVE) {
+			atomic_store(&q.state, WREQ_QUEUED);
+			drive(s, &q);
+			continue;
+		}
+		if (st == WREQ_KICKED)     /* take the kick; a later one wakes */
+			atomic_compare_exchange_strong(&q.state, &st,
+						       WREQ_QUEUED);
+		/* Once taken, only its combiner can finish it: trying wlock
+		 * again would only spin while that one syncs. */
+		if (!atomic_load_explicit(&q.taken, memory_order_relaxed) &&
+		    pthread_mutex_trylock(&s->wlock) == 0) {
+			combine(s, &q);
 			continue;
 		}
 		/* The timeout is only a safety net: kick_queue() wakes. */
-		util_futex_wait(&q.ran, 0, util_monotonic_ms() + 50);
+		util_futex_wait(&q.state, WREQ_QUEUED,
+				util_monotonic_ms() + 50);
 	}
 	if (q.rc) {
 		if (e)
@@ -2486,7 +2614,7 @@ int store_txn_put(struct store_txn *t, const struct store_put *p,
 	else if (by_id)
 		snprintf(nr.id, sizeof(nr.id), "%s", p->id);
 	else
-		util_new_id(nr.id);
+		util_new_record_id(nr.id);
 	snprintf(nr.collection, sizeof(nr.collection), "%s", c->name);
 
 	/* Normalise; a given name fills a name field the data leaves out. */
@@ -3408,8 +3536,11 @@ int64_t store_changelog_oldest(struct store *s)
 	return isnull ? head + 1 : v;
 }
 
-int store_changes(struct store *s, int64_t after, int64_t limit,
-		  store_change_fn fn, void *arg, struct err *e)
+/* store_changes() and store_change_keys(): which is R_CHANGES (with the
+ * record) or R_CHANGE_KEYS (without). */
+static int walk_changes(struct store *s, enum rst which, int64_t after,
+			int64_t limit, store_change_fn fn, void *arg,
+			struct err *e)
 {
 	struct rconn *conn = NULL;
 	struct store_change ch;
@@ -3419,13 +3550,13 @@ int store_changes(struct store *s, int64_t after, int64_t limit,
 	rc = rconn_get(s, &conn, e);
 	if (rc)
 		return rc;
-	rc = rstmt(conn, R_CHANGES, &st, e);
+	rc = rstmt(conn, which, &st, e);
 	if (rc)
 		goto out;
 	if (sqlite3_stmt_busy(st)) {
 		/* A walk from inside a walk's callback: the cached statement
 		 * is in use by the outer one. */
-		if (sqlite3_prepare_v2(conn->db, rsql[R_CHANGES], -1, &own,
+		if (sqlite3_prepare_v2(conn->db, rsql[which], -1, &own,
 				       NULL) != SQLITE_OK) {
 			rc = db_err(e, conn->db, "cannot read the change log");
 			st = NULL;
@@ -3452,9 +3583,11 @@ int store_changes(struct store *s, int64_t after, int64_t limit,
 		ch.status_only = ch.action && !strcmp(ch.action, "status");
 		if (ch.status_only)
 			ch.action = "update";
-		ch.record = text ? json_loadb(text, (size_t)sqlite3_column_bytes(st, 4),
-					      0, NULL) : NULL;
-		if (!ch.collection || !ch.id || !ch.action || !ch.record) {
+		ch.record_len = text ? (size_t)sqlite3_column_bytes(st, 4) : 0;
+		ch.record = text ? json_loadb(text, ch.record_len, 0, NULL) :
+				   NULL;
+		if (!ch.collection || !ch.id || !ch.action ||
+		    (which == R_CHANGES && !ch.record)) {
 			json_decref(ch.record);
 			rc = err_set(e, ERR_DB,
 				     "change-log row %lld is corrupt",
@@ -3475,4 +3608,16 @@ out:
 		done(st);
 	rconn_put(s, conn);
 	return rc;
+}
+
+int store_changes(struct store *s, int64_t after, int64_t limit,
+		  store_change_fn fn, void *arg, struct err *e)
+{
+	return walk_changes(s, R_CHANGES, after, limit, fn, arg, e);
+}
+
+int store_change_keys(struct store *s, int64_t after, int64_t limit,
+		      store_change_fn fn, void *arg, struct err *e)
+{
+	return walk_changes(s, R_CHANGE_KEYS, after, limit, fn, arg, e);
 }

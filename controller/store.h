@@ -294,6 +294,8 @@ struct store_change {
 	const char *action;     /* "create", "update", "delete" */
 	json_t *record;         /* record_to_json() form after the change (for
 	                         * delete: the record as it was); borrowed */
+	size_t record_len;      /* bytes of record as the change log stores
+	                         * it (compact JSON); 0 without the record */
 	bool status_only;       /* an "update" made by store_txn_set_status():
 	                         * only the status changed, not the data or
 	                         * the generation (the change log stores its
@@ -332,5 +334,11 @@ int64_t store_changelog_oldest(struct store *s);
  * order, at most limit (<= 0: all). */
 int store_changes(struct store *s, int64_t after, int64_t limit,
 		  store_change_fn fn, void *arg, struct err *e);
+
+/* The same walk without the records (record is NULL): for a reader that
+ * needs only which records changed, such as the reconcile engine, and
+ * should not pay for parsing each one. */
+int store_change_keys(struct store *s, int64_t after, int64_t limit,
+		      store_change_fn fn, void *arg, struct err *e);
 
 #endif

@@ -17,28 +17,68 @@
 #include <time.h>
 #include <unistd.h>
 
-void util_new_id(char out[ID_LEN + 1])
+/* Fill buf with n random bytes from getrandom(2). */
+static void random_bytes(unsigned char *buf, size_t n)
 {
-	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char rnd[ID_LEN];
 	size_t got = 0;
-	ssize_t n;
-	int i;
+	ssize_t r;
 
-	while (got < sizeof(rnd)) {
-		n = getrandom(rnd + got, sizeof(rnd) - got, 0);
-		if (n < 0 && errno == EINTR)
+	while (got < n) {
+		r = getrandom(buf + got, n - got, 0);
+		if (r < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (r <= 0)
 			break;
-		got += (size_t)n;
+		got += (size_t)r;
 	}
 	/* getrandom() on Linux >= 3.17 does not fail for small reads; keep a
 	 * defined result anyway. */
-	for (; got < sizeof(rnd); got++)
-		rnd[got] = (unsigned char)(rand() & 0xff);
-	for (i = 0; i < ID_LEN; i++)
-		out[i] = alphabet[rnd[i] % 36];
+	for (; got < n; got++)
+		buf[got] = (unsigned char)(rand() & 0xff);
+}
+
+/* Fill out[0..n) with uniformly random chars of alphabet (36 chars):
+ * bytes of 252 and above are drawn again, so that none is favoured. */
+static void random_chars(char *out, size_t n, const char *alphabet)
+{
+	unsigned char rnd[ID_LEN * 2];
+	size_t i = 0, k;
+
+	while (i < n) {
+		random_bytes(rnd, sizeof(rnd));
+		for (k = 0; k < sizeof(rnd) && i < n; k++)
+			if (rnd[k] < 252)
+				out[i++] = alphabet[rnd[k] % 36];
+	}
+}
+
+void util_new_id(char out[ID_LEN + 1])
+{
+	random_chars(out, ID_LEN, "abcdefghijklmnopqrstuvwxyz0123456789");
+	out[ID_LEN] = '\0';
+}
+
+/* 36^8 ms is 89 years: from 2020 until 2109 the time part keeps its order,
+ * after that it wraps (ids stay valid and unique, only less local). */
+#define RECORD_ID_EPOCH_MS 1577836800000LL   /* 2020-01-01T00:00:00Z */
+#define RECORD_ID_TIME_LEN 8
+
+void util_new_record_id(char out[ID_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	struct timespec ts;
+	uint64_t ms;
+	int i;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
+			RECORD_ID_EPOCH_MS);
+	for (i = RECORD_ID_TIME_LEN - 1; i >= 0; i--) {
+		out[i] = digits[ms % 36];
+		ms /= 36;
+	}
+	random_chars(out + RECORD_ID_TIME_LEN, ID_LEN - RECORD_ID_TIME_LEN,
+		     digits);
 	out[ID_LEN] = '\0';
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "buf.h"
 #include "err.h"
@@ -109,6 +110,24 @@ Test(util, ids_are_pocketbase_style)
 	cr_assert_not(util_valid_id("abc"));
 	cr_assert_not(util_valid_id("abcdefghijklmnop"));
 	cr_assert_not(util_valid_id("../../etc/passw"));
+}
+
+Test(util, record_ids_are_valid_unique_and_ordered_by_time)
+{
+	char a[ID_LEN + 1], b[ID_LEN + 1], c[ID_LEN + 1];
+	struct timespec two_ms = { 0, 2 * 1000 * 1000 };
+
+	util_new_record_id(a);
+	util_new_record_id(b);
+	cr_assert(util_valid_id(a), "%s", a);
+	cr_assert(util_valid_id(b), "%s", b);
+	cr_assert_str_neq(a, b);
+	/* Same millisecond or the next: the time part is equal or later. */
+	cr_assert(strncmp(a, b, 8) <= 0, "%s then %s", a, b);
+	nanosleep(&two_ms, NULL);
+	util_new_record_id(c);
+	cr_assert(strcmp(a, c) < 0, "%s then %s", a, c);
+	cr_assert(strcmp(b, c) < 0, "%s then %s", b, c);
 }
 
 Test(util, now_has_pocketbase_format)

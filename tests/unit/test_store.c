@@ -559,6 +559,62 @@ Test(store, revisions_are_changelog_rows)
 	json_decref(status);
 }
 
+/* store_change_keys(): the same rows and flags, no records. */
+struct st_keys {
+	int n;
+	int64_t revs[8];
+	bool status_only[8];
+	char colls[8][32];
+};
+
+static int st_collect_keys(const struct store_change *c, void *arg)
+{
+	struct st_keys *k = arg;
+
+	cr_assert_null(c->record);
+	cr_assert_not_null(c->id);
+	if (k->n < 8) {
+		k->revs[k->n] = c->revision;
+		k->status_only[k->n] = c->status_only;
+		snprintf(k->colls[k->n], sizeof(k->colls[0]), "%s",
+			 c->collection);
+	}
+	k->n++;
+	return 0;
+}
+
+Test(store, change_keys_walk_without_records)
+{
+	struct err e = ERR_INIT;
+	struct store_txn *t;
+	struct st_keys k;
+	char a[ID_LEN + 1];
+	json_t *status = st_json("{'phase': 'ready'}");
+
+	st_make("agents", "a", "{}", a);
+	cr_assert_eq(store_begin(st, &t, &e), 0);
+	cr_assert_eq(store_txn_set_status(t, "agents", a, status, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(store_commit(t, &e), 0);
+	st_make("chats", NULL, "{'title': 't'}", NULL);
+
+	memset(&k, 0, sizeof(k));
+	cr_assert_eq(store_change_keys(st, 0, 0, st_collect_keys, &k, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(k.n, 3);
+	cr_assert_eq(k.revs[0], 1);
+	cr_assert_eq(k.revs[2], 3);
+	cr_assert_not(k.status_only[0]);
+	cr_assert(k.status_only[1], "a status write reads as status-only");
+	cr_assert_str_eq(k.colls[2], "chats");
+
+	memset(&k, 0, sizeof(k));
+	cr_assert_eq(store_change_keys(st, 1, 1, st_collect_keys, &k, &e), 0);
+	cr_assert_eq(k.n, 1, "the limit holds");
+	cr_assert_eq(k.revs[0], 2);
+	json_decref(status);
+}
+
 static int st_count_change(const struct store_change *c, void *arg)
 {
 	(void)c;
