@@ -1118,8 +1118,13 @@ static int open_rw(struct store *s, struct err *e)
 	}
 	sqlite3_finalize(st);   /* a pending statement would block COMMIT */
 	st = NULL;
+	/* temp_store = MEMORY: each member of a batch runs in a savepoint,
+	 * and SQLite keeps the pages a savepoint changes in a sub-journal,
+	 * which is otherwise a temporary file (an open and a pwrite per
+	 * page). */
 	rc = exec(s->wdb, "PRAGMA synchronous = FULL; "
 		  "PRAGMA foreign_keys = OFF; "
+		  "PRAGMA temp_store = MEMORY; "
 		  "PRAGMA journal_size_limit = 67108864", e);
 	if (rc)
 		goto out;
@@ -1586,12 +1591,12 @@ static void settle(struct store *s, struct waiter *w);
 
 /* Wait until w's batch is durable (committing and syncing it when nobody
  * else does) or has failed. */
-static int member_wait(struct store *s, struct waiter *w, struct err *e)
+/* The end of settled member w (glock held): its result, counted, and it
+ * leaves the members in flight. */
+static int member_end(struct store *s, struct waiter *w, struct err *e)
 {
 	int rc;
 
-	pthread_mutex_lock(&s->glock);
-	settle(s, w);
 	if (w->done) {
 		rc = w->rc;
 		if (e)
@@ -1609,6 +1614,16 @@ static int member_wait(struct store *s, struct waiter *w, struct err *e)
 		s->stats.commits++;
 	if (--s->inflight == 0)
 		pthread_cond_broadcast(&s->gcond);
+	return rc;
+}
+
+static int member_wait(struct store *s, struct waiter *w, struct err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->glock);
+	settle(s, w);
+	rc = member_end(s, w, e);
 	pthread_mutex_unlock(&s->glock);
 	return rc;
 }
@@ -1962,6 +1977,9 @@ static void drive(struct store *s, struct wreq *self)
 		durable = committed = false;
 		for (pp = &s->pending; (q = *pp) != NULL;) {
 			if (wreq_settled(s, q, &durable)) {
+				/* Its result now, so that its caller need
+				 * not queue for glock once woken. */
+				q->rc = member_end(s, q->w, &q->err);
 				*pp = q->pnext;
 				q->pnext = ready;
 				ready = q;
@@ -2108,13 +2126,11 @@ int store_write(struct store *s, store_write_fn fn, void *arg, struct err *e)
 		util_futex_wait(&q.state, WREQ_QUEUED,
 				util_monotonic_ms() + 50);
 	}
-	if (q.rc) {
-		if (e)
-			*e = q.err;
-		return q.rc;
-	}
-	/* Durable or failed by now; the combiner ran the commit hooks. */
-	return member_wait(s, &w, e);
+	/* Failed, or settled and ended by the driver, who ran the commit
+	 * hooks. */
+	if (q.rc && e)
+		*e = q.err;
+	return q.rc;
 }
 
 void store_stats(struct store *s, struct store_stats *out)
