@@ -448,10 +448,12 @@ static int decode_params(struct http_req *r, const struct span *spans)
  * Verified tokens, remembered so that the next request carrying the same
  * bytes skips the HMAC: a signature depends only on the token, the
  * installation secret and the record's tokenKey, and a tokenKey changes
- * only through a store write. An entry is reused as is while the store head
- * is the one its record was read at; after any write the record is read
- * again and the entry kept only when its tokenKey is still the one the token
- * was verified with. Expiry is checked on every use.
+ * only through a store write. An entry is reused as is while no write to an
+ * auth collection has committed since its record was read
+ * (store_auth_seq()); after one the record is read again and the entry kept
+ * only when its tokenKey is still the one the token was verified with. So
+ * creates in other collections, however many, do not make every request
+ * read its caller's record again. Expiry is checked on every use.
  *
  * THREAD SAFETY NOTES: one mutex per slot, held only to compare and copy;
  * never while reading the store or verifying.
@@ -461,7 +463,8 @@ struct auth_slot {
 	char *token;                  /* owned; NULL = empty slot */
 	size_t token_len;
 	int64_t exp;                  /* the token's expiry (unix s) */
-	int64_t head;                 /* store head the record was read at */
+	uint64_t aseq;                /* store_auth_seq() before the record
+	                               * was read */
 	char *token_key;              /* owned: what the token was verified
 	                               * with */
 	const struct collection *c;
@@ -564,7 +567,7 @@ static void set_caller(struct http_req *r, const struct collection *c,
 /* Remember a verified token (best effort: nothing happens when memory
  * runs out). */
 static void slot_store(struct auth_slot *sl, const char *token, size_t len,
-		       int64_t exp, int64_t head, const char *token_key,
+		       int64_t exp, uint64_t aseq, const char *token_key,
 		       const struct collection *c, const char *id,
 		       const json_t *record)
 {
@@ -582,7 +585,7 @@ static void slot_store(struct auth_slot *sl, const char *token, size_t len,
 	sl->token = t;
 	sl->token_len = len;
 	sl->exp = exp;
-	sl->head = head;
+	sl->aseq = aseq;
 	sl->token_key = tk;
 	sl->c = c;
 	snprintf(sl->id, sizeof(sl->id), "%s", id);
@@ -626,7 +629,7 @@ static char *lookup_token_key(void *arg, const char *collection_id,
  */
 static bool revalidate(struct http_req *r, struct auth_slot *sl,
 		       const char *token, size_t len, int64_t exp,
-		       int64_t head, const struct collection *c,
+		       uint64_t aseq, const struct collection *c,
 		       const char *id, const char *token_key)
 {
 	struct err e = ERR_INIT;
@@ -644,7 +647,7 @@ static bool revalidate(struct http_req *r, struct auth_slot *sl,
 	view = auth_record_view(c, &rec);
 	if (!view)
 		goto out;
-	slot_store(sl, token, len, exp, head, token_key, c, id, view);
+	slot_store(sl, token, len, exp, aseq, token_key, c, id, view);
 	set_caller(r, c, id, view);
 	ok = true;
 out:
@@ -665,7 +668,8 @@ static int read_auth(struct http_req *r, struct err *e)
 	char id[ID_LEN + 1] = "", *tk = NULL;
 	const char *token;
 	json_t *view = NULL;
-	int64_t now = (int64_t)time(NULL), head, exp = 0;
+	int64_t now = (int64_t)time(NULL), exp = 0;
+	uint64_t aseq;
 	size_t len;
 	int rc = 0;
 
@@ -675,12 +679,12 @@ static int read_auth(struct http_req *r, struct err *e)
 	len = strlen(token);
 	/* Read before the record is: a write in between makes the entry
 	 * stale at once instead of hiding it. */
-	head = store_head(r->srv->store);
+	aseq = store_auth_seq(r->srv->store);
 	sl = &r->srv->auth_cache->slots[token_slot(token)];
 
 	pthread_mutex_lock(&sl->lock);
 	if (slot_has(sl, token, len) && now < sl->exp) {
-		if (sl->head == head) {
+		if (sl->aseq == aseq) {
 			view = json_deep_copy(sl->record);
 			c = sl->c;
 			snprintf(id, sizeof(id), "%s", sl->id);
@@ -697,7 +701,7 @@ static int read_auth(struct http_req *r, struct err *e)
 		return 0;
 	}
 	if (tk) {
-		bool ok = revalidate(r, sl, token, len, exp, head, c, id, tk);
+		bool ok = revalidate(r, sl, token, len, exp, aseq, c, id, tk);
 
 		free(tk);
 		if (ok)
@@ -720,7 +724,7 @@ static int read_auth(struct http_req *r, struct err *e)
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	slot_store(sl, token, len, claims.exp, head,
+	slot_store(sl, token, len, claims.exp, aseq,
 		   json_string_value(json_object_get(l.rec.data, "tokenKey")),
 		   l.c, l.rec.id, view);
 	set_caller(r, l.c, l.rec.id, view);

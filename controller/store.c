@@ -195,6 +195,7 @@ struct batch {
 	int64_t start_head;      /* revision at BEGIN */
 	int64_t head;            /* revision after its last member */
 	int64_t started_ns;      /* when its first member was released */
+	bool auth;               /* it changed a record of an auth collection */
 	struct waiter *waiters;  /* members waiting for the COMMIT */
 };
 
@@ -207,6 +208,7 @@ struct store {
 	int schema_version;
 	int migration_level;
 	_Atomic int64_t head;
+	_Atomic uint64_t auth_seq;   /* see store_auth_seq() */
 
 	pthread_mutex_t wlock;   /* the writer lock (error-checking) */
 	_Atomic int queued;      /* threads in store_begin() waiting for it */
@@ -1486,6 +1488,10 @@ static void batch_close(struct store *s)
 		rc = run(s->wdb, st, "cannot commit", &e);
 	if (rc)
 		goto fail;
+	/* After the COMMIT: a reader that saw the old value either read the
+	 * old record or sees the value change. */
+	if (b->auth)
+		atomic_fetch_add(&s->auth_seq, 1);
 	pthread_mutex_lock(&s->glock);
 	s->committed_seq++;
 	s->committed_head = b->head;
@@ -2485,6 +2491,7 @@ static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 		      const char *action, struct err *e)
 {
 	struct store *s = t->s;
+	const struct collection *c;
 	char now[TIME_LEN + 1];
 	sqlite3_stmt *st;
 	json_t *j;
@@ -2496,6 +2503,9 @@ static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 	j = record_to_json(r);
 	if (!j)
 		return nomem(e);
+	c = schema_find(s->schema, r->collection);
+	if (c && c->auth)    /* a rolled-back member only costs a re-read */
+		s->batch.auth = true;
 	util_now(now);
 	b |= sqlite3_bind_int64(st, 1, rev);
 	b |= bind_text(st, 2, r->collection);
@@ -3636,4 +3646,9 @@ int store_change_keys(struct store *s, int64_t after, int64_t limit,
 		      store_change_fn fn, void *arg, struct err *e)
 {
 	return walk_changes(s, R_CHANGE_KEYS, after, limit, fn, arg, e);
+}
+
+uint64_t store_auth_seq(struct store *s)
+{
+	return atomic_load(&s->auth_seq);
 }

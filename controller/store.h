@@ -326,6 +326,14 @@ void store_remove_commit_hook(struct store *s, store_commit_fn fn, void *arg);
  * the change is durable on disk. */
 int64_t store_head(struct store *s);
 
+/*
+ * A number that changes after every commit that may have changed a record
+ * of an auth collection (a create, update, status write or delete there).
+ * A cache of auth records stays valid while this stays what it was read as
+ * before the records were read: the server's token cache.
+ */
+uint64_t store_auth_seq(struct store *s);
+
 /* Oldest revision still in the change log (head + 1 when empty). A watcher
  * that needs revisions older than this must reset. */
 int64_t store_changelog_oldest(struct store *s);

@@ -230,7 +230,7 @@ login() {  # login COLLECTION EMAIL PASSWORD
   [ "$CODE" = 200 ]
 }
 
-@test "a password change signs out earlier tokens, even ones just used" {
+@test "a cached token sees its user change at once; a password change signs it out" {
   admin_env
   start_server
   login _superusers admin@example.com correct-horse-9
@@ -248,6 +248,19 @@ login() {  # login COLLECTION EMAIL PASSWORD
   [ "$CODE" = 200 ]
   http POST /api/collections/users/auth-refresh -H "Authorization: $old"
   [ "$CODE" = 200 ]
+  # writes elsewhere keep the entry; a write to the user is seen at once
+  http POST /api/collections/healthchecks/records -H "Authorization: $su" \
+    -H 'Content-Type: application/json' -d '{"name":"elsewhere","status":"starting"}'
+  [ "$CODE" = 200 ]
+  http POST /api/collections/users/auth-refresh -H "Authorization: $old"
+  [ "$CODE" = 200 ]
+  [ "$(jq -r .record.name <<<"$BODY")" = "" ]
+  http PATCH "/api/collections/users/records/$uid" -H "Authorization: $su" \
+    -H 'Content-Type: application/json' -d '{"name":"Renamed"}'
+  [ "$CODE" = 200 ]
+  http POST /api/collections/users/auth-refresh -H "Authorization: $old"
+  [ "$CODE" = 200 ]
+  [ "$(jq -r .record.name <<<"$BODY")" = "Renamed" ]
   http PATCH "/api/collections/users/records/$uid" -H "Authorization: $su" \
     -H 'Content-Type: application/json' \
     -d '{"password":"second-pass-2","passwordConfirm":"second-pass-2"}'

@@ -65,6 +65,13 @@
 	"             {'name': 'pattern', 'type': 'text'}]," \
 	"  'indexes': [" perms_indexes "]," \
 	"  'rules': {'list': null, 'view': null, 'create': null," \
+	"            'update': null, 'delete': null}}," \
+	" {'name': 'users', 'id': 'pc_users', 'kind': 'User', 'auth': true," \
+	"  'fields': [{'name': 'email', 'type': 'email'}," \
+	"             {'name': 'password', 'type': 'password'}," \
+	"             {'name': 'tokenKey', 'type': 'text'}," \
+	"             {'name': 'name', 'type': 'text'}]," \
+	"  'rules': {'list': null, 'view': null, 'create': null," \
 	"            'update': null, 'delete': null}}" \
 	"]}"
 
@@ -557,6 +564,31 @@ Test(store, revisions_are_changelog_rows)
 	cr_assert_eq(store_changelog_oldest(st), 1);
 	record_release(&r);
 	json_decref(status);
+}
+
+/* store_auth_seq() moves with writes to auth collections only. */
+Test(store, auth_seq_moves_with_auth_writes_only)
+{
+	struct err e = ERR_INIT;
+	struct store_txn *t;
+	char u[ID_LEN + 1];
+	uint64_t a0, a1, a2;
+
+	a0 = store_auth_seq(st);
+	st_make("agents", "a", "{}", NULL);
+	st_make("chats", NULL, "{'title': 't'}", NULL);
+	cr_assert_eq(store_auth_seq(st), a0, "no auth record changed");
+	st_make("users", NULL, "{'email': 'u@example.com', 'tokenKey': 'k1'}",
+		u);
+	a1 = store_auth_seq(st);
+	cr_assert_neq(a1, a0, "a user was created");
+	st_put("users", u, NULL, "{'name': 'U'}", true, NULL, NULL, &e);
+	a2 = store_auth_seq(st);
+	cr_assert_neq(a2, a1, "a user was updated");
+	cr_assert_eq(store_begin(st, &t, &e), 0);
+	cr_assert_eq(store_txn_delete(t, "users", u, 0, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_commit(t, &e), 0);
+	cr_assert_neq(store_auth_seq(st), a2, "a user was deleted");
 }
 
 /* store_change_keys(): the same rows and flags, no records. */
