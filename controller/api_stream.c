@@ -307,14 +307,37 @@ static _Thread_local bool ran_sql;
 	"?, ?, ?, ?, ?)) SELECT 1 FROM snap AS records WHERE ("
 
 /*
+ * A stream's verdicts on rules that read nothing of the record, such as
+ * '@request.auth.id != ""' (filter_reads_record()): one holds for every
+ * event of its collection while the viewer's auth record stays the same,
+ * so it is checked once, not once per event (a query each time). One
+ * V_* per collection and action (view, list); all V_UNKNOWN (zero) when
+ * made, and again whenever the stream's auth record changes.
+ */
+enum { V_UNKNOWN = 0, V_PER_RECORD, V_NO, V_YES };
+
+static signed char *verdicts_new(const struct schema *s)
+{
+	return calloc(s->ncollections * 2 + 1, 1);
+}
+
+static void verdicts_forget(signed char *v, const struct schema *s)
+{
+	if (v)
+		memset(v, V_UNKNOWN, s->ncollections * 2);
+}
+
+/*
  * 1 when the viewer a may see en under rule action act of its collection
  * and en matches filter (NULL or "" for none); 0 otherwise, including when
  * anything fails (a stream never delivers what it could not check).
+ * verdicts (nullable): the stream's, see above.
  */
 static int visible(struct server *srv, struct hub_entry *en,
 		   enum rule_action act, const struct http_auth *a,
-		   const char *filter)
+		   const char *filter, signed char *verdicts)
 {
+	signed char *v = NULL;
 	struct filter_auth fa;
 	struct store_query q;
 	struct err e = ERR_INIT;
@@ -333,6 +356,16 @@ static int visible(struct server *srv, struct hub_entry *en,
 		return 0;
 	if (nofilter && (su || !*rule))
 		return 1;
+	if (verdicts && nofilter && (act == RULE_VIEW || act == RULE_LIST)) {
+		v = &verdicts[(en->coll - srv->schema->collections) * 2 +
+			      (act == RULE_LIST)];
+		if (*v == V_YES || *v == V_NO)
+			return *v == V_YES;
+		if (*v == V_UNKNOWN && filter_reads_record(rule))
+			*v = V_PER_RECORD;
+		if (*v == V_PER_RECORD)
+			v = NULL;
+	}
 	text = hub_entry_cache(en, SLOT_SNAPSHOT, fmt_snapshot, NULL, &n);
 	args = text ? json_loadb(text, n, 0, NULL) : NULL;
 	if (!json_is_array(args))
@@ -353,8 +386,11 @@ static int visible(struct server *srv, struct hub_entry *en,
 	q.where = sql.ptr;
 	q.args = args;
 	ran_sql = true;
-	ok = store_count(srv->store, SUPERUSERS, &q, &count, &e) == 0 &&
-	     count > 0;
+	if (store_count(srv->store, SUPERUSERS, &q, &count, &e) == 0) {
+		ok = count > 0;
+		if (v)      /* only a verdict that was reached is kept */
+			*v = ok ? V_YES : V_NO;
+	}
 out:
 	buf_release(&sql);
 	json_decref(args);
@@ -539,6 +575,7 @@ struct watch_stream {
 	struct http_auth auth;           /* the caller; record owned */
 	bool *want;                      /* collections asked for */
 	bool any;                        /* want[] narrows the stream */
+	signed char *verdicts;           /* see visible(); auth is fixed */
 	int64_t hb, next_hb;             /* heartbeat interval, next one */
 };
 
@@ -555,7 +592,7 @@ static int watch_one(struct watch_stream *w, struct hub_entry *en)
 	    (!en->coll || !w->want[en->coll - srv->schema->collections]))
 		return 0;
 	if (w->auth.kind != CALLER_SUPERUSER &&
-	    !visible(srv, en, RULE_VIEW, &w->auth, NULL))
+	    !visible(srv, en, RULE_VIEW, &w->auth, NULL, w->verdicts))
 		return 0;
 	priv = privileged(&w->auth, en);
 	data = hub_entry_cache(en, priv ? SLOT_WATCH_PRIV : SLOT_WATCH_PUB,
@@ -618,6 +655,7 @@ static void watch_release(struct sse_stream *st)
 	sse_release(&st->out);
 	json_decref(w->auth.record);
 	free(w->want);
+	free(w->verdicts);
 	free(w);
 }
 
@@ -641,9 +679,12 @@ int api_watch(struct http_req *r)
 	if (w)
 		w->want = calloc(srv->schema->ncollections + 1,
 				 sizeof(*w->want));
+	if (w)
+		w->verdicts = verdicts_new(srv->schema);
 	if (w && r->auth.record)
 		w->auth.record = json_deep_copy(r->auth.record);
-	if (!w || !w->want || (r->auth.record && !w->auth.record)) {
+	if (!w || !w->want || !w->verdicts ||
+	    (r->auth.record && !w->auth.record)) {
 		if (w)
 			watch_release(&w->base);
 		return http_fail(r, ERR_NOMEM, "out of memory");
@@ -716,6 +757,9 @@ struct rt_client {
 	size_t nsubs;
 	int64_t since;                    /* deliver only revisions after */
 	struct http_auth auth;            /* bound by POST; record owned */
+	const struct schema *schema;
+	signed char *verdicts;            /* see visible(); forgotten when
+	                                   * auth changes */
 };
 
 static void subs_free(struct rt_sub *subs, size_t n)
@@ -766,6 +810,7 @@ static void rt_refresh_auth(struct rt_client *c, struct hub_entry *en)
 	    strcmp(en->id, c->auth.id) != 0 ||
 	    strcmp(en->coll->id, c->auth.collection_id) != 0)
 		return;
+	verdicts_forget(c->verdicts, c->schema);
 	if (!strcmp(en->action, "delete")) {
 		json_decref(c->auth.record);
 		memset(&c->auth, 0, sizeof(c->auth));
@@ -848,7 +893,7 @@ static int rt_deliver(struct server *srv, struct rt_client *c,
 		    (sub->rid[0] && strcmp(sub->rid, en->id) != 0))
 			continue;
 		if (!visible(srv, en, sub->rid[0] ? RULE_VIEW : RULE_LIST,
-			     &c->auth, sub->filter))
+			     &c->auth, sub->filter, c->verdicts))
 			continue;
 		rec = hub_entry_cache(en, priv ? SLOT_PB_PRIV : SLOT_PB_PUB,
 				      priv ? fmt_pb_priv : fmt_pb_pub,
@@ -889,6 +934,7 @@ static void client_free(struct rt_client *c)
 		return;
 	subs_free(c->subs, c->nsubs);
 	json_decref(c->auth.record);
+	free(c->verdicts);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -964,13 +1010,19 @@ int api_realtime_connect(struct http_req *r)
 		return 0;
 	rs = calloc(1, sizeof(*rs));
 	c = calloc(1, sizeof(*c));
-	if (!rs || !c) {
+	if (c)
+		c->verdicts = verdicts_new(srv->schema);
+	if (!rs || !c || !c->verdicts) {
 		free(rs);
+		if (c)
+			free(c->verdicts);
 		free(c);
 		return http_fail(r, ERR_NOMEM, "out of memory");
 	}
+	c->schema = srv->schema;
 	if (pthread_mutex_init(&c->lock, NULL)) {
 		free(rs);
+		free(c->verdicts);
 		free(c);
 		return http_fail(r, ERR_INTERNAL, "cannot create a client lock");
 	}
@@ -1118,6 +1170,7 @@ static int rt_apply(void *ptr, void *arg)
 	c->nsubs = set->nsubs;
 	c->auth = set->auth;
 	c->since = set->since;
+	verdicts_forget(c->verdicts, c->schema);
 	set->subs = subs;
 	set->nsubs = n;
 	set->auth = auth;

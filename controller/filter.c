@@ -1152,6 +1152,55 @@ out:
 	return rc;
 }
 
+/* Whether an operand can depend on the record: every identifier but
+ * @request.auth.<field> does (fields, relation paths, @now,
+ * @request.body.*, and any longer @request.auth path, which would read
+ * other records). */
+static bool operand_reads_record(const char *src, const struct operand *o)
+{
+	static const char auth[] = "@request.auth.";
+	const size_t n = sizeof(auth) - 1;
+
+	if (o->kind != TOK_IDENT)
+		return false;
+	return o->len <= n || strncmp(src + o->pos, auth, n) != 0 ||
+	       memchr(src + o->pos + n, '.', o->len - n) != NULL;
+}
+
+static bool node_reads_record(const char *src, const struct node *n)
+{
+	size_t i;
+
+	if (n->kind == N_CMP)
+		return operand_reads_record(src, &n->lhs) ||
+		       operand_reads_record(src, &n->rhs);
+	for (i = 0; i < n->nkids; i++)
+		if (node_reads_record(src, n->kids[i]))
+			return true;
+	return false;
+}
+
+bool filter_reads_record(const char *expr)
+{
+	struct parser p = { 0 };
+	struct err le = ERR_INIT;
+	struct node *root = NULL;
+	bool reads = true;
+
+	if (!expr || !*expr)
+		return false;
+	if (strlen(expr) > FILTER_MAX_LEN || blank(expr))
+		return true;
+	p.src = expr;
+	p.len = strlen(expr);
+	p.e = &le;
+	if (scan(&p) == 0 && parse_list(&p, 0, N_OR, &root) == 0 &&
+	    p.tok.kind == TOK_EOF)
+		reads = node_reads_record(expr, root);
+	node_free(root);
+	return reads;
+}
+
 /* ---- sort --------------------------------------------------------------- */
 
 int filter_sort_compile(const struct collection *c, const char *sort,

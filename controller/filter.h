@@ -95,6 +95,15 @@ int filter_compile(const struct schema *s, const struct collection *c,
 		   struct buf *sql, json_t *args, struct err *e);
 
 /*
+ * Whether expr's value can depend on the record it is checked against:
+ * false only when every operand is a literal or @request.auth.* (and for
+ * "", which allows everything), so that the verdict for one viewer holds
+ * for every record of the collection until the viewer's auth record
+ * changes. True for anything it cannot parse.
+ */
+bool filter_reads_record(const char *expr);
+
+/*
  * Compile a PocketBase sort string ("-created,name", "+title", "@random")
  * into an ORDER BY body appended to sql, e.g.
  *     "records.created DESC, json_extract(records.data, '$.name') ASC,

@@ -3,7 +3,7 @@
 // PB_ADMIN_EMAIL, PB_ADMIN_PASSWORD): collection and record subscriptions
 // receive create, update and delete; unsubscribe stops delivery; view and
 // list rules decide what a user receives (another user's chats never
-// arrive); the filter, fields and expand topic options; the raw protocol's 404 for
+// arrive), also after the user changes; the filter, fields and expand topic options; the raw protocol's 404 for
 // an unknown client id.
 //
 // Node has no EventSource before 22, so the SDK needs the "eventsource"
@@ -225,6 +225,28 @@ test('secret fields reach their owner only; a guest gets nothing behind a rule',
   assert.deepEqual(rec.events[0].record.env_vars, { KEY: 'alice-secret' });
   assert.equal(seen.events.length, 0);
   await alice.collection('llm_keys').unsubscribe();
+});
+
+test('a rule that reads only the caller follows the caller: deleted, it receives no more', { skip }, async () => {
+  // healthchecks' list rule is '@request.auth.id != ""': the server checks
+  // it once per client and collection, and must check again when the
+  // client's user changes.
+  const u = await admin.collection('users').create({
+    email: `carol-${RUN}@example.com`, password: 'carol-pass-123',
+    passwordConfirm: 'carol-pass-123', name: 'carol', role: 'user',
+  });
+  const carol = client();
+  await carol.collection('users').authWithPassword(`carol-${RUN}@example.com`, 'carol-pass-123');
+  const rec = recorder();
+  await carol.collection('healthchecks').subscribe('*', rec.cb);
+  await admin.collection('healthchecks').create({ name: `${RUN}-hc-1`, status: 'starting' });
+  await admin.collection('healthchecks').create({ name: `${RUN}-hc-2`, status: 'starting' });
+  await rec.until((ev) => ev.length === 2, 'both creates while she exists');
+  await admin.collection('users').delete(u.id);
+  await admin.collection('healthchecks').create({ name: `${RUN}-hc-3`, status: 'starting' });
+  await quiet();
+  assert.deepEqual(rec.events.map((e) => e.record.name), [`${RUN}-hc-1`, `${RUN}-hc-2`]);
+  await carol.collection('healthchecks').unsubscribe().catch(() => {});
 });
 
 test('topic options: filter and fields', { skip }, async () => {

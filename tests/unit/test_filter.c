@@ -901,3 +901,24 @@ Test(filter, name_field_uses_the_name_column)
 	buf_release(&order);
 	schema_free(s);
 }
+
+/* filter_reads_record(): only literals and @request.auth.<field> are
+ * record-free; anything it cannot parse counts as reading the record. */
+Test(filter, reads_record)
+{
+	cr_assert_not(filter_reads_record(""));
+	cr_assert_not(filter_reads_record(NULL));
+	cr_assert_not(filter_reads_record("@request.auth.id != \"\""));
+	cr_assert_not(filter_reads_record(
+		"(@request.auth.role = 'agent' || @request.auth.role = 'admin')"));
+	cr_assert_not(filter_reads_record("1 = 1 && 'a' != 'b'"));
+	cr_assert(filter_reads_record("@request.auth.id != '' && user = "
+				      "@request.auth.id"));
+	cr_assert(filter_reads_record("chat.user = @request.auth.id"));
+	cr_assert(filter_reads_record("created > @now"));
+	cr_assert(filter_reads_record("@request.body.name = 'x'"));
+	cr_assert(filter_reads_record("@request.auth.team.owner = 'x'"));
+	cr_assert(filter_reads_record("@request.auth = 'x'"));
+	cr_assert(filter_reads_record("@request.auth.id != ''  &&"));
+	cr_assert(filter_reads_record("   "));
+}
