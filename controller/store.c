@@ -1193,13 +1193,25 @@ out:
 	return rc;
 }
 
+/*
+ * Before SQLite's first use: no memory statistics. With them on (SQLite's
+ * default) every allocation SQLite makes, on every connection, takes one
+ * process-wide mutex to count it; nothing here reads the counts.
+ */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(struct store **out, const struct schema *schema,
 	       const struct store_options *o, struct err *e)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_mutexattr_t attr;
 	struct store *s;
 	int rc;
 
+	pthread_once(&once, sqlite_setup);
 	*out = NULL;
 	if (!schema || !o || !o->dir || !*o->dir)
 		return err_set(e, ERR_INVALID, "store: no data directory given");
