@@ -1607,8 +1607,6 @@ static void flush(struct store *s, const struct waiter *w)
 
 static void settle(struct store *s, struct waiter *w);
 
-/* Wait until w's batch is durable (committing and syncing it when nobody
- * else does) or has failed. */
 /* The end of settled member w (glock held): its result, counted, and it
  * leaves the members in flight. */
 static int member_end(struct store *s, struct waiter *w, struct err *e)
@@ -1635,6 +1633,8 @@ static int member_end(struct store *s, struct waiter *w, struct err *e)
 	return rc;
 }
 
+/* Wait until w's batch is durable (committing and syncing it when nobody
+ * else does) or has failed. */
 static int member_wait(struct store *s, struct waiter *w, struct err *e)
 {
 	int rc;
@@ -1646,23 +1646,39 @@ static int member_wait(struct store *s, struct waiter *w, struct err *e)
 	return rc;
 }
 
+/* w's batch failed, is durable, or cannot be (the store broke); glock
+ * held. */
+static bool settled(const struct store *s, const struct waiter *w)
+{
+	return w->done ||
+	       (w->committed && (s->durable_seq >= w->seq || s->broken));
+}
+
+/*
+ * One step towards settling waiters (glock held, dropped inside): sync
+ * when committed (one of them is in a committed batch), else close the
+ * open batch, w's, unless a sync under way or another writer is about to
+ * end it: then wait for that.
+ */
+static void settle_step(struct store *s, bool committed,
+			const struct waiter *w)
+{
+	if (atomic_load(&s->syncing))
+		pthread_cond_wait(&s->gcond, &s->glock);
+	else if (committed)
+		sync_leader(s);
+	else if (s->flushing || atomic_load(&s->queued))
+		pthread_cond_wait(&s->gcond, &s->glock); /* see wunlock */
+	else
+		flush(s, w);
+}
+
 /* Wait (glock held) until w's batch failed, is durable, or cannot be
  * (the store broke), doing the flushing or syncing nobody else does. */
 static void settle(struct store *s, struct waiter *w)
 {
-	for (;;) {
-		if (w->done ||
-		    (w->committed && (s->durable_seq >= w->seq || s->broken)))
-			return;
-		if (atomic_load(&s->syncing))
-			pthread_cond_wait(&s->gcond, &s->glock);
-		else if (w->committed)
-			sync_leader(s);
-		else if (s->flushing || atomic_load(&s->queued))
-			pthread_cond_wait(&s->gcond, &s->glock); /* see wunlock */
-		else
-			flush(s, w);
-	}
+	while (!settled(s, w))
+		settle_step(s, w->committed, w);
 }
 
 /* BEGIN IMMEDIATE a new batch and read the head it starts from. */
@@ -1959,21 +1975,6 @@ static void wreq_done(struct wreq *q)
 	util_futex_wake(&q->state);
 }
 
-/* A pending request's batch failed, or is durable (*durable), or cannot
- * become so because the store broke (glock held). */
-static bool wreq_settled(struct store *s, const struct wreq *q, bool *durable)
-{
-	const struct waiter *w = q->w;
-
-	if (w->done)
-		return true;
-	if (w->committed && s->durable_seq >= w->seq) {
-		*durable = true;
-		return true;
-	}
-	return w->committed && s->broken;
-}
-
 /*
  * Drive the pending requests to their end (called and returning without
  * glock; s->driving set for the caller, self its own request): the one
@@ -1994,10 +1995,11 @@ static void drive(struct store *s, struct wreq *self)
 		ready = NULL;
 		durable = committed = false;
 		for (pp = &s->pending; (q = *pp) != NULL;) {
-			if (wreq_settled(s, q, &durable)) {
+			if (settled(s, q->w)) {
 				/* Its result now, so that its caller need
 				 * not queue for glock once woken. */
 				q->rc = member_end(s, q->w, &q->err);
+				durable |= q->rc == 0;
 				*pp = q->pnext;
 				q->pnext = ready;
 				ready = q;
@@ -2028,14 +2030,7 @@ static void drive(struct store *s, struct wreq *self)
 			util_futex_wake(&s->pending->state);
 			break;
 		}
-		if (atomic_load(&s->syncing))
-			pthread_cond_wait(&s->gcond, &s->glock);
-		else if (committed)
-			sync_leader(s);
-		else if (s->flushing || atomic_load(&s->queued))
-			pthread_cond_wait(&s->gcond, &s->glock); /* see wunlock */
-		else
-			flush(s, s->pending->w);
+		settle_step(s, committed, s->pending->w);
 	}
 	pthread_mutex_unlock(&s->glock);
 }

@@ -308,10 +308,12 @@ typedef int (*store_change_fn)(const struct store_change *c, void *arg);
 
 /*
  * Commit hooks: fn(arg, head) is called after every successful
- * store_commit(), on the committing thread, and once for each run of
- * combined store_write()s, on the thread that ran them, after the writer
- * lock is released, with the new (durable) head revision. It must be quick and must not
- * write to the store (the reconcile engine's hook writes to an eventfd).
+ * store_commit(), on the committing thread, and for combined store_write()s
+ * once per round of requests that became durable together, on the thread
+ * driving them, before their callers wake; always after the writer lock is
+ * released, with the new (durable) head revision. It must be quick and
+ * must not write to the store (the reconcile engine's hook writes to an
+ * eventfd).
  * At most STORE_COMMIT_HOOKS hooks; ERR_TOO_LARGE beyond. Add hooks before
  * other threads use the store; store_remove_commit_hook() may be called
  * only when no other thread can commit any more.
