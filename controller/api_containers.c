@@ -104,7 +104,6 @@ static int ls_line(void *arg, int stream, const char *line, size_t len)
 static int ls_idle(void *arg)
 {
 	struct logs_stream *s = arg;
-
 	struct buf *b;
 
 	if (s->r->srv->stopping || s->sse.dead)
@@ -143,6 +142,7 @@ int api_container_logs(struct http_req *r)
 	struct docker_logs_options lo;
 	struct docker_state st;
 	struct logs_stream s;
+	struct buf *out;
 	struct err e = ERR_INIT;
 	char v[32];
 	char *end = NULL;
@@ -184,7 +184,8 @@ int api_container_logs(struct http_req *r)
 	sse_start(r, &s.sse);
 	s.next_hb = util_monotonic_ms() + s.hb_every;
 	/* Tell the client at once that the stream is open. */
-	if (sse_out(&s.sse) && buf_puts(&s.sse.out, ": logs\n\n") == 0)
+	out = sse_out(&s.sse);
+	if (out && buf_puts(out, ": logs\n\n") == 0)
 		ls_flush(&s);
 
 	rc = s.sse.dead ? 1 : containers_logs(r->params[0], &lo, ls_line, ls_idle, &s, &e);

@@ -65,12 +65,6 @@ struct http_req {
 
 typedef int (*http_handler_fn)(struct http_req *r);
 
-/*
- * One route. pattern segments starting with ':' match one path segment; a
- * final "*" matches the rest of the path (possibly empty). Routes are tried
- * in table order; the first whose method and pattern match wins (method
- * NULL = any). A path that matches a pattern but not its method gets 405.
- */
 /* Long-lived streams (SSE) are counted against max_streams and refused
  * with 503 beyond it. */
 enum http_stream {
@@ -81,6 +75,12 @@ enum http_stream {
 	                       * for which the worker pool has room */
 };
 
+/*
+ * One route. pattern segments starting with ':' match one path segment; a
+ * final "*" matches the rest of the path (possibly empty). Routes are tried
+ * in table order; the first whose method and pattern match wins (method
+ * NULL = any). A path that matches a pattern but not its method gets 405.
+ */
 struct http_route {
 	const char *method;
 	const char *pattern;

@@ -19,47 +19,46 @@
 
 const struct http_route http_routes[] = {
 	/* health and metrics (api_health.c) */
-	{ "GET", "/healthz", api_healthz, false },
-	{ "GET", "/readyz", api_readyz, false },
-	{ "GET", "/api/health", api_health, false },
-	{ "GET", "/metrics", api_metrics, false },
+	{ "GET", "/healthz", api_healthz, STREAM_NONE },
+	{ "GET", "/readyz", api_readyz, STREAM_NONE },
+	{ "GET", "/api/health", api_health, STREAM_NONE },
+	{ "GET", "/metrics", api_metrics, STREAM_NONE },
 
 	/* auth (api_auth.c) */
-	{ "POST", "/api/collections/:c/auth-with-password", api_auth_with_password, false },
-	{ "POST", "/api/collections/:c/auth-refresh", api_auth_refresh, false },
+	{ "POST", "/api/collections/:c/auth-with-password", api_auth_with_password, STREAM_NONE },
+	{ "POST", "/api/collections/:c/auth-refresh", api_auth_refresh, STREAM_NONE },
 
 	/* records (api_records.c) */
-	{ "GET", "/api/collections/:c/records", api_records_list, false },
-	{ "POST", "/api/collections/:c/records", api_records_create, false },
-	{ "GET", "/api/collections/:c/records/:id", api_records_view, false },
-	{ "PATCH", "/api/collections/:c/records/:id", api_records_update, false },
-	{ "DELETE", "/api/collections/:c/records/:id", api_records_delete, false },
+	{ "GET", "/api/collections/:c/records", api_records_list, STREAM_NONE },
+	{ "POST", "/api/collections/:c/records", api_records_create, STREAM_NONE },
+	{ "GET", "/api/collections/:c/records/:id", api_records_view, STREAM_NONE },
+	{ "PATCH", "/api/collections/:c/records/:id", api_records_update, STREAM_NONE },
+	{ "DELETE", "/api/collections/:c/records/:id", api_records_delete, STREAM_NONE },
 
 	/* realtime and watch streams (api_stream.c) */
 	{ "GET", "/api/v1/watch", api_watch, STREAM_PUMPED },
 	{ "GET", "/api/realtime", api_realtime_connect, STREAM_PUMPED },
-	{ "POST", "/api/realtime", api_realtime_subscribe, false },
+	{ "POST", "/api/realtime", api_realtime_subscribe, STREAM_NONE },
 
 	/* declarative surface: apply (api_apply.c) */
-	{ "POST", "/api/v1/apply", api_apply, false },
-	{ "POST", "/api/v1/diff", api_diff, false },
-	{ "GET", "/api/v1/manifests/:kind", api_manifests_list, false },
-	{ "GET", "/api/v1/manifests/:kind/:name", api_manifests_get, false },
-	{ "DELETE", "/api/v1/manifests/:kind/:name", api_manifests_delete, false },
+	{ "POST", "/api/v1/apply", api_apply, STREAM_NONE },
+	{ "POST", "/api/v1/diff", api_diff, STREAM_NONE },
+	{ "GET", "/api/v1/manifests/:kind", api_manifests_list, STREAM_NONE },
+	{ "GET", "/api/v1/manifests/:kind/:name", api_manifests_get, STREAM_NONE },
+	{ "DELETE", "/api/v1/manifests/:kind/:name", api_manifests_delete, STREAM_NONE },
 
 	/* reconcile engine status (api_status.c) */
-	{ "GET", "/api/v1/status", api_status, false },
-	{ "POST", "/api/v1/reconcile", api_reconcile, false },
+	{ "GET", "/api/v1/status", api_status, STREAM_NONE },
+	{ "POST", "/api/v1/reconcile", api_reconcile, STREAM_NONE },
 
 	/* containers (api_containers.c) */
-	{ "POST", "/api/v1/containers/:name/restart", api_container_restart, false },
-	{ "GET", "/api/pocketcoder/logs/:container", api_container_logs,
-	  STREAM_WORKER },
+	{ "POST", "/api/v1/containers/:name/restart", api_container_restart, STREAM_NONE },
+	{ "GET", "/api/pocketcoder/logs/:container", api_container_logs, STREAM_WORKER },
 
 	/* governance (api_governance.c) */
-	{ "POST", "/api/pocketcoder/permission", api_governance_permission, false },
-	{ "POST", "/api/pocketcoder/mcp_request", api_governance_mcp_request, false },
-	{ "GET", "/api/v1/ledger/verify", api_governance_ledger_verify, false },
+	{ "POST", "/api/pocketcoder/permission", api_governance_permission, STREAM_NONE },
+	{ "POST", "/api/pocketcoder/mcp_request", api_governance_mcp_request, STREAM_NONE },
+	{ "GET", "/api/v1/ledger/verify", api_governance_ledger_verify, STREAM_NONE },
 };
 
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);

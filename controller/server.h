@@ -92,7 +92,7 @@ struct server {
 	struct mg_context *ctx;
 	struct auth_cache *auth_cache; /* server.c: verified tokens, so a
 	                              * repeated token costs no HMAC and, while
-	                              * the store is unchanged, no read */
+	                              * no auth record changed, no read */
 	_Atomic int worker_streams;  /* STREAM_WORKER routes running */
 	volatile int stopping;       /* set on SIGINT/SIGTERM */
 };
