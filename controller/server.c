@@ -935,6 +935,20 @@ static void raise_fd_limit(void)
 	}
 }
 
+/*
+ * civetweb's own authorization, replaced: the handlers authenticate each
+ * request themselves (auth.h). Without a handler here civetweb looks for a
+ * passwords file for every request, "/.htpasswd" when it serves no
+ * directory: one failing stat() per request, and a stray file of that name
+ * would put HTTP digest authentication in front of the whole API.
+ */
+static int allow_all(struct mg_connection *conn, void *cbdata)
+{
+	(void)conn;
+	(void)cbdata;
+	return 1;
+}
+
 static int start_civetweb(struct server *srv, struct err *e)
 {
 	struct mg_callbacks cb;
@@ -975,6 +989,7 @@ static int start_civetweb(struct server *srv, struct err *e)
 		return err_set(e, ERR_IO, "cannot listen on '%s': %s",
 			       srv->opts->listen,
 			       text[0] ? text : "civetweb failed to start");
+	mg_set_auth_handler(srv->ctx, "/", allow_all, NULL);
 	mg_set_request_handler(srv->ctx, "/", handle_request, srv);
 	return 0;
 }

@@ -124,6 +124,23 @@ login() {  # login COLLECTION EMAIL PASSWORD
   ! grep -q 'secret=1' "$T/server.log"
 }
 
+@test "a stray /.htpasswd does not put civetweb's digest auth in front of the API" {
+  # civetweb looks for a passwords file for each request unless the server
+  # handles authorization itself; serving no directory, it looks at "/".
+  [ "$(id -u)" = 0 ] || skip "needs root to write /.htpasswd"
+  [ ! -e /.htpasswd ] || skip "/.htpasswd exists already"
+  echo 'someone:example.com:0123456789abcdef0123456789abcdef' >/.htpasswd
+  admin_env
+  start_server || { rm -f /.htpasswd; false; }
+  http GET /api/health
+  local health="$CODE"
+  login _superusers admin@example.com correct-horse-9
+  local code="$CODE"
+  rm -f /.htpasswd
+  [ "$health" = 200 ]
+  [ "$code" = 200 ]
+}
+
 @test "a second server on the same data directory is refused" {
   start_server
   run "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root"
