@@ -3,6 +3,7 @@
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,60 @@ Test(util, record_ids_are_valid_unique_and_ordered_by_time)
 	util_new_record_id(c);
 	cr_assert(strcmp(a, c) < 0, "%s then %s", a, c);
 	cr_assert(strcmp(b, c) < 0, "%s then %s", b, c);
+}
+
+/* Ids draw their randomness from a per-thread pool of getrandom() bytes:
+ * across many refills they stay unique and every character stays equally
+ * likely, and two threads never share a pool. */
+#define MANY_IDS 20000
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void *ids_of_a_thread(void *arg)
+{
+	char (*ids)[ID_LEN + 1] = arg;
+	int i;
+
+	for (i = 0; i < 1000; i++)
+		util_new_id(ids[i]);
+	return NULL;
+}
+
+Test(util, ids_stay_unique_and_uniform_across_random_pool_refills)
+{
+	static char ids[MANY_IDS][ID_LEN + 1];
+	static char two[2000][ID_LEN + 1];
+	const char *alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+	long count[36] = { 0 }, expect = MANY_IDS * ID_LEN / 36;
+	pthread_t t[2];
+	int i, j;
+
+	for (i = 0; i < MANY_IDS; i++) {
+		util_new_id(ids[i]);
+		cr_assert(util_valid_id(ids[i]), "%s", ids[i]);
+		for (j = 0; j < ID_LEN; j++)
+			count[strchr(alphabet, ids[i][j]) - alphabet]++;
+	}
+	/* 8,333 expected each; 10 % off is 9 standard deviations */
+	for (i = 0; i < 36; i++)
+		cr_assert(labs(count[i] - expect) < expect / 10,
+			  "'%c' drawn %ld times, expected about %ld",
+			  alphabet[i], count[i], expect);
+	qsort(ids, MANY_IDS, sizeof(ids[0]), cmp_id);
+	for (i = 1; i < MANY_IDS; i++)
+		cr_assert_str_neq(ids[i - 1], ids[i]);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, ids_of_a_thread,
+					    two[1000 * i]),
+			     0);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	qsort(two, 2000, sizeof(two[0]), cmp_id);
+	for (i = 1; i < 2000; i++)
+		cr_assert_str_neq(two[i - 1], two[i]);
 }
 
 Test(util, now_has_pocketbase_format)
