@@ -59,6 +59,7 @@ struct hub {
 	_Atomic int64_t pub_hi;           /* hi, readable without rw */
 	_Atomic uint32_t seq;             /* bumped on publish and on stop */
 	_Atomic uint32_t bucket[WAKE_BUCKETS]; /* = seq, one word per bucket */
+	_Atomic uint32_t asleep[WAKE_BUCKETS]; /* streams in hub_wait() there */
 	_Atomic uint32_t wake_next;       /* next bucket to wake this round */
 	_Atomic unsigned nsleepers;       /* for assigning buckets */
 	_Atomic bool stop;
@@ -97,7 +98,13 @@ struct hub_client {
 /*
  * Take bucket numbers for this round and wake those buckets, at most max
  * of them (the tail thread takes them all; a woken stream helps with two).
- * Every bucket is woken once per round by whoever took its number.
+ * Every bucket is woken once per round by whoever took its number, with
+ * a system call only when a stream waits there: most streams wait in the
+ * pump's epoll instead, and 32 futex calls per publish were about one
+ * per create. The word is stored before asleep is read, and a sleeper
+ * counts itself in before it reads the word (both sequentially
+ * consistent): a sleeper the waker does not see reads the new word, and
+ * FUTEX_WAIT on the old value then returns at once.
  */
 static void wake_buckets(struct hub *h, int max)
 {
@@ -107,7 +114,8 @@ static void wake_buckets(struct hub *h, int max)
 		i = atomic_fetch_add(&h->wake_next, 1);
 		if (i >= WAKE_BUCKETS)
 			return;
-		util_futex_wake(&h->bucket[i]);
+		if (atomic_load(&h->asleep[i]) > 0)
+			util_futex_wake(&h->bucket[i]);
 	}
 }
 
@@ -603,26 +611,36 @@ int64_t hub_head(struct hub *h)
 
 int hub_wait(struct hub *h, int64_t after, int64_t deadline_ms)
 {
-	_Atomic uint32_t *word = &h->bucket[bucket_of_thread(h)];
+	int b = bucket_of_thread(h);
+	_Atomic uint32_t *word = &h->bucket[b];
 	bool slept = false;
 	uint32_t seq;
+	int rc;
 
+	atomic_fetch_add(&h->asleep[b], 1);   /* before the word: see above */
 	for (;;) {
 		/* Read the word first: a publish after these checks changes
 		 * it, and the futex then refuses to sleep. */
 		seq = atomic_load(word);
-		if (atomic_load(&h->stop))
-			return HUB_STOPPED;
-		if (atomic_load(&h->pub_hi) > after) {
-			if (slept)
-				wake_buckets(h, 2);   /* pass it on */
-			return 1;
+		if (atomic_load(&h->stop)) {
+			rc = HUB_STOPPED;
+			break;
 		}
-		if (util_monotonic_ms() >= deadline_ms)
-			return 0;
+		if (atomic_load(&h->pub_hi) > after) {
+			rc = 1;
+			break;
+		}
+		if (util_monotonic_ms() >= deadline_ms) {
+			rc = 0;
+			break;
+		}
 		util_futex_wait(word, seq, deadline_ms);
 		slept = true;
 	}
+	atomic_fetch_sub(&h->asleep[b], 1);
+	if (rc == 1 && slept)
+		wake_buckets(h, 2);   /* pass it on */
+	return rc;
 }
 
 struct fetch {

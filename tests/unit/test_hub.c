@@ -358,16 +358,20 @@ static void *hb_read_main(void *arg)
 	return NULL;
 }
 
+/* More readers than wake buckets, so that some share a bucket and every
+ * bucket has sleepers: a lost wake-up leaves a reader short. */
+#define HB_READERS 40
+
 Test(hub, concurrent_readers_see_every_change_once)
 {
-	struct hb_reader r[4];
-	pthread_t th[4];
+	struct hb_reader r[HB_READERS];
+	pthread_t th[HB_READERS];
 	int64_t start;
 	int i;
 
 	hb_open(0);
 	start = store_head(hb_st);
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < HB_READERS; i++) {
 		r[i].from = start;
 		r[i].to = start + 300;
 		r[i].got = 0;
@@ -375,7 +379,7 @@ Test(hub, concurrent_readers_see_every_change_once)
 			     0);
 	}
 	hb_write("cc", 300);
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < HB_READERS; i++) {
 		pthread_join(th[i], NULL);
 		cr_assert_eq(r[i].got, 300, "reader %d got %d", i, r[i].got);
 		cr_assert(r[i].ordered, "reader %d out of order", i);
