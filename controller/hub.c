@@ -71,6 +71,10 @@ struct hub {
 	bool pending;
 	bool stop_req;
 
+	/* streams open now (hub_set_listeners()); NULL: always ingest */
+	int (*listeners)(void *arg);
+	void *listeners_arg;
+
 	pthread_t thread;
 	bool started;
 	bool joined;
@@ -390,6 +394,23 @@ static void preformat(struct hub *h, struct hub_entry **en, int n)
 }
 
 /*
+ * No stream is open: publish head without reading the changes up to it,
+ * leaving the ring empty (a stream reads them from the store, see
+ * hub_fetch()). Under load without streams, reading and parsing every
+ * change here was about 9 % of the server's CPU.
+ */
+static void skip_to(struct hub *h, int64_t head)
+{
+	pthread_rwlock_wrlock(&h->rw);
+	ring_clear(h);
+	h->lo = head + 1;
+	h->hi = head;
+	atomic_store(&h->pub_hi, head);
+	pthread_rwlock_unlock(&h->rw);
+	wake_streams(h);   /* one that is just opening may wait already */
+}
+
+/*
  * Read the rows after the published head into the ring. Returns 1 when a
  * full batch was read (there may be more), 0 when caught up, -1 on error.
  */
@@ -397,14 +418,19 @@ static int ingest(struct hub *h)
 {
 	struct batch b;
 	struct err e = ERR_INIT;
-	int64_t after;
+	int64_t after, head;
 	int rc, i;
 
 	memset(&b, 0, sizeof(b));
 	b.h = h;
 	after = atomic_load(&h->pub_hi);   /* only this thread writes it */
-	if (store_head(h->store) <= after)
+	head = store_head(h->store);
+	if (head <= after)
 		return 0;
+	if (h->listeners && h->listeners(h->listeners_arg) == 0) {
+		skip_to(h, head);
+		return 0;
+	}
 	rc = store_changes(h->store, after, INGEST_BATCH, ingest_one, &b, &e);
 	if (rc < 0) {
 		fprintf(stderr, "pocketctl: hub: %s\n",
@@ -466,6 +492,12 @@ static void *tail_main(void *arg)
 }
 
 /* ---- public ---------------------------------------------------------------- */
+
+void hub_set_listeners(struct hub *h, int (*count)(void *arg), void *arg)
+{
+	h->listeners = count;
+	h->listeners_arg = arg;
+}
 
 int hub_new(struct hub **out, struct store *store, const struct schema *schema,
 	    const volatile int *stopping, struct err *e)

@@ -107,6 +107,17 @@ typedef char *(*hub_format_fn)(const struct hub_entry *en, json_t *record,
 int hub_new(struct hub **out, struct store *store, const struct schema *schema,
 	    const volatile int *stopping, struct err *e);
 
+/*
+ * Tell the hub how to count the streams open now (count(arg), asked by the
+ * tail thread before each read of new changes; set before hub_start()).
+ * While it says 0 the tail thread reads nothing into the ring: it empties
+ * the ring and only moves the published head, and a stream that opens
+ * later reads what it needs from the store, as one behind the ring does.
+ * A count that is momentarily stale only sends a stream to the store once.
+ * Without a counter (the default) the ring is always filled.
+ */
+void hub_set_listeners(struct hub *h, int (*count)(void *arg), void *arg);
+
 /* Register the store commit hook and start the tail thread, beginning at
  * the current head (older changes are fetched from the store on demand).
  * Returns 0, ERR_TOO_LARGE (no commit hook slot left) or ERR_INTERNAL. */

@@ -924,6 +924,12 @@ static void remove_server_json(const struct server *srv)
 
 /* ---- run ------------------------------------------------------------- */
 
+/* The hub fills its ring only while streams are open (hub.h). */
+static int streams_open(void *metrics)
+{
+	return metrics_streams_open(metrics);
+}
+
 /* Every stream is an open socket: allow as many as the hard limit. */
 static void raise_fd_limit(void)
 {
@@ -1076,8 +1082,10 @@ int server_run(const struct server_options *o, const struct schema *schema,
 
 	/* The change-log hub starts before civetweb accepts streams. */
 	rc = hub_new(&srv.hub, srv.store, schema, &srv.stopping, e);
-	if (!rc)
+	if (!rc) {
+		hub_set_listeners(srv.hub, streams_open, srv.metrics);
 		rc = hub_start(srv.hub, e);
+	}
 	/* POCKETCTL_STREAM_PUMP=0 runs each stream on its own worker. */
 	if (!rc && util_env_int("POCKETCTL_STREAM_PUMP", 1, 0, 1)) {
 		rc = pump_new(&srv.pump, srv.hub, srv.metrics, e);

@@ -9,6 +9,8 @@
 
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +38,9 @@ static int hb_rm(const char *p, const struct stat *sb, int flag,
 	return remove(p);
 }
 
-static void hb_open(int64_t keep)
+/* Open a store and a hub over it; count (NULL: none) counts its
+ * listeners. */
+static void hb_open_counted(int64_t keep, int (*count)(void *arg))
 {
 	struct store_options o;
 	struct err e = ERR_INIT;
@@ -51,7 +55,14 @@ static void hb_open(int64_t keep)
 	hb_stopping = 0;
 	cr_assert_eq(hub_new(&hb, hb_st, hb_sch, &hb_stopping, &e), 0, "%s",
 		     e.msg);
+	if (count)
+		hub_set_listeners(hb, count, NULL);
 	cr_assert_eq(hub_start(hb, &e), 0, "%s", e.msg);
+}
+
+static void hb_open(int64_t keep)
+{
+	hb_open_counted(keep, NULL);
 }
 
 static void hb_close(void)
@@ -210,6 +221,61 @@ Test(hub, cursor_behind_ring_is_served_from_the_store)
 	cr_assert_str_eq(en[0]->name, "old-0");
 	cr_assert_eq(en[7]->revision, start + 8);
 	hub_entries_put(en, n);
+	hb_close();
+}
+
+static _Atomic int hb_listeners;
+
+static int hb_count(void *arg)
+{
+	(void)arg;
+	return atomic_load(&hb_listeners);
+}
+
+/* Fetch revisions after..after+n twice: the same entries (true) come from
+ * the ring, fresh copies (false) from the store. Checks order and names. */
+static bool hb_fetch_shared(int64_t after, int n, const char *prefix)
+{
+	struct hub_entry *a[16], *b[16];
+	struct err e = ERR_INIT;
+	char name[64];
+	bool shared;
+	int i;
+
+	cr_assert_leq(n, 16);
+	cr_assert_eq(hub_fetch(hb, after, a, n, &e), n, "%s", e.msg);
+	cr_assert_eq(hub_fetch(hb, after, b, n, &e), n, "%s", e.msg);
+	for (i = 0; i < n; i++) {
+		cr_assert_eq(a[i]->revision, after + 1 + i);
+		snprintf(name, sizeof(name), "%s-%d", prefix, i);
+		cr_assert_str_eq(a[i]->name, name);
+	}
+	shared = a[0] == b[0];
+	hub_entries_put(a, n);
+	hub_entries_put(b, n);
+	return shared;
+}
+
+/* With no stream open the ring stays empty, the head still moves and the
+ * changes come from the store; once one is open the ring fills again. */
+Test(hub, without_listeners_changes_come_from_the_store)
+{
+	int64_t start;
+
+	atomic_store(&hb_listeners, 0);
+	hb_open_counted(0, hb_count);
+	start = store_head(hb_st);
+	hb_write("quiet", 10);
+	hb_wait_for(start + 10);
+	cr_assert_not(hb_fetch_shared(start, 10, "quiet"),
+		      "read into the ring with nobody listening");
+	atomic_store(&hb_listeners, 1);
+	hb_write("heard", 10);
+	hb_wait_for(start + 20);
+	cr_assert(hb_fetch_shared(start + 10, 10, "heard"),
+		  "not read into the ring with a listener");
+	/* What came before is still there, from the store. */
+	cr_assert_not(hb_fetch_shared(start, 10, "quiet"));
 	hb_close();
 }
 
