@@ -1562,6 +1562,8 @@ out:
 	kick_queue(s);
 }
 
+int (*store_wal_sync)(int fd) = fdatasync;
+
 /*
  * Make every batch committed so far durable (called and returning with
  * glock held; drops it around the fdatasync).
@@ -1574,7 +1576,7 @@ static void sync_leader(struct store *s)
 
 	atomic_store(&s->syncing, true);
 	pthread_mutex_unlock(&s->glock);
-	r = fdatasync(s->walfd);
+	r = store_wal_sync(s->walfd);
 	if (r)
 		errnum = errno;
 	pthread_mutex_lock(&s->glock);
@@ -1585,7 +1587,11 @@ static void sync_leader(struct store *s)
 			"cannot sync the write-ahead log of '%s' to disk (%s): restart to recover",
 			s->path, strerror(errnum));
 		s->broken = true;
-	} else if (target > s->durable_seq) {
+		/* No batch waits for a sync any more: none will help. */
+		atomic_store(&s->unsynced, false);
+	} else if (!s->broken && target > s->durable_seq) {
+		/* (Once broken, a later fdatasync() that succeeds says
+		 * nothing about the pages the failed one may have lost.) */
 		s->durable_seq = target;
 		atomic_store(&s->unsynced, target < s->committed_seq);
 		atomic_store(&s->head, head);   /* only once durable */

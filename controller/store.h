@@ -169,6 +169,15 @@ struct store_stats {
 };
 void store_stats(struct store *s, struct store_stats *out);
 
+/*
+ * The call that makes the WAL durable: fdatasync(2). Tests replace it to
+ * play a disk that fails (the real one cannot be made to); set it only
+ * while no store is open. A failure breaks the store: the writes it
+ * covered and every later one fail, and no later success makes them
+ * durable.
+ */
+extern int (*store_wal_sync)(int fd);
+
 enum store_put_mode {
 	STORE_UPSERT = 0,   /* create when absent, update when present */
 	STORE_CREATE,       /* ERR_CONFLICT when a record with that id/name exists */
