@@ -524,6 +524,99 @@ static int list_one(const struct record *rec, void *arg)
 	return 0;
 }
 
+/*
+ * The spliced list: for a collection whose records show every stored
+ * field to every caller (no hidden, secret or password field, not an
+ * auth collection), without expand or fields, and whose stored data holds
+ * only fields of the schema (store_data_clean()), each item is written
+ * from the row as stored - the PocketBase keys, then the members of the
+ * data object's text - instead of parsing the data, building the record
+ * object and dumping it again, which was about 45 % of a list request's
+ * CPU. The result is what pb_record_json() gives (records.bats compares
+ * every item with the same record's view).
+ */
+static bool splice_ok(struct http_req *r, const struct collection *c,
+		      const struct shape *sh)
+{
+	struct err e = ERR_INIT;
+	bool clean = false;
+	size_t i;
+
+	if (c->auth || sh->pick || json_object_size(sh->expand))
+		return false;
+	for (i = 0; i < c->nfields; i++)
+		if (c->fields[i].hidden || c->fields[i].secret ||
+		    c->fields[i].type == FT_PASSWORD)
+			return false;
+	return store_data_clean(r->srv->store, c->name, &clean, &e) == 0 &&
+	       clean;
+}
+
+/* True when s needs no escaping inside a JSON string. */
+static bool plain(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+			return false;
+	return true;
+}
+
+struct splice {
+	const struct collection *c;
+	struct buf *out;
+	int n;
+	struct err *e;
+};
+
+static int splice_one(const struct store_row *row, void *arg)
+{
+	struct splice *sp = arg;
+	int rc;
+
+	if (!plain(row->id) || !plain(row->created) || !plain(row->updated))
+		return err_set(sp->e, ERR_DB,
+			       "record '%s' of %s is corrupt in the database",
+			       row->id, sp->c->name);
+	rc = buf_printf(sp->out, "%s{\"id\":\"%s\",\"collectionId\":\"%s\","
+			"\"collectionName\":\"%s\",\"created\":\"%s\","
+			"\"updated\":\"%s\"", sp->n++ ? "," : "", row->id,
+			sp->c->id, sp->c->name, row->created, row->updated);
+	/* "{}" adds nothing; else ",<members>}" */
+	if (!rc && row->data_len > 2)
+		rc = buf_putc(sp->out, ',') ||
+		     buf_add(sp->out, row->data + 1, row->data_len - 1);
+	else if (!rc)
+		rc = buf_putc(sp->out, '}');
+	return rc ? err_set(sp->e, ERR_NOMEM, "out of memory") : 0;
+}
+
+static int list_spliced(struct http_req *r, const struct collection *c,
+			const struct store_query *q, int64_t page,
+			int64_t per_page, int64_t total, int64_t pages,
+			struct err *e)
+{
+	struct buf out = BUF_INIT;
+	struct splice sp = { c, &out, 0, e };
+	int rc;
+
+	if (buf_printf(&out, "{\"page\":%lld,\"perPage\":%lld,"
+		       "\"totalItems\":%lld,\"totalPages\":%lld,\"items\":[",
+		       (long long)page, (long long)per_page, (long long)total,
+		       (long long)pages)) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = store_list_rows(r->srv->store, c->name, q, splice_one, &sp, e);
+	if (!rc && buf_puts(&out, "]}"))
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+	if (!rc)
+		rc = http_reply_text(r, 200, "application/json", out.ptr,
+				     out.len);
+out:
+	buf_release(&out);
+	return rc;
+}
+
 int api_records_list(struct http_req *r)
 {
 	const struct collection *c = find_collection(r);
@@ -607,6 +700,10 @@ int api_records_list(struct http_req *r)
 	}
 	q.limit = per_page;
 	q.offset = (page - 1) * per_page;
+	if (splice_ok(r, c, &sh)) {
+		rc = list_spliced(r, c, &q, page, per_page, total, pages, &e);
+		goto out;
+	}
 	w.r = r;
 	w.sh = &sh;
 	w.c = c;

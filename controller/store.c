@@ -249,7 +249,11 @@ struct store {
 	struct rconn pool[POOL_MAX];
 	struct countcache *counts;   /* store_count() answers by revision;
 	                              * NULL: count every time */
+	_Atomic int *clean;          /* per collection: DATA_* (0: not
+	                              * checked yet), store_data_clean() */
 };
+
+enum { DATA_CLEAN = 1, DATA_FOREIGN };
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -1240,6 +1244,12 @@ int store_open(struct store **out, const struct schema *schema,
 		rc = nomem(e);
 		goto out;
 	}
+	s->clean = calloc(schema->ncollections ? schema->ncollections : 1,
+			  sizeof(*s->clean));
+	if (!s->clean) {
+		rc = nomem(e);
+		goto out;
+	}
 	rc = check_schema(s, e);
 	if (rc)
 		goto out;
@@ -1318,6 +1328,7 @@ void store_close(struct store *s)
 	pthread_cond_destroy(&s->gcond);
 	free(s->refst);
 	free(s->fbase);
+	free(s->clean);
 	free(s->dir);
 	free(s->path);
 	free(s);
@@ -3441,6 +3452,114 @@ int store_list(struct store *s, const char *collection,
 		return rc;
 	rc = list_on(conn->db, conn, c, q, fn, arg, e);
 	rconn_put(s, conn);
+	return rc;
+}
+
+#define ROW_COLS "id, created, updated, data, revision"
+
+int store_list_rows(struct store *s, const char *collection,
+		    const struct store_query *q, store_row_fn fn, void *arg,
+		    struct err *e)
+{
+	const struct collection *c;
+	struct rconn *conn = NULL;
+	sqlite3_stmt *st = NULL;
+	struct store_row row;
+	int rc, step;
+
+	rc = find_coll(s, collection, &c, e);
+	if (rc)
+		return rc;
+	rc = rconn_get(s, &conn, e);
+	if (rc)
+		return rc;
+	rc = prepare_query(conn->db, conn, c, ROW_COLS, q, true, &st, e);
+	if (rc)
+		goto out;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		row.id = (const char *)sqlite3_column_text(st, 0);
+		row.created = (const char *)sqlite3_column_text(st, 1);
+		row.updated = (const char *)sqlite3_column_text(st, 2);
+		row.data = (const char *)sqlite3_column_text(st, 3);
+		row.data_len = (size_t)sqlite3_column_bytes(st, 3);
+		row.revision = sqlite3_column_int64(st, 4);
+		if (!row.id || !row.created || !row.updated || !row.data ||
+		    row.data_len < 2 || row.data[0] != '{' ||
+		    row.data[row.data_len - 1] != '}') {
+			rc = err_set(e, ERR_DB,
+				     "record '%s' of %s is corrupt in the database",
+				     row.id ? row.id : "?", c->name);
+			break;
+		}
+		rc = fn(&row, arg);
+		if (rc)
+			break;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = db_err(e, conn->db, "cannot list records");
+	query_done(conn, st);
+out:
+	rconn_put(s, conn);
+	return rc;
+}
+
+/* A key in some record's data that is not a field of the collection. */
+#define SQL_FOREIGN_KEY "SELECT 1 FROM records, json_each(records.data) " \
+	"WHERE records.collection = ?1 AND json_each.key NOT IN " \
+	"(SELECT value FROM json_each(?2)) LIMIT 1"
+
+int store_data_clean(struct store *s, const char *collection, bool *clean,
+		     struct err *e)
+{
+	const struct collection *c;
+	struct rconn *conn = NULL;
+	sqlite3_stmt *st = NULL;
+	json_t *names = NULL;
+	char *text = NULL;
+	size_t i, k;
+	int rc, step;
+
+	*clean = false;
+	rc = find_coll(s, collection, &c, e);
+	if (rc)
+		return rc;
+	k = (size_t)(c - s->schema->collections);
+	step = atomic_load(&s->clean[k]);
+	if (step) {
+		*clean = step == DATA_CLEAN;
+		return 0;
+	}
+	names = json_array();
+	for (i = 0; names && i < c->nfields; i++)
+		if (json_array_append_new(names,
+					  json_string(c->fields[i].name)))
+			break;
+	text = names && i == c->nfields ? json_dumps(names, JSON_COMPACT) :
+					  NULL;
+	json_decref(names);
+	if (!text)
+		return nomem(e);
+	rc = rconn_get(s, &conn, e);
+	if (rc)
+		goto out;
+	if (sqlite3_prepare_v2(conn->db, SQL_FOREIGN_KEY, -1, &st, NULL) !=
+	    SQLITE_OK || bind_text(st, 1, c->name) ||
+	    bind_text(st, 2, text)) {
+		rc = db_err(e, conn->db, "cannot check stored fields");
+		goto out;
+	}
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW || step == SQLITE_DONE) {
+		*clean = step == SQLITE_DONE;
+		atomic_store(&s->clean[k], *clean ? DATA_CLEAN : DATA_FOREIGN);
+	} else {
+		rc = db_err(e, conn->db, "cannot check stored fields");
+	}
+out:
+	sqlite3_finalize(st);
+	if (conn)
+		rconn_put(s, conn);
+	free(text);
 	return rc;
 }
 

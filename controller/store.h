@@ -272,6 +272,35 @@ int store_list(struct store *s, const char *collection,
 int store_count(struct store *s, const char *collection,
 		const struct store_query *q, int64_t *count, struct err *e);
 
+/*
+ * store_list() without parsing anything: each matching row as stored, its
+ * data the JSON object text the store wrote (compact, valid, every field
+ * of the schema it was written under), for callers that copy it out
+ * verbatim. All pointers are borrowed for the duration of the call.
+ */
+struct store_row {
+	const char *id;
+	const char *created;
+	const char *updated;
+	const char *data;        /* "{...}", data_len bytes */
+	size_t data_len;
+	int64_t revision;
+};
+typedef int (*store_row_fn)(const struct store_row *row, void *arg);
+int store_list_rows(struct store *s, const char *collection,
+		    const struct store_query *q, store_row_fn fn, void *arg,
+		    struct err *e);
+
+/*
+ * *clean: every stored record of collection holds only fields of the
+ * current schema in its data. Writes are validated against the schema, so
+ * only rows written under an older one (a field since removed) or by hand
+ * can fail this. One scan of the collection the first time it is asked,
+ * remembered for the life of s (every later write in it is validated).
+ */
+int store_data_clean(struct store *s, const char *collection, bool *clean,
+		     struct err *e);
+
 /* store_list() as the transaction sees it, its own writes included. */
 int store_txn_list(struct store_txn *t, const char *collection,
 		   const struct store_query *q, store_each_fn fn, void *arg,

@@ -223,6 +223,53 @@ new_chat() {     # new_chat TOKEN USER_ID TITLE -> echoes its id
   done
 }
 
+@test "list items are the records exactly as view shows them, for every kind of field" {
+  # Lists of collections that show every field to everyone are written
+  # from the stored rows (no parse and dump); they must say what view says.
+  cat >"$RT/same.py" <<'EOF'
+import json, sys, urllib.error, urllib.request
+url, su, alice = sys.argv[1], sys.argv[2], sys.argv[3]
+def call(method, path, token, body=None):
+    req = urllib.request.Request(url + path, method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return json.load(r)
+    except urllib.error.HTTPError as err:
+        sys.exit("%s %s: %s %s" % (method, path, err.code, err.read().decode()))
+odd = 'q"uo\\te \u00e9\u4e2d \U0001F600 tab\t nl\n ctl\u0001 </script>'
+p = call("POST", "/api/collections/ai_prompts/records", su, {"name": "same-p", "body": odd})
+call("POST", "/api/collections/ai_agents/records", su, {"name": "same-a", "mode": "all",
+     "temperature": 0.25, "is_init": True, "prompt": p["id"], "description": odd})
+call("POST", "/api/collections/containers/records", su, {"name": "same-c",
+     "files": {"a": [1, 2.5, None, True, {"k": odd}], "": {}}, "running": False,
+     "stop_timeout": 3})
+call("POST", "/api/collections/llm_providers/records", su, {"provider_id": "same-l",
+     "name": odd, "models": [], "env_vars": {"X": "1"}})
+me = call("POST", "/api/collections/users/auth-refresh", alice)["record"]["id"]
+ch = call("POST", "/api/collections/chats/records", alice, {"title": odd, "user": me,
+     "last_active": "2026-01-02 03:04:05.678Z", "archived": True})
+call("POST", "/api/collections/messages/records", alice, {"chat": ch["id"], "role": "user",
+     "parts": [{"type": "text", "text": odd}]})
+checked = 0
+for coll, token in (("ai_prompts", su), ("ai_agents", su), ("containers", su),
+                    ("llm_providers", su), ("chats", alice), ("messages", alice),
+                    ("chats", su)):
+    got = call("GET", "/api/collections/%s/records?perPage=500" % coll, token)
+    assert got["totalItems"] == len(got["items"]) > 0, (coll, got["totalItems"])
+    for item in got["items"]:
+        view = call("GET", "/api/collections/%s/records/%s" % (coll, item["id"]), token)
+        assert item == view, (coll, item, view)
+        checked += 1
+print(checked)
+EOF
+  run python3 "$RT/same.py" "$URL" "$SU" "$ALICE"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$output" -ge 7 ]
+}
+
 @test "list: fields and expand (nested, view rule respected)" {
   p="$(new_prompt expand-prompt)"
   api POST /api/collections/ai_models/records "$SU" '{"name":"expand-model","identifier":"x/y"}'

@@ -1286,6 +1286,74 @@ Test(store, list_and_count)
 	cr_assert_eq(store_count(st, "nope", NULL, &n, &e), ERR_NOT_FOUND);
 }
 
+/* store_list_rows(): the rows as stored, in the query's order, data as the
+ * text the store wrote; store_data_clean() notices a key the schema does
+ * not have, once, and remembers. */
+struct st_rows {
+	int n;
+	char ids[4][ID_LEN + 1];
+	json_t *data[4];
+};
+
+static int st_rows_cb(const struct store_row *row, void *arg)
+{
+	struct st_rows *r = arg;
+
+	cr_assert_lt(r->n, 4);
+	cr_assert_eq(strlen(row->id), ID_LEN);
+	cr_assert_eq(strlen(row->created), TIME_LEN);
+	cr_assert_gt(row->revision, 0);
+	snprintf(r->ids[r->n], sizeof(r->ids[0]), "%s", row->id);
+	r->data[r->n] = json_loadb(row->data, row->data_len, 0, NULL);
+	cr_assert_not_null(r->data[r->n], "%.*s", (int)row->data_len,
+			   row->data);
+	r->n++;
+	return 0;
+}
+
+Test(store, rows_as_stored_and_foreign_keys_noticed)
+{
+	struct err e = ERR_INIT;
+	struct store_query q;
+	struct st_rows rows;
+	struct record r;
+	bool clean = false;
+	int i;
+
+	st_make("agents", "r1", "{'temp': 1, 'mode': 'primary'}", NULL);
+	st_make("agents", "r2", "{'temp': 2, 'mode': 'sub'}", NULL);
+	memset(&q, 0, sizeof(q));
+	q.order = "name DESC";
+	memset(&rows, 0, sizeof(rows));
+	cr_assert_eq(store_list_rows(st, "agents", &q, st_rows_cb, &rows, &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(rows.n, 2);
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(store_get(st, "agents", rows.ids[i], &r, &e), 0);
+		cr_assert(json_equal(rows.data[i], r.data));
+		cr_assert_str_eq(r.name, i ? "r1" : "r2");
+		record_release(&r);
+		json_decref(rows.data[i]);
+	}
+	cr_assert_eq(store_list_rows(st, "nope", NULL, st_rows_cb, &rows, &e),
+		     ERR_NOT_FOUND);
+	cr_assert_eq(store_data_clean(st, "agents", &clean, &e), 0, "%s",
+		     e.msg);
+	cr_assert(clean);
+
+	/* A key the schema does not have, written behind the store's back
+	 * (as an older schema would have): a fresh store notices. */
+	store_close(st);
+	st_sql_exec("UPDATE records SET data = json_set(data, '$.gone', 1) "
+		    "WHERE collection = 'agents' AND name = 'r1'");
+	st = st_open(st_sch, 0);
+	cr_assert_eq(store_data_clean(st, "agents", &clean, &e), 0, "%s",
+		     e.msg);
+	cr_assert_not(clean);
+	cr_assert_eq(store_data_clean(st, "chats", &clean, &e), 0);
+	cr_assert(clean, "an empty collection is clean");
+}
+
 /* ---- the product schema ---------------------------------------------- */
 
 Test(store, default_schema)
