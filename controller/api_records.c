@@ -526,39 +526,24 @@ static int list_one(const struct record *rec, void *arg)
 
 /*
  * The spliced list: for a collection whose records show every stored
- * field to every caller (no hidden, secret or password field, not an
- * auth collection), without expand or fields, and whose stored data holds
- * only fields of the schema (store_data_clean()), each item is written
- * from the row as stored - the PocketBase keys, then the members of the
- * data object's text - instead of parsing the data, building the record
- * object and dumping it again, which was about 45 % of a list request's
- * CPU. The result is what pb_record_json() gives (records.bats compares
- * every item with the same record's view).
+ * field to every caller (pb_record_public()), without expand or fields,
+ * and whose stored data holds only fields of the schema
+ * (store_data_clean()), each item is written from the row as stored
+ * (pb_row_text()) instead of parsing the data, building the record object
+ * and dumping it again, which was about 45 % of a list request's CPU. The
+ * result is what pb_record_json() gives (records.bats compares every item
+ * with the same record's view).
  */
 static bool splice_ok(struct http_req *r, const struct collection *c,
 		      const struct shape *sh)
 {
 	struct err e = ERR_INIT;
 	bool clean = false;
-	size_t i;
 
-	if (c->auth || sh->pick || json_object_size(sh->expand))
+	if (sh->pick || json_object_size(sh->expand) || !pb_record_public(c))
 		return false;
-	for (i = 0; i < c->nfields; i++)
-		if (c->fields[i].hidden || c->fields[i].secret ||
-		    c->fields[i].type == FT_PASSWORD)
-			return false;
 	return store_data_clean(r->srv->store, c->name, &clean, &e) == 0 &&
 	       clean;
-}
-
-/* True when s needs no escaping inside a JSON string. */
-static bool plain(const char *s)
-{
-	for (; *s; s++)
-		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
-			return false;
-	return true;
 }
 
 struct splice {
@@ -571,23 +556,10 @@ struct splice {
 static int splice_one(const struct store_row *row, void *arg)
 {
 	struct splice *sp = arg;
-	int rc;
 
-	if (!plain(row->id) || !plain(row->created) || !plain(row->updated))
-		return err_set(sp->e, ERR_DB,
-			       "record '%s' of %s is corrupt in the database",
-			       row->id, sp->c->name);
-	rc = buf_printf(sp->out, "%s{\"id\":\"%s\",\"collectionId\":\"%s\","
-			"\"collectionName\":\"%s\",\"created\":\"%s\","
-			"\"updated\":\"%s\"", sp->n++ ? "," : "", row->id,
-			sp->c->id, sp->c->name, row->created, row->updated);
-	/* "{}" adds nothing; else ",<members>}" */
-	if (!rc && row->data_len > 2)
-		rc = buf_putc(sp->out, ',') ||
-		     buf_add(sp->out, row->data + 1, row->data_len - 1);
-	else if (!rc)
-		rc = buf_putc(sp->out, '}');
-	return rc ? err_set(sp->e, ERR_NOMEM, "out of memory") : 0;
+	if (sp->n++ && buf_putc(sp->out, ','))
+		return err_set(sp->e, ERR_NOMEM, "out of memory");
+	return pb_row_text(sp->out, sp->c, row, sp->e);
 }
 
 static int list_spliced(struct http_req *r, const struct collection *c,

@@ -80,3 +80,48 @@ json_t *pb_record_json(const struct schema *s, const struct collection *c,
 	}
 	return out;
 }
+
+bool pb_record_public(const struct collection *c)
+{
+	size_t i;
+
+	if (c->auth)
+		return false;
+	for (i = 0; i < c->nfields; i++)
+		if (c->fields[i].hidden || c->fields[i].secret ||
+		    c->fields[i].type == FT_PASSWORD)
+			return false;
+	return true;
+}
+
+/* True when s needs no escaping inside a JSON string. */
+static bool plain(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+			return false;
+	return true;
+}
+
+int pb_row_text(struct buf *out, const struct collection *c,
+		const struct store_row *row, struct err *e)
+{
+	int rc;
+
+	if (!plain(row->id) || !plain(row->created) || !plain(row->updated))
+		return err_set(e, ERR_DB,
+			       "record '%s' of %s is corrupt in the database",
+			       row->id, c->name);
+	/* The keys and order of pb_record_json(). */
+	rc = buf_printf(out, "{\"id\":\"%s\",\"collectionId\":\"%s\","
+			"\"collectionName\":\"%s\",\"created\":\"%s\","
+			"\"updated\":\"%s\"", row->id, c->id, c->name,
+			row->created, row->updated);
+	/* "{}" adds nothing; else ",<members>}" */
+	if (!rc && row->data_len > 2)
+		rc = buf_putc(out, ',') ||
+		     buf_add(out, row->data + 1, row->data_len - 1);
+	else if (!rc)
+		rc = buf_putc(out, '}');
+	return rc ? err_set(e, ERR_NOMEM, "out of memory") : 0;
+}

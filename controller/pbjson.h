@@ -26,6 +26,25 @@
 json_t *pb_record_json(const struct schema *s, const struct collection *c,
 		       const struct record *r, const struct http_auth *viewer);
 
+/*
+ * True when pb_record_json() gives every stored field of c's records to
+ * every viewer: c is no auth collection and has no hidden, password or
+ * secret field. Such a record's JSON is its stored row spliced
+ * (pb_row_text()).
+ */
+bool pb_record_public(const struct collection *c);
+
+/*
+ * Append to out what pb_record_json() gives for the stored row of
+ * c, for a c where pb_record_public() holds and a row whose data holds
+ * only fields of c (store_data_clean()): the same keys, then the members
+ * of the stored data text, copied, not parsed. Returns 0, ERR_NOMEM, or
+ * ERR_DB (e set) when a column needs JSON escaping, which a row the store
+ * wrote never does.
+ */
+int pb_row_text(struct buf *out, const struct collection *c,
+		const struct store_row *row, struct err *e);
+
 /* True when viewer is a superuser or a users record with role "admin"
  * (the same test as http_is_admin(), on a struct http_auth). */
 bool pb_viewer_is_admin(const struct http_auth *viewer);

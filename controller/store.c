@@ -231,7 +231,8 @@ struct store {
 	uint64_t committed_seq;  /* batches committed so far */
 	int64_t committed_head;  /* head after the last of them */
 	uint64_t durable_seq;    /* batches known to be on disk */
-	_Atomic bool unsynced;   /* committed_seq > durable_seq */
+	_Atomic bool unsynced;   /* committed_seq > durable_seq: a sync is
+	                          * due (cleared for good once broken) */
 	_Atomic bool syncing;    /* a member is in fdatasync() */
 	bool flushing;           /* a member is in flush() */
 	bool broken;             /* an fdatasync() failed: broken_err */
