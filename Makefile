@@ -41,10 +41,11 @@ endif
 CFLAGS  += $(BASE_CFLAGS) $(OPT)
 LDFLAGS += $(OPT)
 
-CONTROLLER_SRC := $(filter-out controller/main.c,$(wildcard controller/*.c))
+CONTROLLER_SRC := $(filter-out controller/cli/main.c,\
+                    $(wildcard controller/*.c controller/*/*.c))
 RECONCILER_SRC := $(wildcard reconcilers/*.c)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(CONTROLLER_SRC) $(RECONCILER_SRC))
-MAIN_OBJ := $(BUILD)/controller/main.o
+MAIN_OBJ := $(BUILD)/controller/cli/main.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC))
 UNIT_BIN := $(BUILD)/unit-tests
@@ -61,7 +62,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/controller/embedded.o: $(EMBEDDED)
+$(BUILD)/controller/store/embedded.o: $(EMBEDDED)
 
 $(UNIT_BIN): $(LIB_OBJ) $(UNIT_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
@@ -79,6 +80,7 @@ run: deps
 # make check: everything under ASan + UBSan, the container tests against a
 # real engine included.
 check: test-deps
+	tests/layers/check.py
 	$(MAKE) SANITIZE=address,undefined test test-containers
 	$(MAKE) fuzz
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_governance.h"
+#include "server/api_governance.h"
 #include "util.h"
 
 /* Looks a record up by id, inside a transaction or through the store. */

@@ -40,7 +40,7 @@
 
 #include "err.h"
 #include "manifest.h"
-#include "store.h"
+#include "store/store.h"
 
 struct apply_opts {
 	bool dry_run;          /* compute and report, write nothing */

@@ -41,7 +41,7 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "store.h"
+#include "store/store.h"
 #include "util.h"
 
 #define LEDGER_HASH_HEX 64              /* hex chars of a SHA-256 */

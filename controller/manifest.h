@@ -20,7 +20,7 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "schema.h"
+#include "store/schema.h"
 #include "yamljson.h"
 
 #define MANIFEST_API_VERSION "pocketcoder.dev/v1"

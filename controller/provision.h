@@ -27,7 +27,7 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "store.h"
+#include "store/store.h"
 
 #define PROVISION_MAX_BYTES ((size_t)256 << 10)  /* = proposals.content */
 #define PROVISION_MAX_FILES 10000

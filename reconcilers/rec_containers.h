@@ -49,7 +49,7 @@
 
 #include "docker.h"
 #include "err.h"
-#include "store.h"
+#include "store/store.h"
 
 #define CONTAINERS_COLLECTION "containers"
 #define CONTAINERS_RECONCILER "containers"      /* the reconciler's name */

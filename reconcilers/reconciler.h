@@ -41,7 +41,7 @@
 
 #include "buf.h"
 #include "err.h"
-#include "paths.h"
+#include "engine/paths.h"
 
 struct store;
 

@@ -34,9 +34,9 @@
 #include <jansson.h>
 
 #include "buf.h"
-#include "engine.h"
-#include "schema.h"
-#include "store.h"
+#include "engine/engine.h"
+#include "store/schema.h"
+#include "store/store.h"
 #include "util.h"
 
 #define WAIT_MS 10000

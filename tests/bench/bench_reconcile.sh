@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 B="${BENCH_RECONCILE:-}"
 if [ -z "$B" ]; then
-  objs=$(ls "$REPO"/build/rel/controller/*.o "$REPO"/build/rel/reconcilers/*.o 2>/dev/null | grep -v '/main\.o$' || true)
+  objs=$(ls "$REPO"/build/rel/controller/*.o "$REPO"/build/rel/controller/*/*.o "$REPO"/build/rel/reconcilers/*.o 2>/dev/null | grep -v '/main\.o$' || true)
   [ -n "$objs" ] || { echo "bench_reconcile: build first (make), or set BENCH_RECONCILE" >&2; exit 2; }
   PKGS="sqlite3 libcurl jansson yaml-0.1 libcrypto"
   cc -std=c11 -D_GNU_SOURCE -O2 -I"$REPO/controller" -I"$REPO/reconcilers" \

@@ -13,8 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "client.h"
+#include "cli/cli.h"
+#include "cli/client.h"
 
 /* ---- a one-shot server ---------------------------------------------- */
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "countcache.h"
+#include "store/countcache.h"
 
 Test(countcache, hits_only_at_the_same_revision)
 {

@@ -24,13 +24,13 @@
 
 #include <jansson.h>
 
-#include "engine.h"
-#include "paths.h"
+#include "engine/engine.h"
+#include "engine/paths.h"
 #include "reconciler.h"
-#include "schema.h"
-#include "store.h"
+#include "store/schema.h"
+#include "store/store.h"
 #include "util.h"
-#include "workq.h"
+#include "engine/workq.h"
 
 /* ------------------------------------------------------------------ */
 /* The work queue                                                      */

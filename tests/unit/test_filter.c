@@ -11,8 +11,8 @@
 
 #include "buf.h"
 #include "err.h"
-#include "filter.h"
-#include "schema.h"
+#include "store/filter.h"
+#include "store/schema.h"
 
 /* users <- chats (self relation "parent") <- messages */
 static const char fschema_json[] =

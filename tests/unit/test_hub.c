@@ -18,9 +18,9 @@
 
 #include <jansson.h>
 
-#include "hub.h"
-#include "schema.h"
-#include "store.h"
+#include "server/hub.h"
+#include "store/schema.h"
+#include "store/store.h"
 #include "util.h"
 
 static char hb_dir[256];

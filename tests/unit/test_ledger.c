@@ -17,8 +17,8 @@
 
 #include "err.h"
 #include "ledger.h"
-#include "schema.h"
-#include "store.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 static struct schema *lg_schema;
 static struct store *lg_store;
@@ -603,7 +603,7 @@ Test(ledger, sealing_continues_after_a_gap)
 
 /* ---- governance: permissions and mcp requests on the same store -------------- */
 
-#include "api_governance.h"
+#include "server/api_governance.h"
 
 static char gv_agent[ID_LEN + 1], gv_chat[ID_LEN + 1], gv_poco[ID_LEN + 1];
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "server/metrics.h"
 
 static const char *const mtr_labels[] = { "/healthz", "/api/collections/:c/records" };
 

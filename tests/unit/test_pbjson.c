@@ -6,9 +6,9 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "pbjson.h"
-#include "schema.h"
-#include "store.h"
+#include "server/pbjson.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 #define OWNER_ID "owneruser00001"
 #define OTHER_ID "otheruser00002"

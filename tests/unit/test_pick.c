@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "expand.h"
-#include "pick.h"
+#include "server/expand.h"
+#include "server/pick.h"
 
 struct pick_case {
 	const char *spec;

@@ -17,8 +17,8 @@
 #include "err.h"
 #include "ledger.h"
 #include "provision.h"
-#include "schema.h"
-#include "store.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 /* ---- the parser -------------------------------------------------------------- */
 

@@ -14,10 +14,10 @@
 
 #include <jansson.h>
 
-#include "expand.h"
-#include "rules.h"
-#include "schema.h"
-#include "store.h"
+#include "server/expand.h"
+#include "server/rules.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 static char rt_dir[256];
 static struct schema *rt_sch;

@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "schema.h"
+#include "store/schema.h"
 
 /* text with every ' turned into ". Caller frees the result. */
 static char *sch_quotes(const char *text)

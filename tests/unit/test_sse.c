@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sse.h"
+#include "server/sse.h"
 
 static struct mg_request_info ri;
 static struct http_req req;

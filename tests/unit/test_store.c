@@ -22,9 +22,9 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "embedded.h"
-#include "schema.h"
-#include "store.h"
+#include "store/embedded.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 /*
  * agents: name field, a select; chats: no name field, a relation without

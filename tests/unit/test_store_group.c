@@ -29,8 +29,8 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "schema.h"
-#include "store.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 static const char sg_schema_json[] =
 	"{\"version\": 1, \"collections\": ["

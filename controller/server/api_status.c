@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine.h"
+#include "engine/engine.h"
 #include "server.h"
 #include "util.h"
 

@@ -20,7 +20,7 @@
 #include "api_governance.h"   /* governance hook */
 #include "auth.h"
 #include "expand.h"
-#include "filter.h"
+#include "store/filter.h"
 #include "pbjson.h"
 #include "pick.h"
 #include "rules.h"

@@ -50,8 +50,8 @@
 
 #include "auth.h"
 #include "err.h"
-#include "schema.h"
-#include "store.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 struct server_options {
 	const char *listen;          /* "127.0.0.1:8090" */

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "api_apply.h"
+#include "server/api_apply.h"
 #include "apply.h"
 #include "buf.h"
 #include "cli.h"

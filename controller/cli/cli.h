@@ -30,8 +30,8 @@
 
 #include "client.h"
 #include "err.h"
-#include "schema.h"
-#include "store.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 #define CLI_OK 0
 #define CLI_DIFF 1

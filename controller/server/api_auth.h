@@ -11,8 +11,8 @@
 
 #include "err.h"
 #include "http.h"
-#include "schema.h"
-#include "store.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 struct server;
 

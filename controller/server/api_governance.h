@@ -32,7 +32,7 @@
 
 #include "err.h"
 #include "http.h"
-#include "store.h"
+#include "store/store.h"
 
 /* The mcp_request cool-down after a denial, in seconds, unless
  * $POCKETCTL_MCP_COOLDOWN (a non-negative integer of seconds) says

@@ -17,7 +17,7 @@
 
 #include "buf.h"
 #include "cli.h"
-#include "engine.h"
+#include "engine/engine.h"
 
 enum status_output { SO_TEXT, SO_JSON };
 

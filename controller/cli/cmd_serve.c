@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "server.h"
+#include "server/server.h"
 
 static const char serve_usage[] =
 	"serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch] "

@@ -46,8 +46,8 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "schema.h"
-#include "store.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 struct reconciler;
 

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "expand.h"
-#include "filter.h"
+#include "store/filter.h"
 #include "hub.h"
 #include "pbjson.h"
 #include "pick.h"
@@ -39,7 +39,7 @@
 #include "rules.h"
 #include "server.h"
 #include "sse.h"
-#include "store.h"
+#include "store/store.h"
 #include "util.h"
 
 #define BATCH 64                         /* entries taken per hub_fetch */

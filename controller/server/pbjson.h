@@ -8,8 +8,8 @@
 #include <jansson.h>
 
 #include "http.h"
-#include "schema.h"
-#include "store.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 /*
  * r as PocketBase returns it: "id", "collectionId", "collectionName",

@@ -16,9 +16,9 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "filter.h"
-#include "schema.h"
-#include "store.h"
+#include "store/filter.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 #define EXPAND_MAX_DEPTH 6     /* PocketBase's limit */
 #define EXPAND_MAX_LEN 4096    /* bytes of spec */

@@ -49,8 +49,8 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "schema.h"
-#include "store.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 #define HUB_RING_MAX 1024               /* entries kept in memory */
 #define HUB_RING_BYTES ((size_t)4 << 20) /* approximate bytes kept */

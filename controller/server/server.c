@@ -37,12 +37,12 @@
 
 #include "api_auth.h"
 #include "apply.h"
-#include "engine.h"     /* engine */
+#include "engine/engine.h"     /* engine */
 #include "http.h"
 #include "hub.h"
 #include "manifest.h"
 #include "metrics.h"
-#include "paths.h"      /* engine */
+#include "engine/paths.h"      /* engine */
 #include "pump.h"
 #include "rec_containers.h"   /* containers */
 #include "util.h"

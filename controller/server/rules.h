@@ -18,9 +18,9 @@
 
 #include "buf.h"
 #include "err.h"
-#include "filter.h"
-#include "schema.h"
-#include "store.h"
+#include "store/filter.h"
+#include "store/schema.h"
+#include "store/store.h"
 
 /* PocketBase's message for an action whose rule is NULL. */
 #define RULES_SUPERUSER_ONLY "Only superusers can perform this action."

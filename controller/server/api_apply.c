@@ -19,7 +19,7 @@
 #include "apply.h"
 #include "manifest.h"
 #include "server.h"
-#include "store.h"
+#include "store/store.h"
 
 #define APPLY_BODY_DEFAULT ((size_t)16 << 20)
 #define APPLYSET_MAX 256

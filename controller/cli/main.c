@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "schema.h"
+#include "store/schema.h"
 
 #define POCKETCTL_VERSION "0.1.0"
 
