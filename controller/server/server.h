@@ -74,7 +74,7 @@ struct hub;
 struct pump;
 struct metrics;
 struct engine;
-struct auth_cache;
+struct tokens;
 
 /* Shared by every thread; fields are set before civetweb starts and are
  * read-only afterwards (the objects they point at lock for themselves). */
@@ -90,7 +90,7 @@ struct server {
 	                              * start/stop hooks are marked
 	                              * HOOK(engine) in server.c) */
 	struct mg_context *ctx;
-	struct auth_cache *auth_cache; /* server.c: verified tokens, so a
+	struct tokens *tokens;       /* verified tokens (tokens.h), so a
 	                              * repeated token costs no HMAC and, while
 	                              * no auth record changed, no read */
 	_Atomic int worker_streams;  /* STREAM_WORKER routes running */
