@@ -496,7 +496,7 @@ static void run_here(struct server *srv, struct sse_stream *st)
 	int rc;
 
 	stack_trim();
-	while (!srv->stopping && !sse_flush(&st->out)) {
+	while (!atomic_load(&srv->stopping) && !sse_flush(&st->out)) {
 		rc = st->fill(st, util_monotonic_ms());
 		/* Replays from the store and access checks run SQLite on
 		 * this stack: trim again before sleeping, now and then. */

@@ -13,8 +13,8 @@
  * THREAD SAFETY NOTES: the main thread owns start-up and shutdown and then
  * sleeps in sigwait(); every civetweb worker runs handle_request() on its
  * own struct http_req. struct server is filled before mg_start() and only
- * read afterwards, except srv->stopping, which the main thread sets once
- * (workers and stream handlers only read it).
+ * read afterwards, except srv->stopping, an atomic_bool that the main
+ * thread sets once (workers, stream handlers and the hub only load it).
  */
 #include "server.h"
 
@@ -757,6 +757,8 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	char *paths_cfg = NULL;      /* engine */
 
 	memset(&srv, 0, sizeof(srv));
+	atomic_init(&srv.worker_streams, 0);
+	atomic_init(&srv.stopping, false);
 	srv.opts = o;
 	srv.schema = schema;
 	rc = check_options(o, e);
@@ -863,11 +865,11 @@ int server_run(const struct server_options *o, const struct schema *schema,
 		;
 	fprintf(stderr, "pocketctl: %s: draining open requests and streams\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
-	srv.stopping = 1;
+	atomic_store(&srv.stopping, true);
 out:
 	engine_stop(srv.engine);   /* engine: no pass runs while draining */
 	containers_stop();         /* containers: after the engine stops, before it is freed */
-	srv.stopping = 1;
+	atomic_store(&srv.stopping, true);
 	hub_stop(srv.hub);   /* every hub_wait() now returns HUB_STOPPED */
 	pump_stop(srv.pump); /* ends the streams it serves */
 	if (srv.ctx) {

@@ -32,7 +32,7 @@
  * Stream handlers (route.stream = true) hand their stream to the pump
  * (setting r->detached: the pump gives the stream slot back when it ends),
  * or, with the pump off, must end promptly when the server stops: they
- * poll srv->stopping at least once a second (hub_wait() returns
+ * poll atomic_load(&srv->stopping) at least once a second (hub_wait() returns
  * HUB_STOPPED for them), because mg_stop() joins every worker thread.
  *
  * Request flow: every request gets one line on stderr ("METHOD PATH STATUS
@@ -94,7 +94,8 @@ struct server {
 	                              * repeated token costs no HMAC and, while
 	                              * no auth record changed, no read */
 	_Atomic int worker_streams;  /* STREAM_WORKER routes running */
-	volatile int stopping;       /* set on SIGINT/SIGTERM */
+	atomic_bool stopping;        /* set on SIGINT/SIGTERM (atomic_store,
+	                              * read with atomic_load) */
 };
 
 /*
