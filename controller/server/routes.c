@@ -11,7 +11,7 @@
 #include "api_health.h"
 #include "api_apply.h"
 #include "api_records.h"
-#include "api_stream.h"
+#include "api_realtime.h"
 #include "api_containers.h"
 #include "api_governance.h"
 #include "api_status.h"

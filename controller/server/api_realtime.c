@@ -19,7 +19,7 @@
  * table (whose lock is taken before the client's, never the other way
  * round).
  */
-#include "api_stream.h"
+#include "api_realtime.h"
 
 #include <errno.h>
 #include <pthread.h>

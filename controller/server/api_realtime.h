@@ -57,8 +57,8 @@
  * deleted by the same cascade (messages of a deleted chat) no longer
  * matches and those deletes reach superusers only.
  */
-#ifndef POCKETCTL_API_STREAM_H
-#define POCKETCTL_API_STREAM_H
+#ifndef POCKETCTL_API_REALTIME_H
+#define POCKETCTL_API_REALTIME_H
 
 #include "http.h"
 
