@@ -1,38 +1,10 @@
 /*
- * api_stream.h - the two Server-Sent Events streams of `pocketctl serve`,
- * both fed by the change-log hub (hub.h):
+ * api_realtime.h - PocketBase's realtime protocol on `pocketctl serve`, a
+ * Server-Sent Events stream fed by the change-log hub (hub.h) and run by
+ * the stream driver (stream_int.h):
  *
- *   GET  /api/v1/watch   api_watch               every change, resumable
- *   GET  /api/realtime   api_realtime_connect    PocketBase realtime (SSE)
+ *   GET  /api/realtime   api_realtime_connect    open a client's stream
  *   POST /api/realtime   api_realtime_subscribe  set a client's topics
- *
- * /api/v1/watch (any authenticated caller) sends one event per change-log
- * row, in revision order:
- *
- *     id: REVISION
- *     event: create|update|delete
- *     data: {"revision", "collection", "id", "name", "action",
- *            "statusOnly", "record"}
- *
- * where record is the store's form (record_to_json) with hidden fields
- * removed and secret fields only for an admin or the record's owner, and
- * statusOnly is true for an update that changed only the status (a
- * reconciler reporting). Realtime clients do not get those: PocketBase
- * records have no status.
- * Superusers see every change; other callers see the changes of records the
- * collection's view rule lets them see. ?collection=a,b (repeatable;
- * collection names, ids or manifest kinds) narrows the stream. A
- * Last-Event-ID header (or, without one, ?since=REV) replays exactly the
- * changes after that revision, then continues live; when they are no longer
- * retained (or REV is ahead of the store), the first event is
- *
- *     id: HEAD
- *     event: reset
- *     data: {"revision": HEAD, "reason": "..."}
- *
- * and the stream continues after HEAD. While nothing is sent, a heartbeat
- * (event: heartbeat, data: {"revision": HEAD}, id: the cursor) goes out
- * every 15 s (POCKETCTL_HEARTBEAT_MS overrides, for tests).
  *
  * /api/realtime speaks PocketBase's realtime protocol as the official SDKs
  * do: the GET sends "PB_CONNECT" with the client id (as the SSE id and in
@@ -62,8 +34,11 @@
 
 #include "http.h"
 
-int api_watch(struct http_req *r);
+/* GET /api/realtime: a new client and its stream (route.stream). */
 int api_realtime_connect(struct http_req *r);
+
+/* POST /api/realtime: replace a client's topics and bind the caller to it
+ * (204, or 400/403/404 as above). */
 int api_realtime_subscribe(struct http_req *r);
 
 #endif

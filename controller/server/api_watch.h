@@ -1,0 +1,49 @@
+/*
+ * api_watch.h - GET /api/v1/watch on `pocketctl serve`: every change as a
+ * Server-Sent Event, resumable, fed by the change-log hub (hub.h) and run
+ * by the stream driver (stream_int.h).
+ *
+ * /api/v1/watch (any authenticated caller) sends one event per change-log
+ * row, in revision order:
+ *
+ *     id: REVISION
+ *     event: create|update|delete
+ *     data: {"revision", "collection", "id", "name", "action",
+ *            "statusOnly", "record"}
+ *
+ * where record is the store's form (record_to_json) with hidden fields
+ * removed and secret fields only for an admin or the record's owner, and
+ * statusOnly is true for an update that changed only the status (a
+ * reconciler reporting). Realtime clients do not get those: PocketBase
+ * records have no status.
+ * Superusers see every change; other callers see the changes of records the
+ * collection's view rule lets them see. ?collection=a,b (repeatable;
+ * collection names, ids or manifest kinds) narrows the stream. A
+ * Last-Event-ID header (or, without one, ?since=REV) replays exactly the
+ * changes after that revision, then continues live; when they are no longer
+ * retained (or REV is ahead of the store), the first event is
+ *
+ *     id: HEAD
+ *     event: reset
+ *     data: {"revision": HEAD, "reason": "..."}
+ *
+ * and the stream continues after HEAD. While nothing is sent, a heartbeat
+ * (event: heartbeat, data: {"revision": HEAD}, id: the cursor) goes out
+ * every 15 s (POCKETCTL_HEARTBEAT_MS overrides, for tests).
+ *
+ * Access checks run against the record as the change wrote it (the
+ * change-log snapshot), for deletes too; relation paths in a rule read the
+ * related records' current state, so a rule that goes through a relation
+ * deleted by the same cascade (messages of a deleted chat) no longer
+ * matches and those deletes reach superusers only.
+ */
+#ifndef POCKETCTL_API_WATCH_H
+#define POCKETCTL_API_WATCH_H
+
+#include "http.h"
+
+/* GET /api/v1/watch: the caller's stream (route.stream); 401 for a guest,
+ * 400 for an unknown collection or a bad resume point. */
+int api_watch(struct http_req *r);
+
+#endif
