@@ -11,6 +11,7 @@
  * workers + a small start-up reserve, so open SSE clients can never starve
  * ordinary requests. With the pump off (POCKETCTL_STREAM_PUMP=0) each
  * stream runs on its worker, and the pool is sized workers + max_streams.
+ * controller/THREADS.md lists every thread of the process.
  *
  * Files in the data directory (besides the store and secret.key):
  *   DIR/lock         flock'd exclusively while a server runs (offline CLI
