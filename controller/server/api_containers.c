@@ -106,7 +106,7 @@ static int ls_idle(void *arg)
 	struct logs_stream *s = arg;
 	struct buf *b;
 
-	if (s->r->srv->stopping || s->sse.dead)
+	if (atomic_load(&s->r->srv->stopping) || s->sse.dead)
 		return 1;
 	if (util_monotonic_ms() >= s->next_hb) {
 		b = sse_out(&s->sse);

@@ -26,7 +26,7 @@ int api_readyz(struct http_req *r)
 	int64_t n = 0;
 	int len;
 
-	if (r->srv->stopping)
+	if (atomic_load(&r->srv->stopping))
 		return http_reply_text(r, 503, "text/plain; charset=utf-8",
 				       "stopping\n", 9);
 	if (store_count(r->srv->store, "_superusers", NULL, &n, &e)) {

@@ -84,7 +84,7 @@ int api_reconcile(struct http_req *r)
 	}
 	deadline = util_monotonic_ms() + secs * 1000;
 	while (engine_full_done(r->srv->engine) < n) {
-		if (r->srv->stopping || util_monotonic_ms() > deadline) {
+		if (atomic_load(&r->srv->stopping) || util_monotonic_ms() > deadline) {
 			body = json_pack("{s:i, s:s, s:{}}", "status", 504,
 					 "message",
 					 "the full pass did not complete in time; see GET /api/v1/status",

@@ -46,7 +46,7 @@
 struct hub {
 	struct store *store;              /* borrowed */
 	const struct schema *schema;      /* borrowed */
-	const volatile int *stopping;     /* borrowed, nullable */
+	const atomic_bool *stopping;      /* borrowed, nullable */
 
 	/* ring: guarded by rw (written by the tail thread only) */
 	pthread_rwlock_t rw;
@@ -454,7 +454,7 @@ static bool stop_wanted(struct hub *h)
 {
 	bool r;
 
-	if (h->stopping && *h->stopping)
+	if (h->stopping && atomic_load(h->stopping))
 		return true;
 	pthread_mutex_lock(&h->nmu);
 	r = h->stop_req;
@@ -500,7 +500,7 @@ void hub_set_listeners(struct hub *h, int (*count)(void *arg), void *arg)
 }
 
 int hub_new(struct hub **out, struct store *store, const struct schema *schema,
-	    const volatile int *stopping, struct err *e)
+	    const atomic_bool *stopping, struct err *e)
 {
 	struct hub *h;
 	bool rw = false, nmu = false, cmu = false, ncond = false;

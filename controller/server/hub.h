@@ -42,6 +42,7 @@
 #define POCKETCTL_HUB_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,12 +101,12 @@ typedef char *(*hub_format_fn)(const struct hub_entry *en, json_t *record,
 
 /*
  * Make a hub over store (borrowed; must outlive the hub). stopping
- * (nullable, borrowed) is the server's stop flag: once it is non-zero the
+ * (nullable, borrowed) is the server's stop flag: once it is true the
  * hub wakes every stream within HUB_IDLE_WAKE_MS. Returns 0, ERR_NOMEM or
  * ERR_INTERNAL (pthread setup). Caller owns *out (hub_free()).
  */
 int hub_new(struct hub **out, struct store *store, const struct schema *schema,
-	    const volatile int *stopping, struct err *e);
+	    const atomic_bool *stopping, struct err *e);
 
 /*
  * Tell the hub how to count the streams open now (count(arg), asked by the

@@ -11,7 +11,8 @@
 #include "api_health.h"
 #include "api_apply.h"
 #include "api_records.h"
-#include "api_stream.h"
+#include "api_realtime.h"
+#include "api_watch.h"
 #include "api_containers.h"
 #include "api_governance.h"
 #include "api_status.h"
@@ -35,7 +36,7 @@ const struct http_route http_routes[] = {
 	{ "PATCH", "/api/collections/:c/records/:id", api_records_update, STREAM_NONE },
 	{ "DELETE", "/api/collections/:c/records/:id", api_records_delete, STREAM_NONE },
 
-	/* realtime and watch streams (api_stream.c) */
+	/* watch and realtime streams (api_watch.c, api_realtime.c) */
 	{ "GET", "/api/v1/watch", api_watch, STREAM_PUMPED },
 	{ "GET", "/api/realtime", api_realtime_connect, STREAM_PUMPED },
 	{ "POST", "/api/realtime", api_realtime_subscribe, STREAM_NONE },

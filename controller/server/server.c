@@ -13,8 +13,8 @@
  * THREAD SAFETY NOTES: the main thread owns start-up and shutdown and then
  * sleeps in sigwait(); every civetweb worker runs handle_request() on its
  * own struct http_req. struct server is filled before mg_start() and only
- * read afterwards, except srv->stopping, which the main thread sets once
- * (workers and stream handlers only read it).
+ * read afterwards, except srv->stopping, an atomic_bool that the main
+ * thread sets once (workers, stream handlers and the hub only load it).
  */
 #include "server.h"
 
@@ -33,7 +33,6 @@
 
 #include <civetweb.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "api_auth.h"
 #include "apply.h"
@@ -44,6 +43,7 @@
 #include "metrics.h"
 #include "engine/paths.h"      /* engine */
 #include "pump.h"
+#include "tokens.h"
 #include "rec_containers.h"   /* containers */
 #include "util.h"
 
@@ -442,295 +442,17 @@ static int decode_params(struct http_req *r, const struct span *spans)
 
 /* ---- caller identity ------------------------------------------------- */
 
-#define AUTH_CACHE_SLOTS 256
-
 /*
- * Verified tokens, remembered so that the next request carrying the same
- * bytes skips the HMAC: a signature depends only on the token, the
- * installation secret and the record's tokenKey, and a tokenKey changes
- * only through a store write. An entry is reused as is while no write to an
- * auth collection has committed since its record was read
- * (store_auth_seq()); after one the record is read again and the entry kept
- * only when its tokenKey is still the one the token was verified with. So
- * creates in other collections, however many, do not make every request
- * read its caller's record again. Expiry is checked on every use.
- *
- * THREAD SAFETY NOTES: one mutex per slot, held only to compare and copy;
- * never while reading the store or verifying.
- */
-struct auth_slot {
-	pthread_mutex_t lock;
-	char *token;                  /* owned; NULL = empty slot */
-	size_t token_len;
-	int64_t exp;                  /* the token's expiry (unix s) */
-	uint64_t aseq;                /* store_auth_seq() before the record
-	                               * was read */
-	char *token_key;              /* owned: what the token was verified
-	                               * with */
-	const struct collection *c;
-	char id[ID_LEN + 1];
-	json_t *record;               /* owned: as the caller sees it */
-};
-
-struct auth_cache {
-	struct auth_slot slots[AUTH_CACHE_SLOTS];
-};
-
-static struct auth_cache *auth_cache_new(void)
-{
-	struct auth_cache *ac = calloc(1, sizeof(*ac));
-	size_t i;
-
-	if (!ac)
-		return NULL;
-	for (i = 0; i < AUTH_CACHE_SLOTS; i++)
-		pthread_mutex_init(&ac->slots[i].lock, NULL);
-	return ac;
-}
-
-static void slot_clear(struct auth_slot *sl)
-{
-	free(sl->token);
-	free(sl->token_key);
-	json_decref(sl->record);
-	sl->token = NULL;
-	sl->token_key = NULL;
-	sl->record = NULL;
-}
-
-static void auth_cache_free(struct auth_cache *ac)
-{
-	size_t i;
-
-	if (!ac)
-		return;
-	for (i = 0; i < AUTH_CACHE_SLOTS; i++) {
-		slot_clear(&ac->slots[i]);
-		pthread_mutex_destroy(&ac->slots[i].lock);
-	}
-	free(ac);
-}
-
-/* FNV-1a: picks the slot; the attacker-chosen token only picks which
- * slot its own comparison runs against. */
-static size_t token_slot(const char *t)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *t; t++)
-		h = (h ^ (unsigned char)*t) * 16777619u;
-	return h % AUTH_CACHE_SLOTS;
-}
-
-/* The slot holds exactly token (compared in constant time for a given
- * length, so timing tells nothing about a cached token's bytes). */
-static bool slot_has(const struct auth_slot *sl, const char *token,
-		     size_t len)
-{
-	return sl->token && sl->token_len == len &&
-	       CRYPTO_memcmp(sl->token, token, len) == 0;
-}
-
-/* The auth record as rules and handlers see it: its data without the
- * password hash or tokenKey, plus id, collectionId and collectionName.
- * Caller owns the result; NULL on allocation failure. */
-static json_t *auth_record_view(const struct collection *c,
-				const struct record *rec)
-{
-	json_t *v = json_deep_copy(rec->data);
-
-	if (!v)
-		return NULL;
-	json_object_del(v, "password");
-	json_object_del(v, "tokenKey");
-	if (json_object_set_new(v, "id", json_string(rec->id)) ||
-	    json_object_set_new(v, "collectionId", json_string(c->id)) ||
-	    json_object_set_new(v, "collectionName", json_string(c->name))) {
-		json_decref(v);
-		return NULL;
-	}
-	return v;
-}
-
-/* Fill r->auth; takes ownership of record. */
-static void set_caller(struct http_req *r, const struct collection *c,
-		       const char *id, json_t *record)
-{
-	r->auth.kind = strcmp(c->name, SUPERUSERS) == 0 ? CALLER_SUPERUSER :
-							  CALLER_USER;
-	snprintf(r->auth.id, sizeof(r->auth.id), "%s", id);
-	snprintf(r->auth.collection_id, sizeof(r->auth.collection_id), "%s",
-		 c->id);
-	r->auth.record = record;
-}
-
-/* Remember a verified token (best effort: nothing happens when memory
- * runs out). */
-static void slot_store(struct auth_slot *sl, const char *token, size_t len,
-		       int64_t exp, uint64_t aseq, const char *token_key,
-		       const struct collection *c, const char *id,
-		       const json_t *record)
-{
-	char *t = strdup(token), *tk = strdup(token_key);
-	json_t *copy = json_deep_copy(record);
-
-	if (!t || !tk || !copy) {
-		free(t);
-		free(tk);
-		json_decref(copy);
-		return;
-	}
-	pthread_mutex_lock(&sl->lock);
-	slot_clear(sl);
-	sl->token = t;
-	sl->token_len = len;
-	sl->exp = exp;
-	sl->aseq = aseq;
-	sl->token_key = tk;
-	sl->c = c;
-	snprintf(sl->id, sizeof(sl->id), "%s", id);
-	sl->record = copy;
-	pthread_mutex_unlock(&sl->lock);
-}
-
-/* auth_token_verify()'s lookup: read the claimed auth record, keep it for
- * the caller, hand back its tokenKey. */
-struct token_lookup {
-	struct server *srv;
-	const struct collection *c;
-	struct record rec;
-};
-
-static char *lookup_token_key(void *arg, const char *collection_id,
-			      const char *record_id)
-{
-	struct token_lookup *l = arg;
-	struct err e = ERR_INIT;
-	const struct collection *c;
-	const char *tk;
-
-	c = schema_find_by_id(l->srv->schema, collection_id);
-	if (!c || !c->auth || !util_valid_id(record_id))
-		return NULL;
-	record_release(&l->rec);
-	if (store_get(l->srv->store, c->name, record_id, &l->rec, &e))
-		return NULL;
-	tk = json_string_value(json_object_get(l->rec.data, "tokenKey"));
-	if (!tk || !*tk)
-		return NULL;
-	l->c = c;
-	return strdup(tk);
-}
-
-/*
- * A cached token whose record may have changed: read the record again and
- * accept when its tokenKey is still token_key. Returns true when r->auth
- * was filled.
- */
-static bool revalidate(struct http_req *r, struct auth_slot *sl,
-		       const char *token, size_t len, int64_t exp,
-		       uint64_t aseq, const struct collection *c,
-		       const char *id, const char *token_key)
-{
-	struct err e = ERR_INIT;
-	struct record rec;
-	const char *tk;
-	json_t *view = NULL;
-	bool ok = false;
-
-	record_init(&rec);
-	if (store_get(r->srv->store, c->name, id, &rec, &e))
-		goto out;
-	tk = json_string_value(json_object_get(rec.data, "tokenKey"));
-	if (!tk || strcmp(tk, token_key) != 0)
-		goto out;
-	view = auth_record_view(c, &rec);
-	if (!view)
-		goto out;
-	slot_store(sl, token, len, exp, aseq, token_key, c, id, view);
-	set_caller(r, c, id, view);
-	ok = true;
-out:
-	record_release(&rec);
-	return ok;
-}
-
-/*
- * Fill r->auth from the Authorization header. A missing header is a
- * guest; a bad or expired token is an error (ERR_UNAUTHORIZED -> 401).
+ * Fill r->auth from the Authorization header (tokens.h). A missing header
+ * is a guest; a bad or expired token is an error (ERR_UNAUTHORIZED -> 401).
  */
 static int read_auth(struct http_req *r, struct err *e)
 {
-	struct auth_slot *sl;
-	struct token_lookup l;
-	struct auth_claims claims;
-	const struct collection *c = NULL;
-	char id[ID_LEN + 1] = "", *tk = NULL;
-	const char *token;
-	json_t *view = NULL;
-	int64_t now = (int64_t)time(NULL), exp = 0;
-	uint64_t aseq;
-	size_t len;
-	int rc = 0;
+	const char *token = auth_header_token(http_header(r, "Authorization"));
 
-	token = auth_header_token(http_header(r, "Authorization"));
 	if (!token)
 		return 0;
-	len = strlen(token);
-	/* Read before the record is: a write in between makes the entry
-	 * stale at once instead of hiding it. */
-	aseq = store_auth_seq(r->srv->store);
-	sl = &r->srv->auth_cache->slots[token_slot(token)];
-
-	pthread_mutex_lock(&sl->lock);
-	if (slot_has(sl, token, len) && now < sl->exp) {
-		if (sl->aseq == aseq) {
-			view = json_deep_copy(sl->record);
-			c = sl->c;
-			snprintf(id, sizeof(id), "%s", sl->id);
-		} else {
-			c = sl->c;
-			snprintf(id, sizeof(id), "%s", sl->id);
-			exp = sl->exp;
-			tk = strdup(sl->token_key);
-		}
-	}
-	pthread_mutex_unlock(&sl->lock);
-	if (view) {
-		set_caller(r, c, id, view);
-		return 0;
-	}
-	if (tk) {
-		bool ok = revalidate(r, sl, token, len, exp, aseq, c, id, tk);
-
-		free(tk);
-		if (ok)
-			return 0;
-	}
-
-	memset(&l, 0, sizeof(l));
-	l.srv = r->srv;
-	record_init(&l.rec);
-	rc = auth_token_verify(&r->srv->keys, token, now, lookup_token_key,
-			       &l, &claims, e);
-	if (rc)
-		goto out;
-	if (!l.c || strcmp(l.rec.id, claims.id) != 0) {
-		rc = err_set(e, ERR_UNAUTHORIZED, "unknown auth record");
-		goto out;
-	}
-	view = auth_record_view(l.c, &l.rec);
-	if (!view) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	slot_store(sl, token, len, claims.exp, aseq,
-		   json_string_value(json_object_get(l.rec.data, "tokenKey")),
-		   l.c, l.rec.id, view);
-	set_caller(r, l.c, l.rec.id, view);
-out:
-	record_release(&l.rec);
-	return rc;
+	return tokens_check(r->srv->tokens, token, &r->auth, e);
 }
 
 static int reply_not_found(struct http_req *r)
@@ -1035,6 +757,8 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	char *paths_cfg = NULL;      /* engine */
 
 	memset(&srv, 0, sizeof(srv));
+	atomic_init(&srv.worker_streams, 0);
+	atomic_init(&srv.stopping, false);
 	srv.opts = o;
 	srv.schema = schema;
 	rc = check_options(o, e);
@@ -1074,8 +798,8 @@ int server_run(const struct server_options *o, const struct schema *schema,
 		for (i = 0; i < http_nroutes; i++)
 			labels[i] = http_routes[i].pattern;
 	srv.metrics = labels ? metrics_new(labels, http_nroutes) : NULL;
-	srv.auth_cache = auth_cache_new();
-	if (!srv.metrics || !srv.auth_cache) {
+	srv.tokens = tokens_new(srv.store, schema, &srv.keys);
+	if (!srv.metrics || !srv.tokens) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -1141,11 +865,11 @@ int server_run(const struct server_options *o, const struct schema *schema,
 		;
 	fprintf(stderr, "pocketctl: %s: draining open requests and streams\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
-	srv.stopping = 1;
+	atomic_store(&srv.stopping, true);
 out:
 	engine_stop(srv.engine);   /* engine: no pass runs while draining */
 	containers_stop();         /* containers: after the engine stops, before it is freed */
-	srv.stopping = 1;
+	atomic_store(&srv.stopping, true);
 	hub_stop(srv.hub);   /* every hub_wait() now returns HUB_STOPPED */
 	pump_stop(srv.pump); /* ends the streams it serves */
 	if (srv.ctx) {
@@ -1160,7 +884,7 @@ out:
 	engine_free(srv.engine);   /* engine: no writer can commit any more */
 	free(paths_cfg);           /* engine */
 	metrics_free(srv.metrics);
-	auth_cache_free(srv.auth_cache);
+	tokens_free(srv.tokens);
 	free(labels);
 	store_close(srv.store);
 	auth_keys_wipe(&srv.keys);

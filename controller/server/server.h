@@ -11,6 +11,7 @@
  * workers + a small start-up reserve, so open SSE clients can never starve
  * ordinary requests. With the pump off (POCKETCTL_STREAM_PUMP=0) each
  * stream runs on its worker, and the pool is sized workers + max_streams.
+ * controller/THREADS.md lists every thread of the process.
  *
  * Files in the data directory (besides the store and secret.key):
  *   DIR/lock         flock'd exclusively while a server runs (offline CLI
@@ -32,7 +33,7 @@
  * Stream handlers (route.stream = true) hand their stream to the pump
  * (setting r->detached: the pump gives the stream slot back when it ends),
  * or, with the pump off, must end promptly when the server stops: they
- * poll srv->stopping at least once a second (hub_wait() returns
+ * poll atomic_load(&srv->stopping) at least once a second (hub_wait() returns
  * HUB_STOPPED for them), because mg_stop() joins every worker thread.
  *
  * Request flow: every request gets one line on stderr ("METHOD PATH STATUS
@@ -74,7 +75,7 @@ struct hub;
 struct pump;
 struct metrics;
 struct engine;
-struct auth_cache;
+struct tokens;
 
 /* Shared by every thread; fields are set before civetweb starts and are
  * read-only afterwards (the objects they point at lock for themselves). */
@@ -90,11 +91,12 @@ struct server {
 	                              * start/stop hooks are marked
 	                              * HOOK(engine) in server.c) */
 	struct mg_context *ctx;
-	struct auth_cache *auth_cache; /* server.c: verified tokens, so a
+	struct tokens *tokens;       /* verified tokens (tokens.h), so a
 	                              * repeated token costs no HMAC and, while
 	                              * no auth record changed, no read */
 	_Atomic int worker_streams;  /* STREAM_WORKER routes running */
-	volatile int stopping;       /* set on SIGINT/SIGTERM */
+	atomic_bool stopping;        /* set on SIGINT/SIGTERM (atomic_store,
+	                              * read with atomic_load) */
 };
 
 /*

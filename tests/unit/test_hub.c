@@ -27,7 +27,7 @@ static char hb_dir[256];
 static struct schema *hb_sch;
 static struct store *hb_st;
 static struct hub *hb;
-static volatile int hb_stopping;
+static atomic_bool hb_stopping;
 
 static int hb_rm(const char *p, const struct stat *sb, int flag,
 		 struct FTW *ftw)
@@ -52,7 +52,7 @@ static void hb_open_counted(int64_t keep, int (*count)(void *arg))
 	o.dir = hb_dir;
 	o.changelog_keep = keep;
 	cr_assert_eq(store_open(&hb_st, hb_sch, &o, &e), 0, "%s", e.msg);
-	hb_stopping = 0;
+	atomic_store(&hb_stopping, false);
 	cr_assert_eq(hub_new(&hb, hb_st, hb_sch, &hb_stopping, &e), 0, "%s",
 		     e.msg);
 	if (count)
@@ -339,7 +339,7 @@ Test(hub, wait_times_out_and_wakes_on_stop)
 	cr_assert_eq(hub_wait(hb, hub_head(hb), t0 + 100), 0);
 	cr_assert_geq(util_monotonic_ms() - t0, 100);
 	/* The server's stop flag reaches waiters within the idle wake. */
-	hb_stopping = 1;
+	atomic_store(&hb_stopping, true);
 	t0 = util_monotonic_ms();
 	cr_assert_eq(hub_wait(hb, hub_head(hb), t0 + 10000), HUB_STOPPED);
 	cr_assert_lt(util_monotonic_ms() - t0, HUB_IDLE_WAKE_MS + 500);
