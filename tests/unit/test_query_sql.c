@@ -1,10 +1,11 @@
 /*
  * test_query_sql.c - the exact SQL text and bound values that filters and
  * sorts become, over the shipped schema, for guests, users, superusers and
- * rule checks with a submitted body. The table was captured from the
- * compiler before the store query became a predicate tree, so it pins that
- * the tree and its SQL generation say exactly what the old compiler said
- * (same text, same binds, hence the same query plans).
+ * rule checks with a submitted body, through filter_compile() and the
+ * store's query_sql_build(). The table was captured from the compiler
+ * before the store query became a predicate tree, so it pins that the tree
+ * and its SQL generation say exactly what the old compiler said (same
+ * text, same binds, hence the same query plans).
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "buf.h"
 #include "err.h"
 #include "store/filter.h"
+#include "store/query_sql.h"
 #include "store/schema.h"
 
 enum who { GUEST, ALICE, BOB, SUPER, BODY };
@@ -874,12 +876,28 @@ static struct filter_auth gauth(enum who w)
 	return a;
 }
 
-/* The WHERE body and binds the store runs for filter. */
+/* The WHERE body and binds the store runs for filter, as the store
+ * builds them (query_sql_build()). */
 static int gwhere_sql(const struct collection *c, const char *filter,
 		      const struct filter_auth *a, struct buf *sql,
 		      json_t *args, struct err *e)
 {
-	return filter_compile(gschema, c, filter, a, sql, args, e);
+	struct query_pred *p = NULL;
+	struct query_sql qs;
+	int rc;
+
+	rc = filter_compile(gschema, c, filter, a, &p, e);
+	if (rc) {
+		query_pred_free(p);
+		return rc;
+	}
+	rc = query_sql_build(&qs, p, NULL, e);
+	if (!rc && (buf_add(sql, qs.where.ptr, qs.where.len) ||
+		    json_array_extend(args, qs.args)))
+		rc = ERR_NOMEM;
+	query_sql_release(&qs);
+	query_pred_free(p);
+	return rc;
 }
 
 /* The ORDER BY body the store runs for sort. */
@@ -887,7 +905,18 @@ static int gorder_sql(const struct collection *c, const char *sort,
 		      const struct filter_auth *a, struct buf *sql,
 		      struct err *e)
 {
-	return filter_sort_compile(c, sort, a, sql, e);
+	struct query_sort o;
+	struct query_sql qs;
+	int rc;
+
+	rc = filter_sort_compile(c, sort, a, &o, e);
+	if (rc)
+		return rc;
+	rc = query_sql_build(&qs, NULL, &o, e);
+	if (!rc)
+		rc = buf_add(sql, qs.order.ptr, qs.order.len);
+	query_sql_release(&qs);
+	return rc;
 }
 
 TestSuite(query_sql, .init = gsetup, .fini = gteardown);
