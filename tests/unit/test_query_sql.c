@@ -964,3 +964,118 @@ Test(query_sql, sorts_give_the_same_sql)
 		buf_release(&sql);
 	}
 }
+
+/* The SQL of one hand-built tree, with its binds as compact JSON. */
+static void gtree(struct query_pred *p, const char *sql, const char *binds)
+{
+	struct buf b = BUF_INIT;
+	struct err e = ERR_INIT;
+	json_t *args = json_array();
+	char *got;
+
+	cr_assert_not_null(p);
+	cr_assert_eq(query_sql_where(p, &b, args, &e), 0, "%s", e.msg);
+	got = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+	cr_expect_str_eq(b.ptr, sql);
+	cr_expect_str_eq(got, binds, "%s", sql);
+	free(got);
+	json_decref(args);
+	buf_release(&b);
+	query_pred_free(p);
+}
+
+/* The nodes only callers build: conditions compiled apart, a record given
+ * by value, not, case-insensitive equality, typed literals. */
+Test(query_sql, hand_built_trees)
+{
+	struct query_pred *not = query_pred_new(QUERY_NOT);
+
+	gtree(query_and(query_cmp(QUERY_EQ, query_column("id"),
+				  query_literal(json_string("abc"))),
+			query_pred_new(QUERY_TRUE)),
+	      "(records.id = ?) AND (1)", "[\"abc\"]");
+	gtree(query_cmp(QUERY_EQ_NOCASE, query_field("email", false),
+			query_literal(json_string("A@x.io"))),
+	      "json_extract(records.data, '$.email') = ? COLLATE NOCASE",
+	      "[\"A@x.io\"]");
+	gtree(query_cmp(QUERY_GTE, query_field("n", true),
+			query_literal(json_true())),
+	      "COALESCE(json_extract(records.data, '$.n'), 0) >= ?", "[1]");
+	cr_assert_eq(query_pred_add(not, query_cmp(QUERY_LIKE,
+			query_column("name"), query_literal(json_string("a_")))),
+		     0);
+	gtree(not, "NOT (records.name LIKE ? ESCAPE '\\')", "[\"%a\\\\_%\"]");
+	gtree(query_on_record(json_pack("[s,s,s,s,s,s,i,i,s,s]", "chats",
+					"c1", "c1", "{}", "{}", "{}", 1, 7,
+					"t0", "t1"),
+			      query_cmp(QUERY_NEQ, query_column("id"),
+					query_literal(json_string("x")))),
+	      "EXISTS (WITH snap(collection, id, name, data, labels, status, "
+	      "generation, revision, created, updated) AS (VALUES (?, ?, ?, "
+	      "?, ?, ?, ?, ?, ?, ?)) SELECT 1 FROM snap AS records WHERE "
+	      "(records.id IS NOT ?))",
+	      "[\"chats\",\"c1\",\"c1\",\"{}\",\"{}\",\"{}\",1,7,\"t0\","
+	      "\"t1\",\"x\"]");
+}
+
+/* What the store refuses, and leaves untouched when it does. */
+Test(query_sql, bad_trees_are_refused)
+{
+	struct query_pred *bad[] = {
+		query_cmp(QUERY_EQ, query_column("data"),
+			  query_literal(json_null())),
+		query_cmp(QUERY_EQ, query_field("a'b", false),
+			  query_literal(json_null())),
+		query_on_record(json_array(), query_pred_new(QUERY_TRUE)),
+		query_pred_new(QUERY_AND),
+	};
+	struct query_sort s = { 0 };
+	struct buf b = BUF_INIT;
+	struct err e = ERR_INIT;
+	json_t *args = json_array();
+	size_t i;
+
+	buf_puts(&b, "keep");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_not_null(bad[i]);
+		cr_expect_eq(query_sql_where(bad[i], &b, args, &e), ERR_INVALID,
+			     "tree %zu", i);
+		cr_expect_str_eq(b.ptr, "keep");
+		cr_expect_eq(json_array_size(args), 0);
+		query_pred_free(bad[i]);
+	}
+	cr_assert_eq(query_sort_add(&s, QUERY_SORT_FIELD, "x;y", false, false),
+		     0);
+	cr_expect_eq(query_sql_order(&s, &b, &e), ERR_INVALID);
+	cr_expect_str_eq(b.ptr, "keep");
+	while (query_sort_add(&s, QUERY_SORT_RANDOM, NULL, false, false) == 0)
+		;
+	cr_expect_eq(s.n, QUERY_MAX_SORT);
+	json_decref(args);
+	buf_release(&b);
+}
+
+/* The default order, the by-name order, and the count cache's key. */
+Test(query_sql, orders_and_keys)
+{
+	struct buf b = BUF_INIT;
+	struct err e = ERR_INIT;
+	struct query_pred *p;
+	char *key;
+
+	cr_assert_eq(query_sql_order(NULL, &b, &e), 0);
+	cr_expect_str_eq(b.ptr, "created, id");
+	buf_reset(&b);
+	cr_assert_eq(query_sql_order(&query_by_name, &b, &e), 0);
+	cr_expect_str_eq(b.ptr, "records.name ASC, records.id ASC");
+	buf_release(&b);
+	key = query_sql_key("chats", NULL);
+	cr_expect_str_eq(key, "chats\n\n[]");
+	free(key);
+	p = query_cmp(QUERY_LT, query_column("created"),
+		      query_literal(json_real(2.5)));
+	key = query_sql_key("chats", p);
+	cr_expect_str_eq(key, "chats\nrecords.created < ?\n[2.5]");
+	free(key);
+	query_pred_free(p);
+}
