@@ -193,25 +193,27 @@ static int keep_first(const struct record *r, void *arg)
 	return 0;
 }
 
-/* The first sop in order that matches where (binds: args, stolen), as the
- * transaction sees it; n->data stays NULL when none does. Release with
- * json_decref(n->data). */
-static int newest_sop(struct store_txn *t, const char *where, json_t *args,
-		      const char *order, struct newest *n, struct err *e)
+/* The first sop that matches where (stolen; NULL: out of memory) in
+ * descending order of key, as the transaction sees it; n->data stays NULL
+ * when none does. Release with json_decref(n->data). */
+static int newest_sop(struct store_txn *t, struct query_pred *where,
+		      enum query_sort_kind kind, const char *key,
+		      struct newest *n, struct err *e)
 {
+	struct query_sort order = { 0 };
 	struct store_query q;
 	int rc;
 
 	memset(n, 0, sizeof(*n));
-	if (!args)
+	if (!where)
 		return err_set(e, ERR_NOMEM, "out of memory");
+	query_sort_add(&order, kind, key, false, true);
 	memset(&q, 0, sizeof(q));
 	q.where = where;
-	q.args = args;
-	q.order = order;
+	q.order = &order;
 	q.limit = 1;
 	rc = store_txn_list(t, SOPS, &q, keep_first, n, e);
-	json_decref(args);
+	query_pred_free(where);
 	return rc;
 }
 
@@ -224,17 +226,20 @@ static int ledger_head(struct store_txn *t, struct newest *n, struct err *e)
 
 	ledger_entry_id(1, lo);
 	ledger_entry_id(LEDGER_SEQ_MAX, hi);
-	return newest_sop(t, "id >= ? AND id <= ?", json_pack("[s, s]", lo, hi),
-			  "id DESC", n, e);
+	return newest_sop(t, query_and(query_cmp(QUERY_GTE, query_column("id"),
+						 query_literal(json_string(lo))),
+				       query_cmp(QUERY_LTE, query_column("id"),
+						 query_literal(json_string(hi)))),
+			  QUERY_SORT_COLUMN, "id", n, e);
 }
 
 /* The highest version sealed for name (n->data NULL when none). */
 static int latest_version(struct store_txn *t, const char *name,
 			  struct newest *n, struct err *e)
 {
-	return newest_sop(t, "json_extract(data, '$.name') = ?",
-			  json_pack("[s]", name),
-			  "json_extract(data, '$.version') DESC", n, e);
+	return newest_sop(t, query_cmp(QUERY_EQ, query_field("name", false),
+				       query_literal(json_string(name))),
+			  QUERY_SORT_FIELD, "version", n, e);
 }
 
 /* ---- sealing ------------------------------------------------------------------ */
@@ -493,6 +498,7 @@ static int verify_report(struct verify *v, json_t **out, struct err *e)
 
 int ledger_verify(struct store *s, json_t **out, struct err *e)
 {
+	struct query_sort by_id = { 0 };
 	struct store_query q;
 	struct verify v;
 	int rc;
@@ -503,8 +509,9 @@ int ledger_verify(struct store *s, json_t **out, struct err *e)
 	v.versions = json_object();
 	if (!v.versions)
 		return err_set(e, ERR_NOMEM, "out of memory");
+	query_sort_add(&by_id, QUERY_SORT_COLUMN, "id", false, false);
 	memset(&q, 0, sizeof(q));
-	q.order = "id";
+	q.order = &by_id;
 	rc = store_count(s, SOPS, &q, &v.total, e);
 	if (!rc) {
 		rc = store_list(s, SOPS, &q, verify_record, &v, e);

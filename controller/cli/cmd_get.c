@@ -56,7 +56,7 @@ static int fetch_local(struct get_walk *w, const char *name)
 	int rc;
 
 	if (!name) {
-		struct store_query q = { NULL, NULL, "name, id", 0, 0 };
+		struct store_query q = { NULL, &query_by_name, 0, 0 };
 
 		/* By name, as kubectl lists: the same order every time and
 		 * on every source (api_apply.c lists the same way). */

@@ -310,7 +310,7 @@ static int visit(const struct record *r, void *arg)
 
 int api_manifests_list(struct http_req *r)
 {
-	struct store_query q = { NULL, NULL, "name, id", 0, 0 };
+	struct store_query q = { NULL, &query_by_name, 0, 0 };
 	struct err e = ERR_INIT;
 	struct walk w;
 	json_t *items = NULL, *res;

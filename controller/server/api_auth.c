@@ -48,7 +48,7 @@ int api_auth_find_by_email(struct store *s, const struct collection *c,
 			   struct err *e)
 {
 	struct store_query q;
-	json_t *args;
+	struct query_pred *where;
 	int rc;
 
 	record_init(out);
@@ -56,15 +56,15 @@ int api_auth_find_by_email(struct store *s, const struct collection *c,
 		return err_set(e, ERR_NOT_FOUND,
 			       "collection '%s' is not an auth collection",
 			       c->name);
-	args = json_pack("[s]", email);
-	if (!args)
+	where = query_cmp(QUERY_EQ_NOCASE, query_field("email", false),
+			  query_literal(json_string(email)));
+	if (!where)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	memset(&q, 0, sizeof(q));
-	q.where = "json_extract(data, '$.email') = ? COLLATE NOCASE";
-	q.args = args;   /* borrowed by the query */
+	q.where = where;   /* borrowed by the query */
 	q.limit = 1;
 	rc = store_list(s, c->name, &q, keep_first, out, e);
-	json_decref(args);
+	query_pred_free(where);
 	if (rc == 1)
 		return 0;
 	record_release(out);

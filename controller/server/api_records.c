@@ -594,13 +594,14 @@ int api_records_list(struct http_req *r)
 	const struct collection *c = find_collection(r);
 	struct err e = ERR_INIT;
 	struct filter_auth fa;
-	struct buf where = BUF_INIT, order = BUF_INIT;
+	struct query_pred *rule = NULL, *fpred = NULL, *where = NULL;
+	struct query_sort order;
 	struct store_query q;
 	struct shape sh;
 	struct list_walk w;
 	int64_t page = 1, per_page = PER_PAGE_DEFAULT, total = -1, pages = -1;
 	char *filter = NULL, *sort = NULL;
-	json_t *args = NULL, *items = NULL, *body;
+	json_t *items = NULL, *body;
 	bool skip_total = false;
 	int rc;
 
@@ -608,18 +609,13 @@ int api_records_list(struct http_req *r)
 	if (!c)
 		return no_collection(r);
 	caller(r, NULL, &fa);
-	args = json_array();
 	items = json_array();
-	if (!args || !items) {
+	if (!items) {
 		rc = err_set(&e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	/* The rule first: a NULL list rule is 403 whatever the query. */
-	if (buf_putc(&where, '(')) {
-		rc = err_set(&e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	rc = rules_where(r->srv->schema, c, RULE_LIST, &fa, &where, args, &e);
+	rc = rules_where(r->srv->schema, c, RULE_LIST, &fa, &rule, &e);
 	if (rc)
 		goto out;
 	rc = query_int(r, "page", &page, &e);
@@ -641,15 +637,14 @@ int api_records_list(struct http_req *r)
 		per_page = PER_PAGE_DEFAULT;
 	if (per_page > PER_PAGE_MAX)
 		per_page = PER_PAGE_MAX;
-	if (buf_puts(&where, ") AND (")) {
-		rc = err_set(&e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
 	rc = filter_compile(r->srv->schema, c, filter ? filter : "", &fa,
-			    &where, args, &e);
+			    &fpred, &e);
 	if (rc)
 		goto out;
-	if (buf_putc(&where, ')')) {
+	/* "(rule) AND (filter)"; both are where's now */
+	where = query_and(rule, fpred);
+	rule = fpred = NULL;
+	if (!where) {
 		rc = err_set(&e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -661,9 +656,8 @@ int api_records_list(struct http_req *r)
 		goto out;
 
 	memset(&q, 0, sizeof(q));
-	q.where = where.ptr;
-	q.args = args;
-	q.order = order.ptr;
+	q.where = where;
+	q.order = &order;
 	if (!skip_total) {
 		rc = store_count(r->srv->store, c->name, &q, &total, &e);
 		if (rc)
@@ -695,9 +689,9 @@ out:
 	if (rc && !r->status)
 		rc = http_reply_error(r, &e);
 	shape_release(&sh);
-	buf_release(&where);
-	buf_release(&order);
-	json_decref(args);
+	query_pred_free(rule);
+	query_pred_free(fpred);
+	query_pred_free(where);
 	json_decref(items);
 	free(filter);
 	free(sort);

@@ -1,9 +1,9 @@
 /*
  * rules.c - a collection's access rules applied to one caller: a rule
- * becomes a SQL condition over the records table (through the filter
- * compiler, so rule text and caller data are never pasted into SQL), and a
- * single-record check is "records.id = ? AND (rule)" run on the store's
- * read pool or inside a write transaction.
+ * becomes a store query condition (through the filter compiler, so rule
+ * text and caller data are never pasted into a query), and a
+ * single-record check is "id = X and the rule" run on the store's read
+ * pool or inside a write transaction.
  */
 #include <string.h>
 
@@ -20,22 +20,23 @@ static const char *const action_names[RULE__COUNT] = {
 
 int rules_where(const struct schema *s, const struct collection *c,
 		enum rule_action a, const struct filter_auth *auth,
-		struct buf *sql, json_t *args, struct err *e)
+		struct query_pred **out, struct err *e)
 {
 	const char *rule;
 	struct err fe = ERR_INIT;
 	int rc;
 
+	*out = NULL;
 	if ((int)a < 0 || a >= RULE__COUNT)
 		return err_set(e, ERR_INTERNAL, "unknown rule action %d", (int)a);
 	rule = c->rules[a];
-	if (auth && auth->superuser)
-		return buf_putc(sql, '1') ? err_set(e, ERR_NOMEM, "out of memory") : 0;
-	if (!rule)
+	if (!(auth && auth->superuser) && !rule)
 		return err_set(e, ERR_FORBIDDEN, RULES_SUPERUSER_ONLY);
-	if (!*rule)
-		return buf_putc(sql, '1') ? err_set(e, ERR_NOMEM, "out of memory") : 0;
-	rc = filter_compile(s, c, rule, auth, sql, args, &fe);
+	if ((auth && auth->superuser) || !*rule) {
+		*out = query_pred_new(QUERY_TRUE);
+		return *out ? 0 : err_set(e, ERR_NOMEM, "out of memory");
+	}
+	rc = filter_compile(s, c, rule, auth, out, &fe);
 	if (rc == ERR_INVALID)
 		return err_set(e, ERR_INTERNAL,
 			       "the %s rule of collection '%s' does not compile: %s",
@@ -45,24 +46,21 @@ int rules_where(const struct schema *s, const struct collection *c,
 	return rc;
 }
 
-/* "records.id = ? AND (rule)" with its binds, the id first. */
+/* "records.id = id" and the rule, as one tree (caller frees *out). */
 static int where_id(const struct schema *s, const struct collection *c,
 		    enum rule_action a, const char *id,
-		    const struct filter_auth *auth, struct buf *sql,
-		    json_t **args, struct err *e)
+		    const struct filter_auth *auth, struct query_pred **out,
+		    struct err *e)
 {
+	struct query_pred *rule = NULL;
 	int rc;
 
-	*args = json_array();
-	if (!*args || json_array_append_new(*args, json_string(id)) ||
-	    buf_puts(sql, "records.id = ? AND ("))
-		return err_set(e, ERR_NOMEM, "out of memory");
-	rc = rules_where(s, c, a, auth, sql, *args, e);
+	rc = rules_where(s, c, a, auth, &rule, e);
 	if (rc)
 		return rc;
-	if (buf_putc(sql, ')'))
-		return err_set(e, ERR_NOMEM, "out of memory");
-	return 0;
+	*out = query_and(query_cmp(QUERY_EQ, query_column("id"),
+				   query_literal(json_string(id))), rule);
+	return *out ? 0 : err_set(e, ERR_NOMEM, "out of memory");
 }
 
 /* store_list callback: take a copy of the one record found. */
@@ -87,9 +85,8 @@ int rules_get(struct store *st, const struct schema *s,
 	      const struct filter_auth *auth, struct record *out,
 	      struct err *e)
 {
-	struct buf sql = BUF_INIT;
+	struct query_pred *where = NULL;
 	struct store_query q;
-	json_t *args = NULL;
 	int rc;
 
 	record_init(out);
@@ -98,12 +95,11 @@ int rules_get(struct store *st, const struct schema *s,
 			       c->name);
 	if (auth && auth->superuser)
 		return store_get(st, c->name, id, out, e);
-	rc = where_id(s, c, a, id, auth, &sql, &args, e);
+	rc = where_id(s, c, a, id, auth, &where, e);
 	if (rc)
 		goto out;
 	memset(&q, 0, sizeof(q));
-	q.where = sql.ptr;
-	q.args = args;
+	q.where = where;
 	q.limit = 1;
 	rc = store_list(st, c->name, &q, copy_one, out, e);
 	if (rc == ERR_NOMEM) {
@@ -117,8 +113,7 @@ int rules_get(struct store *st, const struct schema *s,
 out:
 	if (rc)
 		record_release(out);
-	buf_release(&sql);
-	json_decref(args);
+	query_pred_free(where);
 	return rc;
 }
 
@@ -127,25 +122,21 @@ int rules_txn_check(struct store_txn *t, const struct schema *s,
 		    const char *id, const struct filter_auth *auth,
 		    struct err *e)
 {
-	struct buf sql = BUF_INIT;
+	struct query_pred *where = NULL;
 	struct store_query q;
-	json_t *args = NULL;
 	int64_t n = 0;
 	int rc;
 
 	if (!id || !util_valid_id(id))
 		return 0;
-	rc = where_id(s, c, a, id, auth, &sql, &args, e);
+	rc = where_id(s, c, a, id, auth, &where, e);
 	if (rc)
-		goto out;
+		return rc;
 	memset(&q, 0, sizeof(q));
-	q.where = sql.ptr;
-	q.args = args;
+	q.where = where;
 	rc = store_txn_count(t, c->name, &q, &n, e);
 	if (!rc)
 		rc = n > 0;
-out:
-	buf_release(&sql);
-	json_decref(args);
+	query_pred_free(where);
 	return rc;
 }

@@ -4,7 +4,7 @@
  * Every collection carries one rule per action (list, view, create, update,
  * delete): NULL = superusers only, "" = anyone, otherwise a filter
  * expression (filter.h) that the record must satisfy for that caller. This
- * module turns a rule into a SQL condition for the store and answers "may
+ * module turns a rule into a store query condition and answers "may
  * this caller see record X", which the records API, relation expansion and
  * realtime delivery all need. As in PocketBase, a superuser passes every
  * rule, and a record the caller may not see simply does not exist for it.
@@ -16,7 +16,6 @@
 
 #include <jansson.h>
 
-#include "buf.h"
 #include "err.h"
 #include "store/filter.h"
 #include "store/schema.h"
@@ -26,19 +25,19 @@
 #define RULES_SUPERUSER_ONLY "Only superusers can perform this action."
 
 /*
- * Append to sql a boolean SQL condition (store_query contract) under which
- * the caller described by auth (NULL = guest) may perform action a on a
- * record of c, and its bind values to args. A superuser and an empty rule
- * give "1" with no binds.
+ * The condition (*out, a query.h tree; caller frees it with
+ * query_pred_free()) under which the caller described by auth (NULL =
+ * guest) may perform action a on a record of c. A superuser and an empty
+ * rule give QUERY_TRUE.
  *
  * Returns 0; ERR_FORBIDDEN with message RULES_SUPERUSER_ONLY when the rule
  * is NULL and the caller is not a superuser; ERR_INTERNAL when the schema's
  * own rule does not compile (a schema bug, named in the message);
- * ERR_NOMEM / ERR_TOO_LARGE. On error sql and args are as they were.
+ * ERR_NOMEM. On error *out is NULL.
  */
 int rules_where(const struct schema *s, const struct collection *c,
 		enum rule_action a, const struct filter_auth *auth,
-		struct buf *sql, json_t *args, struct err *e);
+		struct query_pred **out, struct err *e);
 
 /*
  * Fetch record id of c when action a's rule lets the caller at it, reading

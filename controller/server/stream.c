@@ -269,7 +269,7 @@ json_t *stream_pb_json(const struct hub_entry *en, json_t *record,
 	return pb_record_json(s, en->coll, &r, &viewer);
 }
 
-/* The snapshot row's bind values, in the column order of SNAP_SQL. */
+/* The snapshot row, in the column order of QUERY_ON_RECORD's row. */
 static char *fmt_snapshot(const struct hub_entry *en, json_t *record,
 			  void *arg, size_t *len)
 {
@@ -310,17 +310,12 @@ bool stream_privileged(const struct http_auth *a, const struct hub_entry *en)
 }
 
 /*
- * The rule is evaluated on a one-row table holding the change-log snapshot,
- * aliased "records" so the compiled rule's records.* columns read it; the
- * relation subqueries the filter compiler emits ("FROM records rN") name
- * the real table, which the CTE (named snap) does not shadow. store_count()
- * needs an outer row to hang the EXISTS on: the _superusers collection
- * always has one while the server runs (the local CLI's account).
+ * The rule is evaluated on the change-log snapshot of the record
+ * (QUERY_ON_RECORD), not on the stored row, which may have changed since
+ * or be gone; relation paths still read the store. store_count() needs an
+ * outer row to hang that condition on: the _superusers collection always
+ * has one while the server runs (the local CLI's account).
  */
-#define SNAP_SQL \
-	"EXISTS (WITH snap(collection, id, name, data, labels, status, " \
-	"generation, revision, created, updated) AS (VALUES (?, ?, ?, ?, ?, " \
-	"?, ?, ?, ?, ?)) SELECT 1 FROM snap AS records WHERE ("
 
 /*
  * A stream's verdicts on rules that read nothing of the record, such as
@@ -352,8 +347,8 @@ bool stream_visible(struct server *srv, struct hub_entry *en,
 	struct filter_auth fa;
 	struct store_query q;
 	struct err e = ERR_INIT;
-	struct buf sql = BUF_INIT;
-	json_t *args = NULL;
+	struct query_pred *rp = NULL, *fp = NULL, *where = NULL;
+	json_t *row = NULL;
 	const char *rule, *text;
 	bool su = a->kind == CALLER_SUPERUSER, nofilter = !filter || !*filter;
 	int64_t count = 0;
@@ -378,24 +373,26 @@ bool stream_visible(struct server *srv, struct hub_entry *en,
 			v = NULL;
 	}
 	text = hub_entry_cache(en, SLOT_SNAPSHOT, fmt_snapshot, NULL, &n);
-	args = text ? json_loadb(text, n, 0, NULL) : NULL;
-	if (!json_is_array(args))
+	row = text ? json_loadb(text, n, 0, NULL) : NULL;
+	if (!json_is_array(row))
 		goto out;
 	memset(&fa, 0, sizeof(fa));
 	fa.superuser = su;
 	fa.record = a->record;
-	if (buf_puts(&sql, SNAP_SQL) ||
-	    rules_where(srv->schema, en->coll, act, &fa, &sql, args, &e))
+	if (rules_where(srv->schema, en->coll, act, &fa, &rp, &e))
 		goto out;
-	if (!nofilter && (buf_puts(&sql, ") AND (") ||
-			  filter_compile(srv->schema, en->coll, filter, &fa,
-					 &sql, args, &e)))
+	if (!nofilter && filter_compile(srv->schema, en->coll, filter, &fa,
+					&fp, &e))
 		goto out;
-	if (buf_puts(&sql, "))"))
+	/* the rule, and the filter when there is one; row and both are
+	 * where's now */
+	where = query_on_record(row, nofilter ? rp : query_and(rp, fp));
+	row = NULL;
+	rp = fp = NULL;
+	if (!where)
 		goto out;
 	memset(&q, 0, sizeof(q));
-	q.where = sql.ptr;
-	q.args = args;
+	q.where = where;
 	ran_sql = true;
 	if (store_count(srv->store, SUPERUSERS, &q, &count, &e) == 0) {
 		ok = count > 0;
@@ -403,7 +400,9 @@ bool stream_visible(struct server *srv, struct hub_entry *en,
 			*v = ok ? V_YES : V_NO;
 	}
 out:
-	buf_release(&sql);
-	json_decref(args);
+	query_pred_free(rp);
+	query_pred_free(fp);
+	query_pred_free(where);
+	json_decref(row);
 	return ok;
 }

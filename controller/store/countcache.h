@@ -5,7 +5,8 @@
  * matching row: at 10,000 records that count is most of the request. The
  * answer cannot change while the store's head revision does not, so the
  * store keeps the last COUNTCACHE_SLOTS counts, each keyed by its exact
- * query (collection, SQL condition and bound values) and tagged with the
+ * query (collection, and the condition as the store runs it with its bound
+ * values: query_sql_key()) and tagged with the
  * head revision read before it was computed; a lookup under any other
  * revision misses. Replacement is round-robin.
  *

@@ -1,13 +1,14 @@
 /*
- * filter.c - PocketBase filter and sort expressions to parameterised SQL
- * (see filter.h).
+ * filter.c - PocketBase filter and sort expressions to store queries
+ * (see filter.h and query.h).
  *
  * Three small stages: a scanner that cuts the text into tokens carrying
  * their byte offsets; a recursive-descent parser that builds an n-ary AST
- * whose depth is bounded by FILTER_MAX_DEPTH; and an emitter that resolves
- * every operand against the schema into either one bound value or a SQL
- * expression made only of schema names, and joins them with PocketBase's
- * null/empty rules.  Errors carry 1-based character positions.
+ * whose depth is bounded by FILTER_MAX_DEPTH; and a resolver that checks
+ * every operand against the schema and turns it into a typed literal or a
+ * column / field / json path behind relation hops, giving a predicate
+ * tree.  Errors carry 1-based character positions.  The SQL for the tree
+ * is the store's business (query_sql.c).
  */
 #include "filter.h"
 
@@ -105,87 +106,6 @@ static int fail_at(struct err *e, const char *what, const char *src,
 			     what, msg, char_pos(src, off));
 }
 
-/* ---- SQL output with a sticky error -------------------------------------- */
-
-/*
- * SQL text plus its binds. Every append is a no-op once rc is set, so the
- * emitter can write a whole fragment and check once.
- */
-struct sqlout {
-	struct buf sql;
-	json_t *args;
-	int rc;
-};
-
-static void so_init(struct sqlout *o)
-{
-	buf_init(&o->sql, 0);
-	o->args = json_array();
-	o->rc = o->args ? 0 : ERR_NOMEM;
-}
-
-static void so_release(struct sqlout *o)
-{
-	buf_release(&o->sql);
-	json_decref(o->args);
-	o->args = NULL;
-}
-
-static void so_puts(struct sqlout *o, const char *s)
-{
-	if (!o->rc)
-		o->rc = buf_puts(&o->sql, s);
-}
-
-static void so_printf(struct sqlout *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void so_printf(struct sqlout *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (o->rc)
-		return;
-	va_start(ap, fmt);
-	o->rc = buf_vprintf(&o->sql, fmt, ap);
-	va_end(ap);
-}
-
-/* Append "?" and bind v. Steals v (also on error). */
-static void so_bind_new(struct sqlout *o, json_t *v)
-{
-	if (!v && !o->rc)
-		o->rc = ERR_NOMEM;
-	if (o->rc) {
-		json_decref(v);
-		return;
-	}
-	o->rc = buf_putc(&o->sql, '?');
-	if (!o->rc && json_array_append_new(o->args, v) < 0)
-		o->rc = ERR_NOMEM;
-	else if (o->rc)
-		json_decref(v);
-}
-
-/* Append another fragment with its binds. */
-static void so_add(struct sqlout *o, const struct sqlout *from)
-{
-	if (!o->rc && from->rc)
-		o->rc = from->rc;
-	if (!o->rc)
-		o->rc = buf_add(&o->sql, from->sql.ptr, from->sql.len);
-	if (!o->rc && json_array_extend(o->args, from->args) < 0)
-		o->rc = ERR_NOMEM;
-}
-
-/* Append "json_extract(<tab>.data, '$.<field>')" for a trusted name. */
-static void so_extract(struct sqlout *o, const char *tab, const char *field)
-{
-	if (!o->rc && !plain_name(field))
-		o->rc = ERR_INTERNAL;
-	so_printf(o, "json_extract(%s.data, '$.%s')", tab, field);
-}
-
 /* ---- scanner ------------------------------------------------------------ */
 
 enum tok {
@@ -200,25 +120,20 @@ enum tok {
 	TOK_NUMBER,
 };
 
-enum op { OP_EQ, OP_NEQ, OP_GT, OP_GTE, OP_LT, OP_LTE, OP_LIKE, OP_NLIKE };
-
 static const struct {
 	const char *text;
-	enum op op;
+	enum query_op op;
 } op_table[] = {
-	{ "=", OP_EQ },   { "!=", OP_NEQ }, { ">", OP_GT },    { ">=", OP_GTE },
-	{ "<", OP_LT },   { "<=", OP_LTE }, { "~", OP_LIKE },  { "!~", OP_NLIKE },
-};
-
-static const char *op_sql[] = {
-	[OP_GT] = " > ", [OP_GTE] = " >= ", [OP_LT] = " < ", [OP_LTE] = " <= ",
+	{ "=", QUERY_EQ },  { "!=", QUERY_NEQ }, { ">", QUERY_GT },
+	{ ">=", QUERY_GTE }, { "<", QUERY_LT },  { "<=", QUERY_LTE },
+	{ "~", QUERY_LIKE }, { "!~", QUERY_NLIKE },
 };
 
 struct token {
 	enum tok kind;
 	size_t pos;       /* byte offset of the first character */
 	size_t len;       /* bytes, quotes included for strings */
-	enum op op;       /* TOK_OP */
+	enum query_op op; /* TOK_OP */
 };
 
 struct parser {
@@ -337,7 +252,7 @@ struct node {
 	enum node_kind kind;
 	struct node **kids;    /* N_OR, N_AND: two or more */
 	size_t nkids, alloc;
-	enum op op;            /* N_CMP */
+	enum query_op op;      /* N_CMP */
 	struct operand lhs, rhs;
 	size_t pos;            /* N_CMP: the operator's offset */
 };
@@ -508,45 +423,19 @@ out:
 	return rc;
 }
 
-/* ---- emitter ------------------------------------------------------------ */
+/* ---- resolver ------------------------------------------------------------ */
 
-struct emitter {
+/* Turns parsed operands into query values, checking every name against
+ * the schema and binding @request.* and literals. */
+struct resolver {
 	const struct schema *s;
 	const struct collection *c;
 	const struct filter_auth *auth;
 	const char *src;
-	int nalias;              /* r1, r2, ... for relation subqueries */
 	struct err *e;
 };
 
-/* One resolved operand: a bound value, or a SQL expression over rows. */
-struct term {
-	json_t *value;           /* owned; NULL for an expression */
-	struct sqlout x;         /* the expression when value is NULL */
-};
-
-static bool term_empty(const struct term *t)
-{
-	return t->value && (json_is_null(t->value) ||
-			    (json_is_string(t->value) &&
-			     json_string_length(t->value) == 0));
-}
-
-/* A bound value other than null and "": PocketBase compares it directly. */
-static bool term_known(const struct term *t)
-{
-	return t->value && !term_empty(t);
-}
-
-static void so_term(struct sqlout *o, const struct term *t)
-{
-	if (t->value)
-		so_bind_new(o, json_incref(t->value));
-	else
-		so_add(o, &t->x);
-}
-
-static bool may_see(const struct emitter *em, const struct field *f)
+static bool may_see(const struct resolver *em, const struct field *f)
 {
 	return !(f->hidden || f->secret) || (em->auth && em->auth->superuser);
 }
@@ -573,47 +462,21 @@ static const char *system_column(const char *name)
 	return NULL;
 }
 
-/* Bind '$.<field>.<key>[<n>]...' for a path into a json field: the keys
- * are user text, so they travel as a parameter, not as SQL. */
-static void so_json_path(struct sqlout *o, const char *tab, const char *field,
-			 char **segs, size_t nsegs)
-{
-	struct buf path = BUF_INIT;
-	int rc;
-	size_t i;
-
-	rc = buf_printf(&path, "$.%s", field);
-	for (i = 0; !rc && i < nsegs; i++) {
-		const char *k = segs[i];
-
-		while (*k && is_digit(*k))
-			k++;
-		rc = *k ? buf_printf(&path, ".%s", segs[i])
-			: buf_printf(&path, "[%s]", segs[i]);
-	}
-	if (!o->rc && rc)
-		o->rc = rc;
-	so_printf(o, "json_extract(%s.data, ", tab);
-	so_bind_new(o, rc ? NULL : json_string(path.ptr));
-	so_puts(o, ")");
-	buf_release(&path);
-}
-
 /*
- * Write into o the SQL value of the dotted path segs[i..n) read from
- * collection coll, whose row is aliased tab. Relation hops recurse into a
- * correlated scalar subquery, one alias per hop.
+ * Resolve the dotted path segs[i..n) read from collection coll into v:
+ * relation hops (appended to v->hops), then a column, a field, or a path
+ * into a json field.
  */
-static int resolve_path(struct emitter *em, const struct collection *coll,
-			const char *tab, char **segs, size_t i, size_t n,
-			int hops, const struct operand *opd, struct sqlout *o)
+static int resolve_path(struct resolver *em, const struct collection *coll,
+			char **segs, size_t i, size_t n,
+			const struct operand *opd, struct query_val *v)
 {
 	const char *name = segs[i], *col;
 	const struct field *f;
 	const struct collection *target;
-	char shown[72], alias[16];
+	char shown[72];
 	bool last = i + 1 == n;
-	int rc;
+	size_t k;
 
 	col = system_column(name);
 	f = col ? NULL : collection_field(coll, name);
@@ -631,31 +494,33 @@ static int resolve_path(struct emitter *em, const struct collection *coll,
 				       "'%s' is not a relation in '%s'", name,
 				       show(shown, em->src + opd->pos,
 					    opd->len));
-		so_printf(o, "%s.%s", tab, col);
+		v->kind = QUERY_COLUMN;
+		v->name = col;
 		return 0;
 	}
 	if (last) {
-		if (name_column(coll, f)) {
-			so_printf(o, "%s.name", tab);
-		} else if (f->type == FT_BOOL || f->type == FT_NUMBER) {
-			/* PocketBase's columns default to false / 0. */
-			so_puts(o, "COALESCE(");
-			so_extract(o, tab, f->name);
-			so_puts(o, ", 0)");
-		} else {
-			so_extract(o, tab, f->name);
-		}
+		/* the hops, if any, are in v already */
+		v->kind = name_column(coll, f) ? QUERY_COLUMN : QUERY_FIELD;
+		v->name = v->kind == QUERY_COLUMN ? "name" : f->name;
+		v->zero = v->kind == QUERY_FIELD &&
+			  (f->type == FT_BOOL || f->type == FT_NUMBER);
 		return 0;
 	}
 	if (f->type == FT_JSON) {
-		so_json_path(o, tab, f->name, segs + i + 1, n - i - 1);
-		return 0;
+		v->kind = QUERY_JSON_PATH;
+		v->name = f->name;
+		v->keys = json_array();
+		for (k = i + 1; v->keys && k < n; k++)
+			if (json_array_append_new(v->keys,
+						  json_string(segs[k])))
+				return ERR_NOMEM;
+		return v->keys ? 0 : ERR_NOMEM;
 	}
 	if (f->type != FT_RELATION)
 		return fail_at(em->e, "filter", em->src, opd->pos,
 			       "'%s' is not a relation in '%s'", name,
 			       show(shown, em->src + opd->pos, opd->len));
-	if (hops >= FILTER_MAX_HOPS)
+	if (v->nhops >= FILTER_MAX_HOPS)
 		return fail_at(em->e, "filter", em->src, opd->pos,
 			       "'%s' has more than %d relation hops",
 			       show(shown, em->src + opd->pos, opd->len),
@@ -665,16 +530,10 @@ static int resolve_path(struct emitter *em, const struct collection *coll,
 		return err_set_field(em->e, ERR_INTERNAL, "filter",
 				     "filter: relation '%s' has no usable "
 				     "target collection", f->name);
-	snprintf(alias, sizeof(alias), "r%d", ++em->nalias);
-	so_puts(o, "(SELECT ");
-	rc = resolve_path(em, target, alias, segs, i + 1, n, hops + 1, opd, o);
-	if (rc)
-		return rc;
-	so_printf(o, " FROM records %s WHERE %s.collection = '%s' AND %s.id = ",
-		  alias, alias, target->name, alias);
-	so_extract(o, tab, f->name);
-	so_puts(o, ")");
-	return 0;
+	v->hops[v->nhops].field = f->name;
+	v->hops[v->nhops].target = target->name;
+	v->nhops++;
+	return resolve_path(em, target, segs, i + 1, n, opd, v);
 }
 
 /* A copy of an auth record value fit for binding. Caller owns the result;
@@ -686,8 +545,6 @@ static json_t *bind_value(json_t *v)
 
 	if (!v)
 		return json_null();
-	if (json_is_boolean(v))
-		return json_integer(json_is_true(v));
 	if (json_is_object(v) || json_is_array(v)) {
 		text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
 		r = text ? json_string(text) : NULL;
@@ -705,8 +562,8 @@ static const char *const auth_builtin[] = {
 };
 
 /* Resolve @request.auth.<name> into a bound value. */
-static int resolve_auth(struct emitter *em, const char *name,
-			const struct operand *opd, struct term *t)
+static int resolve_auth(struct resolver *em, const char *name,
+			const struct operand *opd, struct query_val *t)
 {
 	const struct collection *ac = NULL;
 	const struct field *f = NULL;
@@ -732,7 +589,7 @@ static int resolve_auth(struct emitter *em, const char *name,
 	if (!strcmp(name, "id")) {
 		json_t *id = rec ? json_object_get(rec, "id") : NULL;
 
-		t->value = json_string(json_is_string(id) ?
+		t->literal = json_string(json_is_string(id) ?
 				       json_string_value(id) : "");
 	} else if (!strcmp(name, "collectionName") ||
 		   !strcmp(name, "collectionId")) {
@@ -742,17 +599,17 @@ static int resolve_auth(struct emitter *em, const char *name,
 			v = "_superusers";
 		else if (rec && ac)
 			v = !strcmp(name, "collectionId") ? ac->id : ac->name;
-		t->value = v ? json_string(v) : json_null();
+		t->literal = v ? json_string(v) : json_null();
 	} else {
-		t->value = bind_value(rec ? json_object_get(rec, name) : NULL);
+		t->literal = bind_value(rec ? json_object_get(rec, name) : NULL);
 	}
-	return t->value ? 0 : ERR_NOMEM;
+	return t->literal ? 0 : ERR_NOMEM;
 }
 
 /* Resolve @request.body.<name>, a field of the collection, into a bound
  * value (null when not submitted). */
-static int resolve_body(struct emitter *em, const char *name,
-			const struct operand *opd, struct term *t)
+static int resolve_body(struct resolver *em, const char *name,
+			const struct operand *opd, struct query_val *t)
 {
 	json_t *body = em->auth ? em->auth->body : NULL;
 	char shown[72];
@@ -761,8 +618,8 @@ static int resolve_body(struct emitter *em, const char *name,
 		return fail_at(em->e, "filter", em->src, opd->pos,
 			       "unknown field '%s'",
 			       show(shown, em->src + opd->pos, opd->len));
-	t->value = bind_value(body ? json_object_get(body, name) : NULL);
-	return t->value ? 0 : ERR_NOMEM;
+	t->literal = bind_value(body ? json_object_get(body, name) : NULL);
+	return t->literal ? 0 : ERR_NOMEM;
 }
 
 /* Decode a quoted string token: \<quote> and \\ lose their backslash,
@@ -808,8 +665,8 @@ static json_t *decode_number(const char *s, size_t len)
 	return json_real(d);
 }
 
-static int resolve_operand(struct emitter *em, const struct operand *opd,
-			   struct term *t)
+static int resolve_operand(struct resolver *em, const struct operand *opd,
+			   struct query_val *t)
 {
 	const char *s = em->src + opd->pos;
 	char shown[72], *name = NULL, *segs[16], *p;
@@ -817,15 +674,15 @@ static int resolve_operand(struct emitter *em, const struct operand *opd,
 	int rc = 0;
 
 	if (opd->kind == TOK_STRING) {
-		t->value = decode_string(s, opd->len);
-		if (!t->value)
+		t->literal = decode_string(s, opd->len);
+		if (!t->literal)
 			rc = fail_at(em->e, "filter", em->src, opd->pos,
 				     "string is not valid UTF-8");
 		goto out;
 	}
 	if (opd->kind == TOK_NUMBER) {
-		t->value = decode_number(s, opd->len);
-		if (!t->value)
+		t->literal = decode_number(s, opd->len);
+		if (!t->literal)
 			rc = fail_at(em->e, "filter", em->src, opd->pos,
 				     "invalid number '%s'",
 				     show(shown, s, opd->len));
@@ -837,14 +694,14 @@ static int resolve_operand(struct emitter *em, const struct operand *opd,
 		goto out;
 	}
 	if (!strcasecmp(name, "true") || !strcasecmp(name, "false")) {
-		t->value = json_integer(!strcasecmp(name, "true"));
+		t->literal = json_boolean(!strcasecmp(name, "true"));
 	} else if (!strcasecmp(name, "null")) {
-		t->value = json_null();
+		t->literal = json_null();
 	} else if (!strcmp(name, "@now")) {
 		char now[TIME_LEN + 1];
 
 		util_now(now);
-		t->value = json_string(now);
+		t->literal = json_string(now);
 	} else if (!strncmp(name, "@request.auth.", 14) &&
 		   !strchr(name + 14, '.') && !strpbrk(name + 14, "@#")) {
 		rc = resolve_auth(em, name + 14, opd, t);
@@ -882,193 +739,54 @@ static int resolve_operand(struct emitter *em, const struct operand *opd,
 				goto out;
 			}
 		}
-		so_init(&t->x);
-		rc = resolve_path(em, em->c, "records", segs, 0, nsegs, 0, opd,
-				  &t->x);
-		if (!rc)
-			rc = t->x.rc;
+		rc = resolve_path(em, em->c, segs, 0, nsegs, opd, t);
 		goto out;
 	}
-	if (!t->value)
+	if (!t->literal)
 		rc = ERR_NOMEM;
 out:
 	free(name);
 	return rc;
 }
 
-/* The LIKE pattern for a bound value: as is when it already holds an
- * unescaped '%', otherwise '%' + value with '%' and '_' escaped + '%'.
- * Caller owns the result; NULL on allocation failure. */
-static json_t *like_pattern(const json_t *v)
+/* The query node of parsed node n, resolved; *out owned by the caller
+ * (NULL on error). */
+static int build_node(struct resolver *em, const struct node *n,
+		      struct query_pred **out)
 {
-	struct buf b = BUF_INIT;
-	char num[64];
-	const char *s = "";
-	size_t n = 0, i;
-	bool wild = false;
-	json_t *r = NULL;
+	struct query_val l, r;
+	struct query_pred *kid = NULL;
+	size_t i;
 	int rc = 0;
 
-	if (json_is_string(v)) {
-		s = json_string_value(v);
-		n = json_string_length(v);
-	} else if (json_is_integer(v)) {
-		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-			 json_integer_value(v));
-		s = num;
-		n = strlen(num);
-	} else if (json_is_real(v)) {
-		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
-		s = num;
-		n = strlen(num);
-	}
-	for (i = 0; i < n && !wild; i++) {
-		if (s[i] == '\\')
-			i++;
-		else if (s[i] == '%')
-			wild = true;
-	}
-	if (wild)
-		return json_stringn(s, n);
-	rc = buf_putc(&b, '%');
-	for (i = 0; !rc && i < n; i++) {
-		if (s[i] == '\\' && i + 1 < n) {
-			/* an escape the user wrote: keep the pair */
-			rc = buf_add(&b, s + i, 2);
-			i++;
-		} else if (s[i] == '\\' || s[i] == '%' || s[i] == '_') {
-			rc = buf_putc(&b, '\\');
+	*out = NULL;
+	if (n->kind != N_CMP) {
+		*out = query_pred_new(n->kind == N_AND ? QUERY_AND : QUERY_OR);
+		if (!*out)
+			return ERR_NOMEM;
+		for (i = 0; !rc && i < n->nkids; i++) {
+			rc = build_node(em, n->kids[i], &kid);
 			if (!rc)
-				rc = buf_putc(&b, s[i]);
-		} else {
-			rc = buf_putc(&b, s[i]);
+				rc = query_pred_add(*out, kid);
 		}
+		if (rc) {
+			query_pred_free(*out);
+			*out = NULL;
+		}
+		return rc;
 	}
-	if (!rc)
-		rc = buf_putc(&b, '%');
-	if (!rc)
-		r = json_stringn(b.ptr, b.len);
-	buf_release(&b);
-	return r;
-}
-
-/* PocketBase's = / != : null, missing and "" are all equal, and != holds
- * for a null stored value. */
-static void emit_equal(struct sqlout *o, bool eq, const struct term *l,
-		       const struct term *r)
-{
-	const char *op = eq ? " = " : " IS NOT ";
-	bool le = term_empty(l), re = term_empty(r);
-
-	if (le && re) {
-		so_puts(o, eq ? "'' = ''" : "'' IS NOT ''");
-	} else if (term_known(l) || term_known(r)) {
-		if (le)
-			so_puts(o, "''");
-		else
-			so_term(o, l);
-		so_puts(o, op);
-		if (re)
-			so_puts(o, "''");
-		else
-			so_term(o, r);
-	} else if (le || re) {
-		const struct term *x = le ? r : l;
-
-		so_puts(o, "(");
-		so_term(o, x);
-		so_puts(o, op);
-		so_puts(o, eq ? "'' OR " : "'' AND ");
-		so_term(o, x);
-		so_puts(o, eq ? " IS NULL)" : " IS NOT NULL)");
-	} else {
-		so_puts(o, "COALESCE(");
-		so_term(o, l);
-		so_puts(o, ", '')");
-		so_puts(o, op);
-		so_puts(o, "COALESCE(");
-		so_term(o, r);
-		so_puts(o, ", '')");
-	}
-}
-
-static void emit_like(struct sqlout *o, bool neg, const struct term *l,
-		      const struct term *r)
-{
-	so_term(o, l);
-	so_puts(o, neg ? " NOT LIKE " : " LIKE ");
-	if (r->value) {
-		so_bind_new(o, like_pattern(r->value));
-	} else {
-		so_puts(o, "('%' || ");
-		so_term(o, r);
-		so_puts(o, " || '%')");
-	}
-	so_puts(o, " ESCAPE '\\'");
-}
-
-static int emit_node(struct emitter *em, const struct node *n,
-		     struct sqlout *o);
-
-/*
- * Join kids[lo..hi) of an AND/OR node as a balanced tree of parenthesised
- * pairs, so that SQLite's expression depth (limit 1000) grows with the log
- * of a long flat chain, not with its length.
- */
-static int emit_kids(struct emitter *em, const struct node *n, size_t lo,
-		     size_t hi, struct sqlout *o)
-{
-	size_t mid = lo + (hi - lo) / 2;
-	int rc;
-
-	if (hi - lo == 1)
-		return emit_node(em, n->kids[lo], o);
-	so_puts(o, "(");
-	rc = emit_kids(em, n, lo, mid, o);
-	so_puts(o, n->kind == N_AND ? " AND " : " OR ");
-	if (!rc)
-		rc = emit_kids(em, n, mid, hi, o);
-	so_puts(o, ")");
-	return rc ? rc : o->rc;
-}
-
-static int emit_node(struct emitter *em, const struct node *n,
-		     struct sqlout *o)
-{
-	struct term l = { 0 }, r = { 0 };
-	int rc = 0;
-
-	if (n->kind != N_CMP)
-		return emit_kids(em, n, 0, n->nkids, o);
+	memset(&l, 0, sizeof(l));
+	memset(&r, 0, sizeof(r));
 	rc = resolve_operand(em, &n->lhs, &l);
 	if (!rc)
 		rc = resolve_operand(em, &n->rhs, &r);
-	if (rc)
-		goto out;
-	switch (n->op) {
-	case OP_EQ:
-	case OP_NEQ:
-		emit_equal(o, n->op == OP_EQ, &l, &r);
-		break;
-	case OP_LIKE:
-	case OP_NLIKE:
-		emit_like(o, n->op == OP_NLIKE, &l, &r);
-		break;
-	default:
-		so_term(o, &l);
-		so_puts(o, op_sql[n->op]);
-		so_term(o, &r);
-		break;
+	if (rc) {
+		query_val_release(&l);
+		query_val_release(&r);
+		return rc;
 	}
-	rc = o->rc;
-out:
-	json_decref(l.value);
-	json_decref(r.value);
-	if (!l.value)
-		so_release(&l.x);
-	if (!r.value)
-		so_release(&r.x);
-	return rc;
+	*out = query_cmp(n->op, l, r);   /* l and r are its now */
+	return *out ? 0 : ERR_NOMEM;
 }
 
 static bool blank(const char *s)
@@ -1080,21 +798,17 @@ static bool blank(const char *s)
 
 int filter_compile(const struct schema *s, const struct collection *c,
 		   const char *expr, const struct filter_auth *auth,
-		   struct buf *sql, json_t *args, struct err *e)
+		   struct query_pred **out, struct err *e)
 {
 	struct parser p = { 0 };
-	struct emitter em = { 0 };
+	struct resolver em = { 0 };
 	struct node *root = NULL;
-	struct sqlout o;
+	struct query_pred *pred = NULL;
 	struct err le = ERR_INIT;   /* our own, so a stale e->code never counts */
-	size_t len, nargs;
+	size_t len;
 	int rc;
 
-	so_init(&o);
-	if (o.rc) {
-		rc = o.rc;
-		goto out;
-	}
+	*out = NULL;
 	if (!expr) {
 		rc = err_set_field(&le, ERR_INVALID, "filter",
 				   "filter: no expression");
@@ -1108,11 +822,11 @@ int filter_compile(const struct schema *s, const struct collection *c,
 		goto out;
 	}
 	if (!len) {
-		so_puts(&o, "1");
+		pred = query_pred_new(QUERY_TRUE);
+		rc = pred ? 0 : ERR_NOMEM;
 	} else if (blank(expr)) {
 		rc = err_set_field(&le, ERR_INVALID, "filter",
 				   "filter: empty expression");
-		goto out;
 	} else {
 		p.src = expr;
 		p.len = len;
@@ -1122,33 +836,25 @@ int filter_compile(const struct schema *s, const struct collection *c,
 			rc = parse_list(&p, 0, N_OR, &root);
 		if (!rc && p.tok.kind != TOK_EOF)
 			rc = unexpected(&p);
-		if (rc)
-			goto out;
 		em.s = s;
 		em.c = c;
 		em.auth = auth;
 		em.src = expr;
 		em.e = &le;
-		rc = emit_node(&em, root, &o);
-		if (rc)
-			goto out;
+		if (!rc)
+			rc = build_node(&em, root, &pred);
 	}
-	rc = o.rc;
-	nargs = json_array_size(args);
-	if (!rc && json_array_extend(args, o.args) < 0)
-		rc = ERR_NOMEM;
-	if (!rc)
-		rc = buf_add(sql, o.sql.ptr, o.sql.len);
-	/* on failure take back the binds so that sql and args stay in step */
-	while (rc && json_array_size(args) > nargs)
-		json_array_remove(args, json_array_size(args) - 1);
+	if (!rc) {
+		*out = pred;
+		pred = NULL;
+	}
 out:
 	if (rc && le.code && e)
 		*e = le;
 	else if (rc)
 		err_set_field(e, rc, "filter", "filter: %s", err_name(rc));
 	node_free(root);
-	so_release(&o);
+	query_pred_free(pred);
 	return rc;
 }
 
@@ -1204,20 +910,19 @@ bool filter_reads_record(const char *expr)
 /* ---- sort --------------------------------------------------------------- */
 
 int filter_sort_compile(const struct collection *c, const char *sort,
-			const struct filter_auth *auth, struct buf *sql,
+			const struct filter_auth *auth, struct query_sort *out,
 			struct err *e)
 {
-	struct sqlout o;
-	struct emitter em = { .auth = auth };
+	struct query_sort o = { 0 };
+	struct resolver em = { .auth = auth };
 	const struct field *f;
-	const char *col, *dir;
+	const char *col;
 	char shown[72], name[SORT_MAX_LEN + 1];
 	size_t len, i = 0, start, end, nterms = 0, k;
 	struct err le = ERR_INIT;
-	bool has_id = false;
+	bool has_id = false, desc;
 	int rc = 0;
 
-	so_init(&o);
 	if (!sort)
 		sort = "";
 	len = strlen(sort);
@@ -1227,17 +932,21 @@ int filter_sort_compile(const struct collection *c, const char *sort,
 		goto out;
 	}
 	if (!len) {
-		so_puts(&o, "records.created ASC, records.id ASC");
-		goto done;
+		rc = query_sort_add(&o, QUERY_SORT_COLUMN, "created", false,
+				    false);
+		if (!rc)
+			rc = query_sort_add(&o, QUERY_SORT_COLUMN, "id", false,
+					    false);
+		goto out;
 	}
-	while (i <= len) {
+	while (!rc && i <= len) {
 		/* one term: [ws] [+|-] name [ws] (',' | end) */
 		while (i < len && is_space(sort[i]))
 			i++;
 		start = i;
-		dir = "ASC";
+		desc = false;
 		if (i < len && (sort[i] == '-' || sort[i] == '+')) {
-			dir = sort[i] == '-' ? "DESC" : "ASC";
+			desc = sort[i] == '-';
 			i++;
 		}
 		k = i;
@@ -1258,10 +967,9 @@ int filter_sort_compile(const struct collection *c, const char *sort,
 		}
 		memcpy(name, sort + k, end - k);
 		name[end - k] = '\0';
-		if (nterms > 1)
-			so_puts(&o, ", ");
 		if (!strcmp(name, "@random")) {
-			so_puts(&o, "RANDOM()");
+			rc = query_sort_add(&o, QUERY_SORT_RANDOM, NULL, false,
+					    desc);
 			continue;
 		}
 		col = system_column(name);
@@ -1280,29 +988,25 @@ int filter_sort_compile(const struct collection *c, const char *sort,
 		}
 		if (col) {
 			has_id |= col == system_columns[0];
-			so_printf(&o, "records.%s %s", col, dir);
+			rc = query_sort_add(&o, QUERY_SORT_COLUMN, col, false,
+					    desc);
 		} else if (name_column(c, f)) {
-			so_printf(&o, "records.name %s", dir);
-		} else if (f->type == FT_BOOL || f->type == FT_NUMBER) {
-			so_puts(&o, "COALESCE(");
-			so_extract(&o, "records", f->name);
-			so_printf(&o, ", 0) %s", dir);
+			rc = query_sort_add(&o, QUERY_SORT_COLUMN, "name", false,
+					    desc);
 		} else {
-			so_extract(&o, "records", f->name);
-			so_printf(&o, " %s", dir);
+			rc = query_sort_add(&o, QUERY_SORT_FIELD, f->name,
+					    f->type == FT_BOOL ||
+					    f->type == FT_NUMBER, desc);
 		}
 	}
-	if (!has_id)
-		so_puts(&o, ", records.id ASC");
-done:
-	rc = o.rc;
-	if (!rc)
-		rc = buf_add(sql, o.sql.ptr, o.sql.len);
+	if (!rc && !has_id)
+		rc = query_sort_add(&o, QUERY_SORT_COLUMN, "id", false, false);
 out:
-	if (rc && le.code && e)
+	if (!rc)
+		*out = o;
+	else if (le.code && e)
 		*e = le;
-	else if (rc)
+	else
 		err_set_field(e, rc, "sort", "sort: %s", err_name(rc));
-	so_release(&o);
 	return rc;
 }

@@ -1,12 +1,14 @@
 /*
- * filter.h - PocketBase filter and sort expressions compiled to SQL.
+ * filter.h - PocketBase filter and sort expressions compiled to store
+ * queries (query.h).
  *
  * The records API takes ?filter= and ?sort=, and every collection's access
  * rules are written in the same filter language.  A hand-written
- * recursive-descent parser turns the text into a small AST; the emitter then
- * resolves every identifier against the schema and writes SQL in which field
- * names come only from the trusted schema and every literal is a bound '?'
- * parameter.  Text from the user never reaches the SQL string.
+ * recursive-descent parser turns the text into a small AST; the resolver
+ * then checks every identifier against the schema and builds a predicate
+ * tree in which names come only from the trusted schema and every value is
+ * a typed literal (@request.* bound).  The store spells the tree in its own
+ * query language; text from the user never becomes query text.
  *
  * Language (PocketBase's, see tools/search in pocketbase and fexpr):
  *
@@ -34,8 +36,7 @@
  * superuser, so that a filter cannot probe values the API would not return;
  * password fields never.  Related collections' own access rules are NOT
  * applied to relation paths: a filter may test any non-secret field of a
- * related record.  SQL for long && / || chains is emitted as a balanced
- * tree, so every accepted filter stays within SQLite's expression depth.
+ * related record.
  */
 #ifndef POCKETCTL_FILTER_H
 #define POCKETCTL_FILTER_H
@@ -44,8 +45,8 @@
 
 #include <jansson.h>
 
-#include "buf.h"
 #include "err.h"
+#include "query.h"
 #include "schema.h"
 
 #define FILTER_MAX_LEN 4096   /* bytes of filter text */
@@ -66,17 +67,13 @@ struct filter_auth {
 
 /*
  * Compile filter expression expr for collection c (which must belong to s)
- * into a boolean SQL expression that can be used as
- *     SELECT ... FROM records WHERE collection = ? AND (<sql>)
- * The expression refers to the outer table as `records` (unaliased), so the
- * query it is pasted into must not alias that table; relation paths become
- * correlated scalar subqueries over aliases r1, r2, ...
- *
- * The SQL is appended to sql and the bind values, in order of their '?', are
- * appended to args (a JSON array: strings, integers, reals, null). An empty
- * expr ("") compiles to "1" (no condition) with no binds; a blank one is an
- * error, like in PocketBase. NOTE for rule checks: a NULL rule means
- * "superusers only" and must be handled by the caller, never passed here.
+ * into a predicate tree over c's records, *out (caller owns it: free with
+ * query_pred_free()). Relation paths become hops to the target
+ * collection, a collection's name field the name column, and bool and
+ * number fields read a missing value as false / 0. An empty expr ("")
+ * compiles to QUERY_TRUE (no condition); a blank one is an error, like in
+ * PocketBase. NOTE for rule checks: a NULL rule means "superusers only"
+ * and must be handled by the caller, never passed here.
  *
  * auth may be NULL (a guest). A guest's @request.auth.id is "" and its other
  * @request.auth fields are null; a field missing from auth->body (or all of
@@ -86,13 +83,13 @@ struct filter_auth {
  *
  * Returns 0, or ERR_INVALID for bad input with e->field = "filter" and a
  * message giving the 1-based character position, e.g.
- * "filter: unknown field 'foo' at position 1"; ERR_NOMEM / ERR_TOO_LARGE
- * from the buffer. On error sql and args are left exactly as they were.
- * Nothing is retained: s, c, expr and auth are borrowed for the call.
+ * "filter: unknown field 'foo' at position 1"; ERR_NOMEM. On error *out is
+ * NULL. The tree borrows names from s, which must outlive it; expr and
+ * auth are borrowed for the call.
  */
 int filter_compile(const struct schema *s, const struct collection *c,
 		   const char *expr, const struct filter_auth *auth,
-		   struct buf *sql, json_t *args, struct err *e);
+		   struct query_pred **out, struct err *e);
 
 /*
  * Whether expr's value can depend on the record it is checked against:
@@ -105,22 +102,20 @@ bool filter_reads_record(const char *expr);
 
 /*
  * Compile a PocketBase sort string ("-created,name", "+title", "@random")
- * into an ORDER BY body appended to sql, e.g.
- *     "records.created DESC, json_extract(records.data, '$.name') ASC,
- *      records.id ASC"
+ * into *out, e.g. created descending, the name field ascending, then id.
  * Terms are comma separated, '-' means descending and '+' (optional)
  * ascending; allowed are id, created, updated, @random and the schema fields
  * of c of scalar types (not json, not hidden or secret ones unless auth is a
- * superuser). The body always ends with a tiebreak on records.id so the
- * order is stable. An empty sort gives "records.created ASC, records.id ASC"
- * (the store's default order).
+ * superuser). The list always ends with a tiebreak on id so the order is
+ * stable. An empty sort gives created, id ascending (the store's default
+ * order).
  *
  * auth may be NULL (a guest). Returns 0, or ERR_INVALID with e->field =
  * "sort" naming the term ("sort: unknown field 'foo' at position 1"); on
- * error sql is left as it was.
+ * error *out is left as it was. The keys borrow names from c's schema.
  */
 int filter_sort_compile(const struct collection *c, const char *sort,
-			const struct filter_auth *auth, struct buf *sql,
+			const struct filter_auth *auth, struct query_sort *out,
 			struct err *e);
 
 #endif

@@ -47,6 +47,7 @@
 #include "buf.h"
 #include "countcache.h"
 #include "embedded.h"
+#include "query_sql.h"
 
 #define POOL_MAX 4               /* read-only connections */
 #define QCACHE_SLOTS 16          /* prepared queries kept per connection */
@@ -3321,19 +3322,22 @@ static int prepare_query(sqlite3 *db, struct rconn *cache,
 			 bool ordered, sqlite3_stmt **out, struct err *e)
 {
 	struct buf sql = BUF_INIT;
+	struct query_sql qs;
 	sqlite3_stmt *st = NULL;
 	const char *tail = NULL;
-	json_t *args = q ? q->args : NULL, *v;
+	json_t *args, *v;
 	const char *order;
 	size_t i, nargs;
 	int rc = 0, b;
 	bool paged;
 
 	*out = NULL;
-	if (args && !json_is_array(args))
-		return err_set(e, ERR_INVALID, "query arguments must be an array");
-	nargs = args ? json_array_size(args) : 0;
-	order = q && q->order && *q->order ? q->order : "created, id";
+	rc = query_sql_build(&qs, q ? q->where : NULL, q ? q->order : NULL, e);
+	if (rc)
+		goto out;
+	args = qs.args;
+	nargs = json_array_size(args);
+	order = qs.order.ptr;
 	/*
 	 * A page past the first: SQLite cannot defer the row lookups of a
 	 * WITHOUT ROWID table, so it would look up every skipped row too.
@@ -3347,8 +3351,7 @@ static int prepare_query(sqlite3 *db, struct rconn *cache,
 	    buf_puts(&sql, "records WHERE ") ||
 	    buf_coll(&sql, "collection = ", c))
 		goto nomem;
-	if (q && q->where && *q->where &&
-	    buf_printf(&sql, " AND (%s)", q->where))
+	if (qs.where.len && buf_printf(&sql, " AND (%s)", qs.where.ptr))
 		goto nomem;
 	if (ordered) {
 		if (buf_printf(&sql, " ORDER BY %s", order))
@@ -3401,6 +3404,7 @@ nomem:
 	rc = nomem(e);
 out:
 	buf_release(&sql);
+	query_sql_release(&qs);
 	if (rc)
 		query_done(cache, st);
 	else
@@ -3577,23 +3581,11 @@ int store_txn_list(struct store_txn *t, const char *collection,
 	return rc ? rc : list_on(t->s->wdb, NULL, c, q, fn, arg, e);
 }
 
-/* The count cache's key of a query: "collection\nwhere\nargs". Caller
- * frees; NULL when out of memory. */
+/* The count cache's key of a query (query_sql_key()). Caller frees; NULL
+ * when out of memory. */
 static char *count_key(const char *collection, const struct store_query *q)
 {
-	struct buf key = BUF_INIT;
-	char *args = q && q->args ? json_dumps(q->args, JSON_COMPACT |
-					      JSON_ENCODE_ANY) : NULL;
-
-	if (q && q->args && !args)
-		return NULL;
-	if (buf_printf(&key, "%s\n%s\n%s", collection,
-		       q && q->where ? q->where : "", args ? args : "[]")) {
-		buf_release(&key);
-		key.ptr = NULL;
-	}
-	free(args);
-	return key.ptr;
+	return query_sql_key(collection, q ? q->where : NULL);
 }
 
 int store_count(struct store *s, const char *collection,

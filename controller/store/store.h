@@ -39,10 +39,8 @@
  * snapshot isolation), which may run up to one fsync ahead of what is
  * durable; store_head() and store_changes() only show durable changes.
  *
- * SQL contract for store_query (used by the filter compiler): the where and
- * order strings may name the columns id, name, data, labels, status,
- * generation, revision, created, updated of the records table, and use
- * json_extract(data, '$.field'); every value must be a bound '?' parameter.
+ * Queries (store_query) are backend-neutral values (query.h): a predicate
+ * tree and a sort list, which the store spells in its own query language.
  */
 #ifndef POCKETCTL_STORE_H
 #define POCKETCTL_STORE_H
@@ -53,6 +51,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "query.h"
 #include "schema.h"
 #include "util.h"
 
@@ -252,12 +251,12 @@ int store_get(struct store *s, const char *collection, const char *id,
 int store_get_by_name(struct store *s, const char *collection,
 		      const char *name, struct record *out, struct err *e);
 
+/* A query (query.h); a tree naming a field or column the store does not
+ * have is refused with ERR_INVALID. */
 struct store_query {
-	const char *where;      /* SQL boolean over the records columns, with '?'
-	                         * placeholders only; NULL = all */
-	json_t *args;           /* array of bind values (string, integer, real,
-	                         * true/false as 1/0, null); borrowed */
-	const char *order;      /* SQL ORDER BY body; NULL = "created, id" */
+	const struct query_pred *where;  /* borrowed; NULL = all */
+	const struct query_sort *order;  /* borrowed; NULL or no keys =
+	                                  * created, then id */
 	int64_t limit;          /* <= 0: no limit */
 	int64_t offset;
 };
@@ -307,8 +306,8 @@ int store_txn_list(struct store_txn *t, const char *collection,
 		   struct err *e);
 
 /*
- * Count the records of collection matching q (same SQL contract as
- * store_count()) as the transaction sees them, its own uncommitted writes
+ * Count the records of collection matching q (as store_count()) as the
+ * transaction sees them, its own uncommitted writes
  * included: the records API checks a create rule against the new row this
  * way before committing. q->order, limit and offset are ignored.
  */

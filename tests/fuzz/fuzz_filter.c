@@ -2,18 +2,15 @@
  * fuzz_filter.c - libFuzzer driver for filter_compile() and
  * filter_sort_compile() over the real schema: any input must compile or
  * give a one-line ERR_INVALID, never crash, leak or hit undefined
- * behaviour. Whatever compiles must also be valid SQLite with exactly as
- * many '?' as binds, and run against a small records table.
+ * behaviour. Whatever compiles must also become (through the store's
+ * query_sql.c) valid SQLite with exactly as many '?' as binds, and run
+ * against a small records table.
  *
  * The first input byte picks the collection and the caller (guest, user,
  * superuser); the rest, up to the first NUL, is the expression.
  *
- *   clang -fsanitize=fuzzer,address,undefined -Icontroller \
- *       tests/fuzz/fuzz_filter.c controller/filter.c controller/schema.c \
- *       controller/embedded.c controller/err.c controller/buf.c \
- *       controller/util.c $(pkg-config --cflags --libs jansson sqlite3) \
- *       -lm -o fuzz_filter
- *   ./fuzz_filter tests/fuzz/corpus/filter
+ *   make fuzz
+ *   build/fuzz/fuzz_filter tests/fuzz/corpus/filter
  */
 #include <sqlite3.h>
 #include <stdint.h>
@@ -22,6 +19,7 @@
 #include <string.h>
 
 #include "store/filter.h"
+#include "store/query_sql.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -123,6 +121,8 @@ static void check_error(const struct err *e, int rc, const char *what)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct filter_auth auth = { false, NULL, NULL };
+	struct query_pred *where = NULL;
+	struct query_sort order;
 	struct buf sql = BUF_INIT;
 	struct err e = ERR_INIT;
 	const struct collection *c;
@@ -149,17 +149,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!text || !args)
 		abort();
 
-	rc = filter_compile(schema, c, text, &auth, &sql, args, &e);
+	rc = filter_compile(schema, c, text, &auth, &where, &e);
 	if (rc)
 		check_error(&e, rc, "filter: ");
+	else if (query_sql_where(where, &sql, args, &e))
+		abort();   /* a compiled tree always has SQL */
 	else
 		run(c->name, sql.ptr, args, "records.id");
+	query_pred_free(where);
 
 	buf_reset(&sql);
 	json_array_clear(args);
-	rc = filter_sort_compile(c, text, &auth, &sql, &e);
+	rc = filter_sort_compile(c, text, &auth, &order, &e);
 	if (rc)
 		check_error(&e, rc, "sort: ");
+	else if (query_sql_order(&order, &sql, &e))
+		abort();
 	else
 		run(c->name, "1", args, sql.ptr);
 

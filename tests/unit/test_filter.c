@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "err.h"
 #include "store/filter.h"
+#include "store/query_sql.h"
 #include "store/schema.h"
 
 /* users <- chats (self relation "parent") <- messages */
@@ -149,6 +150,31 @@ static struct filter_auth fauth(enum who w)
 	return a;
 }
 
+/* filter_compile() and the store's SQL for the tree: the WHERE body and
+ * its binds appended to sql and args (both left as they were on error). */
+static int fcompile(const struct schema *s, const struct collection *c,
+		    const char *expr, const struct filter_auth *a,
+		    struct buf *sql, json_t *args, struct err *e)
+{
+	struct query_pred *p = NULL;
+	int rc = filter_compile(s, c, expr, a, &p, e);
+
+	if (!rc)
+		rc = query_sql_where(p, sql, args, e);
+	query_pred_free(p);
+	return rc;
+}
+
+/* filter_sort_compile() and the store's ORDER BY body for it. */
+static int fsort(const struct collection *c, const char *sort,
+		 const struct filter_auth *a, struct buf *sql, struct err *e)
+{
+	struct query_sort o;
+	int rc = filter_sort_compile(c, sort, a, &o, e);
+
+	return rc ? rc : query_sql_order(&o, sql, e);
+}
+
 static void fbind(sqlite3_stmt *st, int i, json_t *v)
 {
 	if (json_is_string(v))
@@ -215,7 +241,7 @@ static void fcheck(const struct fcase *cases, size_t n)
 		int rc;
 
 		cr_assert_not_null(c);
-		rc = filter_compile(fschema, c, k->filter, &a, &sql, args, &e);
+		rc = fcompile(fschema, c, k->filter, &a, &sql, args, &e);
 		cr_expect_eq(rc, 0, "%s: %s", k->filter, e.msg);
 		if (!rc) {
 			got = frun(k->collection, sql.ptr, args, NULL);
@@ -432,7 +458,7 @@ Test(filter, request_body)
 	json_t *args = json_array();
 	char *got;
 
-	cr_assert_eq(filter_compile(fschema, c,
+	cr_assert_eq(fcompile(fschema, c,
 		"@request.body.title = \"x\" && @request.body.archived = true "
 		"&& @request.body.turn != \"approved\" && id = \"c1\"",
 		&a, &sql, args, &e), 0, "%s", e.msg);
@@ -441,7 +467,7 @@ Test(filter, request_body)
 	free(got);
 	buf_reset(&sql);
 	json_array_clear(args);
-	cr_expect_eq(filter_compile(fschema, c, "@request.body.nope = 1", &a,
+	cr_expect_eq(fcompile(fschema, c, "@request.body.nope = 1", &a,
 				    &sql, args, &e), ERR_INVALID);
 	cr_expect_str_eq(e.msg, "filter: unknown field '@request.body.nope' "
 			 "at position 1");
@@ -482,7 +508,7 @@ Test(filter, injection_is_data_not_sql)
 		struct err e = ERR_INIT;
 		json_t *args = json_array();
 
-		cr_expect_eq(filter_compile(fschema, c, f, &a, &sql, args, &e),
+		cr_expect_eq(fcompile(fschema, c, f, &a, &sql, args, &e),
 			     ERR_INVALID, "%s was accepted: %s", f, sql.ptr);
 		cr_expect_str_eq(sql.ptr, "");
 		json_decref(args);
@@ -494,7 +520,7 @@ Test(filter, injection_is_data_not_sql)
 		struct err e = ERR_INIT;
 		json_t *args = json_array();
 
-		cr_assert_eq(filter_compile(fschema, c,
+		cr_assert_eq(fcompile(fschema, c,
 			"title = \"x' OR 1=1 --\" || description ~ 'DROP'",
 			&a, &sql, args, &e), 0);
 		cr_expect_null(strstr(sql.ptr, "OR 1=1"), "%s", sql.ptr);
@@ -518,7 +544,7 @@ Test(filter, sql_shape)
 	struct err e = ERR_INIT;
 	json_t *args = json_array();
 
-	cr_assert_eq(filter_compile(fschema, c,
+	cr_assert_eq(fcompile(fschema, c,
 		"chat.user.role = \"admin\" && text ~ \"50%_\"", &a, &sql, args,
 		&e), 0, "%s", e.msg);
 	cr_expect_str_eq(sql.ptr,
@@ -543,12 +569,12 @@ Test(filter, appends_and_restores_on_error)
 	json_t *args = json_pack("[s]", "keep");
 
 	buf_puts(&sql, "collection = ? AND ");
-	cr_assert_eq(filter_compile(fschema, c, "title = \"a\" && nope = 1",
+	cr_assert_eq(fcompile(fschema, c, "title = \"a\" && nope = 1",
 				    NULL, &sql, args, &e), ERR_INVALID);
 	cr_expect_str_eq(sql.ptr, "collection = ? AND ");
 	cr_expect_eq(json_array_size(args), 1);
 	cr_expect_str_eq(e.field, "filter");
-	cr_assert_eq(filter_compile(fschema, c, "title = \"a\"", NULL, &sql,
+	cr_assert_eq(fcompile(fschema, c, "title = \"a\"", NULL, &sql,
 				    args, &e), 0);
 	cr_expect_str_eq(sql.ptr, "collection = ? AND "
 			 "json_extract(records.data, '$.title') = ?");
@@ -577,7 +603,7 @@ static void fcheck_errors(const struct ferr *cases, size_t n, enum who w)
 		json_t *args = json_array();
 		int rc;
 
-		rc = filter_compile(fschema, c, cases[i].filter, &a, &sql, args,
+		rc = fcompile(fschema, c, cases[i].filter, &a, &sql, args,
 				    &e);
 		cr_expect_eq(rc, ERR_INVALID, "%s: rc %d", cases[i].filter, rc);
 		cr_expect_str_eq(e.msg, cases[i].msg, "%s", cases[i].filter);
@@ -690,7 +716,7 @@ Test(filter, limits)
 	buf_puts(&f, "id = \"c2\"");
 	for (i = 0; i < FILTER_MAX_DEPTH; i++)
 		buf_putc(&f, ')');
-	cr_assert_eq(filter_compile(fschema, c, f.ptr, NULL, &sql, args, &e),
+	cr_assert_eq(fcompile(fschema, c, f.ptr, NULL, &sql, args, &e),
 		     0, "%s", e.msg);
 	got = frun("chats", sql.ptr, args, NULL);
 	cr_expect_str_eq(got, "c2");
@@ -701,7 +727,7 @@ Test(filter, limits)
 	buf_puts(&f, "id = 1");
 	for (i = 0; i < FILTER_MAX_DEPTH + 1; i++)
 		buf_putc(&f, ')');
-	cr_expect_eq(filter_compile(fschema, c, f.ptr, NULL, &sql, args, &e),
+	cr_expect_eq(fcompile(fschema, c, f.ptr, NULL, &sql, args, &e),
 		     ERR_INVALID);
 	cr_expect_str_eq(e.msg, "filter: parentheses nested deeper than 32 at "
 			 "position 33");
@@ -709,7 +735,7 @@ Test(filter, limits)
 	buf_reset(&f);
 	for (i = 0; i < 1000000; i++)
 		buf_putc(&f, '(');
-	cr_expect_eq(filter_compile(fschema, c, f.ptr, NULL, &sql, args, &e),
+	cr_expect_eq(fcompile(fschema, c, f.ptr, NULL, &sql, args, &e),
 		     ERR_INVALID);
 	cr_expect_str_eq(e.msg, "filter: expression is longer than 4096 bytes");
 	/* exactly at the limit: a long flat chain of || is fine */
@@ -719,12 +745,12 @@ Test(filter, limits)
 		buf_puts(&f, " || id = \"c3\"");
 	buf_reset(&sql);
 	json_array_clear(args);
-	cr_assert_eq(filter_compile(fschema, c, f.ptr, NULL, &sql, args, &e),
+	cr_assert_eq(fcompile(fschema, c, f.ptr, NULL, &sql, args, &e),
 		     0, "%s", e.msg);
 	got = frun("chats", sql.ptr, args, NULL);
 	cr_expect_str_eq(got, "c3");
 	free(got);
-	cr_expect_eq(filter_compile(fschema, c, NULL, NULL, &sql, args, &e),
+	cr_expect_eq(fcompile(fschema, c, NULL, NULL, &sql, args, &e),
 		     ERR_INVALID);
 	json_decref(args);
 	buf_release(&f);
@@ -764,7 +790,7 @@ Test(filter, sort_orders)
 		json_t *none = json_array();
 		char *got;
 
-		cr_assert_eq(filter_sort_compile(c, cases[i].sort, NULL, &sql,
+		cr_assert_eq(fsort(c, cases[i].sort, NULL, &sql,
 						 &e), 0, "%s: %s", cases[i].sort,
 			     e.msg);
 		cr_expect_str_eq(sql.ptr, cases[i].sql);
@@ -808,7 +834,7 @@ Test(filter, sort_errors)
 		struct err e = ERR_INIT;
 
 		buf_puts(&sql, "keep");
-		cr_expect_eq(filter_sort_compile(c, cases[i].sort, NULL, &sql, &e),
+		cr_expect_eq(fsort(c, cases[i].sort, NULL, &sql, &e),
 			     ERR_INVALID, "%s", cases[i].sort);
 		cr_expect_str_eq(e.msg, cases[i].msg, "%s", cases[i].sort);
 		cr_expect_str_eq(e.field, "sort");
@@ -824,7 +850,7 @@ Test(filter, sort_secret_for_superuser)
 	struct buf sql = BUF_INIT;
 	struct err e = ERR_INIT;
 
-	cr_assert_eq(filter_sort_compile(c, "-notes", &su, &sql, &e), 0);
+	cr_assert_eq(fsort(c, "-notes", &su, &sql, &e), 0);
 	cr_expect_str_eq(sql.ptr, "json_extract(records.data, '$.notes') DESC, "
 			 "records.id ASC");
 	buf_release(&sql);
@@ -852,7 +878,7 @@ Test(filter, default_schema_rules_compile)
 				json_t *args = json_array();
 				char *got;
 
-				cr_expect_eq(filter_compile(s, c, c->rules[a], &au,
+				cr_expect_eq(fcompile(s, c, c->rules[a], &au,
 							    &sql, args, &e), 0,
 					     "%s rule %d: %s", c->name, a, e.msg);
 				got = frun(c->name, sql.len ? sql.ptr : "0", args,
@@ -879,11 +905,11 @@ Test(filter, name_field_uses_the_name_column)
 	cr_assert_eq(schema_load_default(&s, &e), 0, "%s", e.msg);
 	c = schema_find(s, "mcp_servers");
 	cr_assert_not_null(c);
-	cr_assert_eq(filter_compile(s, c, "name > 'a' && reason = 'b'", NULL,
+	cr_assert_eq(fcompile(s, c, "name > 'a' && reason = 'b'", NULL,
 				    &sql, args, &e), 0, "%s", e.msg);
 	cr_expect_str_eq(sql.ptr, "(records.name > ? AND "
 			 "json_extract(records.data, '$.reason') = ?)");
-	cr_assert_eq(filter_sort_compile(c, "-name,reason", NULL, &order, &e),
+	cr_assert_eq(fsort(c, "-name,reason", NULL, &order, &e),
 		     0, "%s", e.msg);
 	cr_expect_str_eq(order.ptr, "records.name DESC, "
 			 "json_extract(records.data, '$.reason') ASC, "
@@ -892,7 +918,7 @@ Test(filter, name_field_uses_the_name_column)
 	buf_release(&sql);
 	json_array_clear(args);
 	c = schema_find(s, "ai_agents");
-	cr_assert_eq(filter_compile(s, c, "model.name = 'm'", NULL, &sql,
+	cr_assert_eq(fcompile(s, c, "model.name = 'm'", NULL, &sql,
 				    args, &e), 0, "%s", e.msg);
 	cr_expect(strstr(sql.ptr, "SELECT r1.name FROM records r1") != NULL,
 		  "%s", sql.ptr);

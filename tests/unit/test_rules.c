@@ -116,23 +116,20 @@ static int64_t rt_count(const char *coll, const struct filter_auth *fa,
 			int *rc_out)
 {
 	struct err e = ERR_INIT;
-	struct buf sql = BUF_INIT;
+	struct query_pred *where = NULL;
 	struct store_query q;
-	json_t *args = json_array();
 	int64_t n = -1;
 	int rc;
 
-	rc = rules_where(rt_sch, rt_coll(coll), RULE_LIST, fa, &sql, args, &e);
+	rc = rules_where(rt_sch, rt_coll(coll), RULE_LIST, fa, &where, &e);
 	if (!rc) {
 		memset(&q, 0, sizeof(q));
-		q.where = sql.ptr;
-		q.args = args;
+		q.where = where;
 		rc = store_count(rt_st, coll, &q, &n, &e);
 		cr_assert_eq(rc, 0, "%s", e.msg);
 	}
 	*rc_out = rc;
-	buf_release(&sql);
-	json_decref(args);
+	query_pred_free(where);
 	return n;
 }
 
@@ -177,16 +174,12 @@ Test(rules, forbidden_message_is_pocketbase_s)
 {
 	struct filter_auth alice = { false, rt_alice_rec, NULL };
 	struct err e = ERR_INIT;
-	struct buf sql = BUF_INIT;
-	json_t *args = json_array();
+	struct query_pred *where = NULL;
 
 	cr_assert_eq(rules_where(rt_sch, rt_coll("ai_prompts"), RULE_CREATE,
-				 &alice, &sql, args, &e), ERR_FORBIDDEN);
+				 &alice, &where, &e), ERR_FORBIDDEN);
 	cr_assert_str_eq(e.msg, "Only superusers can perform this action.");
-	cr_assert_eq(sql.len, 0, "sql left as it was");
-	cr_assert_eq(json_array_size(args), 0);
-	buf_release(&sql);
-	json_decref(args);
+	cr_assert_null(where, "no condition given");
 }
 
 Test(rules, view_hides_what_the_rule_hides)

@@ -1222,6 +1222,8 @@ static int st_list_cb(const struct record *r, void *arg)
 Test(store, list_and_count)
 {
 	struct err e = ERR_INIT;
+	struct query_pred *where;
+	struct query_sort order = { 0 };
 	struct store_query q;
 	struct st_list l;
 	char name[16], data[64];
@@ -1234,10 +1236,15 @@ Test(store, list_and_count)
 			 i % 2 ? "sub" : "primary");
 		st_make("agents", name, data, NULL);
 	}
+	where = query_and(query_cmp(QUERY_EQ, query_field("mode", false),
+				    query_literal(json_string("sub"))),
+			  query_cmp(QUERY_GTE, query_field("temp", false),
+				    query_literal(json_integer(2))));
+	cr_assert_not_null(where);
+	query_sort_add(&order, QUERY_SORT_FIELD, "temp", false, true);
 	memset(&q, 0, sizeof(q));
-	q.where = "json_extract(data, '$.mode') = ? AND json_extract(data, '$.temp') >= ?";
-	q.args = json_pack("[s,i]", "sub", 2);
-	q.order = "json_extract(data, '$.temp') DESC";
+	q.where = where;
+	q.order = &order;
 	memset(&l, 0, sizeof(l));
 	cr_assert_eq(store_list(st, "agents", &q, st_list_cb, &l, &e), 0,
 		     "%s", e.msg);
@@ -1247,11 +1254,13 @@ Test(store, list_and_count)
 	cr_assert(l.nested_ok);
 	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0);
 	cr_assert_eq(n, 2);
-	json_decref(q.args);
+	query_pred_free(where);
 
 	/* Default order, limit/offset, and a stopping walker. */
 	memset(&q, 0, sizeof(q));
-	q.order = "name";
+	memset(&order, 0, sizeof(order));
+	query_sort_add(&order, QUERY_SORT_COLUMN, "name", false, false);
+	q.order = &order;
 	q.limit = 2;
 	q.offset = 1;
 	memset(&l, 0, sizeof(l));
@@ -1266,23 +1275,30 @@ Test(store, list_and_count)
 	cr_assert_eq(store_count(st, "chats", NULL, &n, &e), 0);
 	cr_assert_eq(n, 0);
 
-	/* Bad queries are refused, not run. */
-	q.where = "name = ?";
-	q.args = json_pack("[{}]");
+	/* Bad queries are refused, not run: a value that is not a scalar, a
+	 * column the records table does not have, a name that is not one. */
+	where = query_cmp(QUERY_EQ, query_column("name"),
+			  query_literal(json_object()));
+	q.where = where;
 	cr_assert_eq(store_count(st, "agents", &q, &n, &e), ERR_INVALID);
-	json_decref(q.args);
-	q.args = json_pack("[s,s]", "a", "b");
+	query_pred_free(where);
+	where = query_cmp(QUERY_EQ, query_column("nope"),
+			  query_literal(json_string("a")));
+	q.where = where;
 	cr_assert_eq(store_count(st, "agents", &q, &n, &e), ERR_INVALID);
-	cr_assert(strstr(e.msg, "placeholders"), "%s", e.msg);
-	json_decref(q.args);
-	q.args = NULL;
-	q.where = "1); DROP TABLE records; --";
+	cr_assert(strstr(e.msg, "'nope'"), "%s", e.msg);
+	query_pred_free(where);
+	where = query_cmp(QUERY_EQ, query_field("1); DROP TABLE records; --",
+						false),
+			  query_literal(json_null()));
+	q.where = where;
 	cr_assert_eq(store_count(st, "agents", &q, &n, &e), ERR_INVALID);
-	q.where = "true";
-	q.args = json_pack("[]");
+	query_pred_free(where);
+	where = query_pred_new(QUERY_TRUE);
+	q.where = where;
 	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0);
 	cr_assert_eq(n, 6);
-	json_decref(q.args);
+	query_pred_free(where);
 	cr_assert_eq(store_count(st, "nope", NULL, &n, &e), ERR_NOT_FOUND);
 }
 
@@ -1314,6 +1330,7 @@ static int st_rows_cb(const struct store_row *row, void *arg)
 Test(store, rows_as_stored_and_foreign_keys_noticed)
 {
 	struct err e = ERR_INIT;
+	struct query_sort order = { 0 };
 	struct store_query q;
 	struct st_rows rows;
 	struct record r;
@@ -1322,8 +1339,9 @@ Test(store, rows_as_stored_and_foreign_keys_noticed)
 
 	st_make("agents", "r1", "{'temp': 1, 'mode': 'primary'}", NULL);
 	st_make("agents", "r2", "{'temp': 2, 'mode': 'sub'}", NULL);
+	query_sort_add(&order, QUERY_SORT_COLUMN, "name", false, true);
 	memset(&q, 0, sizeof(q));
-	q.order = "name DESC";
+	q.order = &order;
 	memset(&rows, 0, sizeof(rows));
 	cr_assert_eq(store_list_rows(st, "agents", &q, st_rows_cb, &rows, &e),
 		     0, "%s", e.msg);
@@ -1388,6 +1406,16 @@ Test(store, default_schema)
 	schema_free(def);
 }
 
+/* The condition "mode = m" on agents (caller frees). */
+static struct query_pred *st_mode_is(const char *m)
+{
+	struct query_pred *p = query_cmp(QUERY_EQ, query_field("mode", false),
+					 query_literal(json_string(m)));
+
+	cr_assert_not_null(p);
+	return p;
+}
+
 /* Totals are remembered per revision: the same query answers from the
  * cache until any write, and every write (create, update that moves a
  * record in or out of the condition, delete) is seen by the next count. */
@@ -1398,11 +1426,10 @@ Test(store, counts_follow_every_write)
 	struct store_txn *t = NULL;
 	struct record r;
 	int64_t n = -1;
-	json_t *args = json_pack("[s]", "primary");
+	struct query_pred *where = st_mode_is("primary");
 
 	memset(&q, 0, sizeof(q));
-	q.where = "json_extract(data, '$.mode') = ?";
-	q.args = args;
+	q.where = where;
 	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0, "%s", e.msg);
 	cr_expect_eq(n, 0);
 	record_init(&r);
@@ -1422,7 +1449,9 @@ Test(store, counts_follow_every_write)
 	cr_assert_eq(store_count(st, "agents", NULL, &n, &e), 0);
 	cr_expect_eq(n, 1);
 	/* other bound values are other queries */
-	json_array_set_new(args, 0, json_string("sub"));
+	query_pred_free(where);
+	where = st_mode_is("sub");
+	q.where = where;
 	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0);
 	cr_expect_eq(n, 1);
 	cr_assert_eq(store_begin(st, &t, &e), 0);
@@ -1431,7 +1460,7 @@ Test(store, counts_follow_every_write)
 	cr_assert_eq(store_count(st, "agents", &q, &n, &e), 0);
 	cr_expect_eq(n, 0);
 	record_release(&r);
-	json_decref(args);
+	query_pred_free(where);
 }
 
 /* List statements are kept prepared per connection: the same query again
@@ -1466,12 +1495,11 @@ Test(store, repeated_and_nested_list_queries)
 	struct err e = ERR_INIT;
 	struct store_query q;
 	struct nest_walk w;
-	json_t *args = json_pack("[s]", "primary");
+	struct query_pred *where = st_mode_is("primary");
 	int i;
 
 	memset(&q, 0, sizeof(q));
-	q.where = "json_extract(data, '$.mode') = ?";
-	q.args = args;
+	q.where = where;
 	for (i = 0; i < 3; i++) {
 		char name[16];
 
@@ -1485,5 +1513,5 @@ Test(store, repeated_and_nested_list_queries)
 		cr_expect_eq(w.outer, i + 1, "pass %d saw %d rows", i, w.outer);
 		cr_expect_eq(w.inner, (i + 1) * (i + 1));
 	}
-	json_decref(args);
+	query_pred_free(where);
 }
