@@ -51,7 +51,7 @@ enum act_kind { ACT_START, ACT_RESTART };
 struct action {
 	enum act_kind kind;
 	char reason[32];
-	char hash[DOCKER_HASH_LEN + 1];
+	char hash[CONTAINERS_HASH_LEN + 1];
 	char manual_id[ID_LEN + 1];
 	char at[TIME_LEN + 1];
 	int stop_timeout;
@@ -70,7 +70,7 @@ struct ctr {
 	struct runtime *rt;
 	char name[DOCKER_NAME_MAX + 1];
 	bool seen;                  /* named by the current pass */
-	struct docker_gov gov;      /* engine thread only */
+	struct governor gov;      /* engine thread only */
 	bool busy;                  /* an action thread exists, not joined */
 	pthread_t th;
 	struct action act;
@@ -149,15 +149,15 @@ static const char *jstr(json_t *o, const char *key)
 
 void containers_options_init(struct containers_options *o)
 {
-	struct docker_gov_config *g = &o->gov;
+	struct governor_config *g = &o->gov;
 
 	memset(o, 0, sizeof(*o));
-	docker_gov_config_default(g);
+	governor_config_default(g);
 	g->quiet_ms = util_env_int("POCKETCTL_RESTART_QUIET_MS", g->quiet_ms, 0, 3600000);
 	g->max_delay_ms = util_env_int("POCKETCTL_RESTART_MAX_DELAY_MS",
 				  g->max_delay_ms, 0, 86400000);
 	g->budget = (int)util_env_int("POCKETCTL_RESTART_BUDGET", g->budget, 1,
-				 DOCKER_GOV_BUDGET_MAX);
+				 GOVERNOR_BUDGET_MAX);
 	g->window_ms = util_env_int("POCKETCTL_RESTART_WINDOW_MS", g->window_ms, 0,
 			       86400000);
 	g->cooldown_ms = util_env_int("POCKETCTL_RESTART_COOLDOWN_MS", g->cooldown_ms,
@@ -166,7 +166,7 @@ void containers_options_init(struct containers_options *o)
 				    g->backoff_min_ms, 0, 3600000);
 	g->backoff_max_ms = util_env_int("POCKETCTL_RESTART_BACKOFF_MAX_MS",
 				    g->backoff_max_ms, 0, 86400000);
-	docker_gov_config_clamp(g);
+	governor_config_clamp(g);
 	o->health_poll_ms = 100;
 	o->poll_ms = 1000;
 }
@@ -217,7 +217,7 @@ int containers_start(const struct containers_options *o, struct err *e)
 		goto out;
 	}
 	rt->o = *o;
-	docker_gov_config_clamp(&rt->o.gov);
+	governor_config_clamp(&rt->o.gov);
 	if (rt->o.health_poll_ms <= 0)
 		rt->o.health_poll_ms = 100;
 	if (rt->o.poll_ms <= 0)
@@ -479,7 +479,7 @@ out:
 }
 
 int containers_hash_files(const char *root, json_t *files,
-			  char out[DOCKER_HASH_LEN + 1], int64_t *newest_ns,
+			  char out[CONTAINERS_HASH_LEN + 1], int64_t *newest_ns,
 			  struct err *e)
 {
 	struct pathlist pl = { NULL, 0, 0 };
@@ -537,9 +537,9 @@ int containers_hash_files(const char *root, json_t *files,
 			goto out;
 	}
 	EVP_DigestFinal_ex(md, dg, &dlen);
-	for (j = 0; j < dlen && j * 2 < DOCKER_HASH_LEN; j++)
+	for (j = 0; j < dlen && j * 2 < CONTAINERS_HASH_LEN; j++)
 		snprintf(out + j * 2, 3, "%02x", dg[j]);
-	out[DOCKER_HASH_LEN] = '\0';
+	out[CONTAINERS_HASH_LEN] = '\0';
 out:
 	EVP_MD_CTX_free(md);
 	pl_free(&pl);
@@ -1031,7 +1031,7 @@ static struct ctr *ctr_find(struct runtime *rt, const char *name)
 		return NULL;
 	c->rt = rt;
 	snprintf(c->name, sizeof(c->name), "%s", name);
-	docker_gov_init(&c->gov);
+	governor_init(&c->gov);
 	c->next = rt->ctrs;
 	rt->ctrs = c;
 	return c;
@@ -1080,7 +1080,7 @@ struct view {
 	bool have_state;
 	struct docker_state st;
 	bool busy;
-	struct docker_gov_decision dec;
+	struct governor_decision dec;
 	const char *degraded;       /* a Degraded reason, or NULL */
 	char degraded_msg[ERR_MSG_MAX];
 	bool running_wanted;
@@ -1124,7 +1124,7 @@ static json_t *build_status(struct pass *p, struct ctr *c, json_t *old,
 					      "health", v->st.health));
 	else if (json_object_get(old, "container") && !v->degraded)
 		json_object_set(mine, "container", json_object_get(old, "container"));
-	if (docker_gov_breaker_open(&c->gov, p->now)) {
+	if (governor_breaker_open(&c->gov, p->now)) {
 		mono_to_time(c->gov.open_until_ms, until);
 		json_object_set_new(mine, "breaker", json_pack("{s:b, s:s}", "open", 1,
 							       "until", until));
@@ -1153,8 +1153,8 @@ static json_t *build_status(struct pass *p, struct ctr *c, json_t *old,
 		 ready ? (v->st.running ? "running with the declared files"
 					: "not running, as declared")
 		       : v->degraded ? v->degraded_msg : why, now);
-	if (v->busy || v->dec.verdict == DOCKER_GOV_WAIT || v->dec.verdict == DOCKER_GOV_START ||
-	    v->dec.verdict == DOCKER_GOV_RESTART) {
+	if (v->busy || v->dec.verdict == GOVERNOR_WAIT || v->dec.verdict == GOVERNOR_START ||
+	    v->dec.verdict == GOVERNOR_RESTART) {
 		why = v->busy ? (c->act.kind == ACT_START ? "Starting" : "Restarting")
 			      : v->dec.reason;
 		add_cond(conds, oldc, "Reconciling", true, why,
@@ -1173,7 +1173,7 @@ static json_t *build_status(struct pass *p, struct ctr *c, json_t *old,
 	}
 	if (v->degraded) {
 		add_cond(conds, oldc, "Degraded", true, v->degraded, v->degraded_msg, now);
-	} else if (docker_gov_breaker_open(&c->gov, p->now)) {
+	} else if (governor_breaker_open(&c->gov, p->now)) {
 		char msg[200];
 
 		snprintf(msg, sizeof(msg), "more than %d actions in %lld s; automatic restarts paused until %s",
@@ -1209,7 +1209,7 @@ static bool collect(struct pass *p, struct ctr *c, json_t *status, bool *ok)
 	pthread_join(c->th, NULL);
 	c->busy = false;
 	*ok = a.rc == 0;
-	docker_gov_end(&c->gov, &p->rt->o.gov, p->now, *ok);
+	governor_end(&c->gov, &p->rt->o.gov, p->now, *ok);
 	snprintf(now, sizeof(now), "%s", rctx_now(p->c));
 	json_object_set_new(status, "lastAction",
 			    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
@@ -1242,11 +1242,11 @@ static int launch(struct pass *p, struct ctr *c, json_t *status,
 	snprintf(a->at, sizeof(a->at), "%s", rctx_now(p->c));
 	a->stop_timeout = stop_timeout;
 	a->health_timeout = health_timeout;
-	docker_gov_begin(&c->gov, p->now);
+	governor_begin(&c->gov, p->now);
 	c->busy = true;
 	if (pthread_create(&c->th, NULL, action_main, c) != 0) {
 		c->busy = false;
-		docker_gov_end(&c->gov, &p->rt->o.gov, p->now, false);
+		governor_end(&c->gov, &p->rt->o.gov, p->now, false);
 		return ERR_INTERNAL;
 	}
 	json_object_set_new(status, "lastAction",
@@ -1267,9 +1267,9 @@ static int one_container(struct pass *p, json_t *rec, struct err *e)
 	json_t *work = NULL, *mine = NULL;
 	const char *name = jstr(rec, "name"), *id = jstr(rec, "id");
 	const char *req_id, *handled;
-	char desired[DOCKER_HASH_LEN + 1], applied[DOCKER_HASH_LEN + 1] = "";
+	char desired[CONTAINERS_HASH_LEN + 1], applied[CONTAINERS_HASH_LEN + 1] = "";
 	int64_t newest = 0;
-	struct docker_gov_input in;
+	struct governor_input in;
 	struct view v;
 	struct err he = ERR_INIT;
 	struct ctr *c;
@@ -1313,7 +1313,7 @@ static int one_container(struct pass *p, json_t *rec, struct err *e)
 	v.desired = desired;
 	v.busy = c->busy;
 	if (v.busy) {
-		v.dec.verdict = DOCKER_GOV_WAIT;
+		v.dec.verdict = GOVERNOR_WAIT;
 		v.dec.reason = "ActionInFlight";
 		goto report;
 	}
@@ -1370,16 +1370,16 @@ static int one_container(struct pass *p, json_t *rec, struct err *e)
 		want_pass(p, c->down_since + DOWN_GRACE_MS);
 	}
 	in.manual = manual;
-	docker_gov_decide(&c->gov, &rt->o.gov, p->now, &in, &v.dec);
-	if (grace && v.dec.verdict == DOCKER_GOV_IDLE) {
-		v.dec.verdict = DOCKER_GOV_WAIT;
+	governor_decide(&c->gov, &rt->o.gov, p->now, &in, &v.dec);
+	if (grace && v.dec.verdict == GOVERNOR_IDLE) {
+		v.dec.verdict = GOVERNOR_WAIT;
 		v.dec.reason = "ConfirmingStop";
 	}
-	if (v.dec.verdict == DOCKER_GOV_WAIT)
+	if (v.dec.verdict == GOVERNOR_WAIT)
 		want_pass(p, v.dec.wake_ms);
-	if (v.dec.verdict == DOCKER_GOV_START || v.dec.verdict == DOCKER_GOV_RESTART) {
+	if (v.dec.verdict == GOVERNOR_START || v.dec.verdict == GOVERNOR_RESTART) {
 		rc = launch(p, c, work,
-			    v.dec.verdict == DOCKER_GOV_START ? ACT_START : ACT_RESTART,
+			    v.dec.verdict == GOVERNOR_START ? ACT_START : ACT_RESTART,
 			    v.dec.reason, desired, manual ? req_id : NULL,
 			    stop_timeout, health_timeout);
 		if (rc) {

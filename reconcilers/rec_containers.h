@@ -6,7 +6,7 @@
  *
  * The reconciler (rec_containers, registered in registry.c) decides; the
  * runtime started here acts: it owns the engine client, one governor per
- * container (docker.h), a short-lived thread per action (start or restart,
+ * container (governor.h), a short-lived thread per action (start or restart,
  * then the wait until the container runs and is healthy) and one thread
  * that follows the engine's /events stream for the managed containers, so
  * an external stop or crash is noticed at once. Both threads only ask for
@@ -49,11 +49,13 @@
 
 #include "docker.h"
 #include "err.h"
+#include "governor.h"
 #include "store/store.h"
 
 #define CONTAINERS_COLLECTION "containers"
 #define CONTAINERS_RECONCILER "containers"      /* the reconciler's name */
 #define CONTAINERS_FILES_MAX 10000              /* files hashed per container */
+#define CONTAINERS_HASH_LEN GOVERNOR_HASH_LEN   /* hex SHA-256 */
 
 struct reconciler;
 extern const struct reconciler rec_containers;
@@ -64,7 +66,7 @@ struct containers_options {
 	                                 * relative to (--root) */
 	const char *docker_host;        /* NULL: $DOCKER_HOST, else the
 	                                 * default socket */
-	struct docker_gov_config gov;   /* the restart governor */
+	struct governor_config gov;   /* the restart governor */
 	int64_t health_poll_ms;         /* inspect interval while waiting for
 	                                 * a container to come up; 100 */
 	/*
@@ -138,7 +140,7 @@ int containers_logs(const char *name, const struct docker_logs_options *lo,
  * CONTAINERS_FILES_MAX files), ERR_IO (a file that exists cannot be read).
  */
 int containers_hash_files(const char *root, json_t *files,
-			  char out[DOCKER_HASH_LEN + 1], int64_t *newest_ns,
+			  char out[CONTAINERS_HASH_LEN + 1], int64_t *newest_ns,
 			  struct err *e);
 
 #endif
