@@ -57,8 +57,6 @@
 #define CONTAINERS_FILES_MAX 10000              /* files hashed per container */
 #define CONTAINERS_HASH_LEN GOVERNOR_HASH_LEN   /* hex SHA-256 */
 
-struct reconciler;
-extern const struct reconciler rec_containers;
 
 struct containers_options {
 	struct store *store;            /* borrowed; outlives the runtime */

@@ -1,8 +1,9 @@
 /*
  * engine.c - the reconcile engine (see engine.h): the poll loop and its
  * thread, the triggers (change log, timers, full-pass requests), the work
- * queue's keys, the --watch manifests re-apply and the public API. One pass
- * is rctx.c, status status.c, inotify and git watch.c (engine_int.h).
+ * queue's keys, the reconcilers' lifecycle (start/stop) and the public
+ * API. One pass is rctx.c, status status.c, inotify and git watch.c
+ * (engine_int.h).
  */
 #include "engine_int.h"
 
@@ -19,8 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apply.h"
-#include "manifest.h"
 
 #define CHANGES_BATCH 512        /* change-log rows read per query */
 
@@ -49,103 +48,47 @@ bool eng_reads_has(const struct reconciler *r, const char *coll)
 	return false;
 }
 
-static void run_manifests(struct engine *en, struct rstate *rs)
-{
-	const char *paths[1] = { en->manifests_dir };
-	struct manifest_set set = { NULL, 0 };
-	struct apply_opts ao;
-	struct err e = ERR_INIT;
-	json_t *result = NULL, *warn = json_array();
-	char rev[64], now[TIME_LEN + 1], msg[512];
-	enum workq_outcome out;
-	bool dirty = false, invalid = false;
-	int64_t delay;
-	int rc;
-
-	util_now(now);
-	eng_git_state(en->manifests_dir, rev, &dirty);
-	rc = manifest_load_paths(en->schema, paths, 1, &set, &e);
-	if (rc) {
-		invalid = rc == ERR_INVALID || rc == ERR_TOO_LARGE;
-	} else {
-		memset(&ao, 0, sizeof(ao));
-		rc = apply_run(en->store, &set, &ao, &result, &e);
-		if (rc)
-			invalid = rc == ERR_INVALID || rc == ERR_CONFLICT ||
-				  rc == ERR_NOT_FOUND || rc == ERR_TOO_LARGE;
-	}
-	out = rc && !invalid ? WORKQ_FAILED : WORKQ_OK;
-	delay = workq_done(en->q, rs->name, out, 0, util_monotonic_ms());
-	rs->passes++;
-	atomic_fetch_add(&en->passes, 1);
-	json_object_set_new(rs->extra, "directory", eng_jstr(en->manifests_dir));
-	json_object_set_new(rs->extra, "git", json_boolean(rev[0] != '\0'));
-	json_object_set_new(rs->extra, "lastAttemptedRevision", eng_jstr(rev));
-	if (!rc) {
-		json_object_set_new(rs->extra, "lastAppliedRevision", eng_jstr(rev));
-		json_object_set_new(rs->extra, "dirty", json_boolean(dirty));
-		json_object_set_new(rs->extra, "lastApply", json_pack(
-			"{s:O, s:O, s:O}",
-			"created", json_object_get(result, "created"),
-			"configured", json_object_get(result, "configured"),
-			"unchanged", json_object_get(result, "unchanged")));
-		rs->observed_rev = json_integer_value(json_object_get(result,
-								    "revision"));
-		if (json_integer_value(json_object_get(result, "created")) ||
-		    json_integer_value(json_object_get(result, "configured")))
-			eng_log("manifests: applied '%s'%s%s: %lld created, %lld configured",
-				    en->manifests_dir, rev[0] ? " at " : "",
-				    rev,
-				    (long long)json_integer_value(json_object_get(result, "created")),
-				    (long long)json_integer_value(json_object_get(result, "configured")));
-		eng_set_conditions(rs, 0, &e, 0, warn, now);
-		snprintf(msg, sizeof(msg), "applied '%s'%s%.12s%s",
-			 en->manifests_dir, rev[0] ? " at " : "", rev,
-			 rev[0] && dirty ? " (work tree dirty)" : "");
-		eng_cond_set(rs->conds, "Ready", "True", "Applied", msg, now);
-	} else {
-		eng_log("manifests: %s", e.msg);
-		eng_set_conditions(rs, rc, &e, delay, warn, now);
-		if (invalid) {
-			eng_cond_set(rs->conds, "Ready", "False", "InvalidManifests",
-				 e.msg, now);
-			eng_cond_set(rs->conds, "Degraded", "True",
-				 "InvalidManifests", e.msg, now);
-			eng_cond_set(rs->conds, "Reconciling", "False",
-				 "WaitingForChange",
-				 "nothing applied; waiting for the files to change",
-				 now);
-			rs->next_retry[0] = '\0';
-		}
-	}
-	eng_persist(en, rs, NULL);
-	eng_watch_tree(en, en->manifests_dir, 0);
-	json_decref(result);
-	json_decref(warn);
-	manifest_set_release(&set);
-}
-
 static struct rstate *state_of(struct engine *en, const char *key)
 {
 	size_t i;
 
-	if (en->mrs && !strcmp(key, en->mrs->name))
-		return en->mrs;
 	for (i = 0; i < en->nrs; i++)
 		if (!strcmp(en->rs[i].name, key))
 			return &en->rs[i];
 	return NULL;
 }
 
-void eng_enqueue_all(struct engine *en, bool manifests)
+static bool is_source(const struct rstate *rs)
+{
+	return rs->r->flags & RECONCILER_SOURCE;
+}
+
+void eng_enqueue_all(struct engine *en, bool sources)
 {
 	int64_t now = util_monotonic_ms();
 	size_t i;
 
-	if (manifests && en->mrs)
-		workq_add(en->q, en->mrs->name, now);
+	/* The sources first: what they write is what the others render. */
+	for (i = 0; sources && i < en->nrs; i++)
+		if (is_source(&en->rs[i]))
+			workq_add(en->q, en->rs[i].name, now);
 	for (i = 0; i < en->nrs; i++)
-		workq_add(en->q, en->rs[i].name, now);
+		if (!is_source(&en->rs[i]))
+			workq_add(en->q, en->rs[i].name, now);
+}
+
+void eng_debounce(struct engine *en, const char *name)
+{
+	workq_add_after(en->q, name, util_monotonic_ms() + en->debounce_ms);
+}
+
+void eng_debounce_sources(struct engine *en)
+{
+	size_t i;
+
+	for (i = 0; i < en->nrs; i++)
+		if (is_source(&en->rs[i]))
+			eng_debounce(en, en->rs[i].name);
 }
 
 /* ---- the change log ---------------------------------------------------- */
@@ -263,10 +206,8 @@ static void step(struct engine *en)
 		rs = state_of(en, key);
 		if (!rs)
 			workq_done(en->q, key, WORKQ_OK, 0, util_monotonic_ms());
-		else if (rs->r)
-			eng_run_pass(en, rs);
 		else
-			run_manifests(en, rs);
+			eng_run_pass(en, rs);
 		ran = true;
 	}
 	/* Publish first: whoever sees full_done must see this pass's status. */
@@ -280,24 +221,12 @@ static void *engine_main(void *arg)
 {
 	struct engine *en = arg;
 	struct pollfd fds[3];
-	char *refs;
 	size_t i;
 
 	on_engine_thread = true;
 	pthread_setname_np(pthread_self(), "pctl-engine");
 	for (i = 0; i < en->nrs; i++)
 		eng_watch_artifacts(en, &en->rs[i]);
-	if (en->mrs) {
-		eng_watch_tree(en, en->manifests_dir, 0);
-		en->git_dir = eng_git_dir_of(en->manifests_dir);
-		if (en->git_dir) {
-			eng_watch_add(en, en->git_dir, W_GIT_DIR);
-			refs = path_join(en->git_dir, "refs/heads");
-			if (refs)
-				eng_watch_add(en, refs, W_GIT_REFS);
-			free(refs);
-		}
-	}
 	en->next_resync = en->resync_ms > 0 ?
 		util_monotonic_ms() + jittered(en, en->resync_ms) : WORKQ_NEVER;
 	fds[0].fd = en->efd;
@@ -354,22 +283,101 @@ static void rstate_release(struct rstate *rs)
 	json_decref(rs->extra);
 	json_decref(rs->written);
 	free(rs->last_error);
+	free(rs->git_dir);
 }
 
-static int rstate_init(struct rstate *rs, const struct reconciler *r,
-		       const char *name, struct err *e)
+/* env->wake of a reconciler: a flag step() reads, and a kick. */
+static void wake_rstate(void *arg)
+{
+	struct rstate *rs = arg;
+
+	atomic_store(&rs->wanted, true);
+	engine_kick(rs->en);
+}
+
+static int rstate_init(struct engine *en, struct rstate *rs,
+		       const struct reconciler *r, struct err *e)
 {
 	memset(rs, 0, sizeof(*rs));
 	rs->r = r;
-	rs->name = name;
+	rs->name = r->name;
+	rs->en = en;
 	rs->conds = json_array();
 	rs->events = json_array();
 	rs->warnings = json_array();
-	if (!r)
-		rs->extra = json_object();
-	if (!rs->conds || !rs->events || !rs->warnings || (!r && !rs->extra))
+	rs->extra = json_object();
+	if (!rs->conds || !rs->events || !rs->warnings || !rs->extra)
 		return err_set(e, ERR_NOMEM, "out of memory");
+	rs->env.root = en->root;
+	rs->env.data_dir = en->data_dir;
+	rs->env.docker_host = en->docker_host;
+	rs->env.manifests_dir = en->manifests_dir;
+	rs->env.watch_manifests = en->watch_manifests;
+	rs->env.wake = wake_rstate;
+	rs->env.wake_arg = rs;
 	return 0;
+}
+
+/* Start rs's reconciler. Returns 0, RECONCILER_OFF or an error. */
+static int rstate_start(struct rstate *rs, struct err *e)
+{
+	int rc;
+
+	if (!rs->r->start)
+		return 0;
+	rc = rs->r->start(&rs->env, &rs->state, e);
+	if (rc < 0) {
+		if (!e || !e->msg[0])
+			err_set(e, rc, "cannot start reconciler '%s'", rs->name);
+		else
+			err_prefix(e, "reconciler '%s': ", rs->name);
+		return rc;
+	}
+	rs->live = rc == 0;
+	return rc;
+}
+
+/* Is r one of the n of regs? */
+static bool listed(const struct reconciler *const *regs, size_t n,
+		   const struct reconciler *r)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (regs[i] == r)
+			return true;
+	return false;
+}
+
+/*
+ * The paths of the registry, then of any reconciler of regs that is not
+ * in it: the key list is the registry's even when a test runs a few.
+ */
+static int load_paths(struct engine *en, const struct engine_options *o,
+		      const struct reconciler *const *regs, size_t n,
+		      struct err *e)
+{
+	const struct reconciler **all;
+	char *cfg = NULL;
+	size_t i, k = 0;
+	int rc;
+
+	all = calloc(nreconcilers + n + 1, sizeof(*all));
+	if (!all)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	for (i = 0; i < nreconcilers; i++)
+		all[k++] = reconcilers[i];
+	for (i = 0; i < n; i++)
+		if (regs[i] && !listed(reconcilers, nreconcilers, regs[i]))
+			all[k++] = regs[i];
+	if (!o->paths_config && o->data_dir)
+		cfg = paths_default_config(o->data_dir);
+	rc = paths_load(&en->paths, en->root,
+			o->paths_config ? o->paths_config : cfg,
+			(const struct reconciler *const *)all, k, e);
+	free(cfg);
+	free(all);
+	return rc;
 }
 
 static bool key_ok(const char *k)
@@ -395,6 +403,13 @@ static char *absolute(const char *dir)
 	return path_join(cwd, dir);
 }
 
+/* *dst = a copy of src (NULL stays NULL). Returns -1 on OOM. */
+static int dup_opt(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst ? -1 : 0;
+}
+
 /* Milliseconds from the environment: -1 ... one year, or fallback. */
 static int64_t env_ms(const char *name, int64_t fallback)
 {
@@ -417,6 +432,7 @@ int engine_new(struct engine **out, const struct engine_options *o,
 							        reconcilers;
 	size_t n = o->reconcilers ? o->nreconcilers : nreconcilers, i, j;
 	struct workq_options wo;
+	struct rstate *rs;
 	struct engine *en;
 	int rc = 0;
 
@@ -440,11 +456,14 @@ int engine_new(struct engine **out, const struct engine_options *o,
 					       ENGINE_DEBOUNCE_MS;
 	en->rng = (unsigned)util_monotonic_ms() ^ (unsigned)getpid();
 	en->root = absolute(o->root && *o->root ? o->root : PATHS_DEFAULT_ROOT);
-	if (!en->root) {
+	if (!en->root || dup_opt(&en->data_dir, o->data_dir) ||
+	    dup_opt(&en->docker_host, o->docker_host) ||
+	    dup_opt(&en->manifests_dir, o->manifests_dir)) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	rc = paths_load(&en->paths, en->root, o->paths_config, e);
+	en->watch_manifests = o->watch_manifests;
+	rc = load_paths(en, o, regs, n, e);
 	if (rc)
 		goto out;
 	memset(&wo, 0, sizeof(wo));
@@ -454,14 +473,25 @@ int engine_new(struct engine **out, const struct engine_options *o,
 	rc = workq_new(&en->q, &wo, e);
 	if (rc)
 		goto out;
+	/* Before any start(): a reconciler's threads may wake it at once. */
+	en->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	en->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (en->efd < 0 || en->tfd < 0) {
+		rc = err_set(e, ERR_IO, "engine: cannot create its descriptors: %s",
+			     strerror(errno));
+		goto out;
+	}
+	en->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (en->ifd < 0)
+		eng_log("inotify unavailable (%s): drift is corrected only by the periodic resync",
+			    strerror(errno));
 	en->rs = calloc(n ? n : 1, sizeof(*en->rs));
 	if (!en->rs) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if (!regs[i] || !key_ok(regs[i]->name) || !regs[i]->reconcile ||
-		    !strcmp(regs[i]->name, ENGINE_MANIFESTS_KEY)) {
+		if (!regs[i] || !key_ok(regs[i]->name) || !regs[i]->reconcile) {
 			rc = err_set(e, ERR_INVALID,
 				     "engine: reconciler %zu has a bad name or no reconcile function",
 				     i);
@@ -474,42 +504,27 @@ int engine_new(struct engine **out, const struct engine_options *o,
 					     regs[i]->name);
 				goto out;
 			}
-		rc = rstate_init(&en->rs[i], regs[i], regs[i]->name, e);
-		en->nrs = i + 1;
-		if (rc)
-			goto out;
-	}
-	if (o->manifests_dir && *o->manifests_dir && o->watch_manifests) {
-		en->manifests_dir = strdup(o->manifests_dir);
-		en->mrs = calloc(1, sizeof(*en->mrs));
-		if (!en->manifests_dir || !en->mrs) {
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-			goto out;
+		rs = &en->rs[en->nrs];
+		rc = rstate_init(en, rs, regs[i], e);
+		en->nrs++;
+		if (!rc)
+			rc = rstate_start(rs, e);
+		if (rc == RECONCILER_OFF) {
+			/* Not used with these options: as if not listed. */
+			rstate_release(rs);
+			en->nrs--;
+			rc = 0;
 		}
-		rc = rstate_init(en->mrs, NULL, ENGINE_MANIFESTS_KEY, e);
 		if (rc)
 			goto out;
 	}
 	for (i = 0; !rc && i < en->nrs; i++)
 		rc = eng_ensure_record(en, &en->rs[i], e);
-	if (!rc && en->mrs)
-		rc = eng_ensure_record(en, en->mrs, e);
 	if (rc)
 		goto out;
 	en->last_rev = store_head(en->store);
 	for (i = 0; i < en->nrs; i++)
 		en->rs[i].data_rev = en->last_rev;
-	en->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	en->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (en->efd < 0 || en->tfd < 0) {
-		rc = err_set(e, ERR_IO, "engine: cannot create its descriptors: %s",
-			     strerror(errno));
-		goto out;
-	}
-	en->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (en->ifd < 0)
-		eng_log("inotify unavailable (%s): drift is corrected only by the periodic resync",
-			    strerror(errno));
 	rc = store_add_commit_hook(en->store, commit_hook, en, e);
 	if (rc)
 		goto out;
@@ -560,6 +575,13 @@ void engine_free(struct engine *en)
 	if (!en)
 		return;
 	engine_stop(en);
+	/* The lifecycle's end, in reverse order; a reconciler's threads may
+	 * still wake the engine (the eventfd is open) while they end. */
+	for (i = en->nrs; i-- > 0;)
+		if (en->rs[i].live && en->rs[i].r->stop) {
+			en->rs[i].r->stop(en->rs[i].state);
+			en->rs[i].live = false;
+		}
 	if (en->hooked)
 		store_remove_commit_hook(en->store, commit_hook, en);
 	if (en->efd >= 0)
@@ -574,15 +596,14 @@ void engine_free(struct engine *en)
 	for (i = 0; i < en->nrs; i++)
 		rstate_release(&en->rs[i]);
 	free(en->rs);
-	rstate_release(en->mrs);
-	free(en->mrs);
 	workq_free(en->q);
 	paths_release(&en->paths);
 	json_decref(en->snap);
 	pthread_mutex_destroy(&en->slock);
 	free(en->root);
+	free(en->data_dir);
+	free(en->docker_host);
 	free(en->manifests_dir);
-	free(en->git_dir);
 	free(en);
 }
 
@@ -599,6 +620,16 @@ void engine_enqueue(struct engine *en, const char *name)
 		engine_kick(en);
 		return;
 	}
+}
+
+void *engine_state(struct engine *en, const char *name)
+{
+	size_t i;
+
+	for (i = 0; en && name && i < en->nrs; i++)
+		if (!strcmp(en->rs[i].name, name))
+			return en->rs[i].state;
+	return NULL;
 }
 
 uint64_t engine_request_full(struct engine *en)

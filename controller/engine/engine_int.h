@@ -30,8 +30,9 @@
 
 enum {
 	W_FILES = 1,             /* the directory of owned files */
-	W_MANIFESTS = 2,         /* a directory of the manifests tree */
-	W_GIT_DIR = 4,           /* the manifests checkout's git dir (HEAD) */
+	W_TREE = 2,              /* a directory of a watched tree
+	                          * (rctx_watch_tree) */
+	W_GIT_DIR = 4,           /* that tree's git dir (HEAD) */
 	W_GIT_REFS = 8,          /* its refs/heads */
 	W_INPUT = 16,            /* an input directory (rctx_watch_dir) */
 };
@@ -40,8 +41,8 @@ struct watch {
 	int wd;
 	unsigned flags;
 	char *dir;
-	const char *input;       /* W_INPUT: the reconciler to run (its
-	                          * name, static) */
+	const char *input;       /* W_INPUT, W_TREE, W_GIT_*: the reconciler
+	                          * to run (its name, static) */
 };
 
 /* A file owned by a reconciler. */
@@ -59,17 +60,25 @@ struct artifact {
 	json_t *conds;           /* Ready, Degraded */
 };
 
-/* One key of the work queue: a reconciler, or the manifests re-apply. */
+/* One key of the work queue: a reconciler and what the engine keeps of
+ * it. */
 struct rstate {
-	const struct reconciler *r;   /* NULL for the manifests key */
+	const struct reconciler *r;
 	const char *name;
+	struct engine *en;            /* its engine (for env.wake) */
+	struct reconciler_env env;    /* what start() got; lives as long */
+	void *state;                  /* what start() made */
+	bool live;                    /* start() succeeded: stop() is due */
+	char *git_dir;                /* rctx_watch_tree(): the checkout's git
+	                               * dir, once looked up (git_looked) */
+	bool git_looked;
 	char id[ID_LEN + 1];          /* its reconcile_status record */
 	struct artifact *arts;        /* sorted by path */
 	size_t narts, aalloc;
 	json_t *conds;                /* Ready, Reconciling, Degraded */
 	json_t *events;               /* newest last, ENGINE_EVENTS_KEPT */
 	json_t *warnings;
-	json_t *extra;                /* manifests: directory, git, counts */
+	json_t *extra;                /* keys of rctx_status_set() */
 	json_t *written;              /* the status last stored */
 	char *last_error;
 	int failures;
@@ -85,12 +94,14 @@ struct engine {
 	struct store *store;
 	const struct schema *schema;
 	char *root;
-	char *manifests_dir;
+	char *data_dir, *docker_host, *manifests_dir;  /* for env */
+	bool watch_manifests;
 	int64_t resync_ms, debounce_ms;
 	struct paths paths;
-	struct rstate *rs;            /* reconcilers, registry order */
+	struct rstate *rs;            /* reconcilers, registry order (those
+	                               * whose start() said RECONCILER_OFF
+	                               * left out) */
 	size_t nrs;
-	struct rstate *mrs;           /* the manifests key, or NULL */
 	struct workq *q;
 	int efd, ifd, tfd;
 	struct watch *w;
@@ -105,7 +116,6 @@ struct engine {
 	int64_t next_resync;
 	_Atomic uint64_t wakeups, passes;
 	unsigned rng;
-	char *git_dir;
 	pthread_mutex_t slock;        /* guards snap */
 	json_t *snap;
 };
@@ -118,8 +128,15 @@ void eng_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* True when r declares coll in its reads. */
 bool eng_reads_has(const struct reconciler *r, const char *coll);
 
-/* Enqueue every reconciler now (and the manifests key when manifests). */
-void eng_enqueue_all(struct engine *en, bool manifests);
+/* Enqueue every reconciler now; the sources (RECONCILER_SOURCE) too,
+ * first, when sources. */
+void eng_enqueue_all(struct engine *en, bool sources);
+
+/* Enqueue every source after the debounce delay. */
+void eng_debounce_sources(struct engine *en);
+
+/* Enqueue the reconciler called name after the debounce delay. */
+void eng_debounce(struct engine *en, const char *name);
 
 /* ---- rctx.c --------------------------------------------------------------- */
 
@@ -164,6 +181,10 @@ void eng_persist(struct engine *en, struct rstate *rs, json_t *todo);
 void eng_set_conditions(struct rstate *rs, int rc, const struct err *e,
 			int64_t delay, json_t *warnings, const char *now);
 
+/* True for the keys of a status record the engine writes itself
+ * ("conditions", "artifacts", ...), which rctx_status_set() refuses. */
+bool eng_status_key(const char *key);
+
 /* Keep the newest ENGINE_EVENTS_KEPT events. */
 void eng_trim_events(json_t *events);
 
@@ -181,8 +202,10 @@ struct watch *eng_watch_by_wd(struct engine *en, int wd);
 /* Watch the directory of every artifact of rs that has no watch yet. */
 void eng_watch_artifacts(struct engine *en, struct rstate *rs);
 
-/* Watch the directory tree at dir (not .git), recursively. */
-void eng_watch_tree(struct engine *en, const char *dir, int depth);
+/* Watch the directory tree at dir (not .git), recursively, for the
+ * reconciler called input. */
+void eng_watch_tree(struct engine *en, const char *dir, const char *input,
+		    int depth);
 
 /* HEAD's commit of the checkout at dir ("" when none) and whether its
  * work tree is dirty. */

@@ -200,6 +200,10 @@ struct rctx {
 	char now[TIME_LEN + 1];
 	int64_t requeue_ms;      /* -1: none */
 	bool wrote;              /* a file was replaced or removed */
+	bool no_retry;           /* rctx_no_retry() */
+	bool observed_set;       /* rctx_observed(): observed */
+	int64_t observed;
+	json_t *conds;           /* rctx_condition()s, in order */
 };
 
 static int collect_record(const struct record *r, void *arg)
@@ -244,9 +248,9 @@ int rctx_records(struct rctx *c, const char *collection, json_t **out,
 	return 0;
 }
 
-struct store *rctx_store(struct rctx *c)
+void *rctx_state(struct rctx *c)
 {
-	return c->en->store;
+	return c->rs->state;
 }
 
 void rctx_watch_dir(struct rctx *c, const char *dir)
@@ -267,18 +271,18 @@ void rctx_watch_dir(struct rctx *c, const char *dir)
 		w->input = c->rs->name;
 }
 
-const char *rctx_path(struct rctx *c, enum path_id id)
+const char *rctx_path(struct rctx *c, const char *key)
 {
-	return paths_get(&c->en->paths, id);
+	return paths_get(&c->en->paths, key);
 }
 
 char *rctx_opencode_path(struct rctx *c, const char *name)
 {
-	const char *p = rctx_path(c, PATH_AGENTS_DIR);
+	const char *p = rctx_path(c, "agents_dir");
 	char *copy, *dir;
 
 	if (!p)
-		p = rctx_path(c, PATH_OPENCODE_JSON);
+		p = rctx_path(c, "opencode_json");
 	if (!p || !(copy = strdup(p)))
 		return NULL;
 	dir = path_join(dirname(copy), name);
@@ -427,10 +431,153 @@ out:
 	return rc;
 }
 
+/* ---- writes to the store, and the pass's own status ---------------------- */
+
+int rctx_set_status(struct rctx *c, const char *collection, const char *id,
+		    const char *const *keys, json_t *fields, struct err *e)
+{
+	struct store_txn *t = NULL;
+	struct record r;
+	json_t *merged = NULL, *v;
+	size_t k;
+	int rc;
+
+	if (!eng_reads_has(c->rs->r, collection))
+		return err_set(e, ERR_INVALID,
+			       "reconciler '%s' writes '%s' without declaring it",
+			       c->rs->name, collection);
+	record_init(&r);
+	rc = store_begin(c->en->store, &t, e);
+	if (!rc)
+		rc = store_txn_get(t, collection, id, &r, e);
+	if (rc == ERR_NOT_FOUND) {
+		err_clear(e);
+		rc = 0;
+		goto out;
+	}
+	if (rc)
+		goto out;
+	merged = json_is_object(r.status) ? json_deep_copy(r.status) :
+					    json_object();
+	if (!merged) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (k = 0; keys[k]; k++) {
+		v = json_object_get(fields, keys[k]);
+		if (v)
+			json_object_set(merged, keys[k], v);     /* borrowed */
+		else
+			json_object_del(merged, keys[k]);
+	}
+	if (json_equal(merged, r.status))
+		goto out;
+	rc = store_txn_set_status(t, collection, id, merged, e);
+	if (!rc)
+		rc = store_commit(t, e);
+	t = NULL;
+out:
+	store_abort(t);
+	json_decref(merged);
+	record_release(&r);
+	return rc;
+}
+
+int rctx_provision(struct rctx *c, const char *dir, json_t **report,
+		   struct err *e)
+{
+	return provision_sync(c->en->store, dir, report, e);
+}
+
+const struct schema *rctx_schema(struct rctx *c)
+{
+	return c->en->schema;
+}
+
+int rctx_apply(struct rctx *c, const struct manifest_set *set,
+	       json_t **result, struct err *e)
+{
+	struct apply_opts ao;
+
+	memset(&ao, 0, sizeof(ao));
+	return apply_run(c->en->store, set, &ao, result, e);
+}
+
+void rctx_git_state(struct rctx *c, const char *dir, char rev[64],
+		    bool *dirty)
+{
+	(void)c;
+	eng_git_state(dir, rev, dirty);
+}
+
+void rctx_watch_tree(struct rctx *c, const char *dir)
+{
+	struct rstate *rs = c->rs;
+	struct watch *w;
+	char *refs;
+	int wd;
+
+	eng_watch_tree(c->en, dir, rs->name, 0);
+	if (!rs->git_looked) {
+		rs->git_looked = true;
+		rs->git_dir = eng_git_dir_of(dir);
+		if (!rs->git_dir)
+			return;
+		wd = eng_watch_add(c->en, rs->git_dir, W_GIT_DIR);
+		w = wd >= 0 ? eng_watch_by_wd(c->en, wd) : NULL;
+		if (w)
+			w->input = rs->name;
+		refs = path_join(rs->git_dir, "refs/heads");
+		wd = refs ? eng_watch_add(c->en, refs, W_GIT_REFS) : -1;
+		w = wd >= 0 ? eng_watch_by_wd(c->en, wd) : NULL;
+		if (w)
+			w->input = rs->name;
+		free(refs);
+	}
+}
+
+void rctx_status_set(struct rctx *c, const char *key, json_t *v)
+{
+	if (!key || eng_status_key(key))
+		json_decref(v);
+	else
+		json_object_set_new(c->rs->extra, key, v);   /* v stolen */
+}
+
+void rctx_condition(struct rctx *c, const char *type, const char *status,
+		    const char *reason, const char *message)
+{
+	json_array_append_new(c->conds, json_pack(
+		"{s:s, s:s, s:s, s:o}", "type", type, "status", status,
+		"reason", reason, "message", eng_jstr(message)));
+}
+
+void rctx_no_retry(struct rctx *c)
+{
+	c->no_retry = true;
+}
+
+void rctx_observed(struct rctx *c, int64_t rev)
+{
+	c->observed_set = true;
+	c->observed = rev;
+}
+
+void rctx_log(struct rctx *c, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	eng_log("%s: %s", c->rs->name, line);
+}
+
 /*
  * True when path lies in (or below) one of the directories the current
- * paths configuration renders into: agents_dir itself and the parent of
- * every other path (so <root>/workspace/.opencode/skills/<name>/SKILL.md
+ * paths configuration renders into: each directory key itself (agents_dir)
+ * and the parent of every other path (so <root>/workspace/.opencode/skills/<name>/SKILL.md
  * counts). A file owned under an older root or an older configuration is
  * let go, not deleted: changing --root must never delete the files of the
  * previous one.
@@ -440,12 +587,12 @@ static bool in_rendered_dir(const struct engine *en, const char *path)
 	const char *p, *slash;
 	size_t pl, i;
 
-	for (i = 0; i < PATH__COUNT; i++) {
-		p = paths_get(&en->paths, (enum path_id)i);
+	for (i = 0; i < en->paths.n; i++) {
+		p = en->paths.p[i];
 		if (!p)
 			continue;
 		pl = strlen(p);
-		if (i != PATH_AGENTS_DIR) {
+		if (!en->paths.dir[i]) {
 			slash = strrchr(p, '/');
 			pl = slash ? (size_t)(slash - p) : 0;
 		}
@@ -530,8 +677,9 @@ void eng_run_pass(struct engine *en, struct rstate *rs)
 	c.cache = json_object();
 	c.warnings = json_array();
 	c.drift = json_array();
+	c.conds = json_array();
 	util_now(c.now);
-	if (!c.cache || !c.warnings || !c.drift) {
+	if (!c.cache || !c.warnings || !c.drift || !c.conds) {
 		rc = err_set(&e, ERR_NOMEM, "out of memory");
 		goto done;
 	}
@@ -544,7 +692,8 @@ void eng_run_pass(struct engine *en, struct rstate *rs)
 		err_set(&e, rc, "reconciler '%s' failed (%s)", rs->name,
 			err_name(rc));
 done:
-	out = rc ? WORKQ_FAILED : c.requeue_ms >= 0 ? WORKQ_REQUEUE : WORKQ_OK;
+	out = rc && !c.no_retry ? WORKQ_FAILED :
+	      !rc && c.requeue_ms >= 0 ? WORKQ_REQUEUE : WORKQ_OK;
 	delay = workq_done(en->q, rs->name, out, c.requeue_ms,
 			   util_monotonic_ms());
 	rs->passes++;
@@ -555,8 +704,17 @@ done:
 		eng_log("%s: recovered after %d failed attempts", rs->name,
 			    rs->failures);
 	eng_set_conditions(rs, rc, &e, delay, c.warnings, c.now);
+	if (rc && c.no_retry)
+		rs->next_retry[0] = '\0';
+	json_array_foreach(c.conds, i, ev)
+		eng_cond_set(rs->conds,
+			     json_string_value(json_object_get(ev, "type")),
+			     json_string_value(json_object_get(ev, "status")),
+			     json_string_value(json_object_get(ev, "reason")),
+			     json_string_value(json_object_get(ev, "message")),
+			     c.now);
 	if (!rc) {
-		rs->observed_rev = start_rev;
+		rs->observed_rev = c.observed_set ? c.observed : start_rev;
 		todo = json_array();
 		if (todo)
 			eng_collect_observed(rs, c.cache, todo);
@@ -573,4 +731,5 @@ done:
 	json_decref(c.cache);
 	json_decref(c.warnings);
 	json_decref(c.drift);
+	json_decref(c.conds);
 }

@@ -113,6 +113,22 @@ static json_t *art_json(const struct artifact *a)
 			 "lastError", eng_jstr(a->error ? a->error : ""));
 }
 
+/* The keys of a status record that the engine itself writes. */
+static const char *const engine_keys[] = {
+	"conditions", "observedRevision", "failures", "lastError",
+	"nextRetryTime", "warnings", "artifacts", "events", NULL
+};
+
+bool eng_status_key(const char *key)
+{
+	size_t i;
+
+	for (i = 0; engine_keys[i]; i++)
+		if (!strcmp(engine_keys[i], key))
+			return true;
+	return false;
+}
+
 /* The status of rs as stored: fresh copies, never aliasing live state. */
 static json_t *build_status(const struct rstate *rs)
 {
@@ -134,7 +150,7 @@ static json_t *build_status(const struct rstate *rs)
 		       "warnings", json_deep_copy(rs->warnings),
 		       "artifacts", arts,
 		       "events", json_deep_copy(rs->events));
-	if (st && rs->extra && json_object_update(st, rs->extra)) {
+	if (st && json_object_update(st, rs->extra)) {
 		json_decref(st);
 		return NULL;
 	}
@@ -183,17 +199,9 @@ static void load_state(struct rstate *rs, json_t *st)
 			art->conds = json_deep_copy(v);
 		}
 	}
-	if (rs->extra) {
-		static const char *const keep[] = {
-			"directory", "git", "lastAppliedRevision",
-			"lastAttemptedRevision", "dirty", "lastApply", NULL
-		};
-		for (i = 0; keep[i]; i++) {
-			v = json_object_get(st, keep[i]);
-			if (v)
-				json_object_set(rs->extra, keep[i], v);
-		}
-	}
+	json_object_foreach(st, path, v)
+		if (!eng_status_key(path))
+			json_object_set(rs->extra, path, v);
 	json_decref(rs->written);
 	rs->written = json_deep_copy(st);
 }
@@ -210,12 +218,10 @@ int eng_ensure_record(struct engine *en, struct rstate *rs, struct err *e)
 
 	record_init(&r);
 	reads = json_array();
-	for (i = 0; rs->r && rs->r->reads && rs->r->reads[i]; i++)
+	for (i = 0; rs->r->reads && rs->r->reads[i]; i++)
 		json_array_append_new(reads, eng_jstr(rs->r->reads[i]));
 	data = json_pack("{s:s, s:o, s:o}", "name", rs->name,
-			 "description",
-			 eng_jstr(rs->r ? rs->r->description :
-			      "re-apply of the watched manifests directory"),
+			 "description", eng_jstr(rs->r->description),
 			 "reads", reads);
 	if (!data) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
@@ -466,7 +472,7 @@ static json_t *rstate_json(struct engine *en, const struct rstate *rs)
 		json_decref(reads);
 		return NULL;
 	}
-	for (i = 0; rs->r && rs->r->reads && rs->r->reads[i]; i++)
+	for (i = 0; rs->r->reads && rs->r->reads[i]; i++)
 		json_array_append_new(reads, eng_jstr(rs->r->reads[i]));
 	workq_info(en->q, rs->name, &qi);
 	if (qi.processing)
@@ -476,9 +482,7 @@ static json_t *rstate_json(struct engine *en, const struct rstate *rs)
 	else if (qi.delayed)
 		state = "delayed";
 	json_object_set_new(o, "name", eng_jstr(rs->name));
-	json_object_set_new(o, "description",
-			    eng_jstr(rs->r ? rs->r->description :
-				 "re-apply of the watched manifests directory"));
+	json_object_set_new(o, "description", eng_jstr(rs->r->description));
 	json_object_set_new(o, "reads", reads);
 	json_object_set_new(o, "queue", json_pack("{s:s, s:i}", "state", state,
 						  "failures", qi.failures));
@@ -498,14 +502,13 @@ void eng_publish(struct engine *en)
 	if (!snap || !list || !paths)
 		goto fail;
 	for (i = 0; i < en->nrs; i++)
-		if (json_array_append_new(list, rstate_json(en, &en->rs[i])))
+		if (!(en->rs[i].r->flags & RECONCILER_SOURCE) &&
+		    json_array_append_new(list, rstate_json(en, &en->rs[i])))
 			goto fail;
-	for (i = 0; i < PATH__COUNT; i++) {
-		const char *p = paths_get(&en->paths, (enum path_id)i);
-
-		json_object_set_new(paths, paths_key((enum path_id)i),
-				    p ? eng_jstr(p) : json_null());
-	}
+	for (i = 0; i < en->paths.n; i++)
+		json_object_set_new(paths, en->paths.key[i],
+				    en->paths.p[i] ? eng_jstr(en->paths.p[i]) :
+						     json_null());
 	json_object_set_new(snap, "root", eng_jstr(en->root));
 	json_object_set_new(snap, "pathsConfig",
 			    en->paths.config ? eng_jstr(en->paths.config) :
@@ -516,8 +519,11 @@ void eng_publish(struct engine *en)
 			    json_integer(en->last_rev));
 	json_object_set_new(snap, "reconcilers", list);
 	list = NULL;
-	if (en->mrs)
-		json_object_set_new(snap, "manifests", rstate_json(en, en->mrs));
+	/* Sources beside the list, under their names ("manifests"). */
+	for (i = 0; i < en->nrs; i++)
+		if (en->rs[i].r->flags & RECONCILER_SOURCE)
+			json_object_set_new(snap, en->rs[i].name,
+					    rstate_json(en, &en->rs[i]));
 	pthread_mutex_lock(&en->slock);
 	old = en->snap;
 	en->snap = snap;

@@ -117,16 +117,24 @@ void eng_watch_artifacts(struct engine *en, struct rstate *rs)
 	}
 }
 
-/* Watch the manifests directory tree (not .git), recursively. */
-void eng_watch_tree(struct engine *en, const char *dir, int depth)
+/* Watch a directory tree (not .git), recursively, for input. */
+void eng_watch_tree(struct engine *en, const char *dir, const char *input,
+		    int depth)
 {
 	struct dirent *de;
+	struct watch *w;
 	struct stat st;
 	char *sub;
 	DIR *d;
+	int wd;
 
-	if (depth > 32 || eng_watch_add(en, dir, W_MANIFESTS) < 0)
+	if (depth > 32)
 		return;
+	wd = eng_watch_add(en, dir, W_TREE);
+	w = wd >= 0 ? eng_watch_by_wd(en, wd) : NULL;
+	if (!w)
+		return;
+	w->input = input;
 	d = opendir(dir);
 	while (d && (de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
@@ -134,7 +142,7 @@ void eng_watch_tree(struct engine *en, const char *dir, int depth)
 			continue;
 		sub = path_join(dir, de->d_name);
 		if (sub && stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-			eng_watch_tree(en, sub, depth + 1);
+			eng_watch_tree(en, sub, input, depth + 1);
 		free(sub);
 	}
 	if (d)
@@ -250,13 +258,6 @@ char *eng_git_dir_of(const char *dir)
 
 /* ---- inotify ------------------------------------------------------------ */
 
-static void debounce_manifests(struct engine *en)
-{
-	if (en->mrs)
-		workq_add_after(en->q, en->mrs->name,
-				util_monotonic_ms() + en->debounce_ms);
-}
-
 static void handle_event(struct engine *en, const struct inotify_event *ev)
 {
 	const char *name = ev->len ? ev->name : "";
@@ -269,7 +270,7 @@ static void handle_event(struct engine *en, const struct inotify_event *ev)
 	if (ev->mask & IN_Q_OVERFLOW) {
 		eng_log("inotify queue overflow: full pass");
 		eng_enqueue_all(en, false);
-		debounce_manifests(en);
+		eng_debounce_sources(en);
 		return;
 	}
 	w = eng_watch_by_wd(en, ev->wd);
@@ -286,18 +287,15 @@ static void handle_event(struct engine *en, const struct inotify_event *ev)
 			}
 		}
 	}
-	if ((flags & W_INPUT) && w->input)
-		workq_add_after(en->q, w->input,
-				util_monotonic_ms() + en->debounce_ms);
-	if ((flags & W_MANIFESTS) &&
-	    !((ev->mask & IN_ISDIR) && !strcmp(name, ".git")))
-		debounce_manifests(en);
-	if ((flags & W_GIT_DIR) && !strcmp(name, "HEAD"))
-		debounce_manifests(en);
 	n = strlen(name);
-	if ((flags & W_GIT_REFS) && n &&
-	    !(n >= 5 && !strcmp(name + n - 5, ".lock")))
-		debounce_manifests(en);
+	if (w->input &&
+	    ((flags & W_INPUT) ||
+	     ((flags & W_TREE) &&
+	      !((ev->mask & IN_ISDIR) && !strcmp(name, ".git"))) ||
+	     ((flags & W_GIT_DIR) && !strcmp(name, "HEAD")) ||
+	     ((flags & W_GIT_REFS) && n &&
+	      !(n >= 5 && !strcmp(name + n - 5, ".lock")))))
+		eng_debounce(en, w->input);
 	if (ev->mask & IN_IGNORED)
 		watch_forget(en, ev->wd);
 }

@@ -42,7 +42,6 @@
 #include "hub.h"
 #include "manifest.h"
 #include "metrics.h"
-#include "engine/paths.h"      /* engine */
 #include "pump.h"
 #include "rec_containers.h"   /* containers */
 #include "util.h"
@@ -1032,7 +1031,6 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	size_t i;
 	struct engine_options eo;    /* engine */
 	struct containers_options co; /* containers */
-	char *paths_cfg = NULL;      /* engine */
 
 	memset(&srv, 0, sizeof(srv));
 	srv.opts = o;
@@ -1096,13 +1094,14 @@ int server_run(const struct server_options *o, const struct schema *schema,
 		goto out;
 	raise_fd_limit();
 	/* engine: the reconcile engine, on its own thread (engine.h); its
-	 * first pass renders every file. Path overrides: paths.h. */
+	 * first pass renders every file. Path overrides: paths.h (found in
+	 * the data directory). */
 	engine_options_init(&eo);                          /* engine */
-	paths_cfg = paths_default_config(o->data_dir);     /* engine */
 	eo.store = srv.store;                              /* engine */
 	eo.schema = schema;                                /* engine */
 	eo.root = o->root_dir;                             /* engine */
-	eo.paths_config = paths_cfg;                       /* engine */
+	eo.data_dir = o->data_dir;                         /* engine */
+	eo.docker_host = o->docker_host;                   /* engine */
 	eo.manifests_dir = o->manifests_dir;               /* engine */
 	eo.watch_manifests = o->watch_manifests;           /* engine */
 	rc = engine_new(&srv.engine, &eo, e);              /* engine */
@@ -1158,7 +1157,6 @@ out:
 	pump_free(srv.pump);
 	hub_free(srv.hub);   /* no stream can touch it any more */
 	engine_free(srv.engine);   /* engine: no writer can commit any more */
-	free(paths_cfg);           /* engine */
 	metrics_free(srv.metrics);
 	auth_cache_free(srv.auth_cache);
 	free(labels);

@@ -274,22 +274,24 @@ Test(paths, defaults_under_root)
 {
 	struct paths p;
 
-	cr_assert_eq(paths_load(&p, "/r", NULL, NULL), 0);
-	cr_expect_str_eq(paths_get(&p, PATH_LLM_ENV),
+	cr_assert_eq(paths_load(&p, "/r", NULL, reconcilers, nreconcilers,
+			        NULL), 0);
+	cr_expect_str_eq(paths_get(&p, "llm_env"),
 			 "/r/workspace/.opencode/llm.env");
-	cr_expect_str_eq(paths_get(&p, PATH_LLM_ENV_COPY), "/r/llm_keys/llm.env");
-	cr_expect_str_eq(paths_get(&p, PATH_OPENCODE_JSON),
+	cr_expect_str_eq(paths_get(&p, "llm_env_copy"), "/r/llm_keys/llm.env");
+	cr_expect_str_eq(paths_get(&p, "opencode_json"),
 			 "/r/workspace/.opencode/opencode.json");
-	cr_expect_str_eq(paths_get(&p, PATH_AGENTS_DIR),
+	cr_expect_str_eq(paths_get(&p, "agents_dir"),
 			 "/r/workspace/.opencode/agents");
-	cr_expect_str_eq(paths_get(&p, PATH_DOCKER_MCP_YAML),
+	cr_expect_str_eq(paths_get(&p, "docker_mcp_yaml"),
 			 "/r/mcp_config/docker-mcp.yaml");
-	cr_expect_str_eq(paths_get(&p, PATH_MCP_ENV), "/r/mcp_config/mcp.env");
-	cr_expect_str_eq(paths_get(&p, PATH_AUTHORIZED_KEYS),
+	cr_expect_str_eq(paths_get(&p, "mcp_env"), "/r/mcp_config/mcp.env");
+	cr_expect_str_eq(paths_get(&p, "authorized_keys"),
 			 "/r/ssh_keys/authorized_keys");
-	cr_expect_str_eq(paths_key(PATH_MCP_ENV), "mcp_env");
+	cr_expect_str_eq(p.key[5], "mcp_env");
 	paths_release(&p);
-	cr_assert_eq(paths_load(&p, NULL, NULL, NULL), 0);
+	cr_assert_eq(paths_load(&p, NULL, NULL, reconcilers, nreconcilers,
+			        NULL), 0);
 	cr_expect_str_eq(p.root, PATHS_DEFAULT_ROOT);
 	paths_release(&p);
 }
@@ -304,12 +306,13 @@ Test(paths, overrides_from_a_file, .fini = eng_rmtree)
 	eng_write(cfg, "# comment\nllm_env_copy: \"\"\n"
 		       "authorized_keys: /srv/keys/authorized_keys\n"
 		       "mcp_env: other/mcp.env\n");
-	cr_assert_eq(paths_load(&p, "/r", cfg, NULL), 0);
-	cr_expect_null(paths_get(&p, PATH_LLM_ENV_COPY));
-	cr_expect_str_eq(paths_get(&p, PATH_AUTHORIZED_KEYS),
+	cr_assert_eq(paths_load(&p, "/r", cfg, reconcilers, nreconcilers,
+			        NULL), 0);
+	cr_expect_null(paths_get(&p, "llm_env_copy"));
+	cr_expect_str_eq(paths_get(&p, "authorized_keys"),
 			 "/srv/keys/authorized_keys");
-	cr_expect_str_eq(paths_get(&p, PATH_MCP_ENV), "/r/other/mcp.env");
-	cr_expect_str_eq(paths_get(&p, PATH_LLM_ENV),
+	cr_expect_str_eq(paths_get(&p, "mcp_env"), "/r/other/mcp.env");
+	cr_expect_str_eq(paths_get(&p, "llm_env"),
 			 "/r/workspace/.opencode/llm.env");
 	paths_release(&p);
 }
@@ -336,19 +339,24 @@ Test(paths, bad_config_is_refused_with_a_position, .fini = eng_rmtree)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		eng_write(cfg, cases[i].text);
 		err_clear(&e);
-		cr_expect_eq(paths_load(&p, "/r", cfg, &e), ERR_INVALID,
+		cr_expect_eq(paths_load(&p, "/r", cfg, reconcilers,
+				        nreconcilers, &e), ERR_INVALID,
 			     "case %zu", i);
 		cr_expect(strstr(e.msg, cases[i].msg) != NULL,
 			  "case %zu: '%s' lacks '%s'", i, e.msg, cases[i].msg);
 		cr_expect_null(p.root);
 	}
 	err_clear(&e);
-	cr_expect_neq(paths_load(&p, "/r", "/nonexistent/paths.yaml", &e), 0);
+	cr_expect_neq(paths_load(&p, "/r", "/nonexistent/paths.yaml",
+			         reconcilers, nreconcilers, &e), 0);
 	cr_expect(strstr(e.msg, "/nonexistent/paths.yaml") != NULL);
 }
 
 /* ------------------------------------------------------------------ */
 /* The engine, in-process                                              */
+
+extern const struct reconciler rec_llm_env, rec_opencode_json,
+	rec_agent_bundles, rec_docker_mcp, rec_authorized_keys;
 
 /* The file reconcilers only (the containers reconciler needs an engine). */
 static const struct reconciler *const eng_recs[] = {
