@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "docker.h"
-#include "rec_containers.h"
+#include "containers.h"
 #include "server.h"
 #include "sse.h"
 #include "util.h"

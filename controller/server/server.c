@@ -43,7 +43,7 @@
 #include "manifest.h"
 #include "metrics.h"
 #include "pump.h"
-#include "rec_containers.h"   /* containers */
+#include "containers.h"       /* containers */
 #include "util.h"
 
 #define SUPERUSERS "_superusers"

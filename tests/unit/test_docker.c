@@ -20,7 +20,7 @@
 #include "buf.h"
 #include "docker.h"
 #include "governor.h"
-#include "rec_containers.h"
+#include "containers.h"
 #include "util.h"
 
 /* ---- demultiplexer -------------------------------------------------- */

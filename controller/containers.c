@@ -11,7 +11,7 @@
  * pass records the outcome. So a 10 s stop timeout never holds up the
  * file reconcilers, and each container has at most one action in flight.
  */
-#include "rec_containers.h"
+#include "containers.h"
 
 #include <dirent.h>
 #include <errno.h>
