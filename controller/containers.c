@@ -1,15 +1,13 @@
 /*
- * rec_containers.c - the containers reconciler and its runtime (see
- * rec_containers.h): desired hash of each container's files, observed
- * state from inspect and the /events stream, actions through the restart
- * governor, everything reported as status on the container's record.
- *
- * The pass (engine thread) never blocks on an action: it inspects (a few
- * ms on a local socket, bounded by a short timeout), decides, and hands a
- * start or restart to a thread of its own, which also waits until the
- * container runs (and is healthy) and then asks for another pass; that
- * pass records the outcome. So a 10 s stop timeout never holds up the
- * file reconcilers, and each container has at most one action in flight.
+ * containers.c - the container runtime (see containers.h): the engine
+ * clients, the action threads (start or restart, then wait until the
+ * container runs and is healthy), the /events thread, the managed-name
+ * check of the request-side calls, and the desired hash of a container's
+ * files. The reconciler's pass (reconcilers/rec_containers.c) never
+ * blocks on an action: it hands a start or restart to a thread of its
+ * own, which asks for another pass when it ends; that pass collects the
+ * outcome. So a 10 s stop timeout never holds up the file reconcilers,
+ * and each container has at most one action in flight.
  */
 #include "containers.h"
 
@@ -28,57 +26,29 @@
 
 #include <openssl/evp.h>
 
-#include "reconciler.h"
-#include "util.h"
+#include "store/store.h"
 
 #define INSPECT_TIMEOUT_MS 3000L     /* a pass never waits longer per call */
-#define MISSING_RETRY_MS 30000       /* ask again for a missing container */
-#define ERROR_RETRY_MS 5000          /* an unreadable file, an engine error */
 #define EVENTS_BACKOFF_MIN_MS 250
 #define EVENTS_BACKOFF_MAX_MS 5000
 #define HASH_DEPTH_MAX 16
 #define HASH_PATH_MAX 4096
 #define EV_STOP 1                    /* idle/event callback: end the stream */
-#define DOWN_GRACE_MS 500            /* a container seen stopped is started
-                                      * only if still stopped this much
-                                      * later: the engine's own restart
-                                      * (die ... start) is not a stop */
-
-enum act_kind { ACT_START, ACT_RESTART };
-
-/* One action in flight; parameters are fixed when the thread starts, the
- * results are written once, under rt->mu, when it ends. */
-struct action {
-	enum act_kind kind;
-	char reason[32];
-	char hash[CONTAINERS_HASH_LEN + 1];
-	char manual_id[ID_LEN + 1];
-	char at[TIME_LEN + 1];
-	int stop_timeout;
-	int health_timeout;
-	bool done;
-	int rc;
-	char fail_reason[32];
-	char msg[ERR_MSG_MAX];
-};
-
-struct runtime;
 
 /* What the runtime knows about one managed container, by name. */
 struct ctr {
 	struct ctr *next;
-	struct runtime *rt;
+	struct containers *rt;
 	char name[DOCKER_NAME_MAX + 1];
 	bool seen;                  /* named by the current pass */
-	struct governor gov;      /* engine thread only */
+	struct container_book book; /* the pass's, engine thread only */
 	bool busy;                  /* an action thread exists, not joined */
+	bool done;                  /* its outcome is in act (under mu) */
 	pthread_t th;
-	struct action act;
-	int64_t retry_delay;        /* after an engine error: ask again then */
-	int64_t down_since;         /* first pass that saw it not running, 0 */
+	struct containers_action act;  /* parameters fixed while busy */
 };
 
-struct runtime {
+struct containers {
 	struct containers_options o;
 	char *root;
 	char *host;
@@ -97,18 +67,6 @@ struct runtime {
 	bool ev_started;
 };
 
-/* The runtime of this process (the reconciler interface carries no
- * context): published under rt_lock, used under its read side. */
-static pthread_rwlock_t rt_lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct runtime *rt_cur;
-
-/* The status keys this module writes; everything else is kept. */
-static const char *const my_keys[] = {
-	"desiredHash", "appliedHash", "appliedAt", "container", "lastAction",
-	"actions", "breaker", "conditions", "manualRestartHandled", NULL
-};
-
-/* ---- small helpers ------------------------------------------------------ */
 
 static int64_t realtime_ns(void)
 {
@@ -118,34 +76,13 @@ static int64_t realtime_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A monotonic deadline as a wall-clock time string. */
-static void mono_to_time(int64_t mono_ms, char out[TIME_LEN + 1])
-{
-	int64_t wall_ms = realtime_ns() / 1000000 + (mono_ms - util_monotonic_ms());
-	time_t s = (time_t)(wall_ms / 1000);
-	struct tm tm;
-	char sec[20];
-
-	gmtime_r(&s, &tm);
-	strftime(sec, sizeof(sec), "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(out, TIME_LEN + 1, "%.19s.%03uZ", sec,
-		 (unsigned)(wall_ms % 1000) % 1000u);
-}
-
-static void wake(struct runtime *rt)
+static void wake(struct containers *rt)
 {
 	if (rt->o.wake)
 		rt->o.wake(rt->o.wake_arg);
 }
 
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "";
-}
-
-/* ---- options, start, stop ---------------------------------------------- */
+/* ---- options, new, free ------------------------------------------------ */
 
 void containers_options_init(struct containers_options *o)
 {
@@ -173,7 +110,7 @@ void containers_options_init(struct containers_options *o)
 
 static void *events_main(void *arg);
 
-static void runtime_free(struct runtime *rt)
+static void runtime_free(struct containers *rt)
 {
 	struct ctr *c, *next;
 	size_t i;
@@ -198,24 +135,19 @@ static void runtime_free(struct runtime *rt)
 	free(rt);
 }
 
-int containers_start(const struct containers_options *o, struct err *e)
+int containers_new(struct containers **out, const struct containers_options *o,
+		   struct err *e)
 {
 	struct docker_options dopt;
-	struct runtime *rt = NULL;
+	struct containers *rt = NULL;
 	pthread_condattr_t ca;
 	sigset_t all, old;
 	int rc = 0, prc;
 
-	pthread_rwlock_wrlock(&rt_lock);
-	if (rt_cur) {
-		rc = err_set(e, ERR_CONFLICT, "the containers runtime is already started");
-		goto out;
-	}
+	*out = NULL;
 	rt = calloc(1, sizeof(*rt));
-	if (!rt) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
+	if (!rt)
+		return err_set(e, ERR_NOMEM, "out of memory");
 	rt->o = *o;
 	governor_config_clamp(&rt->o.gov);
 	if (rt->o.health_poll_ms <= 0)
@@ -255,52 +187,38 @@ int containers_start(const struct containers_options *o, struct err *e)
 		goto out;
 	}
 	rt->ev_started = true;
-	rt_cur = rt;
+	*out = rt;
 	rt = NULL;
 out:
-	pthread_rwlock_unlock(&rt_lock);
 	runtime_free(rt);
 	return rc;
 }
 
-void containers_stop(void)
+void containers_free(struct containers *rt)
 {
-	struct runtime *rt;
-
-	pthread_rwlock_rdlock(&rt_lock);
-	rt = rt_cur;
-	if (rt) {
-		/* Streams and waits see this at once and end. */
-		pthread_mutex_lock(&rt->mu);
-		atomic_store(&rt->stopping, true);
-		pthread_cond_broadcast(&rt->cv);
-		pthread_mutex_unlock(&rt->mu);
-	}
-	pthread_rwlock_unlock(&rt_lock);
 	if (!rt)
 		return;
-	pthread_rwlock_wrlock(&rt_lock);
-	rt_cur = NULL;
-	pthread_rwlock_unlock(&rt_lock);
+	/* Streams and waits see this at once and end. */
+	pthread_mutex_lock(&rt->mu);
+	atomic_store(&rt->stopping, true);
+	pthread_cond_broadcast(&rt->cv);
+	pthread_mutex_unlock(&rt->mu);
 	if (rt->ev_started)
 		pthread_join(rt->ev_th, NULL);
 	runtime_free(rt);     /* joins the action threads */
 }
 
-/* Take the runtime for a call from outside the engine thread. */
-static struct runtime *rt_get(struct err *e)
+const struct containers_options *containers_options(const struct containers *rt)
 {
-	pthread_rwlock_rdlock(&rt_lock);
-	if (rt_cur && !atomic_load(&rt_cur->stopping))
-		return rt_cur;
-	pthread_rwlock_unlock(&rt_lock);
-	err_set(e, ERR_UNAVAILABLE, "the container runtime is not running");
-	return NULL;
+	return &rt->o;
 }
 
-static void rt_put(void)
+/* A call from a request thread: refused without a runtime. */
+static int need_rt(const struct containers *rt, struct err *e)
 {
-	pthread_rwlock_unlock(&rt_lock);
+	if (rt && !atomic_load(&rt->stopping))
+		return 0;
+	return err_set(e, ERR_UNAVAILABLE, "the container runtime is not running");
 }
 
 /* ---- the desired hash --------------------------------------------------- */
@@ -549,7 +467,7 @@ out:
 /* ---- the managed set ------------------------------------------------------ */
 
 /* Is name a record of the containers collection? Reads the store. */
-static int check_managed(struct runtime *rt, const char *name, struct err *e)
+static int check_managed(struct store *s, const char *name, struct err *e)
 {
 	struct record r;
 	int rc;
@@ -558,7 +476,7 @@ static int check_managed(struct runtime *rt, const char *name, struct err *e)
 		return err_set(e, ERR_NOT_FOUND, "container '%.64s' is not managed by pocketctl",
 			       name ? name : "");
 	record_init(&r);
-	rc = store_get_by_name(rt->o.store, CONTAINERS_COLLECTION, name, &r, e);
+	rc = store_get_by_name(s, CONTAINERS_COLLECTION, name, &r, e);
 	record_release(&r);
 	if (rc == ERR_NOT_FOUND)
 		return err_set(e, ERR_NOT_FOUND, "container '%s' is not managed by pocketctl",
@@ -566,23 +484,21 @@ static int check_managed(struct runtime *rt, const char *name, struct err *e)
 	return rc;
 }
 
-int containers_inspect(const char *name, struct docker_state *st,
+int containers_inspect(struct containers *rt, struct store *s,
+		       const char *name, struct docker_state *st,
 		       struct err *e)
 {
-	struct runtime *rt = rt_get(e);
-	int rc;
+	int rc = need_rt(rt, e);
 
-	if (!rt)
-		return ERR_UNAVAILABLE;
-	rc = check_managed(rt, name, e);
+	if (!rc)
+		rc = check_managed(s, name, e);
 	if (!rc)
 		rc = docker_inspect(rt->d, name, st, e);
-	rt_put();
 	return rc;
 }
 
 struct logs_idle {
-	struct runtime *rt;
+	struct containers *rt;
 	docker_idle_fn idle;
 	void *arg;
 };
@@ -614,17 +530,15 @@ static int logs_pair_idle(void *arg)
 	return logs_idle(&((struct logs_pair *)arg)->li);
 }
 
-int containers_logs(const char *name, const struct docker_logs_options *lo,
-		    docker_line_fn fn, docker_idle_fn idle, void *arg,
-		    struct err *e)
+int containers_logs(struct containers *rt, struct store *s, const char *name,
+		    const struct docker_logs_options *lo, docker_line_fn fn,
+		    docker_idle_fn idle, void *arg, struct err *e)
 {
-	struct runtime *rt = rt_get(e);
 	struct logs_pair lp;
-	int rc;
+	int rc = need_rt(rt, e);
 
-	if (!rt)
-		return ERR_UNAVAILABLE;
-	rc = check_managed(rt, name, e);
+	if (!rc)
+		rc = check_managed(s, name, e);
 	if (!rc) {
 		lp.li.rt = rt;
 		lp.li.idle = idle;
@@ -632,24 +546,24 @@ int containers_logs(const char *name, const struct docker_logs_options *lo,
 		lp.fn = fn;
 		rc = docker_logs(rt->d, name, lo, logs_line, logs_pair_idle, &lp, e);
 	}
-	rt_put();
 	return rc;
 }
 
-int containers_request_restart(const char *name, const char *by,
-			       json_t **out, struct err *e)
+int containers_request_restart(struct containers *rt, struct store *s,
+			       const char *name, const char *by, json_t **out,
+			       struct err *e)
 {
-	struct runtime *rt = rt_get(e);
 	struct store_txn *t = NULL;
 	struct record r;
 	json_t *status = NULL, *req = NULL;
 	char id[ID_LEN + 1], now[TIME_LEN + 1];
 	int rc;
 
-	if (!rt)
-		return ERR_UNAVAILABLE;
+	rc = need_rt(rt, e);
+	if (rc)
+		return rc;
 	record_init(&r);
-	rc = check_managed(rt, name, e);
+	rc = check_managed(s, name, e);
 	if (rc)
 		goto out;
 	util_new_id(id);
@@ -659,7 +573,7 @@ int containers_request_restart(const char *name, const char *by,
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	rc = store_begin(rt->o.store, &t, e);
+	rc = store_begin(s, &t, e);
 	if (!rc)
 		rc = store_txn_get_by_name(t, CONTAINERS_COLLECTION, name, &r, e);
 	if (rc)
@@ -683,14 +597,13 @@ out:
 	json_decref(status);
 	json_decref(req);
 	record_release(&r);
-	rt_put();
 	return rc;
 }
 
 /* ---- actions ------------------------------------------------------------ */
 
 /* Sleep ms unless the runtime stops. Returns true when it is stopping. */
-static bool nap(struct runtime *rt, int64_t ms)
+static bool nap(struct containers *rt, int64_t ms)
 {
 	struct timespec ts;
 	bool stop;
@@ -712,7 +625,7 @@ static bool nap(struct runtime *rt, int64_t ms)
 
 /* After a start or restart: wait until the container runs, and is healthy
  * when it has a healthcheck, for at most timeout_s seconds. */
-static int wait_up(struct runtime *rt, const char *name, int timeout_s,
+static int wait_up(struct containers *rt, const char *name, int timeout_s,
 		   char *why, size_t whylen, struct err *e)
 {
 	int64_t deadline = util_monotonic_ms() + (int64_t)timeout_s * 1000;
@@ -753,14 +666,14 @@ static int wait_up(struct runtime *rt, const char *name, int timeout_s,
 static void *action_main(void *arg)
 {
 	struct ctr *c = arg;
-	struct runtime *rt = c->rt;
+	struct containers *rt = c->rt;
 	struct err e = ERR_INIT;
 	char why[32] = "ActionFailed";
 	int rc, tries = 0;
 
 	/* c->act's parameters are fixed while c->busy: read without the lock. */
 	do {
-		if (c->act.kind == ACT_START)
+		if (c->act.kind == CONTAINERS_START)
 			rc = docker_start(rt->d, c->name, &e);
 		else
 			rc = docker_restart(rt->d, c->name, c->act.stop_timeout, &e);
@@ -776,7 +689,7 @@ static void *action_main(void *arg)
 	c->act.rc = rc;
 	snprintf(c->act.fail_reason, sizeof(c->act.fail_reason), "%s", rc ? why : "");
 	snprintf(c->act.msg, sizeof(c->act.msg), "%s", rc ? e.msg : "");
-	c->act.done = true;
+	c->done = true;
 	pthread_mutex_unlock(&rt->mu);
 	wake(rt);
 	return NULL;
@@ -785,7 +698,7 @@ static void *action_main(void *arg)
 /* ---- the events thread --------------------------------------------------- */
 
 struct ev_ctx {
-	struct runtime *rt;
+	struct containers *rt;
 	uint64_t gen;
 	bool pending;           /* events seen since the last wake */
 };
@@ -826,7 +739,7 @@ static int ev_event(void *arg, const struct docker_event *ev)
 	return 0;
 }
 
-static void set_engine_down(struct runtime *rt, bool down)
+static void set_engine_down(struct containers *rt, bool down)
 {
 	bool changed;
 
@@ -840,7 +753,7 @@ static void set_engine_down(struct runtime *rt, bool down)
 
 static void *events_main(void *arg)
 {
-	struct runtime *rt = arg;
+	struct containers *rt = arg;
 	int64_t backoff = EVENTS_BACKOFF_MIN_MS, since, t0;
 	struct ev_ctx x;
 	struct err e;
@@ -903,7 +816,7 @@ static void *events_main(void *arg)
 
 /* Replace the names the events thread follows, when they changed. Engine
  * thread; takes rt->mu. names are the containers seen by this pass. */
-static void follow_names(struct runtime *rt)
+static void follow_names(struct containers *rt)
 {
 	struct ctr *c;
 	size_t n = 0, i = 0;
@@ -948,103 +861,45 @@ static void follow_names(struct runtime *rt)
 	pthread_mutex_unlock(&rt->mu);
 }
 
-/* ---- status --------------------------------------------------------------- */
+/* ---- the pass's side (engine thread) ------------------------------------ */
 
-/* Append condition type to conds, keeping lastTransitionTime from old when
- * its status did not change. */
-static void add_cond(json_t *conds, json_t *old, const char *type,
-		     bool status, const char *reason, const char *msg,
-		     const char *now)
-{
-	const char *since = now, *st = status ? "True" : "False";
-	size_t i;
-	json_t *o;
-
-	json_array_foreach(old, i, o) {
-		if (!strcmp(jstr(o, "type"), type) && !strcmp(jstr(o, "status"), st) &&
-		    *jstr(o, "lastTransitionTime"))
-			since = jstr(o, "lastTransitionTime");
-	}
-	json_array_append_new(conds, json_pack("{s:s, s:s, s:s, s:s, s:s}",
-					       "type", type, "status", st,
-					       "reason", reason, "message", msg,
-					       "lastTransitionTime", since)); /* stolen */
-}
-
-/* Merge my keys of mine into the record's current status and write it
- * when anything changed. A record deleted meanwhile is not an error. */
-static int write_status(struct runtime *rt, const char *id, json_t *mine,
-			struct err *e)
-{
-	struct store_txn *t = NULL;
-	struct record r;
-	json_t *merged = NULL, *v;
-	size_t k;
-	int rc;
-
-	record_init(&r);
-	rc = store_begin(rt->o.store, &t, e);
-	if (!rc)
-		rc = store_txn_get(t, CONTAINERS_COLLECTION, id, &r, e);
-	if (rc == ERR_NOT_FOUND) {
-		rc = 0;
-		goto out;
-	}
-	if (rc)
-		goto out;
-	merged = json_is_object(r.status) ? json_deep_copy(r.status) : json_object();
-	if (!merged) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (k = 0; my_keys[k]; k++) {
-		v = json_object_get(mine, my_keys[k]);
-		if (v)
-			json_object_set(merged, my_keys[k], v);     /* borrowed */
-		else
-			json_object_del(merged, my_keys[k]);
-	}
-	if (json_equal(merged, r.status))
-		goto out;
-	rc = store_txn_set_status(t, CONTAINERS_COLLECTION, id, merged, e);
-	if (!rc)
-		rc = store_commit(t, e);
-	t = NULL;
-out:
-	store_abort(t);
-	json_decref(merged);
-	record_release(&r);
-	return rc;
-}
-
-/* ---- the pass --------------------------------------------------------------- */
-
-static struct ctr *ctr_find(struct runtime *rt, const char *name)
+/* The entry of name, or NULL. Under rt->mu. */
+static struct ctr *ctr_get(struct containers *rt, const char *name)
 {
 	struct ctr *c;
 
 	for (c = rt->ctrs; c; c = c->next)
 		if (!strcmp(c->name, name))
 			return c;
+	return NULL;
+}
+
+/* The entry of name, made when missing (NULL on OOM). Under rt->mu. */
+static struct ctr *ctr_find(struct containers *rt, const char *name)
+{
+	struct ctr *c = ctr_get(rt, name);
+
+	if (c)
+		return c;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->rt = rt;
 	snprintf(c->name, sizeof(c->name), "%s", name);
-	governor_init(&c->gov);
+	governor_init(&c->book.gov);
 	c->next = rt->ctrs;
 	rt->ctrs = c;
 	return c;
 }
 
 /* Forget containers no longer declared (once their action has ended). */
-static void ctr_sweep(struct runtime *rt)
+static void ctr_sweep(struct containers *rt)
 {
 	struct ctr **pp = &rt->ctrs, *c;
 
 	pthread_mutex_lock(&rt->mu);
 	while ((c = *pp) != NULL) {
-		if (!c->seen && (!c->busy || c->act.done)) {
+		if (!c->seen && (!c->busy || c->done)) {
 			*pp = c->next;
 			pthread_mutex_unlock(&rt->mu);
 			if (c->busy)
@@ -1058,438 +913,106 @@ static void ctr_sweep(struct runtime *rt)
 	pthread_mutex_unlock(&rt->mu);
 }
 
-struct pass {
-	struct rctx *c;
-	struct runtime *rt;
-	int64_t now;
-	int64_t next;            /* earliest requested pass (monotonic), 0 */
-	bool unreachable;
-	char unreachable_msg[ERR_MSG_MAX];
-};
-
-static void want_pass(struct pass *p, int64_t at)
+void containers_pass_begin(struct containers *rt)
 {
-	if (at > 0 && (!p->next || at < p->next))
-		p->next = at;
-}
-
-/* What one container's pass found, for its status. */
-struct view {
-	const char *desired;
-	const char *applied;
-	bool have_state;
-	struct docker_state st;
-	bool busy;
-	struct governor_decision dec;
-	const char *degraded;       /* a Degraded reason, or NULL */
-	char degraded_msg[ERR_MSG_MAX];
-	bool running_wanted;
-};
-
-static json_t *build_status(struct pass *p, struct ctr *c, json_t *old,
-			    const struct view *v)
-{
-	json_t *mine = json_object(), *conds = json_array();
-	json_t *oldc = json_object_get(old, "conditions");
-	const char *now = rctx_now(p->c);
-	char until[TIME_LEN + 1];
-	const char *why;
-	bool ready, healthy, stale;
-
-	if (!mine || !conds) {
-		json_decref(mine);
-		json_decref(conds);
-		return NULL;
-	}
-	/* Carry over what this pass does not recompute. */
-	if (json_object_get(old, "lastAction"))
-		json_object_set(mine, "lastAction", json_object_get(old, "lastAction"));
-	if (json_object_get(old, "appliedAt"))
-		json_object_set(mine, "appliedAt", json_object_get(old, "appliedAt"));
-	if (json_object_get(old, "manualRestartHandled"))
-		json_object_set(mine, "manualRestartHandled",
-				json_object_get(old, "manualRestartHandled"));
-	json_object_set_new(mine, "actions",
-			    json_integer(json_integer_value(json_object_get(old, "actions"))));
-	if (v->desired)
-		json_object_set_new(mine, "desiredHash", json_string(v->desired));
-	if (v->applied && *v->applied)
-		json_object_set_new(mine, "appliedHash", json_string(v->applied));
-	if (v->have_state)
-		json_object_set_new(mine, "container",
-				    json_pack("{s:b, s:s, s:s, s:s}",
-					      "running", v->st.running,
-					      "status", v->st.status,
-					      "startedAt", v->st.started_at,
-					      "health", v->st.health));
-	else if (json_object_get(old, "container") && !v->degraded)
-		json_object_set(mine, "container", json_object_get(old, "container"));
-	if (governor_breaker_open(&c->gov, p->now)) {
-		mono_to_time(c->gov.open_until_ms, until);
-		json_object_set_new(mine, "breaker", json_pack("{s:b, s:s}", "open", 1,
-							       "until", until));
-	} else {
-		json_object_set_new(mine, "breaker", json_pack("{s:b}", "open", 0));
-	}
-
-	healthy = v->have_state && v->st.running &&
-		  (!v->st.has_health || !strcmp(v->st.health, "healthy"));
-	stale = v->desired && v->applied && strcmp(v->desired, v->applied);
-	ready = !v->degraded && !v->busy && v->have_state &&
-		(v->running_wanted ? healthy && !stale : !v->st.running || !stale);
-	if (ready)
-		why = v->st.running ? "Running" : "Stopped";
-	else if (v->degraded)
-		why = v->degraded;
-	else if (v->busy)
-		why = "ActionInProgress";
-	else if (stale)
-		why = "FilesChanged";
-	else if (v->have_state && !v->st.running)
-		why = "NotRunning";
-	else
-		why = "Unhealthy";
-	add_cond(conds, oldc, "Ready", ready, why,
-		 ready ? (v->st.running ? "running with the declared files"
-					: "not running, as declared")
-		       : v->degraded ? v->degraded_msg : why, now);
-	if (v->busy || v->dec.verdict == GOVERNOR_WAIT || v->dec.verdict == GOVERNOR_START ||
-	    v->dec.verdict == GOVERNOR_RESTART) {
-		why = v->busy ? (c->act.kind == ACT_START ? "Starting" : "Restarting")
-			      : v->dec.reason;
-		add_cond(conds, oldc, "Reconciling", true, why,
-			 !strcmp(why, "QuietPeriod") ? "waiting for the files to settle"
-			 : !strcmp(why, "Backoff") ? "retrying after a failed action"
-			 : !strcmp(why, "RestartBudgetExhausted") ? "restart budget exhausted; waiting for the cool-down"
-			 : !strcmp(why, "Starting") ? "starting the container"
-			 : !strcmp(why, "Restarting") ? "restarting the container"
-			 : !strcmp(why, "ConfirmingStop") ? "the container stopped; starting it unless the engine does"
-			 : why, now);
-	} else if (v->degraded && strcmp(v->degraded, "InvalidSpec")) {
-		add_cond(conds, oldc, "Reconciling", true, "Retrying",
-			 "waiting to see the container again", now);
-	} else {
-		add_cond(conds, oldc, "Reconciling", false, "Converged", "nothing to do", now);
-	}
-	if (v->degraded) {
-		add_cond(conds, oldc, "Degraded", true, v->degraded, v->degraded_msg, now);
-	} else if (governor_breaker_open(&c->gov, p->now)) {
-		char msg[200];
-
-		snprintf(msg, sizeof(msg), "more than %d actions in %lld s; automatic restarts paused until %s",
-			 p->rt->o.gov.budget, (long long)(p->rt->o.gov.window_ms / 1000), until);
-		add_cond(conds, oldc, "Degraded", true, "RestartBudgetExhausted", msg, now);
-	} else if (!strcmp(jstr(json_object_get(mine, "lastAction"), "phase"), "Failed")) {
-		json_t *la = json_object_get(mine, "lastAction");
-
-		add_cond(conds, oldc, "Degraded", true,
-			 *jstr(la, "failReason") ? jstr(la, "failReason") : "ActionFailed",
-			 jstr(la, "message"), now);
-	} else {
-		add_cond(conds, oldc, "Degraded", false, "AsExpected", "", now);
-	}
-	json_object_set_new(mine, "conditions", conds);    /* stolen */
-	return mine;
-}
-
-/* Collect a finished action into status (lastAction, appliedHash, ...).
- * Returns true when there was one; *ok says how it went. */
-static bool collect(struct pass *p, struct ctr *c, json_t *status, bool *ok)
-{
-	struct action a;
-	char now[TIME_LEN + 1];
-
-	pthread_mutex_lock(&p->rt->mu);
-	if (!c->busy || !c->act.done) {
-		pthread_mutex_unlock(&p->rt->mu);
-		return false;
-	}
-	a = c->act;
-	pthread_mutex_unlock(&p->rt->mu);
-	pthread_join(c->th, NULL);
-	c->busy = false;
-	*ok = a.rc == 0;
-	governor_end(&c->gov, &p->rt->o.gov, p->now, *ok);
-	snprintf(now, sizeof(now), "%s", rctx_now(p->c));
-	json_object_set_new(status, "lastAction",
-			    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-				      "action", a.kind == ACT_START ? "start" : "restart",
-				      "reason", a.reason,
-				      "phase", *ok ? "Succeeded" : "Failed",
-				      "hash", a.hash, "at", a.at, "finishedAt", now,
-				      "failReason", a.fail_reason, "message", a.msg));
-	if (*ok) {
-		json_object_set_new(status, "appliedHash", json_string(a.hash));
-		json_object_set_new(status, "appliedAt", json_string(now));
-	}
-	if (a.manual_id[0])
-		json_object_set_new(status, "manualRestartHandled", json_string(a.manual_id));
-	return true;
-}
-
-/* Launch an action for c. */
-static int launch(struct pass *p, struct ctr *c, json_t *status,
-		  enum act_kind kind, const char *reason, const char *hash,
-		  const char *manual_id, int stop_timeout, int health_timeout)
-{
-	struct action *a = &c->act;
-
-	memset(a, 0, sizeof(*a));
-	a->kind = kind;
-	snprintf(a->reason, sizeof(a->reason), "%s", reason);
-	snprintf(a->hash, sizeof(a->hash), "%s", hash);
-	snprintf(a->manual_id, sizeof(a->manual_id), "%s", manual_id ? manual_id : "");
-	snprintf(a->at, sizeof(a->at), "%s", rctx_now(p->c));
-	a->stop_timeout = stop_timeout;
-	a->health_timeout = health_timeout;
-	governor_begin(&c->gov, p->now);
-	c->busy = true;
-	if (pthread_create(&c->th, NULL, action_main, c) != 0) {
-		c->busy = false;
-		governor_end(&c->gov, &p->rt->o.gov, p->now, false);
-		return ERR_INTERNAL;
-	}
-	json_object_set_new(status, "lastAction",
-			    json_pack("{s:s, s:s, s:s, s:s, s:s}",
-				      "action", kind == ACT_START ? "start" : "restart",
-				      "reason", reason, "phase", "InProgress",
-				      "hash", hash, "at", a->at));
-	json_object_set_new(status, "actions",
-			    json_integer(json_integer_value(json_object_get(status, "actions")) + 1));
-	return 0;
-}
-
-static int one_container(struct pass *p, json_t *rec, struct err *e)
-{
-	struct runtime *rt = p->rt;
-	json_t *data = json_object_get(rec, "data");
-	json_t *old = json_object_get(rec, "status");
-	json_t *work = NULL, *mine = NULL;
-	const char *name = jstr(rec, "name"), *id = jstr(rec, "id");
-	const char *req_id, *handled;
-	char desired[CONTAINERS_HASH_LEN + 1], applied[CONTAINERS_HASH_LEN + 1] = "";
-	int64_t newest = 0;
-	struct governor_input in;
-	struct view v;
-	struct err he = ERR_INIT;
 	struct ctr *c;
-	bool ok = false, manual, grace = false;
-	int rc = 0, stop_timeout, health_timeout;
 
-	memset(&v, 0, sizeof(v));
-	v.running_wanted = json_is_true(json_object_get(data, "running"));
-	stop_timeout = (int)json_integer_value(json_object_get(data, "stop_timeout"));
-	health_timeout = (int)json_integer_value(json_object_get(data, "health_timeout"));
+	pthread_mutex_lock(&rt->mu);
+	for (c = rt->ctrs; c; c = c->next)
+		c->seen = false;
+	pthread_mutex_unlock(&rt->mu);
+}
+
+struct container_book *containers_book(struct containers *rt,
+				       const char *name)
+{
+	struct ctr *c;
+
 	pthread_mutex_lock(&rt->mu);
 	c = ctr_find(rt, name);
 	if (c)
 		c->seen = true;
 	pthread_mutex_unlock(&rt->mu);
-	if (!c)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	/* work: the status as this pass leaves it (old + collected outcome). */
-	work = json_is_object(old) ? json_deep_copy(old) : json_object();
-	if (!work)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	collect(p, c, work, &ok);
-	snprintf(applied, sizeof(applied), "%s", jstr(work, "appliedHash"));
-	v.applied = applied;
-
-	if (!docker_name_ok(name)) {
-		v.degraded = "InvalidSpec";
-		snprintf(v.degraded_msg, sizeof(v.degraded_msg),
-			 "'%.64s' is not a container name", name);
-		goto report;
-	}
-	rc = containers_hash_files(rt->root, json_object_get(data, "files"), desired,
-				   &newest, &he);
-	if (rc) {
-		v.degraded = rc == ERR_IO ? "FilesUnreadable" : "InvalidSpec";
-		snprintf(v.degraded_msg, sizeof(v.degraded_msg), "%s", he.msg);
-		want_pass(p, p->now + ERROR_RETRY_MS);
-		rc = 0;
-		goto report;
-	}
-	v.desired = desired;
-	v.busy = c->busy;
-	if (v.busy) {
-		v.dec.verdict = GOVERNOR_WAIT;
-		v.dec.reason = "ActionInFlight";
-		goto report;
-	}
-	rc = docker_inspect(rt->dq, name, &v.st, &he);
-	if (rc) {
-		if (rc == ERR_NOT_FOUND) {
-			v.degraded = "ContainerMissing";
-			c->retry_delay = MISSING_RETRY_MS;
-		} else if (rc == ERR_UNAVAILABLE) {
-			v.degraded = "EngineUnreachable";
-			p->unreachable = true;
-			snprintf(p->unreachable_msg, sizeof(p->unreachable_msg), "%s", he.msg);
-			c->retry_delay = 0;   /* the events thread wakes us */
-		} else {
-			v.degraded = "EngineError";
-			c->retry_delay = c->retry_delay ? c->retry_delay * 2 : 500;
-			if (c->retry_delay > ERROR_RETRY_MS * 12)
-				c->retry_delay = ERROR_RETRY_MS * 12;
-		}
-		snprintf(v.degraded_msg, sizeof(v.degraded_msg), "%s", he.msg);
-		if (c->retry_delay)
-			want_pass(p, p->now + c->retry_delay);
-		rc = 0;
-		goto report;
-	}
-	c->retry_delay = 0;
-	v.have_state = true;
-
-	/* First sight of this container: adopt it when it started after
-	 * its files were last written, otherwise it runs with stale ones. */
-	if (!applied[0] && v.st.running && v.st.started_ns >= newest) {
-		snprintf(applied, sizeof(applied), "%s", desired);
-		json_object_set_new(work, "appliedAt", json_string(rctx_now(p->c)));
-	}
-	req_id = jstr(json_object_get(work, "restartRequest"), "id");
-	handled = jstr(work, "manualRestartHandled");
-	manual = *req_id && strcmp(req_id, handled);
-	memset(&in, 0, sizeof(in));
-	in.desired = desired;
-	if (newest > 0)     /* the newest file's mtime on the monotonic clock */
-		in.changed_ms = p->now - (realtime_ns() - newest) / 1000000;
-	in.stale = strcmp(applied, desired) != 0 && (v.st.running || v.running_wanted);
-	in.not_running = v.running_wanted && !v.st.running;
-	if (!in.not_running) {
-		c->down_since = 0;
-	} else if (!c->down_since || v.st.restarting) {
-		c->down_since = c->down_since ? c->down_since : p->now;
-		in.not_running = false;
-		grace = true;
-		want_pass(p, p->now + DOWN_GRACE_MS);
-	} else if (p->now - c->down_since < DOWN_GRACE_MS) {
-		in.not_running = false;
-		grace = true;
-		want_pass(p, c->down_since + DOWN_GRACE_MS);
-	}
-	in.manual = manual;
-	governor_decide(&c->gov, &rt->o.gov, p->now, &in, &v.dec);
-	if (grace && v.dec.verdict == GOVERNOR_IDLE) {
-		v.dec.verdict = GOVERNOR_WAIT;
-		v.dec.reason = "ConfirmingStop";
-	}
-	if (v.dec.verdict == GOVERNOR_WAIT)
-		want_pass(p, v.dec.wake_ms);
-	if (v.dec.verdict == GOVERNOR_START || v.dec.verdict == GOVERNOR_RESTART) {
-		rc = launch(p, c, work,
-			    v.dec.verdict == GOVERNOR_START ? ACT_START : ACT_RESTART,
-			    v.dec.reason, desired, manual ? req_id : NULL,
-			    stop_timeout, health_timeout);
-		if (rc) {
-			v.degraded = "ActionFailed";
-			snprintf(v.degraded_msg, sizeof(v.degraded_msg),
-				 "cannot start an action thread");
-			want_pass(p, p->now + ERROR_RETRY_MS);
-			rc = 0;
-		} else {
-			v.busy = true;
-		}
-	}
-report:
-	mine = build_status(p, c, work, &v);
-	if (!mine) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	/* Only write when something of mine changed (the snapshot's status
-	 * is what the store holds unless a request thread wrote since). */
-	{
-		json_t *cmp = json_is_object(old) ? json_deep_copy(old) : json_object();
-		size_t k;
-		bool same;
-
-		for (k = 0; cmp && my_keys[k]; k++) {
-			json_t *x = json_object_get(mine, my_keys[k]);
-
-			if (x)
-				json_object_set(cmp, my_keys[k], x);
-			else
-				json_object_del(cmp, my_keys[k]);
-		}
-		same = cmp && json_equal(cmp, old);
-		json_decref(cmp);
-		if (!same)
-			rc = write_status(rt, id, mine, e);
-	}
-out:
-	json_decref(mine);
-	json_decref(work);
-	return rc;
+	return c ? &c->book : NULL;
 }
 
-static int containers_reconcile(struct rctx *c, struct err *e)
+bool containers_pass_end(struct containers *rt)
 {
-	struct pass p;
-	struct ctr *ct;
-	json_t *recs = NULL, *rec;
-	size_t i;
-	int rc = 0, rc1;
+	struct ctr *c;
+	bool busy = false;
 
-	pthread_rwlock_rdlock(&rt_lock);
-	memset(&p, 0, sizeof(p));
-	p.c = c;
-	p.rt = rt_cur;
-	if (!p.rt || atomic_load(&p.rt->stopping)) {
-		json_array_append_new(rctx_warnings(c),
-				      json_string("no container runtime in this process: containers are not reconciled"));
-		goto out;
-	}
-	rc = rctx_records(c, CONTAINERS_COLLECTION, &recs, e);
-	if (rc)
-		goto out;
-	p.now = util_monotonic_ms();
-	pthread_mutex_lock(&p.rt->mu);
-	for (ct = p.rt->ctrs; ct; ct = ct->next)
-		ct->seen = false;
-	pthread_mutex_unlock(&p.rt->mu);
-	json_array_foreach(recs, i, rec) {
-		struct err e1 = ERR_INIT;
+	ctr_sweep(rt);
+	follow_names(rt);
+	pthread_mutex_lock(&rt->mu);
+	for (c = rt->ctrs; c; c = c->next)
+		busy = busy || c->busy;
+	pthread_mutex_unlock(&rt->mu);
+	return busy;
+}
 
-		rc1 = one_container(&p, rec, &e1);
-		if (rc1) {
-			json_array_append_new(rctx_warnings(c),
-					      json_sprintf("container '%s': %s",
-							   jstr(rec, "name"), e1.msg));
-			want_pass(&p, p.now + ERROR_RETRY_MS);
+bool containers_busy(struct containers *rt, const char *name,
+		     enum containers_act *kind)
+{
+	struct ctr *c;
+	bool busy;
+
+	pthread_mutex_lock(&rt->mu);
+	c = ctr_get(rt, name);
+	busy = c && c->busy;
+	if (busy && kind)
+		*kind = c->act.kind;
+	pthread_mutex_unlock(&rt->mu);
+	return busy;
+}
+
+int containers_launch(struct containers *rt, const char *name,
+		      const struct containers_action *a)
+{
+	struct ctr *c;
+	int rc = 0;
+
+	pthread_mutex_lock(&rt->mu);
+	c = ctr_find(rt, name);
+	if (!c) {
+		rc = ERR_NOMEM;
+	} else if (c->busy) {
+		rc = ERR_CONFLICT;
+	} else {
+		c->act = *a;
+		c->done = false;
+		c->busy = true;
+		if (pthread_create(&c->th, NULL, action_main, c) != 0) {
+			c->busy = false;
+			rc = ERR_INTERNAL;
 		}
 	}
-	/* Collect finished actions of containers no longer declared. */
-	ctr_sweep(p.rt);
-	follow_names(p.rt);
-	if (!p.rt->o.wake)
-		want_pass(&p, p.now + p.rt->o.poll_ms);
-	else {
-		/* An action in flight wakes us when it ends; keep a slow
-		 * safety net in case a wake-up is lost. */
-		pthread_mutex_lock(&p.rt->mu);
-		for (ct = p.rt->ctrs; ct; ct = ct->next)
-			if (ct->busy)
-				want_pass(&p, p.now + 5000);
-		pthread_mutex_unlock(&p.rt->mu);
-	}
-	if (p.next)
-		rctx_requeue_after(c, p.next > p.now ? p.next - p.now : 0);
-	if (p.unreachable)
-		rc = err_set(e, ERR_UNAVAILABLE, "%s", p.unreachable_msg);
-out:
-	pthread_rwlock_unlock(&rt_lock);
+	pthread_mutex_unlock(&rt->mu);
 	return rc;
 }
 
-static const char *const containers_reads[] = {
-	CONTAINERS_COLLECTION, RECONCILER_READS_FILES, NULL
-};
+bool containers_collect(struct containers *rt, const char *name,
+			struct containers_action *out)
+{
+	struct ctr *c;
 
-const struct reconciler rec_containers = {
-	.name = CONTAINERS_RECONCILER,
-	.description = "managed containers: restart when their files change, start when stopped",
-	.reads = containers_reads,
-	.reconcile = containers_reconcile,
-};
+	pthread_mutex_lock(&rt->mu);
+	c = ctr_get(rt, name);
+	if (!c || !c->busy || !c->done) {
+		pthread_mutex_unlock(&rt->mu);
+		return false;
+	}
+	*out = c->act;
+	pthread_mutex_unlock(&rt->mu);
+	pthread_join(c->th, NULL);
+	/* Only the engine thread launches, collects and sweeps: c stays. */
+	pthread_mutex_lock(&rt->mu);
+	c->busy = false;
+	pthread_mutex_unlock(&rt->mu);
+	return true;
+}
+
+int containers_peek(struct containers *rt, const char *name,
+		    struct docker_state *st, struct err *e)
+{
+	return docker_inspect(rt->dq, name, st, e);
+}

@@ -9,7 +9,7 @@
  * events) have a connect timeout and end when their callback says so. Errors
  * carry the engine's own JSON "message". The client refuses container names
  * that are not Docker names, so a name can never smuggle a path; deciding
- * WHICH containers may be touched is the caller's job (rec_containers.c and
+ * WHICH containers may be touched is the caller's job (containers.c and
  * api_containers.c allow only the `containers` collection).
  *
  * The demultiplexer is a pure state machine (no clock, no I/O) so that it

@@ -43,7 +43,6 @@
 #include "manifest.h"
 #include "metrics.h"
 #include "pump.h"
-#include "containers.h"       /* containers */
 #include "util.h"
 
 #define SUPERUSERS "_superusers"
@@ -56,11 +55,6 @@
 #define PATH_MAX_LOG 200              /* path bytes in the request log */
 #define LOCK_WAIT_MS 10000            /* for offline CLI commands to finish */
 
-/* containers: the runtime's threads ask for a pass of their reconciler. */
-static void wake_containers(void *engine)              /* containers */
-{                                                      /* containers */
-	engine_enqueue(engine, CONTAINERS_RECONCILER); /* containers */
-}                                                      /* containers */
 
 void server_options_init(struct server_options *o)
 {
@@ -1030,7 +1024,6 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	const char **labels = NULL;
 	size_t i;
 	struct engine_options eo;    /* engine */
-	struct containers_options co; /* containers */
 
 	memset(&srv, 0, sizeof(srv));
 	srv.opts = o;
@@ -1105,15 +1098,6 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	eo.manifests_dir = o->manifests_dir;               /* engine */
 	eo.watch_manifests = o->watch_manifests;           /* engine */
 	rc = engine_new(&srv.engine, &eo, e);              /* engine */
-	if (!rc) {                                         /* containers */
-		containers_options_init(&co);              /* containers */
-		co.store = srv.store;                      /* containers */
-		co.root = o->root_dir;                     /* containers */
-		co.docker_host = o->docker_host;           /* containers */
-		co.wake = wake_containers;                 /* containers */
-		co.wake_arg = srv.engine;                  /* containers */
-		rc = containers_start(&co, e);             /* containers */
-	}                                                  /* containers */
 	if (!rc)                                           /* engine */
 		rc = engine_start(srv.engine, e);          /* engine */
 	if (rc)                                            /* engine */
@@ -1143,7 +1127,6 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	srv.stopping = 1;
 out:
 	engine_stop(srv.engine);   /* engine: no pass runs while draining */
-	containers_stop();         /* containers: after the engine stops, before it is freed */
 	srv.stopping = 1;
 	hub_stop(srv.hub);   /* every hub_wait() now returns HUB_STOPPED */
 	pump_stop(srv.pump); /* ends the streams it serves */
@@ -1156,7 +1139,8 @@ out:
 	}
 	pump_free(srv.pump);
 	hub_free(srv.hub);   /* no stream can touch it any more */
-	engine_free(srv.engine);   /* engine: no writer can commit any more */
+	engine_free(srv.engine);   /* engine: no writer can commit any more; its
+				    * reconcilers stop (the container runtime) */
 	metrics_free(srv.metrics);
 	auth_cache_free(srv.auth_cache);
 	free(labels);
