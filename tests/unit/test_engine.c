@@ -1054,3 +1054,95 @@ Test(engine, enqueue_from_another_thread, .init = eng_start, .fini = eng_stop)
 		eng_sleep_ms(5);
 	}
 }
+
+/* ---- the lifecycle: start(), the state in the pass, wake, stop() ---- */
+
+struct life {
+	int starts, stops, passes;
+	const struct reconciler_env *env;
+};
+
+static struct life life_state;
+
+static int life_start(const struct reconciler_env *env, void **state,
+		      struct err *e)
+{
+	(void)e;
+	life_state.starts++;
+	life_state.env = env;
+	*state = &life_state;
+	return 0;
+}
+
+static void life_stop(void *state)
+{
+	((struct life *)state)->stops++;
+}
+
+static int life_reconcile(struct rctx *c, struct err *e)
+{
+	(void)e;
+	((struct life *)rctx_state(c))->passes++;
+	return 0;
+}
+
+static int off_start(const struct reconciler_env *env, void **state,
+		     struct err *e)
+{
+	(void)env;
+	(void)state;
+	(void)e;
+	return RECONCILER_OFF;
+}
+
+static const struct reconciler rec_life = {
+	.name = "life", .description = "lifecycle test",
+	.start = life_start, .stop = life_stop, .reconcile = life_reconcile,
+};
+
+static const struct reconciler rec_off = {
+	.name = "off", .description = "never used",
+	.start = off_start, .stop = life_stop, .reconcile = life_reconcile,
+};
+
+Test(engine, lifecycle_start_state_wake_stop, .init = eng_start,
+     .fini = eng_stop)
+{
+	static const struct reconciler *const recs[] = { &rec_off, &rec_life };
+	struct engine_options o;
+	json_t *s = NULL;
+	int passes, t0;
+
+	engine_free(F.en);
+	F.en = NULL;
+	memset(&life_state, 0, sizeof(life_state));
+	memset(&o, 0, sizeof(o));
+	o.store = F.store;
+	o.schema = F.schema;
+	o.root = F.root;
+	o.resync_ms = -1;
+	o.reconcilers = recs;
+	o.nreconcilers = 2;
+	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
+	cr_expect_eq(life_state.starts, 1);
+	cr_expect(engine_state(F.en, "life") == &life_state);
+	cr_expect_null(engine_state(F.en, "off"));
+	cr_assert_eq(engine_start(F.en, NULL), 0);
+	eng_settle(5000);
+	cr_expect_geq(life_state.passes, 1);
+	/* The off reconciler has no status at all. */
+	cr_assert_eq(engine_status(F.en, &s, NULL), 0);
+	cr_expect_eq(json_array_size(json_object_get(s, "reconcilers")), 1);
+	json_decref(s);
+	/* env->wake from another thread asks for a pass. */
+	passes = life_state.passes;
+	life_state.env->wake(life_state.env->wake_arg);
+	for (t0 = 0; life_state.passes == passes && t0 < 2000; t0 += 5)
+		eng_sleep_ms(5);
+	cr_expect_gt(life_state.passes, passes, "wake ran no pass");
+	engine_stop(F.en);
+	cr_expect_eq(life_state.stops, 0, "stop() runs in engine_free()");
+	engine_free(F.en);
+	F.en = NULL;
+	cr_expect_eq(life_state.stops, 1);
+}
