@@ -380,6 +380,20 @@ static void eng_path(char *out, size_t n, const char *rel)
 	snprintf(out, n, "%s/%s", F.root, rel);
 }
 
+/* Options for an engine on the fixture's store over root, running the
+ * file reconcilers. */
+static void eng_options(struct engine_options *o, const char *root,
+			int64_t resync_ms)
+{
+	memset(o, 0, sizeof(*o));
+	o->store = F.store;
+	o->schema = F.schema;
+	o->root = root;
+	o->resync_ms = resync_ms;
+	o->reconcilers = eng_recs;
+	o->nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+}
+
 static void eng_start(void)
 {
 	struct engine_options o;
@@ -394,13 +408,7 @@ static void eng_start(void)
 	memset(&so, 0, sizeof(so));
 	so.dir = F.data;
 	cr_assert_eq(store_open(&F.store, F.schema, &so, &e), 0, "%s", e.msg);
-	memset(&o, 0, sizeof(o));
-	o.store = F.store;
-	o.schema = F.schema;
-	o.root = F.root;
-	o.resync_ms = -1;
-	o.reconcilers = eng_recs;
-	o.nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+	eng_options(&o, F.root, -1);
 	o.backoff_min_ms = 20;
 	o.backoff_max_ms = 200;
 	cr_assert_eq(engine_new(&F.en, &o, &e), 0, "%s", e.msg);
@@ -959,13 +967,7 @@ Test(engine, restart_remembers_owned_files, .init = eng_start,
 	/* Deleted while the engine was down: the next start removes the
 	 * bundle it owned. */
 	eng_delete("ai_agents", id);
-	memset(&o, 0, sizeof(o));
-	o.store = F.store;
-	o.schema = F.schema;
-	o.root = F.root;
-	o.resync_ms = -1;
-	o.reconcilers = eng_recs;
-	o.nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+	eng_options(&o, F.root, -1);
 	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
 	cr_assert_eq(engine_start(F.en, NULL), 0);
 	eng_settle(5000);
@@ -987,13 +989,7 @@ Test(engine, a_new_root_never_deletes_the_old_files, .init = eng_start,
 	engine_free(F.en);
 	F.en = NULL;
 	snprintf(new_root, sizeof(new_root), "%s/root2", eng_tmp);
-	memset(&o, 0, sizeof(o));
-	o.store = F.store;
-	o.schema = F.schema;
-	o.root = new_root;
-	o.resync_ms = -1;
-	o.reconcilers = eng_recs;
-	o.nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+	eng_options(&o, new_root, -1);
 	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
 	cr_assert_eq(engine_start(F.en, NULL), 0);
 	eng_settle(5000);
@@ -1014,13 +1010,7 @@ Test(engine, periodic_resync_runs_but_writes_nothing, .init = eng_start,
 	eng_settle(5000);
 	engine_free(F.en);
 	F.en = NULL;
-	memset(&o, 0, sizeof(o));
-	o.store = F.store;
-	o.schema = F.schema;
-	o.root = F.root;
-	o.resync_ms = 50;
-	o.reconcilers = eng_recs;
-	o.nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+	eng_options(&o, F.root, 50);
 	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
 	cr_assert_eq(engine_start(F.en, NULL), 0);
 	eng_settle(5000);
@@ -1116,11 +1106,7 @@ Test(engine, lifecycle_start_state_wake_stop, .init = eng_start,
 	engine_free(F.en);
 	F.en = NULL;
 	memset(&life_state, 0, sizeof(life_state));
-	memset(&o, 0, sizeof(o));
-	o.store = F.store;
-	o.schema = F.schema;
-	o.root = F.root;
-	o.resync_ms = -1;
+	eng_options(&o, F.root, -1);
 	o.reconcilers = recs;
 	o.nreconcilers = 2;
 	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
