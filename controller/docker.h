@@ -1,7 +1,7 @@
 /*
- * docker.h - a small Docker Engine API client (libcurl), the log-frame
- * demultiplexer, and the restart governor that decides when a managed
- * container may be started or restarted.
+ * docker.h - a small Docker Engine API client (libcurl) and the log-frame
+ * demultiplexer: the container-backend seam. The restart governor that
+ * decides when a managed container may be restarted is governor.h.
  *
  * The client speaks the versioned API (/v1.41/...) over a unix socket
  * (unix:///var/run/docker.sock) or TCP (tcp://host:port, the socket-proxy
@@ -9,16 +9,16 @@
  * events) have a connect timeout and end when their callback says so. Errors
  * carry the engine's own JSON "message". The client refuses container names
  * that are not Docker names, so a name can never smuggle a path; deciding
- * WHICH containers may be touched is the caller's job (rec_containers.c and
+ * WHICH containers may be touched is the caller's job (containers.c and
  * api_containers.c allow only the `containers` collection).
  *
- * The demultiplexer and the governor are pure state machines (no clock, no
- * I/O) so that they can be tested alone.
+ * The demultiplexer is a pure state machine (no clock, no I/O) so that it
+ * can be tested alone.
  *
  * THREAD SAFETY NOTES: a struct docker is immutable after docker_new() and
  * may be used from any number of threads at once; every call makes its own
- * curl handle. A struct docker_demux or docker_gov belongs to its caller and
- * is not locked.
+ * curl handle. A struct docker_demux belongs to its caller and is not
+ * locked.
  */
 #ifndef POCKETCTL_DOCKER_H
 #define POCKETCTL_DOCKER_H
@@ -208,110 +208,5 @@ int docker_demux_feed(struct docker_demux *dm, const void *data, size_t len,
 /* Deliver unterminated partial lines (stdout first). Same returns. */
 int docker_demux_finish(struct docker_demux *dm, docker_line_fn fn,
 			void *arg, struct err *e);
-
-/* ---- restart governor (pure) ------------------------------------------ */
-
-/*
- * The policy that keeps a managed container from restart storms, one struct
- * docker_gov per container, driven by the reconciler with the monotonic
- * clock in milliseconds:
- *   - quiet period: a change of the desired hash waits until quiet_ms have
- *     passed without a further change, so a burst becomes one restart (but
- *     never longer than max_delay_ms after the burst began);
- *   - at most one action in flight (begin .. end);
- *   - budget: at most `budget` actions per window_ms; one more opens the
- *     breaker (RestartBudgetExhausted) for cooldown_ms, after which it
- *     closes with a fresh budget - it never gives up for good;
- *   - a failed action is retried after a capped exponential backoff.
- * A manual restart skips the quiet period and the breaker (it still counts
- * against the budget and waits for an action in flight and for backoff).
- *
- * Calling sequence per pass: docker_gov_decide(); when the verdict is START
- * or RESTART, docker_gov_begin() as the action is launched and
- * docker_gov_end() once its outcome is known.
- */
-#define DOCKER_GOV_BUDGET_MAX 64
-#define DOCKER_HASH_LEN 64          /* hex SHA-256 */
-
-struct docker_gov_config {
-	int64_t quiet_ms;           /* default 1000 */
-	int64_t max_delay_ms;       /* default 10000 */
-	int budget;                 /* actions per window, default 5
-	                             * (1..DOCKER_GOV_BUDGET_MAX) */
-	int64_t window_ms;          /* default 300000 (5 minutes) */
-	int64_t cooldown_ms;        /* breaker open time, default 60000 */
-	int64_t backoff_min_ms;     /* default 1000 */
-	int64_t backoff_max_ms;     /* default 60000 */
-};
-
-/* Fill c with the defaults above. */
-void docker_gov_config_default(struct docker_gov_config *c);
-
-/* Clamp every field of c into a sane range (budget 1..MAX, times >= 0,
- * backoff_min <= backoff_max). */
-void docker_gov_config_clamp(struct docker_gov_config *c);
-
-struct docker_gov {
-	char seen[DOCKER_HASH_LEN + 1];  /* desired hash seen last pass */
-	bool burst;                 /* changes are waiting for a restart */
-	int64_t burst_first_ms;     /* first change of the current burst */
-	int64_t burst_last_ms;      /* latest change of the current burst */
-	int64_t times[DOCKER_GOV_BUDGET_MAX]; /* recent action times, oldest
-	                                       * first */
-	int ntimes;
-	int64_t open_until_ms;      /* breaker open until then; 0 = closed */
-	int64_t opened_ms;          /* when it last opened */
-	int failures;               /* consecutive failed actions */
-	int64_t retry_at_ms;        /* not before this after a failure */
-	bool in_flight;
-};
-
-enum docker_gov_verdict {
-	DOCKER_GOV_IDLE = 0,        /* nothing to do */
-	DOCKER_GOV_WAIT,            /* something to do, not yet: ask again at
-	                             * wake_ms (0: when the action in flight
-	                             * ends) */
-	DOCKER_GOV_START,
-	DOCKER_GOV_RESTART,
-};
-
-struct docker_gov_input {
-	const char *desired;        /* desired hash now (NULL: unknown) */
-	int64_t changed_ms;         /* when the inputs last changed (e.g. the
-	                             * newest file's mtime), on the same clock;
-	                             * 0 or later than now: now */
-	bool stale;                 /* desired differs from the applied hash */
-	bool not_running;           /* should run and does not */
-	bool manual;                /* a manual restart is requested */
-};
-
-struct docker_gov_decision {
-	enum docker_gov_verdict verdict;
-	int64_t wake_ms;            /* WAIT: absolute time to decide again */
-	const char *reason;         /* WAIT: "QuietPeriod", "ActionInFlight",
-	                             * "RestartBudgetExhausted", "Backoff";
-	                             * START/RESTART: "ManualRestart",
-	                             * "NotRunning", "FilesChanged"; IDLE: "" */
-};
-
-void docker_gov_init(struct docker_gov *g);
-
-/* Decide what to do now. Updates the burst tracking and opens or closes
- * the breaker as time passes; otherwise does not change g. */
-void docker_gov_decide(struct docker_gov *g, const struct docker_gov_config *c,
-		       int64_t now_ms, const struct docker_gov_input *in,
-		       struct docker_gov_decision *out);
-
-/* An action starts now: it is in flight, counts against the budget, and
- * takes the changes seen so far with it (the burst ends). */
-void docker_gov_begin(struct docker_gov *g, int64_t now_ms);
-
-/* The action in flight ended: ok resets the backoff; a failure schedules
- * the retry (backoff_min doubling up to backoff_max). */
-void docker_gov_end(struct docker_gov *g, const struct docker_gov_config *c,
-		    int64_t now_ms, bool ok);
-
-/* True while the breaker is open at now_ms. */
-bool docker_gov_breaker_open(const struct docker_gov *g, int64_t now_ms);
 
 #endif

@@ -19,6 +19,11 @@ static const char *const reads[] = {
 	"ai_agents", "ai_prompts", "ai_models", NULL
 };
 
+static const struct reconciler_path paths[] = {
+	{ "agents_dir", "workspace/.opencode/agents", true }, /* <name>.md each */
+	{ NULL, NULL, false },
+};
+
 /* The agent's name: data.name, else the record name. */
 static const char *agent_name(json_t *rec)
 {
@@ -34,7 +39,7 @@ static int reconcile(struct rctx *c, struct err *e)
 	struct buf out = BUF_INIT;
 	struct err le = ERR_INIT;
 	json_t *agents, *prompts, *models, *rec;
-	const char *dir = rctx_path(c, PATH_AGENTS_DIR), *name;
+	const char *dir = rctx_path(c, "agents_dir"), *name;
 	char *file = NULL, *path = NULL;
 	size_t i;
 	int rc, first = 0;
@@ -87,5 +92,6 @@ const struct reconciler rec_agent_bundles = {
 	.name = "agent-bundles",
 	.description = "ai_agents, ai_prompts, ai_models -> agents/<name>.md",
 	.reads = reads,
+	.paths = paths,
 	.reconcile = reconcile,
 };

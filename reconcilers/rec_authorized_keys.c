@@ -16,6 +16,11 @@
 
 static const char *const reads[] = { "ssh_keys", NULL };
 
+static const struct reconciler_path paths[] = {
+	{ "authorized_keys", "ssh_keys/authorized_keys", false },
+	{ NULL, NULL, false },
+};
+
 /* "YYYY-MM-DD HH:MM:SS[.sss]Z" (or with 'T') as ms since the epoch;
  * -1 when malformed. */
 static int64_t parse_ms(const char *s)
@@ -63,7 +68,7 @@ static void requeue_at_expiry(struct rctx *c, json_t *keys)
 static int reconcile(struct rctx *c, struct err *e)
 {
 	struct buf out = BUF_INIT;
-	const char *path = rctx_path(c, PATH_AUTHORIZED_KEYS);
+	const char *path = rctx_path(c, "authorized_keys");
 	json_t *keys;
 	int rc;
 
@@ -87,5 +92,6 @@ const struct reconciler rec_authorized_keys = {
 	.name = "authorized-keys",
 	.description = "active, unexpired ssh_keys -> authorized_keys",
 	.reads = reads,
+	.paths = paths,
 	.reconcile = reconcile,
 };

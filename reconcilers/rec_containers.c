@@ -1,114 +1,29 @@
 /*
- * rec_containers.c - the containers reconciler and its runtime (see
- * rec_containers.h): desired hash of each container's files, observed
- * state from inspect and the /events stream, actions through the restart
- * governor, everything reported as status on the container's record.
- *
- * The pass (engine thread) never blocks on an action: it inspects (a few
- * ms on a local socket, bounded by a short timeout), decides, and hands a
- * start or restart to a thread of its own, which also waits until the
- * container runs (and is healthy) and then asks for another pass; that
- * pass records the outcome. So a 10 s stop timeout never holds up the
- * file reconcilers, and each container has at most one action in flight.
+ * rec_containers.c - the containers reconciler: keeps every container of
+ * the `containers` collection running with the files it declares,
+ * restarting it only when the hash of those files changed, never in storms
+ * (governor.h). The pass decides: desired hash of each container's files,
+ * observed state from a quick inspect, one governor verdict, and the
+ * outcome of the last action, all reported as status on the container's
+ * record through rctx_set_status(). Acting - the action threads and the
+ * /events thread - is the runtime's (controller/containers.h), which
+ * start() makes and stop() frees.
  */
-#include "rec_containers.h"
-
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "containers.h"
 #include "reconciler.h"
 #include "util.h"
 
-#define INSPECT_TIMEOUT_MS 3000L     /* a pass never waits longer per call */
 #define MISSING_RETRY_MS 30000       /* ask again for a missing container */
 #define ERROR_RETRY_MS 5000          /* an unreadable file, an engine error */
-#define EVENTS_BACKOFF_MIN_MS 250
-#define EVENTS_BACKOFF_MAX_MS 5000
-#define HASH_DEPTH_MAX 16
-#define HASH_PATH_MAX 4096
-#define EV_STOP 1                    /* idle/event callback: end the stream */
 #define DOWN_GRACE_MS 500            /* a container seen stopped is started
                                       * only if still stopped this much
                                       * later: the engine's own restart
                                       * (die ... start) is not a stop */
-
-enum act_kind { ACT_START, ACT_RESTART };
-
-/* One action in flight; parameters are fixed when the thread starts, the
- * results are written once, under rt->mu, when it ends. */
-struct action {
-	enum act_kind kind;
-	char reason[32];
-	char hash[DOCKER_HASH_LEN + 1];
-	char manual_id[ID_LEN + 1];
-	char at[TIME_LEN + 1];
-	int stop_timeout;
-	int health_timeout;
-	bool done;
-	int rc;
-	char fail_reason[32];
-	char msg[ERR_MSG_MAX];
-};
-
-struct runtime;
-
-/* What the runtime knows about one managed container, by name. */
-struct ctr {
-	struct ctr *next;
-	struct runtime *rt;
-	char name[DOCKER_NAME_MAX + 1];
-	bool seen;                  /* named by the current pass */
-	struct docker_gov gov;      /* engine thread only */
-	bool busy;                  /* an action thread exists, not joined */
-	pthread_t th;
-	struct action act;
-	int64_t retry_delay;        /* after an engine error: ask again then */
-	int64_t down_since;         /* first pass that saw it not running, 0 */
-};
-
-struct runtime {
-	struct containers_options o;
-	char *root;
-	char *host;
-	struct docker *d;           /* actions, waits, logs, events */
-	struct docker *dq;          /* the pass's inspect: a short timeout */
-	pthread_mutex_t mu;         /* everything below */
-	pthread_cond_t cv;          /* CLOCK_MONOTONIC: names changed, stop */
-	struct ctr *ctrs;
-	char **names;               /* followed by the events thread */
-	size_t nnames;
-	uint64_t names_gen;
-	bool engine_down;
-	int64_t ev_since_ns;
-	atomic_bool stopping;
-	pthread_t ev_th;
-	bool ev_started;
-};
-
-/* The runtime of this process (the reconciler interface carries no
- * context): published under rt_lock, used under its read side. */
-static pthread_rwlock_t rt_lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct runtime *rt_cur;
-
-/* The status keys this module writes; everything else is kept. */
-static const char *const my_keys[] = {
-	"desiredHash", "appliedHash", "appliedAt", "container", "lastAction",
-	"actions", "breaker", "conditions", "manualRestartHandled", NULL
-};
-
-/* ---- small helpers ------------------------------------------------------ */
 
 static int64_t realtime_ns(void)
 {
@@ -117,6 +32,12 @@ static int64_t realtime_ns(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+/* The status keys this module writes; everything else is kept. */
+static const char *const my_keys[] = {
+	"desiredHash", "appliedHash", "appliedAt", "container", "lastAction",
+	"actions", "breaker", "conditions", "manualRestartHandled", NULL
+};
 
 /* A monotonic deadline as a wall-clock time string. */
 static void mono_to_time(int64_t mono_ms, char out[TIME_LEN + 1])
@@ -132,820 +53,11 @@ static void mono_to_time(int64_t mono_ms, char out[TIME_LEN + 1])
 		 (unsigned)(wall_ms % 1000) % 1000u);
 }
 
-static void wake(struct runtime *rt)
-{
-	if (rt->o.wake)
-		rt->o.wake(rt->o.wake_arg);
-}
-
 static const char *jstr(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 
 	return s ? s : "";
-}
-
-/* ---- options, start, stop ---------------------------------------------- */
-
-void containers_options_init(struct containers_options *o)
-{
-	struct docker_gov_config *g = &o->gov;
-
-	memset(o, 0, sizeof(*o));
-	docker_gov_config_default(g);
-	g->quiet_ms = util_env_int("POCKETCTL_RESTART_QUIET_MS", g->quiet_ms, 0, 3600000);
-	g->max_delay_ms = util_env_int("POCKETCTL_RESTART_MAX_DELAY_MS",
-				  g->max_delay_ms, 0, 86400000);
-	g->budget = (int)util_env_int("POCKETCTL_RESTART_BUDGET", g->budget, 1,
-				 DOCKER_GOV_BUDGET_MAX);
-	g->window_ms = util_env_int("POCKETCTL_RESTART_WINDOW_MS", g->window_ms, 0,
-			       86400000);
-	g->cooldown_ms = util_env_int("POCKETCTL_RESTART_COOLDOWN_MS", g->cooldown_ms,
-				 0, 86400000);
-	g->backoff_min_ms = util_env_int("POCKETCTL_RESTART_BACKOFF_MS",
-				    g->backoff_min_ms, 0, 3600000);
-	g->backoff_max_ms = util_env_int("POCKETCTL_RESTART_BACKOFF_MAX_MS",
-				    g->backoff_max_ms, 0, 86400000);
-	docker_gov_config_clamp(g);
-	o->health_poll_ms = 100;
-	o->poll_ms = 1000;
-}
-
-static void *events_main(void *arg);
-
-static void runtime_free(struct runtime *rt)
-{
-	struct ctr *c, *next;
-	size_t i;
-
-	if (!rt)
-		return;
-	for (c = rt->ctrs; c; c = next) {
-		next = c->next;
-		if (c->busy)
-			pthread_join(c->th, NULL);
-		free(c);
-	}
-	for (i = 0; i < rt->nnames; i++)
-		free(rt->names[i]);
-	free(rt->names);
-	docker_free(rt->d);
-	docker_free(rt->dq);
-	pthread_cond_destroy(&rt->cv);
-	pthread_mutex_destroy(&rt->mu);
-	free(rt->root);
-	free(rt->host);
-	free(rt);
-}
-
-int containers_start(const struct containers_options *o, struct err *e)
-{
-	struct docker_options dopt;
-	struct runtime *rt = NULL;
-	pthread_condattr_t ca;
-	sigset_t all, old;
-	int rc = 0, prc;
-
-	pthread_rwlock_wrlock(&rt_lock);
-	if (rt_cur) {
-		rc = err_set(e, ERR_CONFLICT, "the containers runtime is already started");
-		goto out;
-	}
-	rt = calloc(1, sizeof(*rt));
-	if (!rt) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	rt->o = *o;
-	docker_gov_config_clamp(&rt->o.gov);
-	if (rt->o.health_poll_ms <= 0)
-		rt->o.health_poll_ms = 100;
-	if (rt->o.poll_ms <= 0)
-		rt->o.poll_ms = 1000;
-	pthread_mutex_init(&rt->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&rt->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	atomic_init(&rt->stopping, false);
-	rt->root = strdup(o->root && *o->root ? o->root : ".");
-	rt->host = o->docker_host ? strdup(o->docker_host) : NULL;
-	if (!rt->root || (o->docker_host && !rt->host)) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	rt->o.root = rt->root;
-	rt->o.docker_host = rt->host;
-	memset(&dopt, 0, sizeof(dopt));
-	dopt.host = rt->host;
-	rc = docker_new(&rt->d, &dopt, e);
-	dopt.timeout_ms = INSPECT_TIMEOUT_MS;
-	if (!rc)
-		rc = docker_new(&rt->dq, &dopt, e);
-	if (rc)
-		goto out;
-	/* The runtime's threads (and the action threads the engine thread
-	 * starts, which inherit its mask) never take the server's signals. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	prc = pthread_create(&rt->ev_th, NULL, events_main, rt);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (prc != 0) {
-		rc = err_set(e, ERR_INTERNAL, "cannot start the container events thread");
-		goto out;
-	}
-	rt->ev_started = true;
-	rt_cur = rt;
-	rt = NULL;
-out:
-	pthread_rwlock_unlock(&rt_lock);
-	runtime_free(rt);
-	return rc;
-}
-
-void containers_stop(void)
-{
-	struct runtime *rt;
-
-	pthread_rwlock_rdlock(&rt_lock);
-	rt = rt_cur;
-	if (rt) {
-		/* Streams and waits see this at once and end. */
-		pthread_mutex_lock(&rt->mu);
-		atomic_store(&rt->stopping, true);
-		pthread_cond_broadcast(&rt->cv);
-		pthread_mutex_unlock(&rt->mu);
-	}
-	pthread_rwlock_unlock(&rt_lock);
-	if (!rt)
-		return;
-	pthread_rwlock_wrlock(&rt_lock);
-	rt_cur = NULL;
-	pthread_rwlock_unlock(&rt_lock);
-	if (rt->ev_started)
-		pthread_join(rt->ev_th, NULL);
-	runtime_free(rt);     /* joins the action threads */
-}
-
-/* Take the runtime for a call from outside the engine thread. */
-static struct runtime *rt_get(struct err *e)
-{
-	pthread_rwlock_rdlock(&rt_lock);
-	if (rt_cur && !atomic_load(&rt_cur->stopping))
-		return rt_cur;
-	pthread_rwlock_unlock(&rt_lock);
-	err_set(e, ERR_UNAVAILABLE, "the container runtime is not running");
-	return NULL;
-}
-
-static void rt_put(void)
-{
-	pthread_rwlock_unlock(&rt_lock);
-}
-
-/* ---- the desired hash --------------------------------------------------- */
-
-/* A safe relative path: no leading '/', no "." or ".." component, no empty
- * component except a final one (a trailing '/'), no control characters. */
-static bool rel_path_ok(const char *p)
-{
-	const char *s = p, *slash;
-	size_t n;
-
-	if (!p || !*p || *p == '/' || strlen(p) >= HASH_PATH_MAX)
-		return false;
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	for (s = p; *s; s = slash + 1) {
-		slash = strchr(s, '/');
-		n = slash ? (size_t)(slash - s) : strlen(s);
-		if (n == 0 && slash)
-			return false;     /* "a//b" */
-		if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-			return false;
-		if (!slash)
-			break;
-	}
-	return true;
-}
-
-struct pathlist {
-	char **v;
-	size_t n, alloc;
-};
-
-static int pl_add(struct pathlist *pl, const char *p, struct err *e)
-{
-	char *dup;
-
-	if (pl->n >= CONTAINERS_FILES_MAX)
-		return err_set(e, ERR_TOO_LARGE, "more than %d files to hash",
-			       CONTAINERS_FILES_MAX);
-	if (pl->n == pl->alloc) {
-		size_t na = pl->alloc ? pl->alloc * 2 : 16;
-		char **nv = realloc(pl->v, na * sizeof(*nv));
-
-		if (!nv)
-			return err_set(e, ERR_NOMEM, "out of memory");
-		pl->v = nv;
-		pl->alloc = na;
-	}
-	dup = strdup(p);
-	if (!dup)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	pl->v[pl->n++] = dup;
-	return 0;
-}
-
-static void pl_free(struct pathlist *pl)
-{
-	size_t i;
-
-	for (i = 0; i < pl->n; i++)
-		free(pl->v[i]);
-	free(pl->v);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every regular file below root/rel (rel ends in '/'), recursively. A
- * missing directory adds nothing (its marker is added by the caller). */
-static int walk_dir(const char *root, const char *rel, int depth,
-		    struct pathlist *pl, bool *exists, struct err *e)
-{
-	char *abs = NULL, child[HASH_PATH_MAX];
-	struct dirent *de;
-	struct stat st;
-	DIR *dir = NULL;
-	int rc = 0;
-
-	*exists = false;
-	if (depth > HASH_DEPTH_MAX)
-		return 0;
-	abs = path_join(root, rel);
-	if (!abs)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	dir = opendir(abs);
-	if (!dir) {
-		if (errno != ENOENT && errno != ENOTDIR)
-			rc = err_set(e, ERR_IO, "cannot read directory '%s': %s", abs,
-				     strerror(errno));
-		goto out;
-	}
-	*exists = true;
-	while ((de = readdir(dir)) != NULL) {
-		bool sub;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if ((size_t)snprintf(child, sizeof(child), "%s%s", rel, de->d_name) >=
-		    sizeof(child) - 1)
-			continue;
-		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			continue;          /* vanished meanwhile */
-		if (S_ISREG(st.st_mode)) {
-			rc = pl_add(pl, child, e);
-		} else if (S_ISDIR(st.st_mode)) {
-			strcat(child, "/");
-			rc = walk_dir(root, child, depth + 1, pl, &sub, e);
-		}
-		if (rc)
-			goto out;
-	}
-out:
-	if (dir)
-		closedir(dir);
-	free(abs);
-	return rc;
-}
-
-/* Feed one file (or its absence) into the digest. */
-static int hash_one(EVP_MD_CTX *md, const char *root, const char *rel,
-		    int64_t *newest, struct err *e)
-{
-	char *abs = path_join(root, rel), chunk[65536];
-	unsigned char len8[8];
-	struct stat st;
-	int fd = -1, rc = 0, i;
-	ssize_t n;
-
-	if (!abs)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	EVP_DigestUpdate(md, rel, strlen(rel) + 1);
-	fd = open(abs, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
-		EVP_DigestUpdate(md, "missing", 8);
-		goto out;
-	}
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		rc = err_set(e, ERR_IO, "cannot read '%s': %s", abs, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		EVP_DigestUpdate(md, "not-a-file", 11);
-		goto out;
-	}
-	if (newest) {
-		int64_t m = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-
-		if (m > *newest)
-			*newest = m;
-	}
-	for (i = 0; i < 8; i++)
-		len8[i] = (unsigned char)((uint64_t)st.st_size >> (56 - 8 * i));
-	EVP_DigestUpdate(md, "file", 5);
-	EVP_DigestUpdate(md, len8, 8);
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = err_set(e, ERR_IO, "cannot read '%s': %s", abs, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(md, chunk, (size_t)n);
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	free(abs);
-	return rc;
-}
-
-int containers_hash_files(const char *root, json_t *files,
-			  char out[DOCKER_HASH_LEN + 1], int64_t *newest_ns,
-			  struct err *e)
-{
-	struct pathlist pl = { NULL, 0, 0 };
-	unsigned char dg[EVP_MAX_MD_SIZE];
-	unsigned int dlen = 0;
-	EVP_MD_CTX *md = NULL;
-	char marker[HASH_PATH_MAX + 16];
-	size_t i, j;
-	json_t *v;
-	int rc = 0;
-
-	if (newest_ns)
-		*newest_ns = 0;
-	if (files && !json_is_array(files) && !json_is_null(files))
-		return err_set_field(e, ERR_INVALID, "files", "files must be a list of paths");
-	json_array_foreach(files, i, v) {
-		const char *p = json_string_value(v);
-		bool exists;
-
-		if (!p || !rel_path_ok(p) || strlen(p) != json_string_length(v)) {
-			rc = err_set_field(e, ERR_INVALID, "files",
-					   "files[%zu] is not a safe path relative to the render root",
-					   i);
-			goto out;
-		}
-		if (p[strlen(p) - 1] != '/') {
-			rc = pl_add(&pl, p, e);
-		} else {
-			rc = walk_dir(root, p, 0, &pl, &exists, e);
-			if (!rc && !exists) {
-				/* "\001" sorts before any path below the directory. */
-				snprintf(marker, sizeof(marker), "%s\001missing-dir", p);
-				rc = pl_add(&pl, marker, e);
-			}
-		}
-		if (rc)
-			goto out;
-	}
-	if (pl.n)
-		qsort(pl.v, pl.n, sizeof(*pl.v), cmp_str);
-	md = EVP_MD_CTX_new();
-	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		rc = err_set(e, ERR_INTERNAL, "sha-256 unavailable");
-		goto out;
-	}
-	for (i = 0; i < pl.n; i++) {
-		if (i && !strcmp(pl.v[i], pl.v[i - 1]))
-			continue;
-		if (strchr(pl.v[i], '\001')) {
-			EVP_DigestUpdate(md, pl.v[i], strlen(pl.v[i]) + 1);
-			continue;
-		}
-		rc = hash_one(md, root, pl.v[i], newest_ns, e);
-		if (rc)
-			goto out;
-	}
-	EVP_DigestFinal_ex(md, dg, &dlen);
-	for (j = 0; j < dlen && j * 2 < DOCKER_HASH_LEN; j++)
-		snprintf(out + j * 2, 3, "%02x", dg[j]);
-	out[DOCKER_HASH_LEN] = '\0';
-out:
-	EVP_MD_CTX_free(md);
-	pl_free(&pl);
-	return rc;
-}
-
-/* ---- the managed set ------------------------------------------------------ */
-
-/* Is name a record of the containers collection? Reads the store. */
-static int check_managed(struct runtime *rt, const char *name, struct err *e)
-{
-	struct record r;
-	int rc;
-
-	if (!docker_name_ok(name))
-		return err_set(e, ERR_NOT_FOUND, "container '%.64s' is not managed by pocketctl",
-			       name ? name : "");
-	record_init(&r);
-	rc = store_get_by_name(rt->o.store, CONTAINERS_COLLECTION, name, &r, e);
-	record_release(&r);
-	if (rc == ERR_NOT_FOUND)
-		return err_set(e, ERR_NOT_FOUND, "container '%s' is not managed by pocketctl",
-			       name);
-	return rc;
-}
-
-int containers_inspect(const char *name, struct docker_state *st,
-		       struct err *e)
-{
-	struct runtime *rt = rt_get(e);
-	int rc;
-
-	if (!rt)
-		return ERR_UNAVAILABLE;
-	rc = check_managed(rt, name, e);
-	if (!rc)
-		rc = docker_inspect(rt->d, name, st, e);
-	rt_put();
-	return rc;
-}
-
-struct logs_idle {
-	struct runtime *rt;
-	docker_idle_fn idle;
-	void *arg;
-};
-
-static int logs_idle(void *arg)
-{
-	struct logs_idle *li = arg;
-
-	if (atomic_load(&li->rt->stopping))
-		return EV_STOP;
-	return li->idle ? li->idle(li->arg) : 0;
-}
-
-/* docker_logs gives the same arg to fn and idle: this pair carries both. */
-struct logs_pair {
-	struct logs_idle li;
-	docker_line_fn fn;
-};
-
-static int logs_line(void *arg, int stream, const char *line, size_t len)
-{
-	struct logs_pair *lp = arg;
-
-	return lp->fn(lp->li.arg, stream, line, len);
-}
-
-static int logs_pair_idle(void *arg)
-{
-	return logs_idle(&((struct logs_pair *)arg)->li);
-}
-
-int containers_logs(const char *name, const struct docker_logs_options *lo,
-		    docker_line_fn fn, docker_idle_fn idle, void *arg,
-		    struct err *e)
-{
-	struct runtime *rt = rt_get(e);
-	struct logs_pair lp;
-	int rc;
-
-	if (!rt)
-		return ERR_UNAVAILABLE;
-	rc = check_managed(rt, name, e);
-	if (!rc) {
-		lp.li.rt = rt;
-		lp.li.idle = idle;
-		lp.li.arg = arg;
-		lp.fn = fn;
-		rc = docker_logs(rt->d, name, lo, logs_line, logs_pair_idle, &lp, e);
-	}
-	rt_put();
-	return rc;
-}
-
-int containers_request_restart(const char *name, const char *by,
-			       json_t **out, struct err *e)
-{
-	struct runtime *rt = rt_get(e);
-	struct store_txn *t = NULL;
-	struct record r;
-	json_t *status = NULL, *req = NULL;
-	char id[ID_LEN + 1], now[TIME_LEN + 1];
-	int rc;
-
-	if (!rt)
-		return ERR_UNAVAILABLE;
-	record_init(&r);
-	rc = check_managed(rt, name, e);
-	if (rc)
-		goto out;
-	util_new_id(id);
-	util_now(now);
-	req = json_pack("{s:s, s:s, s:s}", "id", id, "at", now, "by", by ? by : "");
-	if (!req) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	rc = store_begin(rt->o.store, &t, e);
-	if (!rc)
-		rc = store_txn_get_by_name(t, CONTAINERS_COLLECTION, name, &r, e);
-	if (rc)
-		goto out;
-	status = json_is_object(r.status) ? json_deep_copy(r.status) : json_object();
-	if (!status || json_object_set(status, "restartRequest", req)) { /* borrowed */
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	rc = store_txn_set_status(t, CONTAINERS_COLLECTION, r.id, status, e);
-	if (!rc)
-		rc = store_commit(t, e);
-	t = NULL;
-	if (rc)
-		goto out;
-	wake(rt);
-	if (out)
-		*out = json_pack("{s:s, s:O}", "name", name, "request", req);
-out:
-	store_abort(t);
-	json_decref(status);
-	json_decref(req);
-	record_release(&r);
-	rt_put();
-	return rc;
-}
-
-/* ---- actions ------------------------------------------------------------ */
-
-/* Sleep ms unless the runtime stops. Returns true when it is stopping. */
-static bool nap(struct runtime *rt, int64_t ms)
-{
-	struct timespec ts;
-	bool stop;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&rt->mu);
-	while (!(stop = atomic_load(&rt->stopping)) &&
-	       pthread_cond_timedwait(&rt->cv, &rt->mu, &ts) == 0)
-		;
-	pthread_mutex_unlock(&rt->mu);
-	return stop;
-}
-
-/* After a start or restart: wait until the container runs, and is healthy
- * when it has a healthcheck, for at most timeout_s seconds. */
-static int wait_up(struct runtime *rt, const char *name, int timeout_s,
-		   char *why, size_t whylen, struct err *e)
-{
-	int64_t deadline = util_monotonic_ms() + (int64_t)timeout_s * 1000;
-	struct docker_state st;
-	int rc;
-
-	for (;;) {
-		rc = docker_inspect(rt->d, name, &st, e);
-		if (rc) {
-			snprintf(why, whylen, "%s", rc == ERR_NOT_FOUND ? "ContainerMissing"
-				 : rc == ERR_UNAVAILABLE ? "EngineUnreachable" : "ActionFailed");
-			return rc;
-		}
-		if (st.running && (!st.has_health || !strcmp(st.health, "healthy")))
-			return 0;
-		if (!st.running && !st.restarting && strcmp(st.status, "created") &&
-		    strcmp(st.status, "configured") && strcmp(st.status, "initialized")) {
-			snprintf(why, whylen, "ActionFailed");
-			return err_set(e, ERR_ENGINE,
-				       "container '%s' is %s (exit code %d) after it was started",
-				       name, st.status[0] ? st.status : "not running",
-				       st.exit_code);
-		}
-		if (util_monotonic_ms() >= deadline) {
-			snprintf(why, whylen, "HealthTimeout");
-			return err_set(e, ERR_ENGINE,
-				       "container '%s' did not become %s within %d s (%s%s%s)",
-				       name, st.has_health ? "healthy" : "running", timeout_s,
-				       st.status, st.health[0] ? ", " : "", st.health);
-		}
-		if (nap(rt, rt->o.health_poll_ms)) {
-			snprintf(why, whylen, "ActionFailed");
-			return err_set(e, ERR_UNAVAILABLE, "stopping");
-		}
-	}
-}
-
-static void *action_main(void *arg)
-{
-	struct ctr *c = arg;
-	struct runtime *rt = c->rt;
-	struct err e = ERR_INIT;
-	char why[32] = "ActionFailed";
-	int rc, tries = 0;
-
-	/* c->act's parameters are fixed while c->busy: read without the lock. */
-	do {
-		if (c->act.kind == ACT_START)
-			rc = docker_start(rt->d, c->name, &e);
-		else
-			rc = docker_restart(rt->d, c->name, c->act.stop_timeout, &e);
-		/* podman answers 500 "container state improper" while another
-		 * stop/start of the container is under way: try again shortly. */
-	} while (rc == ERR_CONFLICT && ++tries < 3 && !nap(rt, 300));
-	if (rc)
-		snprintf(why, sizeof(why), "%s", rc == ERR_NOT_FOUND ? "ContainerMissing"
-			 : rc == ERR_UNAVAILABLE ? "EngineUnreachable" : "ActionFailed");
-	else
-		rc = wait_up(rt, c->name, c->act.health_timeout, why, sizeof(why), &e);
-	pthread_mutex_lock(&rt->mu);
-	c->act.rc = rc;
-	snprintf(c->act.fail_reason, sizeof(c->act.fail_reason), "%s", rc ? why : "");
-	snprintf(c->act.msg, sizeof(c->act.msg), "%s", rc ? e.msg : "");
-	c->act.done = true;
-	pthread_mutex_unlock(&rt->mu);
-	wake(rt);
-	return NULL;
-}
-
-/* ---- the events thread --------------------------------------------------- */
-
-struct ev_ctx {
-	struct runtime *rt;
-	uint64_t gen;
-	bool pending;           /* events seen since the last wake */
-};
-
-/*
- * Called by the transfer between reads (and about once a second while
- * idle): one wake for every batch of events that arrived together (a
- * reconnect replays many), and the end of the stream when the runtime
- * stops or the managed names changed.
- */
-static int ev_idle(void *arg)
-{
-	struct ev_ctx *x = arg;
-	bool stop;
-
-	if (x->pending) {
-		x->pending = false;
-		wake(x->rt);
-	}
-	pthread_mutex_lock(&x->rt->mu);
-	stop = atomic_load(&x->rt->stopping) || x->rt->names_gen != x->gen;
-	pthread_mutex_unlock(&x->rt->mu);
-	return stop ? EV_STOP : 0;
-}
-
-static int ev_event(void *arg, const struct docker_event *ev)
-{
-	struct ev_ctx *x = arg;
-
-	if (strcmp(ev->type, "container") || !strncmp(ev->action, "exec", 4))
-		return 0;
-	pthread_mutex_lock(&x->rt->mu);
-	if (ev->time_ns > x->rt->ev_since_ns)
-		x->rt->ev_since_ns = ev->time_ns;
-	pthread_mutex_unlock(&x->rt->mu);
-	/* The stream is filtered to the managed names already. */
-	x->pending = true;
-	return 0;
-}
-
-static void set_engine_down(struct runtime *rt, bool down)
-{
-	bool changed;
-
-	pthread_mutex_lock(&rt->mu);
-	changed = rt->engine_down != down;
-	rt->engine_down = down;
-	pthread_mutex_unlock(&rt->mu);
-	if (changed)
-		wake(rt);   /* down: report it; up again: converge now */
-}
-
-static void *events_main(void *arg)
-{
-	struct runtime *rt = arg;
-	int64_t backoff = EVENTS_BACKOFF_MIN_MS, since, t0;
-	struct ev_ctx x;
-	struct err e;
-	char **names;
-	size_t n, i, got;
-	int rc;
-
-	for (;;) {
-		pthread_mutex_lock(&rt->mu);
-		while (!atomic_load(&rt->stopping) && !rt->nnames)
-			pthread_cond_wait(&rt->cv, &rt->mu);
-		if (atomic_load(&rt->stopping)) {
-			pthread_mutex_unlock(&rt->mu);
-			break;
-		}
-		n = rt->nnames;
-		names = calloc(n, sizeof(*names));
-		for (got = 0; names && got < n; got++) {
-			names[got] = strdup(rt->names[got]);
-			if (!names[got])
-				break;
-		}
-		x.rt = rt;
-		x.gen = rt->names_gen;
-		x.pending = false;
-		since = rt->ev_since_ns;
-		pthread_mutex_unlock(&rt->mu);
-		err_clear(&e);
-		t0 = realtime_ns();
-		rc = !names || got < n ? ERR_NOMEM : docker_ping(rt->d, &e);
-		if (!rc) {
-			set_engine_down(rt, false);
-			rc = docker_events(rt->d, (const char *const *)names, n, since,
-					   ev_event, ev_idle, &x, &e);
-			if (x.pending)
-				wake(rt);
-			/* Resume after what this connection covered. */
-			pthread_mutex_lock(&rt->mu);
-			if (rt->ev_since_ns < t0)
-				rt->ev_since_ns = t0;
-			pthread_mutex_unlock(&rt->mu);
-		}
-		for (i = 0; names && i < got; i++)
-			free(names[i]);
-		free(names);
-		if (rc == EV_STOP) {
-			backoff = EVENTS_BACKOFF_MIN_MS;
-			continue;
-		}
-		/* The stream ended or never started: the engine went away. */
-		if (rc != ERR_NOMEM)
-			set_engine_down(rt, true);
-		if (nap(rt, backoff))
-			break;
-		backoff = backoff * 2 > EVENTS_BACKOFF_MAX_MS ? EVENTS_BACKOFF_MAX_MS
-							      : backoff * 2;
-	}
-	return NULL;
-}
-
-/* Replace the names the events thread follows, when they changed. Engine
- * thread; takes rt->mu. names are the containers seen by this pass. */
-static void follow_names(struct runtime *rt)
-{
-	struct ctr *c;
-	size_t n = 0, i = 0;
-	char **v;
-	bool same = true;
-
-	pthread_mutex_lock(&rt->mu);
-	for (c = rt->ctrs; c; c = c->next)
-		if (c->seen && docker_name_ok(c->name))
-			n++;
-	if (n != rt->nnames)
-		same = false;
-	for (c = rt->ctrs; same && c; c = c->next)
-		if (c->seen && docker_name_ok(c->name) && strcmp(rt->names[i++], c->name))
-			same = false;
-	if (same) {
-		pthread_mutex_unlock(&rt->mu);
-		return;
-	}
-	v = calloc(n ? n : 1, sizeof(*v));
-	for (c = rt->ctrs, i = 0; v && c; c = c->next) {
-		if (!c->seen || !docker_name_ok(c->name))
-			continue;
-		v[i] = strdup(c->name);
-		if (!v[i])
-			break;
-		i++;
-	}
-	if (v && i == n) {
-		for (i = 0; i < rt->nnames; i++)
-			free(rt->names[i]);
-		free(rt->names);
-		rt->names = v;
-		rt->nnames = n;
-		rt->names_gen++;
-		pthread_cond_broadcast(&rt->cv);
-	} else if (v) {
-		while (i > 0)
-			free(v[--i]);
-		free(v);
-	}
-	pthread_mutex_unlock(&rt->mu);
 }
 
 /* ---- status --------------------------------------------------------------- */
@@ -971,96 +83,12 @@ static void add_cond(json_t *conds, json_t *old, const char *type,
 					       "lastTransitionTime", since)); /* stolen */
 }
 
-/* Merge my keys of mine into the record's current status and write it
- * when anything changed. A record deleted meanwhile is not an error. */
-static int write_status(struct runtime *rt, const char *id, json_t *mine,
-			struct err *e)
-{
-	struct store_txn *t = NULL;
-	struct record r;
-	json_t *merged = NULL, *v;
-	size_t k;
-	int rc;
-
-	record_init(&r);
-	rc = store_begin(rt->o.store, &t, e);
-	if (!rc)
-		rc = store_txn_get(t, CONTAINERS_COLLECTION, id, &r, e);
-	if (rc == ERR_NOT_FOUND) {
-		rc = 0;
-		goto out;
-	}
-	if (rc)
-		goto out;
-	merged = json_is_object(r.status) ? json_deep_copy(r.status) : json_object();
-	if (!merged) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (k = 0; my_keys[k]; k++) {
-		v = json_object_get(mine, my_keys[k]);
-		if (v)
-			json_object_set(merged, my_keys[k], v);     /* borrowed */
-		else
-			json_object_del(merged, my_keys[k]);
-	}
-	if (json_equal(merged, r.status))
-		goto out;
-	rc = store_txn_set_status(t, CONTAINERS_COLLECTION, id, merged, e);
-	if (!rc)
-		rc = store_commit(t, e);
-	t = NULL;
-out:
-	store_abort(t);
-	json_decref(merged);
-	record_release(&r);
-	return rc;
-}
-
 /* ---- the pass --------------------------------------------------------------- */
-
-static struct ctr *ctr_find(struct runtime *rt, const char *name)
-{
-	struct ctr *c;
-
-	for (c = rt->ctrs; c; c = c->next)
-		if (!strcmp(c->name, name))
-			return c;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	c->rt = rt;
-	snprintf(c->name, sizeof(c->name), "%s", name);
-	docker_gov_init(&c->gov);
-	c->next = rt->ctrs;
-	rt->ctrs = c;
-	return c;
-}
-
-/* Forget containers no longer declared (once their action has ended). */
-static void ctr_sweep(struct runtime *rt)
-{
-	struct ctr **pp = &rt->ctrs, *c;
-
-	pthread_mutex_lock(&rt->mu);
-	while ((c = *pp) != NULL) {
-		if (!c->seen && (!c->busy || c->act.done)) {
-			*pp = c->next;
-			pthread_mutex_unlock(&rt->mu);
-			if (c->busy)
-				pthread_join(c->th, NULL);
-			free(c);
-			pthread_mutex_lock(&rt->mu);
-			continue;
-		}
-		pp = &c->next;
-	}
-	pthread_mutex_unlock(&rt->mu);
-}
 
 struct pass {
 	struct rctx *c;
-	struct runtime *rt;
+	struct containers *rt;
+	const struct containers_options *o;
 	int64_t now;
 	int64_t next;            /* earliest requested pass (monotonic), 0 */
 	bool unreachable;
@@ -1080,13 +108,14 @@ struct view {
 	bool have_state;
 	struct docker_state st;
 	bool busy;
-	struct docker_gov_decision dec;
+	enum containers_act busy_kind;
+	struct governor_decision dec;
 	const char *degraded;       /* a Degraded reason, or NULL */
 	char degraded_msg[ERR_MSG_MAX];
 	bool running_wanted;
 };
 
-static json_t *build_status(struct pass *p, struct ctr *c, json_t *old,
+static json_t *build_status(struct pass *p, struct container_book *c, json_t *old,
 			    const struct view *v)
 {
 	json_t *mine = json_object(), *conds = json_array();
@@ -1124,7 +153,7 @@ static json_t *build_status(struct pass *p, struct ctr *c, json_t *old,
 					      "health", v->st.health));
 	else if (json_object_get(old, "container") && !v->degraded)
 		json_object_set(mine, "container", json_object_get(old, "container"));
-	if (docker_gov_breaker_open(&c->gov, p->now)) {
+	if (governor_breaker_open(&c->gov, p->now)) {
 		mono_to_time(c->gov.open_until_ms, until);
 		json_object_set_new(mine, "breaker", json_pack("{s:b, s:s}", "open", 1,
 							       "until", until));
@@ -1153,9 +182,9 @@ static json_t *build_status(struct pass *p, struct ctr *c, json_t *old,
 		 ready ? (v->st.running ? "running with the declared files"
 					: "not running, as declared")
 		       : v->degraded ? v->degraded_msg : why, now);
-	if (v->busy || v->dec.verdict == DOCKER_GOV_WAIT || v->dec.verdict == DOCKER_GOV_START ||
-	    v->dec.verdict == DOCKER_GOV_RESTART) {
-		why = v->busy ? (c->act.kind == ACT_START ? "Starting" : "Restarting")
+	if (v->busy || v->dec.verdict == GOVERNOR_WAIT || v->dec.verdict == GOVERNOR_START ||
+	    v->dec.verdict == GOVERNOR_RESTART) {
+		why = v->busy ? (v->busy_kind == CONTAINERS_START ? "Starting" : "Restarting")
 			      : v->dec.reason;
 		add_cond(conds, oldc, "Reconciling", true, why,
 			 !strcmp(why, "QuietPeriod") ? "waiting for the files to settle"
@@ -1173,11 +202,11 @@ static json_t *build_status(struct pass *p, struct ctr *c, json_t *old,
 	}
 	if (v->degraded) {
 		add_cond(conds, oldc, "Degraded", true, v->degraded, v->degraded_msg, now);
-	} else if (docker_gov_breaker_open(&c->gov, p->now)) {
+	} else if (governor_breaker_open(&c->gov, p->now)) {
 		char msg[200];
 
 		snprintf(msg, sizeof(msg), "more than %d actions in %lld s; automatic restarts paused until %s",
-			 p->rt->o.gov.budget, (long long)(p->rt->o.gov.window_ms / 1000), until);
+			 p->o->gov.budget, (long long)(p->o->gov.window_ms / 1000), until);
 		add_cond(conds, oldc, "Degraded", true, "RestartBudgetExhausted", msg, now);
 	} else if (!strcmp(jstr(json_object_get(mine, "lastAction"), "phase"), "Failed")) {
 		json_t *la = json_object_get(mine, "lastAction");
@@ -1194,26 +223,20 @@ static json_t *build_status(struct pass *p, struct ctr *c, json_t *old,
 
 /* Collect a finished action into status (lastAction, appliedHash, ...).
  * Returns true when there was one; *ok says how it went. */
-static bool collect(struct pass *p, struct ctr *c, json_t *status, bool *ok)
+static bool collect(struct pass *p, const char *name, struct container_book *c,
+		    json_t *status, bool *ok)
 {
-	struct action a;
+	struct containers_action a;
 	char now[TIME_LEN + 1];
 
-	pthread_mutex_lock(&p->rt->mu);
-	if (!c->busy || !c->act.done) {
-		pthread_mutex_unlock(&p->rt->mu);
+	if (!containers_collect(p->rt, name, &a))
 		return false;
-	}
-	a = c->act;
-	pthread_mutex_unlock(&p->rt->mu);
-	pthread_join(c->th, NULL);
-	c->busy = false;
 	*ok = a.rc == 0;
-	docker_gov_end(&c->gov, &p->rt->o.gov, p->now, *ok);
+	governor_end(&c->gov, &p->o->gov, p->now, *ok);
 	snprintf(now, sizeof(now), "%s", rctx_now(p->c));
 	json_object_set_new(status, "lastAction",
 			    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-				      "action", a.kind == ACT_START ? "start" : "restart",
+				      "action", a.kind == CONTAINERS_START ? "start" : "restart",
 				      "reason", a.reason,
 				      "phase", *ok ? "Succeeded" : "Failed",
 				      "hash", a.hash, "at", a.at, "finishedAt", now,
@@ -1227,33 +250,32 @@ static bool collect(struct pass *p, struct ctr *c, json_t *status, bool *ok)
 	return true;
 }
 
-/* Launch an action for c. */
-static int launch(struct pass *p, struct ctr *c, json_t *status,
-		  enum act_kind kind, const char *reason, const char *hash,
-		  const char *manual_id, int stop_timeout, int health_timeout)
+/* Launch an action for container name. */
+static int launch(struct pass *p, const char *name, struct container_book *c,
+		  json_t *status, enum containers_act kind, const char *reason,
+		  const char *hash, const char *manual_id, int stop_timeout,
+		  int health_timeout)
 {
-	struct action *a = &c->act;
+	struct containers_action a;
 
-	memset(a, 0, sizeof(*a));
-	a->kind = kind;
-	snprintf(a->reason, sizeof(a->reason), "%s", reason);
-	snprintf(a->hash, sizeof(a->hash), "%s", hash);
-	snprintf(a->manual_id, sizeof(a->manual_id), "%s", manual_id ? manual_id : "");
-	snprintf(a->at, sizeof(a->at), "%s", rctx_now(p->c));
-	a->stop_timeout = stop_timeout;
-	a->health_timeout = health_timeout;
-	docker_gov_begin(&c->gov, p->now);
-	c->busy = true;
-	if (pthread_create(&c->th, NULL, action_main, c) != 0) {
-		c->busy = false;
-		docker_gov_end(&c->gov, &p->rt->o.gov, p->now, false);
+	memset(&a, 0, sizeof(a));
+	a.kind = kind;
+	snprintf(a.reason, sizeof(a.reason), "%s", reason);
+	snprintf(a.hash, sizeof(a.hash), "%s", hash);
+	snprintf(a.manual_id, sizeof(a.manual_id), "%s", manual_id ? manual_id : "");
+	snprintf(a.at, sizeof(a.at), "%s", rctx_now(p->c));
+	a.stop_timeout = stop_timeout;
+	a.health_timeout = health_timeout;
+	governor_begin(&c->gov, p->now);
+	if (containers_launch(p->rt, name, &a) != 0) {
+		governor_end(&c->gov, &p->o->gov, p->now, false);
 		return ERR_INTERNAL;
 	}
 	json_object_set_new(status, "lastAction",
 			    json_pack("{s:s, s:s, s:s, s:s, s:s}",
-				      "action", kind == ACT_START ? "start" : "restart",
+				      "action", kind == CONTAINERS_START ? "start" : "restart",
 				      "reason", reason, "phase", "InProgress",
-				      "hash", hash, "at", a->at));
+				      "hash", hash, "at", a.at));
 	json_object_set_new(status, "actions",
 			    json_integer(json_integer_value(json_object_get(status, "actions")) + 1));
 	return 0;
@@ -1261,18 +283,17 @@ static int launch(struct pass *p, struct ctr *c, json_t *status,
 
 static int one_container(struct pass *p, json_t *rec, struct err *e)
 {
-	struct runtime *rt = p->rt;
 	json_t *data = json_object_get(rec, "data");
 	json_t *old = json_object_get(rec, "status");
 	json_t *work = NULL, *mine = NULL;
 	const char *name = jstr(rec, "name"), *id = jstr(rec, "id");
 	const char *req_id, *handled;
-	char desired[DOCKER_HASH_LEN + 1], applied[DOCKER_HASH_LEN + 1] = "";
+	char desired[CONTAINERS_HASH_LEN + 1], applied[CONTAINERS_HASH_LEN + 1] = "";
 	int64_t newest = 0;
-	struct docker_gov_input in;
+	struct governor_input in;
 	struct view v;
 	struct err he = ERR_INIT;
-	struct ctr *c;
+	struct container_book *c;
 	bool ok = false, manual, grace = false;
 	int rc = 0, stop_timeout, health_timeout;
 
@@ -1280,18 +301,14 @@ static int one_container(struct pass *p, json_t *rec, struct err *e)
 	v.running_wanted = json_is_true(json_object_get(data, "running"));
 	stop_timeout = (int)json_integer_value(json_object_get(data, "stop_timeout"));
 	health_timeout = (int)json_integer_value(json_object_get(data, "health_timeout"));
-	pthread_mutex_lock(&rt->mu);
-	c = ctr_find(rt, name);
-	if (c)
-		c->seen = true;
-	pthread_mutex_unlock(&rt->mu);
+	c = containers_book(p->rt, name);
 	if (!c)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	/* work: the status as this pass leaves it (old + collected outcome). */
 	work = json_is_object(old) ? json_deep_copy(old) : json_object();
 	if (!work)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	collect(p, c, work, &ok);
+	collect(p, name, c, work, &ok);
 	snprintf(applied, sizeof(applied), "%s", jstr(work, "appliedHash"));
 	v.applied = applied;
 
@@ -1301,7 +318,7 @@ static int one_container(struct pass *p, json_t *rec, struct err *e)
 			 "'%.64s' is not a container name", name);
 		goto report;
 	}
-	rc = containers_hash_files(rt->root, json_object_get(data, "files"), desired,
+	rc = containers_hash_files(p->o->root, json_object_get(data, "files"), desired,
 				   &newest, &he);
 	if (rc) {
 		v.degraded = rc == ERR_IO ? "FilesUnreadable" : "InvalidSpec";
@@ -1311,13 +328,13 @@ static int one_container(struct pass *p, json_t *rec, struct err *e)
 		goto report;
 	}
 	v.desired = desired;
-	v.busy = c->busy;
+	v.busy = containers_busy(p->rt, name, &v.busy_kind);
 	if (v.busy) {
-		v.dec.verdict = DOCKER_GOV_WAIT;
+		v.dec.verdict = GOVERNOR_WAIT;
 		v.dec.reason = "ActionInFlight";
 		goto report;
 	}
-	rc = docker_inspect(rt->dq, name, &v.st, &he);
+	rc = containers_peek(p->rt, name, &v.st, &he);
 	if (rc) {
 		if (rc == ERR_NOT_FOUND) {
 			v.degraded = "ContainerMissing";
@@ -1370,16 +387,17 @@ static int one_container(struct pass *p, json_t *rec, struct err *e)
 		want_pass(p, c->down_since + DOWN_GRACE_MS);
 	}
 	in.manual = manual;
-	docker_gov_decide(&c->gov, &rt->o.gov, p->now, &in, &v.dec);
-	if (grace && v.dec.verdict == DOCKER_GOV_IDLE) {
-		v.dec.verdict = DOCKER_GOV_WAIT;
+	governor_decide(&c->gov, &p->o->gov, p->now, &in, &v.dec);
+	if (grace && v.dec.verdict == GOVERNOR_IDLE) {
+		v.dec.verdict = GOVERNOR_WAIT;
 		v.dec.reason = "ConfirmingStop";
 	}
-	if (v.dec.verdict == DOCKER_GOV_WAIT)
+	if (v.dec.verdict == GOVERNOR_WAIT)
 		want_pass(p, v.dec.wake_ms);
-	if (v.dec.verdict == DOCKER_GOV_START || v.dec.verdict == DOCKER_GOV_RESTART) {
-		rc = launch(p, c, work,
-			    v.dec.verdict == DOCKER_GOV_START ? ACT_START : ACT_RESTART,
+	if (v.dec.verdict == GOVERNOR_START || v.dec.verdict == GOVERNOR_RESTART) {
+		rc = launch(p, name, c, work,
+			    v.dec.verdict == GOVERNOR_START ? CONTAINERS_START
+							    : CONTAINERS_RESTART,
 			    v.dec.reason, desired, manual ? req_id : NULL,
 			    stop_timeout, health_timeout);
 		if (rc) {
@@ -1390,6 +408,8 @@ static int one_container(struct pass *p, json_t *rec, struct err *e)
 			rc = 0;
 		} else {
 			v.busy = true;
+			v.busy_kind = v.dec.verdict == GOVERNOR_START ?
+				      CONTAINERS_START : CONTAINERS_RESTART;
 		}
 	}
 report:
@@ -1416,7 +436,8 @@ report:
 		same = cmp && json_equal(cmp, old);
 		json_decref(cmp);
 		if (!same)
-			rc = write_status(rt, id, mine, e);
+			rc = rctx_set_status(p->c, CONTAINERS_COLLECTION, id, my_keys,
+					     mine, e);
 	}
 out:
 	json_decref(mine);
@@ -1427,28 +448,25 @@ out:
 static int containers_reconcile(struct rctx *c, struct err *e)
 {
 	struct pass p;
-	struct ctr *ct;
 	json_t *recs = NULL, *rec;
 	size_t i;
 	int rc = 0, rc1;
+	bool busy;
 
-	pthread_rwlock_rdlock(&rt_lock);
 	memset(&p, 0, sizeof(p));
 	p.c = c;
-	p.rt = rt_cur;
-	if (!p.rt || atomic_load(&p.rt->stopping)) {
+	p.rt = rctx_state(c);
+	if (!p.rt) {
 		json_array_append_new(rctx_warnings(c),
 				      json_string("no container runtime in this process: containers are not reconciled"));
-		goto out;
+		return 0;
 	}
+	p.o = containers_options(p.rt);
 	rc = rctx_records(c, CONTAINERS_COLLECTION, &recs, e);
 	if (rc)
-		goto out;
+		return rc;
 	p.now = util_monotonic_ms();
-	pthread_mutex_lock(&p.rt->mu);
-	for (ct = p.rt->ctrs; ct; ct = ct->next)
-		ct->seen = false;
-	pthread_mutex_unlock(&p.rt->mu);
+	containers_pass_begin(p.rt);
 	json_array_foreach(recs, i, rec) {
 		struct err e1 = ERR_INIT;
 
@@ -1461,26 +479,39 @@ static int containers_reconcile(struct rctx *c, struct err *e)
 		}
 	}
 	/* Collect finished actions of containers no longer declared. */
-	ctr_sweep(p.rt);
-	follow_names(p.rt);
-	if (!p.rt->o.wake)
-		want_pass(&p, p.now + p.rt->o.poll_ms);
-	else {
+	busy = containers_pass_end(p.rt);
+	if (!p.o->wake)
+		want_pass(&p, p.now + p.o->poll_ms);
+	else if (busy)
 		/* An action in flight wakes us when it ends; keep a slow
 		 * safety net in case a wake-up is lost. */
-		pthread_mutex_lock(&p.rt->mu);
-		for (ct = p.rt->ctrs; ct; ct = ct->next)
-			if (ct->busy)
-				want_pass(&p, p.now + 5000);
-		pthread_mutex_unlock(&p.rt->mu);
-	}
+		want_pass(&p, p.now + 5000);
 	if (p.next)
 		rctx_requeue_after(c, p.next > p.now ? p.next - p.now : 0);
 	if (p.unreachable)
 		rc = err_set(e, ERR_UNAVAILABLE, "%s", p.unreachable_msg);
-out:
-	pthread_rwlock_unlock(&rt_lock);
 	return rc;
+}
+
+/* The runtime, with the engine's wake-up and the POCKETCTL_RESTART_*
+ * settings; the state is the struct containers (engine_state() gives it
+ * to the API's restart and logs handlers). */
+static int start(const struct reconciler_env *env, void **state,
+		 struct err *e)
+{
+	struct containers_options o;
+
+	containers_options_init(&o);
+	o.root = env->root;
+	o.docker_host = env->docker_host;
+	o.wake = env->wake;
+	o.wake_arg = env->wake_arg;
+	return containers_new((struct containers **)state, &o, e);
+}
+
+static void stop(void *state)
+{
+	containers_free(state);
 }
 
 static const char *const containers_reads[] = {
@@ -1491,5 +522,7 @@ const struct reconciler rec_containers = {
 	.name = CONTAINERS_RECONCILER,
 	.description = "managed containers: restart when their files change, start when stopped",
 	.reads = containers_reads,
+	.start = start,
+	.stop = stop,
 	.reconcile = containers_reconcile,
 };

@@ -12,12 +12,18 @@
 
 static const char *const reads[] = { "mcp_servers", NULL };
 
+static const struct reconciler_path paths[] = {
+	{ "docker_mcp_yaml", "mcp_config/docker-mcp.yaml", false },
+	{ "mcp_env", "mcp_config/mcp.env", false },
+	{ NULL, NULL, false },
+};
+
 static int reconcile(struct rctx *c, struct err *e)
 {
 	struct buf cat = BUF_INIT, env = BUF_INIT;
 	struct err le = ERR_INIT;
-	const char *pc = rctx_path(c, PATH_DOCKER_MCP_YAML);
-	const char *pe = rctx_path(c, PATH_MCP_ENV);
+	const char *pc = rctx_path(c, "docker_mcp_yaml");
+	const char *pe = rctx_path(c, "mcp_env");
 	json_t *servers;
 	int rc, first = 0;
 
@@ -53,5 +59,6 @@ const struct reconciler rec_docker_mcp = {
 	.name = "docker-mcp",
 	.description = "approved mcp_servers -> docker-mcp.yaml and mcp.env",
 	.reads = reads,
+	.paths = paths,
 	.reconcile = reconcile,
 };

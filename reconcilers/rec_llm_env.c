@@ -11,9 +11,15 @@
 
 static const char *const reads[] = { "llm_keys", NULL };
 
+/* Two copies of the same bytes. */
+static const struct reconciler_path paths[] = {
+	{ "llm_env", "workspace/.opencode/llm.env", false },
+	{ "llm_env_copy", "llm_keys/llm.env", false },       /* the sandbox's */
+	{ NULL, NULL, false },
+};
+
 static int reconcile(struct rctx *c, struct err *e)
 {
-	static const enum path_id targets[] = { PATH_LLM_ENV, PATH_LLM_ENV_COPY };
 	struct buf out = BUF_INIT;
 	struct err le = ERR_INIT;
 	json_t *keys;
@@ -24,8 +30,8 @@ static int reconcile(struct rctx *c, struct err *e)
 	rc = rctx_records(c, "llm_keys", &keys, e);
 	if (!rc)
 		rc = render_llm_env(keys, &out, rctx_warnings(c), e);
-	for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
-		p = rctx_path(c, targets[i]);
+	for (i = 0; paths[i].key; i++) {
+		p = rctx_path(c, paths[i].key);
 		if (!p)
 			continue;
 		if (rc) {
@@ -46,5 +52,6 @@ const struct reconciler rec_llm_env = {
 	.name = "llm-env",
 	.description = "llm_keys -> llm.env (workspace and sandbox copies)",
 	.reads = reads,
+	.paths = paths,
 	.reconcile = reconcile,
 };

@@ -15,11 +15,16 @@ static const char *const reads[] = {
 	"tool_permissions", "ai_agents", "ai_prompts", "ai_models", NULL
 };
 
+static const struct reconciler_path paths[] = {
+	{ "opencode_json", "workspace/.opencode/opencode.json", false },
+	{ NULL, NULL, false },
+};
+
 static int reconcile(struct rctx *c, struct err *e)
 {
 	struct buf cur = BUF_INIT, out = BUF_INIT;
 	json_t *perms, *agents, *prompts, *models;
-	const char *path = rctx_path(c, PATH_OPENCODE_JSON);
+	const char *path = rctx_path(c, "opencode_json");
 	bool exists = false;
 	int rc;
 
@@ -55,5 +60,6 @@ const struct reconciler rec_opencode_json = {
 	.name = "opencode-json",
 	.description = "tool_permissions, ai_agents, ai_prompts, ai_models -> opencode.json (read, patch, write)",
 	.reads = reads,
+	.paths = paths,
 	.reconcile = reconcile,
 };

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provision.h"
 #include "reconciler.h"
 #include "render.h"
 
@@ -29,13 +28,13 @@ static int reconcile_proposals(struct rctx *c, struct err *e)
 
 	dir = rctx_opencode_path(c, "proposals");
 	if (!dir) {
-		if (rctx_path(c, PATH_AGENTS_DIR) ||
-		    rctx_path(c, PATH_OPENCODE_JSON))
+		if (rctx_path(c, "agents_dir") ||
+		    rctx_path(c, "opencode_json"))
 			return err_set(e, ERR_NOMEM, "out of memory");
 		return 0;
 	}
 	rctx_watch_dir(c, dir);
-	rc = provision_sync(rctx_store(c), dir, &report, e);
+	rc = rctx_provision(c, dir, &report, e);
 	json_array_foreach(json_object_get(report, "files"), i, item) {
 		action = json_string_value(json_object_get(item, "action"));
 		if (!rc && action && (!strcmp(action, "invalid") ||

@@ -142,8 +142,8 @@ static int reconcile(struct rctx *c, struct err *e)
 		return rc;
 	dir = rctx_opencode_path(c, "skills");
 	if (!dir) {
-		if (rctx_path(c, PATH_AGENTS_DIR) ||
-		    rctx_path(c, PATH_OPENCODE_JSON))
+		if (rctx_path(c, "agents_dir") ||
+		    rctx_path(c, "opencode_json"))
 			return err_set(e, ERR_NOMEM, "out of memory");
 		return render_warn(rctx_warnings(c), "skills are not rendered: "
 				   "agents_dir and opencode_json are both "

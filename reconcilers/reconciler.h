@@ -2,17 +2,30 @@
  * reconciler.h - the plug-in interface of the reconcile engine, and the one
  * table that lists every reconciler (reconcilers/registry.c).
  *
- * A reconciler declares the collections it reads; the engine runs it (on
- * its own thread, never on a request thread) whenever a record of one of
- * those collections changes, when a file it owns drifts, at start-up and on
+ * A reconciler declares the collections it reads and the path keys it
+ * owns (with their defaults under --root); the engine runs it (on its own
+ * thread, never on a request thread) whenever a record of one of those
+ * collections changes, when a file it owns drifts, at start-up and on
  * every periodic resync. reconcile() reads the CURRENT store through its
  * context (level-triggered: it is never told what changed), renders the
  * desired bytes and hands every file to rctx_write(), which writes only
  * when the bytes (or the mode) on disk differ, atomically. Running it twice
- * in a row writes nothing the second time.
+ * in a row writes nothing the second time. Records and status are written
+ * only through the context too (rctx_set_status(), rctx_apply(),
+ * rctx_provision()), never through a store of its own.
  *
  * Adding a reconciler = one new file in reconcilers/ with a `const struct
- * reconciler` and one line in registry.c.
+ * reconciler` and one line in registry.c (with its extern there).
+ *
+ * Lifecycle: a reconciler that needs more than a pass - threads, a client,
+ * memory kept between passes - has start() and stop(). engine_new() calls
+ * start(env, &state, e) once, in table order, before the engine thread
+ * runs; the state comes back to every pass as rctx_state(), to other
+ * threads as engine_state(), and goes to stop(state) in engine_free(),
+ * after the engine thread has ended, in reverse order. start() may say
+ * RECONCILER_OFF: the reconciler is not used with these options (no status
+ * record, never run). Calling sequence:
+ *     start() -> reconcile()... (engine thread) -> stop()
  *
  * Ownership and garbage collection: every path passed to rctx_write() in a
  * pass is an artifact owned by the reconciler. After a pass that succeeded,
@@ -24,10 +37,13 @@
  * outside the directories of the current paths configuration (a new
  * --root never deletes the files under the old one): those are let go.
  *
- * THREAD SAFETY NOTES: reconcile() runs on the engine thread only, one
- * reconciler at a time; a struct rctx is valid only during that call. It
- * must not block for long (no sleeping, no waiting for a container): to
- * look again later it calls rctx_requeue_after().
+ * THREAD SAFETY NOTES: start() and stop() run on the thread that owns the
+ * engine, reconcile() on the engine thread only, one reconciler at a time;
+ * a struct rctx is valid only during that call. It must not block for long
+ * (no sleeping, no waiting for a container): to look again later it calls
+ * rctx_requeue_after(). env->wake() may be called from any thread. Whatever
+ * the state shares with other threads (engine_state() users, threads of
+ * its own) it locks itself.
  */
 #ifndef POCKETCTL_RECONCILER_H
 #define POCKETCTL_RECONCILER_H
@@ -41,9 +57,9 @@
 
 #include "buf.h"
 #include "err.h"
-#include "engine/paths.h"
 
-struct store;
+struct manifest_set;
+struct schema;
 
 /* A pseudo-collection for `reads`: run this reconciler whenever another
  * reconciler wrote or deleted a file (e.g. a container that hashes its
@@ -52,15 +68,66 @@ struct store;
 
 struct rctx;
 
+/* A path key a reconciler owns: DATA_DIR/paths.yaml (paths.h) may move it
+ * or turn it off ("") under this key. */
+struct reconciler_path {
+	const char *key;            /* config key: [a-z0-9_], unique */
+	const char *def;            /* default, relative to --root */
+	bool dir;                   /* a directory rendered into (garbage
+	                             * collection may delete below it), not a
+	                             * file (then its parent directory is) */
+};
+
+/* What start() may use; borrowed, valid until stop() returns. */
+struct reconciler_env {
+	const char *root;           /* the render root, absolute */
+	const char *data_dir;       /* the data directory, or NULL */
+	const char *docker_host;    /* --docker, or NULL ($DOCKER_HOST, else
+	                             * the default socket) */
+	const char *manifests_dir;  /* --manifests, or NULL */
+	bool watch_manifests;       /* --watch */
+	/*
+	 * Ask for a pass of this reconciler soon, from any thread (its own
+	 * threads, a request thread): cheap and non-blocking (a flag and an
+	 * eventfd write). Passes are never run on the caller's thread.
+	 */
+	void (*wake)(void *wake_arg);
+	void *wake_arg;
+};
+
+/* start(): the reconciler is not used with these options. */
+#define RECONCILER_OFF 1
+
+/* flags: the reconciler feeds the store instead of the world (the
+ * manifests re-apply). It runs first in a full pass (at start-up and when
+ * one is requested) and when its watched directories change, but not on
+ * the periodic resync; its status is published beside the list of
+ * reconcilers, under its name. */
+#define RECONCILER_SOURCE 1u
+
 struct reconciler {
 	const char *name;           /* key, status record name: [a-z0-9-] */
 	const char *description;    /* one line, for `pocketctl status` */
-	const char *const *reads;   /* collections read, NULL-terminated */
+	const char *const *reads;   /* collections read, NULL-terminated;
+	                             * NULL: none */
+	/* The path keys it owns, ended by {NULL}; NULL: none. */
+	const struct reconciler_path *paths;
+	unsigned flags;             /* RECONCILER_SOURCE or 0 */
+	/*
+	 * Optional (NULL: no state). Make the state the passes will see
+	 * (*state, may stay NULL). Returns 0, RECONCILER_OFF, or a negative
+	 * ERR_* with e set: engine_new() then fails with that error.
+	 */
+	int (*start)(const struct reconciler_env *env, void **state,
+		     struct err *e);
+	/* Optional. Release what start() made; state may be NULL. */
+	void (*stop)(void *state);
 	/*
 	 * One pass. Returns 0 when the world matches the store (warnings
 	 * about skipped records included), or a negative ERR_* with e set:
 	 * the engine marks the reconciler Degraded, keeps the files as they
-	 * were, and retries with capped exponential backoff.
+	 * were, and retries with capped exponential backoff (unless the pass
+	 * said rctx_no_retry()).
 	 */
 	int (*reconcile)(struct rctx *c, struct err *e);
 };
@@ -69,13 +136,6 @@ struct reconciler {
  * during a full pass. */
 extern const struct reconciler *const reconcilers[];
 extern const size_t nreconcilers;
-
-/* The reconcilers of reconcilers/rec_*.c. */
-extern const struct reconciler rec_llm_env;
-extern const struct reconciler rec_opencode_json;
-extern const struct reconciler rec_agent_bundles;
-extern const struct reconciler rec_docker_mcp;
-extern const struct reconciler rec_authorized_keys;
 
 /* ---- the context: what a reconciler may do during its pass ------------ */
 
@@ -89,9 +149,10 @@ extern const struct reconciler rec_authorized_keys;
 int rctx_records(struct rctx *c, const char *collection, json_t **out,
 		 struct err *e);
 
-/* The configured path of id, or NULL when that file is turned off.
- * Borrowed; valid during the pass. */
-const char *rctx_path(struct rctx *c, enum path_id id);
+/* The configured path of key (any reconciler's, "llm_env"), or NULL when
+ * that file is turned off (or no reconciler declares key). Borrowed;
+ * valid during the pass. */
+const char *rctx_path(struct rctx *c, const char *key);
 
 /* name inside OpenCode's directory (the parent of agents_dir, else of
  * opencode_json): "skills" -> <root>/workspace/.opencode/skills by
@@ -137,12 +198,80 @@ void rctx_keep(struct rctx *c, const char *path, const struct err *err);
  * take it as their `warnings` argument). Borrowed. */
 json_t *rctx_warnings(struct rctx *c);
 
+/* The state start() made (NULL without start()). Borrowed. */
+void *rctx_state(struct rctx *c);
+
 /*
- * The store, for a reconciler that turns files into records (proposal
- * provisioning); it writes through its own short transactions. Borrowed;
- * valid during the pass.
+ * Merge fields into the status of record id of collection (which must be
+ * in reads): each of keys (NULL-terminated) present in fields is set, each
+ * absent is deleted, every other key of the status is kept. Written in a
+ * transaction of its own, and only when the status changes; a record
+ * deleted meanwhile is not an error. Status-only changes never trigger a
+ * pass. fields is borrowed. Returns 0, ERR_INVALID (an undeclared
+ * collection), ERR_DB or ERR_NOMEM.
  */
-struct store *rctx_store(struct rctx *c);
+int rctx_set_status(struct rctx *c, const char *collection, const char *id,
+		    const char *const *keys, json_t *fields, struct err *e);
+
+/*
+ * Provision the proposal files of directory dir into draft proposals
+ * (provision_sync(), its own short transactions). *report as
+ * provision_sync() gives it; caller owns it. Errors as provision_sync().
+ */
+int rctx_provision(struct rctx *c, const char *dir, json_t **report,
+		   struct err *e);
+
+/* The schema the records follow, for loading manifests. Borrowed. */
+const struct schema *rctx_schema(struct rctx *c);
+
+/*
+ * Apply set to the store as `pocketctl apply` does (apply_run(), default
+ * options): *result as apply_run() gives it (caller owns it). Errors as
+ * apply_run().
+ */
+int rctx_apply(struct rctx *c, const struct manifest_set *set,
+	       json_t **result, struct err *e);
+
+/*
+ * The state of the git checkout at dir: HEAD's commit into rev ("" when
+ * dir is not a checkout or has no commit) and whether its work tree is
+ * dirty.
+ */
+void rctx_git_state(struct rctx *c, const char *dir, char rev[64],
+		    bool *dirty);
+
+/*
+ * Run this reconciler again (debounced) whenever anything changes in the
+ * directory tree at dir (recursively, .git excluded) or, when dir is a
+ * git checkout, its HEAD or a branch moves. Declare it on every pass.
+ */
+void rctx_watch_tree(struct rctx *c, const char *dir);
+
+/* ---- what a pass may add to its own status ------------------------------ */
+
+/* Set key of the reconciler's status record to v (stolen), kept across
+ * restarts; the engine's own keys (conditions, artifacts, ...) are
+ * refused and v dropped. */
+void rctx_status_set(struct rctx *c, const char *key, json_t *v);
+
+/* After the engine has set the conditions of the pass: set condition type
+ * to status ("True"/"False") with reason and message (a reconciler that
+ * explains its outcome better than the generic reasons). */
+void rctx_condition(struct rctx *c, const char *type, const char *status,
+		    const char *reason, const char *message);
+
+/* A failed pass that must not be retried with backoff: the failure is
+ * reported, and the next pass comes from a change (a watch, a full pass). */
+void rctx_no_retry(struct rctx *c);
+
+/* The status's observedRevision after a good pass: rev instead of the
+ * newest data change the pass had seen (a source reports the revision it
+ * wrote). */
+void rctx_observed(struct rctx *c, int64_t rev);
+
+/* Log one line on stderr: "pocketctl: engine: NAME: ...". */
+void rctx_log(struct rctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /*
  * Run this reconciler again whenever something inside directory dir

@@ -1,15 +1,24 @@
 /*
  * registry.c - THE table of reconcilers: one line each, in the order a
- * full pass runs them. A new rendered artifact or actuator is one file in
- * reconcilers/ defining a `const struct reconciler` and one line here.
+ * full pass runs them (a source - the manifests re-apply - runs first
+ * whatever its line). A new rendered artifact or actuator is one file in
+ * reconcilers/ defining a `const struct reconciler` and one line here, with
+ * its extern: every reconciler's extern is here and nowhere else.
  */
 #include "reconciler.h"
-#include "rec_containers.h"
 
-extern const struct reconciler rec_skills;   /* rec_skills.c */
-extern const struct reconciler rec_proposals;   /* rec_proposals.c */
+extern const struct reconciler rec_manifests;        /* rec_manifests.c */
+extern const struct reconciler rec_llm_env;          /* rec_llm_env.c */
+extern const struct reconciler rec_opencode_json;    /* rec_opencode_json.c */
+extern const struct reconciler rec_agent_bundles;    /* rec_agent_bundles.c */
+extern const struct reconciler rec_docker_mcp;       /* rec_docker_mcp.c */
+extern const struct reconciler rec_authorized_keys;  /* rec_authorized_keys.c */
+extern const struct reconciler rec_proposals;        /* rec_proposals.c */
+extern const struct reconciler rec_skills;           /* rec_skills.c */
+extern const struct reconciler rec_containers;       /* rec_containers.c */
 
 const struct reconciler *const reconcilers[] = {
+	&rec_manifests,          /* --manifests DIR --watch -> the store */
 	&rec_llm_env,            /* llm_keys -> llm.env (two copies) */
 	&rec_opencode_json,      /* tool_permissions, agents -> opencode.json */
 	&rec_agent_bundles,      /* ai_agents -> agents/<name>.md */

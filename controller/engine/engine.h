@@ -26,11 +26,16 @@
  *
  * Calling sequence (server.c):
  *     engine_new() -> engine_start() -> ... -> engine_stop() -> engine_free()
+ * engine_new() starts the reconcilers that have a lifecycle (their start(),
+ * reconciler.h) and engine_free() stops them, after the thread has ended;
+ * engine_stop() and engine_start() in between only stop and restart the
+ * thread.
  *
  * THREAD SAFETY NOTES: engine_kick(), engine_enqueue(),
- * engine_request_full(), engine_status() and engine_full_done() may be
- * called from any thread
- * between engine_start() and engine_free() (engine_kick() also on NULL).
+ * engine_request_full(), engine_status(), engine_full_done() and
+ * engine_state() may be called from any thread between engine_start() and
+ * engine_free() (engine_kick() also on NULL); a state from engine_state()
+ * locks itself.
  * Everything else in struct engine belongs to the engine thread, except the
  * published status snapshot, which a mutex guards. engine_new(),
  * engine_start(), engine_stop() and engine_free() belong to the thread that
@@ -63,8 +68,12 @@ struct engine_options {
 	struct store *store;            /* borrowed; outlives the engine */
 	const struct schema *schema;    /* borrowed */
 	const char *root;               /* --root; NULL = ./pocket-root */
-	const char *paths_config;       /* path overrides file, NULL = none
-	                                 * (see paths_default_config()) */
+	const char *paths_config;       /* path overrides file; NULL = the
+	                                 * one paths_default_config() finds
+	                                 * for data_dir (none without) */
+	const char *data_dir;           /* the data directory, or NULL */
+	const char *docker_host;        /* --docker for the containers
+	                                 * reconciler; NULL = $DOCKER_HOST */
 	const char *manifests_dir;      /* re-applied on change when
 	                                 * watch_manifests; NULL = none */
 	bool watch_manifests;
@@ -87,11 +96,13 @@ struct engine_options {
 void engine_options_init(struct engine_options *o);
 
 /*
- * Make an engine: resolve the paths, create (or find) the status records
- * and load what they remember (the files owned and their hashes, the
- * conditions), register the store commit hook. Does not start the thread.
- * On error e says why (a bad paths config names its file:line:column).
- * Caller owns *out (engine_free()).
+ * Make an engine: resolve the paths (the keys the reconcilers declare),
+ * start the reconcilers that have a start() (one that says RECONCILER_OFF
+ * is left out), create (or find) the status records and load what they
+ * remember (the files owned and their hashes, the conditions), register
+ * the store commit hook. Does not start the thread. On error e says why (a
+ * bad paths config names its file:line:column; a start() that failed names
+ * its reconciler). Caller owns *out (engine_free()).
  */
 int engine_new(struct engine **out, const struct engine_options *o,
 	       struct err *e);
@@ -108,8 +119,9 @@ int engine_start(struct engine *en, struct err *e);
  * pass first). Idempotent; accepts NULL. */
 void engine_stop(struct engine *en);
 
-/* Stop if needed, unregister the commit hook and free. Accepts NULL. No
- * other thread may call into the engine any more. */
+/* Stop if needed, stop the reconcilers (their stop(), in reverse order),
+ * unregister the commit hook and free. Accepts NULL. No other thread may
+ * call into the engine, or use a state from engine_state(), any more. */
 void engine_free(struct engine *en);
 
 /* Wake the engine to read new change-log rows. Cheap and non-blocking
@@ -122,6 +134,14 @@ void engine_kick(struct engine *en);
  * flag and a kick). Unknown names are ignored; accepts NULL.
  */
 void engine_enqueue(struct engine *en, const char *name);
+
+/*
+ * The state the start() of the reconciler called name made (NULL when
+ * there is none, or no such reconciler runs): how a request handler
+ * reaches a reconciler's runtime (the containers one: containers.h).
+ * Borrowed; valid until engine_free(). The state locks itself.
+ */
+void *engine_state(struct engine *en, const char *name);
 
 /*
  * Ask for an immediate full pass (every reconciler, and a re-apply of the

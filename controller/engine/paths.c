@@ -1,7 +1,7 @@
 /*
  * paths.c - the rendered files' locations under --root and their
- * overrides from a YAML config file (see paths.h for the keys and
- * defaults).
+ * overrides from a YAML config file (see paths.h). The keys and defaults
+ * are the ones the reconcilers declare (reconciler.h).
  */
 #include "paths.h"
 
@@ -11,40 +11,11 @@
 #include <sys/stat.h>
 
 #include "buf.h"
+#include "reconciler.h"
 #include "util.h"
 #include "yamljson.h"
 
 #define PATHS_CONFIG_MAX ((size_t)1 << 20)
-
-static const struct {
-	const char *key;
-	const char *def;
-} table[PATH__COUNT] = {
-	[PATH_LLM_ENV] = { "llm_env", "workspace/.opencode/llm.env" },
-	[PATH_LLM_ENV_COPY] = { "llm_env_copy", "llm_keys/llm.env" },
-	[PATH_OPENCODE_JSON] = { "opencode_json",
-				 "workspace/.opencode/opencode.json" },
-	[PATH_AGENTS_DIR] = { "agents_dir", "workspace/.opencode/agents" },
-	[PATH_DOCKER_MCP_YAML] = { "docker_mcp_yaml",
-				   "mcp_config/docker-mcp.yaml" },
-	[PATH_MCP_ENV] = { "mcp_env", "mcp_config/mcp.env" },
-	[PATH_AUTHORIZED_KEYS] = { "authorized_keys",
-				   "ssh_keys/authorized_keys" },
-};
-
-const char *paths_key(enum path_id id)
-{
-	if ((int)id < 0 || id >= PATH__COUNT)
-		return NULL;
-	return table[id].key;
-}
-
-const char *paths_get(const struct paths *p, enum path_id id)
-{
-	if (!p || (int)id < 0 || id >= PATH__COUNT)
-		return NULL;
-	return p->p[id];
-}
 
 void paths_release(struct paths *p)
 {
@@ -54,9 +25,32 @@ void paths_release(struct paths *p)
 		return;
 	free(p->root);
 	free(p->config);
-	for (i = 0; i < PATH__COUNT; i++)
+	for (i = 0; p->p && i < p->n; i++)
 		free(p->p[i]);
+	free(p->p);
+	free(p->key);
+	free(p->dir);
 	memset(p, 0, sizeof(*p));
+}
+
+static int find_key(const struct paths *p, const char *k)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (!strcmp(p->key[i], k))
+			return (int)i;
+	return -1;
+}
+
+const char *paths_get(const struct paths *p, const char *key)
+{
+	int i;
+
+	if (!p || !key)
+		return NULL;
+	i = find_key(p, key);
+	return i < 0 ? NULL : p->p[i];
 }
 
 /* A path under root, or as it is when absolute. NULL on OOM. */
@@ -65,16 +59,6 @@ static char *resolve(const char *root, const char *rel)
 	if (rel[0] == '/')
 		return strdup(rel);
 	return path_join(root, rel);
-}
-
-static int find_key(const char *k)
-{
-	int i;
-
-	for (i = 0; i < PATH__COUNT; i++)
-		if (!strcmp(table[i].key, k))
-			return i;
-	return -1;
 }
 
 /* Apply one override: key -> value, at file:line:col. */
@@ -87,11 +71,20 @@ static int override(struct paths *p, const struct yaml_doc *d,
 	int id, line, col;
 
 	yaml_doc_pos(d, key, &line, &col);
-	id = find_key(key);
-	if (id < 0)
-		return err_set_field(e, ERR_INVALID, key,
-				     "%s:%d:%d: unknown path '%s' (known: llm_env, llm_env_copy, opencode_json, agents_dir, docker_mcp_yaml, mcp_env, authorized_keys)",
-				     file, line, col, key);
+	id = find_key(p, key);
+	if (id < 0) {
+		struct buf known = BUF_INIT;
+		size_t i;
+		int rc;
+
+		for (i = 0; i < p->n; i++)
+			buf_printf(&known, "%s%s", i ? ", " : "", p->key[i]);
+		rc = err_set_field(e, ERR_INVALID, key,
+				   "%s:%d:%d: unknown path '%s' (known: %s)",
+				   file, line, col, key, known.ptr);
+		buf_release(&known);
+		return rc;
+	}
 	if (!json_is_string(v))
 		return err_set_field(e, ERR_INVALID, key,
 				     "%s:%d:%d: path '%s' must be a string",
@@ -156,22 +149,53 @@ static int check_distinct(const struct paths *p, struct err *e)
 {
 	size_t i, j;
 
-	for (i = 0; i < PATH__COUNT; i++)
-		for (j = i + 1; j < PATH__COUNT; j++)
+	for (i = 0; i < p->n; i++)
+		for (j = i + 1; j < p->n; j++)
 			if (p->p[i] && p->p[j] && !strcmp(p->p[i], p->p[j]))
 				return err_set(e, ERR_INVALID,
 					       "%s: paths '%s' and '%s' are both '%s'",
 					       p->config ? p->config : "paths",
-					       table[i].key, table[j].key,
+					       p->key[i], p->key[j],
 					       p->p[i]);
 	return 0;
 }
 
+/* The keys of regs into p (key, dir, an empty p[]). */
+static int collect_keys(struct paths *p, const struct reconciler *const *regs,
+			size_t nregs, struct err *e)
+{
+	const struct reconciler_path *rp;
+	size_t i, n = 0;
+
+	for (i = 0; i < nregs; i++)
+		for (rp = regs[i]->paths; rp && rp->key; rp++)
+			n++;
+	p->key = calloc(n ? n : 1, sizeof(*p->key));
+	p->dir = calloc(n ? n : 1, sizeof(*p->dir));
+	p->p = calloc(n ? n : 1, sizeof(*p->p));
+	if (!p->key || !p->dir || !p->p)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	for (i = 0; i < nregs; i++) {
+		for (rp = regs[i]->paths; rp && rp->key; rp++) {
+			if (find_key(p, rp->key) >= 0)
+				return err_set(e, ERR_INVALID,
+					       "paths: two reconcilers declare the path '%s'",
+					       rp->key);
+			p->key[p->n] = rp->key;
+			p->dir[p->n] = rp->dir;
+			p->n++;
+		}
+	}
+	return 0;
+}
+
 int paths_load(struct paths *out, const char *root, const char *config_file,
+	       const struct reconciler *const *regs, size_t nregs,
 	       struct err *e)
 {
+	const struct reconciler_path *rp;
 	struct paths p;
-	size_t i;
+	size_t i, k = 0;
 	int rc = 0;
 
 	memset(&p, 0, sizeof(p));
@@ -181,11 +205,16 @@ int paths_load(struct paths *out, const char *root, const char *config_file,
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < PATH__COUNT; i++) {
-		p.p[i] = resolve(p.root, table[i].def);
-		if (!p.p[i]) {
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-			goto out;
+	rc = collect_keys(&p, regs, nregs, e);
+	if (rc)
+		goto out;
+	for (i = 0; i < nregs; i++) {
+		for (rp = regs[i]->paths; rp && rp->key; rp++, k++) {
+			p.p[k] = resolve(p.root, rp->def);
+			if (!p.p[k]) {
+				rc = err_set(e, ERR_NOMEM, "out of memory");
+				goto out;
+			}
 		}
 	}
 	if (config_file && *config_file) {

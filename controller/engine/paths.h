@@ -1,7 +1,9 @@
 /*
  * paths.h - where the rendered files go: each file's production path from
  * the original deployment, re-rooted under --root, each overridable from a
- * config file.
+ * config file. The keys and their defaults are declared by the reconcilers
+ * that own them (struct reconciler_path), so the list is the registry's;
+ * today:
  *
  *   key               default (relative to --root)
  *   llm_env           workspace/.opencode/llm.env
@@ -25,46 +27,42 @@
 #ifndef POCKETCTL_PATHS_H
 #define POCKETCTL_PATHS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "err.h"
+
+struct reconciler;
 
 #define PATHS_DEFAULT_ROOT "./pocket-root"
 #define PATHS_CONFIG_ENV "POCKETCTL_PATHS"
 #define PATHS_CONFIG_FILE "paths.yaml"     /* in the data directory */
 
-enum path_id {
-	PATH_LLM_ENV,
-	PATH_LLM_ENV_COPY,
-	PATH_OPENCODE_JSON,
-	PATH_AGENTS_DIR,
-	PATH_DOCKER_MCP_YAML,
-	PATH_MCP_ENV,
-	PATH_AUTHORIZED_KEYS,
-	PATH__COUNT
-};
-
 /* A value type: fill with paths_load(), free with paths_release(). */
 struct paths {
 	char *root;                 /* owned; as given (default ./pocket-root) */
 	char *config;               /* owned; the config file read, or NULL */
-	char *p[PATH__COUNT];       /* owned; NULL when turned off */
+	size_t n;                   /* keys, in registry order */
+	const char **key;           /* the keys (borrowed from the reconcilers) */
+	bool *dir;                  /* key names a directory rendered into */
+	char **p;                   /* owned; NULL when turned off */
 };
 
 /*
- * Resolve every path under root (NULL or "" = PATHS_DEFAULT_ROOT), then
- * apply the overrides of config_file (NULL: none). On error *out is left
- * empty and e names the file, position and key. Caller owns *out.
+ * Resolve the path keys of the n reconcilers regs (in their order) under
+ * root (NULL or "" = PATHS_DEFAULT_ROOT), then apply the overrides of
+ * config_file (NULL: none). A key declared twice is ERR_INVALID. On error
+ * *out is left empty and e names the file, position and key. Caller owns
+ * *out; it borrows the keys from regs.
  */
 int paths_load(struct paths *out, const char *root, const char *config_file,
-	       struct err *e);
+	       const struct reconciler *const *regs, size_t n, struct err *e);
 
 /* Accepts NULL; leaves p empty. */
 void paths_release(struct paths *p);
 
-/* The path of id, or NULL when turned off. Borrowed from p. */
-const char *paths_get(const struct paths *p, enum path_id id);
-
-/* The config key of id ("llm_env"), or NULL for an invalid id. */
-const char *paths_key(enum path_id id);
+/* The path of key, or NULL when turned off or unknown. Borrowed from p. */
+const char *paths_get(const struct paths *p, const char *key);
 
 /*
  * The config file to use when none was given: $POCKETCTL_PATHS when set

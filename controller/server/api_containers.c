@@ -1,9 +1,10 @@
 /*
  * api_containers.c - manual restarts and container logs over SSE (see
  * api_containers.h). The handlers only check who asks and for what; the
- * managed-name check, the engine calls and the request record live in
- * rec_containers.c, so the API can never reach a container the
- * reconciler would not.
+ * managed-name check, the engine calls and the request record live in the
+ * container runtime (containers.h), which the containers reconciler
+ * started and the engine hands out (engine_state()), so the API can never
+ * reach a container the reconciler would not.
  */
 #include "api_containers.h"
 
@@ -12,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "containers.h"
 #include "docker.h"
-#include "rec_containers.h"
+#include "engine/engine.h"
 #include "server.h"
 #include "sse.h"
 #include "util.h"
@@ -26,6 +28,13 @@ static int64_t heartbeat_ms(void)
 {
 	return util_env_int("POCKETCTL_HEARTBEAT_MS", HEARTBEAT_MS, 10,
 			    3600000);
+}
+
+/* The container runtime of the server's engine, or NULL (the calls then
+ * answer ERR_UNAVAILABLE). */
+static struct containers *runtime(struct http_req *r)
+{
+	return engine_state(r->srv->engine, CONTAINERS_RECONCILER);
 }
 
 /* 401 for guests, 403 for non-admins; 0 for admins. */
@@ -51,7 +60,8 @@ int api_container_restart(struct http_req *r)
 	by = json_string_value(json_object_get(r->auth.record, "email"));
 	if (!by || !*by)
 		by = r->auth.id;
-	if (containers_request_restart(r->params[0], by, &out, &e))
+	if (containers_request_restart(runtime(r), r->srv->store, r->params[0],
+				       by, &out, &e))
 		return http_reply_error(r, &e);
 	json_object_set_new(out, "message", json_string("restart requested"));
 	return http_reply_json(r, 202, out, NULL);      /* out stolen */
@@ -174,7 +184,8 @@ int api_container_logs(struct http_req *r)
 	}
 	/* Refuse unmanaged names, missing containers and an unreachable
 	 * engine with a proper status before the stream starts. */
-	if (containers_inspect(r->params[0], &st, &e))
+	if (containers_inspect(runtime(r), r->srv->store, r->params[0], &st,
+			       &e))
 		return http_reply_error(r, &e);
 
 	memset(&s, 0, sizeof(s));
@@ -188,7 +199,9 @@ int api_container_logs(struct http_req *r)
 	if (out && buf_puts(out, ": logs\n\n") == 0)
 		ls_flush(&s);
 
-	rc = s.sse.dead ? 1 : containers_logs(r->params[0], &lo, ls_line, ls_idle, &s, &e);
+	rc = s.sse.dead ? 1 : containers_logs(runtime(r), r->srv->store,
+					      r->params[0], &lo, ls_line,
+					      ls_idle, &s, &e);
 	if (rc < 0)
 		ls_event(&s, "error", json_pack("{s:s}", "message", e.msg));
 	else if (rc == 0)

@@ -9,7 +9,7 @@
  * the `containers` collection: any other name is 404 before any engine
  * call is made.
  *
- * restart records a manual restart request (rec_containers.h) and answers
+ * restart records a manual restart request (containers.h) and answers
  * 202 {"name", "request": {"id", "at", "by"}} at once; the reconciler
  * restarts the container (reason ManualRestart) off the request path, and
  * the outcome shows in the container's status and on /api/v1/watch.

@@ -41,10 +41,8 @@
 #include "hub.h"
 #include "manifest.h"
 #include "metrics.h"
-#include "engine/paths.h"      /* engine */
 #include "pump.h"
 #include "tokens.h"
-#include "rec_containers.h"   /* containers */
 #include "util.h"
 
 #define SUPERUSERS "_superusers"
@@ -57,11 +55,6 @@
 #define PATH_MAX_LOG 200              /* path bytes in the request log */
 #define LOCK_WAIT_MS 10000            /* for offline CLI commands to finish */
 
-/* containers: the runtime's threads ask for a pass of their reconciler. */
-static void wake_containers(void *engine)              /* containers */
-{                                                      /* containers */
-	engine_enqueue(engine, CONTAINERS_RECONCILER); /* containers */
-}                                                      /* containers */
 
 void server_options_init(struct server_options *o)
 {
@@ -753,8 +746,6 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	const char **labels = NULL;
 	size_t i;
 	struct engine_options eo;    /* engine */
-	struct containers_options co; /* containers */
-	char *paths_cfg = NULL;      /* engine */
 
 	memset(&srv, 0, sizeof(srv));
 	atomic_init(&srv.worker_streams, 0);
@@ -820,25 +811,17 @@ int server_run(const struct server_options *o, const struct schema *schema,
 		goto out;
 	raise_fd_limit();
 	/* engine: the reconcile engine, on its own thread (engine.h); its
-	 * first pass renders every file. Path overrides: paths.h. */
+	 * first pass renders every file. Path overrides: paths.h (found in
+	 * the data directory). */
 	engine_options_init(&eo);                          /* engine */
-	paths_cfg = paths_default_config(o->data_dir);     /* engine */
 	eo.store = srv.store;                              /* engine */
 	eo.schema = schema;                                /* engine */
 	eo.root = o->root_dir;                             /* engine */
-	eo.paths_config = paths_cfg;                       /* engine */
+	eo.data_dir = o->data_dir;                         /* engine */
+	eo.docker_host = o->docker_host;                   /* engine */
 	eo.manifests_dir = o->manifests_dir;               /* engine */
 	eo.watch_manifests = o->watch_manifests;           /* engine */
 	rc = engine_new(&srv.engine, &eo, e);              /* engine */
-	if (!rc) {                                         /* containers */
-		containers_options_init(&co);              /* containers */
-		co.store = srv.store;                      /* containers */
-		co.root = o->root_dir;                     /* containers */
-		co.docker_host = o->docker_host;           /* containers */
-		co.wake = wake_containers;                 /* containers */
-		co.wake_arg = srv.engine;                  /* containers */
-		rc = containers_start(&co, e);             /* containers */
-	}                                                  /* containers */
 	if (!rc)                                           /* engine */
 		rc = engine_start(srv.engine, e);          /* engine */
 	if (rc)                                            /* engine */
@@ -868,7 +851,6 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	atomic_store(&srv.stopping, true);
 out:
 	engine_stop(srv.engine);   /* engine: no pass runs while draining */
-	containers_stop();         /* containers: after the engine stops, before it is freed */
 	atomic_store(&srv.stopping, true);
 	hub_stop(srv.hub);   /* every hub_wait() now returns HUB_STOPPED */
 	pump_stop(srv.pump); /* ends the streams it serves */
@@ -881,8 +863,8 @@ out:
 	}
 	pump_free(srv.pump);
 	hub_free(srv.hub);   /* no stream can touch it any more */
-	engine_free(srv.engine);   /* engine: no writer can commit any more */
-	free(paths_cfg);           /* engine */
+	engine_free(srv.engine);   /* engine: no writer can commit any more; its
+				    * reconcilers stop (the container runtime) */
 	metrics_free(srv.metrics);
 	tokens_free(srv.tokens);
 	free(labels);

@@ -42,8 +42,6 @@ PENDING = {
     ("controller/cli/cmd_apply.c", "controller/server/api_apply.h"),
     ("controller/cli/cmd_serve.c", "controller/server/server.h"),
     ("controller/cli/cmd_status.c", "controller/engine/engine.h"),
-    ("reconcilers/rec_containers.h", "controller/store/store.h"),
-    ("reconcilers/reconciler.h", "controller/engine/paths.h"),
 }
 
 

@@ -19,7 +19,8 @@
 
 #include "buf.h"
 #include "docker.h"
-#include "rec_containers.h"
+#include "governor.h"
+#include "containers.h"
 #include "util.h"
 
 /* ---- demultiplexer -------------------------------------------------- */
@@ -205,10 +206,10 @@ enum gstep_do { G_NONE, G_BEGIN, G_OK, G_FAIL };
 
 struct gstep {
 	int64_t now;
-	int64_t changed;          /* docker_gov_input.changed_ms */
+	int64_t changed;          /* governor_input.changed_ms */
 	const char *desired;
 	bool stale, not_running, manual;
-	enum docker_gov_verdict expect;
+	enum governor_verdict expect;
 	const char *reason;       /* NULL: not checked */
 	int64_t wake;             /* -1: not checked */
 	enum gstep_do act;        /* done after the decision */
@@ -221,9 +222,9 @@ struct gscenario {
 };
 
 #define GS(now, d, st, nr, man, exp, why, wake, act) \
-	{ now, 0, d, st, nr, man, DOCKER_GOV_##exp, why, wake, act }
+	{ now, 0, d, st, nr, man, GOVERNOR_##exp, why, wake, act }
 #define GSC(now, chg, d, st, exp, why, wake, act) \
-	{ now, chg, d, st, false, false, DOCKER_GOV_##exp, why, wake, act }
+	{ now, chg, d, st, false, false, GOVERNOR_##exp, why, wake, act }
 
 /* Config for every scenario: quiet 1000, max delay 5000, budget 3 per
  * 10000, cool-down 4000, backoff 500..2000. */
@@ -323,11 +324,11 @@ static const struct gscenario gov_cases[] = {
 
 static void gtest_run(const struct gscenario *sc)
 {
-	struct docker_gov_config c;
-	struct docker_gov g;
+	struct governor_config c;
+	struct governor g;
 	int i;
 
-	docker_gov_config_default(&c);
+	governor_config_default(&c);
 	c.quiet_ms = 1000;
 	c.max_delay_ms = 5000;
 	c.budget = 3;
@@ -335,14 +336,14 @@ static void gtest_run(const struct gscenario *sc)
 	c.cooldown_ms = 4000;
 	c.backoff_min_ms = 500;
 	c.backoff_max_ms = 2000;
-	docker_gov_init(&g);
+	governor_init(&g);
 	for (i = 0; i < sc->nsteps; i++) {
 		const struct gstep *s = &sc->steps[i];
-		struct docker_gov_input in = { s->desired, s->changed, s->stale,
+		struct governor_input in = { s->desired, s->changed, s->stale,
 					       s->not_running, s->manual };
-		struct docker_gov_decision d;
+		struct governor_decision d;
 
-		docker_gov_decide(&g, &c, s->now, &in, &d);
+		governor_decide(&g, &c, s->now, &in, &d);
 		cr_assert_eq(d.verdict, s->expect, "%s: step %d: verdict %d, want %d (%s)",
 			     sc->name, i, d.verdict, s->expect, d.reason);
 		if (s->reason)
@@ -352,13 +353,13 @@ static void gtest_run(const struct gscenario *sc)
 			cr_assert_eq(d.wake_ms, s->wake, "%s: step %d: wake %lld, want %lld",
 				     sc->name, i, (long long)d.wake_ms, (long long)s->wake);
 		if (s->act == G_BEGIN)
-			docker_gov_begin(&g, s->now);
+			governor_begin(&g, s->now);
 		else if (s->act == G_OK || s->act == G_FAIL)
-			docker_gov_end(&g, &c, s->now, s->act == G_OK);
+			governor_end(&g, &c, s->now, s->act == G_OK);
 	}
 }
 
-Test(docker_gov, scenarios)
+Test(governor, scenarios)
 {
 	size_t k;
 
@@ -366,58 +367,58 @@ Test(docker_gov, scenarios)
 		gtest_run(&gov_cases[k]);
 }
 
-Test(docker_gov, backoff_is_capped)
+Test(governor, backoff_is_capped)
 {
-	struct docker_gov_config c;
-	struct docker_gov g;
+	struct governor_config c;
+	struct governor g;
 	int i;
 
-	docker_gov_config_default(&c);
-	docker_gov_init(&g);
-	for (i = 0; i < DOCKER_GOV_BUDGET_MAX + 6; i++) {
-		docker_gov_begin(&g, 0);
-		docker_gov_end(&g, &c, 0, false);
+	governor_config_default(&c);
+	governor_init(&g);
+	for (i = 0; i < GOVERNOR_BUDGET_MAX + 6; i++) {
+		governor_begin(&g, 0);
+		governor_end(&g, &c, 0, false);
 	}
 	cr_assert_eq(g.retry_at_ms, c.backoff_max_ms);
-	cr_assert_eq(g.ntimes, DOCKER_GOV_BUDGET_MAX);
+	cr_assert_eq(g.ntimes, GOVERNOR_BUDGET_MAX);
 	cr_assert(!g.in_flight);
 }
 
-Test(docker_gov, breaker_reports_open)
+Test(governor, breaker_reports_open)
 {
-	struct docker_gov_config c;
-	struct docker_gov g;
-	struct docker_gov_input in = { "x", 0, false, true, false };
-	struct docker_gov_decision d;
+	struct governor_config c;
+	struct governor g;
+	struct governor_input in = { "x", 0, false, true, false };
+	struct governor_decision d;
 	int i;
 
-	docker_gov_config_default(&c);
-	docker_gov_init(&g);
+	governor_config_default(&c);
+	governor_init(&g);
 	for (i = 0; i < c.budget; i++) {
-		docker_gov_decide(&g, &c, i, &in, &d);
-		cr_assert_eq(d.verdict, DOCKER_GOV_START);
-		docker_gov_begin(&g, i);
-		docker_gov_end(&g, &c, i, true);
+		governor_decide(&g, &c, i, &in, &d);
+		cr_assert_eq(d.verdict, GOVERNOR_START);
+		governor_begin(&g, i);
+		governor_end(&g, &c, i, true);
 	}
-	cr_assert(!docker_gov_breaker_open(&g, 100));
-	docker_gov_decide(&g, &c, 100, &in, &d);
+	cr_assert(!governor_breaker_open(&g, 100));
+	governor_decide(&g, &c, 100, &in, &d);
 	cr_assert_str_eq(d.reason, "RestartBudgetExhausted");
-	cr_assert(docker_gov_breaker_open(&g, 101));
-	cr_assert(!docker_gov_breaker_open(&g, 100 + c.cooldown_ms));
+	cr_assert(governor_breaker_open(&g, 101));
+	cr_assert(!governor_breaker_open(&g, 100 + c.cooldown_ms));
 }
 
-Test(docker_gov, config_clamp)
+Test(governor, config_clamp)
 {
-	struct docker_gov_config c = { -5, -1, 0, -1, -1, 10, 5 };
+	struct governor_config c = { -5, -1, 0, -1, -1, 10, 5 };
 
-	docker_gov_config_clamp(&c);
+	governor_config_clamp(&c);
 	cr_assert_eq(c.quiet_ms, 0);
 	cr_assert_eq(c.budget, 1);
 	cr_assert_eq(c.window_ms, 0);
 	cr_assert_eq(c.backoff_max_ms, 10);
 	c.budget = 1000;
-	docker_gov_config_clamp(&c);
-	cr_assert_eq(c.budget, DOCKER_GOV_BUDGET_MAX);
+	governor_config_clamp(&c);
+	cr_assert_eq(c.budget, GOVERNOR_BUDGET_MAX);
 }
 
 /* ---- client argument checks (no engine) ------------------------------- */
@@ -775,14 +776,14 @@ static void htest_write(const char *root, const char *rel, const char *text)
 }
 
 static void htest_hash(const char *root, const char *files_json,
-		       char out[DOCKER_HASH_LEN + 1])
+		       char out[CONTAINERS_HASH_LEN + 1])
 {
 	json_t *files = json_loads(files_json, 0, NULL);
 	struct err e = ERR_INIT;
 
 	cr_assert_not_null(files);
 	cr_assert_eq(containers_hash_files(root, files, out, NULL, &e), 0, "%s", e.msg);
-	cr_assert_eq(strlen(out), DOCKER_HASH_LEN);
+	cr_assert_eq(strlen(out), CONTAINERS_HASH_LEN);
 	json_decref(files);
 }
 

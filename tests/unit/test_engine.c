@@ -274,22 +274,24 @@ Test(paths, defaults_under_root)
 {
 	struct paths p;
 
-	cr_assert_eq(paths_load(&p, "/r", NULL, NULL), 0);
-	cr_expect_str_eq(paths_get(&p, PATH_LLM_ENV),
+	cr_assert_eq(paths_load(&p, "/r", NULL, reconcilers, nreconcilers,
+			        NULL), 0);
+	cr_expect_str_eq(paths_get(&p, "llm_env"),
 			 "/r/workspace/.opencode/llm.env");
-	cr_expect_str_eq(paths_get(&p, PATH_LLM_ENV_COPY), "/r/llm_keys/llm.env");
-	cr_expect_str_eq(paths_get(&p, PATH_OPENCODE_JSON),
+	cr_expect_str_eq(paths_get(&p, "llm_env_copy"), "/r/llm_keys/llm.env");
+	cr_expect_str_eq(paths_get(&p, "opencode_json"),
 			 "/r/workspace/.opencode/opencode.json");
-	cr_expect_str_eq(paths_get(&p, PATH_AGENTS_DIR),
+	cr_expect_str_eq(paths_get(&p, "agents_dir"),
 			 "/r/workspace/.opencode/agents");
-	cr_expect_str_eq(paths_get(&p, PATH_DOCKER_MCP_YAML),
+	cr_expect_str_eq(paths_get(&p, "docker_mcp_yaml"),
 			 "/r/mcp_config/docker-mcp.yaml");
-	cr_expect_str_eq(paths_get(&p, PATH_MCP_ENV), "/r/mcp_config/mcp.env");
-	cr_expect_str_eq(paths_get(&p, PATH_AUTHORIZED_KEYS),
+	cr_expect_str_eq(paths_get(&p, "mcp_env"), "/r/mcp_config/mcp.env");
+	cr_expect_str_eq(paths_get(&p, "authorized_keys"),
 			 "/r/ssh_keys/authorized_keys");
-	cr_expect_str_eq(paths_key(PATH_MCP_ENV), "mcp_env");
+	cr_expect_str_eq(p.key[5], "mcp_env");
 	paths_release(&p);
-	cr_assert_eq(paths_load(&p, NULL, NULL, NULL), 0);
+	cr_assert_eq(paths_load(&p, NULL, NULL, reconcilers, nreconcilers,
+			        NULL), 0);
 	cr_expect_str_eq(p.root, PATHS_DEFAULT_ROOT);
 	paths_release(&p);
 }
@@ -304,12 +306,13 @@ Test(paths, overrides_from_a_file, .fini = eng_rmtree)
 	eng_write(cfg, "# comment\nllm_env_copy: \"\"\n"
 		       "authorized_keys: /srv/keys/authorized_keys\n"
 		       "mcp_env: other/mcp.env\n");
-	cr_assert_eq(paths_load(&p, "/r", cfg, NULL), 0);
-	cr_expect_null(paths_get(&p, PATH_LLM_ENV_COPY));
-	cr_expect_str_eq(paths_get(&p, PATH_AUTHORIZED_KEYS),
+	cr_assert_eq(paths_load(&p, "/r", cfg, reconcilers, nreconcilers,
+			        NULL), 0);
+	cr_expect_null(paths_get(&p, "llm_env_copy"));
+	cr_expect_str_eq(paths_get(&p, "authorized_keys"),
 			 "/srv/keys/authorized_keys");
-	cr_expect_str_eq(paths_get(&p, PATH_MCP_ENV), "/r/other/mcp.env");
-	cr_expect_str_eq(paths_get(&p, PATH_LLM_ENV),
+	cr_expect_str_eq(paths_get(&p, "mcp_env"), "/r/other/mcp.env");
+	cr_expect_str_eq(paths_get(&p, "llm_env"),
 			 "/r/workspace/.opencode/llm.env");
 	paths_release(&p);
 }
@@ -336,19 +339,24 @@ Test(paths, bad_config_is_refused_with_a_position, .fini = eng_rmtree)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		eng_write(cfg, cases[i].text);
 		err_clear(&e);
-		cr_expect_eq(paths_load(&p, "/r", cfg, &e), ERR_INVALID,
+		cr_expect_eq(paths_load(&p, "/r", cfg, reconcilers,
+				        nreconcilers, &e), ERR_INVALID,
 			     "case %zu", i);
 		cr_expect(strstr(e.msg, cases[i].msg) != NULL,
 			  "case %zu: '%s' lacks '%s'", i, e.msg, cases[i].msg);
 		cr_expect_null(p.root);
 	}
 	err_clear(&e);
-	cr_expect_neq(paths_load(&p, "/r", "/nonexistent/paths.yaml", &e), 0);
+	cr_expect_neq(paths_load(&p, "/r", "/nonexistent/paths.yaml",
+			         reconcilers, nreconcilers, &e), 0);
 	cr_expect(strstr(e.msg, "/nonexistent/paths.yaml") != NULL);
 }
 
 /* ------------------------------------------------------------------ */
 /* The engine, in-process                                              */
+
+extern const struct reconciler rec_llm_env, rec_opencode_json,
+	rec_agent_bundles, rec_docker_mcp, rec_authorized_keys;
 
 /* The file reconcilers only (the containers reconciler needs an engine). */
 static const struct reconciler *const eng_recs[] = {
@@ -372,6 +380,20 @@ static void eng_path(char *out, size_t n, const char *rel)
 	snprintf(out, n, "%s/%s", F.root, rel);
 }
 
+/* Options for an engine on the fixture's store over root, running the
+ * file reconcilers. */
+static void eng_options(struct engine_options *o, const char *root,
+			int64_t resync_ms)
+{
+	memset(o, 0, sizeof(*o));
+	o->store = F.store;
+	o->schema = F.schema;
+	o->root = root;
+	o->resync_ms = resync_ms;
+	o->reconcilers = eng_recs;
+	o->nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+}
+
 static void eng_start(void)
 {
 	struct engine_options o;
@@ -386,13 +408,7 @@ static void eng_start(void)
 	memset(&so, 0, sizeof(so));
 	so.dir = F.data;
 	cr_assert_eq(store_open(&F.store, F.schema, &so, &e), 0, "%s", e.msg);
-	memset(&o, 0, sizeof(o));
-	o.store = F.store;
-	o.schema = F.schema;
-	o.root = F.root;
-	o.resync_ms = -1;
-	o.reconcilers = eng_recs;
-	o.nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+	eng_options(&o, F.root, -1);
 	o.backoff_min_ms = 20;
 	o.backoff_max_ms = 200;
 	cr_assert_eq(engine_new(&F.en, &o, &e), 0, "%s", e.msg);
@@ -951,13 +967,7 @@ Test(engine, restart_remembers_owned_files, .init = eng_start,
 	/* Deleted while the engine was down: the next start removes the
 	 * bundle it owned. */
 	eng_delete("ai_agents", id);
-	memset(&o, 0, sizeof(o));
-	o.store = F.store;
-	o.schema = F.schema;
-	o.root = F.root;
-	o.resync_ms = -1;
-	o.reconcilers = eng_recs;
-	o.nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+	eng_options(&o, F.root, -1);
 	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
 	cr_assert_eq(engine_start(F.en, NULL), 0);
 	eng_settle(5000);
@@ -979,13 +989,7 @@ Test(engine, a_new_root_never_deletes_the_old_files, .init = eng_start,
 	engine_free(F.en);
 	F.en = NULL;
 	snprintf(new_root, sizeof(new_root), "%s/root2", eng_tmp);
-	memset(&o, 0, sizeof(o));
-	o.store = F.store;
-	o.schema = F.schema;
-	o.root = new_root;
-	o.resync_ms = -1;
-	o.reconcilers = eng_recs;
-	o.nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+	eng_options(&o, new_root, -1);
 	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
 	cr_assert_eq(engine_start(F.en, NULL), 0);
 	eng_settle(5000);
@@ -1006,13 +1010,7 @@ Test(engine, periodic_resync_runs_but_writes_nothing, .init = eng_start,
 	eng_settle(5000);
 	engine_free(F.en);
 	F.en = NULL;
-	memset(&o, 0, sizeof(o));
-	o.store = F.store;
-	o.schema = F.schema;
-	o.root = F.root;
-	o.resync_ms = 50;
-	o.reconcilers = eng_recs;
-	o.nreconcilers = sizeof(eng_recs) / sizeof(eng_recs[0]);
+	eng_options(&o, F.root, 50);
 	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
 	cr_assert_eq(engine_start(F.en, NULL), 0);
 	eng_settle(5000);
@@ -1045,4 +1043,92 @@ Test(engine, enqueue_from_another_thread, .init = eng_start, .fini = eng_stop)
 		cr_assert_lt(util_monotonic_ms() - t0, 2000, "no pass ran");
 		eng_sleep_ms(5);
 	}
+}
+
+/* ---- the lifecycle: start(), the state in the pass, wake, stop() ---- */
+
+struct life {
+	int starts, stops, passes;
+	const struct reconciler_env *env;
+};
+
+static struct life life_state;
+
+static int life_start(const struct reconciler_env *env, void **state,
+		      struct err *e)
+{
+	(void)e;
+	life_state.starts++;
+	life_state.env = env;
+	*state = &life_state;
+	return 0;
+}
+
+static void life_stop(void *state)
+{
+	((struct life *)state)->stops++;
+}
+
+static int life_reconcile(struct rctx *c, struct err *e)
+{
+	(void)e;
+	((struct life *)rctx_state(c))->passes++;
+	return 0;
+}
+
+static int off_start(const struct reconciler_env *env, void **state,
+		     struct err *e)
+{
+	(void)env;
+	(void)state;
+	(void)e;
+	return RECONCILER_OFF;
+}
+
+static const struct reconciler rec_life = {
+	.name = "life", .description = "lifecycle test",
+	.start = life_start, .stop = life_stop, .reconcile = life_reconcile,
+};
+
+static const struct reconciler rec_off = {
+	.name = "off", .description = "never used",
+	.start = off_start, .stop = life_stop, .reconcile = life_reconcile,
+};
+
+Test(engine, lifecycle_start_state_wake_stop, .init = eng_start,
+     .fini = eng_stop)
+{
+	static const struct reconciler *const recs[] = { &rec_off, &rec_life };
+	struct engine_options o;
+	json_t *s = NULL;
+	int passes, t0;
+
+	engine_free(F.en);
+	F.en = NULL;
+	memset(&life_state, 0, sizeof(life_state));
+	eng_options(&o, F.root, -1);
+	o.reconcilers = recs;
+	o.nreconcilers = 2;
+	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
+	cr_expect_eq(life_state.starts, 1);
+	cr_expect(engine_state(F.en, "life") == &life_state);
+	cr_expect_null(engine_state(F.en, "off"));
+	cr_assert_eq(engine_start(F.en, NULL), 0);
+	eng_settle(5000);
+	cr_expect_geq(life_state.passes, 1);
+	/* The off reconciler has no status at all. */
+	cr_assert_eq(engine_status(F.en, &s, NULL), 0);
+	cr_expect_eq(json_array_size(json_object_get(s, "reconcilers")), 1);
+	json_decref(s);
+	/* env->wake from another thread asks for a pass. */
+	passes = life_state.passes;
+	life_state.env->wake(life_state.env->wake_arg);
+	for (t0 = 0; life_state.passes == passes && t0 < 2000; t0 += 5)
+		eng_sleep_ms(5);
+	cr_expect_gt(life_state.passes, passes, "wake ran no pass");
+	engine_stop(F.en);
+	cr_expect_eq(life_state.stops, 0, "stop() runs in engine_free()");
+	engine_free(F.en);
+	F.en = NULL;
+	cr_expect_eq(life_state.stops, 1);
 }

@@ -1,0 +1,120 @@
+/*
+ * rec_manifests.c - the --manifests DIR --watch re-apply: a source, not a
+ * renderer (RECONCILER_SOURCE). Every pass loads the manifests under the
+ * directory and applies them as `pocketctl apply` does; the engine runs it
+ * first in a full pass and, debounced, whenever the tree changes or the
+ * checkout's HEAD or a branch moves (rctx_watch_tree()). Invalid manifests
+ * apply nothing and are not retried until the files change again.
+ *
+ * Its status record is the one named "manifests" (ENGINE_MANIFESTS_KEY):
+ * directory, git, lastAttemptedRevision, lastAppliedRevision, dirty,
+ * lastApply {created, configured, unchanged}, and observedRevision = the
+ * store revision of the last apply. Without --watch it is off.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manifest.h"
+#include "reconciler.h"
+
+/* ERR_* codes that mean the manifests themselves are wrong. */
+static bool load_invalid(int rc)
+{
+	return rc == ERR_INVALID || rc == ERR_TOO_LARGE;
+}
+
+static bool apply_invalid(int rc)
+{
+	return load_invalid(rc) || rc == ERR_CONFLICT || rc == ERR_NOT_FOUND;
+}
+
+static json_int_t count(json_t *result, const char *key)
+{
+	return json_integer_value(json_object_get(result, key));
+}
+
+static int reconcile(struct rctx *c, struct err *e)
+{
+	const char *dir = rctx_state(c);
+	const char *paths[1] = { dir };
+	struct manifest_set set = { NULL, 0 };
+	json_t *result = NULL;
+	char rev[64], msg[512];
+	bool dirty = false, invalid = false;
+	int rc;
+
+	rctx_watch_tree(c, dir);
+	rctx_git_state(c, dir, rev, &dirty);
+	rc = manifest_load_paths(rctx_schema(c), paths, 1, &set, e);
+	if (rc) {
+		invalid = load_invalid(rc);
+	} else {
+		rc = rctx_apply(c, &set, &result, e);
+		invalid = rc && apply_invalid(rc);
+	}
+	rctx_status_set(c, "directory", json_string(dir));
+	rctx_status_set(c, "git", json_boolean(rev[0] != '\0'));
+	rctx_status_set(c, "lastAttemptedRevision", json_string(rev));
+	if (rc) {
+		rctx_log(c, "%s", e->msg);
+		if (invalid) {
+			rctx_no_retry(c);
+			rctx_condition(c, "Ready", "False", "InvalidManifests",
+				       e->msg);
+			rctx_condition(c, "Degraded", "True",
+				       "InvalidManifests", e->msg);
+			rctx_condition(c, "Reconciling", "False",
+				       "WaitingForChange",
+				       "nothing applied; waiting for the files to change");
+		}
+		goto out;
+	}
+	rctx_status_set(c, "lastAppliedRevision", json_string(rev));
+	rctx_status_set(c, "dirty", json_boolean(dirty));
+	rctx_status_set(c, "lastApply", json_pack(
+		"{s:O, s:O, s:O}",
+		"created", json_object_get(result, "created"),
+		"configured", json_object_get(result, "configured"),
+		"unchanged", json_object_get(result, "unchanged")));
+	rctx_observed(c, count(result, "revision"));
+	if (count(result, "created") || count(result, "configured"))
+		rctx_log(c, "applied '%s'%s%s: %lld created, %lld configured",
+			 dir, rev[0] ? " at " : "", rev,
+			 (long long)count(result, "created"),
+			 (long long)count(result, "configured"));
+	snprintf(msg, sizeof(msg), "applied '%s'%s%.12s%s", dir,
+		 rev[0] ? " at " : "", rev,
+		 rev[0] && dirty ? " (work tree dirty)" : "");
+	rctx_condition(c, "Ready", "True", "Applied", msg);
+out:
+	json_decref(result);
+	manifest_set_release(&set);
+	return rc;
+}
+
+/* On only with a manifests directory and --watch; the state is the
+ * directory, as given. */
+static int start(const struct reconciler_env *env, void **state,
+		 struct err *e)
+{
+	if (!env->manifests_dir || !*env->manifests_dir ||
+	    !env->watch_manifests)
+		return RECONCILER_OFF;
+	*state = strdup(env->manifests_dir);
+	return *state ? 0 : err_set(e, ERR_NOMEM, "out of memory");
+}
+
+static void stop(void *state)
+{
+	free(state);
+}
+
+const struct reconciler rec_manifests = {
+	.name = "manifests",        /* ENGINE_MANIFESTS_KEY */
+	.description = "re-apply of the watched manifests directory",
+	.flags = RECONCILER_SOURCE,
+	.start = start,
+	.stop = stop,
+	.reconcile = reconcile,
+};
