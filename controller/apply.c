@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/api_governance.h"
 #include "util.h"
 
 /* Looks a record up by id, inside a transaction or through the store. */
@@ -288,20 +287,9 @@ static bool has_system_fields(const struct collection *c)
 	return false;
 }
 
-/* A Proposal document saying "approved" approves what it declares: the
- * hook sees no earlier approval, so changed content is sealed (and the
- * same content is not sealed twice, ledger.h). */
-static bool approves(const struct manifest_doc *d)
-{
-	const char *st = json_string_value(json_object_get(d->spec, "status"));
-
-	return !strcmp(d->coll->name, "proposals") && st &&
-	       !strcmp(st, "approved");
-}
-
 static int apply_doc(const struct schema *sc, struct store_txn *t,
 		     json_t *ids, const struct manifest_doc *d, bool with_diff,
-		     const char *actor, json_t *items, json_t *members,
+		     json_t *items, json_t *members,
 		     struct err *e)
 {
 	struct lookup l = { NULL, t };
@@ -319,10 +307,9 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		at_doc(d, e->field, e);
 		goto out;
 	}
-	/* The record as it was: for a diff, for its system fields and for
-	 * the governance hooks (transitions). */
-	existed = (with_diff || has_system_fields(d->coll) ||
-		   governance_watches(d->coll->name)) &&
+	/* The record as it was: for a diff and for its system fields (the
+	 * store hands the write hooks their own). */
+	existed = (with_diff || has_system_fields(d->coll)) &&
 		  !store_txn_get_by_name(t, d->coll->name, d->name, &before,
 					 NULL);
 	if (existed)
@@ -337,14 +324,6 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	if (rc) {
 		at_doc(d, e->field, e);
 		goto out;
-	}
-	if (act != STORE_UNCHANGED) {
-		rc = governance_on_write(t, existed && !approves(d) ? &before :
-					 NULL, &after, actor, e);
-		if (rc) {
-			at_doc(d, e->field, e);
-			goto out;
-		}
 	}
 	id_cache_put(ids, after.collection, after.name, after.id);
 	action = act == STORE_CREATED ? "created" :
@@ -473,12 +452,14 @@ static int run(struct store *s, const struct manifest_set *m,
 	rc = store_begin(s, &t, e);
 	if (rc)
 		goto out;
+	/* The write hooks judge each document as a declaration by o->actor. */
+	store_txn_set_actor(t, o->actor, STORE_ACTOR_DECLARES);
 	for (ci = 0; ci < sc->ncollections; ci++) {
 		for (di = 0; di < m->n; di++) {
 			if (m->docs[di].coll != order[ci])
 				continue;
 			rc = apply_doc(sc, t, ids, &m->docs[di], with_diff,
-				       o->actor, items, members, e);
+				       items, members, e);
 			if (rc)
 				goto out;
 		}

@@ -114,6 +114,9 @@ struct store_txn {
 	int64_t next_rev;        /* revision of the next change */
 	bool failed;             /* a write failed half-way: commit refuses */
 	struct err ferr;
+	char actor_id[64];       /* store_txn_set_actor()'s id, copied */
+	struct store_actor actor;    /* what the write hooks see */
+	bool in_hook;            /* a write hook runs: its puts run none */
 };
 
 /* A queued store_write(): on its caller's stack until state is WREQ_RAN. */

@@ -431,8 +431,17 @@ static int begin_locked(struct store *s, struct store_txn **out,
 	t->next_rev = b->head + 1;
 	t->failed = false;
 	err_clear(&t->ferr);
+	store_txn_set_actor(t, NULL, 0);
+	t->in_hook = false;
 	*out = t;
 	return 0;
+}
+
+void store_txn_set_actor(struct store_txn *t, const char *id, unsigned flags)
+{
+	snprintf(t->actor_id, sizeof(t->actor_id), "%s", id ? id : "");
+	t->actor.id = id ? t->actor_id : NULL;
+	t->actor.declares = flags & STORE_ACTOR_DECLARES;
 }
 
 int store_begin(struct store *s, struct store_txn **out, struct err *e)

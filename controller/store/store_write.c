@@ -302,8 +302,27 @@ static int check_relations(struct store_txn *t, const struct collection *c,
 	return 0;
 }
 
-int store_txn_put(struct store_txn *t, const struct store_put *p,
-		  struct record *out, enum store_action *act, struct err *e)
+/* A copy of r into *out sharing r's JSON (incref'd). */
+static int record_dup(const struct record *r, struct record *out,
+		      struct err *e)
+{
+	*out = *r;
+	out->name = strdup(r->name ? r->name : "");
+	if (!out->name) {
+		record_init(out);
+		return nomem(e);
+	}
+	json_incref(out->data);
+	json_incref(out->labels);
+	json_incref(out->status);
+	return 0;
+}
+
+/* store_txn_put() without the write hook; before (nullable) receives a
+ * copy of the stored record when there is one. */
+static int put_one(struct store_txn *t, const struct store_put *p,
+		   struct record *out, enum store_action *act,
+		   struct record *before, struct err *e)
 {
 	const struct collection *c = NULL;
 	struct record cur, nr;
@@ -354,6 +373,11 @@ int store_txn_put(struct store_txn *t, const struct store_put *p,
 			goto out;
 		have = rc == 0;
 		rc = 0;
+	}
+	if (have && before) {
+		rc = record_dup(&cur, before, e);
+		if (rc)
+			goto out;
 	}
 	if (p->mode == STORE_CREATE && have) {
 		rc = err_set_field(e, ERR_CONFLICT, by_id ? "id" : "name",
@@ -484,6 +508,62 @@ out:
 	json_decref(norm);
 	record_release(&cur);
 	record_release(&nr);
+	return rc;
+}
+
+static store_write_hook_fn hook_for(const char *collection)
+{
+	const struct store_write_hook *h;
+
+	for (h = store_write_hooks; h->collection; h++)
+		if (!strcmp(h->collection, collection))
+			return h->fn;
+	return NULL;
+}
+
+int store_txn_put(struct store_txn *t, const struct store_put *p,
+		  struct record *out, enum store_action *act, struct err *e)
+{
+	store_write_hook_fn hook;
+	struct record before, after;
+	struct err le = ERR_INIT;
+	enum store_action a = STORE_UNCHANGED;
+	int rc;
+
+	hook = t && p && p->collection && !t->in_hook ?
+	       hook_for(p->collection) : NULL;
+	if (!hook && !(p && p->check))
+		return put_one(t, p, out, act, NULL, e);
+	record_init(&before);
+	record_init(&after);
+	if (out)
+		record_init(out);
+	if (act)
+		*act = STORE_UNCHANGED;
+	rc = put_one(t, p, &after, &a, hook ? &before : NULL, e);
+	if (rc)
+		goto out;
+	if (p->check)
+		rc = p->check(t, &after, p->check_arg, &le);
+	if (!rc && hook && !(a == STORE_UNCHANGED && t->actor.declares)) {
+		t->in_hook = true;
+		rc = hook(t, before.name ? &before : NULL, &after, &t->actor,
+			  &le);
+		t->in_hook = false;
+	}
+	if (rc) {
+		rc = poison(t, rc, &le, e);
+		goto out;
+	}
+out:
+	if (!rc && act)
+		*act = a;
+	if (!rc && out) {
+		*out = after;
+		record_init(&after);
+	}
+	record_release(&before);
+	record_release(&after);
 	return rc;
 }
 
