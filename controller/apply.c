@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "applyset.h"
 #include "util.h"
 
 /* Looks a record up by id, inside a transaction or through the store. */
@@ -228,20 +229,6 @@ static json_t *member(const char *collection, const char *id)
 	return json_pack("{s:s,s:s}", "collection", collection, "id", id);
 }
 
-static int has_member(json_t *set, const char *collection, const char *id)
-{
-	size_t i;
-	json_t *m;
-
-	json_array_foreach(set, i, m) {
-		if (!strcmp(json_string_value(json_object_get(m, "collection")),
-			    collection) &&
-		    !strcmp(json_string_value(json_object_get(m, "id")), id))
-			return 1;
-	}
-	return 0;
-}
-
 static void count_action(json_t *result, const char *action)
 {
 	json_t *n = json_object_get(result, action);
@@ -369,7 +356,7 @@ static int prune(const struct schema *sc, struct store_txn *t,
 	int rc = 0;
 
 	json_array_foreach(prev, i, m) {
-		if (!has_member(members,
+		if (!applyset_has(members,
 				json_string_value(json_object_get(m, "collection")),
 				json_string_value(json_object_get(m, "id"))))
 			ngone++;
@@ -385,7 +372,7 @@ static int prune(const struct schema *sc, struct store_txn *t,
 		struct record r;
 		json_t *item;
 
-		if (!c || has_member(members, coll, id))
+		if (!c || applyset_has(members, coll, id))
 			continue;
 		record_init(&r);
 		if (store_txn_get(t, coll, id, &r, NULL)) {
@@ -465,7 +452,7 @@ static int run(struct store *s, const struct manifest_set *m,
 		}
 	}
 	if (o->applyset) {
-		rc = store_txn_applyset_get(t, o->applyset, &prev, e);
+		rc = applyset_get(t, o->applyset, &prev, e);
 		if (rc)
 			goto out;
 		if (o->prune) {
@@ -474,22 +461,11 @@ static int run(struct store *s, const struct manifest_set *m,
 				goto out;
 		} else {
 			/* Without prune, earlier members stay members. */
-			size_t i;
-			json_t *pm;
-
-			json_array_foreach(prev, i, pm) {
-				const char *pc = json_string_value(json_object_get(pm, "collection"));
-				const char *pid = json_string_value(json_object_get(pm, "id"));
-				struct record r;
-
-				record_init(&r);
-				if (!has_member(members, pc, pid) &&
-				    !store_txn_get(t, pc, pid, &r, NULL))
-					json_array_append(members, pm);
-				record_release(&r);
-			}
+			rc = applyset_keep_earlier(t, prev, members, e);
+			if (rc)
+				goto out;
 		}
-		rc = store_txn_applyset_put(t, o->applyset, members, e);
+		rc = applyset_put(t, o->applyset, members, e);
 		if (rc)
 			goto out;
 	}

@@ -296,14 +296,19 @@ int store_txn_get_by_name(struct store_txn *t, const char *collection,
 			  const char *name, struct record *out, struct err *e);
 
 /*
- * Apply sets: the members ({collection, id} objects) recorded by the last
- * apply of set name; an unknown set gives an empty array. Caller owns
- * *members.
+ * Record sets: named sets of record keys ({collection, id} objects) that a
+ * layer above keeps beside the records (apply keeps its apply sets here,
+ * applyset.h); the store gives the names no meaning. A deleted record
+ * leaves every set. store_txn_recset_get() gives the members in
+ * (collection, id) order, an empty array for an unknown set; caller owns
+ * *members. store_txn_recset_put() replaces the members of set name
+ * (borrowed; an empty array empties it): ERR_INVALID for an empty name or
+ * a member without string collection and id.
  */
-int store_txn_applyset_get(struct store_txn *t, const char *name,
-			   json_t **members, struct err *e);
-int store_txn_applyset_put(struct store_txn *t, const char *name,
-			   json_t *members, struct err *e);
+int store_txn_recset_get(struct store_txn *t, const char *name,
+			 json_t **members, struct err *e);
+int store_txn_recset_put(struct store_txn *t, const char *name,
+			 const json_t *members, struct err *e);
 
 /* ---- reads ----------------------------------------------------------- */
 

@@ -31,6 +31,9 @@ const char *const wsql[W__COUNT] = {
 		  "(revision, collection, id, action, record, time) "
 		  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[W_DELETE] = "DELETE FROM records WHERE collection = ?1 AND id = ?2",
+	/* Record sets live in the table named for their first user, apply
+	 * (schema/migrations/0001_init.sql): older data directories read as
+	 * they are. */
 	[W_FORGET] = "DELETE FROM applysets WHERE collection = ?1 AND id = ?2",
 	[W_TRIM] = "DELETE FROM changelog WHERE revision <= ?1",
 	[W_SET_GET] = "SELECT collection, id FROM applysets WHERE name = ?1 "

@@ -1,7 +1,8 @@
 /*
  * store_write.c - the writes of a transaction in the SQLite store (see
  * store.h, store_int.h): put (validation, names, unique indexes, relations,
- * the change-log row), delete with its cascade plan, and status.
+ * the change-log row) and the write hooks around it, delete with its
+ * cascade plan, status, and record sets.
  */
 #include "store_int.h"
 
@@ -910,10 +911,10 @@ out:
 	return rc;
 }
 
-/* ---- apply sets ------------------------------------------------------- */
+/* ---- record sets ------------------------------------------------------ */
 
-int store_txn_applyset_get(struct store_txn *t, const char *name,
-			   json_t **members, struct err *e)
+int store_txn_recset_get(struct store_txn *t, const char *name,
+			 json_t **members, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *arr = NULL;
@@ -921,7 +922,7 @@ int store_txn_applyset_get(struct store_txn *t, const char *name,
 
 	*members = NULL;
 	if (!t || !name)
-		return err_set(e, ERR_INTERNAL, "store_txn_applyset_get: bad call");
+		return err_set(e, ERR_INTERNAL, "store_txn_recset_get: bad call");
 	rc = wstmt(t->s, W_SET_GET, &st, e);
 	if (rc)
 		return rc;
@@ -931,7 +932,7 @@ int store_txn_applyset_get(struct store_txn *t, const char *name,
 		goto out;
 	}
 	if (bind_text(st, 1, name)) {
-		rc = db_err(e, t->s->wdb, "cannot read apply set");
+		rc = db_err(e, t->s->wdb, "cannot read record set");
 		goto out;
 	}
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -948,7 +949,7 @@ int store_txn_applyset_get(struct store_txn *t, const char *name,
 		}
 	}
 	if (r != SQLITE_DONE)
-		rc = db_err(e, t->s->wdb, "cannot read apply set");
+		rc = db_err(e, t->s->wdb, "cannot read record set");
 out:
 	done(st);
 	if (rc)
@@ -958,25 +959,25 @@ out:
 	return rc;
 }
 
-int store_txn_applyset_put(struct store_txn *t, const char *name,
-			   json_t *members, struct err *e)
+int store_txn_recset_put(struct store_txn *t, const char *name,
+			 const json_t *members, struct err *e)
 {
 	struct err le = ERR_INIT;
 	sqlite3_stmt *st;
-	json_t *m;
+	const json_t *m;
 	size_t i;
 	int rc;
 
 	if (!t || !name || !*name)
-		return err_set(e, ERR_INVALID, "apply set needs a name");
+		return err_set(e, ERR_INVALID, "a record set needs a name");
 	if (!json_is_array(members))
 		return err_set(e, ERR_INVALID,
-			       "apply set '%s': members must be an array", name);
+			       "record set '%s': members must be an array", name);
 	json_array_foreach(members, i, m) {
 		if (!json_is_string(json_object_get(m, "collection")) ||
 		    !json_is_string(json_object_get(m, "id")))
 			return err_set(e, ERR_INVALID,
-				       "apply set '%s': member %zu needs string collection and id",
+				       "record set '%s': member %zu needs string collection and id",
 				       name, i);
 	}
 	rc = wstmt(t->s, W_SET_CLEAR, &st, e);
@@ -984,9 +985,9 @@ int store_txn_applyset_put(struct store_txn *t, const char *name,
 		return rc;
 	if (bind_text(st, 1, name)) {
 		done(st);
-		return db_err(e, t->s->wdb, "cannot write apply set");
+		return db_err(e, t->s->wdb, "cannot write record set");
 	}
-	rc = run(t->s->wdb, st, "cannot write apply set", e);
+	rc = run(t->s->wdb, st, "cannot write record set", e);
 	if (rc)
 		return rc;
 	json_array_foreach(members, i, m) {
@@ -997,10 +998,10 @@ int store_txn_applyset_put(struct store_txn *t, const char *name,
 			    bind_text(st, 3, json_string_value(
 					  json_object_get(m, "id"))))) {
 			done(st);
-			rc = db_err(&le, t->s->wdb, "cannot write apply set");
+			rc = db_err(&le, t->s->wdb, "cannot write record set");
 		}
 		if (!rc)
-			rc = run(t->s->wdb, st, "cannot write apply set", &le);
+			rc = run(t->s->wdb, st, "cannot write record set", &le);
 		if (rc)
 			return poison(t, rc, &le, e);
 	}
