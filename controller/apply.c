@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/api_governance.h"
+#include "applyset.h"
 #include "util.h"
 
 /* Looks a record up by id, inside a transaction or through the store. */
@@ -229,20 +229,6 @@ static json_t *member(const char *collection, const char *id)
 	return json_pack("{s:s,s:s}", "collection", collection, "id", id);
 }
 
-static int has_member(json_t *set, const char *collection, const char *id)
-{
-	size_t i;
-	json_t *m;
-
-	json_array_foreach(set, i, m) {
-		if (!strcmp(json_string_value(json_object_get(m, "collection")),
-			    collection) &&
-		    !strcmp(json_string_value(json_object_get(m, "id")), id))
-			return 1;
-	}
-	return 0;
-}
-
 static void count_action(json_t *result, const char *action)
 {
 	json_t *n = json_object_get(result, action);
@@ -288,20 +274,9 @@ static bool has_system_fields(const struct collection *c)
 	return false;
 }
 
-/* A Proposal document saying "approved" approves what it declares: the
- * hook sees no earlier approval, so changed content is sealed (and the
- * same content is not sealed twice, ledger.h). */
-static bool approves(const struct manifest_doc *d)
-{
-	const char *st = json_string_value(json_object_get(d->spec, "status"));
-
-	return !strcmp(d->coll->name, "proposals") && st &&
-	       !strcmp(st, "approved");
-}
-
 static int apply_doc(const struct schema *sc, struct store_txn *t,
 		     json_t *ids, const struct manifest_doc *d, bool with_diff,
-		     const char *actor, json_t *items, json_t *members,
+		     json_t *items, json_t *members,
 		     struct err *e)
 {
 	struct lookup l = { NULL, t };
@@ -319,10 +294,9 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		at_doc(d, e->field, e);
 		goto out;
 	}
-	/* The record as it was: for a diff, for its system fields and for
-	 * the governance hooks (transitions). */
-	existed = (with_diff || has_system_fields(d->coll) ||
-		   governance_watches(d->coll->name)) &&
+	/* The record as it was: for a diff and for its system fields (the
+	 * store hands the write hooks their own). */
+	existed = (with_diff || has_system_fields(d->coll)) &&
 		  !store_txn_get_by_name(t, d->coll->name, d->name, &before,
 					 NULL);
 	if (existed)
@@ -337,14 +311,6 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	if (rc) {
 		at_doc(d, e->field, e);
 		goto out;
-	}
-	if (act != STORE_UNCHANGED) {
-		rc = governance_on_write(t, existed && !approves(d) ? &before :
-					 NULL, &after, actor, e);
-		if (rc) {
-			at_doc(d, e->field, e);
-			goto out;
-		}
 	}
 	id_cache_put(ids, after.collection, after.name, after.id);
 	action = act == STORE_CREATED ? "created" :
@@ -390,7 +356,7 @@ static int prune(const struct schema *sc, struct store_txn *t,
 	int rc = 0;
 
 	json_array_foreach(prev, i, m) {
-		if (!has_member(members,
+		if (!applyset_has(members,
 				json_string_value(json_object_get(m, "collection")),
 				json_string_value(json_object_get(m, "id"))))
 			ngone++;
@@ -406,7 +372,7 @@ static int prune(const struct schema *sc, struct store_txn *t,
 		struct record r;
 		json_t *item;
 
-		if (!c || has_member(members, coll, id))
+		if (!c || applyset_has(members, coll, id))
 			continue;
 		record_init(&r);
 		if (store_txn_get(t, coll, id, &r, NULL)) {
@@ -473,18 +439,20 @@ static int run(struct store *s, const struct manifest_set *m,
 	rc = store_begin(s, &t, e);
 	if (rc)
 		goto out;
+	/* The write hooks judge each document as a declaration by o->actor. */
+	store_txn_set_actor(t, o->actor, STORE_ACTOR_DECLARES);
 	for (ci = 0; ci < sc->ncollections; ci++) {
 		for (di = 0; di < m->n; di++) {
 			if (m->docs[di].coll != order[ci])
 				continue;
 			rc = apply_doc(sc, t, ids, &m->docs[di], with_diff,
-				       o->actor, items, members, e);
+				       items, members, e);
 			if (rc)
 				goto out;
 		}
 	}
 	if (o->applyset) {
-		rc = store_txn_applyset_get(t, o->applyset, &prev, e);
+		rc = applyset_get(t, o->applyset, &prev, e);
 		if (rc)
 			goto out;
 		if (o->prune) {
@@ -493,22 +461,11 @@ static int run(struct store *s, const struct manifest_set *m,
 				goto out;
 		} else {
 			/* Without prune, earlier members stay members. */
-			size_t i;
-			json_t *pm;
-
-			json_array_foreach(prev, i, pm) {
-				const char *pc = json_string_value(json_object_get(pm, "collection"));
-				const char *pid = json_string_value(json_object_get(pm, "id"));
-				struct record r;
-
-				record_init(&r);
-				if (!has_member(members, pc, pid) &&
-				    !store_txn_get(t, pc, pid, &r, NULL))
-					json_array_append(members, pm);
-				record_release(&r);
-			}
+			rc = applyset_keep_earlier(t, prev, members, e);
+			if (rc)
+				goto out;
 		}
-		rc = store_txn_applyset_put(t, o->applyset, members, e);
+		rc = applyset_put(t, o->applyset, members, e);
 		if (rc)
 			goto out;
 	}

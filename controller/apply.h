@@ -11,7 +11,7 @@
  * Apply is a writer like the records API and keeps the same invariants:
  * kinds that only the server writes (Sop, ReconcileStatus) are refused
  * naming the document; every created or changed record goes through the
- * governance hooks (api_governance.h: sealing, decisions) as o->actor;
+ * store's write hooks (governance.h: sealing, decisions) as o->actor;
  * system fields a document leaves out (approved_at, last_used, ...) keep
  * their stored values, so a re-apply does not undo what the server
  * recorded. A Proposal document that says status "approved" approves
@@ -48,7 +48,7 @@ struct apply_opts {
 	bool force;            /* allow pruning more than half of the set */
 	const char *applyset;  /* NULL: no set (prune requires one) */
 	const char *actor;     /* the applying auth record's id, for the
-	                        * governance hooks; NULL = the server itself
+	                        * write hooks; NULL = the server itself
 	                        * (offline CLI, --manifests) */
 };
 

@@ -24,9 +24,10 @@
  * that it can be pinned elsewhere).
  *
  * Sealing happens only inside the store transaction that moves a proposal
- * to status "approved" (ledger_on_proposal_write(), called by the records
- * API), by an admin, a superuser or the server itself: the new version and
- * the status change commit together or not at all.
+ * to status "approved" (ledger_on_proposal_write(), the store's write hook
+ * for proposals through governance.c, whoever writes), by an admin, a
+ * superuser or the server itself: the new version and the status change
+ * commit together or not at all.
  *
  * THREAD SAFETY NOTES: no state of its own; the write functions run inside
  * the caller's store transaction (which serialises sealing), verification
@@ -91,9 +92,10 @@ int ledger_signature(const char *name, const char *description,
 		     struct err *e);
 
 /*
- * The governance hook for a write of a proposals record, to be called by
- * every writer of proposals (the records API on create and update) inside
- * its transaction t, after the record was put and before commit. before is
+ * The governance rule for a write of a proposals record, run by the store
+ * for every put of a proposal (governance.c registers it as the write
+ * hook) inside the writer's transaction t, after the record was put and
+ * before commit. before is
  * the stored record (NULL on create), after the record as written;
  * actor_id the caller's auth record id (NULL = the server itself).
  * Records of other collections are ignored (returns 0).

@@ -17,7 +17,6 @@
 #include <strings.h>
 
 #include "api_auth.h"
-#include "api_governance.h"   /* governance hook */
 #include "auth.h"
 #include "expand.h"
 #include "store/filter.h"
@@ -746,27 +745,37 @@ struct create_op {
 	bool refused;                     /* the create rule said no */
 };
 
+/* The create rule, as the put's check: it sees the new row, relations
+ * included, before the write hooks (governance.h) run. */
+static int create_check(struct store_txn *t, const struct record *rec,
+			void *arg, struct err *e)
+{
+	struct create_op *op = arg;
+	int ok;
+
+	if (is_superuser(op->r))
+		return 0;
+	ok = rules_txn_check(t, op->r->srv->schema, op->c, RULE_CREATE,
+			     rec->id, op->fa, e);
+	if (ok < 0)
+		return ok;
+	if (!ok) {
+		op->refused = true;
+		return ERR_FORBIDDEN;
+	}
+	return 0;
+}
+
 static int create_txn(struct store_txn *t, void *arg, struct err *e)
 {
 	struct create_op *op = arg;
-	int rc, ok;
+	struct store_put p = *op->put;
 
-	rc = store_txn_put(t, op->put, op->rec, NULL, e);
-	if (rc)
-		return rc;
-	if (!is_superuser(op->r)) {
-		/* The create rule sees the new row, relations included. */
-		ok = rules_txn_check(t, op->r->srv->schema, op->c, RULE_CREATE,
-				     op->rec->id, op->fa, e);
-		if (ok < 0)
-			return ok;
-		if (!ok) {
-			op->refused = true;
-			return ERR_FORBIDDEN;
-		}
-	}
-	/* governance hook: sealing, decisions (api_governance.h) */
-	return governance_on_write(t, NULL, op->rec, op->r->auth.id, e);
+	p.check = create_check;
+	p.check_arg = op;
+	/* the write hooks run inside the put as the caller */
+	store_txn_set_actor(t, op->r->auth.id, 0);
+	return store_txn_put(t, &p, op->rec, NULL, e);
 }
 
 int api_records_create(struct http_req *r)
@@ -968,11 +977,9 @@ int api_records_update(struct http_req *r)
 	p.partial = true;
 	p.if_revision = if_rev;
 	p.mode = STORE_UPDATE;
+	/* the write hooks (governance.h) run inside the put as the caller */
+	store_txn_set_actor(t, r->auth.id, 0);
 	rc = store_txn_put(t, &p, &rec, NULL, &e);
-	if (rc)
-		goto fail;
-	/* governance hook: sealing, decisions (api_governance.h) */
-	rc = governance_on_write(t, &cur, &rec, r->auth.id, &e);
 	if (rc)
 		goto fail;
 	rc = store_commit(t, &e);

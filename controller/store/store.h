@@ -194,13 +194,20 @@ struct store_put {
 	int64_t if_revision;     /* > 0: ERR_PRECONDITION unless the stored
 	                          * record is at exactly this revision */
 	enum store_put_mode mode;
+	/* NULL, or the writer's own condition on the record as written (a
+	 * create rule that must see the new row), called inside the put
+	 * before the write hook; non-zero fails the put as a hook does. */
+	int (*check)(struct store_txn *t, const struct record *r, void *arg,
+		     struct err *e);
+	void *check_arg;
 };
 
 /*
  * Validate and write one record. When the normalised data and the labels
  * equal the stored ones, nothing is written (*act = STORE_UNCHANGED, no
  * generation or revision bump). out (nullable) receives the record as it is
- * after the call; act (nullable) what happened.
+ * after the call; act (nullable) what happened. p->check and then the
+ * collection's write hook, if any, run inside (see store_write_hook_fn).
  */
 int store_txn_put(struct store_txn *t, const struct store_put *p,
 		  struct record *out, enum store_action *act, struct err *e);
@@ -228,6 +235,59 @@ int store_txn_delete(struct store_txn *t, const char *collection,
 int store_txn_set_status(struct store_txn *t, const char *collection,
 			 const char *id, json_t *status, struct err *e);
 
+/* ---- write hooks ------------------------------------------------------ */
+
+/* Who writes in a transaction, as the write hooks see it. */
+struct store_actor {
+	const char *id;          /* the writer's auth record id (users or
+	                          * _superusers; "" for a guest); NULL: the
+	                          * server itself */
+	bool declares;           /* the writer declares desired state (an
+	                          * apply): see STORE_ACTOR_DECLARES */
+};
+
+/*
+ * A write hook: a domain rule of one collection that runs inside the
+ * writer's transaction t, for every store_txn_put() of a record of that
+ * collection, whoever writes (HTTP, apply, the offline CLI, a reconciler).
+ * before is the stored record (NULL on create), after the record as just
+ * written, which the hook may replace with the record as it is after its
+ * own writes (store_txn_patch()): the writer's out receives *after. Writes
+ * the hook makes in t run no hooks. A non-zero return is store_txn_put()'s
+ * result, with e as the hook set it; t can then only be aborted (commit
+ * refuses), so nothing of the transaction is kept.
+ */
+typedef int (*store_write_hook_fn)(struct store_txn *t,
+				   const struct record *before,
+				   struct record *after,
+				   const struct store_actor *actor,
+				   struct err *e);
+
+struct store_write_hook {
+	const char *collection;
+	store_write_hook_fn fn;
+};
+
+/*
+ * The write hooks, registered at link time: one table, defined by the core
+ * (governance.c), ended by an entry whose collection is NULL. At most one
+ * hook per collection.
+ */
+extern const struct store_write_hook store_write_hooks[];
+
+/* The writer declares desired state (apply): a put that changes nothing
+ * runs no hook, and a hook judges the declared record on its own (a
+ * declared approval, governance.h). */
+#define STORE_ACTOR_DECLARES 1u
+
+/*
+ * Set who writes in t for the write hooks: id is the caller's auth record
+ * id (copied; "" for a caller without one, a guest; NULL: the server
+ * itself, the default at store_begin()), flags STORE_ACTOR_*. Call it after store_begin() (or at the start of a
+ * store_write() callback), before the puts.
+ */
+void store_txn_set_actor(struct store_txn *t, const char *id, unsigned flags);
+
 /* Reads inside the transaction (they see its own writes). */
 int store_txn_get(struct store_txn *t, const char *collection, const char *id,
 		  struct record *out, struct err *e);
@@ -235,14 +295,19 @@ int store_txn_get_by_name(struct store_txn *t, const char *collection,
 			  const char *name, struct record *out, struct err *e);
 
 /*
- * Apply sets: the members ({collection, id} objects) recorded by the last
- * apply of set name; an unknown set gives an empty array. Caller owns
- * *members.
+ * Record sets: named sets of record keys ({collection, id} objects) that a
+ * layer above keeps beside the records (apply keeps its apply sets here,
+ * applyset.h); the store gives the names no meaning. A deleted record
+ * leaves every set. store_txn_recset_get() gives the members in
+ * (collection, id) order, an empty array for an unknown set; caller owns
+ * *members. store_txn_recset_put() replaces the members of set name
+ * (borrowed; an empty array empties it): ERR_INVALID for an empty name or
+ * a member without string collection and id.
  */
-int store_txn_applyset_get(struct store_txn *t, const char *name,
-			   json_t **members, struct err *e);
-int store_txn_applyset_put(struct store_txn *t, const char *name,
-			   json_t *members, struct err *e);
+int store_txn_recset_get(struct store_txn *t, const char *name,
+			 json_t **members, struct err *e);
+int store_txn_recset_put(struct store_txn *t, const char *name,
+			 const json_t *members, struct err *e);
 
 /* ---- reads ----------------------------------------------------------- */
 

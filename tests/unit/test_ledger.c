@@ -111,6 +111,8 @@ static int lg_write(const char *id, json_t *data, const char *actor,
 		if (rc)
 			goto out;
 	}
+	/* the store runs the hook (ledger_on_proposal_write) as actor */
+	store_txn_set_actor(t, actor, 0);
 	memset(&p, 0, sizeof(p));
 	p.collection = "proposals";
 	p.id = id;
@@ -118,9 +120,6 @@ static int lg_write(const char *id, json_t *data, const char *actor,
 	p.partial = id != NULL;
 	p.mode = id ? STORE_UPDATE : STORE_CREATE;
 	rc = store_txn_put(t, &p, &after, NULL, e);
-	if (!rc)
-		rc = ledger_on_proposal_write(t, id ? &before : NULL, &after,
-					      actor, e);
 	if (rc)
 		goto out;
 	rc = store_commit(t, e);
@@ -603,7 +602,7 @@ Test(ledger, sealing_continues_after_a_gap)
 
 /* ---- governance: permissions and mcp requests on the same store -------------- */
 
-#include "server/api_governance.h"
+#include "governance.h"
 
 static char gv_agent[ID_LEN + 1], gv_chat[ID_LEN + 1], gv_poco[ID_LEN + 1];
 
@@ -759,10 +758,10 @@ static int gv_decide(const char *id, const char *status, const char *actor,
 		p.data = data;
 		p.partial = true;
 		p.mode = STORE_UPDATE;
+		/* the store runs the hook as actor */
+		store_txn_set_actor(t, actor, 0);
 		rc = store_txn_put(t, &p, &after, NULL, e);
 	}
-	if (!rc)
-		rc = governance_on_write(t, &before, &after, actor, e);
 	if (!rc) {
 		rc = store_commit(t, e);
 		t = NULL;
@@ -1004,17 +1003,15 @@ Test(governance, mcp_bad_bodies_and_self_approval)
 	p.mode = STORE_CREATE;
 	record_init(&after);
 	cr_assert_eq(store_begin(lg_store, &t, &e), 0);
-	cr_assert_eq(store_txn_put(t, &p, &after, NULL, &e), 0);
-	cr_expect_eq(governance_on_write(t, NULL, &after, gv_agent, &e),
-		     ERR_FORBIDDEN);
+	store_txn_set_actor(t, gv_agent, 0);
+	cr_expect_eq(store_txn_put(t, &p, &after, NULL, &e), ERR_FORBIDDEN);
 	store_abort(t);
 	record_release(&after);
 	/* an admin may, and is recorded */
 	record_init(&after);
 	cr_assert_eq(store_begin(lg_store, &t, &e), 0);
-	cr_assert_eq(store_txn_put(t, &p, &after, NULL, &e), 0);
-	cr_expect_eq(governance_on_write(t, NULL, &after, lg_admin, &e), 0,
-		     "%s", e.msg);
+	store_txn_set_actor(t, lg_admin, 0);
+	cr_expect_eq(store_txn_put(t, &p, &after, NULL, &e), 0, "%s", e.msg);
 	cr_expect_str_eq(lg_str(&after, "approved_by"), lg_admin);
 	cr_assert_eq(store_commit(t, &e), 0);
 	record_release(&after);

@@ -3,7 +3,7 @@
  * unchanged no-op, partial updates, labels, if_revision, revisions equal to
  * change-log rows, generation vs revision, validation and relation errors
  * that leave nothing written, unique indexes, name collisions, cascade and
- * refused deletes, change-log retention, apply sets, reopen and migrations,
+ * refused deletes, change-log retention, record sets, reopen and migrations,
  * concurrent writers, queries, and the embedded product schema.
  *
  * Most tests run against a small inline schema (st_schema_json) so that
@@ -957,7 +957,7 @@ Test(store, changelog_retention)
 	cr_assert_eq(store_changelog_oldest(st), 21);
 }
 
-/* ---- apply sets ------------------------------------------------------- */
+/* ---- record sets (apply keeps its apply sets in them) ---------------- */
 
 Test(store, applysets)
 {
@@ -969,18 +969,18 @@ Test(store, applysets)
 	st_make("agents", "a", "{}", a);
 	st_make("agents", "b", "{}", b);
 	cr_assert_eq(store_begin(st, &t, &e), 0);
-	cr_assert_eq(store_txn_applyset_get(t, "default", &m, &e), 0);
+	cr_assert_eq(store_txn_recset_get(t, "default", &m, &e), 0);
 	cr_assert_eq(json_array_size(m), 0);
 	json_decref(m);
 	set = json_pack("[{s:s,s:s},{s:s,s:s}]", "collection", "agents", "id",
 			a, "collection", "agents", "id", b);
-	cr_assert_eq(store_txn_applyset_put(t, "default", set, &e), 0);
+	cr_assert_eq(store_txn_recset_put(t, "default", set, &e), 0);
 	json_decref(set);
-	cr_assert_eq(store_txn_applyset_get(t, "default", &m, &e), 0);
+	cr_assert_eq(store_txn_recset_get(t, "default", &m, &e), 0);
 	cr_assert_eq(json_array_size(m), 2);
 	json_decref(m);
 	set = json_pack("[{s:s}]", "collection", "agents");
-	cr_assert_eq(store_txn_applyset_put(t, "default", set, &e),
+	cr_assert_eq(store_txn_recset_put(t, "default", set, &e),
 		     ERR_INVALID);
 	json_decref(set);
 	cr_assert_eq(store_commit(t, &e), 0);
@@ -988,13 +988,13 @@ Test(store, applysets)
 	/* A deleted record leaves its sets; a put replaces the members. */
 	cr_assert_eq(store_begin(st, &t, &e), 0);
 	cr_assert_eq(store_txn_delete(t, "agents", a, 0, &e), 0);
-	cr_assert_eq(store_txn_applyset_get(t, "default", &m, &e), 0);
+	cr_assert_eq(store_txn_recset_get(t, "default", &m, &e), 0);
 	cr_assert_eq(json_array_size(m), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(
 				 json_array_get(m, 0), "id")), b);
 	json_decref(m);
 	set = json_array();
-	cr_assert_eq(store_txn_applyset_put(t, "default", set, &e), 0);
+	cr_assert_eq(store_txn_recset_put(t, "default", set, &e), 0);
 	json_decref(set);
 	cr_assert_eq(store_commit(t, &e), 0);
 	cr_assert_eq(st_rows("applysets"), 0);
