@@ -182,7 +182,10 @@ void cli_item_kind(const struct cli *cli, json_t *item, char *out, size_t n);
 /* The string member key of o, or "" when absent or not a string. */
 const char *cli_jstr(json_t *o, const char *key);
 
-/* The subcommands; argv[0] is the subcommand name. */
+/* The subcommands, the functions of the command table (main.c); argv[0]
+ * is the subcommand name, and what the row's flags ask for (the
+ * connection options, -o) is already taken out of argv. cmd_serve() is
+ * the server's (server/cmd_serve.c); the others are in cmd_*.c here. */
 int cmd_apply(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_get(struct cli *cli, int argc, char **argv);
