@@ -568,6 +568,8 @@ struct walker {
 	struct dir_id *stack;   /* directories on the current path */
 	size_t depth, cap;
 	struct err *e;
+	manifest_file_fn *fn;   /* or NULL */
+	void *arg;
 };
 
 /* Load one file; it must hold at least one document. */
@@ -586,6 +588,8 @@ static int load_file(struct walker *w, const char *path)
 		goto out;
 	if (w->set->n == before)
 		rc = err_set(w->e, ERR_INVALID, "'%s': no documents", path);
+	else if (w->fn)
+		rc = w->fn(w->arg, path, b.ptr, b.len, w->e);
 out:
 	buf_release(&b);
 	return rc;
@@ -716,8 +720,17 @@ out:
 int manifest_load_paths(const struct schema *schema, const char *const *paths,
 			size_t npaths, struct manifest_set *out, struct err *e)
 {
+	return manifest_load_paths_each(schema, paths, npaths, NULL, NULL, out,
+					e);
+}
+
+int manifest_load_paths_each(const struct schema *schema,
+			     const char *const *paths, size_t npaths,
+			     manifest_file_fn *fn, void *arg,
+			     struct manifest_set *out, struct err *e)
+{
 	struct manifest_set set = { NULL, 0 };
-	struct walker w = { schema, &set, NULL, 0, 0, e };
+	struct walker w = { schema, &set, NULL, 0, 0, e, fn, arg };
 	struct stat st;
 	size_t i, before;
 	int rc = 0;

@@ -51,6 +51,22 @@ struct manifest_set {
 int manifest_load_paths(const struct schema *schema, const char *const *paths,
 			size_t npaths, struct manifest_set *out, struct err *e);
 
+/*
+ * Called by manifest_load_paths_each() once per file loaded, in load
+ * order, after its documents parsed, with the file's text as read (borrowed;
+ * valid during the call only). A nonzero return (with e set) stops the load
+ * with that code.
+ */
+typedef int manifest_file_fn(void *arg, const char *file, const char *text,
+			     size_t len, struct err *e);
+
+/* manifest_load_paths(), handing each file's text to fn as well, so that a
+ * caller needing the text (the CLI sends it to a server) reads it once. */
+int manifest_load_paths_each(const struct schema *schema,
+			     const char *const *paths, size_t npaths,
+			     manifest_file_fn *fn, void *arg,
+			     struct manifest_set *out, struct err *e);
+
 /* Parse one in-memory stream (YAML or JSON; a JSON array or an object with
  * "items" counts as a list of documents). Appends to out. */
 int manifest_parse(const struct schema *schema, const char *filename,

@@ -6,7 +6,7 @@
  * checkout's HEAD or a branch moves (rctx_watch_tree()). Invalid manifests
  * apply nothing and are not retried until the files change again.
  *
- * Its status record is the one named "manifests" (ENGINE_MANIFESTS_KEY):
+ * Its status record is the one named "manifests" (PROTO_MANIFESTS_KEY):
  * directory, git, lastAttemptedRevision, lastAppliedRevision, dirty,
  * lastApply {created, configured, unchanged}, and observedRevision = the
  * store revision of the last apply. Without --watch it is off.
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "manifest.h"
+#include "protocol.h"
 #include "reconciler.h"
 
 /* ERR_* codes that mean the manifests themselves are wrong. */
@@ -111,7 +112,7 @@ static void stop(void *state)
 }
 
 const struct reconciler rec_manifests = {
-	.name = "manifests",        /* ENGINE_MANIFESTS_KEY */
+	.name = PROTO_MANIFESTS_KEY,
 	.description = "re-apply of the watched manifests directory",
 	.flags = RECONCILER_SOURCE,
 	.start = start,

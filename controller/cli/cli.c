@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,115 @@ int cli_take_conn_opts(struct cli *cli, const char *cmd, int argc,
 	}
 	argv[j] = NULL;
 	return j;
+}
+
+/*
+ * The canonical name of format v in formats ("text=table|json": table is
+ * text), copied into out; 0 when v is one of them, -1 otherwise.
+ */
+static int find_format(const char *formats, const char *v, char *out,
+		       size_t n)
+{
+	const char *p = formats, *name = formats;
+	size_t len, vlen = strlen(v);
+
+	while (*p) {
+		len = strcspn(p, "|=");
+		if (len == vlen && !strncmp(p, v, len)) {
+			snprintf(out, n, "%.*s", (int)strcspn(name, "|="), name);
+			return 0;
+		}
+		p += len;
+		if (*p == '|')
+			name = p + 1;
+		if (*p)
+			p++;
+	}
+	return -1;
+}
+
+/* The formats as words: "text or json", "table, json or yaml". */
+static void format_words(const char *formats, char *out, size_t n)
+{
+	const char *p = formats;
+	size_t len, used = 0, left = 0;
+
+	for (; *p; p++)
+		left += *p == '|';
+	out[0] = '\0';
+	for (p = formats; *p && used < n; left--) {
+		len = strcspn(p, "|=");
+		used += (size_t)snprintf(out + used, n - used, "%.*s%s",
+					 (int)len, p, left > 1 ? ", " :
+					 left == 1 ? " or " : "");
+		p += strcspn(p, "|");
+		if (*p)
+			p++;
+	}
+}
+
+int cli_take_output(struct cli *cli, int argc, char **argv)
+{
+	const char *cmd = cli->cmd->name, *formats = cli->cmd->formats;
+	bool terse = cli->cmd->flags & CLI_O_TERSE;
+	char words[128];
+	int i, j = 1;
+
+	format_words(formats, words, sizeof(words));
+	snprintf(cli->output, sizeof(cli->output), "%.*s",
+		 (int)strcspn(formats, "|="), formats);
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+
+		if (!strcmp(a, "--")) {
+			while (i < argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+			if (i + 1 >= argc) {
+				if (terse)
+					cli_usage(cmd, "%s needs a value", a);
+				else
+					cli_usage(cmd, "unknown or incomplete option '%s'", a);
+				return -1;
+			}
+			v = argv[++i];
+		} else if (!strncmp(a, "-o", 2) && a[2]) {
+			v = a + 2 + (a[2] == '=');
+		} else if (!strncmp(a, "--output=", 9)) {
+			v = a + 9;
+		} else {
+			argv[j++] = argv[i];
+			continue;
+		}
+		if (find_format(formats, v, cli->output, sizeof(cli->output))) {
+			if (terse)
+				cli_usage(cmd, "-o takes %s, not '%s'", words, v);
+			else
+				cli_usage(cmd, "unknown output format '%s' (%s)", v,
+					  words);
+			return -1;
+		}
+	}
+	argv[j] = NULL;
+	return j;
+}
+
+int cli_operands(const char *cmd, int argc, char **argv)
+{
+	static const struct option none[] = {
+		{ NULL, 0, NULL, 0 },
+	};
+
+	optind = 1;
+	opterr = 0;
+	if (getopt_long(argc, argv, "", none, NULL) != -1) {
+		cli_usage(cmd, "unknown or incomplete option '%s'",
+			  argv[optind - 1]);
+		return -1;
+	}
+	return optind;
 }
 
 int cli_open_store(const struct cli *cli, bool read_only, struct store **out,
@@ -189,6 +299,19 @@ out:
 	return out;
 }
 
+char *cli_local_url(const struct cli *cli)
+{
+	struct err ignore = ERR_INIT;
+	long long pid;
+
+	return server_json_url(cli->data_dir, &pid, &ignore);
+}
+
+char *cli_token_file(const struct cli *cli)
+{
+	return read_token_file(cli->data_dir);
+}
+
 /* $POCKETCTL_TIMEOUT (seconds) as milliseconds, 0 when unset. */
 static int env_timeout(long *ms, struct err *e)
 {
@@ -257,8 +380,9 @@ out:
 	return rc;
 }
 
-int cli_connect(const struct cli *cli, bool write, struct cli_conn *out,
-		struct err *e)
+/* cli_connect() into out, the store opened for writing when write. */
+static int connect_to(const struct cli *cli, bool write, struct cli_conn *out,
+		      struct err *e)
 {
 	struct cli_conn c = CLI_CONN_INIT;
 	char *local_url = NULL;
@@ -320,6 +444,15 @@ out:
 		cli_disconnect(&c);   /* leaves c disconnected */
 	*out = c;
 	return rc;
+}
+
+int cli_connect(struct cli *cli, struct err *e)
+{
+	bool write = cli->cmd && (cli->cmd->flags & CLI_WRITES);
+
+	if (cli->conn.http || cli->conn.store)
+		return 0;
+	return connect_to(cli, write, &cli->conn, e);
 }
 
 void cli_disconnect(struct cli_conn *c)

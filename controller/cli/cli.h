@@ -41,15 +41,6 @@
 #define CLI_SERVER_FILE "server.json"
 #define CLI_TOKEN_FILE "cli.token"
 
-struct cli {
-	const char *data_dir;        /* --data, $POCKETCTL_DATA, ./pocket-data */
-	const char *server;          /* --server, $POCKETCTL_SERVER, or NULL */
-	const char *token;           /* --token, or NULL ($POCKETCTL_TOKEN and
-	                              * DIR/cli.token are read by cli_connect) */
-	bool offline;                /* --offline */
-	const struct schema *schema; /* borrowed */
-};
-
 /* Where a command's data is: exactly one of http and store is set after a
  * successful cli_connect(). */
 struct cli_conn {
@@ -62,6 +53,53 @@ struct cli_conn {
 
 #define CLI_CONN_INIT { NULL, NULL, -1, NULL }
 
+struct cli;
+
+/*
+ * The flags column of the command table: what main() does for a command
+ * before and after calling it, so that no command repeats it.
+ *   CLI_CONN    the command reaches the data (a server, or the data
+ *               directory offline): main() takes --offline and --token out
+ *               of its arguments, cli_connect() connects, and main()
+ *               disconnects after the command returns;
+ *   CLI_WRITES  cli_connect() opens the store for writing (a command that
+ *               writes, or diff, which runs apply's transaction);
+ *   CLI_OUTPUT  the command takes -o FORMAT (--output): main() takes it out
+ *               of the arguments and checks it against the entry's formats;
+ *   CLI_O_TERSE -o errors in watch's short words ("-o takes text or json,
+ *               not 'x'", "-o needs a value").
+ * Every command answers COMMAND --help (or -h) with its usage (main()).
+ */
+#define CLI_CONN 0x1u
+#define CLI_WRITES 0x2u
+#define CLI_OUTPUT 0x4u
+#define CLI_O_TERSE 0x8u
+
+/* One row of the command table (main.c). */
+struct cli_command {
+	const char *name;
+	int (*fn)(struct cli *cli, int argc, char **argv);
+	unsigned flags;              /* CLI_* above */
+	const char *formats;         /* with CLI_OUTPUT: "text|json", the
+	                              * first the default; "text=table" makes
+	                              * table a quiet alias of text */
+	const char *usage;           /* "get KIND [NAME] [-o table|json|yaml]" */
+};
+
+struct cli {
+	const char *data_dir;        /* --data, $POCKETCTL_DATA, ./pocket-data */
+	const char *server;          /* --server, $POCKETCTL_SERVER, or NULL */
+	const char *token;           /* --token, or NULL ($POCKETCTL_TOKEN and
+	                              * DIR/cli.token are read by cli_connect) */
+	bool offline;                /* --offline */
+	const struct schema *schema; /* borrowed */
+	const struct cli_command *cmd; /* borrowed: the running command */
+	char output[16];             /* with CLI_OUTPUT: the -o format chosen
+	                              * (an alias given as its name), or the
+	                              * default */
+	struct cli_conn conn;        /* after cli_connect(); main() releases it */
+};
+
 /*
  * Take the connection options --offline, --token TOKEN and --token=TOKEN
  * out of argv (from argv[1] on, up to a "--"), setting them in cli.
@@ -71,15 +109,41 @@ int cli_take_conn_opts(struct cli *cli, const char *cmd, int argc,
 		       char **argv);
 
 /*
- * Decide where the command goes (see the top of this file) and connect:
- * an HTTP client, or the store opened for writing when write (read-only
- * otherwise). On error (a server holds the directory and --offline was
- * given, a held lock without a readable server.json, a bad URL, a store
- * that does not open) e says what and what to do, and *out is left
- * disconnected. Caller releases *out with cli_disconnect().
+ * Decide where the command goes (see the top of this file) and connect
+ * cli->conn: an HTTP client, or the store opened for writing when the
+ * command's row has CLI_WRITES (read-only otherwise). Connects once; a
+ * second call returns 0 at once. On error (a server holds the directory
+ * and --offline was given, a held lock without a readable server.json, a
+ * bad URL, a store that does not open) e says what and what to do, and
+ * cli->conn is left disconnected. main() releases cli->conn with
+ * cli_disconnect() after the command returns.
  */
-int cli_connect(const struct cli *cli, bool write, struct cli_conn *out,
-		struct err *e);
+int cli_connect(struct cli *cli, struct err *e);
+
+/*
+ * Take -o FORMAT, -oFORMAT, --output FORMAT and --output=FORMAT out of argv
+ * (from argv[1] on, up to a "--") and set cli->output: the value checked
+ * against cli->cmd->formats, or the first of them when none is given.
+ * Returns the new argc, or -1 after a usage message for the command.
+ */
+int cli_take_output(struct cli *cli, int argc, char **argv);
+
+/*
+ * For a command that takes no option of its own (only those main() takes
+ * out): check that none is left, with getopt's rules ("--" ends options,
+ * operands may stand anywhere and are moved to the end). Returns the index
+ * of the first operand in argv, or -1 after a usage message for cmd
+ * ("unknown or incomplete option '--x'").
+ */
+int cli_operands(const char *cmd, int argc, char **argv);
+
+/* The URL in DIR/server.json (a server's address, written when it
+ * listens), or NULL when there is none. Caller frees. */
+char *cli_local_url(const struct cli *cli);
+
+/* DIR/cli.token without surrounding whitespace, or NULL when missing or
+ * unreadable. Caller clears and frees it. */
+char *cli_token_file(const struct cli *cli);
 
 /* Close the store or client and drop the lock. Accepts NULL. */
 void cli_disconnect(struct cli_conn *c);
@@ -118,7 +182,10 @@ void cli_item_kind(const struct cli *cli, json_t *item, char *out, size_t n);
 /* The string member key of o, or "" when absent or not a string. */
 const char *cli_jstr(json_t *o, const char *key);
 
-/* The subcommands; argv[0] is the subcommand name. */
+/* The subcommands, the functions of the command table (main.c); argv[0]
+ * is the subcommand name, and what the row's flags ask for (the
+ * connection options, -o) is already taken out of argv. cmd_serve() is
+ * the server's (server/cmd_serve.c); the others are in cmd_*.c here. */
 int cmd_apply(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_get(struct cli *cli, int argc, char **argv);

@@ -4,9 +4,9 @@
  * Both load and check the manifests locally first (same FILE:LINE:COL
  * errors either way), then run the same transaction (apply.c): on the data
  * directory when working offline, or on the server through POST
- * /api/v1/apply or /api/v1/diff, sending each file's text under its own
- * name (the files form of api_apply.h) so that the server's errors still
- * name the user's files. The result JSON is the same in both cases, and so
+ * /api/v1/apply or /api/v1/diff, sending each file's text - as read for
+ * the local check, not read again - under its own name (the files form of
+ * protocol.h) so that the server's errors still name the user's files. The result JSON is the same in both cases, and so
  * is the output: apply prints one kubectl-style line per record, diff
  * writes the live and desired documents to two temporary trees and runs an
  * external diff over them, as kubectl does (POCKETCTL_EXTERNAL_DIFF,
@@ -19,11 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/api_apply.h"
 #include "apply.h"
 #include "buf.h"
 #include "cli.h"
 #include "manifest.h"
+#include "protocol.h"
 #include "util.h"
 #include "yamljson.h"
 
@@ -31,7 +31,6 @@ struct apply_args {
 	const char **paths;
 	size_t npaths;
 	struct apply_opts opts;
-	const char *output;  /* "text" or "json" */
 };
 
 enum { OPT_DRY_RUN = 1000, OPT_PRUNE, OPT_FORCE, OPT_APPLYSET };
@@ -41,7 +40,6 @@ static int parse_args(const char *cmd, int argc, char **argv,
 {
 	static const struct option longopts[] = {
 		{ "filename", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "prune", no_argument, NULL, OPT_PRUNE },
 		{ "force", no_argument, NULL, OPT_FORCE },
@@ -51,21 +49,15 @@ static int parse_args(const char *cmd, int argc, char **argv,
 	int c;
 
 	memset(a, 0, sizeof(*a));
-	a->output = "text";
 	a->paths = calloc((size_t)argc + 1, sizeof(*a->paths));
 	if (!a->paths)
 		return cli_usage(cmd, "out of memory");
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "f:o:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			a->paths[a->npaths++] = optarg;
-			break;
-		case 'o':
-			if (strcmp(optarg, "text") && strcmp(optarg, "json"))
-				return cli_usage(cmd, "unknown output format '%s' (text or json)", optarg);
-			a->output = optarg;
 			break;
 		case OPT_DRY_RUN:
 			a->opts.dry_run = true;
@@ -95,68 +87,58 @@ static int parse_args(const char *cmd, int argc, char **argv,
 }
 
 /*
- * The files form of the apply body: each distinct file of m, in load
- * order, with its text as read now. Caller frees *out.
+ * The manifests of an apply or diff, loaded and checked here, with the
+ * files form of the request body (protocol.h) built from the same reads:
+ * {"files": [{"name", "text"}, ...]}, each file once, in load order.
  */
-static int files_body(const struct manifest_set *m, char **out,
-		      struct err *e)
+struct loaded {
+	struct manifest_set m;
+	json_t *body;           /* owned */
+};
+
+/* manifest_file_fn: one file's text into the body. */
+static int add_file(void *arg, const char *file, const char *text,
+		    size_t len, struct err *e)
 {
-	json_t *root = NULL, *files, *seen = NULL;
-	struct buf b;
-	size_t i;
-	int rc = 0;
+	json_t *files = json_object_get(arg, PROTO_APPLY_FILES);
+	json_t *name = json_string(file), *body = json_stringn(text, len);
 
-	buf_init(&b, MANIFEST_MAX_FILE);
-	files = json_array();
-	seen = json_object();
-	root = json_pack("{s:o}", "files", files); /* files stolen */
-	if (!files || !seen || !root) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
+	if (!name || !body) {
+		json_decref(name);
+		json_decref(body);
+		return err_set(e, ERR_INVALID,
+			       "'%s': the file name or text is not valid UTF-8",
+			       file);
 	}
-	for (i = 0; i < m->n; i++) {
-		const char *file = m->docs[i].file;
-		json_t *name, *text;
+	/* name and text stolen by the pack, the pack by the append */
+	if (json_array_append_new(files, json_pack("{s:o,s:o}",
+						   PROTO_APPLY_FILE_NAME, name,
+						   PROTO_APPLY_FILE_TEXT, body)))
+		return err_set(e, ERR_NOMEM, "out of memory");
+	return 0;
+}
 
-		if (!file || json_object_get(seen, file))
-			continue;
-		buf_reset(&b);
-		rc = buf_read_file(&b, file, e);
-		if (rc)
-			goto out;
-		name = json_string(file);
-		text = json_stringn(b.ptr, b.len);
-		if (!name || !text) {
-			json_decref(name);
-			json_decref(text);
-			rc = err_set(e, ERR_INVALID,
-				     "'%s': the file name or text is not valid UTF-8",
-				     file);
-			goto out;
-		}
-		/* name and text stolen by the pack, the pack by the append */
-		if (json_object_set_new(seen, file, json_true()) ||
-		    json_array_append_new(files, json_pack("{s:o,s:o}", "name",
-							    name, "text", text))) {
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-			goto out;
-		}
-	}
-	*out = json_dumps(root, JSON_COMPACT);
-	if (!*out)
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-out:
-	json_decref(root);
-	json_decref(seen);
-	buf_release(&b);
-	return rc;
+static int load(const struct cli *cli, const struct apply_args *a,
+		struct loaded *l, struct err *e)
+{
+	l->body = json_pack("{s:[]}", PROTO_APPLY_FILES);
+	if (!l->body)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	return manifest_load_paths_each(cli->schema, a->paths, a->npaths,
+					add_file, l->body, &l->m, e);
+}
+
+static void loaded_release(struct loaded *l)
+{
+	manifest_set_release(&l->m);
+	json_decref(l->body);
 }
 
 /*
  * Run apply (or diff) where conn points: the store, or the server. Caller
  * owns *res, apply's result JSON.
  */
-static int run_apply(struct cli_conn *conn, const struct manifest_set *m,
+static int run_apply(struct cli_conn *conn, const struct loaded *l,
 		     const struct apply_opts *o, bool diff, json_t **res,
 		     struct err *e)
 {
@@ -166,8 +148,8 @@ static int run_apply(struct cli_conn *conn, const struct manifest_set *m,
 	int rc;
 
 	if (conn->store)
-		return diff ? apply_diff(conn->store, m, o, res, e) :
-			      apply_run(conn->store, m, o, res, e);
+		return diff ? apply_diff(conn->store, &l->m, o, res, e) :
+			      apply_run(conn->store, &l->m, o, res, e);
 	if (o->applyset) {
 		set = client_escape(conn->http, o->applyset);
 		if (!set)
@@ -182,10 +164,12 @@ static int run_apply(struct cli_conn *conn, const struct manifest_set *m,
 		rc = err_set(e, rc, "out of memory");
 		goto out;
 	}
-	rc = files_body(m, &body, e);
-	if (rc)
+	body = json_dumps(l->body, JSON_COMPACT);
+	if (!body) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
-	rc = cli_http(conn, "POST", path.ptr, API_APPLY_FILES_TYPE, body,
+	}
+	rc = cli_http(conn, "POST", path.ptr, PROTO_APPLY_FILES_TYPE, body,
 		      strlen(body), &reply, e);
 	if (rc)
 		goto out;
@@ -218,42 +202,48 @@ static void print_items(const struct cli *cli, json_t *res, const char *suffix)
 	}
 }
 
-int cmd_apply(struct cli *cli, int argc, char **argv)
+/*
+ * What apply and diff share: parse the arguments, load and check the
+ * manifests, connect and run the transaction. Returns 0 with *o the
+ * options given and *res apply's result JSON (caller owns), or CLI_ERROR
+ * after the message. A diff writes nothing, but runs apply's transaction
+ * to compute the result, so its row opens the store for writing too.
+ */
+static int apply_common(struct cli *cli, int argc, char **argv, bool diff,
+			struct apply_opts *o, json_t **res)
 {
 	struct apply_args a;
-	struct manifest_set m = { NULL, 0 };
-	struct cli_conn conn = CLI_CONN_INIT;
+	struct loaded l = { { NULL, 0 }, NULL };
 	struct err e = ERR_INIT;
-	json_t *res = NULL;
 	int rc;
 
-	memset(&a, 0, sizeof(a));
-	argc = cli_take_conn_opts(cli, "apply", argc, argv);
-	if (argc < 0)
-		return CLI_ERROR;
-	rc = parse_args("apply", argc, argv, &a);
-	if (rc)
-		goto out;
-	if (manifest_load_paths(cli->schema, a.paths, a.npaths, &m, &e) ||
-	    cli_connect(cli, true, &conn, &e) ||
-	    run_apply(&conn, &m, &a.opts, false, &res, &e)) {
+	rc = parse_args(cli->cmd->name, argc, argv, &a);
+	if (!rc && (load(cli, &a, &l, &e) || cli_connect(cli, &e) ||
+		    run_apply(&cli->conn, &l, &a.opts, diff, res, &e)))
 		rc = cli_fail(&e);
-		goto out;
-	}
-	if (!strcmp(a.output, "json")) {
-		char *txt = json_dumps(res, JSON_INDENT(2));
+	*o = a.opts;
+	loaded_release(&l);
+	free(a.paths);
+	return rc;
+}
 
+int cmd_apply(struct cli *cli, int argc, char **argv)
+{
+	struct apply_opts o;
+	json_t *res = NULL;
+	char *txt;
+
+	if (apply_common(cli, argc, argv, false, &o, &res))
+		return CLI_ERROR;
+	if (!strcmp(cli->output, "json")) {
+		txt = json_dumps(res, JSON_INDENT(2));
 		printf("%s\n", txt ? txt : "null");
 		free(txt);
 	} else {
-		print_items(cli, res, a.opts.dry_run ? " (dry run)" : "");
+		print_items(cli, res, o.dry_run ? " (dry run)" : "");
 	}
-out:
 	json_decref(res);
-	cli_disconnect(&conn);
-	manifest_set_release(&m);
-	free(a.paths);
-	return rc;
+	return CLI_OK;
 }
 
 /* Write doc (or nothing, for null) as YAML to DIR/NAME. */
@@ -313,9 +303,7 @@ static int run_diff(const char *live, const char *merged)
 
 int cmd_diff(struct cli *cli, int argc, char **argv)
 {
-	struct apply_args a;
-	struct manifest_set m = { NULL, 0 };
-	struct cli_conn conn = CLI_CONN_INIT;
+	struct apply_opts o;
 	struct err e = ERR_INIT;
 	json_t *res = NULL, *item;
 	char tmpl[] = "/tmp/pocketctl-diff-XXXXXX";
@@ -323,21 +311,8 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 	size_t i, changed = 0;
 	int rc;
 
-	memset(&a, 0, sizeof(a));
-	argc = cli_take_conn_opts(cli, "diff", argc, argv);
-	if (argc < 0)
+	if (apply_common(cli, argc, argv, true, &o, &res))
 		return CLI_ERROR;
-	rc = parse_args("diff", argc, argv, &a);
-	if (rc)
-		goto out;
-	/* A diff writes nothing, but runs apply's transaction to compute
-	 * the result, so the store is opened for writing. */
-	if (manifest_load_paths(cli->schema, a.paths, a.npaths, &m, &e) ||
-	    cli_connect(cli, true, &conn, &e) ||
-	    run_apply(&conn, &m, &a.opts, true, &res, &e)) {
-		rc = cli_fail(&e);
-		goto out;
-	}
 	root = mkdtemp(tmpl);
 	live = root ? path_join(root, "LIVE") : NULL;
 	merged = root ? path_join(root, "MERGED") : NULL;
@@ -386,8 +361,5 @@ out:
 	free(live);
 	free(merged);
 	json_decref(res);
-	cli_disconnect(&conn);
-	manifest_set_release(&m);
-	free(a.paths);
 	return rc;
 }

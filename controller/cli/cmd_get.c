@@ -10,7 +10,6 @@
  * -o json prints the full records, status included, hidden fields
  * (password hashes, token keys) never.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,43 +158,23 @@ out:
 
 int cmd_get(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct cli_conn conn = CLI_CONN_INIT;
 	struct get_walk w;
 	struct err e = ERR_INIT;
-	const char *output = "table", *name;
-	int c, rc = 0;
+	const char *name;
+	int i, rc = 0;
 
 	memset(&w, 0, sizeof(w));
-	argc = cli_take_conn_opts(cli, "get", argc, argv);
-	if (argc < 0)
+	i = cli_operands("get", argc, argv);
+	if (i < 0)
 		return CLI_ERROR;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-		if (c != 'o')
-			return cli_usage("get", "unknown or incomplete option '%s'",
-					 argv[optind - 1]);
-		output = optarg;
-	}
-	if (!strcmp(output, "table"))
-		w.output = OUT_TABLE;
-	else if (!strcmp(output, "json"))
-		w.output = OUT_JSON;
-	else if (!strcmp(output, "yaml"))
-		w.output = OUT_YAML;
-	else
-		return cli_usage("get", "unknown output format '%s' (table, json or yaml)",
-				 output);
-	if (optind >= argc || argc - optind > 2)
+	w.output = !strcmp(cli->output, "json") ? OUT_JSON :
+		   !strcmp(cli->output, "yaml") ? OUT_YAML : OUT_TABLE;
+	if (i >= argc || argc - i > 2)
 		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml]");
-	w.coll = schema_find_kind(cli->schema, argv[optind]);
+	w.coll = schema_find_kind(cli->schema, argv[i]);
 	if (!w.coll)
-		return cli_usage("get", "unknown kind '%s'", argv[optind]);
-	name = argc - optind == 2 ? argv[optind + 1] : NULL;
+		return cli_usage("get", "unknown kind '%s'", argv[i]);
+	name = argc - i == 2 ? argv[i + 1] : NULL;
 	w.e = &e;
 	w.items = json_array();
 	if (!w.items) {
@@ -203,19 +182,18 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 		rc = cli_fail(&e);
 		goto out;
 	}
-	if (cli_connect(cli, false, &conn, &e)) {
+	if (cli_connect(cli, &e)) {
 		rc = cli_fail(&e);
 		goto out;
 	}
-	w.store = conn.store;
-	rc = conn.store ? fetch_local(&w, name) : fetch_remote(&conn, &w, name);
+	w.store = cli->conn.store;
+	rc = w.store ? fetch_local(&w, name) : fetch_remote(&cli->conn, &w, name);
 	if (!rc)
 		rc = print_items(&w, name != NULL, &e);
 	if (rc)
 		rc = cli_fail(&e);
 out:
 	json_decref(w.items);
-	cli_disconnect(&conn);
 	return rc;
 }
 
@@ -264,30 +242,23 @@ static int delete_remote(struct cli_conn *conn,
 int cmd_delete(struct cli *cli, int argc, char **argv)
 {
 	const struct collection *coll;
-	struct cli_conn conn = CLI_CONN_INIT;
 	struct err e = ERR_INIT;
 	char kind[64];
 	int rc;
 
-	argc = cli_take_conn_opts(cli, "delete", argc, argv);
-	if (argc < 0)
-		return CLI_ERROR;
 	if (argc != 3)
 		return cli_usage("delete", "usage: pocketctl delete KIND NAME");
 	coll = schema_find_kind(cli->schema, argv[1]);
 	if (!coll)
 		return cli_usage("delete", "unknown kind '%s'", argv[1]);
-	rc = cli_connect(cli, true, &conn, &e);
+	rc = cli_connect(cli, &e);
 	if (!rc)
-		rc = conn.store ? delete_local(&conn, coll, argv[2], &e) :
-				  delete_remote(&conn, coll, argv[2], &e);
-	if (rc) {
-		rc = cli_fail(&e);
-		goto out;
-	}
+		rc = cli->conn.store ?
+		     delete_local(&cli->conn, coll, argv[2], &e) :
+		     delete_remote(&cli->conn, coll, argv[2], &e);
+	if (rc)
+		return cli_fail(&e);
 	cli_kind_lower(coll, kind, sizeof(kind));
 	printf("%s/%s deleted\n", kind, argv[2]);
-out:
-	cli_disconnect(&conn);
-	return rc;
+	return CLI_OK;
 }

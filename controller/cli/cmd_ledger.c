@@ -6,7 +6,6 @@
  *
  * Exit codes: 0 the chain verifies, 1 it does not (tampered), 2 error.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,17 +46,16 @@ static void print_text(json_t *rep)
 
 static int verify(struct cli *cli, bool as_json)
 {
-	struct cli_conn conn = CLI_CONN_INIT;
 	struct err e = ERR_INIT;
 	json_t *rep = NULL;
 	char *text;
 	int rc;
 
-	rc = cli_connect(cli, false, &conn, &e);
+	rc = cli_connect(cli, &e);
 	if (!rc)
-		rc = conn.store ? ledger_verify(conn.store, &rep, &e) :
-		     cli_http(&conn, "GET", "/api/v1/ledger/verify", NULL, NULL,
-			      0, &rep, &e);
+		rc = cli->conn.store ? ledger_verify(cli->conn.store, &rep, &e) :
+		     cli_http(&cli->conn, "GET", "/api/v1/ledger/verify", NULL,
+			      NULL, 0, &rep, &e);
 	if (!rc && (!json_is_object(rep) ||
 		    !json_is_boolean(json_object_get(rep, "ok"))))
 		rc = err_set(&e, ERR_INVALID, "the ledger report is not an "
@@ -77,34 +75,16 @@ static int verify(struct cli *cli, bool as_json)
 	rc = json_is_true(json_object_get(rep, "ok")) ? CLI_OK : CLI_DIFF;
 out:
 	json_decref(rep);
-	cli_disconnect(&conn);
 	return rc;
 }
 
 int cmd_ledger(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *output = "text";
-	int c;
+	int i = cli_operands("ledger", argc, argv);
 
-	argc = cli_take_conn_opts(cli, "ledger", argc, argv);
-	if (argc < 0)
+	if (i < 0)
 		return CLI_ERROR;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-		if (c != 'o')
-			return cli_usage("ledger", "unknown or incomplete "
-					 "option '%s'", argv[optind - 1]);
-		output = optarg;
-	}
-	if (strcmp(output, "text") && strcmp(output, "json"))
-		return cli_usage("ledger", "unknown output format '%s' (text "
-				 "or json)", output);
-	if (argc - optind != 1 || strcmp(argv[optind], "verify"))
+	if (argc - i != 1 || strcmp(argv[i], "verify"))
 		return cli_usage("ledger", LEDGER_USAGE);
-	return verify(cli, !strcmp(output, "json"));
+	return verify(cli, !strcmp(cli->output, "json"));
 }

@@ -13,49 +13,41 @@
 
 int cmd_restart(struct cli *cli, int argc, char **argv)
 {
-	struct cli_conn conn = CLI_CONN_INIT;
 	struct err e = ERR_INIT;
 	json_t *reply = NULL;
 	char *esc = NULL, *path = NULL;
 	int rc = CLI_ERROR;
 
-	argc = cli_take_conn_opts(cli, "restart", argc, argv);
-	if (argc < 0)
-		return CLI_ERROR;
 	if (argc != 2 || !argv[1][0])
 		return cli_usage("restart", "usage: pocketctl restart NAME");
 	if (cli->offline)
 		return cli_usage("restart",
 				 "restart needs a running server (pocketctl serve); --offline cannot restart containers");
-	if (cli_connect(cli, false, &conn, &e)) {
-		rc = cli_fail(&e);
-		goto out;
-	}
-	if (!conn.http) {
+	if (cli_connect(cli, &e))
+		goto fail;
+	if (!cli->conn.http) {
 		err_set(&e, ERR_UNAVAILABLE,
 			"no server is running on data directory '%s': restart needs "
 			"pocketctl serve (or --server URL)", cli->data_dir);
-		rc = cli_fail(&e);
-		goto out;
+		goto fail;
 	}
-	esc = client_escape(conn.http, argv[1]);
+	esc = client_escape(cli->conn.http, argv[1]);
 	if (!esc || asprintf(&path, "/api/v1/containers/%s/restart", esc) < 0) {
 		path = NULL;
 		err_set(&e, ERR_NOMEM, "out of memory");
-		rc = cli_fail(&e);
-		goto out;
+		goto fail;
 	}
-	if (cli_http(&conn, "POST", path, NULL, NULL, 0, &reply, &e)) {
-		rc = cli_fail(&e);
-		goto out;
-	}
+	if (cli_http(&cli->conn, "POST", path, NULL, NULL, 0, &reply, &e))
+		goto fail;
 	printf("container/%s restart requested (request %s)\n", argv[1],
 	       cli_jstr(json_object_get(reply, "request"), "id"));
 	rc = CLI_OK;
+	goto out;
+fail:
+	rc = cli_fail(&e);
 out:
 	json_decref(reply);
 	free(path);
 	free(esc);
-	cli_disconnect(&conn);
 	return rc;
 }

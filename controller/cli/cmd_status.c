@@ -17,7 +17,7 @@
 
 #include "buf.h"
 #include "cli.h"
-#include "engine/engine.h"
+#include "protocol.h"
 
 enum status_output { SO_TEXT, SO_JSON };
 
@@ -197,7 +197,7 @@ static int offline_one(const struct record *r, void *arg)
 	json_object_set_new(o, "name", json_string(r->name));
 	json_object_set(o, "description", json_object_get(r->data, "description"));
 	json_object_set(o, "reads", json_object_get(r->data, "reads"));
-	if (!strcmp(r->name, ENGINE_MANIFESTS_KEY))
+	if (!strcmp(r->name, PROTO_MANIFESTS_KEY))
 		return json_object_set_new(status, "manifests", o) ? ERR_NOMEM : 0;
 	return json_array_append_new(json_object_get(status, "reconcilers"), o) ?
 	       ERR_NOMEM : 0;
@@ -212,7 +212,7 @@ static int fetch_offline(struct store *s, json_t **out, struct err *e)
 
 	if (!status)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	rc = store_list(s, ENGINE_STATUS_COLLECTION, NULL, offline_one, status,
+	rc = store_list(s, PROTO_STATUS_COLLECTION, NULL, offline_one, status,
 			e);
 	if (rc == ERR_NOMEM)
 		err_set(e, rc, "out of memory");
@@ -224,56 +224,33 @@ static int fetch_offline(struct store *s, json_t **out, struct err *e)
 	return 0;
 }
 
-static int parse_output(const char *cmd, const char *v,
-			enum status_output *out)
+static enum status_output output_of(const struct cli *cli)
 {
-	if (!strcmp(v, "text") || !strcmp(v, "table"))
-		*out = SO_TEXT;
-	else if (!strcmp(v, "json"))
-		*out = SO_JSON;
-	else
-		return cli_usage(cmd, "unknown output format '%s' (text or json)",
-				 v);
-	return 0;
+	return !strcmp(cli->output, "json") ? SO_JSON : SO_TEXT;
 }
 
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct cli_conn conn = CLI_CONN_INIT;
-	enum status_output out = SO_TEXT;
 	struct err e = ERR_INIT;
 	json_t *status = NULL;
 	const char *name;
-	int c, rc;
+	int i, rc;
 
-	argc = cli_take_conn_opts(cli, "status", argc, argv);
-	if (argc < 0)
+	i = cli_operands("status", argc, argv);
+	if (i < 0)
 		return CLI_ERROR;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-		if (c != 'o')
-			return cli_usage("status", "unknown or incomplete option '%s'",
-					 argv[optind - 1]);
-		if (parse_output("status", optarg, &out))
-			return CLI_ERROR;
-	}
-	if (argc - optind > 1)
+	if (argc - i > 1)
 		return cli_usage("status", "usage: pocketctl status [NAME] [-o text|json]");
-	name = optind < argc ? argv[optind] : NULL;
-	rc = cli_connect(cli, false, &conn, &e);
+	name = i < argc ? argv[i] : NULL;
+	rc = cli_connect(cli, &e);
 	if (!rc)
-		rc = conn.store ? fetch_offline(conn.store, &status, &e) :
-		     cli_http(&conn, "GET", "/api/v1/status", NULL, NULL, 0,
-			      &status, &e);
+		rc = cli->conn.store ?
+		     fetch_offline(cli->conn.store, &status, &e) :
+		     cli_http(&cli->conn, "GET", "/api/v1/status", NULL, NULL,
+			      0, &status, &e);
 	if (!rc)
-		rc = print_status(status, name, out, &e);
+		rc = print_status(status, name, output_of(cli), &e);
 	json_decref(status);
-	cli_disconnect(&conn);
 	return rc ? cli_fail(&e) : CLI_OK;
 }
 
@@ -295,11 +272,9 @@ int cmd_reconcile(struct cli *cli, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 't' },
-		{ "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli_conn conn = CLI_CONN_INIT;
-	enum status_output out = SO_TEXT;
+	enum status_output out = output_of(cli);
 	struct err e = ERR_INIT;
 	json_t *reply = NULL, *status;
 	const char *timeout = NULL;
@@ -308,12 +283,9 @@ int cmd_reconcile(struct cli *cli, int argc, char **argv)
 	char *end = NULL;
 	int c, rc;
 
-	argc = cli_take_conn_opts(cli, "reconcile", argc, argv);
-	if (argc < 0)
-		return CLI_ERROR;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'w') {
 			wait = true;
 		} else if (c == 't') {
@@ -322,9 +294,6 @@ int cmd_reconcile(struct cli *cli, int argc, char **argv)
 				return cli_usage("reconcile",
 						 "--timeout needs a whole number of seconds, not '%s'",
 						 timeout);
-		} else if (c == 'o') {
-			if (parse_output("reconcile", optarg, &out))
-				return CLI_ERROR;
 		} else {
 			return cli_usage("reconcile", "unknown or incomplete option '%s'",
 					 argv[optind - 1]);
@@ -336,16 +305,15 @@ int cmd_reconcile(struct cli *cli, int argc, char **argv)
 	snprintf(path, sizeof(path), "/api/v1/reconcile%s%s%s",
 		 wait ? "?wait=true" : "", wait && timeout ? "&timeout=" : "",
 		 wait && timeout ? timeout : "");
-	rc = cli_connect(cli, false, &conn, &e);
-	if (!rc && conn.store)
+	rc = cli_connect(cli, &e);
+	if (!rc && cli->conn.store)
 		rc = err_set(&e, ERR_UNAVAILABLE,
 			     "reconcile needs a running server (pocketctl serve) on data directory '%s'",
 			     cli->data_dir);
 	if (!rc)
-		rc = cli_http(&conn, "POST", path, "application/json", "{}", 2,
-			      &reply, &e);
+		rc = cli_http(&cli->conn, "POST", path, PROTO_JSON_TYPE, "{}",
+			      2, &reply, &e);
 	if (rc) {
-		cli_disconnect(&conn);
 		json_decref(reply);
 		return cli_fail(&e);
 	}
@@ -360,6 +328,5 @@ int cmd_reconcile(struct cli *cli, int argc, char **argv)
 		print_status(status, NULL, SO_TEXT, &e);
 	rc = status && !all_ready(status) ? CLI_DIFF : CLI_OK;
 	json_decref(reply);
-	cli_disconnect(&conn);
 	return rc;
 }

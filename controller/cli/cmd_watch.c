@@ -24,16 +24,12 @@
 #include "auth.h"
 #include "buf.h"
 #include "cli.h"
-#include "util.h"
 
 #define WATCH_LINE_MAX ((size_t)64 << 20)   /* one SSE line (a record) */
 #define WATCH_STALL_S 45L        /* three missed heartbeats: reconnect */
 #define WATCH_CONNECT_S 5L
 #define WATCH_BACKOFF_MIN_MS 200
 #define WATCH_BACKOFF_MAX_MS 5000
-
-static const char watch_usage[] =
-	"watch [KIND...] [--since REV] [-o text|json] [--token TOKEN]";
 
 static volatile sig_atomic_t watch_stop;
 
@@ -219,54 +215,17 @@ static const char *error_message(struct watch *w, char *out, size_t n)
 	return out;
 }
 
-/* DIR/server.json's URL (caller frees), or NULL. */
-static char *local_url(const struct cli *cli)
-{
-	struct err e = ERR_INIT;
-	struct buf b;
-	char *path = path_join(cli->data_dir, CLI_SERVER_FILE), *out = NULL;
-	json_t *j;
-
-	buf_init(&b, (size_t)64 << 10);
-	if (path && !buf_read_file(&b, path, &e)) {
-		j = json_loadb(b.ptr, b.len, 0, NULL);
-		if (json_is_string(json_object_get(j, "url")))
-			out = strdup(cli_jstr(j, "url"));
-		json_decref(j);
-	}
-	free(path);
-	buf_release(&b);
-	return out;
-}
-
 /* The token: --token, $POCKETCTL_TOKEN, or DIR/cli.token when the server
  * is the one of the data directory. Caller frees; NULL for none. */
 static char *find_token(const struct cli *cli, bool local)
 {
 	const char *env = getenv("POCKETCTL_TOKEN");
-	struct err e = ERR_INIT;
-	struct buf b;
-	char *path, *s, *end, *out = NULL;
 
 	if (cli->token)
 		return strdup(cli->token);
 	if (env && *env)
 		return strdup(env);
-	if (!local)
-		return NULL;
-	path = path_join(cli->data_dir, CLI_TOKEN_FILE);
-	buf_init(&b, (size_t)64 << 10);
-	if (path && !buf_read_file(&b, path, &e)) {
-		s = b.ptr + strspn(b.ptr, " \t\r\n");
-		end = s + strcspn(s, " \t\r\n");
-		*end = '\0';
-		if (*s)
-			out = strdup(s);
-		memset(b.ptr, 0, b.len);
-	}
-	free(path);
-	buf_release(&b);
-	return out;
+	return local ? cli_token_file(cli) : NULL;
 }
 
 /*
@@ -348,36 +307,18 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 	buf_init(&w.line, WATCH_LINE_MAX);
 	buf_init(&w.data, WATCH_LINE_MAX);
 	buf_init(&w.errbody, (size_t)1 << 20);
-	argc = cli_take_conn_opts(cli, "watch", argc, argv);
-	if (argc < 0)
-		goto out;
+	w.output = !strcmp(cli->output, "json") ? OUT_JSON : OUT_TEXT;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
 
-		if (!strcmp(a, "-o") || !strcmp(a, "--output") ||
-		    !strcmp(a, "--since")) {
+		if (!strcmp(a, "--since")) {
 			if (i + 1 >= argc) {
 				rc = cli_usage("watch", "%s needs a value", a);
 				goto out;
 			}
 			v = argv[++i];
-		} else if (!strncmp(a, "-o", 2) && a[2]) {
-			v = a + 2 + (a[2] == '=');
-			a = "-o";
-		} else if (!strncmp(a, "--output=", 9) ||
-			   !strncmp(a, "--since=", 8)) {
-			v = strchr(a, '=') + 1;
-		}
-		if (v && (!strcmp(a, "-o") || !strncmp(a, "--output", 8))) {
-			if (!strcmp(v, "json")) {
-				w.output = OUT_JSON;
-			} else if (!strcmp(v, "text")) {
-				w.output = OUT_TEXT;
-			} else {
-				rc = cli_usage("watch", "-o takes text or json, not '%s'", v);
-				goto out;
-			}
-			continue;
+		} else if (!strncmp(a, "--since=", 8)) {
+			v = a + 8;
 		}
 		if (v) {
 			errno = 0;
@@ -390,7 +331,7 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 		}
 		if (a[0] == '-') {
 			rc = cli_usage("watch", "unknown option '%s'; usage: pocketctl %s",
-				       a, watch_usage);
+				       a, cli->cmd->usage);
 			goto out;
 		}
 		c = schema_find_kind(cli->schema, a);
@@ -406,7 +347,7 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 
-	lurl = local_url(cli);
+	lurl = cli_local_url(cli);
 	base = cli->server ? strdup(cli->server) : lurl ? strdup(lurl) : NULL;
 	if (!base) {
 		fprintf(stderr, "pocketctl: watch: no pocketctl server is running "
@@ -453,7 +394,7 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 		 * again for every connection (keeping the last one while the
 		 * server is between its files). */
 		free(lurl);
-		lurl = local_url(cli);
+		lurl = cli_local_url(cli);
 		fresh = find_token(cli, lurl && !strcasecmp(lurl, base));
 		if (fresh) {
 			if (token) {

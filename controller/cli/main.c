@@ -1,7 +1,11 @@
 /*
  * main.c - the pocketctl entry point: global options and the subcommand
- * table. Each subcommand lives in its own cmd_*.c file.
+ * table. Each subcommand lives in its own cmd_*.c file (serve's in
+ * server/, the server's command-line face); the table's flags column says
+ * what main() sets up for it once (see CLI_CONN in cli.h): --help, the
+ * connection options and the connection's release, -o FORMAT.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,35 +15,74 @@
 
 #define POCKETCTL_VERSION "0.1.0"
 
-struct command {
-	const char *name;
-	int (*fn)(struct cli *cli, int argc, char **argv);
-	const char *usage;
-};
-
 static int cmd_version(struct cli *cli, int argc, char **argv);
 static int cmd_help(struct cli *cli, int argc, char **argv);
 
-static const struct command commands[] = {
-	{ "apply", cmd_apply,
+static const struct cli_command commands[] = {
+	{ "apply", cmd_apply, CLI_CONN | CLI_WRITES | CLI_OUTPUT, "text|json",
 	  "apply -f PATH... [--dry-run] [--applyset NAME [--prune [--force]]] [-o text|json]" },
-	{ "diff", cmd_diff, "diff -f PATH... [--applyset NAME [--prune]]" },
-	{ "get", cmd_get, "get KIND [NAME] [-o table|json|yaml]" },
-	{ "delete", cmd_delete, "delete KIND NAME" },
-	{ "serve", cmd_serve,
-	  "serve [--listen 127.0.0.1:8090] [--root DIR] [--manifests DIR [--watch]]" },
-	{ "restart", cmd_restart, "restart NAME" },
-	{ "watch", cmd_watch,
-	  "watch [KIND...] [--since REV] [-o text|json]" },
-	{ "ledger", cmd_ledger, "ledger verify [-o text|json]" },
-	{ "status", cmd_status, "status [NAME] [-o text|json]" },
-	{ "reconcile", cmd_reconcile,
+	{ "diff", cmd_diff, CLI_CONN | CLI_WRITES | CLI_OUTPUT, "text|json",
+	  "diff -f PATH... [--applyset NAME [--prune]]" },
+	{ "get", cmd_get, CLI_CONN | CLI_OUTPUT, "table|json|yaml",
+	  "get KIND [NAME] [-o table|json|yaml]" },
+	{ "delete", cmd_delete, CLI_CONN | CLI_WRITES, NULL, "delete KIND NAME" },
+	{ "serve", cmd_serve, 0, NULL,
+	  "serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch] "
+	  "[--docker unix:///PATH|tcp://HOST:PORT] "
+	  "[--workers N] [--max-streams N] [--max-body BYTES] "
+	  "[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N]" },
+	{ "restart", cmd_restart, CLI_CONN, NULL, "restart NAME" },
+	{ "watch", cmd_watch, CLI_CONN | CLI_OUTPUT | CLI_O_TERSE, "text|json",
+	  "watch [KIND...] [--since REV] [-o text|json] [--token TOKEN]" },
+	{ "ledger", cmd_ledger, CLI_CONN | CLI_OUTPUT, "text|json",
+	  "ledger verify [-o text|json]" },
+	{ "status", cmd_status, CLI_CONN | CLI_OUTPUT, "text=table|json",
+	  "status [NAME] [-o text|json]" },
+	{ "reconcile", cmd_reconcile, CLI_CONN | CLI_OUTPUT, "text=table|json",
 	  "reconcile [--wait [--timeout SECONDS]] [-o text|json]" },
-	{ "version", cmd_version, "version" },
-	{ "help", cmd_help, "help" },
+	{ "version", cmd_version, 0, NULL, "version" },
+	{ "help", cmd_help, 0, NULL, "help [COMMAND]" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct cli_command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(name, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+static int unknown_command(const char *name)
+{
+	fprintf(stderr, "pocketctl: unknown command '%s'\nRun 'pocketctl help' for usage.\n",
+		name);
+	return CLI_ERROR;
+}
+
+/* COMMAND --help: the command's usage, on stdout. */
+static int command_help(const struct cli_command *c)
+{
+	printf("usage: pocketctl %s\n", c->usage);
+	if (c->flags & CLI_CONN)
+		printf("\nThe global options (--data, --server, --token, --offline) apply;\n"
+		       "run 'pocketctl help' for them and the exit codes.\n");
+	return CLI_OK;
+}
+
+/* Is --help or -h among the command's arguments (before a "--")? */
+static bool wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
+}
 
 static int cmd_version(struct cli *cli, int argc, char **argv)
 {
@@ -52,11 +95,14 @@ static int cmd_version(struct cli *cli, int argc, char **argv)
 
 static int cmd_help(struct cli *cli, int argc, char **argv)
 {
+	const struct cli_command *c;
 	size_t i;
 
 	(void)cli;
-	(void)argc;
-	(void)argv;
+	if (argc > 1) {
+		c = find_command(argv[1]);
+		return c ? command_help(c) : unknown_command(argv[1]);
+	}
 	printf("usage: pocketctl [--data DIR] [--server URL] COMMAND [ARGS]\n\n"
 	       "commands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
@@ -66,8 +112,32 @@ static int cmd_help(struct cli *cli, int argc, char **argv)
 	       "  --server URL   talk to a running server (default $POCKETCTL_SERVER)\n"
 	       "  --token TOKEN  auth token (default $POCKETCTL_TOKEN, else DATA/cli.token)\n"
 	       "  --offline      work on the data directory directly (refused while a server runs)\n"
+	       "  COMMAND --help the usage of one command\n"
 	       "\nexit codes: 0 ok, 1 differences found (diff), 2 error\n");
 	return CLI_OK;
+}
+
+/*
+ * The set-up the command's row asks for, the command, and the tear-down:
+ * --help, the connection options, -o; then cli->conn is released.
+ */
+static int run_command(struct cli *cli, const struct cli_command *c,
+		       int argc, char **argv)
+{
+	int rc;
+
+	cli->cmd = c;
+	if (wants_help(argc, argv))
+		return command_help(c);
+	if (c->flags & CLI_CONN)
+		argc = cli_take_conn_opts(cli, c->name, argc, argv);
+	if (argc >= 0 && (c->flags & CLI_OUTPUT))
+		argc = cli_take_output(cli, argc, argv);
+	if (argc < 0)
+		return CLI_ERROR;
+	rc = c->fn(cli, argc, argv);
+	cli_disconnect(&cli->conn);
+	return rc;
 }
 
 /*
@@ -126,11 +196,12 @@ int main(int argc, char **argv)
 	struct cli cli;
 	struct schema *schema = NULL;
 	struct err e = ERR_INIT;
+	const struct cli_command *c;
 	const char *env;
-	size_t i;
-	int rc = CLI_ERROR;
+	int rc;
 
 	memset(&cli, 0, sizeof(cli));
+	cli.conn.lock_fd = -1;
 	env = getenv("POCKETCTL_DATA");
 	cli.data_dir = env && *env ? env : "./pocket-data";
 	env = getenv("POCKETCTL_SERVER");
@@ -144,15 +215,8 @@ int main(int argc, char **argv)
 	if (schema_load_default(&schema, &e))
 		return cli_fail(&e);
 	cli.schema = schema;
-	for (i = 0; i < NCOMMANDS; i++) {
-		if (!strcmp(argv[0], commands[i].name)) {
-			rc = commands[i].fn(&cli, argc, argv);
-			goto out;
-		}
-	}
-	fprintf(stderr, "pocketctl: unknown command '%s'\nRun 'pocketctl help' for usage.\n",
-		argv[0]);
-out:
+	c = find_command(argv[0]);
+	rc = c ? run_command(&cli, c, argc, argv) : unknown_command(argv[0]);
 	schema_free(schema);
 	return rc;
 }

@@ -52,6 +52,7 @@
 
 #include "err.h"
 #include "store/schema.h"
+#include "protocol.h"
 #include "store/store.h"
 
 struct reconciler;
@@ -59,8 +60,9 @@ struct reconciler;
 #define ENGINE_RESYNC_MS ((int64_t)10 * 60 * 1000)  /* periodic full pass */
 #define ENGINE_DEBOUNCE_MS 200                      /* manifests re-apply */
 #define ENGINE_EVENTS_KEPT 10                       /* per status record */
-#define ENGINE_STATUS_COLLECTION "reconcile_status"
-#define ENGINE_MANIFESTS_KEY "manifests"
+/* The status wire names live in protocol.h, which the CLI shares. */
+#define ENGINE_STATUS_COLLECTION PROTO_STATUS_COLLECTION
+#define ENGINE_MANIFESTS_KEY PROTO_MANIFESTS_KEY
 
 struct engine;
 

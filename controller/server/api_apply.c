@@ -139,14 +139,14 @@ static int parse_files(const struct schema *sc, const struct buf *body,
 	if (!root)
 		return err_set(e, ERR_INVALID, "invalid JSON body at line %d, column %d: %s",
 			       jerr.line, jerr.column, jerr.text);
-	files = json_object_get(root, "files");
+	files = json_object_get(root, PROTO_APPLY_FILES);
 	if (!json_is_object(root) || !json_is_array(files)) {
 		rc = err_set_field(e, ERR_INVALID, "files",
 				   "the body must be an object {\"files\": [{\"name\", \"text\"}, ...]}");
 		goto out;
 	}
 	json_object_foreach(root, key, v) {
-		if (strcmp(key, "files")) {
+		if (strcmp(key, PROTO_APPLY_FILES)) {
 			rc = err_set_field(e, ERR_INVALID, "files",
 					   "unknown key '%.64s' in the body (expected files)",
 					   key);
@@ -161,8 +161,8 @@ static int parse_files(const struct schema *sc, const struct buf *body,
 		goto out;
 	}
 	json_array_foreach(files, i, f) {
-		json_t *name = json_object_get(f, "name");
-		json_t *text = json_object_get(f, "text");
+		json_t *name = json_object_get(f, PROTO_APPLY_FILE_NAME);
+		json_t *text = json_object_get(f, PROTO_APPLY_FILE_TEXT);
 
 		if (!json_is_object(f) || json_object_size(f) != 2 ||
 		    !json_is_string(name) || !json_is_string(text)) {
@@ -197,7 +197,7 @@ static int load_body(struct http_req *r, struct manifest_set *m,
 	rc = http_read_body(r, cap ? cap : APPLY_BODY_DEFAULT, e);
 	if (rc)
 		return rc;
-	if (is_type(http_header(r, "Content-Type"), API_APPLY_FILES_TYPE))
+	if (is_type(http_header(r, "Content-Type"), PROTO_APPLY_FILES_TYPE))
 		return parse_files(r->srv->schema, &r->body, m, e);
 	return parse_one(r->srv->schema, "request", r->body.ptr, r->body.len,
 			 m, e);

@@ -18,8 +18,9 @@
  *     one multi-document YAML or JSON stream, parsed as the file "request"
  *     (so errors read "request:LINE:COL: ...");
  *
- *   - "application/vnd.pocketctl.files+json": {"files": [{"name": "...",
- *     "text": "..."}, ...]}, the CLI's form. Each text is parsed as its own
+ *   - "application/vnd.pocketctl.files+json" (PROTO_APPLY_FILES_TYPE in
+ *     protocol.h): {"files": [{"name": "...", "text": "..."}, ...]}, the
+ *     CLI's form. Each text is parsed as its own
  *     stream under its name, in order, into one set (duplicates across
  *     files are caught), so every error names the user's FILE:LINE:COL
  *     exactly as an offline apply would. Names are used in messages only,
@@ -40,8 +41,8 @@
 #define POCKETCTL_API_APPLY_H
 
 #include "http.h"
+#include "protocol.h"
 
-#define API_APPLY_FILES_TYPE "application/vnd.pocketctl.files+json"
 #define API_APPLY_MAX_FILES 10000      /* files in one files-form body */
 #define API_APPLY_MAX_FILE_NAME 1024   /* bytes of one file name */
 

@@ -151,3 +151,26 @@ YAML
   [ "$status" -eq 2 ]
   [[ "$output" == *"--applyset"* ]]
 }
+
+@test "COMMAND --help, -h and help COMMAND print the usage and exit 0, touching nothing" {
+  run pctl apply --help
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == "usage: pocketctl apply -f PATH..."* ]]
+  run pctl get -h
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == "usage: pocketctl get KIND [NAME] [-o table|json|yaml]" ]]
+  run pctl help serve
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == "usage: pocketctl serve "* ]]
+  run pctl help no-such-command
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"unknown command 'no-such-command'"* ]]
+  [ ! -e "$POCKETCTL_DATA" ]
+  # -o is checked once, for every command that takes it
+  run pctl get aiagent -o xml
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"unknown output format 'xml' (table, json or yaml)"* ]]
+  run pctl status -o xml
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"unknown output format 'xml' (text or json)"* ]]
+}

@@ -1,20 +1,16 @@
 #!/usr/bin/env bats
 # The CLI through a running server, and POST /api/v1/apply at the curl level.
 #
-# Every test gets its own data directory and a server on a free loopback
-# port, killed in teardown whatever happened. Offline comparisons run the
+# Every test gets its own data directory and a server on a loopback port
+# of its own choosing (start_server in helpers.bash), stopped in teardown
+# whatever happened. Offline comparisons run the
 # same commands on a second, server-less data directory with --offline.
 
 load helpers
 
 setup() {
-  : "${PCTL:?set PCTL to the pocketctl binary}"
-  REPO="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
-  T="$(mktemp -d "${BATS_TMPDIR:-/tmp}/pocketctl-e2e.XXXXXX")"
-  export POCKETCTL_DATA="$T/data"
+  e2e_setup e2e
   OFF="$T/offline"
-  unset POCKETCTL_SERVER POCKETCTL_TOKEN POCKETCTL_TIMEOUT
-  SERVER_PID=""
   LISTENER_PID=""
 }
 
@@ -25,43 +21,6 @@ teardown() {
     wait "$LISTENER_PID" 2>/dev/null || true
   fi
   rm -rf "$T"
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# start_server [serve options...]: start `pocketctl serve` on a free port
-# for $POCKETCTL_DATA and wait until it answers; sets PORT, URL, SERVER_PID.
-start_server() {
-  local i try
-  for try in 1 2 3; do
-    PORT="$(free_port)"
-    URL="http://127.0.0.1:$PORT"
-    "$PCTL" serve --listen "127.0.0.1:$PORT" --root "$T/root" "$@" \
-      >"$T/server.log" 2>&1 &
-    SERVER_PID=$!
-    for i in $(seq 1 600); do
-      if [ -s "$POCKETCTL_DATA/server.json" ] &&
-         curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1; then
-        return 0
-      fi
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.05
-    done
-    stop_server
-  done
-  echo "server did not start:" >&2
-  cat "$T/server.log" >&2
-  return 1
-}
-
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  fi
 }
 
 token() {

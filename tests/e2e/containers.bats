@@ -26,25 +26,22 @@ setup_file() {
 
 setup() {
   : "${PCTL:?set PCTL to the pocketctl binary}"
-  REPO="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
   "$ENGINE" status >/dev/null 2>&1 ||
     skip "no container engine: run tests/engine/podman.sh start"
-  T="$(mktemp -d "${BATS_TMPDIR:-/tmp}/pocketctl-ctr.XXXXXX")"
-  export POCKETCTL_DATA="$T/data"
-  unset POCKETCTL_SERVER
+  e2e_setup ctr
   unset DOCKER_HOST             # the server is told with --docker
+  # start_server (helpers.bash): the shared root, the engine, the default
+  # manifests; extra environment as NAME=VALUE arguments.
+  SERVER_ROOT="$ROOT"
+  SERVER_ARGS=(--docker "unix://$SOCK" --manifests "$REPO/manifests")
   export LC_ALL=C
   mkdir -p "$ROOT"
   find "$ROOT" -mindepth 1 -delete
   "$ENGINE" ensure >/dev/null
-  SERVER_PID=""
 }
 
 teardown() {
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  stop_server
   # (shown by bats only when the test failed)
   echo "--- server log"; grep -v ' GET /api/v1/manifests/' "$T/server.log" 2>/dev/null | tail -n 40 || true
   echo "--- root $(root_md5 2>/dev/null); last starts: $OC $("$ENGINE" last "$OC" 2>/dev/null), $GW $("$ENGINE" last "$GW" 2>/dev/null)"
@@ -52,26 +49,6 @@ teardown() {
   # a test that stopped the engine's service must not break the next ones
   "$ENGINE" status >/dev/null 2>&1 || "$ENGINE" start >/dev/null 2>&1 || true
   "$ENGINE" ensure >/dev/null 2>&1 || true
-}
-
-# Start `pocketctl serve` on a free port with the default manifests, extra
-# environment as NAME=VALUE arguments.
-start_server() {
-  local port i
-  for i in $(seq 1 20); do
-    port=$((20000 + RANDOM % 20000))
-    ss -ltn 2>/dev/null | grep -q ":$port " || break
-  done
-  env "$@" "$PCTL" serve --listen "127.0.0.1:$port" --root "$ROOT" --docker "unix://$SOCK" \
-    --manifests "$REPO/manifests" --bcrypt-cost 4 >"$T/server.log" 2>&1 &
-  SERVER_PID=$!
-  URL="http://127.0.0.1:$port"
-  for i in $(seq 1 600); do
-    curl -fsS "$URL/healthz" >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-  curl -fsS "$URL/healthz" >/dev/null
-  TOKEN="$(cat "$POCKETCTL_DATA/cli.token")"
 }
 
 # wait_until SECONDS CMD...: poll CMD every 0.1 s.

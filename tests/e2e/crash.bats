@@ -11,48 +11,27 @@
 #
 # CRASH_CYCLES (default 12) sets the number of kills.
 
+load helpers
+
 setup() {
-  : "${PCTL:?set PCTL to the pocketctl binary}"
-  T="$(mktemp -d "${BATS_TMPDIR:-/tmp}/pocketctl-crash.XXXXXX")"
-  export POCKETCTL_DATA="$T/data"
-  unset POCKETCTL_SERVER POCKETCTL_TOKEN POCKETCTL_ADMIN_EMAIL POCKETCTL_ADMIN_PASSWORD
+  e2e_setup crash
   R="$T/root"
   OC="$R/workspace/.opencode"
-  SRV_PID=""
   BG_PIDS=""
+  SERVER_LOG_APPEND=1   # one log across the kills
 }
 
 teardown() {
   local p
   for p in $BG_PIDS; do kill "$p" 2>/dev/null || true; done
-  if [ -n "$SRV_PID" ]; then
-    { kill -KILL "$SRV_PID"; wait "$SRV_PID"; } 2>/dev/null || true
-  fi
+  stop_server KILL
   rm -rf "$T"
 }
 
-start_server() {
-  rm -f "$POCKETCTL_DATA/server.json"
-  "$PCTL" serve --listen 127.0.0.1:0 --root "$R" --bcrypt-cost 4 \
-    >>"$T/server.log" 2>&1 3>&- &
-  SRV_PID=$!
-  local i
-  for i in $(seq 1 400); do
-    if [ -s "$POCKETCTL_DATA/server.json" ]; then
-      URL="$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$POCKETCTL_DATA/server.json")"
-      if [ -n "$URL" ] && curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1; then
-        TOKEN="$(cat "$POCKETCTL_DATA/cli.token")"
-        echo "$URL" >"$T/url"
-        echo "$TOKEN" >"$T/token"
-        return 0
-      fi
-    fi
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "server did not start:" >&2
-  tail -50 "$T/server.log" >&2
-  return 1
+# start_server (helpers.bash), and the address and token where the writer
+# script reads them before each request, so that it follows the restarts.
+start_published() {
+  start_server && echo "$URL" >"$T/url" && echo "$TOKEN" >"$T/token"
 }
 
 api() {  # api METHOD PATH [JSON] -> BODY (fails on non-2xx)
@@ -146,7 +125,7 @@ SH
 
 @test "SIGKILL in a loop during writes: every rendered file is always a whole old or new version" {
   local cycles="${CRASH_CYCLES:-12}" c
-  start_server
+  start_published
   api POST /api/collections/users/records \
     '{"email":"c@example.com","password":"password123","passwordConfirm":"password123"}'
   user="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$BODY")"
@@ -171,10 +150,8 @@ SH
   for c in $(seq 1 "$cycles"); do
     # Run for 0.2 .. 1.0 s under writes, then SIGKILL.
     sleep "0.$(( (RANDOM % 9) + 2 ))"
-    kill -KILL "$SRV_PID"
-    wait "$SRV_PID" 2>/dev/null || true
-    SRV_PID=""
-    start_server
+    stop_server KILL
+    start_published
   done
 
   touch "$T/stop"

@@ -10,59 +10,22 @@
 #
 # Every test has its own data directory, render root and server (port 0).
 
+load helpers
+
 setup() {
-  : "${PCTL:?set PCTL to the pocketctl binary}"
-  REPO="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
-  T="$(mktemp -d "${BATS_TMPDIR:-/tmp}/pocketctl-reconcile.XXXXXX")"
-  export POCKETCTL_DATA="$T/data"
-  unset POCKETCTL_SERVER POCKETCTL_TOKEN POCKETCTL_ADMIN_EMAIL POCKETCTL_ADMIN_PASSWORD
+  e2e_setup reconcile
   # Quick retries so that recovery tests do not wait for long backoffs.
   export POCKETCTL_BACKOFF_MAX_MS=400
   R="$T/root"
   OC="$R/workspace/.opencode"
-  SRV_PID=""
   WATCH_PID=""
+  SERVER_LOG_APPEND=1
 }
 
 teardown() {
   [ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null || true
   stop_server
   rm -rf "$T"
-}
-
-start_server() {
-  rm -f "$POCKETCTL_DATA/server.json"
-  "$PCTL" serve --listen 127.0.0.1:0 --root "$R" --bcrypt-cost 4 "$@" \
-    >>"$T/server.log" 2>&1 &
-  SRV_PID=$!
-  local i
-  for i in $(seq 1 400); do
-    if [ -s "$POCKETCTL_DATA/server.json" ]; then
-      URL="$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$POCKETCTL_DATA/server.json")"
-      if [ -n "$URL" ] && curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1; then
-        TOKEN="$(cat "$POCKETCTL_DATA/cli.token")"
-        return 0
-      fi
-    fi
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "server did not start:" >&2
-  cat "$T/server.log" >&2
-  return 1
-}
-
-stop_server() {
-  [ -n "$SRV_PID" ] || return 0
-  kill -TERM "$SRV_PID" 2>/dev/null || true
-  local i
-  for i in $(seq 1 200); do
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill -KILL "$SRV_PID" 2>/dev/null || true
-  wait "$SRV_PID" 2>/dev/null || true
-  SRV_PID=""
 }
 
 # api METHOD PATH [JSON]: as the local superuser; sets CODE and BODY.

@@ -8,59 +8,10 @@
 # port 0 (the kernel picks a free port; the server writes the real URL to
 # DATA/server.json). teardown always kills the server.
 
+load helpers
+
 setup() {
-  : "${PCTL:?set PCTL to the pocketctl binary}"
-  REPO="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
-  T="$(mktemp -d "${BATS_TMPDIR:-/tmp}/pocketctl-serve.XXXXXX")"
-  export POCKETCTL_DATA="$T/data"
-  unset POCKETCTL_SERVER POCKETCTL_TOKEN POCKETCTL_ADMIN_EMAIL POCKETCTL_ADMIN_PASSWORD
-  SRV_PID=""
-}
-
-teardown() {
-  stop_server
-  rm -rf "$T"
-}
-
-# start_server [serve options...]: start a server on $POCKETCTL_DATA and
-# wait until /healthz answers; sets SRV_PID and URL. Fails (with the log)
-# when the server exits or does not come up within 20 s.
-start_server() {
-  rm -f "$POCKETCTL_DATA/server.json"
-  "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root" --bcrypt-cost 4 "$@" \
-    >"$T/server.log" 2>&1 &
-  SRV_PID=$!
-  local i
-  for i in $(seq 1 400); do
-    if [ -s "$POCKETCTL_DATA/server.json" ]; then
-      URL="$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' "$POCKETCTL_DATA/server.json")"
-      if [ -n "$URL" ] && curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1; then
-        return 0
-      fi
-    fi
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "server did not start:" >&2
-  cat "$T/server.log" >&2
-  return 1
-}
-
-# stop_server [SIGNAL]: stop our server (TERM by default), wait for it and
-# set SRV_STATUS to its exit status. A server still alive after 10 s gets
-# SIGKILL.
-stop_server() {
-  [ -n "$SRV_PID" ] || return 0
-  kill -"${1:-TERM}" "$SRV_PID" 2>/dev/null || true
-  local i
-  for i in $(seq 1 200); do
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill -KILL "$SRV_PID" 2>/dev/null || true
-  SRV_STATUS=0
-  wait "$SRV_PID" 2>/dev/null || SRV_STATUS=$?
-  SRV_PID=""
+  e2e_setup serve
 }
 
 # http METHOD PATH [curl args...]: sets CODE and BODY.
@@ -177,7 +128,7 @@ EOF
   start_server
   run "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root"
   [ "$status" -eq 2 ]
-  [[ "$output" == *"another pocketctl serve is using data directory '$POCKETCTL_DATA' (pid $SRV_PID)"* ]]
+  [[ "$output" == *"another pocketctl serve is using data directory '$POCKETCTL_DATA' (pid $SERVER_PID)"* ]]
   # the first one still serves
   http GET /readyz
   [ "$CODE" = 200 ]
@@ -188,7 +139,7 @@ EOF
   start_server
   [ -f "$POCKETCTL_DATA/server.json" ]
   stop_server TERM
-  [ "$SRV_STATUS" -eq 0 ]
+  [ "$SERVER_STATUS" -eq 0 ]
   grep -q 'stopped' "$T/server.log"
   [ ! -e "$POCKETCTL_DATA/server.json" ]
   # second start on the same directory: the bootstrap superuser is still
@@ -198,7 +149,7 @@ EOF
   login _superusers admin@example.com correct-horse-9
   [ "$CODE" = 200 ]
   stop_server INT
-  [ "$SRV_STATUS" -eq 0 ]
+  [ "$SERVER_STATUS" -eq 0 ]
 }
 
 @test "the bootstrap superuser authenticates and refreshes; failures are uniform" {
@@ -397,7 +348,7 @@ EOF
   # SIGTERM drains: the open stream ends and the server exits 0 quickly
   start=$SECONDS
   stop_server TERM
-  [ "$SRV_STATUS" -eq 0 ]
+  [ "$SERVER_STATUS" -eq 0 ]
   [ $((SECONDS - start)) -le 5 ]
   wait "$w1" || true
 }
@@ -421,14 +372,14 @@ EOF
   [ "$(stat -c %a "$POCKETCTL_DATA/cli.token")" = 600 ]
   http POST /api/collections/_superusers/auth-refresh -H "Authorization: $(cat "$POCKETCTL_DATA/cli.token")"
   [ "$CODE" = 200 ]
-  grep -q '"pid": '"$SRV_PID" "$POCKETCTL_DATA/server.json"
+  grep -q '"pid": '"$SERVER_PID" "$POCKETCTL_DATA/server.json"
 }
 
 @test "--manifests applies them before serving" {
   start_server --manifests "$REPO/manifests"
   grep -q "applied $REPO/manifests: [1-9][0-9]* created" "$T/server.log"
   stop_server
-  [ "$SRV_STATUS" -eq 0 ]
+  [ "$SERVER_STATUS" -eq 0 ]
   # a second start finds everything in place
   start_server --manifests "$REPO/manifests"
   grep -q "applied $REPO/manifests: 0 created, 0 configured" "$T/server.log"

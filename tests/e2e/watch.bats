@@ -13,14 +13,20 @@
 # given number of events or a timeout, so tests wait only as long as they
 # must.
 
+load helpers
+
 setup() {
   : "${PCTL:?set PCTL to the pocketctl binary}"
   command -v jq >/dev/null || skip "jq is needed"
-  T="$(mktemp -d "${BATS_TMPDIR:-/tmp}/pocketctl-watch.XXXXXX")"
-  export POCKETCTL_DATA="$T/data"
-  unset POCKETCTL_SERVER POCKETCTL_TOKEN POCKETCTL_TIMEOUT
-  SERVER_PID=""
+  e2e_setup watch
   BG_PIDS=()
+  # start_server (helpers.bash) [VAR=value...] [-- serve options...]: a
+  # superuser for the tests' logins, one log across restarts, and a
+  # sanitizer report in it fails the test (stop_server).
+  SERVER_ENV=(POCKETCTL_ADMIN_EMAIL=admin@example.com
+              POCKETCTL_ADMIN_PASSWORD=admin-pass-123)
+  SERVER_LOG_APPEND=1
+  SERVER_CHECK_LOG=1
   # Debian's interpreter: a version-manager shim may take seconds to start.
   PY=python3
   [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
@@ -35,51 +41,6 @@ teardown() {
   done
   stop_server
   rm -rf "$T"
-}
-
-free_port() {
-  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# start_server [VAR=value...] [-- serve options...]: a server for
-# $POCKETCTL_DATA with those environment variables; sets PORT (kept across
-# restarts when already set), URL, SERVER_PID and TOKEN (the CLI token).
-start_server() {
-  local envs=() i try
-  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
-  [ "${1:-}" = "--" ] && shift
-  for try in 1 2 3; do
-    [ -n "${KEEP_PORT:-}" ] || PORT="$(free_port)"
-    URL="http://127.0.0.1:$PORT"
-    env "${envs[@]}" POCKETCTL_ADMIN_EMAIL=admin@example.com \
-      POCKETCTL_ADMIN_PASSWORD=admin-pass-123 \
-      "$PCTL" --data "$POCKETCTL_DATA" serve --listen "127.0.0.1:$PORT" \
-      --root "$T/root" --bcrypt-cost 4 "$@" >>"$T/server.log" 2>&1 &
-    SERVER_PID=$!
-    for i in $(seq 1 200); do
-      curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1 && break 2
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.05
-    done
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  done
-  [ -n "$SERVER_PID" ] || { cat "$T/server.log" >&2; return 1; }
-  export TOKEN="$(cat "$POCKETCTL_DATA/cli.token")"
-}
-
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  fi
-  if [ -f "$T/server.log" ] &&
-     grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T/server.log"; then
-    cat "$T/server.log" >&2
-    return 1
-  fi
 }
 
 # The SSE reader: sse URL COUNT TIMEOUT [EVENT_RE]. Reads the stream with

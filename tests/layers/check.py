@@ -12,7 +12,9 @@ be one the including layer may see:
   engine        controller/engine/       engine, store, core, reconcilers/reconciler.h
   reconcilers   reconcilers/             reconcilers, core
   cli           controller/cli/          cli, core, store
-  server        controller/server/       everything but cli
+  server        controller/server/       everything but cli, except cli/cli.h
+                                         (cmd_serve.c implements serve's row
+                                         of the command table)
 
 So nothing outside server/ includes a server/ header, the CLI reaches the
 daemon only through HTTP (and the store, offline), and a reconciler sees
@@ -32,15 +34,13 @@ ALLOWED = {
     "engine": {"engine", "store", "core", "reconcilers/reconciler.h"},
     "reconcilers": {"reconcilers", "core"},
     "cli": {"cli", "core", "store"},
-    "server": {"core", "store", "engine", "reconcilers", "server"},
+    "server": {"core", "store", "engine", "reconcilers", "server",
+               "controller/cli/cli.h"},
 }
 
 # Includes that break the rules today, each removed by a step of issue 13.
 # This list only shrinks.
 PENDING = {
-    ("controller/cli/cmd_apply.c", "controller/server/api_apply.h"),
-    ("controller/cli/cmd_serve.c", "controller/server/server.h"),
-    ("controller/cli/cmd_status.c", "controller/engine/engine.h"),
 }
 
 

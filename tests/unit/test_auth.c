@@ -20,6 +20,7 @@
 #include <openssl/hmac.h>
 
 #include "auth.h"
+#include "testlib.h"
 
 #define NOW 1800000000LL
 #define USERS "_pb_users_auth_"
@@ -148,23 +149,6 @@ static char *auth_t_issue(const struct auth_keys *k, const char *coll,
 	cr_assert_eq(rc, 0, "issue failed: %s", e.msg);
 	cr_assert_not_null(tok);
 	return tok;
-}
-
-static char *auth_t_mkdtemp(void)
-{
-	char *d = strdup("/tmp/test_auth.XXXXXX");
-
-	cr_assert_not_null(d);
-	cr_assert_not_null(mkdtemp(d));
-	return d;
-}
-
-static void auth_t_rm(const char *dir, const char *name)
-{
-	char p[512];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	unlink(p);
 }
 
 /* ---- passwords ------------------------------------------------------- */
@@ -769,7 +753,7 @@ Test(auth, secret_created_then_reused)
 	struct err e = ERR_INIT;
 	char path[512];
 	struct stat st;
-	char *dir = auth_t_mkdtemp();
+	char *dir = tl_tmpdir("auth");
 	mode_t old = umask(0);  /* creation must not depend on the umask */
 
 	snprintf(path, sizeof(path), "%s/%s", dir, AUTH_SECRET_FILE);
@@ -790,7 +774,7 @@ Test(auth, secret_created_then_reused)
 
 	/* No temporary left behind. */
 	cr_assert_eq(rmdir(dir), -1);
-	auth_t_rm(dir, AUTH_SECRET_FILE);
+	tl_unlink_in(dir, AUTH_SECRET_FILE);
 	cr_assert_eq(rmdir(dir), 0, "leftover files in %s", dir);
 	free(dir);
 }
@@ -800,12 +784,12 @@ Test(auth, secret_created_in_missing_dir)
 	struct auth_keys a;
 	struct err e = ERR_INIT;
 	char sub[512], subsub[600];
-	char *dir = auth_t_mkdtemp();
+	char *dir = tl_tmpdir("auth");
 
 	snprintf(sub, sizeof(sub), "%s/a", dir);
 	snprintf(subsub, sizeof(subsub), "%s/b", sub);
 	cr_assert_eq(auth_keys_load_or_create(subsub, &a, &e), 0, "%s", e.msg);
-	auth_t_rm(subsub, AUTH_SECRET_FILE);
+	tl_unlink_in(subsub, AUTH_SECRET_FILE);
 	cr_assert_eq(rmdir(subsub), 0);
 	cr_assert_eq(rmdir(sub), 0);
 	cr_assert_eq(rmdir(dir), 0);
@@ -838,7 +822,7 @@ Test(auth, secret_refusals_table)
 		struct auth_keys k;
 		struct err e = ERR_INIT;
 		char path[512], bytes[64];
-		char *dir = auth_t_mkdtemp();
+		char *dir = tl_tmpdir("auth");
 		int fd, rc;
 
 		memset(bytes, 0x33, sizeof(bytes));
@@ -870,7 +854,7 @@ Test(auth, secret_refusals_table)
 			cr_assert_eq(st.st_mode & 07777, cases[i].mode);
 			cr_assert_eq((size_t)st.st_size, cases[i].size);
 		}
-		auth_t_rm(dir, AUTH_SECRET_FILE);
+		tl_unlink_in(dir, AUTH_SECRET_FILE);
 		cr_assert_eq(rmdir(dir), 0);
 		free(dir);
 	}
@@ -881,7 +865,7 @@ Test(auth, secret_then_chmod_0644_refused)
 	struct auth_keys k;
 	struct err e = ERR_INIT;
 	char path[512];
-	char *dir = auth_t_mkdtemp();
+	char *dir = tl_tmpdir("auth");
 
 	snprintf(path, sizeof(path), "%s/%s", dir, AUTH_SECRET_FILE);
 	cr_assert_eq(auth_keys_load_or_create(dir, &k, &e), 0, "%s", e.msg);
@@ -889,7 +873,7 @@ Test(auth, secret_then_chmod_0644_refused)
 	cr_assert_eq(auth_keys_load_or_create(dir, &k, &e), ERR_FORBIDDEN);
 	cr_assert_not_null(strstr(e.msg, "accessible by group or others"),
 			   "%s", e.msg);
-	auth_t_rm(dir, AUTH_SECRET_FILE);
+	tl_unlink_in(dir, AUTH_SECRET_FILE);
 	cr_assert_eq(rmdir(dir), 0);
 	free(dir);
 }
@@ -899,7 +883,7 @@ Test(auth, secret_symlink_and_directory_refused)
 	struct auth_keys k;
 	struct err e = ERR_INIT;
 	char path[512], target[512];
-	char *dir = auth_t_mkdtemp();
+	char *dir = tl_tmpdir("auth");
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, AUTH_SECRET_FILE);
@@ -911,13 +895,13 @@ Test(auth, secret_symlink_and_directory_refused)
 	cr_assert_eq(symlink(target, path), 0);
 	cr_assert_eq(auth_keys_load_or_create(dir, &k, &e), ERR_INVALID);
 	cr_assert_not_null(strstr(e.msg, "symbolic link"), "%s", e.msg);
-	auth_t_rm(dir, AUTH_SECRET_FILE);
+	tl_unlink_in(dir, AUTH_SECRET_FILE);
 
 	cr_assert_eq(mkdir(path, 0700), 0);
 	cr_assert_eq(auth_keys_load_or_create(dir, &k, &e), ERR_INVALID);
 	cr_assert_not_null(strstr(e.msg, "not a regular file"), "%s", e.msg);
 	cr_assert_eq(rmdir(path), 0);
-	auth_t_rm(dir, "real");
+	tl_unlink_in(dir, "real");
 	cr_assert_eq(rmdir(dir), 0);
 	free(dir);
 }
@@ -927,7 +911,7 @@ Test(auth, private_file_written_0600)
 	struct err e = ERR_INIT;
 	char path[512], got[64];
 	struct stat st;
-	char *dir = auth_t_mkdtemp();
+	char *dir = tl_tmpdir("auth");
 	int fd;
 	ssize_t r;
 
@@ -949,7 +933,7 @@ Test(auth, private_file_written_0600)
 	close(fd);
 	cr_assert_eq(r, 10);
 	cr_assert_eq(memcmp(got, "tok.en.sig", 10), 0);
-	auth_t_rm(dir, "token");
+	tl_unlink_in(dir, "token");
 	cr_assert_eq(rmdir(dir), 0, "leftover files in %s", dir);
 	free(dir);
 }

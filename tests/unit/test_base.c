@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "err.h"
 #include "util.h"
+#include "testlib.h"
 
 Test(buf, starts_empty_and_terminated)
 {
@@ -60,12 +61,12 @@ Test(buf, detach_hands_over)
 
 Test(buf, read_file_respects_cap)
 {
-	char dir[] = "/tmp/pocketctl-test-XXXXXX";
+	char dir[256];
 	struct buf b;
 	struct err e = ERR_INIT;
 	char *path;
 
-	cr_assert_not_null(mkdtemp(dir));
+	tl_mkdtemp(dir, sizeof(dir), "test");
 	path = path_join(dir, "f");
 	cr_assert_eq(fs_write_atomic(path, "0123456789", 10, 0644, &e), 0, "%s", e.msg);
 	buf_init(&b, 5);
@@ -198,13 +199,13 @@ Test(util, now_has_pocketbase_format)
 
 Test(util, atomic_write_replaces_and_sets_mode)
 {
-	char dir[] = "/tmp/pocketctl-test-XXXXXX";
+	char dir[256];
 	struct err e = ERR_INIT;
 	struct buf b = BUF_INIT;
 	struct stat st;
 	char *path, *blocker;
 
-	cr_assert_not_null(mkdtemp(dir));
+	tl_mkdtemp(dir, sizeof(dir), "test");
 	path = path_join(dir, "a/b/c.env");
 	cr_assert_eq(fs_write_atomic(path, "one", 3, 0600, &e), 0, "%s", e.msg);
 	cr_assert_eq(fs_write_atomic(path, "two!", 4, 0600, &e), 0, "%s", e.msg);

@@ -1,7 +1,7 @@
 /*
  * test_client.c - the CLI's HTTP client (client.c) against a canned
- * one-shot HTTP server on loopback, and the CLI's connection options
- * (cli_take_conn_opts in cli.c).
+ * one-shot HTTP server on loopback, and the CLI's option set-up in cli.c
+ * (cli_take_conn_opts, cli_take_output, cli_operands).
  */
 #include <criterion/criterion.h>
 
@@ -274,6 +274,30 @@ Test(client, url_keeps_no_trailing_slash_and_escape_works)
 
 /* ---- cli_take_conn_opts ---------------------------------------------- */
 
+/* in (NULL-terminated) into argv (room for 8); returns argc. */
+static int tc_argv(const char *const *in, char **argv)
+{
+	int argc = 0;
+
+	memset(argv, 0, 8 * sizeof(*argv));
+	while (in[argc]) {
+		argv[argc] = (char *)in[argc];
+		argc++;
+	}
+	return argc;
+}
+
+/* argv after an option taker returned argc: exactly out. */
+static void tc_assert_argv(char **argv, int argc, const char *const *out,
+			   size_t i)
+{
+	int k;
+
+	for (k = 0; k < argc; k++)
+		cr_assert_str_eq(argv[k], out[k], "case %zu/%d", i, k);
+	cr_assert_null(argv[argc], "case %zu", i);
+}
+
 Test(client, connection_options_leave_the_rest)
 {
 	static const struct {
@@ -290,18 +314,14 @@ Test(client, connection_options_leave_the_rest)
 		{ { "get", "--", "--offline", NULL }, { "get", "--", "--offline", NULL }, false, NULL, 3 },
 		{ { "get", "--token", NULL }, { NULL }, false, NULL, -1 },
 	};
-	size_t i, k;
+	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *argv[8] = { NULL };
+		char *argv[8];
 		struct cli cli;
-		int argc = 0, rc;
+		int argc = tc_argv(cases[i].in, argv), rc;
 
 		memset(&cli, 0, sizeof(cli));
-		while (cases[i].in[argc]) {
-			argv[argc] = (char *)cases[i].in[argc];
-			argc++;
-		}
 		rc = cli_take_conn_opts(&cli, "test", argc, argv);
 		cr_assert_eq(rc, cases[i].rc, "case %zu: %d", i, rc);
 		if (rc < 0)
@@ -311,8 +331,65 @@ Test(client, connection_options_leave_the_rest)
 			cr_assert_str_eq(cli.token, cases[i].token, "case %zu", i);
 		else
 			cr_assert_null(cli.token, "case %zu", i);
-		for (k = 0; k < (size_t)rc; k++)
-			cr_assert_str_eq(argv[k], cases[i].out[k], "case %zu/%zu", i, k);
-		cr_assert_null(argv[rc], "case %zu", i);
+		tc_assert_argv(argv, rc, cases[i].out, i);
 	}
+}
+
+/* ---- cli_take_output and cli_operands ------------------------------ */
+
+Test(client, output_option_is_taken_out_and_checked)
+{
+	static const struct cli_command get = {
+		"get", NULL, CLI_CONN | CLI_OUTPUT, "table|json|yaml", "get"
+	};
+	static const struct cli_command status = {
+		"status", NULL, CLI_CONN | CLI_OUTPUT, "text=table|json", "status"
+	};
+	static const struct {
+		const struct cli_command *cmd;
+		const char *in[8];
+		const char *out[8];
+		const char *output;
+		int rc;
+	} cases[] = {
+		{ &get, { "get", "aiagent", NULL }, { "get", "aiagent", NULL }, "table", 2 },
+		{ &get, { "get", "-o", "json", "aiagent", NULL }, { "get", "aiagent", NULL }, "json", 2 },
+		{ &get, { "get", "aiagent", "-oyaml", NULL }, { "get", "aiagent", NULL }, "yaml", 2 },
+		{ &get, { "get", "--output=json", "x", NULL }, { "get", "x", NULL }, "json", 2 },
+		{ &get, { "get", "--output", "yaml", "-o", "json", NULL }, { "get", NULL }, "json", 1 },
+		{ &get, { "get", "--", "-o", "json", NULL }, { "get", "--", "-o", "json", NULL }, "table", 4 },
+		{ &get, { "get", "-o", "xml", NULL }, { NULL }, NULL, -1 },
+		{ &get, { "get", "-o", NULL }, { NULL }, NULL, -1 },
+		{ &status, { "status", "-o", "table", NULL }, { "status", NULL }, "text", 1 },
+		{ &status, { "status", "-o", "json", NULL }, { "status", NULL }, "json", 1 },
+		{ &status, { "status", NULL }, { "status", NULL }, "text", 1 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[8];
+		struct cli cli;
+		int argc = tc_argv(cases[i].in, argv), rc;
+
+		memset(&cli, 0, sizeof(cli));
+		cli.cmd = cases[i].cmd;
+		rc = cli_take_output(&cli, argc, argv);
+		cr_assert_eq(rc, cases[i].rc, "case %zu: %d", i, rc);
+		if (rc < 0)
+			continue;
+		cr_assert_str_eq(cli.output, cases[i].output, "case %zu", i);
+		tc_assert_argv(argv, rc, cases[i].out, i);
+	}
+}
+
+Test(client, operands_refuse_options_left_over)
+{
+	char *ok[] = { (char *)"status", (char *)"llm-env", NULL };
+	char *bad[] = { (char *)"status", (char *)"--bogus", NULL };
+	char *dash[] = { (char *)"get", (char *)"--", (char *)"-x", NULL };
+
+	cr_assert_eq(cli_operands("status", 2, ok), 1);
+	cr_assert_eq(cli_operands("status", 2, bad), -1);
+	cr_assert_eq(cli_operands("get", 3, dash), 2);
+	cr_assert_str_eq(dash[2], "-x");
 }

@@ -22,6 +22,7 @@
 #include "governor.h"
 #include "containers.h"
 #include "util.h"
+#include "testlib.h"
 
 /* ---- demultiplexer -------------------------------------------------- */
 
@@ -766,15 +767,6 @@ Test(docker_fake, events_stream_lines_skip_garbage)
 
 /* ---- the desired hash of a container's files --------------------------- */
 
-static void htest_write(const char *root, const char *rel, const char *text)
-{
-	char *p = path_join(root, rel);
-	struct err e = ERR_INIT;
-
-	cr_assert_eq(fs_write_atomic(p, text, strlen(text), 0644, &e), 0, "%s", e.msg);
-	free(p);
-}
-
 static void htest_hash(const char *root, const char *files_json,
 		       char out[CONTAINERS_HASH_LEN + 1])
 {
@@ -798,7 +790,7 @@ Test(containers_hash, changes_with_content_and_presence_only)
 	cr_assert_not_null(mkdtemp(root));
 	/* a missing file is a marker, not an error */
 	htest_hash(root, "[\"x/llm.env\", \"agents/\"]", a);
-	htest_write(root, "x/llm.env", "K='v'\n");
+	tl_write(root, "x/llm.env", "K='v'\n");
 	htest_hash(root, "[\"x/llm.env\", \"agents/\"]", b);
 	cr_assert_str_neq(a, b);
 	/* order and duplicates of the list do not matter */
@@ -806,13 +798,13 @@ Test(containers_hash, changes_with_content_and_presence_only)
 	cr_assert_str_eq(b, c);
 	/* a file appearing under a directory entry changes it, as does its
 	 * content; rewriting the same bytes does not */
-	htest_write(root, "agents/poco.md", "one");
+	tl_write(root, "agents/poco.md", "one");
 	htest_hash(root, "[\"x/llm.env\", \"agents/\"]", c);
 	cr_assert_str_neq(b, c);
-	htest_write(root, "agents/sub/deep.md", "two");
+	tl_write(root, "agents/sub/deep.md", "two");
 	htest_hash(root, "[\"x/llm.env\", \"agents/\"]", d);
 	cr_assert_str_neq(c, d);
-	htest_write(root, "agents/sub/deep.md", "two");
+	tl_write(root, "agents/sub/deep.md", "two");
 	htest_hash(root, "[\"x/llm.env\", \"agents/\"]", c);
 	cr_assert_str_eq(c, d);
 	/* an empty directory differs from a missing one */

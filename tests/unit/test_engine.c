@@ -13,7 +13,6 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include "store/store.h"
 #include "util.h"
 #include "engine/workq.h"
+#include "testlib.h"
 
 /* ------------------------------------------------------------------ */
 /* The work queue                                                      */
@@ -229,35 +229,9 @@ Test(workq, requeue_and_debounce)
 
 static char eng_tmp[256];
 
-static void eng_mktemp(void)
-{
-	snprintf(eng_tmp, sizeof(eng_tmp), "/tmp/pocketctl-engine.XXXXXX");
-	cr_assert_not_null(mkdtemp(eng_tmp));
-}
-
-static int eng_rm_one(const char *p, const struct stat *sb, int flag,
-		      struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	chmod(p, 0700);
-	return remove(p);
-}
-
 static void eng_rmtree(void)
 {
-	if (eng_tmp[0])
-		nftw(eng_tmp, eng_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void eng_write(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	fputs(text, f);
-	fclose(f);
+	tl_rmtree(eng_tmp);
 }
 
 /* Replace path by rename, so the engine never sees a half-written file. */
@@ -266,7 +240,7 @@ static void eng_replace(const char *path, const char *text)
 	char tmp[600];
 
 	snprintf(tmp, sizeof(tmp), "%s.test-tmp", path);
-	eng_write(tmp, text);
+	tl_write_file(tmp, text);
 	cr_assert_eq(rename(tmp, path), 0, "%s: %s", path, strerror(errno));
 }
 
@@ -301,11 +275,11 @@ Test(paths, overrides_from_a_file, .fini = eng_rmtree)
 	char cfg[300];
 	struct paths p;
 
-	eng_mktemp();
+	tl_mkdtemp(eng_tmp, sizeof(eng_tmp), "engine");
 	snprintf(cfg, sizeof(cfg), "%s/paths.yaml", eng_tmp);
-	eng_write(cfg, "# comment\nllm_env_copy: \"\"\n"
-		       "authorized_keys: /srv/keys/authorized_keys\n"
-		       "mcp_env: other/mcp.env\n");
+	tl_write_file(cfg, "# comment\nllm_env_copy: \"\"\n"
+		      "authorized_keys: /srv/keys/authorized_keys\n"
+		      "mcp_env: other/mcp.env\n");
 	cr_assert_eq(paths_load(&p, "/r", cfg, reconcilers, nreconcilers,
 			        NULL), 0);
 	cr_expect_null(paths_get(&p, "llm_env_copy"));
@@ -334,10 +308,10 @@ Test(paths, bad_config_is_refused_with_a_position, .fini = eng_rmtree)
 	struct paths p;
 	size_t i;
 
-	eng_mktemp();
+	tl_mkdtemp(eng_tmp, sizeof(eng_tmp), "engine");
 	snprintf(cfg, sizeof(cfg), "%s/paths.yaml", eng_tmp);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		eng_write(cfg, cases[i].text);
+		tl_write_file(cfg, cases[i].text);
 		err_clear(&e);
 		cr_expect_eq(paths_load(&p, "/r", cfg, reconcilers,
 				        nreconcilers, &e), ERR_INVALID,
@@ -397,17 +371,14 @@ static void eng_options(struct engine_options *o, const char *root,
 static void eng_start(void)
 {
 	struct engine_options o;
-	struct store_options so;
 	struct err e = ERR_INIT;
 
-	eng_mktemp();
+	tl_mkdtemp(eng_tmp, sizeof(eng_tmp), "engine");
 	memset(&F, 0, sizeof(F));
 	snprintf(F.root, sizeof(F.root), "%s/root", eng_tmp);
 	snprintf(F.data, sizeof(F.data), "%s/data", eng_tmp);
-	cr_assert_eq(schema_load_default(&F.schema, &e), 0, "%s", e.msg);
-	memset(&so, 0, sizeof(so));
-	so.dir = F.data;
-	cr_assert_eq(store_open(&F.store, F.schema, &so, &e), 0, "%s", e.msg);
+	F.schema = tl_schema();
+	F.store = tl_store_open(F.schema, F.data, 0);
 	eng_options(&o, F.root, -1);
 	o.backoff_min_ms = 20;
 	o.backoff_max_ms = 200;
@@ -508,40 +479,6 @@ static int64_t eng_passes(const char *name)
 	return n;
 }
 
-/* Upsert a record from JSON text with ' for ": an update of record id
- * when *id is set, else a new record whose id is stored in id. */
-static void eng_put(const char *coll, const char *json_text,
-		    char id[ID_LEN + 1])
-{
-	struct store_txn *t = NULL;
-	struct store_put p;
-	struct record r;
-	struct err e = ERR_INIT;
-	char *txt = strdup(json_text), *c;
-	json_t *data;
-
-	for (c = txt; *c; c++)
-		if (*c == '\'')
-			*c = '"';
-	data = json_loads(txt, 0, NULL);
-	free(txt);
-	cr_assert_not_null(data, "bad test json: %s", json_text);
-	memset(&p, 0, sizeof(p));
-	p.collection = coll;
-	p.data = data;
-	p.mode = STORE_UPSERT;
-	if (id && *id)
-		p.id = id;
-	record_init(&r);
-	cr_assert_eq(store_begin(F.store, &t, &e), 0, "%s", e.msg);
-	cr_assert_eq(store_txn_put(t, &p, &r, NULL, &e), 0, "%s", e.msg);
-	cr_assert_eq(store_commit(t, &e), 0, "%s", e.msg);
-	if (id)
-		memcpy(id, r.id, ID_LEN + 1);
-	record_release(&r);
-	json_decref(data);
-}
-
 static void eng_delete(const char *coll, const char *id)
 {
 	struct store_txn *t = NULL;
@@ -554,8 +491,8 @@ static void eng_delete(const char *coll, const char *id)
 
 static void eng_user(void)
 {
-	eng_put("users", "{'email': 'u@example.com', 'password': 'x'}",
-		F.user);
+	tl_upsert(F.store, "users", "{'email': 'u@example.com', 'password': 'x'}",
+		  F.user);
 }
 
 static void eng_llm_key(const char *provider, const char *env_json,
@@ -566,7 +503,7 @@ static void eng_llm_key(const char *provider, const char *env_json,
 	snprintf(buf, sizeof(buf),
 		 "{'provider_id': '%s', 'user': '%s', 'env_vars': %s}",
 		 provider, F.user, env_json);
-	eng_put("llm_keys", buf, id);
+	tl_upsert(F.store, "llm_keys", buf, id);
 }
 
 /* $KEY after `. file` in a POSIX shell. Caller frees. */
@@ -635,7 +572,7 @@ Test(engine, change_reaches_both_llm_env_copies, .init = eng_start,
 
 	eng_settle(5000);
 	eng_user();
-	/* JSON: \u0027 is a single quote (eng_put turns ' into "). */
+	/* JSON: \u0027 is a single quote (tl_upsert turns ' into "). */
 	eng_llm_key("openai",
 		    "{'OPENAI_API_KEY': 'a b $HOME `x` \\\"q\\\" \\u0027single\\u0027 \\\\back \u00e9'}",
 		    id);
@@ -673,10 +610,10 @@ Test(engine, second_pass_writes_nothing, .init = eng_start, .fini = eng_stop)
 
 	eng_user();
 	eng_llm_key("x", "{'K': 'v'}", id);
-	eng_put("ai_agents", "{'name': 'poco', 'description': 'd', 'mode': 'primary'}",
-		NULL);
-	eng_put("mcp_servers", "{'name': 'git', 'status': 'approved', 'config': {'T': 'x'}}",
-		NULL);
+	tl_upsert(F.store, "ai_agents", "{'name': 'poco', 'description': 'd', 'mode': 'primary'}",
+		  NULL);
+	tl_upsert(F.store, "mcp_servers", "{'name': 'git', 'status': 'approved', 'config': {'T': 'x'}}",
+		  NULL);
 	eng_settle(5000);
 	eng_settle(5000);
 	s = eng_status("llm-env");
@@ -714,7 +651,7 @@ Test(engine, drift_is_corrected_with_an_event, .init = eng_start,
 	orig = eng_read(path);
 	cr_assert_not_null(orig);
 	/* Edited by hand. */
-	eng_write(path, "{\"permission\": {\"*\": \"allow\"}}\n");
+	tl_write_file(path, "{\"permission\": {\"*\": \"allow\"}}\n");
 	t0 = util_monotonic_ms();
 	for (;;) {
 		now = eng_read(path);
@@ -805,7 +742,7 @@ Test(engine, uncreatable_parent_is_degraded, .init = eng_start,
 	engine_stop(F.en);     /* or it would restore the file at once */
 	cr_assert_eq(unlink(file), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	eng_write(dir, "a file where a directory should be\n");
+	tl_write_file(dir, "a file where a directory should be\n");
 	cr_assert_eq(engine_start(F.en, NULL), 0);
 	eng_settle(5000);
 	s = eng_status("authorized-keys");
@@ -881,10 +818,10 @@ Test(engine, agent_bundles_follow_agents, .init = eng_start,
 	json_t *s;
 	int64_t t0;
 
-	eng_put("ai_prompts", "{'name': 'p', 'body': 'You are Poco.'}", NULL);
-	eng_put("ai_agents", "{'name': 'poco', 'description': 'main', 'mode': 'primary'}",
-		id);
-	eng_put("ai_agents", "{'name': 'x y', 'mode': 'all'}", NULL);
+	tl_upsert(F.store, "ai_prompts", "{'name': 'p', 'body': 'You are Poco.'}", NULL);
+	tl_upsert(F.store, "ai_agents", "{'name': 'poco', 'description': 'main', 'mode': 'primary'}",
+		  id);
+	tl_upsert(F.store, "ai_agents", "{'name': 'x y', 'mode': 'all'}", NULL);
 	eng_path(path, sizeof(path), "workspace/.opencode/agents/poco.md");
 	cr_assert_geq(eng_wait_for(path, "description: main", 2000), 0);
 	eng_path(bad, sizeof(bad), "workspace/.opencode/agents/x y.md");
@@ -920,12 +857,12 @@ Test(engine, opencode_json_keeps_foreign_keys_and_refuses_bad_json,
 	 * drift, so restore it... by changing the store first: keys we do
 	 * not own survive the patch. */
 	engine_stop(F.en);
-	eng_write(path, "{\"$schema\": \"https://opencode.ai/config.json\", "
-			"\"mcp\": {\"cao\": {\"type\": \"remote\"}}, "
-			"\"plugin\": [\"a.ts\"]}\n");
+	tl_write_file(path, "{\"$schema\": \"https://opencode.ai/config.json\", "
+		      "\"mcp\": {\"cao\": {\"type\": \"remote\"}}, "
+		      "\"plugin\": [\"a.ts\"]}\n");
 	cr_assert_eq(engine_start(F.en, NULL), 0);
-	eng_put("tool_permissions", "{'tool': 'bash', 'pattern': '*', 'action': 'deny'}",
-		NULL);
+	tl_upsert(F.store, "tool_permissions", "{'tool': 'bash', 'pattern': '*', 'action': 'deny'}",
+		  NULL);
 	cr_assert_geq(eng_wait_for(path, "\"bash\": \"deny\"", 2000), 0);
 	txt = eng_read(path);
 	doc = json_loads(txt, 0, NULL);
@@ -958,7 +895,7 @@ Test(engine, restart_remembers_owned_files, .init = eng_start,
 	char path[512], id[ID_LEN + 1] = "";
 	json_t *s;
 
-	eng_put("ai_agents", "{'name': 'gone', 'mode': 'all'}", id);
+	tl_upsert(F.store, "ai_agents", "{'name': 'gone', 'mode': 'all'}", id);
 	eng_path(path, sizeof(path), "workspace/.opencode/agents/gone.md");
 	cr_assert_geq(eng_wait_for(path, NULL, 2000), 0);
 	eng_settle(5000);

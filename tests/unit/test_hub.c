@@ -7,7 +7,6 @@
  */
 #include <criterion/criterion.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -22,6 +21,7 @@
 #include "store/schema.h"
 #include "store/store.h"
 #include "util.h"
+#include "testlib.h"
 
 static char hb_dir[256];
 static struct schema *hb_sch;
@@ -29,29 +29,14 @@ static struct store *hb_st;
 static struct hub *hb;
 static atomic_bool hb_stopping;
 
-static int hb_rm(const char *p, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 /* Open a store and a hub over it; count (NULL: none) counts its
  * listeners. */
 static void hb_open_counted(int64_t keep, int (*count)(void *arg))
 {
-	struct store_options o;
 	struct err e = ERR_INIT;
 
-	snprintf(hb_dir, sizeof(hb_dir), "/tmp/pocketctl-hub-XXXXXX");
-	cr_assert_not_null(mkdtemp(hb_dir));
-	cr_assert_eq(schema_load_default(&hb_sch, &e), 0, "%s", e.msg);
-	memset(&o, 0, sizeof(o));
-	o.dir = hb_dir;
-	o.changelog_keep = keep;
-	cr_assert_eq(store_open(&hb_st, hb_sch, &o, &e), 0, "%s", e.msg);
+	tl_store_setup(hb_dir, sizeof(hb_dir), "hub", NULL, keep, &hb_sch,
+		       &hb_st);
 	atomic_store(&hb_stopping, false);
 	cr_assert_eq(hub_new(&hb, hb_st, hb_sch, &hb_stopping, &e), 0, "%s",
 		     e.msg);
@@ -69,36 +54,20 @@ static void hb_close(void)
 {
 	hub_free(hb);
 	hb = NULL;
-	store_close(hb_st);
-	hb_st = NULL;
-	schema_free(hb_sch);
-	hb_sch = NULL;
-	nftw(hb_dir, hb_rm, 16, FTW_DEPTH | FTW_PHYS);
+	tl_store_teardown(hb_dir, &hb_sch, &hb_st);
 }
 
 /* Write n ai_prompts records named PREFIX-i, one transaction each. */
 static void hb_write(const char *prefix, int n)
 {
-	struct err e = ERR_INIT;
+	char name[64];
 	int i;
 
 	for (i = 0; i < n; i++) {
-		struct store_txn *t = NULL;
-		struct store_put p;
-		char name[64];
-		json_t *data;
-
 		snprintf(name, sizeof(name), "%s-%d", prefix, i);
-		data = json_pack("{s:s, s:s}", "name", name, "body", "text");
-		memset(&p, 0, sizeof(p));
-		p.collection = "ai_prompts";
-		p.data = data;
-		p.mode = STORE_CREATE;
-		cr_assert_eq(store_begin(hb_st, &t, &e), 0, "%s", e.msg);
-		cr_assert_eq(store_txn_put(t, &p, NULL, NULL, &e), 0, "%s",
-			     e.msg);
-		cr_assert_eq(store_commit(t, &e), 0, "%s", e.msg);
-		json_decref(data);
+		tl_put_new(hb_st, "ai_prompts",
+			   json_pack("{s:s, s:s}", "name", name, "body", "text"),
+			   STORE_CREATE, NULL, NULL);
 	}
 	hub_notify(hb);
 }

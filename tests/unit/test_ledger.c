@@ -19,72 +19,30 @@
 #include "ledger.h"
 #include "store/schema.h"
 #include "store/store.h"
+#include "testlib.h"
 
 static struct schema *lg_schema;
 static struct store *lg_store;
 static char lg_dir[256];
 static char lg_admin[ID_LEN + 1], lg_user[ID_LEN + 1], lg_super[ID_LEN + 1];
 
-static void lg_open(void)
-{
-	struct store_options o;
-	struct err e = ERR_INIT;
-
-	memset(&o, 0, sizeof(o));
-	o.dir = lg_dir;
-	cr_assert_eq(store_open(&lg_store, lg_schema, &o, &e), 0, "%s", e.msg);
-}
-
-/* Create one record in its own transaction; its id goes to id_out. */
-static void lg_create(const char *coll, json_t *data, char *id_out)
-{
-	struct err e = ERR_INIT;
-	struct store_txn *t;
-	struct store_put p;
-	struct record r;
-
-	memset(&p, 0, sizeof(p));
-	p.collection = coll;
-	p.data = data;
-	p.mode = STORE_CREATE;
-	record_init(&r);
-	cr_assert_eq(store_begin(lg_store, &t, &e), 0, "%s", e.msg);
-	cr_assert_eq(store_txn_put(t, &p, &r, NULL, &e), 0, "%s", e.msg);
-	cr_assert_eq(store_commit(t, &e), 0, "%s", e.msg);
-	if (id_out)
-		memcpy(id_out, r.id, ID_LEN + 1);
-	record_release(&r);
-	json_decref(data);
-}
-
 static void lg_setup(void)
 {
-	struct err e = ERR_INIT;
-
-	snprintf(lg_dir, sizeof(lg_dir), "/tmp/pocketctl-ledger-XXXXXX");
-	cr_assert_not_null(mkdtemp(lg_dir));
-	cr_assert_eq(schema_load_default(&lg_schema, &e), 0, "%s", e.msg);
-	lg_open();
-	lg_create("users", json_pack("{s:s, s:s, s:s}", "email", "a@x.io",
-				     "password", "h", "role", "admin"),
+	tl_store_setup(lg_dir, sizeof(lg_dir), "ledger", NULL, 0, &lg_schema,
+		       &lg_store);
+	tl_create(lg_store, "users",
+		  "{'email': 'a@x.io', 'password': 'h', 'role': 'admin'}",
 		  lg_admin);
-	lg_create("users", json_pack("{s:s, s:s, s:s}", "email", "u@x.io",
-				     "password", "h", "role", "user"),
+	tl_create(lg_store, "users",
+		  "{'email': 'u@x.io', 'password': 'h', 'role': 'user'}",
 		  lg_user);
-	lg_create("_superusers", json_pack("{s:s, s:s}", "email", "s@x.io",
-					   "password", "h"), lg_super);
+	tl_create(lg_store, "_superusers",
+		  "{'email': 's@x.io', 'password': 'h'}", lg_super);
 }
 
 static void lg_teardown(void)
 {
-	char cmd[300];
-
-	store_close(lg_store);
-	lg_store = NULL;
-	schema_free(lg_schema);
-	lg_schema = NULL;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", lg_dir);
-	cr_expect_eq(system(cmd), 0);
+	tl_store_teardown(lg_dir, &lg_schema, &lg_store);
 }
 
 /*
@@ -499,7 +457,7 @@ static json_t *lg_bad_after(const char *sql)
 	store_close(lg_store);
 	lg_store = NULL;
 	lg_sql(sql);
-	lg_open();
+	lg_store = tl_store_open(lg_schema, lg_dir, 0);
 	rep = lg_verify();
 	cr_expect(json_is_false(json_object_get(rep, "ok")));
 	return rep;
@@ -592,7 +550,7 @@ Test(ledger, sealing_continues_after_a_gap)
 	lg_store = NULL;
 	lg_sql("DELETE FROM records WHERE collection = 'sops' AND id = "
 	       "'sop000000000002'");
-	lg_open();
+	lg_store = tl_store_open(lg_schema, lg_dir, 0);
 	cr_assert_eq(lg_write(NULL, lg_proposal("gamma", "G", "g", "approved"),
 			      lg_admin, pc, &e), 0, "%s", e.msg);
 	lg_get_sop(4, &s);
@@ -609,25 +567,23 @@ static char gv_agent[ID_LEN + 1], gv_chat[ID_LEN + 1], gv_poco[ID_LEN + 1];
 static void gv_setup(void)
 {
 	lg_setup();
-	lg_create("users", json_pack("{s:s, s:s, s:s}", "email", "poco@x.io",
-				     "password", "h", "role", "agent"),
+	tl_create(lg_store, "users",
+		  "{'email': 'poco@x.io', 'password': 'h', 'role': 'agent'}",
 		  gv_agent);
-	lg_create("ai_agents", json_pack("{s:s}", "name", "poco"), gv_poco);
-	lg_create("chats", json_pack("{s:s, s:s, s:s}", "title", "t", "user",
-				     lg_user, "agent", gv_poco), gv_chat);
-	lg_create("tool_permissions", json_pack("{s:s, s:s, s:s}", "tool", "*",
-						"pattern", "*", "action", "ask"),
-		  NULL);
-	lg_create("tool_permissions", json_pack("{s:s, s:s, s:s}", "tool", "bash",
-						"pattern", "ls *", "action",
-						"allow"), NULL);
-	lg_create("tool_permissions", json_pack("{s:s, s:s, s:s}", "tool", "bash",
-						"pattern", "rm *", "action",
-						"deny"), NULL);
-	lg_create("tool_permissions", json_pack("{s:s, s:s, s:s, s:s}", "agent",
-						gv_poco, "tool", "edit",
-						"pattern", "docs/*", "action",
-						"allow"), NULL);
+	tl_create(lg_store, "ai_agents", "{'name': 'poco'}", gv_poco);
+	tl_put_new(lg_store, "chats",
+		   json_pack("{s:s, s:s, s:s}", "title", "t", "user", lg_user,
+			     "agent", gv_poco), STORE_CREATE, NULL, gv_chat);
+	tl_create(lg_store, "tool_permissions",
+		  "{'tool': '*', 'pattern': '*', 'action': 'ask'}", NULL);
+	tl_create(lg_store, "tool_permissions",
+		  "{'tool': 'bash', 'pattern': 'ls *', 'action': 'allow'}", NULL);
+	tl_create(lg_store, "tool_permissions",
+		  "{'tool': 'bash', 'pattern': 'rm *', 'action': 'deny'}", NULL);
+	tl_put_new(lg_store, "tool_permissions",
+		   json_pack("{s:s, s:s, s:s, s:s}", "agent", gv_poco, "tool",
+			     "edit", "pattern", "docs/*", "action", "allow"),
+		   STORE_CREATE, NULL, NULL);
 }
 
 TestSuite(governance, .init = gv_setup, .fini = lg_teardown);

@@ -7,67 +7,13 @@
 #include <criterion/criterion.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "manifest.h"
-
-static struct schema *mf_schema(void)
-{
-	struct schema *s = NULL;
-	struct err e = ERR_INIT;
-
-	cr_assert_eq(schema_load_default(&s, &e), 0, "schema: %s", e.msg);
-	return s;
-}
-
-/* ---- temporary directories ---------------------------------------- */
-
-static int mf_rm_one(const char *path, const struct stat *st, int flag,
-		     struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		return rmdir(path);
-	return unlink(path);
-}
-
-static void mf_rm_tree(const char *dir)
-{
-	nftw(dir, mf_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static char *mf_tmpdir(void)
-{
-	char *d = strdup("/tmp/pc-manifest-XXXXXX");
-
-	cr_assert_not_null(d);
-	cr_assert_not_null(mkdtemp(d));
-	return d;
-}
-
-/* Write text to DIR/REL, creating missing parent directories. */
-static void mf_write(const char *dir, const char *rel, const char *text)
-{
-	char path[4096], *slash;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	for (slash = strchr(path + strlen(dir) + 1, '/'); slash;
-	     slash = strchr(slash + 1, '/')) {
-		*slash = '\0';
-		mkdir(path, 0755);
-		*slash = '/';
-	}
-	f = fopen(path, "w");
-	cr_assert_not_null(f, "cannot write %s", path);
-	fputs(text, f);
-	fclose(f);
-}
+#include "testlib.h"
 
 static int mf_parse(const struct schema *s, const char *text,
 		    struct manifest_set *m, struct err *e)
@@ -95,7 +41,7 @@ Test(manifest, good_document)
 		"  mode: fast\n"                            /* 9 */
 		"  env_vars:\n"                             /* 10 */
 		"    KEY: value\n";                         /* 11 */
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
 	struct manifest_doc *d;
@@ -140,7 +86,7 @@ Test(manifest, defaults_and_kind_spellings)
 		"---\n" MF_DOC("mcpserver", "b", "spec:\n")
 		"---\n" MF_DOC("mcp_servers", "c", "  labels:\nspec: {}\n")
 		"---\n---\n# nothing\n";
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
 	size_t i;
@@ -178,7 +124,7 @@ Test(manifest, lists_of_documents)
 		"  - apiVersion: pocketcoder.dev/v1\n"
 		"    kind: Container\n"
 		"    metadata: {name: c2}\n";
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
 	char where[256];
@@ -299,7 +245,7 @@ static const struct {
 
 Test(manifest, bad_shapes)
 {
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	size_t i;
 
 	for (i = 0; i < sizeof(mf_bad) / sizeof(mf_bad[0]); i++) {
@@ -321,7 +267,7 @@ Test(manifest, bad_shapes)
 
 Test(manifest, name_length_limit)
 {
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
 	char name[202], text[512];
@@ -349,7 +295,7 @@ Test(manifest, duplicates)
 				  "---\n" MF_DOC("Container", "gh", "");
 	static const char dup[] = MF_DOC("AiModel", "m", "")
 				  "---\n" MF_DOC("mcp_servers", "gh", "");
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
 
@@ -380,7 +326,7 @@ Test(manifest, error_keeps_earlier_documents)
 	static const char text[] = MF_DOC("McpServer", "a", "")
 				   "---\n" MF_DOC("McpServer", "b", "spec: 1\n");
 	static const char good[] = MF_DOC("McpServer", "z", "");
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
 
@@ -398,10 +344,10 @@ Test(manifest, error_keeps_earlier_documents)
 
 Test(manifest, directory_walk_order)
 {
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
-	char *dir = mf_tmpdir(), *other = mf_tmpdir();
+	char *dir = tl_tmpdir("manifest"), *other = tl_tmpdir("manifest");
 	char path[4096], link[4096];
 	const char *paths[1];
 	static const char *const want[] = {
@@ -410,19 +356,19 @@ Test(manifest, directory_walk_order)
 	};
 	size_t i;
 
-	mf_write(dir, "b.yaml", MF_DOC("McpServer", "b1", "") "---\n"
+	tl_write(dir, "b.yaml", MF_DOC("McpServer", "b1", "") "---\n"
 		 MF_DOC("McpServer", "b2", ""));
-	mf_write(dir, "a.yml", MF_DOC("McpServer", "a", ""));
-	mf_write(dir, "sub/c.yaml", MF_DOC("McpServer", "c", ""));
-	mf_write(dir, "sub/deeper/e.yaml", MF_DOC("McpServer", "e", ""));
-	mf_write(dir, "0sub/d.yaml", MF_DOC("McpServer", "d", ""));
+	tl_write(dir, "a.yml", MF_DOC("McpServer", "a", ""));
+	tl_write(dir, "sub/c.yaml", MF_DOC("McpServer", "c", ""));
+	tl_write(dir, "sub/deeper/e.yaml", MF_DOC("McpServer", "e", ""));
+	tl_write(dir, "0sub/d.yaml", MF_DOC("McpServer", "d", ""));
 	/* Hidden entries and other extensions are not read. */
-	mf_write(dir, ".hidden/x.yaml", "bad: [\n");
-	mf_write(dir, ".x.yaml", "bad: [\n");
-	mf_write(dir, "notes.txt", "bad: [\n");
-	mf_write(dir, "c.json", "bad: [\n");
+	tl_write(dir, ".hidden/x.yaml", "bad: [\n");
+	tl_write(dir, ".x.yaml", "bad: [\n");
+	tl_write(dir, "notes.txt", "bad: [\n");
+	tl_write(dir, "c.json", "bad: [\n");
 	/* A symlink to a file elsewhere is followed. */
-	mf_write(other, "target.yaml", MF_DOC("McpServer", "l", ""));
+	tl_write(other, "target.yaml", MF_DOC("McpServer", "l", ""));
 	snprintf(path, sizeof(path), "%s/target.yaml", other);
 	snprintf(link, sizeof(link), "%s/linked.yaml", dir);
 	cr_assert_eq(symlink(path, link), 0);
@@ -454,8 +400,8 @@ Test(manifest, directory_walk_order)
 			     ERR_CONFLICT);
 		cr_expect_eq(m.n, 0);
 	}
-	mf_rm_tree(dir);
-	mf_rm_tree(other);
+	tl_rmtree(dir);
+	tl_rmtree(other);
 	free(dir);
 	free(other);
 	schema_free(s);
@@ -463,15 +409,15 @@ Test(manifest, directory_walk_order)
 
 Test(manifest, symlink_loop)
 {
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
-	char *dir = mf_tmpdir();
+	char *dir = tl_tmpdir("manifest");
 	char link[4096], want[4200];
 	const char *paths[1] = { dir };
 
-	mf_write(dir, "a.yaml", MF_DOC("McpServer", "a", ""));
-	mf_write(dir, "sub/b.yaml", MF_DOC("McpServer", "b", ""));
+	tl_write(dir, "a.yaml", MF_DOC("McpServer", "a", ""));
+	tl_write(dir, "sub/b.yaml", MF_DOC("McpServer", "b", ""));
 	snprintf(link, sizeof(link), "%s/sub/up", dir);
 	cr_assert_eq(symlink("..", link), 0);
 	cr_expect_eq(manifest_load_paths(s, paths, 1, &m, &e), ERR_INVALID);
@@ -485,22 +431,22 @@ Test(manifest, symlink_loop)
 	rmdir(link);
 	snprintf(link, sizeof(link), "%s/zz", dir);
 	cr_assert_eq(symlink("sub", link), 0);
-	mf_write(dir, "sub/c.yaml", MF_DOC("Container", "c", ""));
+	tl_write(dir, "sub/c.yaml", MF_DOC("Container", "c", ""));
 	/* ...but it names the same documents twice. */
 	cr_expect_eq(manifest_load_paths(s, paths, 1, &m, &e), ERR_CONFLICT);
 	cr_expect(strstr(e.msg, "duplicate McpServer 'b'") != NULL, "%s",
 		  e.msg);
-	mf_rm_tree(dir);
+	tl_rmtree(dir);
 	free(dir);
 	schema_free(s);
 }
 
 Test(manifest, too_big_file)
 {
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
-	char *dir = mf_tmpdir();
+	char *dir = tl_tmpdir("manifest");
 	char path[4096], want[4200];
 	const char *paths[1] = { path };
 	int fd;
@@ -520,17 +466,17 @@ Test(manifest, too_big_file)
 	paths[0] = dir;
 	cr_expect_eq(manifest_load_paths(s, paths, 1, &m, &e), ERR_TOO_LARGE);
 	cr_expect_str_eq(e.msg, want);
-	mf_rm_tree(dir);
+	tl_rmtree(dir);
 	free(dir);
 	schema_free(s);
 }
 
 Test(manifest, empty_and_missing_paths)
 {
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
-	char *dir = mf_tmpdir();
+	char *dir = tl_tmpdir("manifest");
 	char path[4096], want[4200];
 	const char *paths[1] = { path };
 	static const char *const empties[] = {
@@ -540,7 +486,7 @@ Test(manifest, empty_and_missing_paths)
 
 	for (i = 0; i < sizeof(empties) / sizeof(empties[0]); i++) {
 		snprintf(path, sizeof(path), "%s/e%zu.yaml", dir, i);
-		mf_write(dir, path + strlen(dir) + 1, empties[i]);
+		tl_write(dir, path + strlen(dir) + 1, empties[i]);
 		cr_expect_eq(manifest_load_paths(s, paths, 1, &m, &e),
 			     ERR_INVALID);
 		snprintf(want, sizeof(want), "'%s': no documents", path);
@@ -549,7 +495,7 @@ Test(manifest, empty_and_missing_paths)
 	}
 
 	/* A directory with nothing to read. */
-	mf_write(dir, "readme.txt", "hello\n");
+	tl_write(dir, "readme.txt", "hello\n");
 	snprintf(path, sizeof(path), "%s", dir);
 	cr_expect_eq(manifest_load_paths(s, paths, 1, &m, &e), ERR_INVALID);
 	snprintf(want, sizeof(want), "'%s': no documents", dir);
@@ -568,29 +514,29 @@ Test(manifest, empty_and_missing_paths)
 	cr_expect_eq(manifest_load_paths(s, paths, 1, &m, &e), ERR_NOT_FOUND);
 	cr_expect(strstr(e.msg, "dangling.yaml") != NULL, "%s", e.msg);
 	cr_expect_eq(m.n, 0);
-	mf_rm_tree(dir);
+	tl_rmtree(dir);
 	free(dir);
 	schema_free(s);
 }
 
 Test(manifest, invalid_utf8_file_is_all_or_nothing)
 {
-	struct schema *s = mf_schema();
+	struct schema *s = tl_schema();
 	struct manifest_set m = { NULL, 0 };
 	struct err e = ERR_INIT;
-	char *dir = mf_tmpdir();
+	char *dir = tl_tmpdir("manifest");
 	char want[4200];
 	const char *paths[1] = { dir };
 
-	mf_write(dir, "a.yaml", MF_DOC("McpServer", "a", ""));
-	mf_write(dir, "b.yaml", MF_DOC("McpServer", "b",
-				       "spec:\n  x: \"caf\xe9\"\n"));
+	tl_write(dir, "a.yaml", MF_DOC("McpServer", "a", ""));
+	tl_write(dir, "b.yaml", MF_DOC("McpServer", "b",
+		 "spec:\n  x: \"caf\xe9\"\n"));
 	cr_expect_eq(manifest_load_paths(s, paths, 1, &m, &e), ERR_INVALID);
 	snprintf(want, sizeof(want), "%s/b.yaml:6:11: invalid trailing UTF-8 "
 		 "octet (0x22)", dir);
 	cr_expect_str_eq(e.msg, want);
 	cr_expect(m.n == 0 && m.docs == NULL);
-	mf_rm_tree(dir);
+	tl_rmtree(dir);
 	free(dir);
 	schema_free(s);
 }

@@ -9,6 +9,7 @@
 #include "server/pbjson.h"
 #include "store/schema.h"
 #include "store/store.h"
+#include "testlib.h"
 
 #define OWNER_ID "owneruser00001"
 #define OTHER_ID "otheruser00002"
@@ -19,9 +20,7 @@ static struct schema *pbj_schema;
 
 static void pbj_setup(void)
 {
-	struct err e = ERR_INIT;
-
-	cr_assert_eq(schema_load_default(&pbj_schema, &e), 0, "%s", e.msg);
+	pbj_schema = tl_schema();
 }
 
 static void pbj_teardown(void)

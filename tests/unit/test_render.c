@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "err.h"
 #include "render.h"
+#include "testlib.h"
 
 #define GOLDEN_DIR "tests/golden/render"
 
@@ -402,22 +403,6 @@ static char *run_capture(const char *cmd, size_t *len, int *status)
 	return buf_detach(&b, len);
 }
 
-static char *make_tmpdir(void)
-{
-	char *dir = strdup("/tmp/pctl-render-XXXXXX");
-
-	cr_assert(dir && mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-	return dir;
-}
-
-static void remove_in(const char *dir, const char *name)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	unlink(path);
-}
-
 Test(render_llm_env, sourced_by_sh_gives_exact_values_and_no_injection)
 {
 	struct sh_case cases[] = {
@@ -469,7 +454,7 @@ Test(render_llm_env, sourced_by_sh_gives_exact_values_and_no_injection)
 	cr_assert_eq(r.rc, 0, "%s", r.e.msg);
 	cr_assert_eq(json_array_size(r.warnings), 0);
 
-	dir = make_tmpdir();
+	dir = tl_tmpdir("render");
 	snprintf(path, sizeof(path), "%s/llm.env", dir);
 	spit(path, r.out[0].ptr, r.out[0].len);
 
@@ -525,9 +510,9 @@ Test(render_llm_env, sourced_by_sh_gives_exact_values_and_no_injection)
 	snprintf(path, sizeof(path), "%s/pwned2", dir);
 	cr_expect(access(path, F_OK) != 0, "backquote substitution ran");
 
-	remove_in(dir, "pwned");
-	remove_in(dir, "pwned2");
-	remove_in(dir, "llm.env");
+	tl_unlink_in(dir, "pwned");
+	tl_unlink_in(dir, "pwned2");
+	tl_unlink_in(dir, "llm.env");
 	rmdir(dir);
 	free(dir);
 	rendered_release(&r);

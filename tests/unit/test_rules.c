@@ -6,7 +6,6 @@
  */
 #include <criterion/criterion.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "server/rules.h"
 #include "store/schema.h"
 #include "store/store.h"
+#include "testlib.h"
 
 static char rt_dir[256];
 static struct schema *rt_sch;
@@ -25,39 +25,6 @@ static struct store *rt_st;
 static char rt_alice[ID_LEN + 1], rt_bob[ID_LEN + 1], rt_root[ID_LEN + 1];
 static char rt_chat[ID_LEN + 1], rt_prompt[ID_LEN + 1], rt_agent[ID_LEN + 1];
 static json_t *rt_alice_rec, *rt_bob_rec, *rt_root_rec;
-
-static int rt_rm(const char *path, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* Create one record; its id into id_out (nullable). */
-static void rt_put(const char *coll, const char *json, char *id_out)
-{
-	struct err e = ERR_INIT;
-	struct store_txn *t = NULL;
-	struct store_put p;
-	struct record rec;
-	json_t *data = json_loads(json, 0, NULL);
-
-	cr_assert_not_null(data, "bad fixture %s", json);
-	memset(&p, 0, sizeof(p));
-	p.collection = coll;
-	p.data = data;
-	p.mode = STORE_CREATE;
-	cr_assert_eq(store_begin(rt_st, &t, &e), 0, "%s", e.msg);
-	cr_assert_eq(store_txn_put(t, &p, &rec, NULL, &e), 0, "%s: %s", coll,
-		     e.msg);
-	cr_assert_eq(store_commit(t, &e), 0, "%s", e.msg);
-	if (id_out)
-		memcpy(id_out, rec.id, ID_LEN + 1);
-	record_release(&rec);
-	json_decref(data);
-}
 
 /* A caller's auth record as the server builds it: field data plus "id". */
 static json_t *rt_auth_record(const char *id, const char *role)
@@ -67,25 +34,24 @@ static json_t *rt_auth_record(const char *id, const char *role)
 
 static void rt_setup(void)
 {
-	struct store_options o;
-	struct err e = ERR_INIT;
 	char buf[512];
 
-	snprintf(rt_dir, sizeof(rt_dir), "/tmp/pocketctl-test-rules.XXXXXX");
-	cr_assert_not_null(mkdtemp(rt_dir));
-	cr_assert_eq(schema_load_default(&rt_sch, &e), 0, "%s", e.msg);
-	memset(&o, 0, sizeof(o));
-	o.dir = rt_dir;
-	cr_assert_eq(store_open(&rt_st, rt_sch, &o, &e), 0, "%s", e.msg);
-
-	rt_put("users", "{\"email\":\"alice@x.io\",\"password\":\"h\",\"role\":\"user\"}", rt_alice);
-	rt_put("users", "{\"email\":\"bob@x.io\",\"password\":\"h\",\"role\":\"user\"}", rt_bob);
-	rt_put("users", "{\"email\":\"root@x.io\",\"password\":\"h\",\"role\":\"admin\"}", rt_root);
-	snprintf(buf, sizeof(buf), "{\"title\":\"t\",\"user\":\"%s\"}", rt_alice);
-	rt_put("chats", buf, rt_chat);
-	rt_put("ai_prompts", "{\"name\":\"p\",\"body\":\"b\"}", rt_prompt);
-	snprintf(buf, sizeof(buf), "{\"name\":\"a\",\"prompt\":\"%s\"}", rt_prompt);
-	rt_put("ai_agents", buf, rt_agent);
+	tl_store_setup(rt_dir, sizeof(rt_dir), "rules", NULL, 0, &rt_sch,
+		       &rt_st);
+	tl_create(rt_st, "users",
+		  "{'email': 'alice@x.io', 'password': 'h', 'role': 'user'}",
+		  rt_alice);
+	tl_create(rt_st, "users",
+		  "{'email': 'bob@x.io', 'password': 'h', 'role': 'user'}",
+		  rt_bob);
+	tl_create(rt_st, "users",
+		  "{'email': 'root@x.io', 'password': 'h', 'role': 'admin'}",
+		  rt_root);
+	snprintf(buf, sizeof(buf), "{'title': 't', 'user': '%s'}", rt_alice);
+	tl_create(rt_st, "chats", buf, rt_chat);
+	tl_create(rt_st, "ai_prompts", "{'name': 'p', 'body': 'b'}", rt_prompt);
+	snprintf(buf, sizeof(buf), "{'name': 'a', 'prompt': '%s'}", rt_prompt);
+	tl_create(rt_st, "ai_agents", buf, rt_agent);
 	rt_alice_rec = rt_auth_record(rt_alice, "user");
 	rt_bob_rec = rt_auth_record(rt_bob, "user");
 	rt_root_rec = rt_auth_record(rt_root, "admin");
@@ -93,12 +59,10 @@ static void rt_setup(void)
 
 static void rt_teardown(void)
 {
-	store_close(rt_st);
-	schema_free(rt_sch);
+	tl_store_teardown(rt_dir, &rt_sch, &rt_st);
 	json_decref(rt_alice_rec);
 	json_decref(rt_bob_rec);
 	json_decref(rt_root_rec);
-	nftw(rt_dir, rt_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 TestSuite(rules, .init = rt_setup, .fini = rt_teardown);

@@ -5,7 +5,7 @@
  * cases (good values and their normal form, bad values and the field and
  * message they are refused with).
  *
- * JSON in the tables is written with ' for " to stay readable; jq() swaps
+ * JSON in the tables is written with ' for " to stay readable; tl_json() swaps
  * them back.
  */
 #include <criterion/criterion.h>
@@ -16,42 +16,7 @@
 #include <jansson.h>
 
 #include "store/schema.h"
-
-/* text with every ' turned into ". Caller frees the result. */
-static char *sch_quotes(const char *text)
-{
-	char *t = strdup(text), *p;
-
-	cr_assert_not_null(t);
-	for (p = t; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	return t;
-}
-
-/* Parse JSON written with single quotes. Caller owns the result. */
-static json_t *jq(const char *text)
-{
-	json_error_t jerr;
-	json_t *j;
-	char *t = sch_quotes(text);
-
-	j = json_loads(t, JSON_DECODE_ANY, &jerr);
-	cr_assert_not_null(j, "bad test JSON %s: %s", text, jerr.text);
-	free(t);
-	return j;
-}
-
-static struct schema *load_default(void)
-{
-	struct err e = ERR_INIT;
-	struct schema *s = NULL;
-	int rc = schema_load_default(&s, &e);
-
-	cr_assert_eq(rc, 0, "default schema: %s", e.msg);
-	cr_assert_not_null(s);
-	return s;
-}
+#include "testlib.h"
 
 /* ---- the embedded schema ------------------------------------------------ */
 
@@ -86,7 +51,7 @@ static const struct {
 
 Test(schema, default_has_every_collection)
 {
-	struct schema *s = load_default();
+	struct schema *s = tl_schema();
 	const struct collection *c;
 	char id[80];
 	size_t i;
@@ -118,7 +83,7 @@ Test(schema, default_has_every_collection)
 
 Test(schema, default_relations_and_flags)
 {
-	struct schema *s = load_default();
+	struct schema *s = tl_schema();
 	const struct collection *c;
 	const struct field *f;
 	size_t i, j;
@@ -204,7 +169,7 @@ Test(schema, default_name_fields)
 		"ai_prompts", "ai_models", "ai_agents", "mcp_servers",
 		"proposals", "healthchecks", "containers", "reconcile_status",
 	};
-	struct schema *s = load_default();
+	struct schema *s = tl_schema();
 	const struct collection *c;
 	size_t i, j, n = 0;
 	bool unique;
@@ -243,7 +208,7 @@ static size_t sch_pos(const struct collection **order, size_t n,
 
 Test(schema, topo_order)
 {
-	struct schema *s = load_default();
+	struct schema *s = tl_schema();
 	const struct collection **order;
 	const struct field *f;
 	size_t i, j, n = s->ncollections;
@@ -292,7 +257,7 @@ Test(schema, find_kind_variants)
 		{ "", NULL },
 		{ "_", NULL },
 	};
-	struct schema *s = load_default();
+	struct schema *s = tl_schema();
 	const struct collection *c;
 	size_t i;
 
@@ -466,7 +431,7 @@ Test(schema, bad_documents)
 	int rc;
 
 	for (i = 0; i < sizeof(sch_bad) / sizeof(sch_bad[0]); i++) {
-		text = sch_quotes(sch_bad[i].doc);
+		text = tl_quotes(sch_bad[i].doc);
 		cr_assert_not_null(text);
 		s = NULL;
 		err_clear(&e);
@@ -663,7 +628,7 @@ static void sch_check_out(const struct collection *c, json_t *out,
 	     i++, it = json_object_iter_next(out, it))
 		cr_expect_str_eq(json_object_iter_key(it), c->fields[i].name,
 				 "row %zu: field %zu out of order", row, i);
-	want = jq(expect);
+	want = tl_json(expect);
 	json_object_foreach(want, key, v) {
 		char *got = json_dumps(json_object_get(out, key),
 				       JSON_ENCODE_ANY | JSON_COMPACT);
@@ -676,7 +641,7 @@ static void sch_check_out(const struct collection *c, json_t *out,
 
 Test(schema, normalize_table)
 {
-	struct schema *s = load_default();
+	struct schema *s = tl_schema();
 	const struct collection *c;
 	json_t *in, *base, *out;
 	struct err e;
@@ -686,8 +651,8 @@ Test(schema, normalize_table)
 	for (i = 0; i < sizeof(sch_norm) / sizeof(sch_norm[0]); i++) {
 		c = schema_find(s, sch_norm[i].coll);
 		cr_assert_not_null(c, "row %zu", i);
-		in = jq(sch_norm[i].in);
-		base = sch_norm[i].base ? jq(sch_norm[i].base) : NULL;
+		in = tl_json(sch_norm[i].in);
+		base = sch_norm[i].base ? tl_json(sch_norm[i].base) : NULL;
 		out = NULL;
 		err_clear(&e);
 		rc = schema_normalize(c, in, base, &out, &e);
@@ -712,7 +677,7 @@ Test(schema, normalize_table)
 
 Test(schema, normalize_bad_dates)
 {
-	struct schema *s = load_default();
+	struct schema *s = tl_schema();
 	const struct collection *c = schema_find(s, "chats");
 	json_t *in, *out;
 	struct err e;
@@ -736,7 +701,7 @@ Test(schema, normalize_bad_dates)
 
 Test(schema, normalize_sizes_and_bytes)
 {
-	struct schema *s = load_default();
+	struct schema *s = tl_schema();
 	const struct collection *models = schema_find(s, "ai_models");
 	const struct collection *msgs = schema_find(s, "messages");
 	const struct collection *chats = schema_find(s, "chats");
@@ -787,7 +752,7 @@ Test(schema, normalize_sizes_and_bytes)
 	json_decref(in);
 
 	/* non-object input and base */
-	in = jq("[1]");
+	in = tl_json("[1]");
 	cr_expect_eq(schema_normalize(chats, in, NULL, &out, &e), ERR_INVALID);
 	cr_expect_not_null(strstr(e.msg, "must be an object, got an array"));
 	cr_expect_eq(schema_normalize(chats, NULL, NULL, &out, &e), ERR_INVALID);
@@ -805,13 +770,13 @@ Test(schema, normalize_sizes_and_bytes)
 
 Test(schema, normalize_copies)
 {
-	struct schema *s = load_default();
+	struct schema *s = tl_schema();
 	const struct collection *c = schema_find(s, "mcp_servers");
 	json_t *in, *out = NULL, *out2 = NULL;
 	struct err e = ERR_INIT;
 
 	/* The result shares nothing with the input ... */
-	in = jq("{'name':'n8n','config':{'K':'v'}}");
+	in = tl_json("{'name':'n8n','config':{'K':'v'}}");
 	cr_assert_eq(schema_normalize(c, in, NULL, &out, &e), 0, "%s", e.msg);
 	json_object_set_new(json_object_get(in, "config"), "K", json_string("w"));
 	cr_expect_str_eq(json_string_value(json_object_get(
@@ -819,7 +784,7 @@ Test(schema, normalize_copies)
 	/* ... nor with the schema's defaults. */
 	json_object_set_new(out, "catalog", json_string("changed"));
 	json_decref(in);
-	in = jq("{'name':'x'}");
+	in = tl_json("{'name':'x'}");
 	cr_assert_eq(schema_normalize(c, in, NULL, &out2, &e), 0, "%s", e.msg);
 	cr_expect_str_eq(json_string_value(json_object_get(out2, "catalog")),
 			 "docker-mcp");

@@ -8,15 +8,15 @@
  *
  * Most tests run against a small inline schema (st_schema_json) so that
  * they do not depend on the product schema's details. JSON in the tests is
- * written with ' for " to stay readable; st_json() swaps them back.
+ * written with ' for " to stay readable; tl_json() swaps them back.
  */
 #include <criterion/criterion.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -25,6 +25,7 @@
 #include "store/embedded.h"
 #include "store/schema.h"
 #include "store/store.h"
+#include "testlib.h"
 
 /*
  * agents: name field, a select; chats: no name field, a relation without
@@ -81,80 +82,15 @@ static char st_dir[256];
 static struct schema *st_sch;
 static struct store *st;
 
-/* text with every ' turned into ". Caller frees the result. */
-static char *st_quotes(const char *text)
-{
-	char *t = strdup(text), *p;
-
-	cr_assert_not_null(t);
-	for (p = t; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	return t;
-}
-
-/* Parse JSON written with single quotes. Caller owns the result. */
-static json_t *st_json(const char *text)
-{
-	json_error_t jerr;
-	char *t = st_quotes(text);
-	json_t *j = json_loads(t, JSON_DECODE_ANY, &jerr);
-
-	cr_assert_not_null(j, "bad test JSON %s: %s", text, jerr.text);
-	free(t);
-	return j;
-}
-
-static struct schema *st_load(const char *text)
-{
-	struct err e = ERR_INIT;
-	struct schema *s = NULL;
-	char *t = st_quotes(text);
-	int rc = schema_load(&s, t, strlen(t), &e);
-
-	cr_assert_eq(rc, 0, "test schema: %s", e.msg);
-	free(t);
-	return s;
-}
-
-static struct store *st_open(const struct schema *sc, int64_t keep)
-{
-	struct store_options o = { st_dir, keep, false };
-	struct err e = ERR_INIT;
-	struct store *s = NULL;
-	int rc = store_open(&s, sc, &o, &e);
-
-	cr_assert_eq(rc, 0, "store_open: %s", e.msg);
-	return s;
-}
-
-static int st_rm(const char *path, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void st_setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(st_dir, sizeof(st_dir), "%s/pocket-store-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	cr_assert_not_null(mkdtemp(st_dir));
-	st_sch = st_load(st_schema_json);
-	st = st_open(st_sch, 0);
+	tl_store_setup(st_dir, sizeof(st_dir), "store", st_schema_json, 0,
+		       &st_sch, &st);
 }
 
 static void st_teardown(void)
 {
-	store_close(st);
-	st = NULL;
-	schema_free(st_sch);
-	st_sch = NULL;
-	nftw(st_dir, st_rm, 16, FTW_DEPTH | FTW_PHYS);
+	tl_store_teardown(st_dir, &st_sch, &st);
 }
 
 TestSuite(store, .init = st_setup, .fini = st_teardown);
@@ -166,7 +102,7 @@ static int st_put(const char *coll, const char *id, const char *name,
 {
 	struct store_put p;
 	struct store_txn *t = NULL;
-	json_t *d = data ? st_json(data) : NULL;
+	json_t *d = data ? tl_json(data) : NULL;
 	int rc;
 
 	memset(&p, 0, sizeof(p));
@@ -245,7 +181,7 @@ static int64_t st_rows(const char *table)
 
 static void st_assert_json(json_t *got, const char *want)
 {
-	json_t *w = st_json(want);
+	json_t *w = tl_json(want);
 	char *g = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
 
 	cr_assert(json_equal(got, w), "got %s, want %s", g, want);
@@ -373,8 +309,8 @@ Test(store, labels)
 	struct store_txn *t;
 	struct record r;
 	enum store_action act;
-	json_t *d = st_json("{'name': 'a'}"), *l1 = st_json("{'team': 'x'}");
-	json_t *bad = st_json("{'team': 1}");
+	json_t *d = tl_json("{'name': 'a'}"), *l1 = tl_json("{'team': 'x'}");
+	json_t *bad = tl_json("{'team': 1}");
 
 	record_init(&r);
 	memset(&p, 0, sizeof(p));
@@ -414,7 +350,7 @@ Test(store, if_revision)
 	struct store_put p;
 	struct store_txn *t;
 	char id[ID_LEN + 1];
-	json_t *d = st_json("{'name': 'a', 'temp': 2}");
+	json_t *d = tl_json("{'name': 'a', 'temp': 2}");
 
 	st_make("agents", "a", "{}", id);
 	memset(&p, 0, sizeof(p));
@@ -442,7 +378,7 @@ Test(store, put_modes_and_ids)
 	struct store_put p;
 	struct store_txn *t;
 	struct record r;
-	json_t *d = st_json("{'title': 'hello'}");
+	json_t *d = tl_json("{'title': 'hello'}");
 
 	record_init(&r);
 	memset(&p, 0, sizeof(p));
@@ -530,7 +466,7 @@ Test(store, revisions_are_changelog_rows)
 	struct st_walk w;
 	struct record r;
 	char a[ID_LEN + 1], c[ID_LEN + 1];
-	json_t *status = st_json("{'phase': 'ready'}");
+	json_t *status = tl_json("{'phase': 'ready'}");
 	int i;
 
 	record_init(&r);
@@ -621,7 +557,7 @@ Test(store, change_keys_walk_without_records)
 	struct store_txn *t;
 	struct st_keys k;
 	char a[ID_LEN + 1];
-	json_t *status = st_json("{'phase': 'ready'}");
+	json_t *status = tl_json("{'phase': 'ready'}");
 
 	st_make("agents", "a", "{}", a);
 	cr_assert_eq(store_begin(st, &t, &e), 0);
@@ -685,7 +621,7 @@ Test(store, status_bumps_revision_not_generation)
 	struct store_txn *t;
 	struct record r;
 	char a[ID_LEN + 1];
-	json_t *s1 = st_json("{'conditions': [{'type': 'Ready'}]}");
+	json_t *s1 = tl_json("{'conditions': [{'type': 'Ready'}]}");
 	json_t *bad = json_string("x");
 
 	record_init(&r);
@@ -733,7 +669,7 @@ Test(store, validation_errors_write_nothing)
 	struct err e = ERR_INIT;
 	struct store_txn *t;
 	struct store_put p;
-	json_t *good = st_json("{'name': 'good'}"), *d;
+	json_t *good = tl_json("{'name': 'good'}"), *d;
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -742,7 +678,7 @@ Test(store, validation_errors_write_nothing)
 		p.collection = "agents";
 		p.data = good;
 		cr_assert_eq(store_txn_put(t, &p, NULL, NULL, &e), 0);
-		d = st_json(cases[i].data);
+		d = tl_json(cases[i].data);
 		p.collection = cases[i].coll;
 		p.data = d;
 		cr_assert_eq(store_txn_put(t, &p, NULL, NULL, &e), ERR_INVALID,
@@ -778,7 +714,7 @@ Test(store, relation_must_exist)
 	cr_assert_eq(store_begin(st, &t, &e), 0);
 	memset(&p, 0, sizeof(p));
 	p.collection = "agents";
-	p.data = d = st_json("{'name': 'a'}");
+	p.data = d = tl_json("{'name': 'a'}");
 	cr_assert_eq(store_txn_put(t, &p, &a, NULL, &e), 0);
 	json_decref(d);
 	d = json_pack("{s:s,s:s}", "title", "t", "agent", a.id);
@@ -832,7 +768,7 @@ Test(store, name_collision)
 	struct store_put p;
 	struct store_txn *t;
 	char b[ID_LEN + 1];
-	json_t *d = st_json("{'name': 'a'}");
+	json_t *d = tl_json("{'name': 'a'}");
 
 	st_make("chats", "c1", "{'title': 't'}", NULL);
 	cr_assert_eq(st_put("chats", "bbbbbbbbbbbbbbb", "c1", "{'title': 'u'}",
@@ -933,7 +869,7 @@ Test(store, changelog_retention)
 	int i;
 
 	store_close(st);
-	st = st_open(st_sch, 5);
+	st = tl_store_open(st_sch, st_dir, 5);
 	cr_assert_eq(store_changelog_oldest(st), 1, "empty: head + 1");
 	for (i = 0; i < 20; i++) {
 		snprintf(name, sizeof(name), "a%d", i);
@@ -950,7 +886,7 @@ Test(store, changelog_retention)
 
 	/* Revisions continue after the trim, also across a reopen. */
 	store_close(st);
-	st = st_open(st_sch, 1);
+	st = tl_store_open(st_sch, st_dir, 1);
 	st_make("agents", "more", "{}", NULL);
 	cr_assert_eq(store_head(st), 21);
 	cr_assert_eq(st_rows("changelog"), 1, "the head row is kept");
@@ -1015,7 +951,7 @@ Test(store, reopen_keeps_data_and_levels)
 	cr_assert_eq(store_migration_level(st), (int)embedded_nmigrations);
 	cr_assert_eq(store_schema_version(st), 3);
 	store_close(st);
-	st = st_open(st_sch, 0);
+	st = tl_store_open(st_sch, st_dir, 0);
 	cr_assert_eq(store_get(st, "agents", a, &r, &e), 0, "%s", e.msg);
 	cr_assert_eq(json_integer_value(json_object_get(r.data, "temp")), 2);
 	record_release(&r);
@@ -1029,7 +965,7 @@ Test(store, reopen_keeps_data_and_levels)
 
 	/* A new schema version is recorded; the old one stays readable;
 	 * an index the schema dropped goes away. */
-	v4 = st_load(ST_SCHEMA("4", ""));
+	v4 = tl_schema_text(ST_SCHEMA("4", ""));
 	cr_assert_eq(store_open(&st, v4, &o, &e), 0, "%s", e.msg);
 	cr_assert_eq(store_schema_version(st), 4);
 	cr_assert_eq(st_sql_int("SELECT value FROM meta WHERE key = 'schema_version_previous'"),
@@ -1039,7 +975,7 @@ Test(store, reopen_keeps_data_and_levels)
 	cr_assert_eq(st_sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'r_perms_agent'"),
 		     1, "a relation lookup index replaces it");
 	store_close(st);
-	st = st_open(st_sch, 0);
+	st = tl_store_open(st_sch, st_dir, 0);
 	cr_assert_eq(st_sql_int("SELECT count(*) FROM sqlite_master WHERE name LIKE 'u_perms%'"),
 		     1);
 	schema_free(v4);
@@ -1049,10 +985,10 @@ Test(store, new_unique_index_over_duplicates)
 {
 	struct err e = ERR_INIT;
 	struct store_options o = { st_dir, 0, false };
-	struct schema *loose = st_load(ST_SCHEMA("4", ""));
+	struct schema *loose = tl_schema_text(ST_SCHEMA("4", ""));
 
 	store_close(st);
-	st = st_open(loose, 0);
+	st = tl_store_open(loose, st_dir, 0);
 	st_make("perms", NULL, "{'tool': 'bash', 'pattern': '*'}", NULL);
 	st_make("perms", NULL, "{'tool': 'bash', 'pattern': '*'}", NULL);
 	store_close(st);
@@ -1364,7 +1300,7 @@ Test(store, rows_as_stored_and_foreign_keys_noticed)
 	store_close(st);
 	st_sql_exec("UPDATE records SET data = json_set(data, '$.gone', 1) "
 		    "WHERE collection = 'agents' AND name = 'r1'");
-	st = st_open(st_sch, 0);
+	st = tl_store_open(st_sch, st_dir, 0);
 	cr_assert_eq(store_data_clean(st, "agents", &clean, &e), 0, "%s",
 		     e.msg);
 	cr_assert_not(clean);
@@ -1385,7 +1321,7 @@ Test(store, default_schema)
 	record_init(&r);
 	store_close(st);
 	st = NULL;
-	nftw(st_dir, st_rm, 16, FTW_DEPTH | FTW_PHYS);
+	tl_rmtree(st_dir);
 	snprintf(path, sizeof(path), "%s/sub/data", st_dir);
 	cr_assert_eq(schema_load_default(&def, &e), 0, "%s", e.msg);
 	{

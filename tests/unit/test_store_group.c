@@ -15,7 +15,6 @@
 #include <criterion/logging.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -31,6 +30,7 @@
 
 #include "store/schema.h"
 #include "store/store.h"
+#include "testlib.h"
 
 static const char sg_schema_json[] =
 	"{\"version\": 1, \"collections\": ["
@@ -45,46 +45,15 @@ static char sg_dir[256];
 static struct schema *sg_sch;
 static struct store *sg;
 
-static struct store *sg_open(void)
-{
-	struct store_options o = { sg_dir, 0, false };
-	struct err e = ERR_INIT;
-	struct store *s = NULL;
-
-	cr_assert_eq(store_open(&s, sg_sch, &o, &e), 0, "store_open: %s",
-		     e.msg);
-	return s;
-}
-
-static int sg_rm(const char *path, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void sg_setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	struct err e = ERR_INIT;
-
-	snprintf(sg_dir, sizeof(sg_dir), "%s/pocket-group-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	cr_assert_not_null(mkdtemp(sg_dir));
-	cr_assert_eq(schema_load(&sg_sch, sg_schema_json,
-				 strlen(sg_schema_json), &e), 0, "%s", e.msg);
-	sg = sg_open();
+	tl_store_setup(sg_dir, sizeof(sg_dir), "group", sg_schema_json, 0,
+		       &sg_sch, &sg);
 }
 
 static void sg_teardown(void)
 {
-	store_close(sg);
-	sg = NULL;
-	schema_free(sg_sch);
-	sg_sch = NULL;
-	nftw(sg_dir, sg_rm, 16, FTW_DEPTH | FTW_PHYS);
+	tl_store_teardown(sg_dir, &sg_sch, &sg);
 }
 
 TestSuite(store_group, .init = sg_setup, .fini = sg_teardown);
@@ -347,7 +316,7 @@ static void sg_writers_share_commits(int combined_every, const char *what)
 
 	/* Everything acknowledged is there after a reopen. */
 	store_close(sg);
-	sg = sg_open();
+	sg = tl_store_open(sg_sch, sg_dir, 0);
 	cr_assert_eq(store_head(sg), (int64_t)n);
 	for (i = 0; i < SG_THREADS; i++) {
 		for (j = 0; j < w[i].ok; j++) {
@@ -459,7 +428,7 @@ Test(store_group, failed_sync_fails_its_writes_and_every_later_one,
 	record_release(&r);
 	store_wal_sync = fdatasync;
 	store_close(sg);
-	sg = sg_open();
+	sg = tl_store_open(sg_sch, sg_dir, 0);
 	cr_assert_eq(sg_create(sg, "reopened", 1, false, &r, &e), 0, "%s",
 		     e.msg);
 	record_release(&r);
@@ -847,7 +816,7 @@ Test(store_group_fail, failing_commit_fails_its_batch_only)
 	cr_assert_eq(st.commits, 2);
 	cr_assert_eq(st.failed, 1);
 	store_close(sg);
-	sg = sg_open();
+	sg = tl_store_open(sg_sch, sg_dir, 0);
 	cr_assert_eq(store_head(sg), 2);
 	cr_assert_eq(store_get_by_name(sg, "items", "c", &r, &e), 0);
 	record_release(&r);
@@ -942,7 +911,7 @@ static void sg_child(int fd)
 	long i;
 
 	sg_ack_fd = fd;
-	sg = sg_open();
+	sg = tl_store_open(sg_sch, sg_dir, 0);
 	for (i = 0; i < 16; i++)
 		if (pthread_create(&th[i], NULL, sg_child_writer, (void *)i))
 			_exit(3);
@@ -997,7 +966,7 @@ Test(store_group, sigkill_keeps_acknowledged, .timeout = 600)
 	cr_assert_geq(n, 1500);
 	close(fds[0]);
 
-	sg = sg_open();
+	sg = tl_store_open(sg_sch, sg_dir, 0);
 	for (i = 0; i < n; i++) {
 		cr_assert_eq(store_get(sg, "items", ids[i], &r, &e), 0,
 			     "acknowledged %s lost: %s", ids[i], e.msg);

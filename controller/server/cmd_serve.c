@@ -1,6 +1,10 @@
 /*
  * cmd_serve.c - `pocketctl serve`: parse the options into a struct
- * server_options and run the server (server.c) in the foreground.
+ * server_options and run the server (server.c) in the foreground. It is
+ * the server's command-line face: the command table row (cli/main.c) and
+ * cmd_serve()'s declaration live in cli/cli.h, the only CLI header the
+ * server layer may include, so that the CLI itself includes no server/
+ * header.
  */
 #include <errno.h>
 #include <limits.h>
@@ -8,14 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "server/server.h"
-
-static const char serve_usage[] =
-	"serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch] "
-	"[--docker unix:///PATH|tcp://HOST:PORT] "
-	"[--workers N] [--max-streams N] [--max-body BYTES] "
-	"[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N]";
+#include "cli/cli.h"
+#include "server.h"
 
 /* Parse a whole decimal number in [min, max]. */
 static int parse_long(const char *s, long min, long max, long *out)
@@ -123,7 +121,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		}
 		if (!v)
 			return cli_usage("serve", "unknown argument '%s'; usage: pocketctl %s",
-					 opt, serve_usage);
+					 opt, cli->cmd->usage);
 		if (!*v)
 			return cli_usage("serve", "%s needs a value", opt);
 	}
