@@ -12,14 +12,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import PocketBase from 'pocketbase';
+import { URL, ADMIN_EMAIL, ADMIN_PASSWORD, clients, client, withUsers } from './lib.mjs';
 
-const URL = process.env.PB_URL;
-const ADMIN_EMAIL = process.env.PB_ADMIN_EMAIL;
-const ADMIN_PASSWORD = process.env.PB_ADMIN_PASSWORD;
-if (!URL || !ADMIN_EMAIL || !ADMIN_PASSWORD) {
-  throw new Error('run through tests/compat/run.sh (PB_URL, PB_ADMIN_EMAIL, PB_ADMIN_PASSWORD)');
-}
 
 if (!globalThis.EventSource) {
   try {
@@ -37,13 +31,6 @@ const RUN = 'rt' + Date.now().toString(36);
 const WAIT_MS = 5000;       // for an event that must arrive
 const QUIET_MS = 700;       // for events that must not
 
-const clients = [];
-function client() {
-  const pb = new PocketBase(URL);
-  pb.autoCancellation(false);
-  clients.push(pb);
-  return pb;
-}
 
 // A subscription's received events, with a way to wait for them.
 function recorder() {
@@ -83,20 +70,7 @@ let bobId;
 
 before(async () => {
   if (skip) return;
-  admin = client();
-  await admin.collection('_superusers').authWithPassword(ADMIN_EMAIL, ADMIN_PASSWORD);
-  for (const name of ['alice', 'bob']) {
-    const u = await admin.collection('users').create({
-      email: `${name}-${RUN}@example.com`,
-      password: `${name}-pass-123`,
-      passwordConfirm: `${name}-pass-123`,
-      name,
-      role: 'user',
-    });
-    if (name === 'alice') aliceId = u.id; else bobId = u.id;
-  }
-  alice = client();
-  await alice.collection('users').authWithPassword(`alice-${RUN}@example.com`, 'alice-pass-123');
+  ({ admin, alice, aliceId, bobId } = await withUsers(RUN));
 });
 
 after(async () => {

@@ -7,23 +7,13 @@
 
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import PocketBase, { ClientResponseError } from 'pocketbase';
+import { ClientResponseError } from 'pocketbase';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, client, withUsers } from './lib.mjs';
 
-const URL = process.env.PB_URL;
-const ADMIN_EMAIL = process.env.PB_ADMIN_EMAIL;
-const ADMIN_PASSWORD = process.env.PB_ADMIN_PASSWORD;
-if (!URL || !ADMIN_EMAIL || !ADMIN_PASSWORD) {
-  throw new Error('run through tests/compat/run.sh (PB_URL, PB_ADMIN_EMAIL, PB_ADMIN_PASSWORD)');
-}
 
 // Unique per run, so a re-run against the same server does not collide.
 const RUN = Date.now().toString(36);
 
-function client() {
-  const pb = new PocketBase(URL);
-  pb.autoCancellation(false);
-  return pb;
-}
 
 // Resolves to the ClientResponseError a call rejects with.
 async function failure(promise) {
@@ -42,20 +32,7 @@ let aliceId;
 let bobId;
 
 before(async () => {
-  admin = client();
-  await admin.collection('_superusers').authWithPassword(ADMIN_EMAIL, ADMIN_PASSWORD);
-  for (const name of ['alice', 'bob']) {
-    const u = await admin.collection('users').create({
-      email: `${name}-${RUN}@example.com`,
-      password: `${name}-pass-123`,
-      passwordConfirm: `${name}-pass-123`,
-      name,
-      role: 'user',
-    });
-    if (name === 'alice') aliceId = u.id; else bobId = u.id;
-  }
-  alice = client();
-  await alice.collection('users').authWithPassword(`alice-${RUN}@example.com`, 'alice-pass-123');
+  ({ admin, alice, aliceId, bobId } = await withUsers(RUN));
 });
 
 test('superuser auth: token and record in the auth store', async () => {

@@ -8,6 +8,8 @@
 # One server per file (setup_file) on a free loopback port; tests that
 # need their own data directory start a second one.
 
+load api
+
 setup_file() {
   : "${PCTL:?set PCTL to the pocketctl binary}"
   command -v jq >/dev/null || { echo "jq is needed" >&2; return 1; }
@@ -89,19 +91,6 @@ gv_stop() {
   rm -f "$1.pid"
 }
 
-# api METHOD PATH [TOKEN] [JSON BODY]: sets code, body, headers.
-api() {
-  local method="$1" path="$2" tok="${3:-}" data="${4:-}" out
-  out="$(mktemp "$GT/resp.XXXXXX")"
-  local args=(-sS -m 10 -X "$method" -o "$out" -D "$out.h" -w '%{http_code}')
-  [ -n "$tok" ] && args+=(-H "Authorization: $tok")
-  [ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
-  code="$(curl "${args[@]}" "${GV_API_URL:-$URL}$path")"
-  body="$(cat "$out")"
-  headers="$(tr 'A-Z' 'a-z' <"$out.h" | tr -d '\r')"
-  rm -f "$out" "$out.h"
-}
-
 # wait_for CMD...: retry a command for up to 10 s.
 wait_for() {
   local i
@@ -112,11 +101,6 @@ wait_for() {
   return 1
 }
 
-login() {
-  curl -sS -m 10 -H 'Content-Type: application/json' \
-    --data-binary "{\"identity\":\"$2\",\"password\":\"$3\"}" \
-    "${GV_API_URL:-$URL}/api/collections/$1/auth-with-password" | jq -r '.token // empty'
-}
 
 perm() {   # perm TOKEN COMMAND -> code, body
   api POST /api/pocketcoder/permission "$1" \
@@ -302,7 +286,7 @@ perm() {   # perm TOKEN COMMAND -> code, body
 
 @test "mcp_request: the cool-down is configurable" {
   gv_start "$GT/data2" "$GT/root2" "$GT/server2" POCKETCTL_MCP_COOLDOWN=0
-  GV_API_URL="$GV_URL"
+  API_URL="$GV_URL"
   su2="$(login _superusers "$ADMIN_EMAIL" "$ADMIN_PASSWORD")"
   api POST /api/pocketcoder/mcp_request "$su2" '{"server_name":"brave"}'
   [ "$code" = 200 ]
@@ -381,7 +365,7 @@ perm() {   # perm TOKEN COMMAND -> code, body
 @test "ledger verify: one changed byte in the SQLite file is named (offline, exit 1)" {
   d="$GT/tamper"
   gv_start "$d/data" "$d/root" "$GT/server3"
-  GV_API_URL="$GV_URL"
+  API_URL="$GV_URL"
   su3="$(login _superusers "$ADMIN_EMAIL" "$ADMIN_PASSWORD")"
   for n in alpha beta gamma; do
     api POST /api/collections/proposals/records "$su3" \
@@ -390,7 +374,7 @@ perm() {   # perm TOKEN COMMAND -> code, body
   done
   wait_for test -f "$d/root/workspace/.opencode/skills/gamma/SKILL.md"
   gv_stop "$GT/server3"
-  unset GV_API_URL
+  unset API_URL
 
   run "$PCTL" --data "$d/data" ledger verify --offline
   [ "$status" -eq 0 ]
@@ -410,7 +394,7 @@ perm() {   # perm TOKEN COMMAND -> code, body
   # the skills reconciler renders only what the chain vouches for: the
   # changed byte never reaches the agent, and the break is reported
   gv_start "$d/data" "$d/root" "$GT/server3"
-  GV_API_URL="$GV_URL"
+  API_URL="$GV_URL"
   su3="$(login _superusers "$ADMIN_EMAIL" "$ADMIN_PASSWORD")"
   skills_warned() {
     api GET /api/v1/status "$su3"
@@ -419,7 +403,7 @@ perm() {   # perm TOKEN COMMAND -> code, body
   }
   wait_for skills_warned
   gv_stop "$GT/server3"
-  unset GV_API_URL
+  unset API_URL
   skills="$d/root/workspace/.opencode/skills"
   [ -f "$skills/alpha/SKILL.md" ]
   ! grep -rq bEta "$skills"
@@ -459,7 +443,7 @@ perm() {   # perm TOKEN COMMAND -> code, body
   printf -- '---\nname: [broken\n---\nx\n' >"$props/broken.md"
   head -c 300000 /dev/zero | tr '\0' a >"$props/big.md"
   gv_start "$d/data" "$d/root" "$GT/server4"
-  GV_API_URL="$GV_URL"
+  API_URL="$GV_URL"
   su4="$(login _superusers "$ADMIN_EMAIL" "$ADMIN_PASSWORD")"
   names() {
     api GET "/api/collections/proposals/records?sort=name" "$su4"

@@ -9,6 +9,8 @@
 # create their own records with unique names, so they do not depend on each
 # other's order.
 
+load api
+
 setup_file() {
   : "${PCTL:?set PCTL to the pocketctl binary}"
   command -v jq >/dev/null || { echo "jq is needed" >&2; return 1; }
@@ -68,25 +70,6 @@ teardown_file() {
   fi
   rm -rf "$RT"
   return $bad
-}
-
-# api METHOD PATH [TOKEN] [JSON BODY] [extra curl args...]: sets code, body
-# and headers (the response headers, lower-cased names).
-api() {
-  local method="$1" path="$2" tok="${3:-}" data="${4:-}"
-  shift 4 2>/dev/null || shift $#
-  local args=(-sS -m 10 -X "$method" -o "$RT/body" -D "$RT/headers" -w '%{http_code}')
-  [ -n "$tok" ] && args+=(-H "Authorization: $tok")
-  [ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
-  code="$(curl "${args[@]}" "$@" "$URL$path")"
-  body="$(cat "$RT/body")"
-  headers="$(tr 'A-Z' 'a-z' <"$RT/headers" | tr -d '\r')"
-}
-
-login() {
-  curl -sS -m 10 -H 'Content-Type: application/json' \
-    --data-binary "{\"identity\":\"$2\",\"password\":\"$3\"}" \
-    "$URL/api/collections/$1/auth-with-password" | jq -r '.token // empty'
 }
 
 etag() {

@@ -17,6 +17,7 @@
 #include "manifest.h"
 #include "store/schema.h"
 #include "store/store.h"
+#include "testlib.h"
 
 static struct schema *sh_schema;
 static struct store *sh_store;
@@ -25,44 +26,16 @@ static char sh_user[ID_LEN + 1];   /* a users record, role "user" */
 
 static void sh_setup(void)
 {
-	struct store_options o;
-	struct err e = ERR_INIT;
-	struct store_txn *t;
-	struct store_put p;
-	struct record r;
-	json_t *data;
-
-	snprintf(sh_dir, sizeof(sh_dir), "/tmp/pocketctl-hooks-XXXXXX");
-	cr_assert_not_null(mkdtemp(sh_dir));
-	cr_assert_eq(schema_load_default(&sh_schema, &e), 0, "%s", e.msg);
-	memset(&o, 0, sizeof(o));
-	o.dir = sh_dir;
-	cr_assert_eq(store_open(&sh_store, sh_schema, &o, &e), 0, "%s", e.msg);
-	data = json_pack("{s:s, s:s, s:s}", "email", "u@x.io", "password", "h",
-			 "role", "user");
-	memset(&p, 0, sizeof(p));
-	p.collection = "users";
-	p.data = data;
-	p.mode = STORE_CREATE;
-	record_init(&r);
-	cr_assert_eq(store_begin(sh_store, &t, &e), 0, "%s", e.msg);
-	cr_assert_eq(store_txn_put(t, &p, &r, NULL, &e), 0, "%s", e.msg);
-	cr_assert_eq(store_commit(t, &e), 0, "%s", e.msg);
-	memcpy(sh_user, r.id, sizeof(sh_user));
-	record_release(&r);
-	json_decref(data);
+	tl_store_setup(sh_dir, sizeof(sh_dir), "hooks", NULL, 0, &sh_schema,
+		       &sh_store);
+	tl_create(sh_store, "users",
+		  "{'email': 'u@x.io', 'password': 'h', 'role': 'user'}",
+		  sh_user);
 }
 
 static void sh_teardown(void)
 {
-	char cmd[300];
-
-	store_close(sh_store);
-	sh_store = NULL;
-	schema_free(sh_schema);
-	sh_schema = NULL;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sh_dir);
-	cr_expect_eq(system(cmd), 0);
+	tl_store_teardown(sh_dir, &sh_schema, &sh_store);
 }
 
 static int64_t sh_count(const char *collection)

@@ -174,8 +174,9 @@ void tl_store_teardown(const char *dir, struct schema **sc,
 	tl_rmtree(dir);
 }
 
-void tl_put(struct store *s, const char *coll, json_t *data,
-	    enum store_put_mode mode, const char *id, char *id_out)
+static void put(struct store *s, const char *coll, json_t *data,
+		enum store_put_mode mode, bool partial, const char *id,
+		char *id_out)
 {
 	struct err e = ERR_INIT;
 	struct store_txn *t = NULL;
@@ -186,6 +187,7 @@ void tl_put(struct store *s, const char *coll, json_t *data,
 	p.collection = coll;
 	p.data = data;
 	p.mode = mode;
+	p.partial = partial;
 	if (id && *id)
 		p.id = id;
 	record_init(&r);
@@ -196,6 +198,12 @@ void tl_put(struct store *s, const char *coll, json_t *data,
 	if (id_out)
 		memcpy(id_out, r.id, ID_LEN + 1);
 	record_release(&r);
+}
+
+void tl_put(struct store *s, const char *coll, json_t *data,
+	    enum store_put_mode mode, const char *id, char *id_out)
+{
+	put(s, coll, data, mode, false, id, id_out);
 }
 
 void tl_put_new(struct store *s, const char *coll, json_t *data,
@@ -225,4 +233,13 @@ void tl_upsert(struct store *s, const char *coll, const char *json_text,
 	       char *id)
 {
 	tl_put_text(s, coll, json_text, STORE_UPSERT, id, id);
+}
+
+void tl_patch(struct store *s, const char *coll, const char *id,
+	      const char *json_text)
+{
+	json_t *data = tl_json(json_text);
+
+	put(s, coll, data, STORE_UPDATE, true, id, NULL);
+	json_decref(data);
 }

@@ -106,4 +106,9 @@ void tl_create(struct store *s, const char *coll, const char *json_text,
 void tl_upsert(struct store *s, const char *coll, const char *json_text,
 	       char *id);
 
+/* A partial update (PATCH) of record id of coll with fixture JSON text
+ * (' for "): only the fields given change. */
+void tl_patch(struct store *s, const char *coll, const char *id,
+	      const char *json_text);
+
 #endif
