@@ -110,11 +110,15 @@ stop_server() {
   fi
 }
 
-# Snapshot of every record's name, generation and revision, for
-# "nothing was written" checks.
+# Snapshot of every record's name, generation and desired state (its
+# manifest), for "nothing was written" checks. Revisions are left out on
+# purpose: a reconciler's status write bumps them (the containers reconciler
+# retrying an unreachable engine, at its own pace), and that is not the
+# write these checks look for.
 snapshot() {
   local k
   for k in AiPrompt AiModel AiAgent ToolPermission McpServer Container LlmKey; do
-    "$PCTL" get "$k" -o json 2>/dev/null | grep -E '"(name|revision|generation)"' || true
+    "$PCTL" get "$k" -o json 2>/dev/null | grep -E '"(name|generation)"' || true
+    "$PCTL" get "$k" -o yaml 2>/dev/null || true
   done
 }
