@@ -418,19 +418,80 @@ static long find_route(const char *method, const char *path,
 	return -1;
 }
 
-static int decode_params(struct http_req *r, const struct span *spans)
+/*
+ * The name of parameter i of pattern ("c" for ":c", "*" for a final star)
+ * into out (size n). Patterns are the route table's, short and known.
+ */
+static void param_name(const char *pattern, size_t i, char *out, size_t n)
 {
+	const char *p = pattern;
+	size_t len;
+
+	snprintf(out, n, "%s", "?");
+	while ((p = strchr(p, '/')) != NULL) {
+		p++;
+		len = strcspn(p, "/");
+		if (p[0] != ':' && !(p[0] == '*' && len == 1))
+			continue;
+		if (i-- == 0) {
+			if (p[0] == ':') {
+				p++;
+				len--;
+			}
+			snprintf(out, n, "%.*s", (int)len, p);
+			return;
+		}
+	}
+}
+
+/*
+ * URL-decode the path parameters into r->params. A decoded parameter with
+ * a NUL byte or invalid UTF-8 is refused (ERR_INVALID naming it): a NUL
+ * would silently cut the name everything after uses ("chats%00zzz" read as
+ * "chats"), and invalid UTF-8 cannot be quoted back in a JSON reply.
+ */
+static int decode_params(struct http_req *r, const char *pattern,
+			 const struct span *spans, struct err *e)
+{
+	char name[32];
 	size_t i;
+	int n;
 
 	for (i = 0; i < HTTP_MAX_PARAMS && spans[i].p; i++) {
 		r->params[i] = malloc(spans[i].n + 1);
 		if (!r->params[i])
-			return ERR_NOMEM;
-		if (mg_url_decode(spans[i].p, (int)spans[i].n, r->params[i],
-				  (int)spans[i].n + 1, 0) < 0)
-			r->params[i][0] = '\0';
+			return err_set(e, ERR_NOMEM, "out of memory");
+		n = mg_url_decode(spans[i].p, (int)spans[i].n, r->params[i],
+				  (int)spans[i].n + 1, 0);
+		if (n < 0)
+			n = 0;
+		r->params[i][n] = '\0';
+		if (!http_utf8_valid(r->params[i], (size_t)n)) {
+			param_name(pattern, i, name, sizeof(name));
+			return err_set_field(e, ERR_INVALID, name,
+					     "path parameter '%s' must be "
+					     "valid UTF-8 without NUL bytes",
+					     name);
+		}
 	}
 	return 0;
+}
+
+/*
+ * RFC 9112 section 6.1: a request with both Content-Length and
+ * Transfer-Encoding may be read differently by a proxy in front and by us
+ * (request smuggling), so it is refused and its connection closed: what
+ * follows on it is never taken for a request. Returns true when refused.
+ */
+static bool refuse_ambiguous_length(struct http_req *r)
+{
+	if (!http_header(r, "Transfer-Encoding") ||
+	    !http_header(r, "Content-Length"))
+		return false;
+	mg_disable_connection_keep_alive(r->conn);
+	http_fail(r, ERR_INVALID, "a request must not carry both "
+		  "Content-Length and Transfer-Encoding");
+	return true;
 }
 
 /* ---- caller identity ------------------------------------------------- */
@@ -511,6 +572,9 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 	path = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
 	if (!path)
 		path = "";
+	idx = -1;
+	if (refuse_ambiguous_length(&r))
+		goto done;
 	idx = find_route(ri->request_method, path, spans, &allowed);
 	if (idx >= 0)
 		r.route = http_routes[idx].pattern;
@@ -525,8 +589,8 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 			reply_not_found(&r);
 		goto done;
 	}
-	if (decode_params(&r, spans)) {
-		http_fail(&r, ERR_NOMEM, "out of memory");
+	if (decode_params(&r, http_routes[idx].pattern, spans, &e)) {
+		http_reply_error(&r, &e);
 		goto done;
 	}
 	if (read_auth(&r, &e)) {
