@@ -133,7 +133,9 @@ static int lock_data_dir(const char *dir, int *fd_out, struct err *e)
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		(void)fchmod(fd, 0600);   /* one made by an older pocketctl */
 	if (fd < 0) {
 		rc = err_set(e, ERR_IO, "cannot open '%s': %s", path,
 			     strerror(errno));
@@ -684,7 +686,8 @@ static int write_server_json(struct server *srv, char *url, size_t n,
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	rc = fs_write_atomic(path, text, strlen(text), 0644, e);
+	/* 0600, like every file the server writes in the data directory */
+	rc = fs_write_atomic(path, text, strlen(text), 0600, e);
 out:
 	json_decref(doc);
 	free(text);
