@@ -422,6 +422,17 @@ int http_reply_error(struct http_req *r, const struct err *e)
 	return http_reply_json(r, status, body, NULL);
 }
 
+int http_reply_too_many(struct http_req *r, int retry_after_s)
+{
+	char extra[48];
+	json_t *body = json_pack("{s:i, s:s, s:{}}", "status", 429, "message",
+				 "Too Many Requests.", "data");
+
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
+		 retry_after_s > 0 ? retry_after_s : 1);
+	return http_reply_json(r, 429, body, extra);   /* body stolen */
+}
+
 int http_fail(struct http_req *r, int code, const char *fmt, ...)
 {
 	struct err e = ERR_INIT;

@@ -146,6 +146,12 @@ int http_reply_empty(struct http_req *r, int status,
  */
 int http_reply_error(struct http_req *r, const struct err *e);
 
+/*
+ * 429 with PocketBase's body ({"status":429,"message":"Too Many
+ * Requests.","data":{}}) and "Retry-After: retry_after_s".
+ */
+int http_reply_too_many(struct http_req *r, int retry_after_s);
+
 /* Shorthand: build an err and reply with it. */
 int http_fail(struct http_req *r, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

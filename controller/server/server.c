@@ -54,6 +54,8 @@
 #define KEEP_ALIVE_TIMEOUT_MS "5000"  /* idle time between requests */
 #define PATH_MAX_LOG 200              /* path bytes in the request log */
 #define LOCK_WAIT_MS 10000            /* for offline CLI commands to finish */
+#define RATELIMIT_CAP 65536           /* counters (~1.5 MB) whatever the
+                                       * number of clients */
 
 
 void server_options_init(struct server_options *o)
@@ -70,6 +72,7 @@ void server_options_init(struct server_options *o)
 	o->max_streams = 1024;
 	o->token_ttl = 86400 * 7;
 	o->bcrypt_cost = AUTH_BCRYPT_COST_DEFAULT;
+	ratelimit_config_init(&o->rate);
 }
 
 /* ---- the data directory lock ----------------------------------------- */
@@ -542,6 +545,36 @@ static int reply_preflight(struct http_req *r)
 	return http_reply_empty(r, 204, extra);
 }
 
+/*
+ * The request budgets of the route's groups (ratelimit.h), per client IP:
+ * "all" for every request, "auth" for the auth routes, "write" for every
+ * other method than GET, HEAD and OPTIONS. Over one: 429 with Retry-After
+ * and true.
+ */
+static bool over_budget(struct http_req *r, const struct http_route *rt)
+{
+	const struct rl_rule *rules = r->srv->opts->rate.rules;
+	const char *m = r->ri->request_method;
+	const char *ip = r->ri->remote_addr;
+	bool auth = rt->fn == api_auth_with_password ||
+		    rt->fn == api_auth_refresh;
+	bool write = strcmp(m, "GET") && strcmp(m, "HEAD") &&
+		     strcmp(m, "OPTIONS");
+	enum rl_group g = auth ? RL_AUTH : RL_WRITE;
+	int64_t now = ratelimit_now_ms();
+	int wait;
+
+	wait = ratelimit_take(r->srv->ratelimit, RL_ALL, &rules[RL_ALL], ip,
+			      true, now);
+	if (!wait && (auth || write))
+		wait = ratelimit_take(r->srv->ratelimit, g, &rules[g], ip,
+				      true, now);
+	if (!wait)
+		return false;
+	http_reply_too_many(r, wait);
+	return true;
+}
+
 bool server_worker_stream_take(struct server *srv)
 {
 	if (atomic_fetch_add(&srv->worker_streams, 1) < WORKER_STREAMS_MAX)
@@ -591,6 +624,8 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 			reply_not_found(&r);
 		goto done;
 	}
+	if (over_budget(&r, &http_routes[idx]))
+		goto done;
 	if (decode_params(&r, http_routes[idx].pattern, spans, &e)) {
 		http_reply_error(&r, &e);
 		goto done;
@@ -857,7 +892,8 @@ int server_run(const struct server_options *o, const struct schema *schema,
 			labels[i] = http_routes[i].pattern;
 	srv.metrics = labels ? metrics_new(labels, http_nroutes) : NULL;
 	srv.tokens = tokens_new(srv.store, schema, &srv.keys);
-	if (!srv.metrics || !srv.tokens) {
+	srv.ratelimit = ratelimit_new(RATELIMIT_CAP);
+	if (!srv.metrics || !srv.tokens || !srv.ratelimit) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -934,6 +970,7 @@ out:
 				    * reconcilers stop (the container runtime) */
 	metrics_free(srv.metrics);
 	tokens_free(srv.tokens);
+	ratelimit_free(srv.ratelimit);
 	free(labels);
 	store_close(srv.store);
 	auth_keys_wipe(&srv.keys);
