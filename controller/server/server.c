@@ -561,9 +561,12 @@ static bool over_budget(struct http_req *r, const struct http_route *rt)
 	bool write = strcmp(m, "GET") && strcmp(m, "HEAD") &&
 		     strcmp(m, "OPTIONS");
 	enum rl_group g = auth ? RL_AUTH : RL_WRITE;
-	int64_t now = ratelimit_now_ms();
+	int64_t now;
 	int wait;
 
+	if (!rules[RL_ALL].max && (!(auth || write) || !rules[g].max))
+		return false;   /* the default for reads: no budget */
+	now = ratelimit_now_ms();
 	wait = ratelimit_take(r->srv->ratelimit, RL_ALL, &rules[RL_ALL], ip,
 			      true, now);
 	if (!wait && (auth || write))
