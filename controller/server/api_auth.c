@@ -161,24 +161,30 @@ static char *identity_key(const struct collection *c, const char *identity)
 /*
  * Count one password attempt of ikey from the client's IP. Returns 0, or
  * the seconds to wait when either budget is spent (then nothing is
- * counted). Atomic per key: concurrent attempts cannot overrun a budget.
+ * counted). The IP is checked first, so that an address out of budget
+ * cannot fill the table with identities; each take is atomic, so
+ * concurrent attempts cannot overrun a budget.
  */
 static int login_take(struct http_req *r, const char *ikey)
 {
 	const struct rl_rule *rules = r->srv->opts->rate.rules;
+	struct ratelimit *rl = r->srv->ratelimit;
 	const char *ip = r->ri->remote_addr;
 	int64_t now = ratelimit_now_ms();
 	int wait;
 
-	wait = ratelimit_take(r->srv->ratelimit, RL_LOGIN_IDENTITY,
-			      &rules[RL_LOGIN_IDENTITY], ikey, true, now);
+	wait = ratelimit_take(rl, RL_LOGIN_IP, &rules[RL_LOGIN_IP], ip, false,
+			      now);
+	if (!wait)
+		wait = ratelimit_take(rl, RL_LOGIN_IDENTITY,
+				      &rules[RL_LOGIN_IDENTITY], ikey, true,
+				      now);
 	if (wait)
 		return wait;
-	wait = ratelimit_take(r->srv->ratelimit, RL_LOGIN_IP,
-			      &rules[RL_LOGIN_IP], ip, true, now);
-	if (wait)
-		ratelimit_give_back(r->srv->ratelimit, RL_LOGIN_IDENTITY,
-				    ikey, 1);
+	wait = ratelimit_take(rl, RL_LOGIN_IP, &rules[RL_LOGIN_IP], ip, true,
+			      now);
+	if (wait)   /* another attempt of this IP came first */
+		ratelimit_give_back(rl, RL_LOGIN_IDENTITY, ikey, 1);
 	return wait;
 }
 
