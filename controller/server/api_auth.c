@@ -5,6 +5,10 @@
  *
  * Failures to authenticate all look the same from outside: one message, one
  * status, and an unknown email costs the same bcrypt as a wrong password.
+ * Password attempts are counted per identity and per client IP before the
+ * bcrypt (ratelimit.h, groups login-identity and login-ip); a success gives
+ * its attempt back, so only failures use the budget up, and past it the
+ * answer is 429 at once, without a bcrypt.
  */
 #include "api_auth.h"
 
@@ -15,6 +19,7 @@
 
 #include "auth.h"
 #include "pbjson.h"
+#include "ratelimit.h"
 #include "server.h"
 
 #define AUTH_BODY_MAX ((size_t)16 << 10)  /* {identity, password}: tiny */
@@ -133,6 +138,65 @@ static int auth_failed(struct http_req *r)
 	return http_reply_json(r, 400, body, NULL);   /* body stolen */
 }
 
+/* ---- login budgets --------------------------------------------------- */
+
+/* "COLLECTION_ID:identity" with ASCII letters lowered (emails compare
+ * case-insensitively), or NULL when out of memory. Caller frees. */
+static char *identity_key(const struct collection *c, const char *identity)
+{
+	size_t n = strlen(c->id), i;
+	char *k = malloc(n + 1 + strlen(identity) + 1);
+
+	if (!k)
+		return NULL;
+	memcpy(k, c->id, n);
+	k[n++] = ':';
+	for (i = 0; identity[i]; i++)
+		k[n + i] = (identity[i] >= 'A' && identity[i] <= 'Z') ?
+			   (char)(identity[i] - 'A' + 'a') : identity[i];
+	k[n + i] = '\0';
+	return k;
+}
+
+/*
+ * Count one password attempt of ikey from the client's IP. Returns 0, or
+ * the seconds to wait when either budget is spent (then nothing is
+ * counted). The IP is checked first, so that an address out of budget
+ * cannot fill the table with identities; each take is atomic, so
+ * concurrent attempts cannot overrun a budget.
+ */
+static int login_take(struct http_req *r, const char *ikey)
+{
+	const struct rl_rule *rules = r->srv->opts->rate.rules;
+	struct ratelimit *rl = r->srv->ratelimit;
+	const char *ip = r->ri->remote_addr;
+	int64_t now = ratelimit_now_ms();
+	int wait;
+
+	wait = ratelimit_take(rl, RL_LOGIN_IP, &rules[RL_LOGIN_IP], ip, false,
+			      now);
+	if (!wait)
+		wait = ratelimit_take(rl, RL_LOGIN_IDENTITY,
+				      &rules[RL_LOGIN_IDENTITY], ikey, true,
+				      now);
+	if (wait)
+		return wait;
+	wait = ratelimit_take(rl, RL_LOGIN_IP, &rules[RL_LOGIN_IP], ip, true,
+			      now);
+	if (wait)   /* another attempt of this IP came first */
+		ratelimit_give_back(rl, RL_LOGIN_IDENTITY, ikey, 1);
+	return wait;
+}
+
+/* A login succeeded: the identity starts afresh, the IP gets its attempt
+ * back. */
+static void login_succeeded(struct http_req *r, const char *ikey)
+{
+	ratelimit_give_back(r->srv->ratelimit, RL_LOGIN_IDENTITY, ikey, -1);
+	ratelimit_give_back(r->srv->ratelimit, RL_LOGIN_IP,
+			    r->ri->remote_addr, 1);
+}
+
 /* ---- handlers -------------------------------------------------------- */
 
 int api_auth_with_password(struct http_req *r)
@@ -142,7 +206,8 @@ int api_auth_with_password(struct http_req *r)
 	struct record rec;
 	const char *identity, *password, *hash;
 	json_t *body = NULL;
-	int rc;
+	char *ikey = NULL;
+	int rc, wait;
 
 	record_init(&rec);
 	if (!c) {
@@ -167,6 +232,16 @@ int api_auth_with_password(struct http_req *r)
 		rc = http_reply_error(r, &e);
 		goto out;
 	}
+	ikey = identity_key(c, identity);
+	if (!ikey) {
+		rc = http_fail(r, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	wait = login_take(r, ikey);
+	if (wait) {
+		rc = http_reply_too_many(r, wait);
+		goto out;
+	}
 	rc = api_auth_find_by_email(r->srv->store, c, identity, &rec, &e);
 	if (rc && rc != ERR_NOT_FOUND) {
 		rc = http_reply_error(r, &e);
@@ -179,9 +254,11 @@ int api_auth_with_password(struct http_req *r)
 		rc = auth_failed(r);
 		goto out;
 	}
+	login_succeeded(r, ikey);
 	rc = reply_token(r, c, &rec);
 out:
 	json_decref(body);
+	free(ikey);
 	record_release(&rec);
 	return rc;
 }

@@ -23,7 +23,10 @@ struct server;
  * authenticate.","data":{}} for an unknown email and a wrong password alike
  * (an unknown email still costs one bcrypt, so timing tells nothing); 400
  * with data.identity / data.password when either is missing; 404 when :c is
- * not an auth collection.
+ * not an auth collection; 429 with Retry-After, before any bcrypt, once
+ * the identity's or the client IP's budget of failed logins is spent
+ * (rules login-identity and login-ip of the server options; a success
+ * resets the identity's count).
  */
 int api_auth_with_password(struct http_req *r);
 

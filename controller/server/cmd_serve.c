@@ -93,6 +93,10 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	v = getenv("POCKETCTL_ROOT");
 	if (v && *v)
 		o.root_dir = v;
+	/* the environment's budgets first: --rate-limit overrides them */
+	v = getenv("POCKETCTL_RATE_LIMIT");
+	if (v && *v && ratelimit_config_parse(&o.rate, v, &e))
+		return cli_usage("serve", "POCKETCTL_RATE_LIMIT: %s", e.msg);
 	for (i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 
@@ -109,6 +113,9 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			o.manifests_dir = v;
 		else if (take(argc, argv, &i, "--docker", &v))
 			o.docker_host = v;
+		else if (take(argc, argv, &i, "--rate-limit", &v) && *v &&
+			 ratelimit_config_parse(&o.rate, v, &e))
+			return cli_usage("serve", "--rate-limit: %s", e.msg);
 		for (k = 0; !v && k < NNUM; k++) {
 			if (!take(argc, argv, &i, num_opts[k].name, &v))
 				continue;

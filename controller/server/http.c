@@ -84,6 +84,24 @@ static void utf8_clean(const char *in, char *out, size_t n)
 	out[o] = '\0';
 }
 
+bool http_utf8_valid(const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t i = 0, k;
+
+	while (i < n) {
+		if (u[i] == '\0')
+			return false;
+		/* utf8_seq() stops at a NUL, so it cannot read past a
+		 * NUL-terminated string; a sequence cut by n is refused. */
+		k = utf8_seq(u + i);
+		if (!k || k > n - i)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
 /* ---- requests -------------------------------------------------------- */
 
 int http_read_body(struct http_req *r, size_t cap, struct err *e)
@@ -177,6 +195,40 @@ static int check_depth(const char *p, size_t n, struct err *e)
 	return 0;
 }
 
+/*
+ * The error for a body jansson refused. A duplicate key is named, as the
+ * field of the error: jansson's text quotes the key's JSON token ("near
+ * '\"name\"'"), decoded here; a token cut short by jansson's message limit
+ * leaves the field empty and the text as it is.
+ */
+static int json_body_error(const json_error_t *jerr, struct err *e)
+{
+	const char *near, *end;
+	json_t *key = NULL;
+	int rc;
+
+	if (json_error_code(jerr) != json_error_duplicate_key)
+		return err_set(e, ERR_INVALID,
+			       "invalid JSON body at line %d, column %d: %s",
+			       jerr->line, jerr->column, jerr->text);
+	near = strstr(jerr->text, "near '");
+	end = near ? strrchr(near + 6, '\'') : NULL;
+	if (end)
+		key = json_loadb(near + 6, (size_t)(end - near - 6),
+				 JSON_DECODE_ANY, NULL);
+	if (json_is_string(key))
+		rc = err_set_field(e, ERR_INVALID, json_string_value(key),
+				   "invalid JSON body at line %d, column %d: "
+				   "duplicate key '%s'", jerr->line,
+				   jerr->column, json_string_value(key));
+	else
+		rc = err_set(e, ERR_INVALID,
+			     "invalid JSON body at line %d, column %d: %s",
+			     jerr->line, jerr->column, jerr->text);
+	json_decref(key);
+	return rc;
+}
+
 /* An empty body counts as {}: PocketBase accepts body-less POSTs (e.g.
  * auth-refresh) and so do we. */
 int http_read_json(struct http_req *r, size_t cap, json_t **out,
@@ -196,11 +248,12 @@ int http_read_json(struct http_req *r, size_t cap, json_t **out,
 		*out = json_object();
 		return *out ? 0 : err_set(e, ERR_NOMEM, "out of memory");
 	}
-	v = json_loadb(r->body.ptr, r->body.len, 0, &jerr);
+	/* Last-wins on a repeated key would let two readers of one body
+	 * (a proxy, a rule check) see different values: refuse it. */
+	v = json_loadb(r->body.ptr, r->body.len, JSON_REJECT_DUPLICATES,
+		       &jerr);
 	if (!v)
-		return err_set(e, ERR_INVALID,
-			       "invalid JSON body at line %d, column %d: %s",
-			       jerr.line, jerr.column, jerr.text);
+		return json_body_error(&jerr, e);
 	if (!json_is_object(v)) {
 		rc = err_set(e, ERR_INVALID,
 			     "the request body must be a JSON object, not %s",
@@ -367,6 +420,17 @@ int http_reply_error(struct http_req *r, const struct err *e)
 	body = data ? json_pack("{s:i, s:s, s:o}", "status", status, "message",
 				msg, "data", data) : NULL;
 	return http_reply_json(r, status, body, NULL);
+}
+
+int http_reply_too_many(struct http_req *r, int retry_after_s)
+{
+	char extra[48];
+	json_t *body = json_pack("{s:i, s:s, s:{}}", "status", 429, "message",
+				 "Too Many Requests.", "data");
+
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
+		 retry_after_s > 0 ? retry_after_s : 1);
+	return http_reply_json(r, 429, body, extra);   /* body stolen */
 }
 
 int http_fail(struct http_req *r, int code, const char *fmt, ...)

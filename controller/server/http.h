@@ -102,6 +102,8 @@ int http_read_body(struct http_req *r, size_t cap, struct err *e);
 
 /* Read and parse a JSON object body (cap as above); an empty body is {}.
  * Caller owns *out. A parse error is ERR_INVALID naming line and column;
+ * so is a key repeated in one object (jansson's JSON_REJECT_DUPLICATES),
+ * with the key as the error's field;
  * so is nesting deeper than HTTP_JSON_MAX_DEPTH levels (refused before
  * parsing: recursion that deep would overflow a worker's stack). */
 #define HTTP_JSON_MAX_DEPTH 64
@@ -115,6 +117,13 @@ int http_read_json(struct http_req *r, size_t cap, json_t **out,
  */
 int http_query(const struct http_req *r, const char *name, char *out,
 	       size_t n);
+
+/*
+ * True when p[0..n) is valid UTF-8 (jansson's rules: no overlong forms,
+ * surrogates or code points beyond U+10FFFF) and holds no NUL byte. p
+ * must be NUL-terminated at n or later.
+ */
+bool http_utf8_valid(const char *p, size_t n);
 
 /* A request header, or NULL. */
 const char *http_header(const struct http_req *r, const char *name);
@@ -136,6 +145,12 @@ int http_reply_empty(struct http_req *r, int status,
  * data is {} when e->field is empty.
  */
 int http_reply_error(struct http_req *r, const struct err *e);
+
+/*
+ * 429 with PocketBase's body ({"status":429,"message":"Too Many
+ * Requests.","data":{}}) and "Retry-After: retry_after_s".
+ */
+int http_reply_too_many(struct http_req *r, int retry_after_s);
 
 /* Shorthand: build an err and reply with it. */
 int http_fail(struct http_req *r, int code, const char *fmt, ...)

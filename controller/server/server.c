@@ -54,6 +54,8 @@
 #define KEEP_ALIVE_TIMEOUT_MS "5000"  /* idle time between requests */
 #define PATH_MAX_LOG 200              /* path bytes in the request log */
 #define LOCK_WAIT_MS 10000            /* for offline CLI commands to finish */
+#define RATELIMIT_CAP 65536           /* counters (~1.5 MB) whatever the
+                                       * number of clients */
 
 
 void server_options_init(struct server_options *o)
@@ -70,6 +72,7 @@ void server_options_init(struct server_options *o)
 	o->max_streams = 1024;
 	o->token_ttl = 86400 * 7;
 	o->bcrypt_cost = AUTH_BCRYPT_COST_DEFAULT;
+	ratelimit_config_init(&o->rate);
 }
 
 /* ---- the data directory lock ----------------------------------------- */
@@ -133,7 +136,9 @@ static int lock_data_dir(const char *dir, int *fd_out, struct err *e)
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		(void)fchmod(fd, 0600);   /* one made by an older pocketctl */
 	if (fd < 0) {
 		rc = err_set(e, ERR_IO, "cannot open '%s': %s", path,
 			     strerror(errno));
@@ -418,19 +423,80 @@ static long find_route(const char *method, const char *path,
 	return -1;
 }
 
-static int decode_params(struct http_req *r, const struct span *spans)
+/*
+ * The name of parameter i of pattern ("c" for ":c", "*" for a final star)
+ * into out (size n). Patterns are the route table's, short and known.
+ */
+static void param_name(const char *pattern, size_t i, char *out, size_t n)
 {
+	const char *p = pattern;
+	size_t len;
+
+	snprintf(out, n, "%s", "?");
+	while ((p = strchr(p, '/')) != NULL) {
+		p++;
+		len = strcspn(p, "/");
+		if (p[0] != ':' && !(p[0] == '*' && len == 1))
+			continue;
+		if (i-- == 0) {
+			if (p[0] == ':') {
+				p++;
+				len--;
+			}
+			snprintf(out, n, "%.*s", (int)len, p);
+			return;
+		}
+	}
+}
+
+/*
+ * URL-decode the path parameters into r->params. A decoded parameter with
+ * a NUL byte or invalid UTF-8 is refused (ERR_INVALID naming it): a NUL
+ * would silently cut the name everything after uses ("chats%00zzz" read as
+ * "chats"), and invalid UTF-8 cannot be quoted back in a JSON reply.
+ */
+static int decode_params(struct http_req *r, const char *pattern,
+			 const struct span *spans, struct err *e)
+{
+	char name[32];
 	size_t i;
+	int n;
 
 	for (i = 0; i < HTTP_MAX_PARAMS && spans[i].p; i++) {
 		r->params[i] = malloc(spans[i].n + 1);
 		if (!r->params[i])
-			return ERR_NOMEM;
-		if (mg_url_decode(spans[i].p, (int)spans[i].n, r->params[i],
-				  (int)spans[i].n + 1, 0) < 0)
-			r->params[i][0] = '\0';
+			return err_set(e, ERR_NOMEM, "out of memory");
+		n = mg_url_decode(spans[i].p, (int)spans[i].n, r->params[i],
+				  (int)spans[i].n + 1, 0);
+		if (n < 0)
+			n = 0;
+		r->params[i][n] = '\0';
+		if (!http_utf8_valid(r->params[i], (size_t)n)) {
+			param_name(pattern, i, name, sizeof(name));
+			return err_set_field(e, ERR_INVALID, name,
+					     "path parameter '%s' must be "
+					     "valid UTF-8 without NUL bytes",
+					     name);
+		}
 	}
 	return 0;
+}
+
+/*
+ * RFC 9112 section 6.1: a request with both Content-Length and
+ * Transfer-Encoding may be read differently by a proxy in front and by us
+ * (request smuggling), so it is refused and its connection closed: what
+ * follows on it is never taken for a request. Returns true when refused.
+ */
+static bool refuse_ambiguous_length(struct http_req *r)
+{
+	if (!http_header(r, "Transfer-Encoding") ||
+	    !http_header(r, "Content-Length"))
+		return false;
+	mg_disable_connection_keep_alive(r->conn);
+	http_fail(r, ERR_INVALID, "a request must not carry both "
+		  "Content-Length and Transfer-Encoding");
+	return true;
 }
 
 /* ---- caller identity ------------------------------------------------- */
@@ -479,6 +545,39 @@ static int reply_preflight(struct http_req *r)
 	return http_reply_empty(r, 204, extra);
 }
 
+/*
+ * The request budgets of the route's groups (ratelimit.h), per client IP:
+ * "all" for every request, "auth" for the auth routes, "write" for every
+ * other method than GET, HEAD and OPTIONS. Over one: 429 with Retry-After
+ * and true.
+ */
+static bool over_budget(struct http_req *r, const struct http_route *rt)
+{
+	const struct rl_rule *rules = r->srv->opts->rate.rules;
+	const char *m = r->ri->request_method;
+	const char *ip = r->ri->remote_addr;
+	bool auth = rt->fn == api_auth_with_password ||
+		    rt->fn == api_auth_refresh;
+	bool write = strcmp(m, "GET") && strcmp(m, "HEAD") &&
+		     strcmp(m, "OPTIONS");
+	enum rl_group g = auth ? RL_AUTH : RL_WRITE;
+	int64_t now;
+	int wait;
+
+	if (!rules[RL_ALL].max && (!(auth || write) || !rules[g].max))
+		return false;   /* the default for reads: no budget */
+	now = ratelimit_now_ms();
+	wait = ratelimit_take(r->srv->ratelimit, RL_ALL, &rules[RL_ALL], ip,
+			      true, now);
+	if (!wait && (auth || write))
+		wait = ratelimit_take(r->srv->ratelimit, g, &rules[g], ip,
+				      true, now);
+	if (!wait)
+		return false;
+	http_reply_too_many(r, wait);
+	return true;
+}
+
 bool server_worker_stream_take(struct server *srv)
 {
 	if (atomic_fetch_add(&srv->worker_streams, 1) < WORKER_STREAMS_MAX)
@@ -511,6 +610,9 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 	path = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
 	if (!path)
 		path = "";
+	idx = -1;
+	if (refuse_ambiguous_length(&r))
+		goto done;
 	idx = find_route(ri->request_method, path, spans, &allowed);
 	if (idx >= 0)
 		r.route = http_routes[idx].pattern;
@@ -525,8 +627,10 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 			reply_not_found(&r);
 		goto done;
 	}
-	if (decode_params(&r, spans)) {
-		http_fail(&r, ERR_NOMEM, "out of memory");
+	if (over_budget(&r, &http_routes[idx]))
+		goto done;
+	if (decode_params(&r, http_routes[idx].pattern, spans, &e)) {
+		http_reply_error(&r, &e);
 		goto done;
 	}
 	if (read_auth(&r, &e)) {
@@ -620,7 +724,8 @@ static int write_server_json(struct server *srv, char *url, size_t n,
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	rc = fs_write_atomic(path, text, strlen(text), 0644, e);
+	/* 0600, like every file the server writes in the data directory */
+	rc = fs_write_atomic(path, text, strlen(text), 0600, e);
 out:
 	json_decref(doc);
 	free(text);
@@ -790,7 +895,8 @@ int server_run(const struct server_options *o, const struct schema *schema,
 			labels[i] = http_routes[i].pattern;
 	srv.metrics = labels ? metrics_new(labels, http_nroutes) : NULL;
 	srv.tokens = tokens_new(srv.store, schema, &srv.keys);
-	if (!srv.metrics || !srv.tokens) {
+	srv.ratelimit = ratelimit_new(RATELIMIT_CAP);
+	if (!srv.metrics || !srv.tokens || !srv.ratelimit) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -867,6 +973,7 @@ out:
 				    * reconcilers stop (the container runtime) */
 	metrics_free(srv.metrics);
 	tokens_free(srv.tokens);
+	ratelimit_free(srv.ratelimit);
 	free(labels);
 	store_close(srv.store);
 	auth_keys_wipe(&srv.keys);

@@ -51,6 +51,7 @@
 
 #include "auth.h"
 #include "err.h"
+#include "ratelimit.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -69,6 +70,8 @@ struct server_options {
 	int max_streams;             /* concurrent SSE streams, default 1024 */
 	int token_ttl;               /* auth token lifetime (s), default 86400*7 */
 	int bcrypt_cost;             /* default 10 */
+	struct ratelimit_config rate;/* request budgets (ratelimit.h):
+	                              * --rate-limit, POCKETCTL_RATE_LIMIT */
 };
 
 struct hub;
@@ -94,6 +97,8 @@ struct server {
 	struct tokens *tokens;       /* verified tokens (tokens.h), so a
 	                              * repeated token costs no HMAC and, while
 	                              * no auth record changed, no read */
+	struct ratelimit *ratelimit; /* the budgets' counters (locks for
+	                              * itself) */
 	_Atomic int worker_streams;  /* STREAM_WORKER routes running */
 	atomic_bool stopping;        /* set on SIGINT/SIGTERM (atomic_store,
 	                              * read with atomic_load) */

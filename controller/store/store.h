@@ -108,7 +108,10 @@ const char *store_action_name(enum store_action a); /* "created", ... */
  * Open (creating if needed) the store in o->dir, running any pending
  * migrations from schema/migrations and creating the schema's unique
  * indexes. The schema is borrowed and must outlive the store.
- * Caller owns *out (free with store_close()).
+ * Caller owns *out (free with store_close()). Read-write opens make o->dir
+ * 0700 and the store's files 0600, whatever they were. A file that is
+ * damaged, not a database, or another application's database is
+ * ERR_DB naming it and what to do, and is left byte for byte as it was.
  */
 int store_open(struct store **out, const struct schema *schema,
 	       const struct store_options *o, struct err *e);

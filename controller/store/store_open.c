@@ -5,6 +5,8 @@
  */
 #include "store_int.h"
 
+#include <limits.h>
+
 /* The SQL of the write connection's and the read connections' cached
  * statements. */
 const char *const wsql[W__COUNT] = {
@@ -429,7 +431,12 @@ int wstmt(struct store *s, enum wst k, sqlite3_stmt **out,
 
 /* ---- open / close ----------------------------------------------------- */
 
-/* Create the data directory (0700) and its parents when missing. */
+/*
+ * Create the data directory (0700) and its parents when missing, and make
+ * it 0700 when it was there already: a directory made beforehand with
+ * `mkdir -p` (0755 under the usual umask) would otherwise let every local
+ * user read the store, its WAL holding keys and password hashes.
+ */
 static int make_data_dir(const char *dir, struct err *e)
 {
 	struct stat st;
@@ -437,7 +444,7 @@ static int make_data_dir(const char *dir, struct err *e)
 	int rc = 0;
 
 	if (mkdir(dir, 0700) == 0)
-		return 0;
+		goto out;
 	if (errno == ENOENT) {
 		parent = strdup(dir);
 		if (!parent)
@@ -453,12 +460,107 @@ static int make_data_dir(const char *dir, struct err *e)
 			     dir, strerror(errno));
 		goto out;
 	}
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+out:
+	if (!rc && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
 		rc = err_set(e, ERR_IO, "data directory '%s' is not a directory",
 			     dir);
-out:
+	if (!rc && (st.st_mode & 07777) != 0700 && chmod(dir, 0700) < 0)
+		rc = err_set(e, ERR_IO, "cannot make data directory '%s' "
+			     "private (mode 0700): %s", dir, strerror(errno));
 	free(parent);
 	return rc;
+}
+
+/*
+ * Make path (one of the store's files) mode 0600 when it exists; a missing
+ * file is fine. With create, a missing file is created empty with 0600
+ * (which a umask can only narrow): SQLite takes an empty file for a new
+ * database and gives its -wal and -shm files the database file's mode.
+ * A symbolic link is refused rather than followed.
+ */
+static int make_private(const char *path, bool create, struct err *e)
+{
+	struct stat st;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+		  (create ? O_CREAT : 0), 0600);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0)
+		return err_set(e, ERR_IO, "cannot open '%s': %s", path,
+			       strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		rc = err_set(e, ERR_IO, "'%s' is not a regular file", path);
+	else if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+		rc = err_set(e, ERR_IO, "cannot make '%s' private (mode "
+			     "0600): %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* The database file and its -wal and -shm companions, 0600. */
+static int make_store_private(const struct store *s, struct err *e)
+{
+	static const char *const suffix[] = { "-wal", "-shm" };
+	char path[PATH_MAX];
+	size_t i;
+	int rc;
+
+	rc = make_private(s->path, true, e);
+	for (i = 0; !rc && i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s%s", s->path,
+			     suffix[i]) >= (int)sizeof(path))
+			return err_set(e, ERR_IO, "path too long: '%s'",
+				       s->path);
+		rc = make_private(path, false, e);
+	}
+	return rc;
+}
+
+/*
+ * Before anything writes to it, make sure the file at s->path is a store
+ * of ours (or a new, empty database): SQLite's own errors for a damaged or
+ * foreign file ("file is not a database") name no file and no way out, and
+ * enabling WAL or running the migrations would change a foreign
+ * application's database. A database with tables but no user_version, or
+ * a user_version but no records table, is foreign.
+ */
+static int check_store_file(const struct store *s, sqlite3 *db,
+			    struct err *e)
+{
+	struct err qe = ERR_INIT;
+	int64_t objects = 0, level = 0, ours = 0;
+	int rc, code;
+
+	rc = query_int(db, NULL, "SELECT count(*) FROM sqlite_master",
+		       &objects, NULL, &qe);
+	if (!rc)
+		rc = query_int(db, NULL, "PRAGMA user_version", &level, NULL,
+			       &qe);
+	if (!rc)
+		rc = query_int(db, NULL, "SELECT count(*) FROM sqlite_master "
+			       "WHERE type = 'table' AND name IN "
+			       "('records', 'changelog')", &ours, NULL, &qe);
+	if (rc) {
+		code = sqlite3_errcode(db) & 0xff;
+		if (code != SQLITE_NOTADB && code != SQLITE_CORRUPT) {
+			*e = qe;
+			return rc;
+		}
+		return err_set(e, ERR_DB, "store '%s' is damaged or not a "
+			       "database (%s): restore it from a backup, or "
+			       "move it away to start an empty store; it was "
+			       "left as it is", s->path, sqlite3_errmsg(db));
+	}
+	if ((objects > 0 && level == 0) || (level > 0 && ours < 2))
+		return err_set(e, ERR_DB, "'%s' is an SQLite database but not "
+			       "a pocketctl store (%lld schema objects, user_version "
+			       "%lld, no records and changelog tables): "
+			       "restore the store from a backup, or move the "
+			       "file away; it was left as it is", s->path,
+			       (long long)objects, (long long)level);
+	return 0;
 }
 
 /* Refuse schemas the store cannot hold, and size the referrer cache. */
@@ -799,10 +901,15 @@ static int open_rw(struct store *s, struct err *e)
 	int rc;
 
 	rc = make_data_dir(s->dir, e);
+	if (!rc)
+		rc = make_store_private(s, e);
 	if (rc)
 		return rc;
 	rc = open_db(s->path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 		     &s->wdb, e);
+	if (rc)
+		return rc;
+	rc = check_store_file(s, s->wdb, e);
 	if (rc)
 		return rc;
 	if (sqlite3_prepare_v2(s->wdb, "PRAGMA journal_mode = WAL", -1, &st,
@@ -869,7 +976,10 @@ static int open_ro(struct store *s, struct err *e)
 	rc = rconn_get(s, &c, e);
 	if (rc)
 		return rc;
-	rc = query_int(c->db, NULL, "PRAGMA user_version", &level, NULL, e);
+	rc = check_store_file(s, c->db, e);
+	if (!rc)
+		rc = query_int(c->db, NULL, "PRAGMA user_version", &level,
+			       NULL, e);
 	if (rc)
 		goto out;
 	if (level < 0 || level > (int64_t)embedded_nmigrations) {
