@@ -40,6 +40,9 @@ static const struct cli_command commands[] = {
 	  "status [NAME] [-o text|json]" },
 	{ "reconcile", cmd_reconcile, CLI_CONN | CLI_OUTPUT, "text=table|json",
 	  "reconcile [--wait [--timeout SECONDS]] [-o text|json]" },
+	{ "backup", cmd_backup, CLI_CONN | CLI_OUTPUT, "text|json",
+	  "backup [--to FILE] [-o text|json]" },
+	{ "restore", cmd_restore, 0, NULL, "restore FILE" },
 	{ "version", cmd_version, 0, NULL, "version" },
 	{ "help", cmd_help, 0, NULL, "help [COMMAND]" },
 };
