@@ -69,6 +69,9 @@ struct server_options {
 	int max_streams;             /* concurrent SSE streams, default 1024 */
 	int token_ttl;               /* auth token lifetime (s), default 86400*7 */
 	int bcrypt_cost;             /* default 10 */
+	int64_t backup_every_ms;     /* --backup-every; 0 = no scheduled
+	                              * backups (the default) */
+	int backup_keep;             /* --backup-keep, default 7 */
 };
 
 struct hub;

@@ -184,3 +184,42 @@ names() {
   [ "$killed" -ge 1 ]
   [ "$(sqlite3 "$T/b.db" "SELECT count(*) FROM records WHERE collection = 'ai_models'")" -ge 20000 ]
 }
+
+@test "serve --backup-every 1s --backup-keep 2 keeps exactly its 2 newest files and reports Ready" {
+  mkdir -p "$POCKETCTL_DATA/backups"
+  pctl apply -f "$(model m1)"
+  pctl backup --to "$POCKETCTL_DATA/backups/manual.db"
+  pctl backup   # pocket-<UTC>-r<rev>.db: not the scheduler's either
+  start_server -- --backup-every 1s --backup-keep 2
+  sleep 4.5
+  run bash -c "ls '$POCKETCTL_DATA/backups' | grep -c '^pocket-auto-.*-r[0-9]*\.db$'"
+  [ "$output" = 2 ]
+  # the files it did not make are kept
+  [ -f "$POCKETCTL_DATA/backups/manual.db" ]
+  [ "$(ls "$POCKETCTL_DATA/backups" | grep -c '^pocket-[0-9]')" = 1 ]
+  run pctl status backups -o json
+  [ "$status" -eq 0 ]
+  echo "$output" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+ready = [c for c in s["conditions"] if c["type"] == "Ready"][0]
+assert ready["status"] == "True" and ready["reason"] == "BackedUp", ready
+assert s["keep"] == 2 and s["count"] == 2 and s["every"] == "1s", s
+assert s["lastBackup"]["key"].startswith("pocket-auto-"), s
+assert s["lastBackup"]["size"] > 0 and s["lastBackup"]["revision"] > 0, s
+'
+  newest="$(ls "$POCKETCTL_DATA"/backups/pocket-auto-* | sort | tail -1)"
+  [ "$(names "$newest")" = m1 ]
+}
+
+@test "serve refuses a bad --backup-every or --backup-keep, naming the flag" {
+  for bad in 0s 10 1x -5m ""; do
+    run pctl serve --backup-every "$bad"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--backup-every needs a"* ]]
+  done
+  run pctl serve --backup-every 1h --backup-keep 0
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"--backup-keep needs a whole number"* ]]
+  [ ! -e "$POCKETCTL_DATA/pocket.db" ]
+}
