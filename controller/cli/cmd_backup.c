@@ -163,11 +163,13 @@ out:
 /*
  * Take DIR/lock exclusively without waiting: a server holds it (exclusive)
  * for as long as it runs, an offline command (shared) while it works.
- * *fd receives the locked descriptor. ERR_UNAVAILABLE when it is held.
+ * *fd receives the locked descriptor. ERR_UNAVAILABLE when it is held,
+ * naming the server's URL when DIR/server.json has one.
  */
-static int lock_dir(const char *dir, int *fd, struct err *e)
+static int lock_dir(const struct cli *cli, int *fd, struct err *e)
 {
-	char *path = NULL;
+	const char *dir = cli->data_dir;
+	char *path = NULL, *url = NULL;
 	int f = -1, rc = 0;
 
 	*fd = -1;
@@ -185,13 +187,21 @@ static int lock_dir(const char *dir, int *fd, struct err *e)
 	}
 	while ((rc = flock(f, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
 		;
-	if (rc < 0) {
-		rc = errno == EWOULDBLOCK ?
-		     err_set(e, ERR_UNAVAILABLE,
-			     "a server (or another pocketctl command) is using data directory '%s': stop it before restoring",
-			     dir) :
-		     err_set(e, ERR_IO, "cannot lock '%s': %s", path,
+	if (rc < 0 && errno != EWOULDBLOCK) {
+		rc = err_set(e, ERR_IO, "cannot lock '%s': %s", path,
 			     strerror(errno));
+		goto out;
+	}
+	if (rc < 0) {
+		url = cli_local_url(cli);
+		if (url)
+			rc = err_set(e, ERR_UNAVAILABLE,
+				     "a server is running on data directory '%s' (%s): stop it before restoring",
+				     dir, url);
+		else
+			rc = err_set(e, ERR_UNAVAILABLE,
+				     "another pocketctl command is using data directory '%s': wait for it before restoring",
+				     dir);
 		goto out;
 	}
 	*fd = f;
@@ -200,6 +210,7 @@ out:
 	if (f >= 0)
 		close(f);
 	free(path);
+	free(url);
 	return rc;
 }
 
@@ -219,7 +230,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		rc = cli_fail(&e);
 		goto out;
 	}
-	if (lock_dir(cli->data_dir, &fd, &e) ||
+	if (lock_dir(cli, &fd, &e) ||
 	    store_restore(cli->schema, cli->data_dir, argv[i], &replaced, &e)) {
 		rc = cli_fail(&e);
 		goto out;

@@ -101,7 +101,7 @@ names() {
   before="$(sha256sum "$POCKETCTL_DATA/pocket.db")"
   run pctl restore "$T/b.db"
   [ "$status" -eq 2 ]
-  [[ "$output" == *"a server (or another pocketctl command) is using data directory"* ]]
+  [[ "$output" == *"a server is running on data directory '$POCKETCTL_DATA' ($URL): stop it before restoring"* ]]
   [ "$(sha256sum "$POCKETCTL_DATA/pocket.db")" = "$before" ]
   [ -z "$(ls "$POCKETCTL_DATA" | grep replaced || true)" ]
   curl -fsS "$URL/healthz" >/dev/null
