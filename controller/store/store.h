@@ -481,7 +481,8 @@ void store_backup_info_release(struct store_backup_info *b); /* NULL ok */
  * (every commit that returned before the call is in it). The copy goes to
  * a temporary file in o->dir, is synced and renamed into place, so a crash
  * or kill mid-way leaves any earlier file at that path intact (and at worst
- * a hidden ".pocket-tmp-*" file). out receives the file, its size and
+ * a hidden ".pocket-tmp-*" file, removed by a later backup into o->dir
+ * once it is an hour old). out receives the file, its size and
  * revision. ERR_INVALID for a file name that is not a plain name, ERR_IO
  * or ERR_DB when writing fails (nothing is then left at the target).
  */

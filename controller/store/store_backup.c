@@ -13,6 +13,9 @@
 
 #define BACKUP_STEP_PAGES 256    /* pages copied per sqlite3_backup_step() */
 #define TS_LEN 16                /* "20261206T222000Z" */
+#define TMP_PREFIX ".pocket-tmp-"
+#define TMP_STALE_S (60 * 60)    /* a temporary file untouched this long
+                                  * was left by a killed backup */
 
 /* "20261206T222000Z" for now (UTC). */
 static void stamp(char out[TS_LEN + 1])
@@ -38,15 +41,42 @@ static int sync_path(const char *path, bool dir, struct err *e)
 	return rc;
 }
 
+/*
+ * Remove the temporary files in dir that a killed backup or restore left
+ * behind: ".pocket-tmp-*" not written for TMP_STALE_S. One still being
+ * written is touched with every step, so it is never that old.
+ */
+static void remove_stale(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	char *path;
+	time_t now = time(NULL);
+
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)))
+			continue;
+		path = path_join(dir, de->d_name);
+		if (path && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > TMP_STALE_S)
+			unlink(path);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* A new empty temporary file in dir; *out (caller frees, unlinks). */
 static int make_temp(const char *dir, char **out, struct err *e)
 {
-	char *p = path_join(dir, ".pocket-tmp-XXXXXX");
+	char *p = path_join(dir, TMP_PREFIX "XXXXXX");
 	int fd;
 
 	*out = NULL;
 	if (!p)
 		return nomem(e);
+	remove_stale(dir);
 	fd = mkostemp(p, O_CLOEXEC);
 	if (fd < 0) {
 		err_set(e, ERR_IO, "cannot create a file in '%s': %s", dir,

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -235,4 +237,26 @@ Test(backup, list_is_by_name_and_skips_others)
 		json_array_get(items, 0), "size")), 2);
 	json_decref(items);
 	free(dir);
+}
+
+Test(backup, stale_temporary_files_are_removed)
+{
+	struct store_backup_opts o = { bk_dir, "b.db", NULL };
+	struct store_backup_info info = { NULL, 0, 0 };
+	struct err e = ERR_INIT;
+	char *old = path_join(bk_dir, ".pocket-tmp-old123");
+	char *fresh = path_join(bk_dir, ".pocket-tmp-new123");
+	struct timespec t[2] = { { 0, 0 }, { 0, 0 } };
+	struct stat st;
+
+	tl_write_file(old, "left by a killed backup");
+	tl_write_file(fresh, "a backup under way");
+	t[0].tv_sec = t[1].tv_sec = time(NULL) - 2 * 3600;
+	cr_assert_eq(utimensat(AT_FDCWD, old, t, 0), 0);
+	cr_assert_eq(store_backup(bk, &o, &info, &e), 0, "%s", e.msg);
+	cr_assert_neq(stat(old, &st), 0, "a stale temporary file is left");
+	cr_assert_eq(stat(fresh, &st), 0, "a fresh one was removed");
+	store_backup_info_release(&info);
+	free(old);
+	free(fresh);
 }
