@@ -83,7 +83,7 @@ static int backup_offline(struct cli *cli, const char *to, json_t **rep,
 	rc = store_backup(cli->conn.store, &o, &info, e);
 	if (rc)
 		goto out;
-	*rep = json_pack("{s:s,s:s,s:I,s:I}", "key", basename(info.path),
+	*rep = json_pack("{s:s,s:s,s:I,s:I}", "key", strrchr(info.path, '/') + 1,
 			 "path", info.path, "size", (json_int_t)info.size,
 			 "revision", (json_int_t)info.revision);
 	if (!*rep)

@@ -157,10 +157,14 @@ int store_backup(struct store *s, const struct store_backup_opts *o,
 		return err_set(e, ERR_INVALID,
 			       "backup file name '%s' is not a plain file name",
 			       o->file);
-	rc = fs_mkdirs(o->dir, e);
-	if (rc)
-		return rc;
-	chmod(o->dir, 0700);
+	/* A directory made here is ours (0700); one that exists is left as
+	 * it is. */
+	if (stat(o->dir, &st) < 0) {
+		rc = fs_mkdirs(o->dir, e);
+		if (rc)
+			return rc;
+		chmod(o->dir, 0700);
+	}
 	rc = make_temp(o->dir, &tmp, e);
 	if (rc)
 		return rc;

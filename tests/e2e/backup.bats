@@ -52,6 +52,12 @@ names() {
   [ "$(sqlite3 "$path" 'PRAGMA integrity_check')" = ok ]
   # a single self-contained file: no WAL beside it
   [ ! -e "$path-wal" ]
+  # an existing directory keeps its mode; one made for the backups is 0700
+  chmod 0755 "$T"
+  pctl backup --to "$T/x.db" >/dev/null
+  [ "$(stat -c %a "$T")" = 755 ]
+  [ "$(stat -c %a "$POCKETCTL_DATA/backups")" = 700 ]
+  [ "$(stat -c %a "$T/x.db")" = 600 ]
   run pctl backup --to "$T/nodir/x.db"
   [ "$status" -eq 2 ]
   [[ "$output" == *"--to '$T/nodir/x.db'"* ]]
