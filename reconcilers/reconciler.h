@@ -86,6 +86,10 @@ struct reconciler_env {
 	                             * the default socket) */
 	const char *manifests_dir;  /* --manifests, or NULL */
 	bool watch_manifests;       /* --watch */
+	int64_t backup_every_ms;    /* serve --backup-every; 0: no scheduled
+	                             * backups */
+	int backup_keep;            /* serve --backup-keep: scheduled backups
+	                             * kept */
 	/*
 	 * Ask for a pass of this reconciler soon, from any thread (its own
 	 * threads, a request thread): cheap and non-blocking (a flag and an
@@ -281,6 +285,16 @@ void rctx_log(struct rctx *c, const char *fmt, ...)
  * every pass.
  */
 void rctx_watch_dir(struct rctx *c, const char *dir);
+
+/*
+ * Write an online backup of the store into directory dir (created 0700
+ * when missing) as PREFIX<UTC>-r<revision>.db, as store_backup() does: one
+ * consistent snapshot, copied without blocking writers, renamed into place
+ * once synced. *path (caller frees), *revision and *size describe it.
+ * Errors (ERR_IO, ERR_DB, ERR_NOMEM) leave no file at the target.
+ */
+int rctx_backup(struct rctx *c, const char *dir, const char *prefix,
+		char **path, int64_t *revision, int64_t *size, struct err *e);
 
 /* Ask for another pass after ms milliseconds even if nothing changes
  * (e.g. an ssh key that expires then). The earliest request wins. */

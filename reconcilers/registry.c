@@ -16,6 +16,7 @@ extern const struct reconciler rec_authorized_keys;  /* rec_authorized_keys.c */
 extern const struct reconciler rec_proposals;        /* rec_proposals.c */
 extern const struct reconciler rec_skills;           /* rec_skills.c */
 extern const struct reconciler rec_containers;       /* rec_containers.c */
+extern const struct reconciler rec_backups;          /* rec_backups.c */
 
 const struct reconciler *const reconcilers[] = {
 	&rec_manifests,          /* --manifests DIR --watch -> the store */
@@ -26,7 +27,8 @@ const struct reconciler *const reconcilers[] = {
 	&rec_authorized_keys,    /* ssh_keys -> authorized_keys */
 	&rec_proposals,          /* proposals/NAME.md -> draft proposals */
 	&rec_skills,             /* sops -> skills/<name>/SKILL.md */
-	&rec_containers,         /* containers + rendered files -> engine (last) */
+	&rec_containers,         /* containers + rendered files -> engine */
+	&rec_backups,            /* --backup-every -> DATA_DIR/backups/ */
 };
 
 const size_t nreconcilers = sizeof(reconcilers) / sizeof(reconcilers[0]);

@@ -196,5 +196,7 @@ int cmd_reconcile(struct cli *cli, int argc, char **argv);
 int cmd_watch(struct cli *cli, int argc, char **argv);
 int cmd_restart(struct cli *cli, int argc, char **argv);
 int cmd_ledger(struct cli *cli, int argc, char **argv);
+int cmd_backup(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
 
 #endif

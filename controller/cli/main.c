@@ -31,7 +31,8 @@ static const struct cli_command commands[] = {
 	  "[--docker unix:///PATH|tcp://HOST:PORT] "
 	  "[--workers N] [--max-streams N] [--max-body BYTES] "
 	  "[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N] "
-	  "[--rate-limit GROUP=N/SECONDS]..." },
+	  "[--rate-limit GROUP=N/SECONDS]... "
+	  "[--backup-every DURATION [--backup-keep N]]" },
 	{ "restart", cmd_restart, CLI_CONN, NULL, "restart NAME" },
 	{ "watch", cmd_watch, CLI_CONN | CLI_OUTPUT | CLI_O_TERSE, "text|json",
 	  "watch [KIND...] [--since REV] [-o text|json] [--token TOKEN]" },
@@ -41,6 +42,9 @@ static const struct cli_command commands[] = {
 	  "status [NAME] [-o text|json]" },
 	{ "reconcile", cmd_reconcile, CLI_CONN | CLI_OUTPUT, "text=table|json",
 	  "reconcile [--wait [--timeout SECONDS]] [-o text|json]" },
+	{ "backup", cmd_backup, CLI_CONN | CLI_OUTPUT, "text|json",
+	  "backup [--to FILE] [-o text|json]" },
+	{ "restore", cmd_restore, 0, NULL, "restore FILE" },
 	{ "version", cmd_version, 0, NULL, "version" },
 	{ "help", cmd_help, 0, NULL, "help [COMMAND]" },
 };

@@ -313,6 +313,8 @@ static int rstate_init(struct engine *en, struct rstate *rs,
 	rs->env.docker_host = en->docker_host;
 	rs->env.manifests_dir = en->manifests_dir;
 	rs->env.watch_manifests = en->watch_manifests;
+	rs->env.backup_every_ms = en->backup_every_ms;
+	rs->env.backup_keep = en->backup_keep;
 	rs->env.wake = wake_rstate;
 	rs->env.wake_arg = rs;
 	return 0;
@@ -463,6 +465,8 @@ int engine_new(struct engine **out, const struct engine_options *o,
 		goto out;
 	}
 	en->watch_manifests = o->watch_manifests;
+	en->backup_every_ms = o->backup_every_ms;
+	en->backup_keep = o->backup_keep;
 	rc = load_paths(en, o, regs, n, e);
 	if (rc)
 		goto out;

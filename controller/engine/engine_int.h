@@ -96,6 +96,8 @@ struct engine {
 	char *root;
 	char *data_dir, *docker_host, *manifests_dir;  /* for env */
 	bool watch_manifests;
+	int64_t backup_every_ms;     /* for env */
+	int backup_keep;
 	int64_t resync_ms, debounce_ms;
 	struct paths paths;
 	struct rstate *rs;            /* reconcilers, registry order (those

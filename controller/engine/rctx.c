@@ -489,6 +489,19 @@ int rctx_provision(struct rctx *c, const char *dir, json_t **report,
 	return provision_sync(c->en->store, dir, report, e);
 }
 
+int rctx_backup(struct rctx *c, const char *dir, const char *prefix,
+		char **path, int64_t *revision, int64_t *size, struct err *e)
+{
+	struct store_backup_opts o = { dir, NULL, prefix };
+	struct store_backup_info info = { NULL, 0, 0 };
+	int rc = store_backup(c->en->store, &o, &info, e);
+
+	*path = info.path;   /* taken over: not released below */
+	*revision = info.revision;
+	*size = info.size;
+	return rc;
+}
+
 const struct schema *rctx_schema(struct rctx *c)
 {
 	return c->en->schema;

@@ -51,6 +51,44 @@ static bool take(int argc, char **argv, int *i, const char *name,
 	return true;
 }
 
+/*
+ * Parse a duration: one or more <whole number><unit> with units h, m and s
+ * ("1h", "30m", "45s", "1h30m"), more than zero and at most a year, into
+ * milliseconds.
+ */
+static int parse_duration(const char *s, int64_t *ms)
+{
+	const int64_t max = (int64_t)366 * 86400 * 1000;
+	int64_t total = 0, unit;
+	char *end = NULL;
+	long long v;
+
+	if (!*s)
+		return -1;
+	while (*s) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		errno = 0;
+		v = strtoll(s, &end, 10);
+		if (errno || v > max)
+			return -1;
+		switch (*end) {
+		case 'h': unit = 3600 * 1000; break;
+		case 'm': unit = 60 * 1000; break;
+		case 's': unit = 1000; break;
+		default: return -1;
+		}
+		total += (int64_t)v * unit;
+		if (total > max)
+			return -1;
+		s = end + 1;
+	}
+	if (total <= 0)
+		return -1;
+	*ms = total;
+	return 0;
+}
+
 struct num_opt {
 	const char *name;
 	long min, max;
@@ -63,6 +101,7 @@ static const struct num_opt num_opts[] = {
 	{ "--max-apply-body", 1024, (long)1 << 30 },
 	{ "--token-ttl", 1, (long)10 * 365 * 86400 },
 	{ "--bcrypt-cost", AUTH_BCRYPT_COST_MIN, AUTH_BCRYPT_COST_MAX },
+	{ "--backup-keep", 1, 100000 },
 };
 
 #define NNUM (sizeof(num_opts) / sizeof(num_opts[0]))
@@ -75,7 +114,8 @@ static void set_num(struct server_options *o, size_t which, long v)
 	case 2: o->max_body = (size_t)v; break;
 	case 3: o->max_apply_body = (size_t)v; break;
 	case 4: o->token_ttl = (int)v; break;
-	default: o->bcrypt_cost = (int)v; break;
+	case 5: o->bcrypt_cost = (int)v; break;
+	default: o->backup_keep = (int)v; break;
 	}
 }
 
@@ -113,9 +153,16 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			o.manifests_dir = v;
 		else if (take(argc, argv, &i, "--docker", &v))
 			o.docker_host = v;
-		else if (take(argc, argv, &i, "--rate-limit", &v) && *v &&
-			 ratelimit_config_parse(&o.rate, v, &e))
-			return cli_usage("serve", "--rate-limit: %s", e.msg);
+		else if (take(argc, argv, &i, "--rate-limit", &v)) {
+			if (*v && ratelimit_config_parse(&o.rate, v, &e))
+				return cli_usage("serve", "--rate-limit: %s",
+						 e.msg);
+		} else if (take(argc, argv, &i, "--backup-every", &v)) {
+			if (*v && parse_duration(v, &o.backup_every_ms))
+				return cli_usage("serve",
+						 "--backup-every needs a duration such as 1h, 30m or 45s, not '%s'",
+						 v);
+		}
 		for (k = 0; !v && k < NNUM; k++) {
 			if (!take(argc, argv, &i, num_opts[k].name, &v))
 				continue;

@@ -16,6 +16,7 @@
 #include "api_containers.h"
 #include "api_governance.h"
 #include "api_status.h"
+#include "api_backups.h"
 /* END includes */
 
 const struct http_route http_routes[] = {
@@ -60,6 +61,10 @@ const struct http_route http_routes[] = {
 	{ "POST", "/api/pocketcoder/permission", api_governance_permission, STREAM_NONE },
 	{ "POST", "/api/pocketcoder/mcp_request", api_governance_mcp_request, STREAM_NONE },
 	{ "GET", "/api/v1/ledger/verify", api_governance_ledger_verify, STREAM_NONE },
+
+	/* backups (api_backups.c) */
+	{ "POST", "/api/v1/backups", api_backups_create, STREAM_NONE },
+	{ "GET", "/api/v1/backups", api_backups_list, STREAM_NONE },
 };
 
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);

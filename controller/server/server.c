@@ -73,6 +73,7 @@ void server_options_init(struct server_options *o)
 	o->token_ttl = 86400 * 7;
 	o->bcrypt_cost = AUTH_BCRYPT_COST_DEFAULT;
 	ratelimit_config_init(&o->rate);
+	o->backup_keep = 7;
 }
 
 /* ---- the data directory lock ----------------------------------------- */
@@ -927,6 +928,8 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	eo.docker_host = o->docker_host;                   /* engine */
 	eo.manifests_dir = o->manifests_dir;               /* engine */
 	eo.watch_manifests = o->watch_manifests;           /* engine */
+	eo.backup_every_ms = o->backup_every_ms;           /* engine */
+	eo.backup_keep = o->backup_keep;                   /* engine */
 	rc = engine_new(&srv.engine, &eo, e);              /* engine */
 	if (!rc)                                           /* engine */
 		rc = engine_start(srv.engine, e);          /* engine */

@@ -72,6 +72,9 @@ struct server_options {
 	int bcrypt_cost;             /* default 10 */
 	struct ratelimit_config rate;/* request budgets (ratelimit.h):
 	                              * --rate-limit, POCKETCTL_RATE_LIMIT */
+	int64_t backup_every_ms;     /* --backup-every; 0 = no scheduled
+	                              * backups (the default) */
+	int backup_keep;             /* --backup-keep, default 7 */
 };
 
 struct hub;

@@ -456,4 +456,69 @@ int store_changes(struct store *s, int64_t after, int64_t limit,
 int store_change_keys(struct store *s, int64_t after, int64_t limit,
 		      store_change_fn fn, void *arg, struct err *e);
 
+/* ---- backups (store_backup.c) ---------------------------------------- */
+
+#define STORE_BACKUP_DIR "backups"       /* DIR/backups: the default place */
+#define STORE_BACKUP_PREFIX "pocket-"    /* pocket-<UTC>-r<revision>.db */
+
+struct store_backup_opts {
+	const char *dir;         /* where the backup goes; created (0700)
+	                          * when missing */
+	const char *file;        /* its file name in dir; NULL: PREFIX<UTC
+	                          * timestamp>-r<revision>.db */
+	const char *prefix;      /* with file NULL: instead of
+	                          * STORE_BACKUP_PREFIX */
+};
+
+/* What a backup holds. A value: free with store_backup_info_release(). */
+struct store_backup_info {
+	char *path;              /* owned: the file */
+	int64_t revision;        /* the store head it holds */
+	int64_t size;            /* bytes */
+};
+void store_backup_info_release(struct store_backup_info *b); /* NULL ok */
+
+/*
+ * Write an online, consistent copy of the store into o->dir: one snapshot
+ * of records and change log, copied in bounded steps while writers go on
+ * (every commit that returned before the call is in it). The copy goes to
+ * a temporary file in o->dir, is synced and renamed into place, so a crash
+ * or kill mid-way leaves any earlier file at that path intact (and at worst
+ * a hidden ".pocket-tmp-*" file, removed by a later backup into o->dir
+ * once it is an hour old). out receives the file, its size and
+ * revision. ERR_INVALID for a file name that is not a plain name, ERR_IO
+ * or ERR_DB when writing fails (nothing is then left at the target).
+ */
+int store_backup(struct store *s, const struct store_backup_opts *o,
+		 struct store_backup_info *out, struct err *e);
+
+/*
+ * Check that the file at path is a backup this pocketctl can restore: a
+ * sound database (integrity check), a pocketctl store, at a migration
+ * level and schema version no newer than this binary's. Reads the file
+ * only. out receives its path, size and revision. ERR_INVALID naming the
+ * file and the problem otherwise.
+ */
+int store_backup_check(const struct schema *schema, const char *path,
+		       struct store_backup_info *out, struct err *e);
+
+/*
+ * Replace the store in data directory dir with the backup at from, which
+ * must pass store_backup_check() (nothing is touched otherwise). No store
+ * may be open on dir (the caller holds its lock). The current store, its
+ * WAL checkpointed into it first, is kept as pocket.db.replaced-<UTC>
+ * (*replaced, caller frees; NULL when there was none); the backup is
+ * copied beside it and renamed into place in one step.
+ */
+int store_restore(const struct schema *schema, const char *dir,
+		  const char *from, char **replaced, struct err *e);
+
+/*
+ * The backups in dir (its *.db files, hidden ones excepted), by name
+ * (oldest first for the default names): [{key, size, modified}], as
+ * PocketBase lists its backups. A missing dir lists none. Caller owns
+ * *out (json_decref).
+ */
+int store_backup_list(const char *dir, json_t **out, struct err *e);
+
 #endif
