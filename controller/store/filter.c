@@ -886,25 +886,72 @@ static bool node_reads_record(const char *src, const struct node *n)
 	return false;
 }
 
-bool filter_reads_record(const char *expr)
+/* The AST of a non-empty expr, or NULL when it does not parse (or is
+ * blank or too long); caller frees it with node_free(). For questions
+ * asked about rule text, where a parse error needs no message. */
+static struct node *parse_quiet(const char *expr)
 {
 	struct parser p = { 0 };
 	struct err le = ERR_INIT;
 	struct node *root = NULL;
-	bool reads = true;
 
-	if (!expr || !*expr)
-		return false;
-	if (strlen(expr) > FILTER_MAX_LEN || blank(expr))
-		return true;
+	if (!expr || !*expr || strlen(expr) > FILTER_MAX_LEN || blank(expr))
+		return NULL;
 	p.src = expr;
 	p.len = strlen(expr);
 	p.e = &le;
 	if (scan(&p) == 0 && parse_list(&p, 0, N_OR, &root) == 0 &&
 	    p.tok.kind == TOK_EOF)
-		reads = node_reads_record(expr, root);
+		return root;
+	node_free(root);
+	return NULL;
+}
+
+bool filter_reads_record(const char *expr)
+{
+	struct node *root;
+	bool reads;
+
+	if (!expr || !*expr)
+		return false;
+	root = parse_quiet(expr);
+	reads = root ? node_reads_record(expr, root) : true;
 	node_free(root);
 	return reads;
+}
+
+/* Whether operand o is exactly the identifier word. */
+static bool operand_is(const char *src, const struct operand *o,
+		       const char *word)
+{
+	return o->kind == TOK_IDENT && o->len == strlen(word) &&
+	       !strncmp(src + o->pos, word, o->len);
+}
+
+static bool node_compares_auth_id(const char *src, const struct node *n,
+				  const char *field)
+{
+	size_t i;
+
+	if (n->kind == N_CMP)
+		return n->op == QUERY_EQ &&
+		       ((operand_is(src, &n->lhs, field) &&
+			 operand_is(src, &n->rhs, "@request.auth.id")) ||
+			(operand_is(src, &n->rhs, field) &&
+			 operand_is(src, &n->lhs, "@request.auth.id")));
+	for (i = 0; i < n->nkids; i++)
+		if (node_compares_auth_id(src, n->kids[i], field))
+			return true;
+	return false;
+}
+
+bool filter_compares_auth_id(const char *expr, const char *field)
+{
+	struct node *root = field ? parse_quiet(expr) : NULL;
+	bool found = root && node_compares_auth_id(expr, root, field);
+
+	node_free(root);
+	return found;
 }
 
 /* ---- sort --------------------------------------------------------------- */

@@ -101,6 +101,14 @@ int filter_compile(const struct schema *s, const struct collection *c,
 bool filter_reads_record(const char *expr);
 
 /*
+ * Whether expr contains the comparison "field = @request.auth.id" (either
+ * way round, field a plain name without a relation hop): the sign that a
+ * rule makes field the record's owner. False for anything it cannot parse.
+ * Both strings are borrowed for the call.
+ */
+bool filter_compares_auth_id(const char *expr, const char *field);
+
+/*
  * Compile a PocketBase sort string ("-created,name", "+title", "@random")
  * into *out, e.g. created descending, the name field ascending, then id.
  * Terms are comma separated, '-' means descending and '+' (optional)
