@@ -639,8 +639,8 @@ int api_records_list(struct http_req *r)
 		per_page = PER_PAGE_DEFAULT;
 	if (per_page > PER_PAGE_MAX)
 		per_page = PER_PAGE_MAX;
-	rc = filter_compile(r->srv->schema, c, filter ? filter : "", &fa,
-			    &fpred, &e);
+	rc = filter_compile_caller(r->srv->schema, c, filter ? filter : "",
+				   &fa, http_is_admin(r), &fpred, &e);
 	if (rc)
 		goto out;
 	/* "(rule) AND (filter)"; both are where's now */
