@@ -3,8 +3,11 @@
  * action. Reads go through the store's read pool with the access rule
  * ANDed into the query; writes run in one store transaction in which the
  * rule is checked (create: against the new row, before commit; update and
- * delete: against the current row), so a refused write leaves nothing
- * behind. Record JSON comes from pb_record_json(), relation expansion from
+ * delete: against the current row, and an update's new row against the
+ * create rule where the collection has owner fields), and every relation
+ * the caller sets must reach a record it may view (rules_check_write()),
+ * so a refused write leaves nothing behind and nothing is handed over.
+ * Record JSON comes from pb_record_json(), relation expansion from
  * expand.c, the ?fields= projection from pick.c.
  */
 #include "api_records.h"
@@ -636,8 +639,8 @@ int api_records_list(struct http_req *r)
 		per_page = PER_PAGE_DEFAULT;
 	if (per_page > PER_PAGE_MAX)
 		per_page = PER_PAGE_MAX;
-	rc = filter_compile(r->srv->schema, c, filter ? filter : "", &fa,
-			    &fpred, &e);
+	rc = filter_compile_caller(r->srv->schema, c, filter ? filter : "",
+				   &fa, http_is_admin(r), &fpred, &e);
 	if (rc)
 		goto out;
 	/* "(rule) AND (filter)"; both are where's now */
@@ -763,7 +766,9 @@ static int create_check(struct store_txn *t, const struct record *rec,
 		op->refused = true;
 		return ERR_FORBIDDEN;
 	}
-	return 0;
+	/* then the relations: each must reach a record the caller sees */
+	return rules_check_write(t, op->r->srv->schema, op->c, rec->id,
+				 rec->data, NULL, op->fa, e);
 }
 
 static int create_txn(struct store_txn *t, void *arg, struct err *e)
@@ -877,6 +882,47 @@ static int check_old_password(const json_t *old, json_t *cur,
 	return 0;
 }
 
+/*
+ * An update must not take a record out of its owner's hands: in a
+ * collection with owner fields (rules_owner_field()), a row that satisfies
+ * the create rule for the caller before the update must satisfy it after
+ * (cron_jobs: "chat.user = @request.auth.id"). Rows the caller could not
+ * have created (an admin's edit of another user's record) are not bound,
+ * so admins keep what their update rule gives them. *owned says whether
+ * the stored row binds the update; 0 or a negative ERR_*.
+ */
+static int owned_before(struct store_txn *t, const struct http_req *r,
+			const struct collection *c, const char *id,
+			const struct filter_auth *fa, bool *owned,
+			struct err *e)
+{
+	int ok;
+
+	*owned = false;
+	if (!c->rules[RULE_CREATE] || !rules_has_owner(c))
+		return 0;
+	ok = rules_txn_check(t, r->srv->schema, c, RULE_CREATE, id, fa, e);
+	if (ok < 0)
+		return ok;
+	*owned = ok;
+	return 0;
+}
+
+/* The second half: the new row, seen inside t after the put. */
+static int still_owned(struct store_txn *t, const struct http_req *r,
+		       const struct collection *c, const char *id,
+		       const struct filter_auth *fa, struct err *e)
+{
+	int ok = rules_txn_check(t, r->srv->schema, c, RULE_CREATE, id, fa, e);
+
+	if (ok < 0)
+		return ok;
+	return ok ? 0 : err_set(e, ERR_FORBIDDEN,
+				"the change would give the %s record to "
+				"someone else: the new record does not "
+				"satisfy the create rule", c->name);
+}
+
 int api_records_update(struct http_req *r)
 {
 	const struct collection *c = find_collection(r);
@@ -888,7 +934,7 @@ int api_records_update(struct http_req *r)
 	struct record cur, rec;
 	json_t *body = NULL, *old_pw = NULL;
 	int64_t want_rev = 0, if_rev = 0;
-	bool new_password;
+	bool new_password, owned = false;
 	struct shape sh;
 	int rc, ok;
 
@@ -940,6 +986,12 @@ int api_records_update(struct http_req *r)
 			goto out;
 		}
 		rc = check_system_fields(c, body, cur.data, &e);
+		if (!rc)
+			rc = rules_check_write(t, r->srv->schema, c, id, body,
+					       cur.data, &fa, &e);
+		if (rc)
+			goto fail;
+		rc = owned_before(t, r, c, id, &fa, &owned, &e);
 		if (rc)
 			goto fail;
 	}
@@ -980,6 +1032,8 @@ int api_records_update(struct http_req *r)
 	/* the write hooks (governance.h) run inside the put as the caller */
 	store_txn_set_actor(t, r->auth.id, 0);
 	rc = store_txn_put(t, &p, &rec, NULL, &e);
+	if (!rc && owned)
+		rc = still_owned(t, r, c, id, &fa, &e);
 	if (rc)
 		goto fail;
 	rc = store_commit(t, &e);

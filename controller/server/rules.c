@@ -140,3 +140,82 @@ int rules_txn_check(struct store_txn *t, const struct schema *s,
 	query_pred_free(where);
 	return rc;
 }
+
+bool rules_owner_field(const struct collection *c, const struct field *f)
+{
+	size_t a;
+
+	if (!f || f->type != FT_RELATION)
+		return false;
+	for (a = 0; a < RULE__COUNT; a++)
+		if (filter_compares_auth_id(c->rules[a], f->name))
+			return true;
+	return false;
+}
+
+bool rules_has_owner(const struct collection *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nfields; i++)
+		if (rules_owner_field(c, &c->fields[i]))
+			return true;
+	return false;
+}
+
+/* Whether the caller may view record id of collection name: 1, 0, or a
+ * negative ERR_*. A NULL view rule hides every record from it. */
+static int may_view(struct store_txn *t, const struct schema *s,
+		    const char *name, const char *id,
+		    const struct filter_auth *auth, struct err *e)
+{
+	const struct collection *tc = schema_find(s, name);
+	int ok;
+
+	if (!tc)
+		return err_set(e, ERR_INTERNAL, "no collection '%s'", name);
+	if (!tc->rules[RULE_VIEW])
+		return 0;
+	ok = rules_txn_check(t, s, tc, RULE_VIEW, id, auth, e);
+	return ok == ERR_FORBIDDEN ? 0 : ok;
+}
+
+int rules_check_write(struct store_txn *t, const struct schema *s,
+		      const struct collection *c, const char *id,
+		      const json_t *data, const json_t *old,
+		      const struct filter_auth *auth, struct err *e)
+{
+	size_t i;
+	int ok;
+
+	if (auth && auth->superuser)
+		return 0;
+	for (i = 0; i < c->nfields; i++) {
+		const struct field *f = &c->fields[i];
+		json_t *v = json_object_get(data, f->name);
+		const char *target;
+
+		if (f->type != FT_RELATION || !v)
+			continue;
+		if (old && json_equal(v, json_object_get(old, f->name)))
+			continue;       /* unchanged: nothing handed over */
+		if (old && rules_owner_field(c, f))
+			return err_set_field(e, ERR_FORBIDDEN, f->name,
+					     "field '%s' of %s records can be "
+					     "changed only by a superuser",
+					     f->name, c->name);
+		if (!json_is_string(v) || !json_string_length(v))
+			continue;       /* cleared, or the store refuses it */
+		target = json_string_value(v);
+		if (id && !strcmp(f->target, c->name) && !strcmp(target, id))
+			continue;       /* points at itself */
+		ok = may_view(t, s, f->target, target, auth, e);
+		if (ok < 0)
+			return ok;
+		if (!ok)
+			return err_set_field(e, ERR_INVALID, f->name,
+					     "no %s record with id '%.64s'",
+					     f->target, target);
+	}
+	return 0;
+}

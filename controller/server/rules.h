@@ -64,4 +64,34 @@ int rules_txn_check(struct store_txn *t, const struct schema *s,
 		    const char *id, const struct filter_auth *auth,
 		    struct err *e);
 
+/*
+ * Whether f is an owner field of c: a relation field that one of c's rules
+ * compares with @request.auth.id ("user = @request.auth.id"). Derived from
+ * the rule text, so a new collection needs no list kept by hand. Owner
+ * fields change only by a superuser (rules_check_write()).
+ */
+bool rules_owner_field(const struct collection *c, const struct field *f);
+
+/* Whether any field of c is an owner field (rules_owner_field()). */
+bool rules_has_owner(const struct collection *c);
+
+/*
+ * The checks a write by a non-superuser must pass beyond the action's own
+ * rule, run inside write transaction t before the put: data holds the
+ * fields the caller sets, old the stored data (NULL for a create), id the
+ * record's id. Every relation field of data whose value is new must point
+ * at a record of its target collection the caller may view (the target's
+ * view rule); otherwise ERR_INVALID naming the field with the message a
+ * missing record gets ("no users record with id '...'"), so the answer
+ * never tells a hidden record from an absent one. On an update, a changed
+ * owner field is ERR_FORBIDDEN naming the field. A superuser passes.
+ *
+ * Returns 0 when the write may go on, the codes above, or other codes
+ * from the store. data and old are borrowed.
+ */
+int rules_check_write(struct store_txn *t, const struct schema *s,
+		      const struct collection *c, const char *id,
+		      const json_t *data, const json_t *old,
+		      const struct filter_auth *auth, struct err *e);
+
 #endif

@@ -381,8 +381,9 @@ bool stream_visible(struct server *srv, struct hub_entry *en,
 	fa.record = a->record;
 	if (rules_where(srv->schema, en->coll, act, &fa, &rp, &e))
 		goto out;
-	if (!nofilter && filter_compile(srv->schema, en->coll, filter, &fa,
-					&fp, &e))
+	if (!nofilter &&
+	    filter_compile_caller(srv->schema, en->coll, filter, &fa,
+				  pb_viewer_is_admin(a), &fp, &e))
 		goto out;
 	/* the rule, and the filter when there is one; row and both are
 	 * where's now */

@@ -433,6 +433,13 @@ struct resolver {
 	const struct filter_auth *auth;
 	const char *src;
 	struct err *e;
+	bool guard;                   /* a caller's filter: relation hops see
+	                               * only what the caller may view */
+	bool admin;                   /* ... and any email (an admin) */
+	const struct query_hop *base; /* hops every field path starts with:
+	                               * a target's view rule read through
+	                               * the hops that reach it */
+	size_t nbase;
 };
 
 static bool may_see(const struct resolver *em, const struct field *f)
@@ -739,6 +746,10 @@ static int resolve_operand(struct resolver *em, const struct operand *opd,
 				goto out;
 			}
 		}
+		if (em->nbase)
+			memcpy(t->hops, em->base,
+			       em->nbase * sizeof(*em->base));
+		t->nhops = em->nbase;
 		rc = resolve_path(em, em->c, segs, 0, nsegs, opd, t);
 		goto out;
 	}
@@ -747,6 +758,145 @@ static int resolve_operand(struct resolver *em, const struct operand *opd,
 out:
 	free(name);
 	return rc;
+}
+
+static int compile(const struct resolver *tmpl, const char *expr,
+		   struct query_pred **out, struct err *e);
+
+/* What the caller may read of the record v->hops[0..k) reaches: the
+ * target's view rule read through those hops, appended to all. A NULL
+ * rule hides every record (superusers never come here). */
+static int guard_hop(struct resolver *em, const struct operand *opd,
+		     const struct query_val *v, size_t k,
+		     struct query_pred *all)
+{
+	const struct collection *tc = schema_find(em->s, v->hops[k - 1].target);
+	struct resolver sub = *em;
+	struct query_pred *p = NULL;
+	struct err le = ERR_INIT;
+	char shown[72];
+	int rc;
+
+	if (!tc)
+		return err_set_field(em->e, ERR_INTERNAL, "filter",
+				     "filter: no collection '%s'",
+				     v->hops[k - 1].target);
+	if (!tc->rules[RULE_VIEW]) {
+		p = query_pred_new(QUERY_NOT);
+		if (!p || query_pred_add(p, query_pred_new(QUERY_TRUE))) {
+			query_pred_free(p);
+			return ERR_NOMEM;
+		}
+		return query_pred_add(all, p);
+	}
+	if (!*tc->rules[RULE_VIEW])
+		return 0;
+	sub.c = tc;
+	sub.guard = false;    /* rules are trusted: no guard of their own */
+	sub.base = v->hops;
+	sub.nbase = k;
+	rc = compile(&sub, tc->rules[RULE_VIEW], &p, &le);
+	if (rc == ERR_INVALID)
+		/* the rule's own hops on top of the path's exceed the limit */
+		return fail_at(em->e, "filter", em->src, opd->pos,
+			       "'%s' cannot be filtered: %s",
+			       show(shown, em->src + opd->pos, opd->len),
+			       le.msg);
+	if (rc) {
+		if (em->e)
+			*em->e = le;
+		return rc;
+	}
+	return query_pred_add(all, p);
+}
+
+/* An auth collection's email, read through relation hops, only where
+ * the caller is that record, is an admin, or the record shows its email
+ * (emailVisibility): "hops.id = me || hops.emailVisibility = true". */
+static int guard_email(struct resolver *em, const struct query_val *v,
+		       struct query_pred *all)
+{
+	const struct collection *tc = schema_find(em->s,
+						  v->hops[v->nhops - 1].target);
+	json_t *me = em->auth && em->auth->record ?
+		     json_object_get(em->auth->record, "id") : NULL;
+	struct query_val id, vis;
+	struct query_pred *p;
+
+	if (!tc || !tc->auth || v->kind != QUERY_FIELD ||
+	    strcmp(v->name, "email") || em->admin)
+		return 0;
+	id = query_column("id");
+	vis = query_field("emailVisibility", true);
+	memcpy(id.hops, v->hops, v->nhops * sizeof(*v->hops));
+	memcpy(vis.hops, v->hops, v->nhops * sizeof(*v->hops));
+	id.nhops = vis.nhops = v->nhops;
+	p = query_pred_new(QUERY_OR);
+	if (!p)
+		return ERR_NOMEM;
+	if (query_pred_add(p, query_cmp(QUERY_EQ, id,
+					query_literal(json_is_string(me) ?
+						      json_incref(me) :
+						      json_string("")))) ||
+	    query_pred_add(p, query_cmp(QUERY_EQ, vis,
+					query_literal(json_true())))) {
+		query_pred_free(p);
+		return ERR_NOMEM;
+	}
+	return query_pred_add(all, p);
+}
+
+/* The guards of one side of a comparison: every hop's view rule, then
+ * email visibility. */
+static int guard_val(struct resolver *em, const struct operand *opd,
+		     const struct query_val *v, struct query_pred *all)
+{
+	size_t k;
+	int rc = 0;
+
+	for (k = 1; !rc && k <= v->nhops; k++)
+		rc = guard_hop(em, opd, v, k, all);
+	if (!rc && v->nhops)
+		rc = guard_email(em, v, all);
+	return rc;
+}
+
+/* "l op r AND the guards of both sides", so that a record the caller may
+ * not view never matches (the comparison and its negation alike). Takes
+ * ownership of l and r; *out owned by the caller (NULL on error). */
+static int guarded_cmp(struct resolver *em, const struct node *n,
+		       struct query_val l, struct query_val r,
+		       struct query_pred **out)
+{
+	struct query_pred *cmp = query_cmp(n->op, l, r);  /* l, r are its */
+	struct query_pred *all = query_pred_new(QUERY_AND);
+	int rc;
+
+	*out = NULL;
+	if (!all || !cmp) {
+		query_pred_free(cmp);
+		query_pred_free(all);
+		return ERR_NOMEM;
+	}
+	/* the comparison first, so the SQL reads as the filter does; cmp
+	 * stays readable while all owns it */
+	rc = query_pred_add(all, cmp);
+	if (!rc)
+		rc = guard_val(em, &n->lhs, &cmp->lhs, all);
+	if (!rc)
+		rc = guard_val(em, &n->rhs, &cmp->rhs, all);
+	if (rc) {
+		query_pred_free(all);
+		return rc;
+	}
+	if (all->nkids == 1) {   /* nothing to guard: every target is open */
+		*out = all->kids[0];
+		all->nkids = 0;
+		query_pred_free(all);
+		return 0;
+	}
+	*out = all;
+	return 0;
 }
 
 /* The query node of parsed node n, resolved; *out owned by the caller
@@ -785,6 +935,9 @@ static int build_node(struct resolver *em, const struct node *n,
 		query_val_release(&r);
 		return rc;
 	}
+	if (em->guard && !(em->auth && em->auth->superuser) &&
+	    (l.nhops || r.nhops))
+		return guarded_cmp(em, n, l, r, out);
 	*out = query_cmp(n->op, l, r);   /* l and r are its now */
 	return *out ? 0 : ERR_NOMEM;
 }
@@ -796,12 +949,12 @@ static bool blank(const char *s)
 	return !*s;
 }
 
-int filter_compile(const struct schema *s, const struct collection *c,
-		   const char *expr, const struct filter_auth *auth,
+/* Compile expr with the resolver tmpl (its src and e are set here). */
+static int compile(const struct resolver *tmpl, const char *expr,
 		   struct query_pred **out, struct err *e)
 {
 	struct parser p = { 0 };
-	struct resolver em = { 0 };
+	struct resolver em = *tmpl;
 	struct node *root = NULL;
 	struct query_pred *pred = NULL;
 	struct err le = ERR_INIT;   /* our own, so a stale e->code never counts */
@@ -836,9 +989,6 @@ int filter_compile(const struct schema *s, const struct collection *c,
 			rc = parse_list(&p, 0, N_OR, &root);
 		if (!rc && p.tok.kind != TOK_EOF)
 			rc = unexpected(&p);
-		em.s = s;
-		em.c = c;
-		em.auth = auth;
 		em.src = expr;
 		em.e = &le;
 		if (!rc)
@@ -856,6 +1006,26 @@ out:
 	node_free(root);
 	query_pred_free(pred);
 	return rc;
+}
+
+int filter_compile(const struct schema *s, const struct collection *c,
+		   const char *expr, const struct filter_auth *auth,
+		   struct query_pred **out, struct err *e)
+{
+	struct resolver em = { .s = s, .c = c, .auth = auth };
+
+	return compile(&em, expr, out, e);
+}
+
+int filter_compile_caller(const struct schema *s,
+			  const struct collection *c, const char *expr,
+			  const struct filter_auth *auth, bool admin,
+			  struct query_pred **out, struct err *e)
+{
+	struct resolver em = { .s = s, .c = c, .auth = auth, .guard = true,
+			       .admin = admin };
+
+	return compile(&em, expr, out, e);
 }
 
 /* Whether an operand can depend on the record: every identifier but
@@ -886,25 +1056,72 @@ static bool node_reads_record(const char *src, const struct node *n)
 	return false;
 }
 
-bool filter_reads_record(const char *expr)
+/* The AST of a non-empty expr, or NULL when it does not parse (or is
+ * blank or too long); caller frees it with node_free(). For questions
+ * asked about rule text, where a parse error needs no message. */
+static struct node *parse_quiet(const char *expr)
 {
 	struct parser p = { 0 };
 	struct err le = ERR_INIT;
 	struct node *root = NULL;
-	bool reads = true;
 
-	if (!expr || !*expr)
-		return false;
-	if (strlen(expr) > FILTER_MAX_LEN || blank(expr))
-		return true;
+	if (!expr || !*expr || strlen(expr) > FILTER_MAX_LEN || blank(expr))
+		return NULL;
 	p.src = expr;
 	p.len = strlen(expr);
 	p.e = &le;
 	if (scan(&p) == 0 && parse_list(&p, 0, N_OR, &root) == 0 &&
 	    p.tok.kind == TOK_EOF)
-		reads = node_reads_record(expr, root);
+		return root;
+	node_free(root);
+	return NULL;
+}
+
+bool filter_reads_record(const char *expr)
+{
+	struct node *root;
+	bool reads;
+
+	if (!expr || !*expr)
+		return false;
+	root = parse_quiet(expr);
+	reads = root ? node_reads_record(expr, root) : true;
 	node_free(root);
 	return reads;
+}
+
+/* Whether operand o is exactly the identifier word. */
+static bool operand_is(const char *src, const struct operand *o,
+		       const char *word)
+{
+	return o->kind == TOK_IDENT && o->len == strlen(word) &&
+	       !strncmp(src + o->pos, word, o->len);
+}
+
+static bool node_compares_auth_id(const char *src, const struct node *n,
+				  const char *field)
+{
+	size_t i;
+
+	if (n->kind == N_CMP)
+		return n->op == QUERY_EQ &&
+		       ((operand_is(src, &n->lhs, field) &&
+			 operand_is(src, &n->rhs, "@request.auth.id")) ||
+			(operand_is(src, &n->rhs, field) &&
+			 operand_is(src, &n->lhs, "@request.auth.id")));
+	for (i = 0; i < n->nkids; i++)
+		if (node_compares_auth_id(src, n->kids[i], field))
+			return true;
+	return false;
+}
+
+bool filter_compares_auth_id(const char *expr, const char *field)
+{
+	struct node *root = field ? parse_quiet(expr) : NULL;
+	bool found = root && node_compares_auth_id(expr, root, field);
+
+	node_free(root);
+	return found;
 }
 
 /* ---- sort --------------------------------------------------------------- */

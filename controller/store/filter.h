@@ -34,9 +34,12 @@
  *
  * Hidden and secret fields can be filtered and sorted on only by a
  * superuser, so that a filter cannot probe values the API would not return;
- * password fields never.  Related collections' own access rules are NOT
- * applied to relation paths: a filter may test any non-secret field of a
- * related record.
+ * password fields never.  In a caller's own filter (filter_compile_caller())
+ * a relation path also reaches only records the caller may view: each
+ * hop carries the target collection's view rule, and an auth collection's
+ * email needs the caller to be that record, an admin, or emailVisibility;
+ * a hidden target record matches no comparison at all.  Rules themselves
+ * (filter_compile()) are trusted and read related records unguarded.
  */
 #ifndef POCKETCTL_FILTER_H
 #define POCKETCTL_FILTER_H
@@ -92,6 +95,25 @@ int filter_compile(const struct schema *s, const struct collection *c,
 		   struct query_pred **out, struct err *e);
 
 /*
+ * filter_compile() for a filter the caller wrote (?filter=, a realtime
+ * subscription's filter), not a rule: every comparison that reads through
+ * relation hops is ANDed with what the caller may see there - the view
+ * rule of each hop's target, read through the hops that reach it (a NULL
+ * view rule: nothing), and for "email" of an auth collection "the record
+ * is the caller, or its emailVisibility is true" unless admin (a users
+ * record with role "admin": it may read every email). So a record the
+ * caller may not view never matches, whichever operator.
+ * A superuser's filter compiles as with filter_compile().
+ *
+ * Returns as filter_compile(); also ERR_INVALID naming the position when
+ * a target's view rule adds hops beyond FILTER_MAX_HOPS.
+ */
+int filter_compile_caller(const struct schema *s,
+			  const struct collection *c, const char *expr,
+			  const struct filter_auth *auth, bool admin,
+			  struct query_pred **out, struct err *e);
+
+/*
  * Whether expr's value can depend on the record it is checked against:
  * false only when every operand is a literal or @request.auth.* (and for
  * "", which allows everything), so that the verdict for one viewer holds
@@ -99,6 +121,14 @@ int filter_compile(const struct schema *s, const struct collection *c,
  * changes. True for anything it cannot parse.
  */
 bool filter_reads_record(const char *expr);
+
+/*
+ * Whether expr contains the comparison "field = @request.auth.id" (either
+ * way round, field a plain name without a relation hop): the sign that a
+ * rule makes field the record's owner. False for anything it cannot parse.
+ * Both strings are borrowed for the call.
+ */
+bool filter_compares_auth_id(const char *expr, const char *field);
 
 /*
  * Compile a PocketBase sort string ("-created,name", "+title", "@random")
