@@ -9,7 +9,7 @@
 # succeed.
 
 load helpers
-load api_helpers
+load api
 
 setup() {
   e2e_setup handover

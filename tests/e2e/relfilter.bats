@@ -5,7 +5,7 @@
 # user's email one character at a time (mcp_servers.approved_by.email).
 
 load helpers
-load api_helpers
+load api
 
 setup() {
   e2e_setup relfilter
