@@ -313,6 +313,7 @@ static int rstate_init(struct engine *en, struct rstate *rs,
 	rs->env.docker_host = en->docker_host;
 	rs->env.manifests_dir = en->manifests_dir;
 	rs->env.watch_manifests = en->watch_manifests;
+	rs->env.manifests_applyset = en->manifests_applyset;
 	rs->env.wake = wake_rstate;
 	rs->env.wake_arg = rs;
 	return 0;
@@ -458,7 +459,8 @@ int engine_new(struct engine **out, const struct engine_options *o,
 	en->root = absolute(o->root && *o->root ? o->root : PATHS_DEFAULT_ROOT);
 	if (!en->root || dup_opt(&en->data_dir, o->data_dir) ||
 	    dup_opt(&en->docker_host, o->docker_host) ||
-	    dup_opt(&en->manifests_dir, o->manifests_dir)) {
+	    dup_opt(&en->manifests_dir, o->manifests_dir) ||
+	    dup_opt(&en->manifests_applyset, o->manifests_applyset)) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -604,6 +606,7 @@ void engine_free(struct engine *en)
 	free(en->data_dir);
 	free(en->docker_host);
 	free(en->manifests_dir);
+	free(en->manifests_applyset);
 	free(en);
 }
 

@@ -79,6 +79,8 @@ struct engine_options {
 	const char *manifests_dir;      /* re-applied on change when
 	                                 * watch_manifests; NULL = none */
 	bool watch_manifests;
+	const char *manifests_applyset; /* the apply set they apply as, with
+	                                 * prune; NULL or "": none */
 	int64_t resync_ms;              /* 0 = ENGINE_RESYNC_MS; < 0 = never */
 	int64_t backoff_min_ms;         /* 0 = 100 ms */
 	int64_t backoff_max_ms;         /* 0 = 60 s */

@@ -24,24 +24,7 @@ spec: {status: approved, image: mcp/github, reason: code search}
 YAML
 }
 
-wait_for() {
-  local limit=$(( $1 * 100 )) i
-  shift
-  for i in $(seq 1 "$limit"); do
-    "$@" 2>/dev/null && return 0
-    sleep 0.01
-  done
-  echo "timed out waiting for: $*" >&2
-  return 1
-}
-
 has() { grep -qF -- "$2" "$1"; }
-
-su_token() {
-  curl -sS -m 10 -H 'Content-Type: application/json' \
-    --data-binary "{\"identity\":\"$ADMIN_EMAIL\",\"password\":\"$ADMIN_PASSWORD\"}" \
-    "$URL/api/collections/_superusers/auth-with-password" | jq -r '.token // empty'
-}
 
 # mcp_field NAME FIELD: the stored value of one field, as JSON.
 mcp_field() {
@@ -68,14 +51,16 @@ PY
 # patch_github JSON: PATCH the github record as the superuser, as the app's
 # approve flow does.
 patch_github() {
-  local id tok
-  tok="$(su_token)"
-  [ -n "$tok" ]
+  local id tok auth
+  auth="$(curl -sS -m 10 -H 'Content-Type: application/json' \
+    --data-binary "{\"identity\":\"$ADMIN_EMAIL\",\"password\":\"$ADMIN_PASSWORD\"}" \
+    "$URL/api/collections/_superusers/auth-with-password")"
+  tok="$(jq -r '.token // empty' <<<"$auth")"
+  SU_ID="$(jq -r '.record.id // empty' <<<"$auth")"
+  [ -n "$tok" ] && [ -n "$SU_ID" ]
   id="$(curl -sS -m 10 -H "Authorization: $tok" \
     "$URL/api/collections/mcp_servers/records?filter=name%3D%27github%27" | jq -r '.items[0].id')"
   [ -n "$id" ] && [ "$id" != null ]
-  SU_ID="$(curl -sS -m 10 -H "Authorization: $tok" \
-    "$URL/api/collections/_superusers/records" | jq -r '.items[0].id')"
   run curl -sS -m 10 -o /dev/null -w '%{http_code}' -X PATCH \
     -H "Authorization: $tok" -H 'Content-Type: application/json' \
     --data-binary "$1" "$URL/api/collections/mcp_servers/records/$id"
