@@ -343,6 +343,43 @@ static int release_fields(const struct manifest_doc *d, const json_t *owners,
 	return 0;
 }
 
+/* Does c have fields only the server writes, or a write hook that may
+ * write fields inside an apply without noting an owner? */
+static bool server_fields(const struct collection *c)
+{
+	const struct store_write_hook *h;
+	size_t i;
+
+	for (i = 0; i < c->nfields; i++)
+		if (c->fields[i].system)
+			return true;
+	for (h = store_write_hooks; h->collection; h++)
+		if (!strcmp(h->collection, c->name))
+			return true;
+	return false;
+}
+
+/*
+ * Is mgr the only writer of the record with ownership o? Then a field the
+ * document leaves out is one nobody set (its zero) or one mgr releases,
+ * and the put can replace the data instead of merging it (cheaper). Not
+ * for a record without ownership (written before it was recorded) or a
+ * collection with server-written fields.
+ */
+static bool sole_owner(const struct collection *c, const json_t *o,
+		       const char *mgr)
+{
+	const char *f;
+	json_t *v;
+
+	if (!json_object_size(o) || server_fields(c))
+		return false;
+	json_object_foreach((json_t *)o, f, v)
+		if (strcmp(json_string_value(v), mgr))
+			return false;
+	return true;
+}
+
 /* Does applying d as mgr change who owns field i (given ownership o)? */
 static bool changes_owner(const struct manifest_doc *d, size_t i,
 			  const json_t *o, const char *mgr)
@@ -464,7 +501,7 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	p.collection = d->coll->name;
 	p.name = d->name;
 	p.data = data;
-	p.partial = true;
+	p.partial = !sole_owner(d->coll, owners, mgr);
 	p.labels = d->labels;
 	p.mode = STORE_UPSERT;
 	rc = store_txn_put(t, &p, &after, &act, e);
