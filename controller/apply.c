@@ -107,6 +107,75 @@ json_t *apply_record_manifest(struct store *s, const struct record *r,
 	return record_manifest(store_schema(s), &l, r, e);
 }
 
+static int cmp_manager(const void *a, const void *b)
+{
+	return strcmp(json_string_value(json_object_get(*(json_t *const *)a,
+							"manager")),
+		      json_string_value(json_object_get(*(json_t *const *)b,
+							"manager")));
+}
+
+int apply_managed_fields(struct store *s, const struct record *r, json_t *doc,
+			 struct err *e)
+{
+	const struct collection *c = schema_find(store_schema(s), r->collection);
+	json_t *owners = NULL, *by = NULL, *list = NULL, *v, **sorted = NULL;
+	const char *k;
+	char field[ERR_FIELD_MAX];
+	size_t i, n = 0;
+	int rc;
+
+	if (!c)
+		return err_set(e, ERR_INTERNAL, "unknown collection '%s'",
+			       r->collection);
+	rc = store_owners_get(s, r->collection, r->id, &owners, e);
+	if (rc)
+		return rc;
+	by = json_object();
+	list = json_array();
+	if (!by || !list)
+		goto nomem;
+	for (i = 0; i < c->nfields; i++) {
+		const char *m = json_string_value(
+			json_object_get(owners, c->fields[i].name));
+		json_t *ent;
+
+		if (!m)
+			continue;
+		ent = json_object_get(by, m);
+		if (!ent) {
+			ent = json_pack("{s:s,s:[]}", "manager", m, "fields");
+			if (!ent || json_object_set_new(by, m, ent))
+				goto nomem;
+		}
+		snprintf(field, sizeof(field), "spec.%s", c->fields[i].name);
+		if (json_array_append_new(json_object_get(ent, "fields"),
+					  json_string(field)))
+			goto nomem;
+	}
+	sorted = calloc(json_object_size(by) + 1, sizeof(*sorted));
+	if (!sorted)
+		goto nomem;
+	json_object_foreach(by, k, v)
+		sorted[n++] = v;
+	qsort(sorted, n, sizeof(*sorted), cmp_manager);
+	for (i = 0; i < n; i++)
+		if (json_array_append(list, sorted[i]))
+			goto nomem;
+	if (json_object_set(json_object_get(doc, "metadata"), "managedFields",
+			    list))
+		goto nomem;
+	goto out;
+nomem:
+	rc = err_set(e, ERR_NOMEM, "out of memory");
+out:
+	free(sorted);
+	json_decref(owners);
+	json_decref(by);
+	json_decref(list);
+	return rc;
+}
+
 /* Prefix e with the position of field in document d. */
 static int at_doc(const struct manifest_doc *d, const char *field,
 		  struct err *e)
@@ -245,38 +314,148 @@ static json_t *new_item(const struct collection *c, const char *name,
 			 "action", action);
 }
 
-/* Apply one document inside t, appending its item to items. */
-/* System fields the document leaves out keep their stored values. */
-static void keep_system_fields(const struct manifest_doc *d,
-			       const struct record *before, json_t *data)
+/*
+ * The put of document d as manager mgr is partial: fields the document
+ * leaves out keep their stored values (system fields, what the app or
+ * another apply set wrote), except those mgr owned: mgr releases them,
+ * and they are cleared (set to null, which the schema makes its zero).
+ * Does d set a field that another manager owns (*foreign)?
+ */
+static int release_fields(const struct manifest_doc *d, const json_t *owners,
+			  const char *mgr, json_t *data, bool *foreign)
 {
-	const struct collection *c = d->coll;
+	const char *f;
 	json_t *v;
-	size_t i;
 
-	for (i = 0; i < c->nfields; i++) {
-		if (!c->fields[i].system ||
-		    json_object_get(d->spec, c->fields[i].name))
+	*foreign = false;
+	json_object_foreach((json_t *)owners, f, v) {
+		const struct field *fd = collection_field(d->coll, f);
+
+		if (json_object_get(d->spec, f)) {
+			*foreign |= strcmp(json_string_value(v), mgr) != 0;
 			continue;
-		v = json_object_get(before->data, c->fields[i].name);
-		if (v)
-			json_object_set(data, c->fields[i].name, v);
+		}
+		if (!fd || fd->system || strcmp(json_string_value(v), mgr))
+			continue;
+		if (json_object_set_new(data, f, json_null()))
+			return -1;
 	}
+	return 0;
 }
 
-static bool has_system_fields(const struct collection *c)
+/* Does c have fields only the server writes, or a write hook that may
+ * write fields inside an apply without noting an owner? */
+static bool server_fields(const struct collection *c)
 {
+	const struct store_write_hook *h;
 	size_t i;
 
 	for (i = 0; i < c->nfields; i++)
 		if (c->fields[i].system)
 			return true;
+	for (h = store_write_hooks; h->collection; h++)
+		if (!strcmp(h->collection, c->name))
+			return true;
 	return false;
 }
 
+/*
+ * Is mgr the only writer of the record with ownership o? Then a field the
+ * document leaves out is one nobody set (its zero) or one mgr releases,
+ * and the put can replace the data instead of merging it (cheaper). Not
+ * for a record without ownership (written before it was recorded) or a
+ * collection with server-written fields.
+ */
+static bool sole_owner(const struct collection *c, const json_t *o,
+		       const char *mgr)
+{
+	const char *f;
+	json_t *v;
+
+	if (!json_object_size(o) || server_fields(c))
+		return false;
+	json_object_foreach((json_t *)o, f, v)
+		if (strcmp(json_string_value(v), mgr))
+			return false;
+	return true;
+}
+
+/* Does applying d as mgr change who owns field i (given ownership o)? */
+static bool changes_owner(const struct manifest_doc *d, size_t i,
+			  const json_t *o, const char *mgr)
+{
+	const struct field *f = &d->coll->fields[i];
+	const char *owner = json_string_value(json_object_get(o, f->name));
+
+	if (json_object_get(d->spec, f->name))
+		return !owner || strcmp(owner, mgr);
+	return owner && !strcmp(owner, mgr) && !f->system;
+}
+
+/*
+ * The ownership after this apply, from o (the record's; borrowed, and
+ * possibly shared with other records, so never modified): mgr owns exactly
+ * the fields the document sets and no longer those it leaves out. *next is
+ * NULL when that is o itself (nothing to write), else a new object the
+ * caller owns. A field taken from another manager with a different value
+ * (before: the record as it was; NULL when not read, because no field is
+ * foreign) is appended to took as {field, from}.
+ */
+static int next_owners(const struct manifest_doc *d, const json_t *o,
+		       const struct record *before, const struct record *after,
+		       const char *mgr, json_t *took, json_t **next)
+{
+	const struct collection *c = d->coll;
+	char field[ERR_FIELD_MAX];
+	json_t *n;
+	bool any = false;
+	size_t i;
+
+	*next = NULL;
+	for (i = 0; i < c->nfields; i++) {
+		const char *f = c->fields[i].name;
+		const char *owner = json_string_value(json_object_get(o, f));
+
+		if (!changes_owner(d, i, o, mgr))
+			continue;
+		any = true;
+		if (!owner || !before || !json_object_get(d->spec, f) ||
+		    json_equal(json_object_get(before->data, f),
+			       json_object_get(after->data, f)))
+			continue;
+		snprintf(field, sizeof(field), "spec.%s", f);
+		if (json_array_append_new(took, json_pack("{s:s,s:s}", "field",
+							  field, "from", owner)))
+			return -1;
+	}
+	if (!any)
+		return 0;
+	n = json_deep_copy(o);
+	if (!n)
+		return -1;
+	for (i = 0; i < c->nfields; i++) {
+		const char *f = c->fields[i].name;
+
+		if (!changes_owner(d, i, o, mgr))
+			continue;
+		if (json_object_get(d->spec, f) ?
+		    json_object_set_new(n, f, json_string(mgr)) :
+		    json_object_del(n, f)) {
+			json_decref(n);
+			return -1;
+		}
+	}
+	*next = n;
+	return 0;
+}
+
+/* Apply one document inside t as manager mgr, appending its item to
+ * items. pre: the ownership of d's collection by record name, when it was
+ * read ahead (NULL: look the record's up). */
 static int apply_doc(const struct schema *sc, struct store_txn *t,
-		     json_t *ids, const struct manifest_doc *d, bool with_diff,
-		     json_t *items, json_t *members,
+		     json_t *ids, const struct manifest_doc *d, json_t *pre,
+		     const char *mgr,
+		     bool with_diff, json_t *items, json_t *members,
 		     struct err *e)
 {
 	struct lookup l = { NULL, t };
@@ -284,7 +463,9 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	struct record before, after;
 	enum store_action act = STORE_UNCHANGED;
 	json_t *data = NULL, *item = NULL, *live = NULL, *desired = NULL;
+	json_t *owners = NULL, *next = NULL, *took = NULL;
 	const char *action;
+	bool foreign;
 	int rc, existed;
 
 	record_init(&before);
@@ -294,17 +475,33 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		at_doc(d, e->field, e);
 		goto out;
 	}
-	/* The record as it was: for a diff and for its system fields (the
-	 * store hands the write hooks their own). */
-	existed = (with_diff || has_system_fields(d->coll)) &&
+	/* Who owns the record's fields (from pre: shared, never modified);
+	 * the record as it was only when a diff shows it or a field may be
+	 * taken back from another manager (one lookup less per document of
+	 * an unchanged re-apply). */
+	owners = pre ? json_incref(json_object_get(pre, d->name)) : NULL;
+	rc = pre ? 0 : store_txn_owners_find(t, d->coll->name, d->name,
+					     &owners, e);
+	if (!rc && !owners)
+		owners = json_object();
+	if (!rc && !owners)
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+	if (rc) {
+		at_doc(d, NULL, e);
+		goto out;
+	}
+	if (release_fields(d, owners, mgr, data, &foreign)) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	existed = (with_diff || foreign) &&
 		  !store_txn_get_by_name(t, d->coll->name, d->name, &before,
 					 NULL);
-	if (existed)
-		keep_system_fields(d, &before, data);
 	memset(&p, 0, sizeof(p));
 	p.collection = d->coll->name;
 	p.name = d->name;
 	p.data = data;
+	p.partial = !sole_owner(d->coll, owners, mgr);
 	p.labels = d->labels;
 	p.mode = STORE_UPSERT;
 	rc = store_txn_put(t, &p, &after, &act, e);
@@ -313,6 +510,20 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		goto out;
 	}
 	id_cache_put(ids, after.collection, after.name, after.id);
+	took = json_array();
+	if (!took || next_owners(d, owners, existed ? &before : NULL, &after,
+				 mgr, took, &next)) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (next) {
+		rc = store_txn_owners_put(t, after.collection, after.id, next,
+					  e);
+		if (rc) {
+			at_doc(d, NULL, e);
+			goto out;
+		}
+	}
 	action = act == STORE_CREATED ? "created" :
 		 act == STORE_UPDATED ? "configured" : "unchanged";
 	item = new_item(d->coll, after.name, after.id, action);
@@ -320,6 +531,8 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	if (json_array_size(took))
+		json_object_set(item, "tookBack", took); /* borrowed */
 	if (with_diff) {
 		live = existed ? record_manifest(sc, &l, &before, e) :
 				 json_null();
@@ -340,6 +553,9 @@ out:
 	json_decref(live);
 	json_decref(desired);
 	json_decref(data);
+	json_decref(owners);
+	json_decref(next);
+	json_decref(took);
 	record_release(&before);
 	record_release(&after);
 	return rc;
@@ -398,6 +614,10 @@ static int prune(const struct schema *sc, struct store_txn *t,
 	return 0;
 }
 
+/* Documents of one collection from which run() reads the collection's
+ * ownership ahead. */
+#define APPLY_READ_AHEAD 64
+
 static int run(struct store *s, const struct manifest_set *m,
 	       const struct apply_opts *o, bool with_diff, json_t **result,
 	       struct err *e)
@@ -406,6 +626,8 @@ static int run(struct store *s, const struct manifest_set *m,
 	const struct collection **order = NULL;
 	struct store_txn *t = NULL;
 	json_t *res = NULL, *items, *members = NULL, *prev = NULL, *ids = NULL;
+	json_t *pre = NULL;
+	char mgr[256];
 	size_t ci, di;
 	int rc = 0;
 
@@ -413,6 +635,8 @@ static int run(struct store *s, const struct manifest_set *m,
 		return err_set(e, ERR_INVALID, "--prune needs --applyset NAME");
 	if (o->applyset && !*o->applyset)
 		return err_set(e, ERR_INVALID, "apply set name is empty");
+	snprintf(mgr, sizeof(mgr), "%s%s", APPLY_MANAGER_PREFIX,
+		 o->applyset ? o->applyset : APPLY_DEFAULT_SET);
 	order = calloc(sc->ncollections, sizeof(*order));
 	res = json_pack("{s:b,s:[],s:i,s:i,s:i,s:i}", "dryRun",
 			o->dry_run || with_diff, "items", "created", 0,
@@ -442,11 +666,26 @@ static int run(struct store *s, const struct manifest_set *m,
 	/* The write hooks judge each document as a declaration by o->actor. */
 	store_txn_set_actor(t, o->actor, STORE_ACTOR_DECLARES);
 	for (ci = 0; ci < sc->ncollections; ci++) {
+		size_t n = 0;
+
+		for (di = 0; di < m->n; di++)
+			n += m->docs[di].coll == order[ci];
+		/* Many documents: one read of the collection's ownership
+		 * instead of two lookups each. Each record is written by one
+		 * document only (manifest_load refuses duplicates), so what
+		 * was read ahead stays true for the document that uses it. */
+		json_decref(pre);
+		pre = NULL;
+		if (n >= APPLY_READ_AHEAD) {
+			rc = store_txn_owners_list(t, order[ci]->name, &pre, e);
+			if (rc)
+				goto out;
+		}
 		for (di = 0; di < m->n; di++) {
 			if (m->docs[di].coll != order[ci])
 				continue;
-			rc = apply_doc(sc, t, ids, &m->docs[di], with_diff,
-				       items, members, e);
+			rc = apply_doc(sc, t, ids, &m->docs[di], pre, mgr,
+				       with_diff, items, members, e);
 			if (rc)
 				goto out;
 		}
@@ -490,6 +729,7 @@ out:
 	json_decref(members);
 	json_decref(prev);
 	json_decref(ids);
+	json_decref(pre);
 	free(order);
 	return rc;
 }

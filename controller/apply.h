@@ -18,6 +18,14 @@
  * exactly its content: changed content is sealed as a new version (an
  * API edit that does not re-approve puts the proposal back to draft).
  *
+ * Field ownership (server-side apply, store.h "field ownership"): an
+ * apply is the manager "apply:SET" (SET = o->applyset, or "default") and
+ * owns exactly the top-level spec fields its documents set. A field a
+ * document leaves out is kept as stored unless the same set owned it
+ * before, in which case it is cleared; a field it sets that another
+ * manager changed is taken back, and the item says so:
+ *   "tookBack": [{"field": "spec.image", "from": "user:abc123"}].
+ *
  * With an apply set, the set's membership is recorded; with prune, members
  * of an earlier apply of the same set that are no longer in the manifests
  * are deleted - refused when that is more than half of the set, unless
@@ -41,6 +49,9 @@
 #include "err.h"
 #include "manifest.h"
 #include "store/store.h"
+
+#define APPLY_MANAGER_PREFIX "apply:"
+#define APPLY_DEFAULT_SET "default"  /* the set of an apply without one */
 
 struct apply_opts {
 	bool dry_run;          /* compute and report, write nothing */
@@ -73,5 +84,14 @@ int apply_diff(struct store *s, const struct manifest_set *m,
  */
 json_t *apply_record_manifest(struct store *s, const struct record *r,
 			      struct err *e);
+
+/*
+ * Add r's field ownership to doc (apply_record_manifest()'s form) as
+ * metadata.managedFields, kubectl style: [{"manager": M, "fields":
+ * ["spec.F", ...]}, ...] sorted by manager, fields in schema order. doc
+ * is modified in place; 0, or an error in e (corrupt ownership data).
+ */
+int apply_managed_fields(struct store *s, const struct record *r, json_t *doc,
+			 struct err *e);
 
 #endif

@@ -6,6 +6,8 @@
  */
 #include "applyset.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int applyset_get(struct store_txn *t, const char *name, json_t **members,
@@ -59,4 +61,22 @@ int applyset_keep_earlier(struct store_txn *t, json_t *prev,
 			return err_set(e, ERR_NOMEM, "out of memory");
 	}
 	return 0;
+}
+
+void applyset_name_for_dir(const char *dir, char *out, size_t n)
+{
+	char *real = realpath(dir, NULL);
+	const char *p = real ? real : dir;
+	size_t len = strlen(p);
+	const char *base;
+
+	while (len > 1 && p[len - 1] == '/')
+		len--;
+	base = p + len;
+	while (base > p && base[-1] != '/')
+		base--;
+	snprintf(out, n, "%.*s", (int)(p + len - base), base);
+	if (!*out)
+		snprintf(out, n, "%s", "manifests");
+	free(real);
 }

@@ -46,4 +46,12 @@ bool applyset_has(const json_t *set, const char *collection, const char *id);
 int applyset_keep_earlier(struct store_txn *t, json_t *prev,
 			  json_t *members, struct err *e);
 
+/*
+ * The apply set a watched manifests directory applies as (serve
+ * --manifests DIR --watch without --applyset): the last component of
+ * DIR's real path ("manifests" for ./manifests/), into out (size n);
+ * DIR as given when it cannot be resolved.
+ */
+void applyset_name_for_dir(const char *dir, char *out, size_t n);
+
 #endif

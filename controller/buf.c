@@ -131,34 +131,12 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return rc;
 }
 
-int buf_read_file(struct buf *b, const char *path, struct err *e)
+int buf_read_fd(struct buf *b, int fd, const char *path, struct err *e)
 {
-	struct stat st;
 	size_t start = b->len;
-	int fd = -1, rc = 0;
+	int rc = 0;
 	ssize_t n;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = err_set(e, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
-			     "cannot open '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &st) < 0) {
-		rc = err_set(e, ERR_IO, "cannot stat '%s': %s", path,
-			     strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = err_set(e, ERR_INVALID, "'%s' is not a regular file", path);
-		goto out;
-	}
-	if ((size_t)st.st_size > b->cap - b->len) {
-		rc = err_set(e, ERR_TOO_LARGE,
-			     "'%s' is %lld bytes, more than the limit of %zu",
-			     path, (long long)st.st_size, b->cap - b->len);
-		goto out;
-	}
 	for (;;) {
 		rc = buf_grow(b, 65536);
 		if (rc == ERR_TOO_LARGE)
@@ -197,6 +175,37 @@ out:
 		if (b->alloc)
 			b->ptr[start] = '\0';
 	}
+	return rc;
+}
+
+int buf_read_file(struct buf *b, const char *path, struct err *e)
+{
+	struct stat st;
+	int fd = -1, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = err_set(e, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO,
+			     "cannot open '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = err_set(e, ERR_IO, "cannot stat '%s': %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = err_set(e, ERR_INVALID, "'%s' is not a regular file", path);
+		goto out;
+	}
+	if ((size_t)st.st_size > b->cap - b->len) {
+		rc = err_set(e, ERR_TOO_LARGE,
+			     "'%s' is %lld bytes, more than the limit of %zu",
+			     path, (long long)st.st_size, b->cap - b->len);
+		goto out;
+	}
+	rc = buf_read_fd(b, fd, path, e);
+out:
 	if (fd >= 0)
 		close(fd);
 	return rc;

@@ -63,4 +63,11 @@ int buf_grow(struct buf *b, size_t n);
  */
 int buf_read_file(struct buf *b, const char *path, struct err *e);
 
+/*
+ * Read fd to its end into b (appending), whatever it is (a pipe: stdin);
+ * path names it in messages. ERR_TOO_LARGE beyond the cap, ERR_IO on a
+ * read error; on error the buffer is unchanged. fd stays open.
+ */
+int buf_read_fd(struct buf *b, int fd, const char *path, struct err *e);
+
 #endif

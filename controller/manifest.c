@@ -573,14 +573,19 @@ struct walker {
 };
 
 /* Load one file; it must hold at least one document. */
+/* Load one file; path "-" is the standard input, named MANIFEST_STDIN. */
 static int load_file(struct walker *w, const char *path)
 {
 	struct buf b;
 	size_t before = w->set->n;
+	bool in = !strcmp(path, "-");
 	int rc;
 
 	buf_init(&b, MANIFEST_MAX_FILE);
-	rc = buf_read_file(&b, path, w->e);
+	if (in)
+		path = MANIFEST_STDIN;
+	rc = in ? buf_read_fd(&b, 0, path, w->e) :
+		  buf_read_file(&b, path, w->e);
 	if (rc)
 		goto out;
 	rc = manifest_parse(w->schema, path, b.ptr, b.len, w->set, w->e);
@@ -739,7 +744,9 @@ int manifest_load_paths_each(const struct schema *schema,
 	out->n = 0;
 	for (i = 0; i < npaths; i++) {
 		before = set.n;
-		if (stat(paths[i], &st) < 0) {
+		if (!strcmp(paths[i], "-")) {
+			rc = load_file(&w, paths[i]);
+		} else if (stat(paths[i], &st) < 0) {
 			if (errno == ENOENT)
 				rc = err_set(e, ERR_NOT_FOUND,
 					     "'%s' does not exist", paths[i]);
@@ -747,8 +754,7 @@ int manifest_load_paths_each(const struct schema *schema,
 				rc = err_set(e, ERR_IO, "cannot stat '%s': %s",
 					     paths[i], strerror(errno));
 			goto out;
-		}
-		if (S_ISDIR(st.st_mode)) {
+		} else if (S_ISDIR(st.st_mode)) {
 			rc = walk_dir(&w, paths[i], &st);
 		} else if (S_ISREG(st.st_mode)) {
 			rc = load_file(&w, paths[i]);

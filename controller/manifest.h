@@ -41,9 +41,13 @@ struct manifest_set {
 	size_t n;
 };
 
+/* The name the standard input goes by in messages ("<stdin>:3:5: ..."). */
+#define MANIFEST_STDIN "<stdin>"
+
 /*
  * Load paths (files, or directories searched recursively for *.yaml and
- * *.yml in sorted order; symlinks followed, loops detected). Empty
+ * *.yml in sorted order; symlinks followed, loops detected; "-" is the
+ * standard input, read to its end, any mix of documents). Empty
  * documents are skipped; a path with no document at all is an error. On
  * error e->msg starts with "FILE:LINE:COLUMN: " where there is a position,
  * and *out is left empty. Caller owns *out (manifest_set_release()).

@@ -6,6 +6,11 @@
  * checkout's HEAD or a branch moves (rctx_watch_tree()). Invalid manifests
  * apply nothing and are not retried until the files change again.
  *
+ * With --watch the directory is an apply set (named after it, or
+ * serve --applyset NAME) applied with prune: a manifest removed from the
+ * checkout removes its record; the half-set guard refuses removing more
+ * than half of the set at once, which shows as Degraded naming the count.
+ *
  * Its status record is the one named "manifests" (PROTO_MANIFESTS_KEY):
  * directory, git, lastAttemptedRevision, lastAppliedRevision, dirty,
  * lastApply {created, configured, unchanged}, and observedRevision = the
@@ -18,6 +23,23 @@
 #include "manifest.h"
 #include "protocol.h"
 #include "reconciler.h"
+
+/* The reconciler's state: what it watches. */
+struct watched {
+	char *dir;          /* the directory, as given */
+	char *applyset;     /* its apply set ("": none) */
+};
+
+static void stop(void *state)
+{
+	struct watched *w = state;
+
+	if (!w)
+		return;
+	free(w->dir);
+	free(w->applyset);
+	free(w);
+}
 
 /* ERR_* codes that mean the manifests themselves are wrong. */
 static bool load_invalid(int rc)
@@ -37,7 +59,8 @@ static json_int_t count(json_t *result, const char *key)
 
 static int reconcile(struct rctx *c, struct err *e)
 {
-	const char *dir = rctx_state(c);
+	const struct watched *w = rctx_state(c);
+	const char *dir = w->dir;
 	const char *paths[1] = { dir };
 	struct manifest_set set = { NULL, 0 };
 	json_t *result = NULL;
@@ -51,7 +74,7 @@ static int reconcile(struct rctx *c, struct err *e)
 	if (rc) {
 		invalid = load_invalid(rc);
 	} else {
-		rc = rctx_apply(c, &set, &result, e);
+		rc = rctx_apply(c, &set, w->applyset, &result, e);
 		invalid = rc && apply_invalid(rc);
 	}
 	rctx_status_set(c, "directory", json_string(dir));
@@ -74,16 +97,20 @@ static int reconcile(struct rctx *c, struct err *e)
 	rctx_status_set(c, "lastAppliedRevision", json_string(rev));
 	rctx_status_set(c, "dirty", json_boolean(dirty));
 	rctx_status_set(c, "lastApply", json_pack(
-		"{s:O, s:O, s:O}",
+		"{s:O, s:O, s:O, s:O}",
 		"created", json_object_get(result, "created"),
 		"configured", json_object_get(result, "configured"),
-		"unchanged", json_object_get(result, "unchanged")));
+		"unchanged", json_object_get(result, "unchanged"),
+		"pruned", json_object_get(result, "pruned")));
+	rctx_status_set(c, "applyset", json_string(w->applyset));
 	rctx_observed(c, count(result, "revision"));
-	if (count(result, "created") || count(result, "configured"))
-		rctx_log(c, "applied '%s'%s%s: %lld created, %lld configured",
+	if (count(result, "created") || count(result, "configured") ||
+	    count(result, "pruned"))
+		rctx_log(c, "applied '%s'%s%s: %lld created, %lld configured, %lld pruned",
 			 dir, rev[0] ? " at " : "", rev,
 			 (long long)count(result, "created"),
-			 (long long)count(result, "configured"));
+			 (long long)count(result, "configured"),
+			 (long long)count(result, "pruned"));
 	snprintf(msg, sizeof(msg), "applied '%s'%s%.12s%s", dir,
 		 rev[0] ? " at " : "", rev,
 		 rev[0] && dirty ? " (work tree dirty)" : "");
@@ -95,20 +122,27 @@ out:
 }
 
 /* On only with a manifests directory and --watch; the state is the
- * directory, as given. */
+ * directory, as given, and its apply set. */
 static int start(const struct reconciler_env *env, void **state,
 		 struct err *e)
 {
+	struct watched *w;
+
 	if (!env->manifests_dir || !*env->manifests_dir ||
 	    !env->watch_manifests)
 		return RECONCILER_OFF;
-	*state = strdup(env->manifests_dir);
-	return *state ? 0 : err_set(e, ERR_NOMEM, "out of memory");
-}
-
-static void stop(void *state)
-{
-	free(state);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	w->dir = strdup(env->manifests_dir);
+	w->applyset = strdup(env->manifests_applyset ?
+			     env->manifests_applyset : "");
+	if (!w->dir || !w->applyset) {
+		stop(w);
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	*state = w;
+	return 0;
 }
 
 const struct reconciler rec_manifests = {

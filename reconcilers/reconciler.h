@@ -90,6 +90,7 @@ struct reconciler_env {
 	                             * backups */
 	int backup_keep;            /* serve --backup-keep: scheduled backups
 	                             * kept */
+	const char *manifests_applyset; /* the set they apply as, or NULL */
 	/*
 	 * Ask for a pass of this reconciler soon, from any thread (its own
 	 * threads, a request thread): cheap and non-blocking (a flag and an
@@ -229,12 +230,14 @@ int rctx_provision(struct rctx *c, const char *dir, json_t **report,
 const struct schema *rctx_schema(struct rctx *c);
 
 /*
- * Apply set to the store as `pocketctl apply` does (apply_run(), default
- * options): *result as apply_run() gives it (caller owns it). Errors as
- * apply_run().
+ * Apply set to the store as `pocketctl apply` does (apply_run()): with
+ * applyset (non-NULL, non-empty) as that apply set with prune (the
+ * half-set guard applies: more than half of the set gone is refused with
+ * ERR_INVALID naming the counts), else with default options. *result as
+ * apply_run() gives it (caller owns it). Errors as apply_run().
  */
 int rctx_apply(struct rctx *c, const struct manifest_set *set,
-	       json_t **result, struct err *e);
+	       const char *applyset, json_t **result, struct err *e);
 
 /*
  * The state of the git checkout at dir: HEAD's commit into rev ("" when

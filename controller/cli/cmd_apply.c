@@ -189,16 +189,35 @@ out:
 	return rc;
 }
 
+/* " (took back spec.a from X, spec.b from Y)" for an item's tookBack
+ * list (apply.h), or "" when it has none. */
+static void took_back(json_t *item, char *out, size_t size)
+{
+	json_t *tb;
+	size_t i, n = 0;
+
+	out[0] = 0;
+	json_array_foreach(json_object_get(item, "tookBack"), i, tb)
+		if (n < size)
+			n += (size_t)snprintf(out + n, size - n, "%s%s from %s",
+					      i ? ", " : " (took back ",
+					      cli_jstr(tb, "field"),
+					      cli_jstr(tb, "from"));
+	if (n && n < size)
+		snprintf(out + n, size - n, ")");
+}
+
 static void print_items(const struct cli *cli, json_t *res, const char *suffix)
 {
 	json_t *item;
 	size_t i;
-	char kind[64];
+	char kind[64], took[512];
 
 	json_array_foreach(json_object_get(res, "items"), i, item) {
 		cli_item_kind(cli, item, kind, sizeof(kind));
-		printf("%s/%s %s%s\n", kind, cli_jstr(item, "name"),
-		       cli_jstr(item, "action"), suffix);
+		took_back(item, took, sizeof(took));
+		printf("%s/%s %s%s%s\n", kind, cli_jstr(item, "name"),
+		       cli_jstr(item, "action"), took, suffix);
 	}
 }
 
@@ -324,12 +343,16 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 	}
 	json_array_foreach(json_object_get(res, "items"), i, item) {
 		const char *action = cli_jstr(item, "action");
-		char kind[64], name[512], *p;
+		char kind[64], name[512], took[512], *p;
 
 		if (!strcmp(action, "unchanged"))
 			continue;
 		changed++;
 		cli_item_kind(cli, item, kind, sizeof(kind));
+		took_back(item, took, sizeof(took));
+		if (*took) /* before the diff tool's output, on the same stream */
+			printf("%s/%s would be %s%s\n", kind,
+			       cli_jstr(item, "name"), action, took);
 		snprintf(name, sizeof(name), "%s.%s.yaml", kind,
 			 cli_jstr(item, "name"));
 		/* One file per record, inside the temporary tree, whatever
@@ -348,6 +371,7 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 		rc = CLI_OK;
 		goto out;
 	}
+	fflush(stdout);
 	rc = run_diff(live, merged);
 	if (rc != 1) {
 		fprintf(stderr, "pocketctl diff: the diff tool failed (exit %d)\n", rc);

@@ -8,8 +8,10 @@
  * so the output cannot depend on where the data came from. -o yaml prints
  * manifest documents (relations by name) that `apply` takes back unchanged;
  * -o json prints the full records, status included, hidden fields
- * (password hashes, token keys) never.
+ * (password hashes, token keys) never. --show-managed adds each manifest's
+ * field ownership as metadata.managedFields (apply.h).
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@ struct get_walk {
 	struct store *store;
 	const struct collection *coll;
 	enum output output;
+	bool managed;          /* --show-managed */
 	json_t *items;         /* records, or manifests for yaml */
 	struct err *e;
 };
@@ -36,6 +39,11 @@ static int visit(const struct record *r, void *arg)
 
 	if (w->output == OUT_YAML) {
 		doc = apply_record_manifest(w->store, r, w->e);
+		if (doc && w->managed &&
+		    apply_managed_fields(w->store, r, doc, w->e)) {
+			json_decref(doc);
+			doc = NULL;
+		}
 		if (!doc)
 			return w->e->code ? w->e->code : ERR_NOMEM;
 	} else {
@@ -83,9 +91,10 @@ static int fetch_remote(struct cli_conn *conn, struct get_walk *w,
 		if (!esc)
 			return err_set(w->e, ERR_NOMEM, "out of memory");
 	}
-	rc = buf_printf(&path, "/api/v1/manifests/%s%s%s?view=%s",
+	rc = buf_printf(&path, "/api/v1/manifests/%s%s%s?view=%s%s",
 			w->coll->name, esc ? "/" : "", esc ? esc : "",
-			w->output == OUT_YAML ? "manifest" : "record");
+			w->output == OUT_YAML ? "manifest" : "record",
+			w->managed ? "&managed=true" : "");
 	if (rc) {
 		rc = err_set(w->e, rc, "out of memory");
 		goto out;
@@ -156,6 +165,29 @@ out:
 	return rc;
 }
 
+/* get's own options; the index of the first operand, or -1 after the
+ * usage message. */
+static int get_options(int argc, char **argv, bool *managed)
+{
+	static const struct option opts[] = {
+		{ "show-managed", no_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'm') {
+			cli_usage("get", "unknown or incomplete option '%s'",
+				  argv[optind - 1]);
+			return -1;
+		}
+		*managed = true;
+	}
+	return optind;
+}
+
 int cmd_get(struct cli *cli, int argc, char **argv)
 {
 	struct get_walk w;
@@ -164,13 +196,15 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	int i, rc = 0;
 
 	memset(&w, 0, sizeof(w));
-	i = cli_operands("get", argc, argv);
+	i = get_options(argc, argv, &w.managed);
 	if (i < 0)
 		return CLI_ERROR;
 	w.output = !strcmp(cli->output, "json") ? OUT_JSON :
 		   !strcmp(cli->output, "yaml") ? OUT_YAML : OUT_TABLE;
+	if (w.managed && w.output != OUT_YAML)
+		return cli_usage("get", "--show-managed needs -o yaml");
 	if (i >= argc || argc - i > 2)
-		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml]");
+		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml] [--show-managed]");
 	w.coll = schema_find_kind(cli->schema, argv[i]);
 	if (!w.coll)
 		return cli_usage("get", "unknown kind '%s'", argv[i]);

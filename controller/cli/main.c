@@ -24,10 +24,10 @@ static const struct cli_command commands[] = {
 	{ "diff", cmd_diff, CLI_CONN | CLI_WRITES | CLI_OUTPUT, "text|json",
 	  "diff -f PATH... [--applyset NAME [--prune]]" },
 	{ "get", cmd_get, CLI_CONN | CLI_OUTPUT, "table|json|yaml",
-	  "get KIND [NAME] [-o table|json|yaml]" },
+	  "get KIND [NAME] [-o table|json|yaml] [--show-managed]" },
 	{ "delete", cmd_delete, CLI_CONN | CLI_WRITES, NULL, "delete KIND NAME" },
 	{ "serve", cmd_serve, 0, NULL,
-	  "serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch] "
+	  "serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch [--applyset NAME]] "
 	  "[--docker unix:///PATH|tcp://HOST:PORT] "
 	  "[--workers N] [--max-streams N] [--max-body BYTES] "
 	  "[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N] "

@@ -315,6 +315,7 @@ static int rstate_init(struct engine *en, struct rstate *rs,
 	rs->env.watch_manifests = en->watch_manifests;
 	rs->env.backup_every_ms = en->backup_every_ms;
 	rs->env.backup_keep = en->backup_keep;
+	rs->env.manifests_applyset = en->manifests_applyset;
 	rs->env.wake = wake_rstate;
 	rs->env.wake_arg = rs;
 	return 0;
@@ -460,7 +461,8 @@ int engine_new(struct engine **out, const struct engine_options *o,
 	en->root = absolute(o->root && *o->root ? o->root : PATHS_DEFAULT_ROOT);
 	if (!en->root || dup_opt(&en->data_dir, o->data_dir) ||
 	    dup_opt(&en->docker_host, o->docker_host) ||
-	    dup_opt(&en->manifests_dir, o->manifests_dir)) {
+	    dup_opt(&en->manifests_dir, o->manifests_dir) ||
+	    dup_opt(&en->manifests_applyset, o->manifests_applyset)) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -608,6 +610,7 @@ void engine_free(struct engine *en)
 	free(en->data_dir);
 	free(en->docker_host);
 	free(en->manifests_dir);
+	free(en->manifests_applyset);
 	free(en);
 }
 

@@ -82,6 +82,8 @@ struct engine_options {
 	int64_t backup_every_ms;        /* scheduled backups (rec_backups);
 	                                 * 0 = none */
 	int backup_keep;                /* scheduled backups kept */
+	const char *manifests_applyset; /* the apply set they apply as, with
+	                                 * prune; NULL or "": none */
 	int64_t resync_ms;              /* 0 = ENGINE_RESYNC_MS; < 0 = never */
 	int64_t backoff_min_ms;         /* 0 = 100 ms */
 	int64_t backoff_max_ms;         /* 0 = 60 s */

@@ -95,6 +95,7 @@ struct engine {
 	const struct schema *schema;
 	char *root;
 	char *data_dir, *docker_host, *manifests_dir;  /* for env */
+	char *manifests_applyset;                       /* for env */
 	bool watch_manifests;
 	int64_t backup_every_ms;     /* for env */
 	int backup_keep;

@@ -508,11 +508,15 @@ const struct schema *rctx_schema(struct rctx *c)
 }
 
 int rctx_apply(struct rctx *c, const struct manifest_set *set,
-	       json_t **result, struct err *e)
+	       const char *applyset, json_t **result, struct err *e)
 {
 	struct apply_opts ao;
 
 	memset(&ao, 0, sizeof(ao));
+	if (applyset && *applyset) {
+		ao.applyset = applyset;
+		ao.prune = true;
+	}
 	return apply_run(c->en->store, set, &ao, result, e);
 }
 

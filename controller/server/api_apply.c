@@ -259,11 +259,23 @@ static const struct collection *find_kind(const struct http_req *r,
 	return c;
 }
 
-static int parse_view(const struct http_req *r, enum view *v, struct err *e)
-{
-	char s[16];
-	int n = http_query(r, "view", s, sizeof(s));
+struct walk {
+	struct store *store;
+	const struct collection *coll;
+	enum view view;
+	bool managed;            /* ?managed=true: metadata.managedFields */
+	json_t *items;
+	struct err *e;
+};
 
+static int parse_view(const struct http_req *r, struct walk *w, struct err *e)
+{
+	enum view *v = &w->view;
+	char s[16];
+	int n = http_query(r, "managed", s, sizeof(s));
+
+	w->managed = n >= 0 && !strcmp(s, "true");
+	n = http_query(r, "view", s, sizeof(s));
 	*v = VIEW_MANIFEST;
 	if (n == -1 || (n >= 0 && !strcmp(s, "manifest")))
 		return 0;
@@ -275,13 +287,6 @@ static int parse_view(const struct http_req *r, enum view *v, struct err *e)
 			     "query parameter 'view' must be manifest or record");
 }
 
-struct walk {
-	struct store *store;
-	const struct collection *coll;
-	enum view view;
-	json_t *items;
-	struct err *e;
-};
 
 static json_t *render(const struct walk *w, const struct record *r)
 {
@@ -293,7 +298,12 @@ static json_t *render(const struct walk *w, const struct record *r)
 			err_set(w->e, ERR_NOMEM, "out of memory");
 		return doc;
 	}
-	return apply_record_manifest(w->store, r, w->e);
+	doc = apply_record_manifest(w->store, r, w->e);
+	if (doc && w->managed && apply_managed_fields(w->store, r, doc, w->e)) {
+		json_decref(doc);
+		doc = NULL;
+	}
+	return doc;
 }
 
 static int visit(const struct record *r, void *arg)
@@ -322,7 +332,7 @@ int api_manifests_list(struct http_req *r)
 	w.store = r->srv->store;
 	w.e = &e;
 	w.coll = find_kind(r, &e);
-	if (!w.coll || parse_view(r, &w.view, &e))
+	if (!w.coll || parse_view(r, &w, &e))
 		return http_reply_error(r, &e);
 	items = json_array();
 	if (!items)
@@ -357,7 +367,7 @@ int api_manifests_get(struct http_req *r)
 	w.store = r->srv->store;
 	w.e = &e;
 	w.coll = find_kind(r, &e);
-	if (!w.coll || parse_view(r, &w.view, &e) ||
+	if (!w.coll || parse_view(r, &w, &e) ||
 	    store_get_by_name(w.store, w.coll->name,
 			      r->params[1] ? r->params[1] : "", &rec, &e)) {
 		rc = http_reply_error(r, &e);

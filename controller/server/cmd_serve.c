@@ -151,6 +151,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			o.root_dir = v;
 		else if (take(argc, argv, &i, "--manifests", &v))
 			o.manifests_dir = v;
+		else if (take(argc, argv, &i, "--applyset", &v))
+			o.applyset = v;
 		else if (take(argc, argv, &i, "--docker", &v))
 			o.docker_host = v;
 		else if (take(argc, argv, &i, "--rate-limit", &v)) {
@@ -181,6 +183,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	}
 	if (o.watch_manifests && !o.manifests_dir)
 		return cli_usage("serve", "--watch needs --manifests DIR");
+	if (o.applyset && !o.watch_manifests)
+		return cli_usage("serve", "--applyset needs --manifests DIR --watch");
 	if (server_run(&o, cli->schema, &e))
 		return cli_fail(&e);
 	return CLI_OK;

@@ -36,6 +36,7 @@
 
 #include "api_auth.h"
 #include "apply.h"
+#include "applyset.h"
 #include "engine/engine.h"     /* engine */
 #include "http.h"
 #include "hub.h"
@@ -303,6 +304,9 @@ static int apply_manifests(struct server *srv, struct err *e)
 	if (rc)
 		goto out;
 	memset(&ao, 0, sizeof(ao));
+	/* A watched directory is an apply set from the start; the engine's
+	 * first pass, right after, prunes it. */
+	ao.applyset = srv->opts->watch_manifests ? srv->applyset : NULL;
 	rc = apply_run(srv->store, &set, &ao, &result, e);
 	if (rc)
 		goto out;
@@ -885,6 +889,14 @@ int server_run(const struct server_options *o, const struct schema *schema,
 		rc = bootstrap_admin(&srv, e);
 	if (!rc)
 		rc = write_cli_token(&srv, e);
+	if (!rc && o->manifests_dir && o->watch_manifests) {
+		if (o->applyset)
+			snprintf(srv.applyset, sizeof(srv.applyset), "%s",
+				 o->applyset);
+		else
+			applyset_name_for_dir(o->manifests_dir, srv.applyset,
+					      sizeof(srv.applyset));
+	}
 	if (!rc && o->manifests_dir)
 		rc = apply_manifests(&srv, e);
 	if (rc)
@@ -930,6 +942,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	eo.watch_manifests = o->watch_manifests;           /* engine */
 	eo.backup_every_ms = o->backup_every_ms;           /* engine */
 	eo.backup_keep = o->backup_keep;                   /* engine */
+	eo.manifests_applyset = srv.applyset;              /* engine */
 	rc = engine_new(&srv.engine, &eo, e);              /* engine */
 	if (!rc)                                           /* engine */
 		rc = engine_start(srv.engine, e);          /* engine */

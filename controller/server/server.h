@@ -64,6 +64,9 @@ struct server_options {
 	                              * or tcp://HOST:PORT; NULL = $DOCKER_HOST,
 	                              * else unix:///var/run/docker.sock */
 	bool watch_manifests;        /* re-apply on change (--watch) */
+	const char *applyset;        /* --applyset: the set the watched
+	                              * manifests apply as (and prune); NULL =
+	                              * named after the directory */
 	size_t max_body;             /* records API bodies, default 1 MiB */
 	size_t max_apply_body;       /* /api/v1/apply bodies, default 16 MiB */
 	int workers;                 /* request workers, default 32 */
@@ -93,6 +96,8 @@ struct server {
 	struct hub *hub;
 	struct pump *pump;           /* NULL: streams run on their worker */
 	struct metrics *metrics;
+	char applyset[256];          /* the watched manifests' apply set, or
+	                              * "" (no --watch) */
 	struct engine *engine;       /* NULL until the engine lands (its
 	                              * start/stop hooks are marked
 	                              * HOOK(engine) in server.c) */

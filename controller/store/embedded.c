@@ -17,6 +17,7 @@
 
 EMBED(pc_schema_json, "schema/collections.json");
 EMBED(pc_mig_0001, "schema/migrations/0001_init.sql");
+EMBED(pc_mig_0002, "schema/migrations/0002_owners.sql");
 
 #define FILE_ENTRY(path, sym) { path, sym, sym##_end }
 
@@ -25,6 +26,7 @@ const struct embedded_file embedded_schema =
 
 const struct embedded_file embedded_migrations[] = {
 	FILE_ENTRY("schema/migrations/0001_init.sql", pc_mig_0001),
+	FILE_ENTRY("schema/migrations/0002_owners.sql", pc_mig_0002),
 };
 const size_t embedded_nmigrations =
 	sizeof(embedded_migrations) / sizeof(embedded_migrations[0]);

@@ -521,4 +521,38 @@ int store_restore(const struct schema *schema, const char *dir,
  */
 int store_backup_list(const char *dir, json_t **out, struct err *e);
 
+/* ---- field ownership --------------------------------------------------- */
+
+/*
+ * Which manager last set each top-level field of a record, as a JSON object
+ * {field: manager}. Managers are names a layer above gives meaning to:
+ * apply uses "apply:SET"; every other writer's puts note their changed
+ * fields as the transaction's actor ("superuser:ID", "user:ID", "guest",
+ * or "server" for the server itself) inside store_txn_put(), so no writer
+ * can forget. A deleted record's ownership goes with it.
+ *
+ * store_txn_owners_get(): caller owns *owners ({} when none recorded);
+ * ERR_DB naming the record when the stored ownership is corrupt.
+ * store_txn_owners_find(): the same by record name ({} also when there is
+ * no such record), for a writer that has not read the record.
+ * store_txn_owners_list(): the ownership of every record of collection
+ * that has one, as {name: {field: manager}}, in one read (a writer about
+ * to touch many of them); caller owns *by_name. Records with the same
+ * ownership share one object: treat the entries as read-only.
+ * store_txn_owners_put(): replaces the record's ownership with owners
+ * (borrowed; {} forgets it); ERR_INVALID for a non-string owner.
+ * store_owners_get(): the same read outside a transaction (last committed
+ * state), for output.
+ */
+int store_txn_owners_get(struct store_txn *t, const char *collection,
+			 const char *id, json_t **owners, struct err *e);
+int store_txn_owners_find(struct store_txn *t, const char *collection,
+			  const char *name, json_t **owners, struct err *e);
+int store_txn_owners_list(struct store_txn *t, const char *collection,
+			  json_t **by_name, struct err *e);
+int store_txn_owners_put(struct store_txn *t, const char *collection,
+			 const char *id, const json_t *owners, struct err *e);
+int store_owners_get(struct store *s, const char *collection, const char *id,
+		     json_t **owners, struct err *e);
+
 #endif

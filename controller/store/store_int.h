@@ -79,6 +79,7 @@ enum wst {
 	W_HEAD, W_GET_ID, W_GET_NAME,
 	W_NAME_OWNER, W_EXISTS, W_INSERT, W_UPDATE, W_STATUS, W_LOG,
 	W_DELETE, W_FORGET, W_TRIM, W_SET_GET, W_SET_CLEAR, W_SET_ADD,
+	W_OWN_GET, W_OWN_PUT, W_OWN_DEL,
 	W__COUNT
 };
 
@@ -361,5 +362,12 @@ int txn_exists(struct store_txn *t, const char *coll, const char *id,
 	       struct err *e);
 int name_owner(struct store_txn *t, const char *coll, const char *name,
 	       char id_out[ID_LEN + 1], struct err *e);
+
+/* store_owners.c: note t's actor as the owner of the top-level fields of
+ * after that differ from before (NULL: a create; its non-zero fields).
+ * Nothing for a declaring actor (apply keeps its own). */
+int owners_note(struct store_txn *t, const struct collection *c,
+		const struct record *before, const struct record *after,
+		struct err *e);
 
 #endif

@@ -43,6 +43,12 @@ const char *const wsql[W__COUNT] = {
 	[W_SET_CLEAR] = "DELETE FROM applysets WHERE name = ?1",
 	[W_SET_ADD] = "INSERT OR IGNORE INTO applysets (name, collection, id) "
 		      "VALUES (?1, ?2, ?3)",
+	[W_OWN_GET] = "SELECT owners FROM field_owners "
+		      "WHERE collection = ?1 AND id = ?2",
+	[W_OWN_PUT] = "INSERT OR REPLACE INTO field_owners "
+		      "(collection, id, owners) VALUES (?1, ?2, ?3)",
+	[W_OWN_DEL] = "DELETE FROM field_owners "
+		      "WHERE collection = ?1 AND id = ?2",
 };
 
 const char *const rsql[R__COUNT] = {

@@ -494,6 +494,11 @@ static int put_one(struct store_txn *t, const struct store_put *p,
 		rc = poison(t, rc, &le, e);
 		goto out;
 	}
+	rc = owners_note(t, c, have ? &cur : NULL, &nr, &le);
+	if (rc) {
+		rc = poison(t, rc, &le, e);
+		goto out;
+	}
 	t->next_rev++;
 	if (act)
 		*act = have ? STORE_UPDATED : STORE_CREATED;

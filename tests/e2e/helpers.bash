@@ -122,3 +122,16 @@ snapshot() {
     "$PCTL" get "$k" -o yaml 2>/dev/null || true
   done
 }
+
+# wait_for SECONDS CMD...: poll CMD every 10 ms until it succeeds; on a
+# timeout say what was waited for and return 1.
+wait_for() {
+  local limit=$(( $1 * 100 )) i
+  shift
+  for i in $(seq 1 "$limit"); do
+    "$@" 2>/dev/null && return 0
+    sleep 0.01
+  done
+  echo "timed out waiting for: $*" >&2
+  return 1
+}
