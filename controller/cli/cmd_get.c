@@ -8,7 +8,8 @@
  * so the output cannot depend on where the data came from. -o yaml prints
  * manifest documents (relations by name) that `apply` takes back unchanged;
  * -o json prints the full records, status included, hidden fields
- * (password hashes, token keys) never.
+ * (password hashes, token keys) never. Secret fields are masked (secrets.h)
+ * unless --show-secrets is given (through a server: by a superuser).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "apply.h"
 #include "buf.h"
 #include "cli.h"
+#include "protocol.h"
 #include "yamljson.h"
 
 enum output { OUT_TABLE, OUT_JSON, OUT_YAML };
@@ -25,6 +27,7 @@ struct get_walk {
 	struct store *store;
 	const struct collection *coll;
 	enum output output;
+	bool show_secrets;     /* --show-secrets */
 	json_t *items;         /* records, or manifests for yaml */
 	struct err *e;
 };
@@ -83,9 +86,10 @@ static int fetch_remote(struct cli_conn *conn, struct get_walk *w,
 		if (!esc)
 			return err_set(w->e, ERR_NOMEM, "out of memory");
 	}
-	rc = buf_printf(&path, "/api/v1/manifests/%s%s%s?view=%s",
+	rc = buf_printf(&path, "/api/v1/manifests/%s%s%s?view=%s%s",
 			w->coll->name, esc ? "/" : "", esc ? esc : "",
-			w->output == OUT_YAML ? "manifest" : "record");
+			w->output == OUT_YAML ? "manifest" : "record",
+			w->show_secrets ? "&" PROTO_SHOW_SECRETS "=true" : "");
 	if (rc) {
 		rc = err_set(w->e, rc, "out of memory");
 		goto out;
@@ -164,13 +168,14 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	int i, rc = 0;
 
 	memset(&w, 0, sizeof(w));
+	argc = cli_take_flag(argc, argv, "--show-secrets", &w.show_secrets);
 	i = cli_operands("get", argc, argv);
 	if (i < 0)
 		return CLI_ERROR;
 	w.output = !strcmp(cli->output, "json") ? OUT_JSON :
 		   !strcmp(cli->output, "yaml") ? OUT_YAML : OUT_TABLE;
 	if (i >= argc || argc - i > 2)
-		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml]");
+		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml] [--show-secrets]");
 	w.coll = schema_find_kind(cli->schema, argv[i]);
 	if (!w.coll)
 		return cli_usage("get", "unknown kind '%s'", argv[i]);
@@ -188,6 +193,8 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	}
 	w.store = cli->conn.store;
 	rc = w.store ? fetch_local(&w, name) : fetch_remote(&cli->conn, &w, name);
+	if (!rc && !w.show_secrets)
+		rc = cli_mask_local(cli, w.coll, w.items, &e);
 	if (!rc)
 		rc = print_items(&w, name != NULL, &e);
 	if (rc)
