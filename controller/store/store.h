@@ -109,6 +109,14 @@ const char *store_action_name(enum store_action a); /* "created", ... */
  * migrations from schema/migrations and creating the schema's unique
  * indexes. The schema is borrowed and must outlive the store.
  * Caller owns *out (free with store_close()).
+ *
+ * Secret fields (schema "secret": true) are stored encrypted, in records
+ * and change log alike (AES-256-GCM, a key derived from o->dir/secret.key,
+ * created 0600 when missing; see store_seal.c); every read returns them
+ * decrypted. An older directory's plaintext secret values are encrypted
+ * at a read-write open and the file vacuumed. Refused with ERR_FORBIDDEN
+ * naming the key file, changing nothing, when the key file is missing
+ * while the store holds encrypted values, or does not decrypt them.
  */
 int store_open(struct store **out, const struct schema *schema,
 	       const struct store_options *o, struct err *e);

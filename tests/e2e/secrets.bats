@@ -52,6 +52,21 @@ user() {
     "$URL/api/collections/users/auth-with-password"
 }
 
+# llm_key TOKEN USER_ID PROVIDER SECRET: create an llm_keys record whose
+# env_vars hold KEY=SECRET as the user of TOKEN; prints its id.
+llm_key() {
+  curl -sS -H "Authorization: $1" -H 'Content-Type: application/json' \
+    --data-binary "{\"provider_id\":\"$3\",\"user\":\"$2\",\"env_vars\":{\"KEY\":\"$4\"}}" \
+    "$URL/api/collections/llm_keys/records" | jq -r .id
+}
+
+# llm_key_set TOKEN ID SECRET: change its KEY to SECRET.
+llm_key_set() {
+  curl -sS -X PATCH -H "Authorization: $1" -H 'Content-Type: application/json' \
+    --data-binary "{\"env_vars\":{\"KEY\":\"$3\"}}" \
+    "$URL/api/collections/llm_keys/records/$2" >/dev/null
+}
+
 @test "offline: get, diff and apply output mask secrets; --show-secrets shows them" {
   mcp gh sEcReT-one-111 >"$T/gh.yaml"
   run pctl apply -f "$T/gh.yaml" -o json
@@ -150,12 +165,8 @@ user() {
   al="$(user al@example.com al-pass-1234 user)"
   al_id="$(jq -r .record.id <<<"$al")"
   al="$(jq -r .token <<<"$al")"
-  key="$(curl -sS -H "Authorization: $al" -H 'Content-Type: application/json' \
-    --data-binary "{\"provider_id\":\"p\",\"user\":\"$al_id\",\"env_vars\":{\"KEY\":\"al-sEcReT-1\"}}" \
-    "$URL/api/collections/llm_keys/records" | jq -r .id)"
-  curl -sS -X PATCH -H "Authorization: $al" -H 'Content-Type: application/json' \
-    --data-binary '{"env_vars":{"KEY":"al-sEcReT-2"}}' \
-    "$URL/api/collections/llm_keys/records/$key" >/dev/null
+  key="$(llm_key "$al" "$al_id" p al-sEcReT-1)"
+  llm_key_set "$al" "$key" al-sEcReT-2
   mcp gh sEcReT-one-111 >"$T/gh.yaml"
   pctl apply -f "$T/gh.yaml" >/dev/null
 
@@ -183,4 +194,97 @@ user() {
   # The app's records API keeps the owner-only rule: the owner reads it.
   run curl -sS -H "Authorization: $al" "$URL/api/collections/llm_keys/records/$key"
   [[ "$output" == *al-sEcReT-2* ]]
+}
+
+# ---- encrypted at rest ---------------------------------------------------
+
+# leaks WORD...: the files of the database that hold any WORD in clear
+# (strings(1) and grep -a both), "" when none.
+leaks() {
+  local w f
+  for w in "$@"; do
+    for f in "$POCKETCTL_DATA"/pocket.db*; do
+      if strings "$f" | grep -q -- "$w" || grep -a -q -- "$w" "$f"; then
+        echo "$f:$w"
+      fi
+    done
+  done
+}
+
+@test "at rest: no secret value in pocket.db* after creates, updates and deletes; restart reads them back" {
+  start_server
+  al="$(user al@example.com al-pass-1234 user)"
+  al_id="$(jq -r .record.id <<<"$al")"
+  al="$(jq -r .token <<<"$al")"
+  key="$(llm_key "$al" "$al_id" p rest-sEcReT-1)"
+  llm_key_set "$al" "$key" rest-sEcReT-2
+  key2="$(llm_key "$al" "$al_id" q rest-sEcReT-3)"
+  curl -sS -X DELETE -H "Authorization: $al" "$URL/api/collections/llm_keys/records/$key2" >/dev/null
+  mcp gh rest-sEcReT-4 >"$T/gh.yaml"
+  pctl apply -f "$T/gh.yaml" >/dev/null
+  mcp gh rest-sEcReT-5 >"$T/gh.yaml"
+  pctl apply -f "$T/gh.yaml" >/dev/null
+  mcp gone rest-sEcReT-6 >"$T/gone.yaml"
+  pctl apply -f "$T/gone.yaml" >/dev/null
+  pctl delete mcpserver gone >/dev/null
+  # Every read path opens them: records API (get, list), the manifests
+  # API, the watch stream (change log).
+  run curl -sS -H "Authorization: $al" "$URL/api/collections/llm_keys/records/$key"
+  [[ "$output" == *rest-sEcReT-2* ]]
+  run curl -sS -H "Authorization: $al" "$URL/api/collections/llm_keys/records"
+  [[ "$output" == *rest-sEcReT-2* ]]
+  run pctl get mcpserver gh -o json --show-secrets
+  [[ "$output" == *rest-sEcReT-5* ]]
+  run curl -sN -m 1 -H "Authorization: $TOKEN" "$URL/api/v1/watch?since=0&showSecrets=true"
+  [[ "$output" == *rest-sEcReT-1* ]]
+  [[ "$output" == *rest-sEcReT-6* ]]
+  [ -z "$(leaks rest-sEcReT)" ]
+  stop_server
+  [ -z "$(leaks rest-sEcReT)" ]
+  [ "$(grep -a -c 'enc:v1:' "$POCKETCTL_DATA/pocket.db")" -gt 0 ]
+  start_server
+  run curl -sS -H "Authorization: $TOKEN" "$URL/api/collections/llm_keys/records/$key"
+  [[ "$output" == *rest-sEcReT-2* ]]
+}
+
+@test "at rest: a wrong or missing key file: the server refuses to start, naming it, and changes nothing" {
+  mcp gh kEy-sEcReT-1 >"$T/gh.yaml"
+  pctl apply -f "$T/gh.yaml" >/dev/null
+  cp "$POCKETCTL_DATA/secret.key" "$T/good.key"
+  before="$(sqlite3 "$POCKETCTL_DATA/pocket.db" 'SELECT data FROM records ORDER BY id')"
+  head -c 32 /dev/urandom >"$POCKETCTL_DATA/secret.key"
+  run "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"$POCKETCTL_DATA/secret.key"* ]]
+  [[ "$output" == *"does not decrypt"* ]]
+  rm "$POCKETCTL_DATA/secret.key"
+  run "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"$POCKETCTL_DATA/secret.key"* ]]
+  [[ "$output" == *missing* ]]
+  [ ! -e "$POCKETCTL_DATA/secret.key" ]
+  [ "$(sqlite3 "$POCKETCTL_DATA/pocket.db" 'SELECT data FROM records ORDER BY id')" = "$before" ]
+  cp "$T/good.key" "$POCKETCTL_DATA/secret.key"
+  start_server
+  run pctl get mcpserver gh -o yaml --show-secrets
+  [[ "$output" == *kEy-sEcReT-1* ]]
+}
+
+@test "at rest: an older data directory's plaintext secrets are encrypted at open and still read back" {
+  mcp gh old-placeholder >"$T/gh.yaml"
+  pctl apply -f "$T/gh.yaml" >/dev/null
+  # What a version before encryption left: plaintext in the record and in
+  # its change-log rows.
+  sqlite3 "$POCKETCTL_DATA/pocket.db" \
+    "UPDATE records SET data = json_set(data, '\$.config', json('{\"API_KEY\":\"oLd-pLaIn-1\"}')) WHERE collection = 'mcp_servers';
+     UPDATE changelog SET record = json_set(record, '\$.data.config', json('{\"API_KEY\":\"oLd-pLaIn-1\"}')) WHERE collection = 'mcp_servers';"
+  [ -n "$(leaks oLd-pLaIn)" ]
+  start_server
+  [ -z "$(leaks oLd-pLaIn)" ]
+  run pctl get mcpserver gh -o json --show-secrets
+  [ "$(jq -r .data.config.API_KEY <<<"$output")" = oLd-pLaIn-1 ]
+  run curl -sN -m 1 -H "Authorization: $TOKEN" "$URL/api/v1/watch?since=0&showSecrets=true&collection=mcp_servers"
+  [[ "$output" == *oLd-pLaIn-1* ]]
+  stop_server
+  [ -z "$(leaks oLd-pLaIn)" ]
 }

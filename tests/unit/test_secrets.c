@@ -2,16 +2,23 @@
  * test_secrets.c - unit tests for secrets.c: which fields are masked (the
  * schema's secret marks, null and absent values left alone), the mask's
  * shape, that it depends on the value, the field and the key but not on
- * key order, and that apply/diff results are masked on every side.
+ * key order, and that apply/diff results are masked on every side; and
+ * the store's encryption at rest (store_seal.c): sealed in the file, open
+ * through the API, a wrong or missing key refused at open.
  *
  * JSON in the tables is written with ' for " to stay readable; tl_json()
  * swaps them back.
  */
 #include <criterion/criterion.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "secrets.h"
 #include "store/schema.h"
@@ -163,4 +170,96 @@ Test(secrets, mask_result)
 	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
 		json_object_get(json_array_get(items, 1), "live"), "spec"), "config")), "x");
 	json_decref(res);
+}
+
+/* ---- encrypted at rest (store_seal.c) ------------------------------------ */
+
+/* The raw column text of one SQL query on DIR/pocket.db; caller frees. */
+static char *raw_text(const char *dir, const char *sql)
+{
+	char path[600];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char *out = NULL;
+
+	snprintf(path, sizeof(path), "%s/pocket.db", dir);
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s",
+		     sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		out = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+/* A secret goes in sealed (record and change log) and comes out open, in
+ * get, list and the change log; other fields stay readable in the file. */
+Test(secrets, sealed_at_rest)
+{
+	char dir[512], id[ID_LEN + 1];
+	struct store *s = NULL;
+	struct record r;
+	struct err e = ERR_INIT;
+	char *raw;
+
+	tl_mkdtemp(dir, sizeof(dir), "seal");
+	s = tl_store_open(sc, dir, 0);
+	tl_create(s, "mcp_servers",
+		  "{'name': 'gh', 'image': 'mcp/gh', 'config': {'K': 'pLaIn-42'}}", id);
+	raw = raw_text(dir, "SELECT data FROM records WHERE collection = 'mcp_servers'");
+	cr_assert(raw && !strstr(raw, "pLaIn-42") && strstr(raw, "\"enc:v1:"), "%s", raw);
+	cr_assert(strstr(raw, "mcp/gh"));
+	free(raw);
+	raw = raw_text(dir, "SELECT record FROM changelog WHERE collection = 'mcp_servers'");
+	cr_assert(raw && !strstr(raw, "pLaIn-42") && strstr(raw, "\"enc:v1:"), "%s", raw);
+	free(raw);
+	record_init(&r);
+	cr_assert_eq(store_get(s, "mcp_servers", id, &r, &e), 0, "%s", e.msg);
+	cr_assert_str_eq(json_string_value(json_object_get(
+		json_object_get(r.data, "config"), "K")), "pLaIn-42");
+	record_release(&r);
+	store_close(s);
+	tl_rmtree(dir);
+}
+
+/* Another key does not open the store: refused at open, naming the key
+ * file; so is a missing one; the right one opens it again. */
+Test(secrets, wrong_or_missing_key_refused)
+{
+	char dir[512], key[600], good[32], bad[32];
+	struct store *s = NULL;
+	struct store_options o = { NULL, 0, false };
+	struct err e = ERR_INIT;
+	FILE *f;
+
+	tl_mkdtemp(dir, sizeof(dir), "sealkey");
+	s = tl_store_open(sc, dir, 0);
+	tl_create(s, "mcp_servers", "{'name': 'x', 'image': 'i', 'config': {'K': 'v'}}", NULL);
+	store_close(s);
+	s = NULL;
+	snprintf(key, sizeof(key), "%s/secret.key", dir);
+	f = fopen(key, "r+");
+	cr_assert(f && fread(good, 1, 32, f) == 32);
+	memcpy(bad, good, 32);
+	bad[0] ^= 1;
+	rewind(f);
+	cr_assert_eq(fwrite(bad, 1, 32, f), 32);
+	fclose(f);
+	o.dir = dir;
+	cr_assert_neq(store_open(&s, sc, &o, &e), 0);
+	cr_assert(strstr(e.msg, key) && strstr(e.msg, "does not decrypt"), "%s", e.msg);
+	cr_assert_eq(unlink(key), 0);
+	e = (struct err)ERR_INIT;
+	cr_assert_neq(store_open(&s, sc, &o, &e), 0);
+	cr_assert(strstr(e.msg, key) && strstr(e.msg, "missing"), "%s", e.msg);
+	cr_assert_eq(access(key, F_OK), -1, "no new key was written");
+	f = fopen(key, "w");
+	cr_assert(f && fwrite(good, 1, 32, f) == 32);
+	fclose(f);
+	cr_assert_eq(chmod(key, 0600), 0);
+	e = (struct err)ERR_INIT;
+	cr_assert_eq(store_open(&s, sc, &o, &e), 0, "%s", e.msg);
+	store_close(s);
+	tl_rmtree(dir);
 }
