@@ -183,6 +183,10 @@ int cli_open_store(const struct cli *cli, bool read_only, struct store **out,
 	memset(&o, 0, sizeof(o));
 	o.dir = cli->data_dir;
 	o.read_only = read_only;
+	/* Offline, the key of the secrets at rest is where serve has it. */
+	o.key_file = getenv("POCKETCTL_SECRET_KEY_FILE");
+	if (o.key_file && !*o.key_file)
+		o.key_file = NULL;
 	return store_open(out, cli->schema, &o, e);
 }
 

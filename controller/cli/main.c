@@ -30,7 +30,8 @@ static const struct cli_command commands[] = {
 	  "serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch] "
 	  "[--docker unix:///PATH|tcp://HOST:PORT] "
 	  "[--workers N] [--max-streams N] [--max-body BYTES] "
-	  "[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N]" },
+	  "[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N] "
+	  "[--secret-key FILE]" },
 	{ "restart", cmd_restart, CLI_CONN, NULL, "restart NAME" },
 	{ "watch", cmd_watch, CLI_CONN | CLI_OUTPUT | CLI_O_TERSE, "text|json",
 	  "watch [KIND...] [--since REV] [-o text|json] [--show-secrets] [--token TOKEN]" },

@@ -93,6 +93,9 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	v = getenv("POCKETCTL_ROOT");
 	if (v && *v)
 		o.root_dir = v;
+	v = getenv("POCKETCTL_SECRET_KEY_FILE");
+	if (v && *v)
+		o.secret_key_file = v;
 	for (i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 
@@ -109,6 +112,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			o.manifests_dir = v;
 		else if (take(argc, argv, &i, "--docker", &v))
 			o.docker_host = v;
+		else if (take(argc, argv, &i, "--secret-key", &v))
+			o.secret_key_file = v;
 		for (k = 0; !v && k < NNUM; k++) {
 			if (!take(argc, argv, &i, num_opts[k].name, &v))
 				continue;

@@ -352,14 +352,14 @@ int find_coll(const struct store *s, const char *name,
 
 /*
  * At open (after the database is open and migrated): derive the key from
- * DIR/secret.key (created when missing and the store holds no encrypted
+ * key_file, NULL meaning DIR/secret.key (created when missing and the store holds no encrypted
  * value; refused, naming the file, when missing while it does, or when
  * the key does not open the store's values), then, read-write, seal the
  * plaintext secret values an older version left in records and change
  * log and VACUUM. Returns 0 or the error with e set; nothing is changed
  * on error.
  */
-int seal_open(struct store *s, struct err *e);
+int seal_open(struct store *s, const char *key_file, struct err *e);
 
 /* Wipe the key (store_close). */
 void seal_close(struct store *s);

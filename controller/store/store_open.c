@@ -950,7 +950,7 @@ int store_open(struct store **out, const struct schema *schema,
 		goto out;
 	rc = s->read_only ? open_ro(s, e) : open_rw(s, e);
 	if (!rc)
-		rc = seal_open(s, e);
+		rc = seal_open(s, o->key_file, e);
 out:
 	if (rc)
 		store_close(s);

@@ -5,9 +5,10 @@
  * AES-256-GCM through OpenSSL EVP over the value's compact JSON, a random
  * 96-bit nonce per value, and collection, record id and field name as
  * additional data, so a value moved to another record or field does not
- * open. The key is HKDF-SHA256 of the installation secret
- * (DIR/secret.key, see auth.h) with its own label, apart from the
- * token-signing uses of that secret. Someone with only pocket.db* learns
+ * open. The key is HKDF-SHA256 of a 32-byte key file - the installation
+ * secret DIR/secret.key (auth.h), with its own label apart from its
+ * token-signing uses, or the file store_options.key_file names so that it
+ * can live apart from the database. Someone with only pocket.db* learns
  * no secret. At open, plaintext secret values left by an older version
  * are sealed in place (records and change log) and the file vacuumed, so
  * freed pages keep no plaintext.
@@ -395,17 +396,21 @@ out:
 	return rc;
 }
 
-int seal_open(struct store *s, struct err *e)
+int seal_open(struct store *s, const char *key_file, struct err *e)
 {
 	struct auth_keys k;
 	struct rconn *rc_conn = NULL;
 	sqlite3 *db = s->wdb;
 	int n = 0, rc;
 
-	if (snprintf(s->seal_path, sizeof(s->seal_path), "%s/%s", s->dir,
-		     AUTH_SECRET_FILE) >= (int)sizeof(s->seal_path))
-		return err_set(e, ERR_INVALID, "data directory path '%s' is "
-			       "too long", s->dir);
+	int n_path = key_file ?
+		snprintf(s->seal_path, sizeof(s->seal_path), "%s", key_file) :
+		snprintf(s->seal_path, sizeof(s->seal_path), "%s/%s", s->dir,
+			 AUTH_SECRET_FILE);
+
+	if (n_path < 0 || n_path >= (int)sizeof(s->seal_path))
+		return err_set(e, ERR_INVALID, "key file path '%s' is too long",
+			       key_file ? key_file : s->dir);
 	if (s->read_only) {
 		rc = rconn_get(s, &rc_conn, e);
 		if (rc)
@@ -427,7 +432,7 @@ int seal_open(struct store *s, struct err *e)
 		if (rc)
 			goto out;
 	}
-	rc = auth_keys_load_or_create(s->dir, &k, e);
+	rc = auth_keys_load_or_create_file(s->seal_path, &k, e);
 	if (!rc)
 		rc = derive_key(s, &k, e);
 	auth_keys_wipe(&k);

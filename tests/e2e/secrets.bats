@@ -288,3 +288,26 @@ leaks() {
   stop_server
   [ -z "$(leaks oLd-pLaIn)" ]
 }
+
+@test "at rest: --secret-key FILE (or POCKETCTL_SECRET_KEY_FILE) keeps the key out of the data directory" {
+  mkdir -p "$T/keys"
+  start_server -- --secret-key "$T/keys/seal.key"
+  [ "$(stat -c %a "$T/keys/seal.key")" = 600 ]
+  [ "$(stat -c %s "$T/keys/seal.key")" = 32 ]
+  mcp gh aPaRt-sEcReT-1 >"$T/gh.yaml"
+  pctl apply -f "$T/gh.yaml" >/dev/null
+  [ -z "$(leaks aPaRt-sEcReT)" ]
+  stop_server
+  # The data directory alone (its own secret.key signs tokens) does not
+  # open the secrets: the server refuses, naming the key it tried.
+  run "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"$POCKETCTL_DATA/secret.key"*"does not decrypt"* ]]
+  # The environment variable names it as well, for serve and offline.
+  run env POCKETCTL_SECRET_KEY_FILE="$T/keys/seal.key" "$PCTL" get mcpserver gh -o json --show-secrets
+  [ "$status" -eq 0 ]
+  [ "$(jq -r .data.config.API_KEY <<<"$output")" = aPaRt-sEcReT-1 ]
+  start_server POCKETCTL_SECRET_KEY_FILE="$T/keys/seal.key"
+  run pctl get mcpserver gh -o yaml --show-secrets
+  [[ "$output" == *aPaRt-sEcReT-1* ]]
+}

@@ -229,7 +229,7 @@ Test(secrets, wrong_or_missing_key_refused)
 {
 	char dir[512], key[600], good[32], bad[32];
 	struct store *s = NULL;
-	struct store_options o = { NULL, 0, false };
+	struct store_options o = { .dir = NULL };
 	struct err e = ERR_INIT;
 	FILE *f;
 
