@@ -13,6 +13,7 @@
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,28 +373,42 @@ out:
 	return rc;
 }
 
-int auth_keys_load_or_create(const char *data_dir, struct auth_keys *out,
-			     struct err *e)
+int auth_keys_load_or_create_file(const char *path, struct auth_keys *out,
+				  struct err *e)
 {
-	char *path = NULL;
+	char *dir = strdup(path);
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	path = path_join(data_dir, AUTH_SECRET_FILE);
-	if (!path) {
+	if (!dir) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	rc = secret_load(path, out, e);
 	if (rc != ERR_NOT_FOUND)
 		goto out;
-	rc = secret_create(data_dir, path, e);
+	rc = secret_create(dirname(dir), path, e);
 	if (rc)
 		goto out;
 	rc = secret_load(path, out, e);
 out:
 	if (rc)
 		auth_keys_wipe(out);
+	free(dir);
+	return rc;
+}
+
+int auth_keys_load_or_create(const char *data_dir, struct auth_keys *out,
+			     struct err *e)
+{
+	char *path = path_join(data_dir, AUTH_SECRET_FILE);
+	int rc;
+
+	if (!path) {
+		memset(out, 0, sizeof(*out));
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	rc = auth_keys_load_or_create_file(path, out, e);
 	free(path);
 	return rc;
 }

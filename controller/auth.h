@@ -109,6 +109,10 @@ int auth_token_key_new(char out[AUTH_TOKEN_KEY_LEN + 1], struct err *e);
 int auth_keys_load_or_create(const char *data_dir, struct auth_keys *out,
 			     struct err *e);
 
+/* The same for a key file at path (its directory created if missing). */
+int auth_keys_load_or_create_file(const char *path, struct auth_keys *out,
+				  struct err *e);
+
 /* Overwrite the secret in memory. Accepts NULL. */
 void auth_keys_wipe(struct auth_keys *k);
 

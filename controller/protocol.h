@@ -18,6 +18,11 @@
 #define PROTO_APPLY_FILE_NAME "name"
 #define PROTO_APPLY_FILE_TEXT "text"
 
+/* The query parameter of /api/v1/watch, /api/v1/manifests, /apply and
+ * /diff that asks for secret fields in clear (superusers only; masked
+ * otherwise, secrets.h). */
+#define PROTO_SHOW_SECRETS "showSecrets"
+
 /* The collection holding each reconciler's last status (one record per
  * reconciler, named after it), and the name of the manifests watch's own
  * status record (engine.h's ENGINE_STATUS_COLLECTION and

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "secrets.h"
 #include "util.h"
 
 #define SMALL_FILE_MAX ((size_t)64 << 10)
@@ -182,6 +183,10 @@ int cli_open_store(const struct cli *cli, bool read_only, struct store **out,
 	memset(&o, 0, sizeof(o));
 	o.dir = cli->data_dir;
 	o.read_only = read_only;
+	/* Offline, the key of the secrets at rest is where serve has it. */
+	o.key_file = getenv("POCKETCTL_SECRET_KEY_FILE");
+	if (o.key_file && !*o.key_file)
+		o.key_file = NULL;
 	return store_open(out, cli->schema, &o, e);
 }
 
@@ -536,4 +541,48 @@ void cli_item_kind(const struct cli *cli, json_t *item, char *out, size_t n)
 		out[i] = isalnum((unsigned char)k[i]) ?
 				 (char)tolower((unsigned char)k[i]) : '_';
 	out[i] = '\0';
+}
+
+int cli_mask_local(const struct cli *cli, const struct collection *coll,
+		   json_t *v, struct err *e)
+{
+	struct auth_keys k;
+	json_t *doc;
+	size_t i;
+	int rc;
+
+	if (!cli->conn.store)
+		return 0;
+	rc = auth_keys_load_or_create(cli->data_dir, &k, e);
+	if (!rc && !coll)
+		rc = secrets_mask_result(&k, cli->schema, v, e);
+	if (!rc && coll)
+		json_array_foreach(v, i, doc) {
+			rc = secrets_mask_doc(&k, coll, doc, e);
+			if (rc)
+				break;
+		}
+	auth_keys_wipe(&k);
+	return rc;
+}
+
+int cli_take_flag(int argc, char **argv, const char *flag, bool *found)
+{
+	int i, j = 1;
+
+	*found = false;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (!strcmp(argv[i], flag))
+			*found = true;
+		else
+			argv[j++] = argv[i];
+	}
+	if (argc > 0)
+		argv[j] = NULL;
+	return argc > 0 ? j : argc;
 }

@@ -179,6 +179,25 @@ void cli_kind_lower(const struct collection *c, char *out, size_t n);
  */
 void cli_item_kind(const struct cli *cli, json_t *item, char *out, size_t n);
 
+/*
+ * Mask secret fields (secrets.h) in what an offline command prints: when
+ * cli->conn is the data directory itself, with that directory's
+ * installation secret (DIR/secret.key, created as the server creates it,
+ * so offline and server masks agree). v is an array of record or manifest
+ * documents of coll, or, with coll NULL, an apply or diff result. Through
+ * a server it does nothing: the server masked already, or was asked not
+ * to (?showSecrets=true). Returns 0, or the error with e set.
+ */
+int cli_mask_local(const struct cli *cli, const struct collection *coll,
+		   json_t *v, struct err *e);
+
+/*
+ * Take every FLAG (a no-value option such as "--show-secrets") out of argv
+ * (from argv[1] on, up to a "--"). Returns the new argc; *found says
+ * whether it was there.
+ */
+int cli_take_flag(int argc, char **argv, const char *flag, bool *found);
+
 /* The string member key of o, or "" when absent or not a string. */
 const char *cli_jstr(json_t *o, const char *key);
 

@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "manifest.h"
 #include "protocol.h"
+#include "secrets.h"
 #include "util.h"
 #include "yamljson.h"
 
@@ -31,9 +32,11 @@ struct apply_args {
 	const char **paths;
 	size_t npaths;
 	struct apply_opts opts;
+	bool show_secrets;      /* --show-secrets: secret fields in clear */
 };
 
-enum { OPT_DRY_RUN = 1000, OPT_PRUNE, OPT_FORCE, OPT_APPLYSET };
+enum { OPT_DRY_RUN = 1000, OPT_PRUNE, OPT_FORCE, OPT_APPLYSET,
+       OPT_SHOW_SECRETS };
 
 static int parse_args(const char *cmd, int argc, char **argv,
 		      struct apply_args *a)
@@ -44,6 +47,7 @@ static int parse_args(const char *cmd, int argc, char **argv,
 		{ "prune", no_argument, NULL, OPT_PRUNE },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "applyset", required_argument, NULL, OPT_APPLYSET },
+		{ "show-secrets", no_argument, NULL, OPT_SHOW_SECRETS },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -70,6 +74,9 @@ static int parse_args(const char *cmd, int argc, char **argv,
 			break;
 		case OPT_APPLYSET:
 			a->opts.applyset = optarg;
+			break;
+		case OPT_SHOW_SECRETS:
+			a->show_secrets = true;
 			break;
 		default:
 			return cli_usage(cmd, "unknown or incomplete option '%s'",
@@ -135,12 +142,13 @@ static void loaded_release(struct loaded *l)
 }
 
 /*
- * Run apply (or diff) where conn points: the store, or the server. Caller
- * owns *res, apply's result JSON.
+ * Run apply (or diff) where conn points: the store, or the server (which
+ * masks secret fields unless show; see cli_mask_local() for the store).
+ * Caller owns *res, apply's result JSON.
  */
 static int run_apply(struct cli_conn *conn, const struct loaded *l,
-		     const struct apply_opts *o, bool diff, json_t **res,
-		     struct err *e)
+		     const struct apply_opts *o, bool diff, bool show,
+		     json_t **res, struct err *e)
 {
 	struct buf path = BUF_INIT;
 	char *body = NULL, *set = NULL;
@@ -155,11 +163,12 @@ static int run_apply(struct cli_conn *conn, const struct loaded *l,
 		if (!set)
 			return err_set(e, ERR_NOMEM, "out of memory");
 	}
-	rc = buf_printf(&path, "/api/v1/%s?dryRun=%s&prune=%s&force=%s%s%s",
+	rc = buf_printf(&path, "/api/v1/%s?dryRun=%s&prune=%s&force=%s%s%s%s",
 			diff ? "diff" : "apply", o->dry_run ? "true" : "false",
 			o->prune ? "true" : "false",
 			o->force ? "true" : "false", set ? "&applyset=" : "",
-			set ? set : "");
+			set ? set : "",
+			show ? "&" PROTO_SHOW_SECRETS "=true" : "");
 	if (rc) {
 		rc = err_set(e, rc, "out of memory");
 		goto out;
@@ -238,7 +247,10 @@ static int apply_common(struct cli *cli, int argc, char **argv, bool diff,
 
 	rc = parse_args(cli->cmd->name, argc, argv, &a);
 	if (!rc && (load(cli, &a, &l, &e) || cli_connect(cli, &e) ||
-		    run_apply(&cli->conn, &l, &a.opts, diff, res, &e)))
+		    run_apply(&cli->conn, &l, &a.opts, diff, a.show_secrets,
+			      res, &e) ||
+		    (!a.show_secrets &&
+		     cli_mask_local(cli, NULL, *res, &e))))
 		rc = cli_fail(&e);
 	*o = a.opts;
 	loaded_release(&l);

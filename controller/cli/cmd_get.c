@@ -8,8 +8,10 @@
  * so the output cannot depend on where the data came from. -o yaml prints
  * manifest documents (relations by name) that `apply` takes back unchanged;
  * -o json prints the full records, status included, hidden fields
- * (password hashes, token keys) never. --show-managed adds each manifest's
- * field ownership as metadata.managedFields (apply.h).
+ * (password hashes, token keys) never. Secret fields are masked (secrets.h)
+ * unless --show-secrets is given (through a server: by a superuser).
+ * --show-managed adds each manifest's field ownership as
+ * metadata.managedFields (apply.h).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include "apply.h"
 #include "buf.h"
 #include "cli.h"
+#include "protocol.h"
 #include "yamljson.h"
 
 enum output { OUT_TABLE, OUT_JSON, OUT_YAML };
@@ -28,6 +31,7 @@ struct get_walk {
 	const struct collection *coll;
 	enum output output;
 	bool managed;          /* --show-managed */
+	bool show_secrets;     /* --show-secrets */
 	json_t *items;         /* records, or manifests for yaml */
 	struct err *e;
 };
@@ -91,10 +95,11 @@ static int fetch_remote(struct cli_conn *conn, struct get_walk *w,
 		if (!esc)
 			return err_set(w->e, ERR_NOMEM, "out of memory");
 	}
-	rc = buf_printf(&path, "/api/v1/manifests/%s%s%s?view=%s%s",
+	rc = buf_printf(&path, "/api/v1/manifests/%s%s%s?view=%s%s%s",
 			w->coll->name, esc ? "/" : "", esc ? esc : "",
 			w->output == OUT_YAML ? "manifest" : "record",
-			w->managed ? "&managed=true" : "");
+			w->managed ? "&managed=true" : "",
+			w->show_secrets ? "&" PROTO_SHOW_SECRETS "=true" : "");
 	if (rc) {
 		rc = err_set(w->e, rc, "out of memory");
 		goto out;
@@ -196,6 +201,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	int i, rc = 0;
 
 	memset(&w, 0, sizeof(w));
+	argc = cli_take_flag(argc, argv, "--show-secrets", &w.show_secrets);
 	i = get_options(argc, argv, &w.managed);
 	if (i < 0)
 		return CLI_ERROR;
@@ -204,7 +210,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	if (w.managed && w.output != OUT_YAML)
 		return cli_usage("get", "--show-managed needs -o yaml");
 	if (i >= argc || argc - i > 2)
-		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml] [--show-managed]");
+		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml] [--show-managed] [--show-secrets]");
 	w.coll = schema_find_kind(cli->schema, argv[i]);
 	if (!w.coll)
 		return cli_usage("get", "unknown kind '%s'", argv[i]);
@@ -222,6 +228,8 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	}
 	w.store = cli->conn.store;
 	rc = w.store ? fetch_local(&w, name) : fetch_remote(&cli->conn, &w, name);
+	if (!rc && !w.show_secrets)
+		rc = cli_mask_local(cli, w.coll, w.items, &e);
 	if (!rc)
 		rc = print_items(&w, name != NULL, &e);
 	if (rc)

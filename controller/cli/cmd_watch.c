@@ -3,7 +3,9 @@
  * follow a running server's /api/v1/watch stream (see api_stream.h) and
  * print one line per change, "REV ACTION kind/name" (ACTION is create,
  * update, delete, or status for a reconciler's status report), or with
- * -o json the event data as the server sent it (one JSON object per line).
+ * -o json the event data as the server sent it (one JSON object per line),
+ * secret fields masked by the server unless --show-secrets is given (which
+ * the server allows a superuser only).
  *
  * The stream is read with libcurl as it arrives and parsed as
  * Server-Sent Events. When the connection drops the command reconnects with
@@ -24,6 +26,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "cli.h"
+#include "protocol.h"
 
 #define WATCH_LINE_MAX ((size_t)64 << 20)   /* one SSE line (a record) */
 #define WATCH_STALL_S 45L        /* three missed heartbeats: reconnect */
@@ -300,6 +303,7 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 	CURL *h = NULL;
 	int64_t backoff = WATCH_BACKOFF_MIN_MS;
 	long long since = -1;
+	bool show = false;
 	int i, rc = CLI_ERROR;
 
 	memset(&w, 0, sizeof(w));
@@ -308,6 +312,7 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 	buf_init(&w.data, WATCH_LINE_MAX);
 	buf_init(&w.errbody, (size_t)1 << 20);
 	w.output = !strcmp(cli->output, "json") ? OUT_JSON : OUT_TEXT;
+	argc = cli_take_flag(argc, argv, "--show-secrets", &show);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
 
@@ -358,8 +363,11 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 	}
 	while (strlen(base) && base[strlen(base) - 1] == '/')
 		base[strlen(base) - 1] = '\0';
-	if (buf_printf(&url, "%s/api/v1/watch", base) ||
-	    (kinds.len && buf_printf(&url, "?collection=%s", kinds.ptr)))
+	if (buf_printf(&url, "%s/api/v1/watch%s%s%s", base,
+		       kinds.len ? "?collection=" : "",
+		       kinds.len ? kinds.ptr : "",
+		       !show ? "" : kinds.len ? "&" PROTO_SHOW_SECRETS "=true" :
+		       "?" PROTO_SHOW_SECRETS "=true"))
 		goto nomem;
 	if (since >= 0 && snprintf(w.last_id, sizeof(w.last_id), "%lld", since) < 0)
 		goto nomem;

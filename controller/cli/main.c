@@ -20,11 +20,11 @@ static int cmd_help(struct cli *cli, int argc, char **argv);
 
 static const struct cli_command commands[] = {
 	{ "apply", cmd_apply, CLI_CONN | CLI_WRITES | CLI_OUTPUT, "text|json",
-	  "apply -f PATH... [--dry-run] [--applyset NAME [--prune [--force]]] [-o text|json]" },
+	  "apply -f PATH... [--dry-run] [--applyset NAME [--prune [--force]]] [-o text|json] [--show-secrets]" },
 	{ "diff", cmd_diff, CLI_CONN | CLI_WRITES | CLI_OUTPUT, "text|json",
-	  "diff -f PATH... [--applyset NAME [--prune]]" },
+	  "diff -f PATH... [--applyset NAME [--prune]] [--show-secrets]" },
 	{ "get", cmd_get, CLI_CONN | CLI_OUTPUT, "table|json|yaml",
-	  "get KIND [NAME] [-o table|json|yaml] [--show-managed]" },
+	  "get KIND [NAME] [-o table|json|yaml] [--show-managed] [--show-secrets]" },
 	{ "delete", cmd_delete, CLI_CONN | CLI_WRITES, NULL, "delete KIND NAME" },
 	{ "serve", cmd_serve, 0, NULL,
 	  "serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch [--applyset NAME]] "
@@ -32,10 +32,10 @@ static const struct cli_command commands[] = {
 	  "[--workers N] [--max-streams N] [--max-body BYTES] "
 	  "[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N] "
 	  "[--rate-limit GROUP=N/SECONDS]... "
-	  "[--backup-every DURATION [--backup-keep N]]" },
+	  "[--backup-every DURATION [--backup-keep N]] [--secret-key FILE]" },
 	{ "restart", cmd_restart, CLI_CONN, NULL, "restart NAME" },
 	{ "watch", cmd_watch, CLI_CONN | CLI_OUTPUT | CLI_O_TERSE, "text|json",
-	  "watch [KIND...] [--since REV] [-o text|json] [--token TOKEN]" },
+	  "watch [KIND...] [--since REV] [-o text|json] [--show-secrets] [--token TOKEN]" },
 	{ "ledger", cmd_ledger, CLI_CONN | CLI_OUTPUT, "text|json",
 	  "ledger verify [-o text|json]" },
 	{ "status", cmd_status, CLI_CONN | CLI_OUTPUT, "text=table|json",

@@ -18,6 +18,7 @@
 
 #include "apply.h"
 #include "manifest.h"
+#include "secrets.h"
 #include "server.h"
 #include "store/store.h"
 
@@ -81,6 +82,17 @@ static int parse_opts(const struct http_req *r, struct apply_opts *o,
 		return err_set_field(e, ERR_INVALID, "prune",
 				     "--prune needs --applyset NAME");
 	return 0;
+}
+
+int api_show_secrets(const struct http_req *r, bool *show, struct err *e)
+{
+	int rc = query_bool(r, PROTO_SHOW_SECRETS, show, e);
+
+	if (!rc && *show && r->auth.kind != CALLER_SUPERUSER)
+		rc = err_set_field(e, ERR_FORBIDDEN, PROTO_SHOW_SECRETS,
+				   "only superusers may read secret fields "
+				   "(query parameter '%s')", PROTO_SHOW_SECRETS);
+	return rc;
 }
 
 /* Content-Type without parameters equals type, case-insensitively. */
@@ -210,11 +222,13 @@ static int run_apply(struct http_req *r, bool diff)
 	struct err e = ERR_INIT;
 	char applyset[APPLYSET_MAX];
 	json_t *res = NULL;
+	bool show;
 	int rc;
 
 	if (require_admin(r))
 		return 0;
-	if (load_body(r, &m, &e) || parse_opts(r, &o, applyset, &e)) {
+	if (load_body(r, &m, &e) || parse_opts(r, &o, applyset, &e) ||
+	    api_show_secrets(r, &show, &e)) {
 		rc = http_reply_error(r, &e);
 		goto out;
 	}
@@ -223,7 +237,10 @@ static int run_apply(struct http_req *r, bool diff)
 		rc = apply_diff(r->srv->store, &m, &o, &res, &e);
 	else
 		rc = apply_run(r->srv->store, &m, &o, &res, &e);
+	if (!rc && !show)
+		rc = secrets_mask_result(&r->srv->keys, r->srv->schema, res, &e);
 	if (rc) {
+		json_decref(res);
 		rc = http_reply_error(r, &e);
 		goto out;
 	}
@@ -264,6 +281,8 @@ struct walk {
 	const struct collection *coll;
 	enum view view;
 	bool managed;            /* ?managed=true: metadata.managedFields */
+	bool show_secrets;       /* ?showSecrets=true by a superuser */
+	const struct auth_keys *keys;
 	json_t *items;
 	struct err *e;
 };
@@ -296,10 +315,16 @@ static json_t *render(const struct walk *w, const struct record *r)
 		doc = record_to_public_json(w->coll, r);
 		if (!doc)
 			err_set(w->e, ERR_NOMEM, "out of memory");
-		return doc;
+	} else {
+		doc = apply_record_manifest(w->store, r, w->e);
+		if (doc && w->managed &&
+		    apply_managed_fields(w->store, r, doc, w->e)) {
+			json_decref(doc);
+			doc = NULL;
+		}
 	}
-	doc = apply_record_manifest(w->store, r, w->e);
-	if (doc && w->managed && apply_managed_fields(w->store, r, doc, w->e)) {
+	if (doc && !w->show_secrets &&
+	    secrets_mask_doc(w->keys, w->coll, doc, w->e)) {
 		json_decref(doc);
 		doc = NULL;
 	}
@@ -331,8 +356,10 @@ int api_manifests_list(struct http_req *r)
 	memset(&w, 0, sizeof(w));
 	w.store = r->srv->store;
 	w.e = &e;
+	w.keys = &r->srv->keys;
 	w.coll = find_kind(r, &e);
-	if (!w.coll || parse_view(r, &w, &e))
+	if (!w.coll || parse_view(r, &w, &e) ||
+	    api_show_secrets(r, &w.show_secrets, &e))
 		return http_reply_error(r, &e);
 	items = json_array();
 	if (!items)
@@ -366,8 +393,10 @@ int api_manifests_get(struct http_req *r)
 	memset(&w, 0, sizeof(w));
 	w.store = r->srv->store;
 	w.e = &e;
+	w.keys = &r->srv->keys;
 	w.coll = find_kind(r, &e);
 	if (!w.coll || parse_view(r, &w, &e) ||
+	    api_show_secrets(r, &w.show_secrets, &e) ||
 	    store_get_by_name(w.store, w.coll->name,
 			      r->params[1] ? r->params[1] : "", &rec, &e)) {
 		rc = http_reply_error(r, &e);

@@ -36,10 +36,18 @@
  * list replies {"items": [...]}; a single record the object itself. DELETE
  * replies {"kind", "collection", "name", "id", "action": "deleted",
  * "revision"}.
+ *
+ * Secret fields (schema "secret": true) are masked in every reply - the
+ * manifests and records, both sides of a diff, the apply result - as
+ * secrets.h says, unless the caller is a superuser and adds
+ * ?showSecrets=true (PROTO_SHOW_SECRETS; 403 for anyone else).
  */
 #ifndef POCKETCTL_API_APPLY_H
 #define POCKETCTL_API_APPLY_H
 
+#include <stdbool.h>
+
+#include "err.h"
 #include "http.h"
 #include "protocol.h"
 
@@ -52,5 +60,13 @@ int api_diff(struct http_req *r);
 int api_manifests_list(struct http_req *r);
 int api_manifests_get(struct http_req *r);
 int api_manifests_delete(struct http_req *r);
+
+/*
+ * Read ?showSecrets= (PROTO_SHOW_SECRETS) of r into *show: absent, false
+ * or 0 is false; true or 1 is true. Returns 0, ERR_INVALID for another
+ * value, or ERR_FORBIDDEN (naming the parameter) when it is true and the
+ * caller is no superuser. Also used by /api/v1/watch (api_watch.c).
+ */
+int api_show_secrets(const struct http_req *r, bool *show, struct err *e);
 
 #endif

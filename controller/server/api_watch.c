@@ -18,6 +18,8 @@
 
 #include <civetweb.h>
 
+#include "api_apply.h"
+#include "secrets.h"
 #include "server.h"
 #include "store/store.h"
 #include "stream_int.h"
@@ -26,10 +28,13 @@
 /* ---- events ------------------------------------------------------------ */
 
 /* The watch event data: the store's record form with its data reduced to
- * what PocketBase would show the viewer. */
+ * what PocketBase would show a superuser (hidden fields never), secret
+ * fields in clear when priv, else masked (secrets.h). arg is the server. */
 static char *fmt_watch(const struct hub_entry *en, json_t *record, void *arg,
 		       bool priv, size_t *len)
 {
+	const struct server *srv = arg;
+	struct err e = ERR_INIT;
 	static const char *const sys[] = {
 		"id", "collectionId", "collectionName", "created", "updated",
 	};
@@ -38,9 +43,10 @@ static char *fmt_watch(const struct hub_entry *en, json_t *record, void *arg,
 	char *s = NULL;
 	size_t i;
 
-	pb = stream_pb_json(en, record, arg, priv);
+	pb = stream_pb_json(en, record, srv->schema, true);
 	rec = json_object();
-	if (!pb || !rec)
+	if (!pb || !rec ||
+	    (!priv && secrets_mask(&srv->keys, en->coll, pb, &e)))
 		goto out;
 	for (i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
 		json_object_del(pb, sys[i]);
@@ -169,6 +175,7 @@ struct watch_stream {
 	struct http_auth auth;           /* the caller; record owned */
 	bool *want;                      /* collections asked for */
 	bool any;                        /* want[] narrows the stream */
+	bool show_secrets;               /* ?showSecrets=true (superusers) */
 	signed char *verdicts;           /* see stream_visible(); auth is
 	                                  * fixed */
 };
@@ -190,10 +197,12 @@ static int watch_deliver(struct stream *s, struct hub_entry *en)
 	if (w->auth.kind != CALLER_SUPERUSER &&
 	    !stream_visible(srv, en, RULE_VIEW, &w->auth, NULL, w->verdicts))
 		return 0;
-	priv = stream_privileged(&w->auth, en);
+	/* Secrets in clear only to a superuser who asked; everyone else,
+	 * owners included, sees them masked. */
+	priv = w->show_secrets;
 	data = hub_entry_cache(en, priv ? SLOT_WATCH_PRIV : SLOT_WATCH_PUB,
 			       priv ? fmt_watch_priv : fmt_watch_pub,
-			       (void *)srv->schema, &n);
+			       srv, &n);
 	if (!data)
 		return 0;   /* cannot happen short of memory; skip, not lie */
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)en->revision);
@@ -285,6 +294,8 @@ int api_watch(struct http_req *r)
 	rc = watch_collections(r, w->want, &w->any, &e);
 	if (!rc)
 		rc = watch_since(r, &since, &have, &e);
+	if (!rc)
+		rc = api_show_secrets(r, &w->show_secrets, &e);
 	if (rc) {
 		watch_release(&w->s);
 		return http_reply_error(r, &e);

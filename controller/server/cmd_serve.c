@@ -137,6 +137,9 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	v = getenv("POCKETCTL_RATE_LIMIT");
 	if (v && *v && ratelimit_config_parse(&o.rate, v, &e))
 		return cli_usage("serve", "POCKETCTL_RATE_LIMIT: %s", e.msg);
+	v = getenv("POCKETCTL_SECRET_KEY_FILE");
+	if (v && *v)
+		o.secret_key_file = v;
 	for (i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 
@@ -155,6 +158,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			o.applyset = v;
 		else if (take(argc, argv, &i, "--docker", &v))
 			o.docker_host = v;
+		else if (take(argc, argv, &i, "--secret-key", &v))
+			o.secret_key_file = v;
 		else if (take(argc, argv, &i, "--rate-limit", &v)) {
 			if (*v && ratelimit_config_parse(&o.rate, v, &e))
 				return cli_usage("serve", "--rate-limit: %s",

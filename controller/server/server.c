@@ -877,6 +877,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 
 	memset(&so, 0, sizeof(so));
 	so.dir = o->data_dir;
+	so.key_file = o->secret_key_file;
 	/* hub: POCKETCTL_CHANGELOG_KEEP bounds the retained change log (0 or
 	 * unset: the store's default); the watch tests use a tiny one. */
 	if (getenv("POCKETCTL_CHANGELOG_KEEP"))

@@ -60,6 +60,9 @@ struct server_options {
 	const char *data_dir;        /* "./pocket-data" */
 	const char *root_dir;        /* where rendered files go, "./pocket-root" */
 	const char *manifests_dir;   /* applied at start when set */
+	const char *secret_key_file; /* key of the secrets at rest (--secret-key,
+	                              * $POCKETCTL_SECRET_KEY_FILE); NULL =
+	                              * DATA_DIR/secret.key */
 	const char *docker_host;     /* container engine (--docker): unix:///PATH
 	                              * or tcp://HOST:PORT; NULL = $DOCKER_HOST,
 	                              * else unix:///var/run/docker.sock */

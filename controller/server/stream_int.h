@@ -46,7 +46,7 @@
  * so a thousand streams share one copy of each event body. */
 enum {
 	SLOT_WATCH_PRIV,    /* watch data, secrets included */
-	SLOT_WATCH_PUB,     /* watch data, secrets left out */
+	SLOT_WATCH_PUB,     /* watch data, secrets masked */
 	SLOT_PB_PRIV,       /* PocketBase record JSON, secrets included */
 	SLOT_PB_PUB,        /* PocketBase record JSON for anyone else */
 	SLOT_SNAPSHOT,      /* bind values of the snapshot row (JSON array) */

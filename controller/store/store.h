@@ -63,6 +63,9 @@ struct store_options {
 	                              * missing; the database is DIR/pocket.db */
 	int64_t changelog_keep;      /* change-log rows retained; 0 = 100000 */
 	bool read_only;              /* open for reading only (CLI get/diff) */
+	const char *key_file;        /* the key of the secret fields at rest;
+	                              * NULL = DIR/secret.key (serve
+	                              * --secret-key, POCKETCTL_SECRET_KEY_FILE) */
 };
 
 /* One record. A value type: fill with store_get() etc., free with
@@ -112,6 +115,14 @@ const char *store_action_name(enum store_action a); /* "created", ... */
  * 0700 and the store's files 0600, whatever they were. A file that is
  * damaged, not a database, or another application's database is
  * ERR_DB naming it and what to do, and is left byte for byte as it was.
+ *
+ * Secret fields (schema "secret": true) are stored encrypted, in records
+ * and change log alike (AES-256-GCM, a key derived from o->key_file or
+ * o->dir/secret.key, created 0600 when missing; see store_seal.c); every
+ * read returns them decrypted. An older directory's plaintext secret values are encrypted
+ * at a read-write open and the file vacuumed. Refused with ERR_FORBIDDEN
+ * naming the key file, changing nothing, when the key file is missing
+ * while the store holds encrypted values, or does not decrypt them.
  */
 int store_open(struct store **out, const struct schema *schema,
 	       const struct store_options *o, struct err *e);

@@ -176,6 +176,8 @@ struct store {
 	int migration_level;
 	_Atomic int64_t head;
 	_Atomic uint64_t auth_seq;   /* see store_auth_seq() */
+	unsigned char seal_key[32];  /* store_seal.c: AES-256-GCM key */
+	char seal_path[4096];        /* the key file it came from */
 
 	pthread_mutex_t wlock;   /* the writer lock (error-checking) */
 	_Atomic int queued;      /* threads in store_begin() waiting for it */
@@ -347,6 +349,48 @@ int get_row(sqlite3 *db, sqlite3_stmt *st, const char *coll, const char *key,
 	    bool by_name, struct record *out, struct err *e);
 int find_coll(const struct store *s, const char *name,
 	      const struct collection **out, struct err *e);
+/* ---- store_seal.c: secret fields encrypted at rest ---- */
+
+/*
+ * At open (after the database is open and migrated): derive the key from
+ * key_file, NULL meaning DIR/secret.key (created when missing and the store holds no encrypted
+ * value; refused, naming the file, when missing while it does, or when
+ * the key does not open the store's values), then, read-write, seal the
+ * plaintext secret values an older version left in records and change
+ * log and VACUUM. Returns 0 or the error with e set; nothing is changed
+ * on error.
+ */
+int seal_open(struct store *s, const char *key_file, struct err *e);
+
+/* Wipe the key (store_close). */
+void seal_close(struct store *s);
+
+/*
+ * data with each secret field of coll's schema sealed (a new reference:
+ * data itself when there is nothing to seal, else a shallow copy with the
+ * values replaced). NULL with e set on failure.
+ */
+json_t *seal_data(struct store *s, const char *coll, const char *id,
+		  json_t *data, struct err *e);
+
+/* Open the sealed secret fields of data in place; plaintext ones (an
+ * older version's, not yet migrated) are left. ERR_DB naming the field
+ * and the key file when one does not open. */
+int unseal_data(struct store *s, const char *coll, const char *id,
+		json_t *data, struct err *e);
+
+/* unseal_data() on r->data. */
+int unseal_record(struct store *s, struct record *r, struct err *e);
+
+/*
+ * A stored row's data text with its secrets opened: *out is NULL when the
+ * text holds none to open (use text as it is), else a new compact JSON
+ * text the caller frees. Same errors as unseal_data().
+ */
+int unseal_row_text(struct store *s, const struct collection *c,
+		    const char *id, const char *text, size_t len, char **out,
+		    struct err *e);
+
 int rconn_get(struct store *s, struct rconn **out, struct err *e);
 void rconn_put(struct store *s, struct rconn *c);
 int rstmt(struct rconn *c, enum rst k, sqlite3_stmt **out, struct err *e);

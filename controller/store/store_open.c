@@ -1065,6 +1065,8 @@ int store_open(struct store **out, const struct schema *schema,
 	if (rc)
 		goto out;
 	rc = s->read_only ? open_ro(s, e) : open_rw(s, e);
+	if (!rc)
+		rc = seal_open(s, o->key_file, e);
 out:
 	if (rc)
 		store_close(s);
@@ -1102,6 +1104,7 @@ void store_close(struct store *s)
 
 	if (!s)
 		return;
+	seal_close(s);
 	if (s->wdb)
 		flush_writer(s);
 	for (i = 0; i < POOL_MAX; i++) {

@@ -30,6 +30,8 @@ static int pool_get(struct store *s, const char *collection, const char *key,
 	rc = rstmt(conn, by_name ? R_GET_NAME : R_GET_ID, &st, e);
 	if (!rc)
 		rc = get_row(conn->db, st, c->name, key, by_name, out, e);
+	if (!rc)
+		rc = unseal_record(s, out, e);
 	rconn_put(s, conn);
 	return rc;
 }
@@ -208,7 +210,7 @@ out:
 
 /* Walk the records of c matching q on db (cache: its statement cache, or
  * NULL). */
-static int list_on(sqlite3 *db, struct rconn *cache,
+static int list_on(struct store *s, sqlite3 *db, struct rconn *cache,
 		   const struct collection *c, const struct store_query *q,
 		   store_each_fn fn, void *arg, struct err *e)
 {
@@ -223,7 +225,9 @@ static int list_on(sqlite3 *db, struct rconn *cache,
 		rc = record_from_row(st, &r, e);
 		if (rc)
 			goto out;
-		rc = fn(&r, arg);
+		rc = unseal_record(s, &r, e);
+		if (!rc)
+			rc = fn(&r, arg);
 		record_release(&r);
 		if (rc)
 			goto out;
@@ -249,7 +253,7 @@ int store_list(struct store *s, const char *collection,
 	rc = rconn_get(s, &conn, e);
 	if (rc)
 		return rc;
-	rc = list_on(conn->db, conn, c, q, fn, arg, e);
+	rc = list_on(s, conn->db, conn, c, q, fn, arg, e);
 	rconn_put(s, conn);
 	return rc;
 }
@@ -264,6 +268,7 @@ int store_list_rows(struct store *s, const char *collection,
 	struct rconn *conn = NULL;
 	sqlite3_stmt *st = NULL;
 	struct store_row row;
+	char *plain = NULL;    /* row.data with its secrets opened */
 	int rc, step;
 
 	rc = find_coll(s, collection, &c, e);
@@ -290,7 +295,16 @@ int store_list_rows(struct store *s, const char *collection,
 				     row.id ? row.id : "?", c->name);
 			break;
 		}
-		rc = fn(&row, arg);
+		rc = unseal_row_text(s, c, row.id, row.data, row.data_len,
+				     &plain, e);
+		if (plain) {
+			row.data = plain;
+			row.data_len = strlen(plain);
+		}
+		if (!rc)
+			rc = fn(&row, arg);
+		free(plain);
+		plain = NULL;
 		if (rc)
 			break;
 	}
@@ -372,7 +386,7 @@ int store_txn_list(struct store_txn *t, const char *collection,
 	if (!t)
 		return err_set(e, ERR_INTERNAL, "no transaction");
 	rc = find_coll(t->s, collection, &c, e);
-	return rc ? rc : list_on(t->s->wdb, NULL, c, q, fn, arg, e);
+	return rc ? rc : list_on(t->s, t->s->wdb, NULL, c, q, fn, arg, e);
 }
 
 /* The count cache's key of a query (query_sql_key()). Caller frees; NULL
@@ -539,6 +553,13 @@ static int walk_changes(struct store *s, enum rst which, int64_t after,
 		ch.record_len = text ? (size_t)sqlite3_column_bytes(st, 4) : 0;
 		ch.record = text ? json_loadb(text, ch.record_len, 0, NULL) :
 				   NULL;
+		if (ch.record && ch.collection && ch.id &&
+		    unseal_data(s, ch.collection, ch.id,
+				json_object_get(ch.record, "data"), e)) {
+			json_decref(ch.record);
+			rc = e->code;
+			goto out;
+		}
 		if (!ch.collection || !ch.id || !ch.action ||
 		    (which == R_CHANGES && !ch.record)) {
 			json_decref(ch.record);

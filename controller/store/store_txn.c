@@ -866,7 +866,8 @@ int txn_get(struct store_txn *t, const char *coll, const char *key,
 	rc = wstmt(t->s, by_name ? W_GET_NAME : W_GET_ID, &st, e);
 	if (rc)
 		return rc;
-	return get_row(t->s->wdb, st, coll, key, by_name, out, e);
+	rc = get_row(t->s->wdb, st, coll, key, by_name, out, e);
+	return rc ? rc : unseal_record(t->s, out, e);
 }
 
 /* 1 when the record exists, 0 when not, < 0 on error. */

@@ -194,15 +194,20 @@ static int write_record(struct store_txn *t, const struct collection *c,
 	struct store *s = t->s;
 	sqlite3_stmt *st;
 	char sqlmsg[256];
+	json_t *sealed;
 	int rc, b = 0, step;
 
 	rc = wstmt(s, create ? W_INSERT : W_UPDATE, &st, e);
 	if (rc)
 		return rc;
+	sealed = seal_data(s, r->collection, r->id, r->data, e);
+	if (!sealed)
+		return e->code;
 	b |= bind_text(st, 1, r->collection);
 	b |= bind_text(st, 2, r->id);
 	b |= bind_text(st, 3, r->name);
-	b |= bind_json(st, 4, r->data);
+	b |= bind_json(st, 4, sealed);
+	json_decref(sealed);    /* bind_json copied its text */
 	b |= bind_json(st, 5, r->labels);
 	if (create) {
 		b |= bind_json(st, 6, r->status);
@@ -243,7 +248,7 @@ static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 	const struct collection *c;
 	char now[TIME_LEN + 1];
 	sqlite3_stmt *st;
-	json_t *j;
+	json_t *j, *sealed;
 	int rc, b = 0;
 
 	rc = wstmt(s, W_LOG, &st, e);
@@ -252,6 +257,11 @@ static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 	j = record_to_json(r);
 	if (!j)
 		return nomem(e);
+	sealed = seal_data(s, r->collection, r->id, r->data, e);
+	if (!sealed || json_object_set_new(j, "data", sealed)) {
+		json_decref(j);
+		return sealed ? nomem(e) : e->code;
+	}
 	c = schema_find(s->schema, r->collection);
 	if (c && c->auth)    /* a rolled-back member only costs a re-read */
 		s->batch.auth = true;

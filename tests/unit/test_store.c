@@ -941,7 +941,7 @@ Test(store, applysets)
 Test(store, reopen_keeps_data_and_levels)
 {
 	struct err e = ERR_INIT;
-	struct store_options o = { st_dir, 0, false };
+	struct store_options o = { .dir = st_dir, .read_only = false };
 	struct schema *v4;
 	struct record r;
 	char a[ID_LEN + 1];
@@ -984,7 +984,7 @@ Test(store, reopen_keeps_data_and_levels)
 Test(store, new_unique_index_over_duplicates)
 {
 	struct err e = ERR_INIT;
-	struct store_options o = { st_dir, 0, false };
+	struct store_options o = { .dir = st_dir, .read_only = false };
 	struct schema *loose = tl_schema_text(ST_SCHEMA("4", ""));
 
 	store_close(st);
@@ -1003,7 +1003,7 @@ Test(store, new_unique_index_over_duplicates)
 Test(store, future_store_is_refused)
 {
 	struct err e = ERR_INIT;
-	struct store_options o = { st_dir, 0, false };
+	struct store_options o = { .dir = st_dir, .read_only = false };
 	struct store *s = NULL;
 
 	store_close(st);
@@ -1020,7 +1020,7 @@ Test(store, future_store_is_refused)
 Test(store, read_only)
 {
 	struct err e = ERR_INIT;
-	struct store_options o = { st_dir, 0, true };
+	struct store_options o = { .dir = st_dir, .read_only = true };
 	struct store *ro = NULL;
 	struct store_txn *t = NULL;
 	struct record r;
@@ -1325,7 +1325,7 @@ Test(store, default_schema)
 	snprintf(path, sizeof(path), "%s/sub/data", st_dir);
 	cr_assert_eq(schema_load_default(&def, &e), 0, "%s", e.msg);
 	{
-		struct store_options o = { path, 0, false };
+		struct store_options o = { .dir = path, .read_only = false };
 		struct stat sb;
 
 		cr_assert_eq(store_open(&st, def, &o, &e), 0, "%s", e.msg);
