@@ -278,6 +278,7 @@ Test(paths, overrides_from_a_file, .fini = eng_rmtree)
 	tl_mkdtemp(eng_tmp, sizeof(eng_tmp), "engine");
 	snprintf(cfg, sizeof(cfg), "%s/paths.yaml", eng_tmp);
 	tl_write_file(cfg, "# comment\nllm_env_copy: \"\"\n"
+		      "allow_outside_root: true\n"
 		      "authorized_keys: /srv/keys/authorized_keys\n"
 		      "mcp_env: other/mcp.env\n");
 	cr_assert_eq(paths_load(&p, "/r", cfg, reconcilers, nreconcilers,
