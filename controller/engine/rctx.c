@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -323,10 +324,37 @@ void rctx_keep(struct rctx *c, const char *path, const struct err *err)
 	art_set_error(a, "NotRendered", err ? err->msg : NULL);
 }
 
+/*
+ * A hand edit in place ("echo ... > f", truncate then write) can be read
+ * half-way: empty or cut short. A file that is not what we last wrote and
+ * changed less than RCTX_SETTLE_MS ago is not used yet: returns its age in
+ * ms, or -1 when it may be read (ours, or settled).
+ */
+#define RCTX_SETTLE_MS 500
+static int64_t unsettled_ms(struct rctx *c, const char *path,
+			    const struct buf *b, const struct stat *st)
+{
+	struct artifact *a = art_find(c->rs, path);
+	char sha[SHA_HEX];
+	struct timespec now;
+	int64_t age;
+
+	if (a && a->sha[0]) {
+		sha256_hex(b->ptr, b->len, sha);
+		if (!strcmp(sha, a->sha))
+			return -1;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	age = ((int64_t)now.tv_sec - st->st_mtim.tv_sec) * 1000 +
+	      (now.tv_nsec - st->st_mtim.tv_nsec) / 1000000;
+	return age >= 0 && age < RCTX_SETTLE_MS ? age : -1;
+}
+
 int rctx_read(struct rctx *c, const char *path, struct buf *out,
 	      bool *exists, struct err *e)
 {
 	struct stat st;
+	int64_t age;
 	int rc;
 
 	*exists = false;
@@ -338,6 +366,14 @@ int rctx_read(struct rctx *c, const char *path, struct buf *out,
 			       path, S_ISDIR(st.st_mode) ? "a directory" :
 			       "something that is not a regular file");
 	*exists = true;
+	age = unsettled_ms(c, path, out, &st);
+	if (age >= 0) {
+		buf_reset(out);
+		rctx_requeue_after(c, RCTX_SETTLE_MS - age);
+		return err_set(e, ERR_UNAVAILABLE, "'%s' is being written "
+			       "(changed %lld ms ago); read again when it "
+			       "settles", path, (long long)age);
+	}
 	return 0;
 }
 

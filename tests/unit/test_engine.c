@@ -877,7 +877,7 @@ Test(engine, opencode_json_keeps_foreign_keys_and_refuses_bad_json,
 	free(txt);
 	/* Not JSON: left untouched, Degraded with the position. */
 	eng_replace(path, "{\n  \"a\": 1,\n  oops\n}\n");
-	eng_sleep_ms(200);
+	eng_sleep_ms(700);      /* a hand edit is read once it has settled */
 	eng_settle(5000);
 	txt = eng_read(path);
 	cr_expect_str_eq(txt, "{\n  \"a\": 1,\n  oops\n}\n");
