@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "ledger.h"
+#include "util.h"
 #include "yamljson.h"
 
 #define PROPOSALS "proposals"
@@ -434,9 +435,11 @@ static int find_missing(const struct record *r, void *arg)
 
 /* The sorted names of the *.md entries of dir; *exists false when dir is
  * missing. */
-static int list_dir(const char *dir, int *dfd_out, char ***names_out,
-		    size_t *n_out, bool *exists, struct err *e)
+static int list_dir(const char *root, const char *dir, int *dfd_out,
+		    char ***names_out, size_t *n_out, bool *exists,
+		    struct err *e)
 {
+	struct err we = ERR_INIT;
 	char **names = NULL, **v;
 	size_t n = 0, alloc = 0;
 	struct dirent *de;
@@ -447,12 +450,22 @@ static int list_dir(const char *dir, int *dfd_out, char ***names_out,
 	*names_out = NULL;
 	*n_out = 0;
 	*exists = false;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		if (errno == ENOENT)
+	if (root) {
+		dfd = fs_open_dir_beneath(root, dir, false, &we);
+		if (dfd == ERR_NOT_FOUND)
 			return 0;
-		return err_set(e, ERR_IO, "cannot read proposals directory "
-			       "'%s': %s", dir, strerror(errno));
+		if (dfd < 0)
+			return err_set(e, ERR_IO, "cannot read proposals "
+				       "directory '%s': %s", dir, we.msg);
+	} else {
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0) {
+			if (errno == ENOENT)
+				return 0;
+			return err_set(e, ERR_IO, "cannot read proposals "
+				       "directory '%s': %s", dir,
+				       strerror(errno));
+		}
 	}
 	*exists = true;
 	d = fdopendir(dup(dfd));
@@ -499,8 +512,8 @@ out:
 	return 0;
 }
 
-int provision_sync(struct store *s, const char *dir, json_t **report,
-		   struct err *e)
+int provision_sync(struct store *s, const char *root, const char *dir,
+		   json_t **report, struct err *e)
 {
 	struct provision_file pf;
 	struct missing_walk w;
@@ -516,7 +529,7 @@ int provision_sync(struct store *s, const char *dir, json_t **report,
 	*report = NULL;
 	memset(&pf, 0, sizeof(pf));
 	memset(&w, 0, sizeof(w));
-	rc = list_dir(dir, &dfd, &names, &n, &exists, e);
+	rc = list_dir(root, dir, &dfd, &names, &n, &exists, e);
 	if (rc)
 		return rc;
 	rep = json_pack("{s:s, s:b, s:[]}", "directory", dir, "exists", exists,

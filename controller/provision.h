@@ -77,11 +77,14 @@ void provision_file_release(struct provision_file *f);
  * "invalid" files wrote nothing; "missing" names a proposal whose source
  * file is gone (the proposal is kept). A missing directory is not an
  * error (exists false; proposals provisioned earlier are then missing).
+ * When root is not NULL, dir is reached by a confined walk from root
+ * (util.h, fs_open_dir_beneath()): a symlinked directory on the way is
+ * ERR_IO naming it, never followed; with root NULL dir is opened as it is.
  * Returns 0 (bad files are in the report, not errors), ERR_IO when the
  * directory cannot be read, or a store error (files synced before it
  * stay synced).
  */
-int provision_sync(struct store *s, const char *dir, json_t **report,
-		   struct err *e);
+int provision_sync(struct store *s, const char *root, const char *dir,
+		   json_t **report, struct err *e);
 
 #endif

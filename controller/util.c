@@ -1,13 +1,18 @@
 /*
- * util.c - record ids, timestamps and file-system primitives (see util.h).
+ * util.c - record ids, timestamps and file-system primitives (see util.h):
+ * atomic replace-by-rename, and the confined walks that keep rendered
+ * files from following a symlink out of --root.
  */
 #include "util.h"
+
+#include "buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,42 +206,27 @@ out:
 	return rc;
 }
 
-static int fsync_dir(const char *dir)
+/*
+ * Write data[0..len) into dfd/name atomically: "<name>.tmp.<pid>" created
+ * (O_NOFOLLOW), written, chmod'ed and synced, renamed over name, then dfd
+ * synced. dir names dfd in messages. The temporary is removed on error.
+ */
+static int write_at(int dfd, const char *dir, const char *name,
+		    const void *data, size_t len, mode_t mode, struct err *e)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-int fs_write_atomic(const char *path, const void *data, size_t len,
-		    mode_t mode, struct err *e)
-{
-	char *dcopy = NULL, *tmp = NULL;
-	const char *dir;
+	char tmp[NAME_MAX + 32];
 	size_t off = 0;
 	ssize_t n;
 	int fd = -1, rc = 0;
 
-	dcopy = strdup(path);
-	tmp = malloc(strlen(path) + 32);
-	if (!dcopy || !tmp) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	dir = dirname(dcopy);
-	rc = fs_mkdirs(dir, e);
-	if (rc)
-		goto out;
-	snprintf(tmp, strlen(path) + 32, "%s.tmp.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  mode);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid()) >=
+	    (int)sizeof(tmp))
+		return err_set(e, ERR_IO, "cannot write '%s/%s': name too long",
+			       dir, name);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+		    O_NOFOLLOW, mode);
 	if (fd < 0) {
-		rc = err_set(e, ERR_IO, "cannot create '%s': %s", tmp,
+		rc = err_set(e, ERR_IO, "cannot create '%s/%s': %s", dir, tmp,
 			     strerror(errno));
 		goto out;
 	}
@@ -245,43 +235,334 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = err_set(e, ERR_IO, "cannot write '%s': %s", tmp,
-				     strerror(errno));
+			rc = err_set(e, ERR_IO, "cannot write '%s/%s': %s", dir,
+				     tmp, strerror(errno));
 			goto out;
 		}
 		off += (size_t)n;
 	}
 	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
-		rc = err_set(e, ERR_IO, "cannot sync '%s': %s", tmp,
+		rc = err_set(e, ERR_IO, "cannot sync '%s/%s': %s", dir, tmp,
 			     strerror(errno));
 		goto out;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		rc = err_set(e, ERR_IO, "cannot close '%s': %s", tmp,
+		rc = err_set(e, ERR_IO, "cannot close '%s/%s': %s", dir, tmp,
 			     strerror(errno));
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, path) < 0) {
-		rc = err_set(e, ERR_IO, "cannot rename into '%s': %s", path,
+	if (renameat(dfd, tmp, dfd, name) < 0) {
+		rc = err_set(e, ERR_IO, "cannot rename into '%s/%s': %s", dir,
+			     name, strerror(errno));
+		goto out;
+	}
+	if (fsync(dfd) < 0)
+		/* The new file is in place; only its durability is unknown. */
+		return err_set(e, ERR_IO, "cannot sync directory '%s': %s", dir,
+			       strerror(errno));
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlinkat(dfd, tmp, 0);
+	return rc;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len,
+		    mode_t mode, struct err *e)
+{
+	char *dcopy = NULL, *bcopy = NULL;
+	const char *dir;
+	int dfd = -1, rc = 0;
+
+	dcopy = strdup(path);
+	bcopy = strdup(path);
+	if (!dcopy || !bcopy) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	dir = dirname(dcopy);
+	rc = fs_mkdirs(dir, e);
+	if (rc)
+		goto out;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = err_set(e, ERR_IO, "cannot open directory '%s': %s", dir,
 			     strerror(errno));
 		goto out;
 	}
-	if (fsync_dir(dir) < 0) {
-		/* The new file is in place; only its durability is unknown. */
-		rc = err_set(e, ERR_IO, "cannot sync directory '%s': %s", dir,
+	rc = write_at(dfd, dir, basename(bcopy), data, len, mode, e);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(dcopy);
+	free(bcopy);
+	return rc;
+}
+
+/* ---- confined walks --------------------------------------------------- */
+
+/* The message for component comp (named full) that openat refused. */
+static int walk_error(int cur, const char *comp, const char *full, int err,
+		      struct err *e)
+{
+	struct stat st;
+
+	if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISLNK(st.st_mode))
+			return err_set(e, ERR_IO, "'%s' is a symbolic link; "
+				       "refusing to follow it", full);
+		if (!S_ISDIR(st.st_mode))
+			return err_set(e, ERR_IO, "'%s' exists and is not a "
+				       "directory", full);
+	}
+	return err_set(e, ERR_IO, "cannot open directory '%s': %s", full,
+		       strerror(err));
+}
+
+/*
+ * Open base_fd/rel as a directory, one component at a time without
+ * following symlinks; missing components are made when create. base names
+ * base_fd in messages. Returns the fd or a negative ERR_*.
+ */
+static int walk_components(int base_fd, const char *base, const char *rel,
+			   bool create, struct err *e)
+{
+	char *full = NULL, *comp, *end;
+	size_t bl = strlen(base);
+	int cur, next, rc;
+
+	cur = openat(base_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0)
+		return err_set(e, ERR_IO, "cannot open directory '%s': %s",
+			       base, strerror(errno));
+	full = malloc(bl + strlen(rel) + 2);
+	if (!full) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	memcpy(full, base, bl);
+	full[bl] = '/';
+	strcpy(full + bl + 1, rel);
+	for (comp = full + bl + 1; *comp; comp = end) {
+		end = comp + strcspn(comp, "/");
+		if (*end)
+			*end++ = '\0';
+		if (!*comp || !strcmp(comp, "."))
+			goto next_comp;
+		if (!strcmp(comp, "..")) {
+			rc = err_set(e, ERR_IO, "refusing '..' in '%s/%s'",
+				     base, rel);
+			goto fail;
+		}
+		next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			      O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create) {
+			if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST) {
+				rc = err_set(e, ERR_IO, "cannot create "
+					     "directory '%s': %s", full,
+					     strerror(errno));
+				goto fail;
+			}
+			next = openat(cur, comp, O_RDONLY | O_DIRECTORY |
+				      O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (next < 0) {
+			if (errno == ENOENT)
+				rc = err_set(e, ERR_NOT_FOUND, "'%s' is missing",
+					     full);
+			else
+				rc = walk_error(cur, comp, full, errno, e);
+			goto fail;
+		}
+		close(cur);
+		cur = next;
+next_comp:
+		if (*end)
+			end[-1] = '/';   /* restore for the next message */
+	}
+	free(full);
+	return cur;
+fail:
+	free(full);
+	close(cur);
+	return rc;
+}
+
+/* Split path into its base (root or "/") and the part below it. */
+static const char *split_base(const char *root, const char *path,
+			      char **base)
+{
+	size_t rl = root ? strlen(root) : 0;
+
+	while (rl > 1 && root[rl - 1] == '/')
+		rl--;
+	if (rl && !strncmp(path, root, rl) && path[rl] == '/') {
+		*base = strndup(root, rl);
+		return path + rl + 1;
+	}
+	*base = strdup(path[0] == '/' ? "/" : ".");
+	return path[0] == '/' ? path + 1 : path;
+}
+
+int fs_open_dir_beneath(const char *root, const char *dir, bool create,
+			struct err *e)
+{
+	struct open_how how;
+	char *base = NULL;
+	const char *rel = split_base(root, dir, &base);
+	int bfd = -1, fd;
+
+	if (!base)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	if (create && strcmp(base, "/") && strcmp(base, ".")) {
+		fd = fs_mkdirs(base, e);
+		if (fd)
+			goto out;
+	}
+	bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (bfd < 0) {
+		fd = errno == ENOENT ?
+		     err_set(e, ERR_NOT_FOUND, "'%s' is missing", base) :
+		     err_set(e, ERR_IO, "cannot open directory '%s': %s", base,
 			     strerror(errno));
-		goto out_noremove;
+		goto out;
+	}
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+	/* One system call when everything is there and clean; otherwise the
+	 * walk by components creates what is missing and names what is in
+	 * the way (and is the whole walk where openat2 is missing). */
+	fd = *rel ? (int)syscall(SYS_openat2, bfd, rel, &how, sizeof(how)) : -1;
+	if (fd < 0)
+		fd = walk_components(bfd, base, rel, create, e);
+out:
+	if (bfd >= 0)
+		close(bfd);
+	free(base);
+	return fd;
+}
+
+/* Open the parent directory of path confined; *name points into path at
+ * its last component. */
+static int open_parent(const char *root, const char *path, bool create,
+		       const char **name, char **dir, struct err *e)
+{
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	*dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
+		     : strdup(".");
+	*name = slash ? slash + 1 : path;
+	if (!*dir)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	if (!path_component_ok(*name))
+		return err_set(e, ERR_IO, "'%s' does not name a file", path);
+	fd = fs_open_dir_beneath(root, *dir, create, e);
+	return fd;
+}
+
+/* rc, or 0 (e cleared) when rc says a directory on the way is missing. */
+static int missing_ok(int rc, struct err *e)
+{
+	if (rc != ERR_NOT_FOUND)
+		return rc;
+	err_clear(e);
+	return 0;
+}
+
+int fs_write_beneath(const char *root, const char *path, const void *data,
+		     size_t len, mode_t mode, struct err *e)
+{
+	const char *name;
+	char *dir = NULL;
+	int dfd, rc;
+
+	dfd = open_parent(root, path, true, &name, &dir, e);
+	rc = dfd < 0 ? dfd : write_at(dfd, dir, name, data, len, mode, e);
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
+	return rc;
+}
+
+int fs_read_beneath(const char *root, const char *path, struct buf *b,
+		    struct stat *st, struct err *e)
+{
+	const char *name;
+	char *dir = NULL, chunk[65536];
+	ssize_t got;
+	int dfd, fd = -1, rc;
+
+	dfd = open_parent(root, path, false, &name, &dir, e);
+	if (dfd < 0) {
+		rc = missing_ok(dfd, e);
+		goto out;
+	}
+	if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = errno == ENOENT ? 0 :
+		     err_set(e, ERR_IO, "cannot read '%s': %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	rc = 1;
+	if (!S_ISREG(st->st_mode))
+		goto out;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+		    O_NOCTTY);
+	if (fd < 0 || fstat(fd, st) < 0) {
+		rc = errno == ENOENT ? 0 :
+		     err_set(e, ERR_IO, "cannot read '%s': %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st->st_mode))
+		goto out;
+	for (;;) {
+		got = read(fd, chunk, sizeof(chunk));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = err_set(e, ERR_IO, "cannot read '%s': %s", path,
+				     strerror(errno));
+			goto out;
+		}
+		if (!got)
+			break;
+		if (buf_add(b, chunk, (size_t)got)) {
+			rc = err_set(e, ERR_TOO_LARGE, "'%s' is too large",
+				     path);
+			goto out;
+		}
 	}
 out:
-	if (rc && tmp)
-		unlink(tmp);
-out_noremove:
 	if (fd >= 0)
 		close(fd);
-	free(dcopy);
-	free(tmp);
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
+	return rc;
+}
+
+int fs_unlink_beneath(const char *root, const char *path, struct err *e)
+{
+	const char *name;
+	char *dir = NULL;
+	int dfd, rc = 0;
+
+	dfd = open_parent(root, path, false, &name, &dir, e);
+	if (dfd < 0)
+		rc = missing_ok(dfd, e);
+	else if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
+		rc = err_set(e, ERR_IO, "cannot remove '%s': %s", path,
+			     strerror(errno));
+	}
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
 	return rc;
 }
 

@@ -13,6 +13,9 @@
 
 #include "err.h"
 
+struct buf;
+struct stat;
+
 #define ID_LEN 15          /* PocketBase record ids: 15 chars of [a-z0-9] */
 #define TIME_LEN 24        /* "2026-11-25 16:56:20.123Z" */
 
@@ -71,6 +74,53 @@ int fs_mkdirs(const char *path, struct err *e);
  */
 int fs_write_atomic(const char *path, const void *data, size_t len,
 		    mode_t mode, struct err *e);
+
+/*
+ * Confined file operations. Each one splits path into a base directory and
+ * the part below it - root when path lies under root, else "/" (a path the
+ * configuration put outside the root on purpose) - opens the base as it is
+ * (the operator chose it) and walks the rest one component at a time from
+ * that directory fd with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS),
+ * falling back to openat(O_NOFOLLOW | O_DIRECTORY) per component where the
+ * kernel lacks openat2. A symbolic link anywhere below the base, a ".."
+ * component, or a non-directory in the way is ERR_IO naming that component
+ * ("'R/workspace/.opencode/agents' is a symbolic link; refusing to follow
+ * it"); nothing is followed, created or written beyond it. root may be NULL
+ * (then everything is walked from "/").
+ */
+
+/*
+ * Open the directory dir (its missing components created with mode 0755
+ * when create) and return its fd (O_RDONLY | O_DIRECTORY | O_CLOEXEC; the
+ * caller closes it), or a negative ERR_*: ERR_NOT_FOUND when a component
+ * is missing and !create, ERR_IO as above.
+ */
+int fs_open_dir_beneath(const char *root, const char *dir, bool create,
+			struct err *e);
+
+/*
+ * fs_write_atomic() through a confined walk: the parent of path is opened
+ * (created when missing) as fs_open_dir_beneath() does, and the temporary
+ * file, its fsync, the rename and the directory fsync all happen relative
+ * to that fd, so a directory swapped for a symlink half-way cannot
+ * redirect the write. Same guarantees and errors as fs_write_atomic().
+ */
+int fs_write_beneath(const char *root, const char *path, const void *data,
+		     size_t len, mode_t mode, struct err *e);
+
+/*
+ * Look at path through a confined walk. Returns 0 when it (or a directory
+ * on the way) is missing, 1 when it exists: *st is filled (its own mode,
+ * a symlink as a symlink) and, when it is a regular file, its bytes are
+ * appended to b (the cap of b applies: ERR_TOO_LARGE). Negative ERR_* on
+ * error (a symlinked directory on the way, a read error), e naming it.
+ */
+int fs_read_beneath(const char *root, const char *path, struct buf *b,
+		    struct stat *st, struct err *e);
+
+/* Remove the file path through a confined walk; a missing file (or
+ * directory on the way) is fine. Errors as fs_open_dir_beneath(). */
+int fs_unlink_beneath(const char *root, const char *path, struct err *e);
 
 /* Join a and b with one '/', into a malloc'd string (NULL on OOM). */
 char *path_join(const char *a, const char *b);

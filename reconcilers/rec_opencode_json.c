@@ -39,6 +39,14 @@ static int reconcile(struct rctx *c, struct err *e)
 		rc = rctx_records(c, "ai_models", &models, e);
 	if (!rc)
 		rc = rctx_read(c, path, &cur, &exists, e);
+	if (rc == ERR_UNAVAILABLE) {
+		/* caught mid-write by hand: keep it, read again once it has
+		 * settled (rctx_read() requeued us), never take it for gone */
+		err_clear(e);
+		rctx_keep(c, path, NULL);
+		rc = 0;
+		goto out;
+	}
 	if (!rc) {
 		rc = render_opencode_json(exists ? cur.ptr : NULL,
 					  exists ? cur.len : 0, perms, agents,
@@ -51,6 +59,7 @@ static int reconcile(struct rctx *c, struct err *e)
 		rctx_keep(c, path, e);
 	else
 		rc = rctx_write(c, path, &out, OPENCODE_MODE, NULL, e);
+out:
 	buf_release(&cur);
 	buf_release(&out);
 	return rc;

@@ -155,7 +155,7 @@ struct artifact *eng_art_get(struct rstate *rs, const char *path);
 void eng_art_release(struct artifact *a);
 
 /* True when the file is exactly what we last wrote. */
-bool eng_art_intact(const struct artifact *a);
+bool eng_art_intact(const struct engine *en, const struct artifact *a);
 
 /* ---- status.c ------------------------------------------------------------- */
 
@@ -198,6 +198,12 @@ void eng_publish(struct engine *en);
 
 /* Watch dir for flags; the wd, or -1 (missing directory, limit). */
 int eng_watch_add(struct engine *en, const char *dir, unsigned flags);
+
+/* eng_watch_add() for a directory rendered into: reached by a confined
+ * walk from the root (util.h, fs_open_dir_beneath()), so a symlinked
+ * directory on the way is not watched (-1), never followed. */
+int eng_watch_add_beneath(struct engine *en, const char *dir,
+			  unsigned flags);
 
 /* The watch of wd, or NULL. */
 struct watch *eng_watch_by_wd(struct engine *en, int wd);

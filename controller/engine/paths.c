@@ -6,9 +6,11 @@
 #include "paths.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "reconciler.h"
@@ -61,21 +63,136 @@ static char *resolve(const char *root, const char *rel)
 	return path_join(root, rel);
 }
 
+/*
+ * Lexically clean path in place: "//" and "." dropped, "x/.." folded. A
+ * ".." that climbs above the start of a relative path is kept ("../x");
+ * above "/" it is dropped, as the kernel does. ERR_NOMEM or 0.
+ */
+static int clean_path(char *path)
+{
+	bool abs = path[0] == '/';
+	size_t out = abs ? 1 : 0, base = out, n;
+	char *copy = strdup(path), *tok, *save = NULL;
+
+	if (!copy)
+		return ERR_NOMEM;
+	for (tok = strtok_r(copy, "/", &save); tok;
+	     tok = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(tok, "."))
+			continue;
+		if (!strcmp(tok, "..") && out > base) {
+			while (out > base && path[out - 1] != '/')
+				out--;
+			if (out > (abs ? 1u : 0u))
+				out--;          /* the '/' before it */
+			continue;
+		}
+		if (!strcmp(tok, "..") && abs)
+			continue;
+		n = strlen(tok);
+		if (out > (abs ? 1u : 0u))
+			path[out++] = '/';
+		memcpy(path + out, tok, n);  /* never longer than the input */
+		out += n;
+		if (!strcmp(tok, ".."))
+			base = out;             /* a relative climb stays */
+	}
+	path[out] = '\0';
+	free(copy);
+	return 0;
+}
+
+/* The absolute, cleaned form of root (from the working directory when it
+ * is relative). NULL on OOM or when the working directory is unknown. */
+static char *absolute_root(const char *root)
+{
+	char cwd[PATH_MAX], *r;
+
+	if (root[0] == '/')
+		r = strdup(root);
+	else if (getcwd(cwd, sizeof(cwd)))
+		r = path_join(cwd, root);
+	else
+		return NULL;
+	if (r && clean_path(r)) {
+		free(r);
+		r = NULL;
+	}
+	return r;
+}
+
+/*
+ * Resolve override s of key at file:line:col into *out: inside the root it
+ * becomes root/REL (a relative path cleaned; an absolute one inside the
+ * root re-rooted, so that the confined walks start at the root). A path
+ * that leaves the root (a ".." escape, an absolute path elsewhere) is
+ * refused unless allow_outside is set; then it is kept absolute.
+ */
+static int resolve_override(const struct paths *p, const char *s,
+			    bool allow_outside, const char *file,
+			    const char *key, int line, int col, char **out,
+			    struct err *e)
+{
+	char *cand = NULL, *aroot = NULL;
+	const char *rel = NULL;
+	size_t rl;
+	int rc = 0;
+
+	*out = NULL;
+	aroot = absolute_root(p->root);
+	cand = s[0] == '/' ? strdup(s) : path_join(aroot ? aroot : "", s);
+	if (!aroot || !cand) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (clean_path(cand)) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rl = strlen(aroot);
+	if (!strcmp(aroot, "/"))
+		rel = cand + 1;
+	else if (!strncmp(cand, aroot, rl) && cand[rl] == '/')
+		rel = cand + rl + 1;
+	if (rel && *rel) {
+		*out = path_join(p->root, rel);
+	} else if (allow_outside && strcmp(cand, aroot)) {
+		*out = cand;
+		cand = NULL;
+	} else {
+		rc = err_set_field(e, ERR_INVALID, key,
+				   "%s:%d:%d: path '%s' ('%s') %s; set "
+				   "allow_outside_root: true to allow it",
+				   file, line, col, key, s,
+				   rel || !strcmp(cand, aroot) ?
+				   "is the root itself" :
+				   "leaves the root");
+		goto out;
+	}
+	if (!*out)
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+out:
+	free(cand);
+	free(aroot);
+	return rc;
+}
+
 /* Apply one override: key -> value, at file:line:col. */
 static int override(struct paths *p, const struct yaml_doc *d,
 		    const char *file, const char *key, json_t *v,
-		    struct err *e)
+		    bool allow_outside, struct err *e)
 {
 	const char *s;
-	char *np;
-	int id, line, col;
+	char *np = NULL;
+	int id, line, col, rc;
 
+	if (!strcmp(key, PATHS_ALLOW_OUTSIDE))
+		return 0;               /* read by read_config() */
 	yaml_doc_pos(d, key, &line, &col);
 	id = find_key(p, key);
 	if (id < 0) {
 		struct buf known = BUF_INIT;
 		size_t i;
-		int rc;
 
 		for (i = 0; i < p->n; i++)
 			buf_printf(&known, "%s%s", i ? ", " : "", p->key[i]);
@@ -98,9 +215,10 @@ static int override(struct paths *p, const struct yaml_doc *d,
 	p->p[id] = NULL;
 	if (!*s)
 		return 0;               /* turned off */
-	np = resolve(p->root, s);
-	if (!np)
-		return err_set(e, ERR_NOMEM, "out of memory");
+	rc = resolve_override(p, s, allow_outside, file, key, line, col,
+			      &np, e);
+	if (rc)
+		return rc;
 	p->p[id] = np;
 	return 0;
 }
@@ -111,6 +229,7 @@ static int read_config(struct paths *p, const char *file, struct err *e)
 	struct yaml_docs docs = { NULL, 0 };
 	const char *key;
 	json_t *v;
+	bool allow_outside;
 	int rc;
 
 	buf_init(&b, PATHS_CONFIG_MAX);
@@ -133,8 +252,20 @@ static int read_config(struct paths *p, const char *file, struct err *e)
 			     file, docs.docs[0].line, docs.docs[0].column);
 		goto out;
 	}
+	v = json_object_get(docs.docs[0].value, PATHS_ALLOW_OUTSIDE);
+	if (v && !json_is_boolean(v)) {
+		int line, col;
+
+		yaml_doc_pos(&docs.docs[0], PATHS_ALLOW_OUTSIDE, &line, &col);
+		rc = err_set_field(e, ERR_INVALID, PATHS_ALLOW_OUTSIDE,
+				   "%s:%d:%d: '%s' must be true or false",
+				   file, line, col, PATHS_ALLOW_OUTSIDE);
+		goto out;
+	}
+	allow_outside = json_is_true(v);
 	json_object_foreach(docs.docs[0].value, key, v) {
-		rc = override(p, &docs.docs[0], file, key, v, e);
+		rc = override(p, &docs.docs[0], file, key, v, allow_outside,
+			      e);
 		if (rc)
 			goto out;
 	}

@@ -16,7 +16,11 @@
  *
  * The config file is YAML (or JSON): a mapping of some of these keys to a
  * path. A relative path is taken under the root, an absolute one as it is,
- * and "" turns that file off (its reconciler skips it). Unknown keys,
+ * and "" turns that file off (its reconciler skips it). Every path must
+ * lie inside the root (after "." and ".." are folded; the root itself is
+ * not a file) unless the file says "allow_outside_root: true"; then paths
+ * outside are allowed and kept absolute (they are still walked without
+ * following any symlink, from "/"). Unknown keys,
  * non-string values, NUL bytes and two keys naming the same file are
  * refused with FILE:LINE:COLUMN. Example:
  *
@@ -37,6 +41,7 @@ struct reconciler;
 #define PATHS_DEFAULT_ROOT "./pocket-root"
 #define PATHS_CONFIG_ENV "POCKETCTL_PATHS"
 #define PATHS_CONFIG_FILE "paths.yaml"     /* in the data directory */
+#define PATHS_ALLOW_OUTSIDE "allow_outside_root"   /* boolean key */
 
 /* A value type: fill with paths_load(), free with paths_release(). */
 struct paths {

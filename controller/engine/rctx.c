@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -114,38 +115,39 @@ static void art_set_error(struct artifact *a, const char *reason,
 }
 
 /*
- * Hash of the regular file at path into sha (and its mode); returns 1 when
- * it is a regular file, 0 when missing, -1 when something else is there or
- * it cannot be read.
+ * Hash of the regular file at path (walked confined from root) into sha,
+ * and its mode; returns 1 when it is a regular file, 0 when missing, -1
+ * when something else is there, a symlink is on the way, or it cannot be
+ * read.
  */
-static int file_state(const char *path, char sha[SHA_HEX], unsigned *mode)
+static int file_state(const char *root, const char *path, char sha[SHA_HEX],
+		      unsigned *mode)
 {
 	struct buf b = BUF_INIT;
 	struct stat st;
 	int rc;
 
 	sha[0] = '\0';
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISREG(st.st_mode))
-		return -1;
-	*mode = st.st_mode & 07777;
-	rc = buf_read_file(&b, path, NULL);
-	if (!rc)
+	rc = fs_read_beneath(root, path, &b, &st, NULL);
+	if (rc == 1 && !S_ISREG(st.st_mode))
+		rc = -1;
+	if (rc == 1) {
+		*mode = st.st_mode & 07777;
 		sha256_hex(b.ptr, b.len, sha);
+	}
 	buf_release(&b);
-	return rc ? -1 : 1;
+	return rc < 0 ? -1 : rc;
 }
 
 /* True when the file is exactly what we last wrote. */
-bool eng_art_intact(const struct artifact *a)
+bool eng_art_intact(const struct engine *en, const struct artifact *a)
 {
 	char sha[SHA_HEX];
 	unsigned mode = 0;
 
 	if (!a->sha[0])
 		return false;
-	if (file_state(a->path, sha, &mode) != 1)
+	if (file_state(en->paths.root, a->path, sha, &mode) != 1)
 		return false;
 	return !strcmp(sha, a->sha) && mode == a->mode;
 }
@@ -154,21 +156,26 @@ bool eng_art_intact(const struct artifact *a)
  * Remove temporaries fs_write_atomic() left behind when a process died
  * between creating and renaming them ("<base>.tmp.<pid>", other pids).
  */
-static void clean_stale_tmp(struct artifact *a)
+static void clean_stale_tmp(const char *root, struct artifact *a)
 {
-	char *copy, *dir, *full;
+	char *copy, *dir;
 	struct dirent *de;
 	size_t bl = strlen(a->base);
 	const char *p;
 	long pid;
-	DIR *d;
+	DIR *d = NULL;
+	int dfd;
 
 	a->cleaned = true;
 	copy = strdup(a->path);
 	if (!copy)
 		return;
 	dir = dirname(copy);
-	d = opendir(dir);
+	dfd = fs_open_dir_beneath(root, dir, false, NULL);
+	if (dfd >= 0)
+		d = fdopendir(dfd);     /* owns dfd from here on */
+	if (dfd >= 0 && !d)
+		close(dfd);
 	while (d && (de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, a->base, bl) ||
 		    strncmp(de->d_name + bl, ".tmp.", 5))
@@ -179,10 +186,9 @@ static void clean_stale_tmp(struct artifact *a)
 		pid = strtol(p, NULL, 10);
 		if (pid == (long)getpid())
 			continue;
-		full = path_join(dir, de->d_name);
-		if (full && unlink(full) == 0)
-			eng_log("removed stale temporary '%s'", full);
-		free(full);
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			eng_log("removed stale temporary '%s/%s'", dir,
+				de->d_name);
 	}
 	if (d)
 		closedir(d);
@@ -318,25 +324,57 @@ void rctx_keep(struct rctx *c, const char *path, const struct err *err)
 	art_set_error(a, "NotRendered", err ? err->msg : NULL);
 }
 
+/*
+ * A hand edit in place ("echo ... > f", truncate then write) can be read
+ * half-way: empty or cut short. A file that is not what we last wrote and
+ * changed less than RCTX_SETTLE_MS ago is not used yet: returns its age in
+ * ms, or -1 when it may be read (ours, or settled).
+ */
+#define RCTX_SETTLE_MS 500
+static int64_t unsettled_ms(struct rctx *c, const char *path,
+			    const struct buf *b, const struct stat *st)
+{
+	struct artifact *a = art_find(c->rs, path);
+	char sha[SHA_HEX];
+	struct timespec now;
+	int64_t age;
+
+	if (a && a->sha[0]) {
+		sha256_hex(b->ptr, b->len, sha);
+		if (!strcmp(sha, a->sha))
+			return -1;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	age = ((int64_t)now.tv_sec - st->st_mtim.tv_sec) * 1000 +
+	      (now.tv_nsec - st->st_mtim.tv_nsec) / 1000000;
+	return age >= 0 && age < RCTX_SETTLE_MS ? age : -1;
+}
+
 int rctx_read(struct rctx *c, const char *path, struct buf *out,
 	      bool *exists, struct err *e)
 {
 	struct stat st;
+	int64_t age;
+	int rc;
 
-	(void)c;
 	*exists = false;
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return err_set(e, ERR_IO, "cannot read '%s': %s", path,
-			       strerror(errno));
-	}
+	rc = fs_read_beneath(c->en->paths.root, path, out, &st, e);
+	if (rc <= 0)
+		return rc;
 	if (!S_ISREG(st.st_mode))
 		return err_set(e, ERR_IO, "cannot read '%s': %s is in the way",
 			       path, S_ISDIR(st.st_mode) ? "a directory" :
 			       "something that is not a regular file");
 	*exists = true;
-	return buf_read_file(out, path, e);
+	age = unsettled_ms(c, path, out, &st);
+	if (age >= 0) {
+		buf_reset(out);
+		rctx_requeue_after(c, RCTX_SETTLE_MS - age);
+		return err_set(e, ERR_UNAVAILABLE, "'%s' is being written "
+			       "(changed %lld ms ago); read again when it "
+			       "settles", path, (long long)age);
+	}
+	return 0;
 }
 
 static void add_event(json_t *events, const char *type, const char *reason,
@@ -363,6 +401,7 @@ int rctx_write(struct rctx *c, const char *path, const struct buf *data,
 	char want[SHA_HEX], have[SHA_HEX] = "", msg[512];
 	const char *drift = NULL;
 	unsigned have_mode = 0;
+	bool exists;
 	int rc = 0;
 
 	if (written)
@@ -372,18 +411,22 @@ int rctx_write(struct rctx *c, const char *path, const struct buf *data,
 		return err_set(e, ERR_NOMEM, "out of memory");
 	a->declared = true;
 	if (!a->cleaned)
-		clean_stale_tmp(a);
+		clean_stale_tmp(c->en->paths.root, a);
 	sha256_hex(data->ptr, data->len, want);
 	mode &= 07777;
-	if (lstat(path, &st) == 0) {
+	rc = fs_read_beneath(c->en->paths.root, path, &cur, &st, e);
+	if (rc < 0)
+		goto out;
+	exists = rc == 1;
+	rc = 0;
+	if (exists) {
 		if (S_ISDIR(st.st_mode)) {
 			rc = err_set(e, ERR_IO,
 				     "cannot write '%s': a directory is in the way",
 				     path);
 			goto out;
 		}
-		if (S_ISREG(st.st_mode) &&
-		    buf_read_file(&cur, path, NULL) == 0) {
+		if (S_ISREG(st.st_mode)) {
 			sha256_hex(cur.ptr, cur.len, have);
 			have_mode = st.st_mode & 07777;
 			if (cur.len == data->len &&
@@ -398,10 +441,11 @@ int rctx_write(struct rctx *c, const char *path, const struct buf *data,
 		} else if (a->sha[0]) {
 			drift = "Replaced";
 		}
-	} else if (errno == ENOENT && a->sha[0]) {
+	} else if (a->sha[0]) {
 		drift = "Deleted";
 	}
-	rc = fs_write_atomic(path, data->ptr, data->len, mode, e);
+	rc = fs_write_beneath(c->en->paths.root, path, data->ptr, data->len,
+			      mode, e);
 	if (rc)
 		goto out;
 	if (written)
@@ -486,7 +530,8 @@ out:
 int rctx_provision(struct rctx *c, const char *dir, json_t **report,
 		   struct err *e)
 {
-	return provision_sync(c->en->store, dir, report, e);
+	return provision_sync(c->en->store, c->en->paths.root, dir, report,
+			      e);
 }
 
 int rctx_backup(struct rctx *c, const char *dir, const char *prefix,
@@ -639,14 +684,14 @@ static int collect_garbage(struct rctx *c, struct err *e)
 		if (!in_rendered_dir(c->en, a->path)) {
 			eng_log("%s: no longer managing '%s' (outside the configured paths); left in place",
 				    rs->name, a->path);
-		} else if (eng_art_intact(a)) {
-			if (unlink(a->path) < 0 && errno != ENOENT) {
+		} else if (eng_art_intact(c->en, a)) {
+			struct err ue = ERR_INIT;
+
+			if (fs_unlink_beneath(c->en->paths.root, a->path,
+					      &ue)) {
 				if (!rc)
-					rc = err_set(e, ERR_IO,
-						     "cannot remove '%s': %s",
-						     a->path, strerror(errno));
-				art_set_error(a, "RemoveFailed",
-					      e ? e->msg : "cannot remove");
+					rc = err_set(e, ue.code, "%s", ue.msg);
+				art_set_error(a, "RemoveFailed", ue.msg);
 				a->declared = true;
 				continue;
 			}

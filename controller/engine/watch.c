@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdio.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,10 @@ struct watch *eng_watch_by_wd(struct engine *en, int wd)
 	return NULL;
 }
 
-/* Watch dir for flags; returns the wd or -1 (missing directory, limit). */
-int eng_watch_add(struct engine *en, const char *dir, unsigned flags)
+/* Watch dir (added through the name at, which may differ) for flags;
+ * returns the wd or -1 (missing directory, limit). */
+static int watch_add_at(struct engine *en, const char *at, const char *dir,
+			unsigned flags)
 {
 	struct watch *w, *v;
 	size_t n;
@@ -49,7 +52,7 @@ int eng_watch_add(struct engine *en, const char *dir, unsigned flags)
 
 	if (en->ifd < 0)
 		return -1;
-	wd = inotify_add_watch(en->ifd, dir, WATCH_MASK);
+	wd = inotify_add_watch(en->ifd, at, WATCH_MASK);
 	if (wd < 0)
 		return -1;
 	w = eng_watch_by_wd(en, wd);
@@ -79,6 +82,29 @@ fail:
 	return -1;
 }
 
+int eng_watch_add(struct engine *en, const char *dir, unsigned flags)
+{
+	return watch_add_at(en, dir, dir, flags);
+}
+
+int eng_watch_add_beneath(struct engine *en, const char *dir, unsigned flags)
+{
+	char at[64];
+	int dfd, wd;
+
+	/* The watch is added on the directory the confined walk opened (its
+	 * /proc/self/fd name), never on whatever a symlink on the way points
+	 * at; a refused walk leaves the directory unwatched and the next pass
+	 * reports it. */
+	dfd = fs_open_dir_beneath(en->paths.root, dir, false, NULL);
+	if (dfd < 0)
+		return -1;
+	snprintf(at, sizeof(at), "/proc/self/fd/%d", dfd);
+	wd = watch_add_at(en, at, dir, flags);
+	close(dfd);
+	return wd;
+}
+
 /* The watch is gone (IN_IGNORED): forget it and the artifacts' wd. */
 static void watch_forget(struct engine *en, int wd)
 {
@@ -98,7 +124,8 @@ static void watch_forget(struct engine *en, int wd)
 	}
 }
 
-/* Watch the directory of every artifact that has no watch yet. */
+/* Watch the directory of every artifact that has no watch yet; one that
+ * changed before its watch was in place is enqueued. */
 void eng_watch_artifacts(struct engine *en, struct rstate *rs)
 {
 	struct artifact *a;
@@ -112,8 +139,13 @@ void eng_watch_artifacts(struct engine *en, struct rstate *rs)
 		copy = strdup(a->path);
 		if (!copy)
 			return;
-		a->wd = eng_watch_add(en, dirname(copy), W_FILES);
+		a->wd = eng_watch_add_beneath(en, dirname(copy), W_FILES);
 		free(copy);
+		/* A change between the write and this watch (the directory
+		 * swapped, the file edited) sends no event: look once now
+		 * (a failed artifact is retried by its backoff instead). */
+		if (a->sha[0] && !a->error && !eng_art_intact(en, a))
+			workq_add(en->q, rs->name, util_monotonic_ms());
 	}
 }
 
@@ -296,8 +328,17 @@ static void handle_event(struct engine *en, const struct inotify_event *ev)
 	     ((flags & W_GIT_REFS) && n &&
 	      !(n >= 5 && !strcmp(name + n - 5, ".lock")))))
 		eng_debounce(en, w->input);
-	if (ev->mask & IN_IGNORED)
+	if (ev->mask & IN_IGNORED) {
 		watch_forget(en, ev->wd);
+	} else if ((flags & W_FILES) && (ev->mask & IN_MOVE_SELF)) {
+		/* A watch follows its directory's inode: renamed away (a
+		 * directory swapped for another, or for a symlink), it would
+		 * keep reporting on the old one and never on the path we
+		 * render into. Dropped here, it is added again on the path
+		 * (confined) after the next pass. */
+		inotify_rm_watch(en->ifd, ev->wd);
+		watch_forget(en, ev->wd);
+	}
 }
 
 /* Files inotify flagged: enqueue the owner of any that is no longer what
@@ -313,7 +354,7 @@ static void check_suspects(struct engine *en)
 			if (!a->suspect)
 				continue;
 			a->suspect = false;
-			if (!eng_art_intact(a))
+			if (!eng_art_intact(en, a))
 				workq_add(en->q, en->rs[i].name,
 					  util_monotonic_ms());
 		}

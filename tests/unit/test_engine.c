@@ -278,6 +278,7 @@ Test(paths, overrides_from_a_file, .fini = eng_rmtree)
 	tl_mkdtemp(eng_tmp, sizeof(eng_tmp), "engine");
 	snprintf(cfg, sizeof(cfg), "%s/paths.yaml", eng_tmp);
 	tl_write_file(cfg, "# comment\nllm_env_copy: \"\"\n"
+		      "allow_outside_root: true\n"
 		      "authorized_keys: /srv/keys/authorized_keys\n"
 		      "mcp_env: other/mcp.env\n");
 	cr_assert_eq(paths_load(&p, "/r", cfg, reconcilers, nreconcilers,
@@ -876,7 +877,7 @@ Test(engine, opencode_json_keeps_foreign_keys_and_refuses_bad_json,
 	free(txt);
 	/* Not JSON: left untouched, Degraded with the position. */
 	eng_replace(path, "{\n  \"a\": 1,\n  oops\n}\n");
-	eng_sleep_ms(200);
+	eng_sleep_ms(700);      /* a hand edit is read once it has settled */
 	eng_settle(5000);
 	txt = eng_read(path);
 	cr_expect_str_eq(txt, "{\n  \"a\": 1,\n  oops\n}\n");

@@ -140,7 +140,7 @@ static json_t *pv_sync(void)
 	struct err e = ERR_INIT;
 	json_t *rep = NULL;
 
-	cr_assert_eq(provision_sync(pv_store, pv_dir, &rep, &e), 0, "%s", e.msg);
+	cr_assert_eq(provision_sync(pv_store, NULL, pv_dir, &rep, &e), 0, "%s", e.msg);
 	cr_assert_not_null(rep);
 	return rep;
 }
