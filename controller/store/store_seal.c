@@ -268,19 +268,33 @@ static int derive_key(struct store *s, const struct auth_keys *k,
 				"encryption key from '%s'", s->seal_path);
 }
 
-/* One sealed value of the store, or NULL when none; caller frees. */
-static int first_sealed(sqlite3 *db, char **coll,
+/*
+ * One sealed value of the store, or NULL when none; caller frees. Only the
+ * collections with secret fields are read, each through the primary key's
+ * (collection, id) range, so an open does not scan the whole store.
+ */
+static int first_sealed(struct store *s, sqlite3 *db, char **coll,
 			char **id, char **text, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = 0, step;
+	size_t i;
+	int rc = 0, step = SQLITE_DONE;
 
 	*coll = *id = *text = NULL;
 	if (sqlite3_prepare_v2(db, "SELECT collection, id, data FROM records "
-			       "WHERE instr(data, '\"" SEAL_TAG "') > 0 LIMIT 1",
+			       "WHERE collection = ?1 AND "
+			       "instr(data, '\"" SEAL_TAG "') > 0 LIMIT 1",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_err(e, db, "cannot read the records");
-	step = sqlite3_step(st);
+	for (i = 0; i < s->schema->ncollections && step == SQLITE_DONE; i++) {
+		const struct collection *c = &s->schema->collections[i];
+
+		if (!has_secrets(c))
+			continue;
+		sqlite3_reset(st);
+		bind_text(st, 1, c->name);
+		step = sqlite3_step(st);
+	}
 	if (step == SQLITE_ROW) {
 		*coll = strdup((const char *)sqlite3_column_text(st, 0));
 		*id = strdup((const char *)sqlite3_column_text(st, 1));
@@ -294,12 +308,38 @@ static int first_sealed(sqlite3 *db, char **coll,
 	return rc;
 }
 
+/*
+ * The meta key that says every secret value of the store is sealed: set
+ * in the transaction of the migration, after which every write seals, so
+ * later opens skip the scan of records and change log. (A binary from
+ * before sealing that writes this store afterwards writes plaintext that
+ * this marker hides; such a downgrade is not supported.)
+ */
+#define SEALED_KEY "secrets_sealed"
+
+static int is_migrated(sqlite3 *db, bool *done, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int step;
+
+	*done = false;
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = '"
+			       SEALED_KEY "'", -1, &st, NULL) != SQLITE_OK)
+		return db_err(e, db, "cannot read the store's metadata");
+	step = sqlite3_step(st);
+	*done = step == SQLITE_ROW && sqlite3_column_int64(st, 0) == 1;
+	sqlite3_finalize(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		return db_err(e, db, "cannot read the store's metadata");
+	return 0;
+}
+
 /* The key opens the store's sealed values (tries the first one found). */
 static int check_key(struct store *s, sqlite3 *db, struct err *e)
 {
 	char *coll, *id, *text, *plain = NULL;
 	const struct collection *c;
-	int rc = first_sealed(db, &coll, &id, &text, e);
+	int rc = first_sealed(s, db, &coll, &id, &text, e);
 
 	if (!rc && text) {
 		c = schema_find(s->schema, coll);
@@ -401,6 +441,7 @@ int seal_open(struct store *s, const char *key_file, struct err *e)
 	struct auth_keys k;
 	struct rconn *rc_conn = NULL;
 	sqlite3 *db = s->wdb;
+	bool migrated = false;
 	int n = 0, rc;
 
 	int n_path = key_file ?
@@ -420,7 +461,7 @@ int seal_open(struct store *s, const char *key_file, struct err *e)
 	if (access(s->seal_path, F_OK) != 0) {
 		char *coll, *id, *text;
 
-		rc = first_sealed(db, &coll, &id, &text, e);
+		rc = first_sealed(s, db, &coll, &id, &text, e);
 		if (!rc && text)
 			rc = err_set(e, ERR_FORBIDDEN, "the key file '%s' is "
 				     "missing, and '%s' holds secrets "
@@ -438,13 +479,18 @@ int seal_open(struct store *s, const char *key_file, struct err *e)
 	auth_keys_wipe(&k);
 	if (!rc)
 		rc = check_key(s, db, e);
-	if (rc || s->read_only)
+	if (!rc && !s->read_only)
+		rc = is_migrated(s->wdb, &migrated, e);
+	if (rc || s->read_only || migrated)
 		goto out;
 	rc = exec(s->wdb, "BEGIN IMMEDIATE", e);
 	if (!rc)
 		rc = migrate_table(s, false, &n, e);
 	if (!rc)
 		rc = migrate_table(s, true, &n, e);
+	if (!rc)
+		rc = exec(s->wdb, "INSERT OR REPLACE INTO meta (key, value) "
+			  "VALUES ('" SEALED_KEY "', 1)", e);
 	if (!rc)
 		rc = exec(s->wdb, "COMMIT", e);
 	if (rc) {

@@ -274,9 +274,10 @@ leaks() {
   mcp gh old-placeholder >"$T/gh.yaml"
   pctl apply -f "$T/gh.yaml" >/dev/null
   # What a version before encryption left: plaintext in the record and in
-  # its change-log rows.
+  # its change-log rows, and no mark of a finished sealing migration.
   sqlite3 "$POCKETCTL_DATA/pocket.db" \
-    "UPDATE records SET data = json_set(data, '\$.config', json('{\"API_KEY\":\"oLd-pLaIn-1\"}')) WHERE collection = 'mcp_servers';
+    "DELETE FROM meta WHERE key = 'secrets_sealed';
+     UPDATE records SET data = json_set(data, '\$.config', json('{\"API_KEY\":\"oLd-pLaIn-1\"}')) WHERE collection = 'mcp_servers';
      UPDATE changelog SET record = json_set(record, '\$.data.config', json('{\"API_KEY\":\"oLd-pLaIn-1\"}')) WHERE collection = 'mcp_servers';"
   [ -n "$(leaks oLd-pLaIn)" ]
   start_server
