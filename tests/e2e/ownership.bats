@@ -26,9 +26,10 @@ YAML
 
 has() { grep -qF -- "$2" "$1"; }
 
-# mcp_field NAME FIELD: the stored value of one field, as JSON.
+# mcp_field NAME FIELD: the stored value of one field, as JSON (secrets in
+# clear: the CLI token may read them).
 mcp_field() {
-  "$PCTL" get McpServer "$1" -o yaml --show-managed >"$T/out.yaml"
+  "$PCTL" get McpServer "$1" -o yaml --show-managed --show-secrets >"$T/out.yaml"
   python3 - "$T/out.yaml" "$2" <<'PY'
 import json, sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
