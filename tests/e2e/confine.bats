@@ -20,41 +20,6 @@ setup() {
   SERVER_LOG_APPEND=1
 }
 
-# api METHOD PATH [JSON]: as the local superuser; sets CODE and BODY.
-api() {
-  local args=(-sS -m 30 -o - -w '\n%{http_code}' -X "$1" -H "Authorization: $TOKEN")
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  BODY="$(curl "${args[@]}" "$URL$2")"
-  CODE="${BODY##*$'\n'}"
-  BODY="${BODY%$'\n'*}"
-}
-
-# wait_for SECONDS CMD...: poll CMD every 10 ms until it succeeds.
-wait_for() {
-  local limit=$(( $1 * 100 )) i
-  shift
-  for i in $(seq 1 "$limit"); do
-    "$@" 2>/dev/null && return 0
-    sleep 0.01
-  done
-  echo "timed out waiting for: $*" >&2
-  return 1
-}
-
-COND_PY='
-import json, sys
-s = json.load(sys.stdin)
-for r in s["reconcilers"]:
-    if r["name"] == sys.argv[1]:
-        for c in r["conditions"]:
-            if c["type"] == sys.argv[2]:
-                print(c[sys.argv[3]])
-'
-# condition NAME TYPE [FIELD]: a condition field from GET /api/v1/status.
-condition() {
-  api GET /api/v1/status
-  python3 -c "$COND_PY" "$1" "$2" "${3:-status}" <<<"$BODY"
-}
 
 cond_is() { [ "$(condition "$1" "$2")" = "$3" ]; }
 
@@ -76,7 +41,7 @@ YAML
 }
 
 approve_skill() {
-  api POST /api/collections/proposals/records \
+  su_api POST /api/collections/proposals/records \
     '{"name":"review-code","description":"Review","content":"# Review\n","authored_by":"human","status":"approved"}'
   [ "$CODE" = 200 ] || { echo "$BODY" >&2; return 1; }
 }
@@ -111,7 +76,7 @@ approve_skill() {
   ln -s "$OUT/props" "$OC/proposals"
   start_server
   wait_for 5 degraded_naming proposals "$OC/proposals"
-  api GET "/api/collections/proposals/records?filter=name='planted'"
+  su_api GET "/api/collections/proposals/records?filter=name='planted'"
   [ "$CODE" = 200 ]
   [ "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["totalItems"])' <<<"$BODY")" = 0 ]
 }

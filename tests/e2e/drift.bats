@@ -12,18 +12,7 @@ setup() {
   OC="$R/workspace/.opencode"
 }
 
-wait_for() {
-  local limit=$(( $1 * 100 )) i
-  shift
-  for i in $(seq 1 "$limit"); do
-    "$@" 2>/dev/null && return 0
-    sleep 0.01
-  done
-  echo "timed out waiting for: $*" >&2
-  return 1
-}
 
-has() { grep -qF -- "$2" "$1"; }
 
 @test "opencode.json truncated, then written a moment later: the unowned key survives" {
   start_server

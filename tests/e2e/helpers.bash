@@ -135,3 +135,33 @@ wait_for() {
   echo "timed out waiting for: $*" >&2
   return 1
 }
+
+# su_api METHOD PATH [JSON]: as the local superuser ($TOKEN); sets CODE and
+# BODY.
+su_api() {
+  local args=(-sS -m 30 -o - -w '\n%{http_code}' -X "$1" -H "Authorization: $TOKEN")
+  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  BODY="$(curl "${args[@]}" "$URL$2")"
+  CODE="${BODY##*$'\n'}"
+  BODY="${BODY%$'\n'*}"
+}
+
+COND_PY='
+import json, sys
+s = json.load(sys.stdin)
+items = s["reconcilers"] + ([s["manifests"]] if "manifests" in s else [])
+for r in items:
+    if r["name"] == sys.argv[1]:
+        for c in r["conditions"]:
+            if c["type"] == sys.argv[2]:
+                print(c[sys.argv[3]])
+'
+# condition NAME TYPE [FIELD]: a condition field (default: status) of a
+# reconciler, or of the manifests source, from GET /api/v1/status.
+condition() {
+  su_api GET /api/v1/status
+  python3 -c "$COND_PY" "$1" "$2" "${3:-status}" <<<"$BODY"
+}
+
+# has FILE TEXT: FILE holds TEXT (a fixed string).
+has() { grep -qF -- "$2" "$1"; }

@@ -24,7 +24,6 @@ spec: {status: approved, image: mcp/github, reason: code search}
 YAML
 }
 
-has() { grep -qF -- "$2" "$1"; }
 
 # mcp_field NAME FIELD: the stored value of one field, as JSON (secrets in
 # clear: the CLI token may read them).

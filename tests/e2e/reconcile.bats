@@ -28,51 +28,14 @@ teardown() {
   rm -rf "$T"
 }
 
-# api METHOD PATH [JSON]: as the local superuser; sets CODE and BODY.
-api() {
-  local args=(-sS -m 30 -o - -w '\n%{http_code}' -X "$1" -H "Authorization: $TOKEN")
-  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  BODY="$(curl "${args[@]}" "$URL$2")"
-  CODE="${BODY##*$'\n'}"
-  BODY="${BODY%$'\n'*}"
-}
 
-# wait_for SECONDS CMD...: poll CMD every 10 ms until it succeeds.
-wait_for() {
-  local limit=$(( $1 * 100 )) i
-  shift
-  for i in $(seq 1 "$limit"); do
-    "$@" 2>/dev/null && return 0
-    sleep 0.01
-  done
-  echo "timed out waiting for: $*" >&2
-  return 1
-}
-
-has() { grep -qF -- "$2" "$1"; }
 
 # The id of a new user (the relation target of llm_keys).
 new_user() {
-  api POST /api/collections/users/records \
+  su_api POST /api/collections/users/records \
     '{"email":"u@example.com","password":"password123","passwordConfirm":"password123"}'
   [ "$CODE" = 200 ] || { echo "$BODY" >&2; return 1; }
   USER_ID="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$BODY")"
-}
-
-# condition NAME TYPE [FIELD]: a condition field from GET /api/v1/status.
-COND_PY='
-import json, sys
-s = json.load(sys.stdin)
-items = s["reconcilers"] + ([s["manifests"]] if "manifests" in s else [])
-for r in items:
-    if r["name"] == sys.argv[1]:
-        for c in r["conditions"]:
-            if c["type"] == sys.argv[2]:
-                print(c[sys.argv[3]])
-'
-condition() {
-  api GET /api/v1/status
-  python3 -c "$COND_PY" "$1" "$2" "${3:-status}" <<<"$BODY"
 }
 
 cond_is() { [ "$(condition "$1" "$2")" = "$3" ]; }
@@ -104,7 +67,7 @@ stat_all() {
   local value=$'it\'s a "test" $HOME `id` \\back \xc3\xa9 tab\there\nINJECTED=1'
   local body
   body="$(python3 -c 'import json,sys; print(json.dumps({"provider_id":"openai","user":sys.argv[1],"env_vars":{"OPENAI_API_KEY":sys.argv[2],"NUM":1000000.0,"FLAG":True}}))' "$USER_ID" "$value")"
-  api POST /api/collections/llm_keys/records "$body"
+  su_api POST /api/collections/llm_keys/records "$body"
   [ "$CODE" = 200 ]
   wait_for 2 has "$OC/llm.env" OPENAI_API_KEY=
   wait_for 2 has "$R/llm_keys/llm.env" OPENAI_API_KEY=
@@ -155,7 +118,7 @@ EOF
 @test "a second pass writes nothing (same inode, mtime and mode)" {
   start_server
   new_user
-  api POST /api/collections/llm_keys/records "{\"provider_id\":\"p\",\"user\":\"$USER_ID\",\"env_vars\":{\"A\":\"1\"}}"
+  su_api POST /api/collections/llm_keys/records "{\"provider_id\":\"p\",\"user\":\"$USER_ID\",\"env_vars\":{\"A\":\"1\"}}"
   wait_for 2 has "$OC/llm.env" "A='1'"
   "$PCTL" reconcile --wait >/dev/null
   before="$(stat_all)"
@@ -249,7 +212,7 @@ PY
   # Everything else is fine, and llm.env's other copy is written.
   cond_is opencode-json Ready True
   test -f "$OC/llm.env"
-  api GET /api/v1/status
+  su_api GET /api/v1/status
   python3 -c 'import json,sys; s=json.load(sys.stdin); r=[x for x in s["reconcilers"] if x["name"]=="docker-mcp"][0]; assert r["failures"] >= 1 and r["nextRetryTime"], r' <<<"$BODY"
   # The faults go away: retried with backoff, converges.
   rm "$R/mcp_config"
@@ -269,7 +232,7 @@ PY
   new_user
   cp "$OC/llm.env" "$T/old.env"
   chmod 555 "$OC"
-  api POST /api/collections/llm_keys/records "{\"provider_id\":\"p\",\"user\":\"$USER_ID\",\"env_vars\":{\"A\":\"1\"}}"
+  su_api POST /api/collections/llm_keys/records "{\"provider_id\":\"p\",\"user\":\"$USER_ID\",\"env_vars\":{\"A\":\"1\"}}"
   wait_for 3 cond_is llm-env Degraded True
   cmp "$OC/llm.env" "$T/old.env"
   chmod 755 "$OC"
@@ -282,7 +245,7 @@ PY
   [ "$output" = 401 ]
   run curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/api/v1/reconcile"
   [ "$output" = 401 ]
-  api POST "/api/v1/reconcile?wait=true"
+  su_api POST "/api/v1/reconcile?wait=true"
   [ "$CODE" = 200 ]
   [[ "$BODY" == *'"completed": true'* || "$BODY" == *'"completed":true'* ]]
   run "$PCTL" status -o json
@@ -312,7 +275,7 @@ PY
   rev="$(git -C "$T/m" rev-parse HEAD)"
   start_server --manifests "$T/m" --watch
   wait_for 5 cond_is manifests Ready True
-  api GET /api/v1/status
+  su_api GET /api/v1/status
   python3 -c '
 import json, sys
 m = json.load(sys.stdin)["manifests"]
