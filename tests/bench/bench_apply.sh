@@ -4,33 +4,14 @@
 # Prints wall time, records/s and the rows written (revisions consumed).
 set -euo pipefail
 : "${PCTL:?set PCTL to the pocketctl binary}"
+here="$(cd "$(dirname "$0")" && pwd)"
 N="${BENCH_RECORDS:-10000}"
 T="$(mktemp -d /tmp/pocketctl-bench.XXXXXX)"
 trap 'rm -rf "$T"' EXIT
 export POCKETCTL_DATA="$T/data"
 
 # N records over four collections, with relations.
-python3 - "$N" > "$T/set.yaml" <<'PY'
-import sys
-n = int(sys.argv[1])
-out = []
-def doc(kind, name, spec):
-    lines = [f"apiVersion: pocketcoder.dev/v1", f"kind: {kind}", "metadata:", f"  name: {name}", "spec:"]
-    lines += [f"  {k}: {v}" for k, v in spec.items()]
-    out.append("\n".join(lines))
-q = n // 4
-for i in range(q):
-    doc("AiPrompt", f"prompt-{i}", {"body": f'"prompt body number {i} with some text"'})
-for i in range(q):
-    doc("AiModel", f"model-{i}", {"identifier": f"provider/model-{i}"})
-for i in range(q):
-    doc("AiAgent", f"agent-{i}", {"description": f'"agent {i}"', "mode": "subagent",
-        "prompt": f"prompt-{i}", "model": f"model-{i}", "temperature": 0.2})
-for i in range(n - 3 * q):
-    doc("ToolPermission", f"perm-{i}", {"tool": f"tool{i}", "pattern": '"*"', "action": "ask",
-        "active": "true", "priority": i})
-print("\n---\n".join(out))
-PY
+"$here/gen_manifest.py" "$N" AiPrompt,AiModel,AiAgent,ToolPermission > "$T/set.yaml"
 
 now() { date +%s%N; }
 report() {  # label start end records written

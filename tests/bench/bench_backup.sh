@@ -12,21 +12,7 @@ N="${BENCH_RECORDS:-100000}"
 bench_init backup
 export POCKETCTL_DATA="$T/data"
 
-python3 - "$N" > "$T/set.yaml" <<'PY'
-import sys
-n = int(sys.argv[1])
-out = []
-def doc(kind, name, spec):
-    lines = [f"apiVersion: pocketcoder.dev/v1", f"kind: {kind}", "metadata:", f"  name: {name}", "spec:"]
-    lines += [f"  {k}: {v}" for k, v in spec.items()]
-    out.append("\n".join(lines))
-q = n // 2
-for i in range(q):
-    doc("AiPrompt", f"prompt-{i}", {"body": f'"prompt body number {i} with some text"'})
-for i in range(n - q):
-    doc("AiModel", f"model-{i}", {"identifier": f"provider/model-{i}"})
-print("\n---\n".join(out))
-PY
+"$here/gen_manifest.py" "$N" AiPrompt,AiModel > "$T/set.yaml"
 
 now() { date +%s%N; }
 report() {  # label start end bytes
