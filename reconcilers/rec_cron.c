@@ -79,7 +79,8 @@ struct pass {
 static void degrade(struct pass *p, json_t *job, const char *reason)
 {
 	json_array_append_new(p->degraded, json_pack("{s:s, s:s, s:s}", "job",
-		jstr(job, "name"), "id", jstr(job, "id"), "reason", reason));
+		jstr(json_object_get(job, "data"), "name"), "id",
+		jstr(job, "id"), "reason", reason));
 }
 
 /* The newest slot in (max(base, now - window), now], or -1, and the first

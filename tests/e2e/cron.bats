@@ -10,7 +10,7 @@ load api
 setup() {
   e2e_setup cron
   SERVER_CHECK_LOG=1
-  declare -gA UID_OF TOK_OF
+  declare -gA UID_OF TOK_OF CHAT_OF
 }
 
 # at_second S: the offset that puts the scheduler's clock at second S now.
@@ -40,7 +40,6 @@ people() {
     CHAT_OF[$who]="$(jq -r .id <<<"$body")"
   done
 }
-declare -A CHAT_OF
 
 # schedule JSON-BODY (as poco): sets JOB.
 schedule() {
@@ -302,7 +301,8 @@ EOF
   boot $(( OFFSET + 60 ))
   wait_for 40 messages_are 1
   wait_for 20 eval '[ "$(condition cron Degraded)" = True ]'
-  [[ "$(condition cron Degraded message)" == *"cron job 'lost'"*"no chat"* ]]
+  msg="$(condition cron Degraded message)"
+  [[ "$msg" == *"cron job 'lost'"*"no chat"* ]]
   job "$LOST"
   [ "$(jq -r .last_status <<<"$body")" = error ]
   [[ "$(jq -r .last_error <<<"$body")" == *"no chat"* ]]
