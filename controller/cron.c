@@ -24,18 +24,6 @@ int64_t cron_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + off * 1000;
 }
 
-void cron_format_time(int64_t ms, char out[TIME_LEN + 1])
-{
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	char date[32];
-
-	gmtime_r(&secs, &tm);
-	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(out, TIME_LEN + 1, "%.19s.%03uZ", date,
-		 (unsigned)(ms % 1000) % 1000u);
-}
-
 int64_t cron_parse_time(const char *s)
 {
 	struct tm tm;
@@ -162,7 +150,7 @@ int cron_on_write(struct store_txn *t, const struct record *before,
 		!json_is_true(json_object_get(before->data, "enabled"));
 	if (!enabled || !again)
 		return 0;
-	cron_format_time(now, ts);
+	util_format_ms(now, ts);
 	return store_txn_patch(t, after, json_pack("{s:s}", "last_slot", ts),
 			       e);
 }
@@ -288,8 +276,8 @@ static int fire_one(struct store_txn *t, struct cron_fire *f, int64_t now,
 	if (rc)
 		goto out;
 	f->fired = !f->error[0];
-	cron_format_time(now, ts);
-	cron_format_time(f->slot_ms, slot);
+	util_format_ms(now, ts);
+	util_format_ms(f->slot_ms, slot);
 	patch = json_pack("{s:s, s:s, s:s, s:s}", "last_executed", ts,
 			  "last_status", f->fired ? "ok" : "error",
 			  "last_error", f->error, "last_slot", slot);

@@ -37,9 +37,8 @@ struct store_txn;
 /* The scheduler's clock: wall time plus the offset, in ms. */
 int64_t cron_now_ms(void);
 
-/* ms since the epoch as the store's date form "YYYY-MM-DD HH:MM:SS.sssZ"
- * into out; and back (-1 for anything else). */
-void cron_format_time(int64_t ms, char out[TIME_LEN + 1]);
+/* The store's date form "YYYY-MM-DD HH:MM:SS.sssZ" as ms since the epoch
+ * (-1 for anything else); util_format_ms() is the other way. */
 int64_t cron_parse_time(const char *s);
 
 /*

@@ -22,6 +22,7 @@
 
 #include "cron.h"
 #include "reconciler.h"
+#include "util.h"
 
 #define ON_TIME_MS (60 * 1000)
 #define NEVER INT64_MAX
@@ -170,7 +171,7 @@ static int plan_job(struct pass *p, struct zones *zs, json_t *job,
 			next = NEVER;
 			slot = -1;
 		} else {
-			cron_format_time(next, ts);
+			util_format_ms(next, ts);
 			json_object_set_new(want, "nextRun", json_string(ts));
 			json_object_set_new(want, "timezone", json_string(zone));
 		}
@@ -197,7 +198,7 @@ static int plan_job(struct pass *p, struct zones *zs, json_t *job,
 		f->job_id = jstr(job, "id");
 		f->slot_ms = slot;
 		f->catch_up = now - slot >= ON_TIME_MS;
-		cron_format_time(slot, ts);
+		util_format_ms(slot, ts);
 		json_object_set_new(want, "lastRun", json_string(ts));
 		json_object_set_new(want, "catchUp", json_boolean(f->catch_up));
 		f->status = want;
@@ -220,7 +221,7 @@ static void report(struct rctx *c, struct cstate *cs, struct pass *p,
 	rctx_status_set(c, "passes", json_integer(cs->passes));
 	rctx_status_set(c, "fired", json_integer(cs->fired));
 	if (p->earliest != NEVER) {
-		cron_format_time(p->earliest, ts);
+		util_format_ms(p->earliest, ts);
 		rctx_status_set(c, "nextRun", json_string(ts));
 	} else {
 		rctx_status_set(c, "nextRun", json_null());

@@ -101,7 +101,7 @@ static void next_run(json_t *data, char out[TIME_LEN + 1])
 	if (cron_job_schedule(data, &x, zone, &e) || crontz_open(zone, &z, &e))
 		return;
 	if (!cronexpr_next(&x, z, cron_now_ms(), &next, &e))
-		cron_format_time(next, out);
+		util_format_ms(next, out);
 	crontz_free(z);
 }
 
