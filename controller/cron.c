@@ -195,13 +195,13 @@ static int target_chat(struct store_txn *t, const struct record *job,
 			 "%.64s", mode);
 		return 0;
 	}
-	if (crontz_open(dstr(d, "timezone"), &z, e)) {
+	if (!f->zone && crontz_open(dstr(d, "timezone"), &z, e)) {
 		err_clear(e);
 		crontz_open(NULL, &z, e);
 	}
 	when[0] = '\0';
-	if (z)
-		crontz_format_short(z, f->slot_ms, when);
+	if (f->zone || z)
+		crontz_format_short(f->zone ? f->zone : z, f->slot_ms, when);
 	crontz_free(z);
 	snprintf(title, sizeof(title), "%.400s \xe2\x80\x94 %s",
 		 dstr(d, "name"), when);

@@ -69,6 +69,8 @@ struct cron_fire {
 	bool catch_up;            /* a slot missed while the server was down */
 	json_t *status;           /* borrowed: the job's record status to
 	                           * write with the fire (nextRun, ...) */
+	struct crontz *zone;      /* borrowed: the job's zone, for the title
+	                           * of a new chat; NULL: opened by name */
 	/* results */
 	bool fired;               /* a message was created */
 	bool skipped;             /* gone, disabled or already done: nothing */

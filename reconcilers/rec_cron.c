@@ -143,7 +143,8 @@ static int plan_job(struct pass *p, struct zones *zs, json_t *job,
 {
 	json_t *d = json_object_get(job, "data"), *st, *want;
 	char zone[CRONTZ_NAME_MAX + 1], ts[TIME_LEN + 1];
-	struct crontz *z, *own = NULL;
+	struct crontz *z = NULL, *own = NULL;
+	bool cached = false;
 	struct err e = ERR_INIT;
 	struct cronexpr x;
 	int64_t base, slot = -1, next = NEVER;
@@ -165,6 +166,7 @@ static int plan_job(struct pass *p, struct zones *zs, json_t *job,
 			rc = due_slot(&x, z, base, now, window, &slot, &next,
 				      &e);
 		crontz_free(own);
+		cached = z && !own;
 		if (!z || rc) {
 			degrade(p, job, e.msg);
 			json_object_set_new(want, "error", json_string(e.msg));
@@ -198,6 +200,7 @@ static int plan_job(struct pass *p, struct zones *zs, json_t *job,
 		f->job_id = jstr(job, "id");
 		f->slot_ms = slot;
 		f->catch_up = now - slot >= ON_TIME_MS;
+		f->zone = cached ? z : NULL;   /* zs keeps it for the pass */
 		util_format_ms(slot, ts);
 		json_object_set_new(want, "lastRun", json_string(ts));
 		json_object_set_new(want, "catchUp", json_boolean(f->catch_up));
