@@ -239,3 +239,140 @@ Test(cron, zones)
 	crontz_free(z);
 	crontz_free(NULL);
 }
+
+/* ---- the cron_jobs hook and the fire, on a real store ------------------- */
+
+#include "cron.h"
+#include "store/store.h"
+#include "testlib.h"
+
+static struct schema *cj_schema;
+static struct store *cj_store;
+static char cj_dir[256], cj_user[ID_LEN + 1], cj_other[ID_LEN + 1];
+static char cj_chat[ID_LEN + 1];
+
+static void cj_setup(void)
+{
+	tl_store_setup(cj_dir, sizeof(cj_dir), "cron", NULL, 0, &cj_schema,
+		       &cj_store);
+	tl_create(cj_store, "users", "{'email': 'u@x.io', 'password': 'h', "
+		  "'role': 'user'}", cj_user);
+	tl_create(cj_store, "users", "{'email': 'o@x.io', 'password': 'h', "
+		  "'role': 'user'}", cj_other);
+	tl_put_new(cj_store, "chats", json_pack("{s:s, s:s}", "title", "t",
+		   "user", cj_other), STORE_CREATE, NULL, cj_chat);
+}
+
+static void cj_teardown(void)
+{
+	tl_store_teardown(cj_dir, &cj_schema, &cj_store);
+}
+
+/* Create a job of cj_user: 0 or the error, e set. */
+static int cj_put(const char *expr, const char *zone, const char *mode,
+		  const char *chat, char id[ID_LEN + 1], struct err *e)
+{
+	struct store_txn *t = NULL;
+	struct store_put p;
+	struct record r;
+	json_t *data;
+	int rc;
+
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", "j",
+			 "cron_expression", expr, "timezone", zone, "prompt",
+			 "hello", "session_mode", mode, "chat", chat, "user",
+			 cj_user);
+	memset(&p, 0, sizeof(p));
+	p.collection = "cron_jobs";
+	p.data = data;
+	p.mode = STORE_CREATE;
+	record_init(&r);
+	rc = store_begin(cj_store, &t, e);
+	if (!rc)
+		rc = store_txn_put(t, &p, &r, NULL, e);
+	if (!rc) {
+		rc = store_commit(t, e);
+		if (id)
+			snprintf(id, ID_LEN + 1, "%s", r.id);
+	} else {
+		store_abort(t);
+	}
+	record_release(&r);
+	json_decref(data);
+	return rc;
+}
+
+TestSuite(cron_store, .init = cj_setup, .fini = cj_teardown);
+
+Test(cron_store, the_hook_names_the_field_and_stores_nothing)
+{
+	struct err e = ERR_INIT;
+	int64_t n = -1;
+
+	cr_assert_eq(cj_put("* 25 * * *", "UTC", "new", "", NULL, &e),
+		     ERR_INVALID);
+	cr_expect_str_eq(e.field, "cron_expression");
+	cr_expect_str_eq(e.msg, "cron_expression: field 2 (hour): 25 is out "
+			 "of range 0-23");
+	err_clear(&e);
+	cr_assert_eq(cj_put("* * * * *", "Nowhere/Land", "new", "", NULL, &e),
+		     ERR_INVALID);
+	cr_expect_str_eq(e.field, "timezone");
+	err_clear(&e);
+	cr_assert_eq(cj_put("* * * * *", "UTC", "existing", "", NULL, &e),
+		     ERR_INVALID);
+	cr_expect_str_eq(e.field, "chat");
+	err_clear(&e);
+	/* another user's chat */
+	cr_assert_eq(cj_put("* * * * *", "UTC", "existing", cj_chat, NULL, &e),
+		     ERR_INVALID);
+	cr_expect_str_eq(e.field, "chat");
+	cr_expect(strstr(e.msg, "another user"), "%s", e.msg);
+	cr_assert_eq(store_count(cj_store, "cron_jobs", NULL, &n, &e), 0);
+	cr_expect_eq(n, 0);
+}
+
+Test(cron_store, a_slot_fires_once)
+{
+	struct err e = ERR_INIT;
+	struct cron_fire f;
+	struct cron_batch b;
+	struct record r;
+	char id[ID_LEN + 1];
+	int64_t n = -1, slot;
+
+	cr_assert_eq(cj_put("* * * * *", "Europe/Berlin", "new", "", id, &e), 0,
+		     "%s", e.msg);
+	record_init(&r);
+	cr_assert_eq(store_get(cj_store, "cron_jobs", id, &r, &e), 0);
+	/* the schedule starts at its creation */
+	slot = cron_parse_time(json_string_value(json_object_get(r.data,
+						 "last_slot")));
+	cr_assert_gt(slot, 0);
+	record_release(&r);
+	slot = (slot / 60000 + 1) * 60000;
+	memset(&f, 0, sizeof(f));
+	f.job_id = id;
+	f.slot_ms = slot;
+	b.fires = &f;
+	b.n = 1;
+	b.now_ms = slot + 5;
+	cr_assert_eq(store_write(cj_store, cron_fire_txn, &b, &e), 0, "%s",
+		     e.msg);
+	cr_expect(f.fired);
+	/* the same slot again (a retry, a second pass): nothing */
+	cr_assert_eq(store_write(cj_store, cron_fire_txn, &b, &e), 0);
+	cr_expect(f.skipped);
+	cr_expect(!f.fired);
+	cr_assert_eq(store_count(cj_store, "messages", NULL, &n, &e), 0);
+	cr_expect_eq(n, 1);
+	cr_assert_eq(store_count(cj_store, "chats", NULL, &n, &e), 0);
+	cr_expect_eq(n, 2);
+	record_init(&r);
+	cr_assert_eq(store_get(cj_store, "cron_jobs", id, &r, &e), 0);
+	cr_expect_str_eq(json_string_value(json_object_get(r.data,
+			 "last_status")), "ok");
+	cr_expect_eq(cron_parse_time(json_string_value(json_object_get(r.data,
+			 "last_slot"))), slot);
+	record_release(&r);
+}
