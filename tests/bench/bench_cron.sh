@@ -55,8 +55,15 @@ passes() {
 }
 TID="$(engine_tid)"
 HZ="$(getconf CLK_TCK)"
-sleep 3   # the passes the apply caused
-p0="$(passes)"; c0="$(engine_ticks)"
+# until the passes the apply caused are over: no new pass for 5 s
+p0="$(passes)"
+for _ in $(seq 1 60); do
+  sleep 5
+  p1="$(passes)"
+  [ "$p1" = "$p0" ] && break
+  p0="$p1"
+done
+c0="$(engine_ticks)"
 sleep "$IDLE_S"
 p1="$(passes)"; c1="$(engine_ticks)"
 printf '%-44s %8.1f ms\n' "engine CPU in an idle ${IDLE_S}s ($N jobs)" \
