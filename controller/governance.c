@@ -22,6 +22,7 @@
 
 #include <openssl/rand.h>
 
+#include "cron.h"
 #include "ledger.h"
 #include "permeval.h"
 
@@ -186,6 +187,7 @@ const struct store_write_hook store_write_hooks[] = {
 	{ "proposals", on_proposal_write },
 	{ "permissions", on_permission_write },
 	{ "mcp_servers", on_mcp_write },
+	{ "cron_jobs", cron_on_write },            /* cron.c */
 	{ NULL, NULL },
 };
 

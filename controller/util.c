@@ -131,15 +131,21 @@ bool util_valid_id(const char *s)
 void util_now(char out[TIME_LEN + 1])
 {
 	struct timespec ts;
-	struct tm tm;
-
-	char date[32];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	util_format_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, out);
+}
+
+void util_format_ms(int64_t ms, char out[TIME_LEN + 1])
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	char date[32];
+
+	gmtime_r(&secs, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
 	snprintf(out, TIME_LEN + 1, "%.19s.%03uZ", date,
-		 (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+		 (unsigned)(ms % 1000) % 1000u);
 }
 
 int64_t util_env_int(const char *name, int64_t def, int64_t min,

@@ -40,6 +40,9 @@ bool util_valid_id(const char *s);
 /* Current UTC time in PocketBase's "YYYY-MM-DD HH:MM:SS.sssZ" form. */
 void util_now(char out[TIME_LEN + 1]);
 
+/* ms since the epoch (UTC) in util_now()'s form into out. */
+void util_format_ms(int64_t ms, char out[TIME_LEN + 1]);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t util_monotonic_ms(void);
 

@@ -90,6 +90,8 @@ struct reconciler_env {
 	                             * backups */
 	int backup_keep;            /* serve --backup-keep: scheduled backups
 	                             * kept */
+	int64_t cron_grace_ms;      /* serve --cron-grace: how late a missed
+	                             * cron slot may still run once; 0: never */
 	const char *manifests_applyset; /* the set they apply as, or NULL */
 	/*
 	 * Ask for a pass of this reconciler soon, from any thread (its own
@@ -298,6 +300,18 @@ void rctx_watch_dir(struct rctx *c, const char *dir);
  */
 int rctx_backup(struct rctx *c, const char *dir, const char *prefix,
 		char **path, int64_t *revision, int64_t *size, struct err *e);
+
+/*
+ * Run fn(t, arg, e) as one store transaction (store_write(), written as
+ * the server), for a reconciler whose output is records: a core function
+ * that takes the transaction (cron.h's fire). The records it writes
+ * trigger passes of the reconcilers reading them, its own included.
+ * Returns fn's result or the commit's; nothing is kept on error.
+ */
+struct store_txn;
+int rctx_transact(struct rctx *c,
+		  int (*fn)(struct store_txn *t, void *arg, struct err *e),
+		  void *arg, struct err *e);
 
 /* Ask for another pass after ms milliseconds even if nothing changes
  * (e.g. an ssh key that expires then). The earliest request wins. */

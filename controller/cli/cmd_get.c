@@ -130,6 +130,25 @@ static json_int_t jint(json_t *o, const char *key)
 	return json_integer_value(json_object_get(o, key));
 }
 
+/* Kinds with a column of their own, read from the record's status. */
+static const struct {
+	const char *collection, *header, *status_key;
+} status_columns[] = {
+	{ "cron_jobs", "NEXT RUN", "nextRun" },   /* rec_cron.c */
+};
+
+static const char *status_column(const struct get_walk *w, json_t *item)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(status_columns) / sizeof(status_columns[0]); i++)
+		if (!strcmp(w->coll->name, status_columns[i].collection))
+			return item ? cli_jstr(json_object_get(item, "status"),
+					       status_columns[i].status_key) :
+				      status_columns[i].header;
+	return NULL;
+}
+
 static int print_items(const struct get_walk *w, bool one, struct err *e)
 {
 	struct buf yaml = BUF_INIT;
@@ -139,14 +158,21 @@ static int print_items(const struct get_walk *w, bool one, struct err *e)
 
 	switch (w->output) {
 	case OUT_TABLE:
-		printf("%-32s %-15s %4s %8s  %s\n", "NAME", "ID", "GEN",
+		printf("%-32s %-15s %4s %8s  %s", "NAME", "ID", "GEN",
 		       "REVISION", "UPDATED");
-		json_array_foreach(w->items, i, item)
-			printf("%-32s %-15s %4lld %8lld  %s\n",
+		if (status_column(w, NULL))
+			printf("%17s  %s", "", status_column(w, NULL));
+		printf("\n");
+		json_array_foreach(w->items, i, item) {
+			printf("%-32s %-15s %4lld %8lld  %s",
 			       cli_jstr(item, "name"), cli_jstr(item, "id"),
 			       (long long)jint(item, "generation"),
 			       (long long)jint(item, "revision"),
 			       cli_jstr(item, "updated"));
+			if (status_column(w, item))
+				printf("  %s", status_column(w, item));
+			printf("\n");
+		}
 		break;
 	case OUT_JSON: {
 		json_t *v = one ? json_array_get(w->items, 0) : w->items;

@@ -315,6 +315,7 @@ static int rstate_init(struct engine *en, struct rstate *rs,
 	rs->env.watch_manifests = en->watch_manifests;
 	rs->env.backup_every_ms = en->backup_every_ms;
 	rs->env.backup_keep = en->backup_keep;
+	rs->env.cron_grace_ms = en->cron_grace_ms;
 	rs->env.manifests_applyset = en->manifests_applyset;
 	rs->env.wake = wake_rstate;
 	rs->env.wake_arg = rs;
@@ -469,6 +470,7 @@ int engine_new(struct engine **out, const struct engine_options *o,
 	en->watch_manifests = o->watch_manifests;
 	en->backup_every_ms = o->backup_every_ms;
 	en->backup_keep = o->backup_keep;
+	en->cron_grace_ms = o->cron_grace_ms;
 	rc = load_paths(en, o, regs, n, e);
 	if (rc)
 		goto out;

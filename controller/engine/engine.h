@@ -82,6 +82,8 @@ struct engine_options {
 	int64_t backup_every_ms;        /* scheduled backups (rec_backups);
 	                                 * 0 = none */
 	int backup_keep;                /* scheduled backups kept */
+	int64_t cron_grace_ms;          /* cron catch-up window (rec_cron);
+	                                 * 0 = no catch-up */
 	const char *manifests_applyset; /* the apply set they apply as, with
 	                                 * prune; NULL or "": none */
 	int64_t resync_ms;              /* 0 = ENGINE_RESYNC_MS; < 0 = never */

@@ -99,6 +99,7 @@ struct engine {
 	bool watch_manifests;
 	int64_t backup_every_ms;     /* for env */
 	int backup_keep;
+	int64_t cron_grace_ms;       /* for env */
 	int64_t resync_ms, debounce_ms;
 	struct paths paths;
 	struct rstate *rs;            /* reconcilers, registry order (those

@@ -552,6 +552,13 @@ const struct schema *rctx_schema(struct rctx *c)
 	return c->en->schema;
 }
 
+int rctx_transact(struct rctx *c,
+		  int (*fn)(struct store_txn *t, void *arg, struct err *e),
+		  void *arg, struct err *e)
+{
+	return store_write(c->en->store, fn, arg, e);
+}
+
 int rctx_apply(struct rctx *c, const struct manifest_set *set,
 	       const char *applyset, json_t **result, struct err *e)
 {

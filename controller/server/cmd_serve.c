@@ -169,6 +169,13 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 				return cli_usage("serve",
 						 "--backup-every needs a duration such as 1h, 30m or 45s, not '%s'",
 						 v);
+		} else if (take(argc, argv, &i, "--cron-grace", &v)) {
+			if (!strcmp(v, "0"))
+				o.cron_grace_ms = 0;
+			else if (*v && parse_duration(v, &o.cron_grace_ms))
+				return cli_usage("serve",
+						 "--cron-grace needs a duration such as 1h, 30m or 45s (0: no catch-up), not '%s'",
+						 v);
 		}
 		for (k = 0; !v && k < NNUM; k++) {
 			if (!take(argc, argv, &i, num_opts[k].name, &v))

@@ -17,6 +17,7 @@
 #include "api_governance.h"
 #include "api_status.h"
 #include "api_backups.h"
+#include "api_cron.h"
 /* END includes */
 
 const struct http_route http_routes[] = {
@@ -65,6 +66,11 @@ const struct http_route http_routes[] = {
 	/* backups (api_backups.c) */
 	{ "POST", "/api/v1/backups", api_backups_create, STREAM_NONE },
 	{ "GET", "/api/v1/backups", api_backups_list, STREAM_NONE },
+
+	/* the agent's scheduled tasks (api_cron.c) */
+	{ "POST", "/api/pocketcoder/schedule_task", api_cron_schedule, STREAM_NONE },
+	{ "GET", "/api/pocketcoder/scheduled_tasks", api_cron_list, STREAM_NONE },
+	{ "POST", "/api/pocketcoder/cancel_scheduled_task", api_cron_cancel, STREAM_NONE },
 };
 
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);

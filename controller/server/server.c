@@ -75,6 +75,7 @@ void server_options_init(struct server_options *o)
 	o->bcrypt_cost = AUTH_BCRYPT_COST_DEFAULT;
 	ratelimit_config_init(&o->rate);
 	o->backup_keep = 7;
+	o->cron_grace_ms = 3600 * 1000;
 }
 
 /* ---- the data directory lock ----------------------------------------- */
@@ -943,6 +944,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	eo.watch_manifests = o->watch_manifests;           /* engine */
 	eo.backup_every_ms = o->backup_every_ms;           /* engine */
 	eo.backup_keep = o->backup_keep;                   /* engine */
+	eo.cron_grace_ms = o->cron_grace_ms;               /* engine */
 	eo.manifests_applyset = srv.applyset;              /* engine */
 	rc = engine_new(&srv.engine, &eo, e);              /* engine */
 	if (!rc)                                           /* engine */

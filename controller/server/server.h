@@ -81,6 +81,8 @@ struct server_options {
 	int64_t backup_every_ms;     /* --backup-every; 0 = no scheduled
 	                              * backups (the default) */
 	int backup_keep;             /* --backup-keep, default 7 */
+	int64_t cron_grace_ms;       /* --cron-grace, default 1 h; 0 = no
+	                              * catch-up of missed cron slots */
 };
 
 struct hub;
