@@ -200,13 +200,16 @@ int err_list_summary(const struct err_list *l, struct err *e)
 		return e->code;
 	n = snprintf(e->msg, sizeof(e->msg), "%zu errors: ", l->total);
 	len = n > 0 ? (size_t)n : 0;
-	for (i = 0; i < l->n && len + 1 < sizeof(e->msg); i++) {
+	for (i = 0; i < l->n && i < ERR_SUMMARY_FIRST &&
+		    len + 1 < sizeof(e->msg); i++) {
 		n = snprintf(e->msg + len, sizeof(e->msg) - len, "%s%s",
 			     i ? "; " : "", l->v[i].err.msg);
 		if (n < 0)
 			break;
 		len += (size_t)n;
 	}
+	if (i < l->total && len + 1 < sizeof(e->msg))
+		snprintf(e->msg + len, sizeof(e->msg) - len, "; ...");
 	if (len + 1 >= sizeof(e->msg)) {
 		/* Cut: say so, and never inside a UTF-8 sequence. */
 		len = sizeof(e->msg) - 4;

@@ -123,9 +123,11 @@ void err_list_sort(struct err_list *l);
 /*
  * Put the list into one struct err for a caller that shows one line: the
  * first entry as it is when it is the only one, else its code and field
- * with the message "N errors: FIRST; SECOND; ..." (as many as fit). Returns
- * the code (0 for an empty list, e cleared).
+ * with the message "N errors: FIRST; SECOND; THIRD; ..." (the first
+ * ERR_SUMMARY_FIRST, as far as they fit). Returns the code (0 for an empty
+ * list, e cleared).
  */
+#define ERR_SUMMARY_FIRST 3
 int err_list_summary(const struct err_list *l, struct err *e);
 
 void err_list_release(struct err_list *l);   /* accepts NULL */

@@ -553,11 +553,13 @@ const struct schema *rctx_schema(struct rctx *c)
 }
 
 int rctx_apply(struct rctx *c, const struct manifest_set *set,
-	       const char *applyset, json_t **result, struct err *e)
+	       const char *applyset, struct err_list *errs, json_t **result,
+	       struct err *e)
 {
 	struct apply_opts ao;
 
 	memset(&ao, 0, sizeof(ao));
+	ao.errors = errs;
 	if (applyset && *applyset) {
 		ao.applyset = applyset;
 		ao.prune = true;

@@ -233,9 +233,11 @@ static const struct {
 	  "f.yaml:2:7: unknown key 'spec' in a list (expected items)", "spec" },
 	{ "items:\n  - 1\n", ERR_INVALID,
 	  "f.yaml:2:5: a document must be a mapping, not an integer", "" },
+	/* Every problem of the document, by position, in one line. */
 	{ "items:\n  - apiVersion: v2\n", ERR_INVALID,
-	  "f.yaml:2:17: apiVersion 'v2' is not supported (expected "
-	  "'pocketcoder.dev/v1')", "apiVersion" },
+	  "3 errors: f.yaml:2:5: missing 'kind'; f.yaml:2:5: missing "
+	  "'metadata'; f.yaml:2:17: apiVersion 'v2' is not supported "
+	  "(expected 'pocketcoder.dev/v1')", "" },
 	/* Errors of the YAML layer come through with their positions. */
 	{ MF_DOC("McpServer", "a", "spec: {x: 1, x: 2}\n"), ERR_INVALID,
 	  "f.yaml:5:14: duplicate key 'x'", "" },
