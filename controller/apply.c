@@ -246,7 +246,7 @@ static bool failed_has(const struct problems *pb, const char *coll,
  * the record's data, or NULL when it is new), field by field, as the
  * store would see them: unknown fields (with a "did you mean"), then in
  * schema order each field's type and value and each required field left
- * empty. Fields in done were reported already. Only on the way out of a
+ * empty. Fields in done (or NULL) were reported already. Only on the way out of a
  * failed put, so it may be slow: each field is checked alone, by the
  * schema's own normalisation over a collection of that one field.
  * Returns how many problems it reported, or a negative code.
@@ -334,13 +334,24 @@ static void id_cache_put(json_t *ids, const char *coll, const char *name,
 	json_object_set_new(ids, key, json_string(id));
 }
 
+/* Note field of a document as reported (*done: made on first use, so
+ * that a document without problems costs nothing). 0 or ERR_NOMEM. */
+static int mark_done(json_t **done, const char *field)
+{
+	if (!*done)
+		*done = json_object();
+	if (!*done || json_object_set_new(*done, field, json_true()))
+		return ERR_NOMEM;
+	return 0;
+}
+
 /* Report a problem of field in d (e set), and note the field as done. */
 static int field_problem(struct problems *pb, const struct manifest_doc *d,
-			 json_t *done, const char *field, struct err *e)
+			 json_t **done, const char *field, struct err *e)
 {
 	int rc = at_doc(pb, d, field, e);
 
-	if (rc != ERR_NOMEM && json_object_set_new(done, field, json_true()))
+	if (rc != ERR_NOMEM && mark_done(done, field))
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 	return rc;
 }
@@ -350,11 +361,12 @@ static int field_problem(struct problems *pb, const struct manifest_doc *d,
  * (a value that is already an existing record's id is accepted too), the
  * name field filled from metadata.name. Caller owns *out, also when the
  * document has problems: each is reported, its field left out of *out and
- * named in done, and ERR_INVALID returned (also, silently, when a
- * relation names a document that failed). Other codes end the pass.
+ * named in *done (made when needed), and ERR_INVALID returned (also,
+ * silently, when a relation names a document that failed). Other codes
+ * end the pass.
  */
 static int doc_data(struct store_txn *t, json_t *ids, struct problems *pb,
-		    const struct manifest_doc *d, json_t *done, json_t **out,
+		    const struct manifest_doc *d, json_t **done, json_t **out,
 		    struct err *e)
 {
 	const struct collection *c = d->coll;
@@ -421,7 +433,7 @@ static int doc_data(struct store_txn *t, json_t *ids, struct problems *pb,
 					goto out;
 			}
 			bad = ERR_INVALID;
-			rc = json_object_set_new(done, f->name, json_true());
+			rc = mark_done(done, f->name);
 			if (!rc)
 				rc = json_object_del(data, f->name);
 			if (rc) {
@@ -720,12 +732,7 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 
 	record_init(&before);
 	record_init(&after);
-	done = json_object();
-	if (!done) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	rc = doc_data(t, ids, pb, d, done, &data, e);
+	rc = doc_data(t, ids, pb, d, &done, &data, e);
 	if (rc == ERR_INVALID) {
 		/* The rest of the document is checked all the same. */
 		rc = diagnose(pb, d, data, NULL, done);

@@ -340,12 +340,19 @@ static bool among(const char *key, const char *const *names)
 	return false;
 }
 
+/* What check_envelope() found: borrowed from the document. */
+struct envelope {
+	const struct collection *coll;   /* the kind's, or NULL */
+	json_t *meta, *spec;             /* or NULL */
+};
+
 /* The envelope's keys, kind and metadata; every problem is reported, the
- * code of the first returned. *coll is the kind's collection or NULL. */
+ * code of the first returned. */
 static int check_envelope(const struct schema *schema,
 			  const struct docctx *c, json_t *v,
-			  const struct collection **coll)
+			  struct envelope *env)
 {
+	const struct collection **coll = &env->coll;
 	const char *key, *s;
 	json_t *item, *meta, *api, *kind, *spec;
 	char hint[160], rel[ERR_FIELD_MAX];
@@ -389,7 +396,7 @@ static int check_envelope(const struct schema *schema,
 		}
 	}
 
-	meta = json_object_get(v, "metadata");
+	meta = env->meta = json_object_get(v, "metadata");
 	if (!meta) {
 		keep(&rc, at(c, "", ERR_INVALID, "missing 'metadata'"));
 	} else if (!json_is_object(meta)) {
@@ -410,7 +417,7 @@ static int check_envelope(const struct schema *schema,
 		keep(&rc, check_name(c, json_object_get(meta, "name")));
 	}
 
-	spec = json_object_get(v, "spec");
+	spec = env->spec = json_object_get(v, "spec");
 	if (spec && !json_is_null(spec) && !json_is_object(spec))
 		keep(&rc, at(c, "spec", ERR_INVALID,
 			     "spec must be a mapping, not %s", type_name(spec)));
@@ -427,8 +434,9 @@ static int load_doc(const struct schema *schema, const struct docctx *c,
 		    json_t *v, struct manifest_set *m, json_t *seen)
 {
 	struct manifest_doc d;
+	struct envelope env;
 	const char *s;
-	json_t *meta, *spec, *idx;
+	json_t *spec, *idx;
 	char *seen_key = NULL;
 	int rc = 0;
 
@@ -437,17 +445,17 @@ static int load_doc(const struct schema *schema, const struct docctx *c,
 		return at(c, "", ERR_INVALID,
 			  "a document must be a mapping, not %s",
 			  type_name(v));
-	rc = check_envelope(schema, c, v, &d.coll);
-	meta = json_object_get(v, "metadata");
-	if (json_is_object(meta))
-		keep(&rc, check_labels(c, json_object_get(meta, "labels"),
+	rc = check_envelope(schema, c, v, &env);
+	d.coll = env.coll;
+	if (json_is_object(env.meta))
+		keep(&rc, check_labels(c, json_object_get(env.meta, "labels"),
 				       &d.labels));
 	if (rc)
 		goto out;
 
 	/* The shape is right; now the duplicate check and the copies. */
-	spec = json_object_get(v, "spec");
-	s = json_string_value(json_object_get(meta, "name"));
+	spec = env.spec;
+	s = json_string_value(json_object_get(env.meta, "name"));
 	if (asprintf(&seen_key, "%s/%s", d.coll->name, s) < 0) {
 		seen_key = NULL;
 		rc = at(c, "", ERR_NOMEM, "out of memory");
