@@ -682,6 +682,23 @@ static void name_clash(struct store_txn *t, const struct problems *pb,
 	}
 }
 
+/* diagnose() d's data over the record as stored (if there is one, as a
+ * partial put would). How many problems, or a code with e set. */
+static int diagnose_doc(struct store_txn *t, struct problems *pb,
+			const struct manifest_doc *d, json_t *data,
+			const json_t *done, struct err *e)
+{
+	struct record stored;
+	int n;
+
+	record_init(&stored);
+	n = diagnose(pb, d, data,
+		     store_txn_get_by_name(t, d->coll->name, d->name, &stored,
+					   NULL) ? NULL : stored.data, done);
+	record_release(&stored);
+	return n < 0 ? err_set(e, n, "cannot check the document") : n;
+}
+
 /* The put of d failed with e: report its problems (every one the
  * diagnosis finds, else e) and return a doc_problem() code, or end the
  * pass with another. */
@@ -689,7 +706,6 @@ static int put_problem(struct store_txn *t, struct problems *pb,
 		       const struct manifest_doc *d, json_t *data,
 		       const json_t *done, struct err *e)
 {
-	struct record stored;
 	int rc = e->code, n = 0;
 
 	if (!doc_problem(rc))
@@ -699,13 +715,9 @@ static int put_problem(struct store_txn *t, struct problems *pb,
 		return at_doc(pb, d, e->field, e);
 	}
 	if (rc == ERR_INVALID) {
-		record_init(&stored);
-		n = store_txn_get_by_name(t, d->coll->name, d->name, &stored,
-					  NULL) ? diagnose(pb, d, data, NULL, done) :
-						  diagnose(pb, d, data, stored.data, done);
-		record_release(&stored);
+		n = diagnose_doc(t, pb, d, data, done, e);
 		if (n < 0)
-			return err_set(e, n, "cannot check the document");
+			return n;
 	}
 	return n ? rc : at_doc(pb, d, e->field, e);
 }
@@ -735,9 +747,8 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	rc = doc_data(t, ids, pb, d, &done, &data, e);
 	if (rc == ERR_INVALID) {
 		/* The rest of the document is checked all the same. */
-		rc = diagnose(pb, d, data, NULL, done);
-		rc = rc < 0 ? err_set(e, rc, "cannot check the document") :
-			      ERR_INVALID;
+		rc = diagnose_doc(t, pb, d, data, done, e);
+		rc = rc < 0 ? rc : ERR_INVALID;
 		goto out;
 	}
 	if (rc)
@@ -964,10 +975,11 @@ static int run(struct store *s, const struct manifest_set *m,
 				       with_diff, items, members, e);
 			if (rc && !doc_problem(rc))
 				goto out;
-			if (rc && pb.errs->total >= ERR_LIST_MAX)
-				break;   /* enough for one pass */
+			if (pb.errs->total >= ERR_LIST_MAX)
+				goto checked;   /* enough for one pass */
 		}
 	}
+checked:
 	/* Any problem, here or in what the caller found before (a list
 	 * given with errors in it): nothing is written, nothing pruned. */
 	if (pb.errs->total) {

@@ -346,6 +346,32 @@ struct envelope {
 	json_t *meta, *spec;             /* or NULL */
 };
 
+/*
+ * Report each key of obj (at relpfx + key) that is not among names:
+ * "WHAT 'KEY'SUFFIX (did you mean 'X'?) (expected EXPECTED)". Returns
+ * the code of the first report, or 0.
+ */
+static int check_keys(const struct docctx *c, json_t *obj,
+		      const char *relpfx, const char *const *names,
+		      const char *what, const char *suffix,
+		      const char *expected)
+{
+	char hint[160], rel[ERR_FIELD_MAX];
+	const char *key;
+	json_t *item;
+	int rc = 0;
+
+	json_object_foreach(obj, key, item) {
+		if (among(key, names))
+			continue;
+		snprintf(rel, sizeof(rel), "%s%s", relpfx, key);
+		hint_from(key, names, hint, sizeof(hint));
+		keep(&rc, at(c, rel, ERR_INVALID, "%s '%.*s'%s%s (expected %s)",
+			     what, qlen(key), key, suffix, hint, expected));
+	}
+	return rc;
+}
+
 /* The envelope's keys, kind and metadata; every problem is reported, the
  * code of the first returned. */
 static int check_envelope(const struct schema *schema,
@@ -353,20 +379,14 @@ static int check_envelope(const struct schema *schema,
 			  struct envelope *env)
 {
 	const struct collection **coll = &env->coll;
-	const char *key, *s;
-	json_t *item, *meta, *api, *kind, *spec;
-	char hint[160], rel[ERR_FIELD_MAX];
-	int rc = 0;
+	const char *s;
+	json_t *meta, *api, *kind, *spec;
+	char hint[160];
+	int rc;
 
 	*coll = NULL;
-	json_object_foreach(v, key, item) {
-		if (among(key, top_keys))
-			continue;
-		hint_from(key, top_keys, hint, sizeof(hint));
-		keep(&rc, at(c, key, ERR_INVALID,
-			     "unknown key '%.*s'%s (expected apiVersion, "
-			     "kind, metadata and spec)", qlen(key), key, hint));
-	}
+	rc = check_keys(c, v, "", top_keys, "unknown key", "",
+			"apiVersion, kind, metadata and spec");
 
 	api = json_object_get(v, "apiVersion");
 	s = json_is_string(api) ? json_string_value(api) : type_name(api);
@@ -404,16 +424,9 @@ static int check_envelope(const struct schema *schema,
 			     "metadata must be a mapping, not %s",
 			     type_name(meta)));
 	} else {
-		json_object_foreach(meta, key, item) {
-			if (among(key, meta_keys))
-				continue;
-			snprintf(rel, sizeof(rel), "metadata.%s", key);
-			hint_from(key, meta_keys, hint, sizeof(hint));
-			keep(&rc, at(c, rel, ERR_INVALID,
-				     "metadata key '%.*s' is not supported%s "
-				     "(expected name and labels)", qlen(key),
-				     key, hint));
-		}
+		keep(&rc, check_keys(c, meta, "metadata.", meta_keys,
+				     "metadata key", " is not supported",
+				     "name and labels"));
 		keep(&rc, check_name(c, json_object_get(meta, "name")));
 	}
 
@@ -515,19 +528,10 @@ static size_t doc_count(json_t *v)
  * other keys are refused, each reported. */
 static int check_list_wrapper(const struct docctx *c, json_t *v)
 {
-	const char *key;
-	json_t *item, *kind;
-	char hint[160];
-	int rc = 0;
+	json_t *kind;
+	int rc = check_keys(c, v, "", list_keys, "unknown key", " in a list",
+			    "items");
 
-	json_object_foreach(v, key, item) {
-		if (among(key, list_keys))
-			continue;
-		hint_from(key, list_keys, hint, sizeof(hint));
-		keep(&rc, at(c, key, ERR_INVALID,
-			     "unknown key '%.*s' in a list%s (expected items)",
-			     qlen(key), key, hint));
-	}
 	kind = json_object_get(v, "kind");
 	if (kind && !(json_is_string(kind) &&
 		      !strcmp(json_string_value(kind), "List")))
