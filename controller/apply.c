@@ -192,6 +192,23 @@ struct problems {
 	const struct manifest_set *set;
 };
 
+#define COLL_KEY_MAX 512
+
+/* "collection\x1fname" into key, the key of a record in the id cache and
+ * in the failed set; cut (never overrun) past COLL_KEY_MAX - 1 bytes. Two
+ * copies instead of snprintf(): it runs once or twice per document. */
+static void coll_key(char key[COLL_KEY_MAX], const char *coll,
+		     const char *name)
+{
+	size_t a = strnlen(coll, COLL_KEY_MAX - 2);
+	size_t b = strnlen(name, COLL_KEY_MAX - 2 - a);
+
+	memcpy(key, coll, a);
+	key[a] = '\x1f';
+	memcpy(key + a + 1, name, b);
+	key[a + 1 + b] = '\0';
+}
+
 /* Problems in a document, reported and gone past; anything else (the
  * database, memory) ends the pass. */
 static bool doc_problem(int rc)
@@ -200,16 +217,17 @@ static bool doc_problem(int rc)
 	       rc == ERR_NOT_FOUND || rc == ERR_FORBIDDEN;
 }
 
-/* Prefix e with the position of field in document d (of the mapping it
- * would be in when d does not set it) and report it. Returns e->code,
- * or ERR_NOMEM. */
-static int at_doc(struct problems *pb, const struct manifest_doc *d,
-		  const char *field, struct err *e)
+/* Prefix e with the position of field in document d (of its key when
+ * key; of the mapping it would be in when d does not set it) and report
+ * it. Returns e->code, or ERR_NOMEM. */
+static int report(struct problems *pb, const struct manifest_doc *d,
+		  const char *field, bool key, struct err *e)
 {
 	char path[ERR_FIELD_MAX];
 	int line, col;
 
-	manifest_doc_locate(d, field && *field ? field : NULL, &line, &col);
+	manifest_doc_locate(d, field && *field ? field : NULL, key, &line,
+			    &col);
 	if (field && *field) {
 		snprintf(path, sizeof(path), "spec.%.*s",
 			 (int)sizeof(path) - 6, field);
@@ -223,11 +241,18 @@ static int at_doc(struct problems *pb, const struct manifest_doc *d,
 	return e->code;
 }
 
+/* report() a problem with the value of field (or with the document). */
+static int at_doc(struct problems *pb, const struct manifest_doc *d,
+		  const char *field, struct err *e)
+{
+	return report(pb, d, field, false, e);
+}
+
 static int failed_put(struct problems *pb, const char *coll, const char *name)
 {
-	char key[512];
+	char key[COLL_KEY_MAX];
 
-	snprintf(key, sizeof(key), "%s\x1f%s", coll, name);
+	coll_key(key, coll, name);
 	return json_object_set_new(pb->failed, key, json_true()) ? ERR_NOMEM
 								 : 0;
 }
@@ -235,9 +260,9 @@ static int failed_put(struct problems *pb, const char *coll, const char *name)
 static bool failed_has(const struct problems *pb, const char *coll,
 		       const char *name)
 {
-	char key[512];
+	char key[COLL_KEY_MAX];
 
-	snprintf(key, sizeof(key), "%s\x1f%s", coll, name);
+	coll_key(key, coll, name);
 	return json_object_get(pb->failed, key) != NULL;
 }
 
@@ -276,7 +301,7 @@ static int diagnose(struct problems *pb, const struct manifest_doc *d,
 		suggest_hint(&sg, hint, sizeof(hint));
 		err_set_field(&e1, ERR_INVALID, key, "unknown field '%.64s'%s",
 			      key, hint);
-		rc = at_doc(pb, d, key, &e1);
+		rc = report(pb, d, key, true, &e1);
 		if (rc == ERR_NOMEM)
 			return rc;
 		n++;
@@ -319,18 +344,18 @@ static int diagnose(struct problems *pb, const struct manifest_doc *d,
 static const char *id_cache_get(json_t *ids, const char *coll,
 				const char *name)
 {
-	char key[512];
+	char key[COLL_KEY_MAX];
 
-	snprintf(key, sizeof(key), "%s\x1f%s", coll, name);
+	coll_key(key, coll, name);
 	return json_string_value(json_object_get(ids, key));
 }
 
 static void id_cache_put(json_t *ids, const char *coll, const char *name,
 			 const char *id)
 {
-	char key[512];
+	char key[COLL_KEY_MAX];
 
-	snprintf(key, sizeof(key), "%s\x1f%s", coll, name);
+	coll_key(key, coll, name);
 	json_object_set_new(ids, key, json_string(id));
 }
 

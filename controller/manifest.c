@@ -39,6 +39,8 @@ struct docctx {
 
 static int at(const struct docctx *c, const char *rel, int code,
 	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int at_key(const struct docctx *c, const char *rel, int code,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* How many bytes of s to quote in a message: at most QUOTE_MAX, and never
  * half of a UTF-8 sequence (messages end up in JSON replies). */
@@ -54,23 +56,23 @@ static int qlen(const char *s)
 
 /*
  * Record "FILE:LINE:COL: message" with the position of rel (a path inside
- * the document, "" for the document itself) and e->field = rel.
+ * the document, "" for the document itself; of its key when key) and
+ * e->field = rel.
  */
-static int at(const struct docctx *c, const char *rel, int code,
-	      const char *fmt, ...)
+__attribute__((format(printf, 5, 0)))
+static int vat(const struct docctx *c, const char *rel, bool key, int code,
+	       const char *fmt, va_list ap)
 {
 	char msg[ERR_MSG_MAX], abs[ERR_FIELD_MAX * 2];
 	int line = 0, col = 0;
-	va_list ap;
 	int rc;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (rel && *rel) {
 		snprintf(abs, sizeof(abs), "%s%s%s", c->prefix,
 			 *c->prefix ? "." : "", rel);
-		yaml_doc_pos(c->ydoc, abs, &line, &col);
+		(key ? yaml_doc_key_pos : yaml_doc_pos)(c->ydoc, abs, &line,
+							&col);
 	}
 	if (!line) {
 		line = c->line;
@@ -80,6 +82,32 @@ static int at(const struct docctx *c, const char *rel, int code,
 			   c->file, line, col, msg);
 	if (err_list_add(c->errs, c->e, c->file, line, col))
 		return err_set(c->e, ERR_NOMEM, "out of memory");
+	return rc;
+}
+
+/* A problem with the value at rel. */
+static int at(const struct docctx *c, const char *rel, int code,
+	      const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vat(c, rel, false, code, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* A problem with the key of rel itself (unknown, misspelt). */
+static int at_key(const struct docctx *c, const char *rel, int code,
+		  const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vat(c, rel, true, code, fmt, ap);
+	va_end(ap);
 	return rc;
 }
 
@@ -366,7 +394,7 @@ static int check_keys(const struct docctx *c, json_t *obj,
 			continue;
 		snprintf(rel, sizeof(rel), "%s%s", relpfx, key);
 		hint_from(key, names, hint, sizeof(hint));
-		keep(&rc, at(c, rel, ERR_INVALID, "%s '%.*s'%s%s (expected %s)",
+		keep(&rc, at_key(c, rel, ERR_INVALID, "%s '%.*s'%s%s (expected %s)",
 			     what, qlen(key), key, suffix, hint, expected));
 	}
 	return rc;
@@ -720,7 +748,7 @@ void manifest_doc_where(const struct manifest_doc *d, const char *field,
 }
 
 void manifest_doc_locate(const struct manifest_doc *d, const char *field,
-			 int *line, int *column)
+			 bool key, int *line, int *column)
 {
 	const struct yaml_doc y = { NULL, 0, 0, d->positions };
 	char path[ERR_FIELD_MAX + 8];
@@ -729,15 +757,15 @@ void manifest_doc_locate(const struct manifest_doc *d, const char *field,
 	*line = *column = 0;
 	snprintf(path, sizeof(path), "spec%s%s", field && *field ? "." : "",
 		 field ? field : "");
-	/* The field, else the mapping it would be in, up to spec. */
-	for (;;) {
-		yaml_doc_pos(&y, path, line, column);
+	(key ? yaml_doc_key_pos : yaml_doc_pos)(&y, path, line, column);
+	if (*line)
+		return;
+	/* Not set: the key of the mapping it would be in, up to spec. */
+	while ((dot = strrchr(path, '.'))) {
+		*dot = '\0';
+		yaml_doc_key_pos(&y, path, line, column);
 		if (*line)
 			return;
-		dot = strrchr(path, '.');
-		if (!dot)
-			break;
-		*dot = '\0';
 	}
 	*line = d->line;
 	*column = d->column;

@@ -15,6 +15,7 @@
 #ifndef POCKETCTL_MANIFEST_H
 #define POCKETCTL_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -105,10 +106,10 @@ void manifest_set_release(struct manifest_set *m);  /* accepts NULL */
 void manifest_doc_where(const struct manifest_doc *d, const char *field,
 			char *out, size_t n);
 
-/* The line and column of spec field (a path such as "env_vars.KEY"), or,
- * when the document does not set it, of the nearest mapping it would be
- * in ("spec"), else of the document. */
+/* The line and column of spec field (a path such as "env_vars.KEY"; of
+ * its key when key), or, when the document does not set it, of the key of
+ * the nearest mapping it would be in ("spec:"), else of the document. */
 void manifest_doc_locate(const struct manifest_doc *d, const char *field,
-			 int *line, int *column);
+			 bool key, int *line, int *column);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Every validation error in one pass (manifest.c, apply.c, suggest.c):
 # `apply` and `diff` report all the problems of all the files, each with
-# FILE:LINE:COL (a missing field at the mapping that lacks it), a unique
+# FILE:LINE:COL (of the key for an unknown one, of the value for a bad one,
+# of the mapping's key for a missing field), a unique
 # clash names the other record KIND/NAME, unknown kinds and fields get a
 # "did you mean" from the schema, nothing is written, exit 2 - offline,
 # through a server (the same lines; POST /api/v1/apply answers them all
@@ -80,13 +81,13 @@ expect_five() {
   local out="$1" d="$2"
   [ "$(grep -c '^pocketctl: ' <<<"$out")" -eq 6 ] || { echo "$out"; return 1; }
   grep -qxF "pocketctl: $d/a.yaml:9:7: unknown kind 'ToolPermision' (did you mean 'ToolPermission'?)" <<<"$out"
-  grep -qxF "pocketctl: $d/a.yaml:20:3: spec.pattern: missing required value" <<<"$out"
-  grep -qxF "pocketctl: $d/a.yaml:22:11: spec.patern: unknown field 'patern' (did you mean 'pattern'?)" <<<"$out"
+  grep -qxF "pocketctl: $d/a.yaml:19:1: spec.pattern: missing required value" <<<"$out"
+  grep -qxF "pocketctl: $d/a.yaml:22:3: spec.patern: unknown field 'patern' (did you mean 'pattern'?)" <<<"$out"
   grep -qxF "pocketctl: $d/b.yaml:19:11: spec.action: value 'maybe' is not one of allow|ask|deny" <<<"$out"
   grep -qxF "pocketctl: $d/b.yaml:26:10: spec.agent: value ('poco', 'bash', '*') is not unique for tool_permissions (agent, tool, pattern): ToolPermission/p3 ($d/b.yaml:1:1) has it" <<<"$out"
   [ "$(tail -n 1 <<<"$out")" = "pocketctl: 5 errors, nothing written" ]
   [ "$(grep -o '[ab].yaml:[0-9]*' <<<"$out" | tr '\n' ' ')" = \
-    "a.yaml:9 a.yaml:20 a.yaml:22 b.yaml:19 b.yaml:26 b.yaml:1 " ]
+    "a.yaml:9 a.yaml:19 a.yaml:22 b.yaml:19 b.yaml:26 b.yaml:1 " ]
 }
 
 @test "five errors across two files: all reported with positions, nothing written, exit 2" {
@@ -125,8 +126,8 @@ expect_five() {
   printf 'apiVersion: pocketcoder.dev/v1\nkind: AiPrompt\nmetadata: {name: y}\nspec: {Body: hi}\n' >"$T/case.yaml"
   run pctl apply -f "$T/case.yaml"
   [ "$status" -eq 2 ]
-  [[ "$output" == *"case.yaml:4:14: spec.Body: unknown field 'Body' (did you mean 'body'?)"* ]]
-  [[ "$output" == *"case.yaml:4:7: spec.body: missing required value"* ]]
+  [[ "$output" == *"case.yaml:4:8: spec.Body: unknown field 'Body' (did you mean 'body'?)"* ]]
+  [[ "$output" == *"case.yaml:4:1: spec.body: missing required value"* ]]
 }
 
 @test "through a server: the same lines, and POST /api/v1/apply lists every error" {
@@ -152,7 +153,7 @@ assert r["status"] == 400, r
 assert r["errorCount"] == 5, r
 e = r["errors"]
 assert [(x["file"], x["line"], x["column"]) for x in e] == [
-    ("a.yaml", 9, 7), ("a.yaml", 20, 3), ("a.yaml", 22, 11),
+    ("a.yaml", 9, 7), ("a.yaml", 19, 1), ("a.yaml", 22, 3),
     ("b.yaml", 19, 11), ("b.yaml", 26, 10)], e
 # The PocketBase shape describes the first of them.
 assert r["message"] == e[0]["message"], r
@@ -185,7 +186,7 @@ degraded() { [ -n "$(degraded_message)" ]; }
   mv "$T/two.yaml" "$T/w/two.yaml"
   wait_for 20 degraded
   msg="$(degraded_message)"
-  [ "$msg" = "3 errors: $T/w/two.yaml:9:7: unknown kind 'ToolPermision' (did you mean 'ToolPermission'?); $T/w/two.yaml:20:3: spec.pattern: missing required value; $T/w/two.yaml:22:11: spec.patern: unknown field 'patern' (did you mean 'pattern'?)" ] || { echo "$msg"; false; }
+  [ "$msg" = "3 errors: $T/w/two.yaml:9:7: unknown kind 'ToolPermision' (did you mean 'ToolPermission'?); $T/w/two.yaml:19:1: spec.pattern: missing required value; $T/w/two.yaml:22:3: spec.patern: unknown field 'patern' (did you mean 'pattern'?)" ] || { echo "$msg"; false; }
   # Nothing of the file was applied, not even its good documents.
   ! pctl get AiPrompt three >/dev/null 2>&1
   ! pctl get AiAgent poco >/dev/null 2>&1

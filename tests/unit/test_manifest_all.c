@@ -54,10 +54,10 @@ Test(manifest_all, bad_documents_reported_good_ones_loaded)
 	cr_assert_eq(l.total, 5);
 	cr_expect_str_eq(l.v[0].err.msg, "f.yaml:8:7: unknown kind 'AiPromt' "
 			 "(did you mean 'AiPrompt'?)");
-	cr_expect_str_eq(l.v[1].err.msg, "f.yaml:9:29: metadata key 'labls' "
+	cr_expect_str_eq(l.v[1].err.msg, "f.yaml:9:22: metadata key 'labls' "
 			 "is not supported (did you mean 'labels'?) (expected "
 			 "name and labels)");
-	cr_expect_str_eq(l.v[2].err.msg, "f.yaml:10:7: unknown key 'sepc' "
+	cr_expect_str_eq(l.v[2].err.msg, "f.yaml:10:1: unknown key 'sepc' "
 			 "(did you mean 'spec'?) (expected apiVersion, kind, "
 			 "metadata and spec)");
 	cr_expect_str_eq(l.v[3].err.msg, "f.yaml:14:5: a document must be a "
