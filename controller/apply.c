@@ -6,6 +6,10 @@
  * be resolved against records created by the same apply, and a dry run or
  * diff simply aborts at the end. That gives the three commands exactly the
  * same validation and the same answers.
+ *
+ * A document with a problem does not stop the pass: the problem is
+ * reported (struct problems), the document left out, and the next one
+ * checked, so that one run finds them all; then nothing is committed.
  */
 #include "apply.h"
 
@@ -14,6 +18,7 @@
 #include <string.h>
 
 #include "applyset.h"
+#include "suggest.h"
 #include "util.h"
 
 /* Looks a record up by id, inside a transaction or through the store. */
@@ -176,22 +181,159 @@ out:
 	return rc;
 }
 
-/* Prefix e with the position of field in document d. */
-static int at_doc(const struct manifest_doc *d, const char *field,
-		  struct err *e)
-{
-	char where[512];
-	char path[ERR_FIELD_MAX];
+/*
+ * The problems found so far in one pass: every one is reported to errs
+ * (with its position), and the documents that had one are remembered so
+ * that a document naming one of them in a relation is not blamed for it.
+ */
+struct problems {
+	struct err_list *errs;
+	json_t *failed;                  /* "collection\x1fname" -> true */
+	const struct manifest_set *set;
+};
 
-	manifest_doc_where(d, field && *field ? field : NULL, where,
-			   sizeof(where));
+#define COLL_KEY_MAX 512
+
+/* "collection\x1fname" into key, the key of a record in the id cache and
+ * in the failed set; cut (never overrun) past COLL_KEY_MAX - 1 bytes. Two
+ * copies instead of snprintf(): it runs once or twice per document. */
+static void coll_key(char key[COLL_KEY_MAX], const char *coll,
+		     const char *name)
+{
+	size_t a = strnlen(coll, COLL_KEY_MAX - 2);
+	size_t b = strnlen(name, COLL_KEY_MAX - 2 - a);
+
+	memcpy(key, coll, a);
+	key[a] = '\x1f';
+	memcpy(key + a + 1, name, b);
+	key[a + 1 + b] = '\0';
+}
+
+/* Problems in a document, reported and gone past; anything else (the
+ * database, memory) ends the pass. */
+static bool doc_problem(int rc)
+{
+	return rc == ERR_INVALID || rc == ERR_CONFLICT ||
+	       rc == ERR_NOT_FOUND || rc == ERR_FORBIDDEN;
+}
+
+/* Prefix e with the position of field in document d (of its key when
+ * key; of the mapping it would be in when d does not set it) and report
+ * it. Returns e->code, or ERR_NOMEM. */
+static int report(struct problems *pb, const struct manifest_doc *d,
+		  const char *field, bool key, struct err *e)
+{
+	char path[ERR_FIELD_MAX];
+	int line, col;
+
+	manifest_doc_locate(d, field && *field ? field : NULL, key, &line,
+			    &col);
 	if (field && *field) {
 		snprintf(path, sizeof(path), "spec.%.*s",
 			 (int)sizeof(path) - 6, field);
 		snprintf(e->field, sizeof(e->field), "%s", path);
-		return err_prefix(e, "%s: %s: ", where, path);
+		err_prefix(e, "%s:%d:%d: %s: ", d->file, line, col, path);
+	} else {
+		err_prefix(e, "%s:%d:%d: ", d->file, line, col);
 	}
-	return err_prefix(e, "%s: ", where);
+	if (err_list_add(pb->errs, e, d->file, line, col))
+		return err_set(e, ERR_NOMEM, "out of memory");
+	return e->code;
+}
+
+/* report() a problem with the value of field (or with the document). */
+static int at_doc(struct problems *pb, const struct manifest_doc *d,
+		  const char *field, struct err *e)
+{
+	return report(pb, d, field, false, e);
+}
+
+static int failed_put(struct problems *pb, const char *coll, const char *name)
+{
+	char key[COLL_KEY_MAX];
+
+	coll_key(key, coll, name);
+	return json_object_set_new(pb->failed, key, json_true()) ? ERR_NOMEM
+								 : 0;
+}
+
+static bool failed_has(const struct problems *pb, const char *coll,
+		       const char *name)
+{
+	char key[COLL_KEY_MAX];
+
+	coll_key(key, coll, name);
+	return json_object_get(pb->failed, key) != NULL;
+}
+
+/*
+ * Every problem of document d's record data (after doc_data(); stored:
+ * the record's data, or NULL when it is new), field by field, as the
+ * store would see them: unknown fields (with a "did you mean"), then in
+ * schema order each field's type and value and each required field left
+ * empty. Fields in done (or NULL) were reported already. Only on the way out of a
+ * failed put, so it may be slow: each field is checked alone, by the
+ * schema's own normalisation over a collection of that one field.
+ * Returns how many problems it reported, or a negative code.
+ */
+static int diagnose(struct problems *pb, const struct manifest_doc *d,
+		    json_t *data, json_t *stored, const json_t *done)
+{
+	const struct collection *c = d->coll;
+	struct collection one;
+	struct field f1;
+	struct suggest sg;
+	struct err e1;
+	json_t *in, *out, *v;
+	const char *key;
+	char hint[160];
+	int n = 0, rc;
+	size_t i;
+
+	json_object_foreach(data, key, v) {
+		if (collection_field(c, key) ||
+		    json_object_get(done, key))
+			continue;
+		suggest_init(&sg, key);
+		for (i = 0; i < c->nfields; i++)
+			suggest_consider(&sg, c->fields[i].name,
+					 c->fields[i].name);
+		suggest_hint(&sg, hint, sizeof(hint));
+		err_set_field(&e1, ERR_INVALID, key, "unknown field '%.64s'%s",
+			      key, hint);
+		rc = report(pb, d, key, true, &e1);
+		if (rc == ERR_NOMEM)
+			return rc;
+		n++;
+	}
+	one = *c;
+	one.fields = &f1;
+	one.nfields = 1;
+	for (i = 0; i < c->nfields; i++) {
+		key = c->fields[i].name;
+		if (json_object_get(done, key))
+			continue;
+		f1 = c->fields[i];
+		v = json_object_get(data, key);
+		in = v ? json_pack("{s:O}", key, v) : json_object();
+		if (!in)
+			return ERR_NOMEM;
+		out = NULL;
+		err_clear(&e1);
+		rc = schema_normalize(&one, in, json_is_object(stored) ? stored :
+					       NULL, &out, &e1);
+		json_decref(in);
+		json_decref(out);
+		if (!rc)
+			continue;
+		if (!doc_problem(rc))
+			return rc;
+		rc = at_doc(pb, d, key, &e1);
+		if (rc == ERR_NOMEM)
+			return rc;
+		n++;
+	}
+	return n;
 }
 
 /*
@@ -202,33 +344,60 @@ static int at_doc(const struct manifest_doc *d, const char *field,
 static const char *id_cache_get(json_t *ids, const char *coll,
 				const char *name)
 {
-	char key[512];
+	char key[COLL_KEY_MAX];
 
-	snprintf(key, sizeof(key), "%s\x1f%s", coll, name);
+	coll_key(key, coll, name);
 	return json_string_value(json_object_get(ids, key));
 }
 
 static void id_cache_put(json_t *ids, const char *coll, const char *name,
 			 const char *id)
 {
-	char key[512];
+	char key[COLL_KEY_MAX];
 
-	snprintf(key, sizeof(key), "%s\x1f%s", coll, name);
+	coll_key(key, coll, name);
 	json_object_set_new(ids, key, json_string(id));
+}
+
+/* Note field of a document as reported (*done: made on first use, so
+ * that a document without problems costs nothing). 0 or ERR_NOMEM. */
+static int mark_done(json_t **done, const char *field)
+{
+	if (!*done)
+		*done = json_object();
+	if (!*done || json_object_set_new(*done, field, json_true()))
+		return ERR_NOMEM;
+	return 0;
+}
+
+/* Report a problem of field in d (e set), and note the field as done. */
+static int field_problem(struct problems *pb, const struct manifest_doc *d,
+			 json_t **done, const char *field, struct err *e)
+{
+	int rc = at_doc(pb, d, field, e);
+
+	if (rc != ERR_NOMEM && mark_done(done, field))
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+	return rc;
 }
 
 /*
  * Turn a document's spec into record data: relation names resolved to ids
  * (a value that is already an existing record's id is accepted too), the
- * name field filled from metadata.name. Caller owns *out.
+ * name field filled from metadata.name. Caller owns *out, also when the
+ * document has problems: each is reported, its field left out of *out and
+ * named in *done (made when needed), and ERR_INVALID returned (also,
+ * silently, when a relation names a document that failed). Other codes
+ * end the pass.
  */
-static int doc_data(struct store_txn *t, json_t *ids,
-		    const struct manifest_doc *d, json_t **out, struct err *e)
+static int doc_data(struct store_txn *t, json_t *ids, struct problems *pb,
+		    const struct manifest_doc *d, json_t **done, json_t **out,
+		    struct err *e)
 {
 	const struct collection *c = d->coll;
 	json_t *data = NULL;
 	size_t i;
-	int rc = 0;
+	int rc = 0, bad = 0;
 
 	data = json_deep_copy(d->spec);
 	if (!data)
@@ -238,10 +407,13 @@ static int doc_data(struct store_txn *t, json_t *ids,
 
 		if (n && (!json_is_string(n) ||
 			  strcmp(json_string_value(n), d->name))) {
-			rc = err_set_field(e, ERR_INVALID, c->name_field,
-					   "must equal metadata.name '%s' (or be left out)",
-					   d->name);
-			goto out;
+			err_set_field(e, ERR_INVALID, c->name_field,
+				      "must equal metadata.name '%s' (or be left out)",
+				      d->name);
+			rc = field_problem(pb, d, done, c->name_field, e);
+			if (rc == ERR_NOMEM)
+				goto out;
+			bad = rc;
 		}
 		json_object_set_new(data, c->name_field, json_string(d->name));
 	}
@@ -252,9 +424,14 @@ static int doc_data(struct store_txn *t, json_t *ids,
 		const char *ref, *cached;
 
 		if (f->type == FT_PASSWORD && v && !json_is_null(v)) {
-			rc = err_set_field(e, ERR_INVALID, f->name,
-					   "passwords cannot be set from manifests; set them through the API");
-			goto out;
+			err_set_field(e, ERR_INVALID, f->name,
+				      "passwords cannot be set from manifests; set them through the API");
+			rc = field_problem(pb, d, done, f->name, e);
+			if (rc == ERR_NOMEM)
+				goto out;
+			bad = rc;
+			json_object_del(data, f->name);
+			continue;
 		}
 		if (f->type != FT_RELATION || !v || !json_is_string(v) ||
 		    !json_string_length(v))
@@ -271,10 +448,24 @@ static int doc_data(struct store_txn *t, json_t *ids,
 			rc = store_txn_get(t, f->target, ref, &r, e);
 		if (rc == ERR_NOT_FOUND) {
 			record_release(&r);
-			rc = err_set_field(e, ERR_INVALID, f->name,
-					   "no %s record named '%s'", f->target,
-					   ref);
-			goto out;
+			/* A target whose document failed was blamed there. */
+			if (!failed_has(pb, f->target, ref)) {
+				err_set_field(e, ERR_INVALID, f->name,
+					      "no %s record named '%s'",
+					      f->target, ref);
+				rc = at_doc(pb, d, f->name, e);
+				if (rc == ERR_NOMEM)
+					goto out;
+			}
+			bad = ERR_INVALID;
+			rc = mark_done(done, f->name);
+			if (!rc)
+				rc = json_object_del(data, f->name);
+			if (rc) {
+				rc = err_set(e, ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			continue;
 		}
 		if (rc) {
 			record_release(&r);
@@ -286,11 +477,12 @@ static int doc_data(struct store_txn *t, json_t *ids,
 		record_release(&r);
 	}
 out:
-	if (rc)
+	if (rc) {
 		json_decref(data);
-	else
-		*out = data;
-	return rc;
+		return rc;
+	}
+	*out = data;
+	return bad;
 }
 
 static json_t *member(const char *collection, const char *id)
@@ -449,11 +641,118 @@ static int next_owners(const struct manifest_doc *d, const json_t *o,
 	return 0;
 }
 
+/* Replace the first occurrence of from in msg (size n) with to. */
+static void replace_in(char *msg, size_t n, const char *from, const char *to)
+{
+	char out[ERR_MSG_MAX];
+	char *p = strstr(msg, from);
+
+	if (!p)
+		return;
+	snprintf(out, sizeof(out), "%.*s%s%s", (int)(p - msg), msg, to,
+		 p + strlen(from));
+	snprintf(msg, n, "%s", out);
+}
+
+/*
+ * A unique clash from the store names the other record by id ("record
+ * 'ID'", store_write.c) and relation values by id: name the record
+ * KIND/NAME instead, with where this apply declares it, and the relation
+ * values by the names the document gave.
+ */
+static void name_clash(struct store_txn *t, const struct problems *pb,
+		       const struct manifest_doc *d, const json_t *data,
+		       struct err *e)
+{
+	const struct collection *c = d->coll;
+	char id[ID_LEN + 1], from[ID_LEN + 16], to[512];
+	const char *p, *q = NULL;
+	struct record r;
+	size_t i;
+
+	for (p = strstr(e->msg, "record '"); p; p = strstr(p + 1, "record '"))
+		q = p;
+	if (!q || strlen(q) < 8 + ID_LEN + 1 || q[8 + ID_LEN] != '\'')
+		return;
+	snprintf(id, sizeof(id), "%.*s", ID_LEN, q + 8);
+	record_init(&r);
+	if (!util_valid_id(id) || store_txn_get(t, c->name, id, &r, NULL)) {
+		record_release(&r);
+		return;
+	}
+	snprintf(to, sizeof(to), "%s/%s", c->kind, r.name);
+	for (i = 0; i < pb->set->n; i++) {
+		const struct manifest_doc *o = &pb->set->docs[i];
+
+		if (o->coll == c && !strcmp(o->name, r.name)) {
+			snprintf(to, sizeof(to), "%s/%s (%s:%d:%d)", c->kind,
+				 r.name, o->file, o->line, o->column);
+			break;
+		}
+	}
+	snprintf(from, sizeof(from), "record '%s'", id);
+	replace_in(e->msg, sizeof(e->msg), from, to);
+	record_release(&r);
+	for (i = 0; i < c->nfields; i++) {
+		const struct field *f = &c->fields[i];
+		const char *rid = json_string_value(json_object_get(data, f->name));
+		const char *ref = json_string_value(json_object_get(d->spec,
+								    f->name));
+
+		if (f->type != FT_RELATION || !rid || !ref || !strcmp(rid, ref))
+			continue;
+		snprintf(from, sizeof(from), "'%s'", rid);
+		snprintf(to, sizeof(to), "'%.200s'", ref);
+		replace_in(e->msg, sizeof(e->msg), from, to);
+	}
+}
+
+/* diagnose() d's data over the record as stored (if there is one, as a
+ * partial put would). How many problems, or a code with e set. */
+static int diagnose_doc(struct store_txn *t, struct problems *pb,
+			const struct manifest_doc *d, json_t *data,
+			const json_t *done, struct err *e)
+{
+	struct record stored;
+	int n;
+
+	record_init(&stored);
+	n = diagnose(pb, d, data,
+		     store_txn_get_by_name(t, d->coll->name, d->name, &stored,
+					   NULL) ? NULL : stored.data, done);
+	record_release(&stored);
+	return n < 0 ? err_set(e, n, "cannot check the document") : n;
+}
+
+/* The put of d failed with e: report its problems (every one the
+ * diagnosis finds, else e) and return a doc_problem() code, or end the
+ * pass with another. */
+static int put_problem(struct store_txn *t, struct problems *pb,
+		       const struct manifest_doc *d, json_t *data,
+		       const json_t *done, struct err *e)
+{
+	int rc = e->code, n = 0;
+
+	if (!doc_problem(rc))
+		return rc;
+	if (rc == ERR_CONFLICT) {
+		name_clash(t, pb, d, data, e);
+		return at_doc(pb, d, e->field, e);
+	}
+	if (rc == ERR_INVALID) {
+		n = diagnose_doc(t, pb, d, data, done, e);
+		if (n < 0)
+			return n;
+	}
+	return n ? rc : at_doc(pb, d, e->field, e);
+}
+
 /* Apply one document inside t as manager mgr, appending its item to
  * items. pre: the ownership of d's collection by record name, when it was
  * read ahead (NULL: look the record's up). */
 static int apply_doc(const struct schema *sc, struct store_txn *t,
-		     json_t *ids, const struct manifest_doc *d, json_t *pre,
+		     json_t *ids, struct problems *pb,
+		     const struct manifest_doc *d, json_t *pre,
 		     const char *mgr,
 		     bool with_diff, json_t *items, json_t *members,
 		     struct err *e)
@@ -463,18 +762,22 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	struct record before, after;
 	enum store_action act = STORE_UNCHANGED;
 	json_t *data = NULL, *item = NULL, *live = NULL, *desired = NULL;
-	json_t *owners = NULL, *next = NULL, *took = NULL;
+	json_t *owners = NULL, *next = NULL, *took = NULL, *done = NULL;
 	const char *action;
 	bool foreign;
 	int rc, existed;
 
 	record_init(&before);
 	record_init(&after);
-	rc = doc_data(t, ids, d, &data, e);
-	if (rc) {
-		at_doc(d, e->field, e);
+	rc = doc_data(t, ids, pb, d, &done, &data, e);
+	if (rc == ERR_INVALID) {
+		/* The rest of the document is checked all the same. */
+		rc = diagnose_doc(t, pb, d, data, done, e);
+		rc = rc < 0 ? rc : ERR_INVALID;
 		goto out;
 	}
+	if (rc)
+		goto out;
 	/* Who owns the record's fields (from pre: shared, never modified);
 	 * the record as it was only when a diff shows it or a field may be
 	 * taken back from another manager (one lookup less per document of
@@ -487,7 +790,7 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	if (!rc && !owners)
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 	if (rc) {
-		at_doc(d, NULL, e);
+		at_doc(pb, d, NULL, e);
 		goto out;
 	}
 	if (release_fields(d, owners, mgr, data, &foreign)) {
@@ -506,7 +809,7 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	p.mode = STORE_UPSERT;
 	rc = store_txn_put(t, &p, &after, &act, e);
 	if (rc) {
-		at_doc(d, e->field, e);
+		rc = put_problem(t, pb, d, data, done, e);
 		goto out;
 	}
 	id_cache_put(ids, after.collection, after.name, after.id);
@@ -520,7 +823,7 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		rc = store_txn_owners_put(t, after.collection, after.id, next,
 					  e);
 		if (rc) {
-			at_doc(d, NULL, e);
+			at_doc(pb, d, NULL, e);
 			goto out;
 		}
 	}
@@ -556,8 +859,11 @@ out:
 	json_decref(owners);
 	json_decref(next);
 	json_decref(took);
+	json_decref(done);
 	record_release(&before);
 	record_release(&after);
+	if (doc_problem(rc) && failed_put(pb, d->coll->name, d->name))
+		rc = err_set(e, ERR_NOMEM, "out of memory");
 	return rc;
 }
 
@@ -625,6 +931,8 @@ static int run(struct store *s, const struct manifest_set *m,
 	const struct schema *sc = store_schema(s);
 	const struct collection **order = NULL;
 	struct store_txn *t = NULL;
+	struct err_list own = ERR_LIST_INIT;
+	struct problems pb = { o->errors ? o->errors : &own, NULL, m };
 	json_t *res = NULL, *items, *members = NULL, *prev = NULL, *ids = NULL;
 	json_t *pre = NULL;
 	char mgr[256];
@@ -643,7 +951,8 @@ static int run(struct store *s, const struct manifest_set *m,
 			"configured", 0, "unchanged", 0, "pruned", 0);
 	members = json_array();
 	ids = json_object();
-	if (!order || !res || !members || !ids) {
+	pb.failed = json_object();
+	if (!order || !res || !members || !ids || !pb.failed) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -656,8 +965,10 @@ static int run(struct store *s, const struct manifest_set *m,
 			m->docs[di].coll->kind, m->docs[di].coll->name,
 			strcmp(m->docs[di].coll->name, "sops") ? "" :
 			" (approve a Proposal to seal a new version)");
-		rc = at_doc(&m->docs[di], NULL, e);
-		goto out;
+		rc = at_doc(&pb, &m->docs[di], NULL, e);
+		if (rc == ERR_NOMEM)
+			goto out;
+		rc = 0;
 	}
 	schema_topo_order(sc, order);
 	rc = store_begin(s, &t, e);
@@ -682,14 +993,26 @@ static int run(struct store *s, const struct manifest_set *m,
 				goto out;
 		}
 		for (di = 0; di < m->n; di++) {
-			if (m->docs[di].coll != order[ci])
+			if (m->docs[di].coll != order[ci] ||
+			    !order[ci]->api_writable)
 				continue;
-			rc = apply_doc(sc, t, ids, &m->docs[di], pre, mgr,
+			rc = apply_doc(sc, t, ids, &pb, &m->docs[di], pre, mgr,
 				       with_diff, items, members, e);
-			if (rc)
+			if (rc && !doc_problem(rc))
 				goto out;
+			if (pb.errs->total >= ERR_LIST_MAX)
+				goto checked;   /* enough for one pass */
 		}
 	}
+checked:
+	/* Any problem, here or in what the caller found before (a list
+	 * given with errors in it): nothing is written, nothing pruned. */
+	if (pb.errs->total) {
+		err_list_sort(pb.errs);
+		rc = err_list_summary(pb.errs, e);
+		goto out;
+	}
+	rc = 0;
 	if (o->applyset) {
 		rc = applyset_get(t, o->applyset, &prev, e);
 		if (rc)
@@ -730,6 +1053,8 @@ out:
 	json_decref(prev);
 	json_decref(ids);
 	json_decref(pre);
+	json_decref(pb.failed);
+	err_list_release(&own);
 	free(order);
 	return rc;
 }

@@ -61,10 +61,25 @@ struct apply_opts {
 	const char *actor;     /* the applying auth record's id, for the
 	                        * write hooks; NULL = the server itself
 	                        * (offline CLI, --manifests) */
+	struct err_list *errors; /* NULL, or where every problem goes (see
+	                        * below); problems already in it (the
+	                        * loader's) make the apply write nothing */
 };
 
-/* Caller owns *result (json_decref). On error nothing is written and e
- * names the file:line:column and field where there is one. */
+/*
+ * Caller owns *result (json_decref). On error nothing is written and e
+ * names the file:line:column and field where there is one.
+ *
+ * Every problem in one pass: a document with a problem (unknown field,
+ * with a "did you mean" from the schema; wrong type or value; a required
+ * field left empty, placed at the mapping that lacks it; a relation to no
+ * record; a unique clash, naming the other record KIND/NAME and where
+ * this apply declares it) is reported and the others are still checked,
+ * up to ERR_LIST_MAX problems. A document naming a failed one in a
+ * relation is not blamed for it. The problems go to o->errors (sorted by
+ * file, line, column) when given; e holds them put together
+ * (err_list_summary()) and the code of the first is returned.
+ */
 int apply_run(struct store *s, const struct manifest_set *m,
 	      const struct apply_opts *o, json_t **result, struct err *e);
 

@@ -11,6 +11,7 @@
 #define POCKETCTL_ERR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 /*   name          value  http  description */
 #define ERR_TABLE(X)                                                   \
@@ -72,5 +73,63 @@ int err_prefix(struct err *e, const char *fmt, ...)
 /* The symbolic name ("ERR_CONFLICT" -> "conflict") and HTTP status of a code. */
 const char *err_name(int code);
 int err_http_status(int code);
+
+/* ------------------------------------------------------------------ */
+/* Every error of one pass                                             */
+
+/*
+ * A validation that goes on after a problem (manifests, apply) appends each
+ * one to a struct err_list and reports them all at the end. The first
+ * ERR_LIST_MAX are kept; total counts every one. Each entry keeps its
+ * position apart from the message (which starts with "FILE:LINE:COL: "
+ * where there is one) so that the list can be sorted and sent as JSON.
+ * Lists are plain values for one thread.
+ */
+#define ERR_LIST_MAX 50
+
+struct err_entry {
+	struct err err;
+	char *file;            /* owned; NULL when the error has no position */
+	int line, column;      /* 1-based; 0 when unknown */
+	size_t seq;            /* order of arrival, for a stable sort */
+};
+
+struct err_list {
+	struct err_entry *v;   /* the first n (at most ERR_LIST_MAX) */
+	size_t n;
+	size_t total;          /* every error appended, kept or not */
+	char **files;          /* files in load order, for err_list_sort() */
+	size_t nfiles;
+};
+
+#define ERR_LIST_INIT { NULL, 0, 0, NULL, 0 }
+
+/*
+ * Append a copy of e (which must hold an error) found at file:line:column
+ * (file may be NULL). Beyond ERR_LIST_MAX only total grows. Returns 0, or
+ * ERR_NOMEM (the list is left as it was, total aside).
+ */
+int err_list_add(struct err_list *l, const struct err *e, const char *file,
+		 int line, int column);
+
+/* Note that file was loaded, in load order, so that err_list_sort() puts
+ * its errors after those of the files noted before it. 0 or ERR_NOMEM. */
+int err_list_note_file(struct err_list *l, const char *file);
+
+/* Sort by file (noted order, then others by name), line, column, then
+ * order of arrival. Errors without a position come first. */
+void err_list_sort(struct err_list *l);
+
+/*
+ * Put the list into one struct err for a caller that shows one line: the
+ * first entry as it is when it is the only one, else its code and field
+ * with the message "N errors: FIRST; SECOND; THIRD; ..." (the first
+ * ERR_SUMMARY_FIRST, as far as they fit). Returns the code (0 for an empty
+ * list, e cleared).
+ */
+#define ERR_SUMMARY_FIRST 3
+int err_list_summary(const struct err_list *l, struct err *e);
+
+void err_list_release(struct err_list *l);   /* accepts NULL */
 
 #endif

@@ -5,7 +5,10 @@
  *
  * Only the envelope is checked here (apiVersion, kind, metadata, spec,
  * duplicates); what spec may contain is the schema's business, in apply.
- * Loading is all-or-nothing: any error leaves the caller's set as it was.
+ * Loading goes on after a bad document, so that every problem of every
+ * file is found in one pass (the *_all functions hand the list over); a
+ * document with a problem is left out of the set. Only what stops reading
+ * (a missing file, i/o, memory) ends a load at once.
  */
 #include "manifest.h"
 
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "suggest.h"
 #include "util.h"
 
 #define NAME_MAX_BYTES 200
@@ -30,10 +34,13 @@ struct docctx {
 	const char *prefix;            /* "" or "3" / "items.3" for lists */
 	int line, column;              /* start of this document */
 	struct err *e;
+	struct err_list *errs;         /* every error goes here too */
 };
 
 static int at(const struct docctx *c, const char *rel, int code,
 	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int at_key(const struct docctx *c, const char *rel, int code,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* How many bytes of s to quote in a message: at most QUOTE_MAX, and never
  * half of a UTF-8 sequence (messages end up in JSON replies). */
@@ -49,29 +56,107 @@ static int qlen(const char *s)
 
 /*
  * Record "FILE:LINE:COL: message" with the position of rel (a path inside
- * the document, "" for the document itself) and e->field = rel.
+ * the document, "" for the document itself; of its key when key) and
+ * e->field = rel.
  */
-static int at(const struct docctx *c, const char *rel, int code,
-	      const char *fmt, ...)
+__attribute__((format(printf, 5, 0)))
+static int vat(const struct docctx *c, const char *rel, bool key, int code,
+	       const char *fmt, va_list ap)
 {
 	char msg[ERR_MSG_MAX], abs[ERR_FIELD_MAX * 2];
 	int line = 0, col = 0;
-	va_list ap;
+	int rc;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (rel && *rel) {
 		snprintf(abs, sizeof(abs), "%s%s%s", c->prefix,
 			 *c->prefix ? "." : "", rel);
-		yaml_doc_pos(c->ydoc, abs, &line, &col);
+		(key ? yaml_doc_key_pos : yaml_doc_pos)(c->ydoc, abs, &line,
+							&col);
 	}
 	if (!line) {
 		line = c->line;
 		col = c->column;
 	}
-	return err_set_field(c->e, code, rel ? rel : "", "%s:%d:%d: %s",
-			     c->file, line, col, msg);
+	rc = err_set_field(c->e, code, rel ? rel : "", "%s:%d:%d: %s",
+			   c->file, line, col, msg);
+	if (err_list_add(c->errs, c->e, c->file, line, col))
+		return err_set(c->e, ERR_NOMEM, "out of memory");
+	return rc;
+}
+
+/* A problem with the value at rel. */
+static int at(const struct docctx *c, const char *rel, int code,
+	      const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vat(c, rel, false, code, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* A problem with the key of rel itself (unknown, misspelt). */
+static int at_key(const struct docctx *c, const char *rel, int code,
+		  const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vat(c, rel, true, code, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Keep the first code of several checks in *rc. */
+static void keep(int *rc, int code)
+{
+	if (!*rc)
+		*rc = code;
+}
+
+/* Problems in a manifest, reported and gone past; anything else (memory,
+ * i/o) stops the load. */
+static bool invalid(int rc)
+{
+	return rc == ERR_INVALID || rc == ERR_CONFLICT;
+}
+
+/* " (did you mean 'X'?)" for word among the NULL-terminated names. */
+static void hint_from(const char *word, const char *const *names, char *out,
+		      size_t n)
+{
+	struct suggest sg;
+
+	suggest_init(&sg, word);
+	for (; *names; names++)
+		suggest_consider(&sg, *names, *names);
+	suggest_hint(&sg, out, n);
+}
+
+/* The same for a kind: every kind, collection name and plural of schema. */
+static void hint_kind(const struct schema *schema, const char *word,
+		      char *out, size_t n)
+{
+	char plural[128];
+	struct suggest sg;
+	size_t i;
+
+	suggest_init(&sg, word);
+	for (i = 0; i < schema->ncollections; i++) {
+		const struct collection *k = &schema->collections[i];
+
+		if (!k->api_writable)
+			continue;   /* never applied: no use suggesting it */
+		snprintf(plural, sizeof(plural), "%ss", k->kind);
+		suggest_consider(&sg, k->kind, k->kind);
+		suggest_consider(&sg, k->name, k->kind);
+		suggest_consider(&sg, plural, k->kind);
+	}
+	suggest_hint(&sg, out, n);
 }
 
 void manifest_set_release(struct manifest_set *m)
@@ -269,16 +354,130 @@ static int check_labels(const struct docctx *c, json_t *labels,
 	return 0;
 }
 
+static const char *const top_keys[] = { "apiVersion", "kind", "metadata",
+					"spec", NULL };
+static const char *const meta_keys[] = { "name", "labels", NULL };
+static const char *const list_keys[] = { "items", "apiVersion", "kind",
+					 "metadata", NULL };
+
+static bool among(const char *key, const char *const *names)
+{
+	for (; *names; names++)
+		if (!strcmp(key, *names))
+			return true;
+	return false;
+}
+
+/* What check_envelope() found: borrowed from the document. */
+struct envelope {
+	const struct collection *coll;   /* the kind's, or NULL */
+	json_t *meta, *spec;             /* or NULL */
+};
+
+/*
+ * Report each key of obj (at relpfx + key) that is not among names:
+ * "WHAT 'KEY'SUFFIX (did you mean 'X'?) (expected EXPECTED)". Returns
+ * the code of the first report, or 0.
+ */
+static int check_keys(const struct docctx *c, json_t *obj,
+		      const char *relpfx, const char *const *names,
+		      const char *what, const char *suffix,
+		      const char *expected)
+{
+	char hint[160], rel[ERR_FIELD_MAX];
+	const char *key;
+	json_t *item;
+	int rc = 0;
+
+	json_object_foreach(obj, key, item) {
+		if (among(key, names))
+			continue;
+		snprintf(rel, sizeof(rel), "%s%s", relpfx, key);
+		hint_from(key, names, hint, sizeof(hint));
+		keep(&rc, at_key(c, rel, ERR_INVALID, "%s '%.*s'%s%s (expected %s)",
+			     what, qlen(key), key, suffix, hint, expected));
+	}
+	return rc;
+}
+
+/* The envelope's keys, kind and metadata; every problem is reported, the
+ * code of the first returned. */
+static int check_envelope(const struct schema *schema,
+			  const struct docctx *c, json_t *v,
+			  struct envelope *env)
+{
+	const struct collection **coll = &env->coll;
+	const char *s;
+	json_t *meta, *api, *kind, *spec;
+	char hint[160];
+	int rc;
+
+	*coll = NULL;
+	rc = check_keys(c, v, "", top_keys, "unknown key", "",
+			"apiVersion, kind, metadata and spec");
+
+	api = json_object_get(v, "apiVersion");
+	s = json_is_string(api) ? json_string_value(api) : type_name(api);
+	if (!api)
+		keep(&rc, at(c, "", ERR_INVALID, "missing 'apiVersion' "
+			     "(expected '" MANIFEST_API_VERSION "')"));
+	else if (!json_is_string(api) ||
+		 strcmp(json_string_value(api), MANIFEST_API_VERSION))
+		keep(&rc, at(c, "apiVersion", ERR_INVALID,
+			     "apiVersion '%.*s' is not supported (expected '"
+			     MANIFEST_API_VERSION "')", qlen(s), s));
+
+	kind = json_object_get(v, "kind");
+	if (!kind) {
+		keep(&rc, at(c, "", ERR_INVALID, "missing 'kind'"));
+	} else if (!json_is_string(kind)) {
+		keep(&rc, at(c, "kind", ERR_INVALID,
+			     "kind must be a string, not %s", type_name(kind)));
+	} else {
+		s = json_string_value(kind);
+		*coll = schema_find_kind(schema, s);
+		if (!*coll) {
+			hint_kind(schema, s, hint, sizeof(hint));
+			keep(&rc, at(c, "kind", ERR_INVALID,
+				     "unknown kind '%.*s'%s", qlen(s), s,
+				     hint));
+		}
+	}
+
+	meta = env->meta = json_object_get(v, "metadata");
+	if (!meta) {
+		keep(&rc, at(c, "", ERR_INVALID, "missing 'metadata'"));
+	} else if (!json_is_object(meta)) {
+		keep(&rc, at(c, "metadata", ERR_INVALID,
+			     "metadata must be a mapping, not %s",
+			     type_name(meta)));
+	} else {
+		keep(&rc, check_keys(c, meta, "metadata.", meta_keys,
+				     "metadata key", " is not supported",
+				     "name and labels"));
+		keep(&rc, check_name(c, json_object_get(meta, "name")));
+	}
+
+	spec = env->spec = json_object_get(v, "spec");
+	if (spec && !json_is_null(spec) && !json_is_object(spec))
+		keep(&rc, at(c, "spec", ERR_INVALID,
+			     "spec must be a mapping, not %s", type_name(spec)));
+	return rc;
+}
+
 /*
  * Check one document v and append it to m (which has room for it). seen
  * maps "collection/name" to the index of the document that defined it.
+ * Every problem is reported (c->errs); the code of the first is returned
+ * and the document is not appended.
  */
 static int load_doc(const struct schema *schema, const struct docctx *c,
 		    json_t *v, struct manifest_set *m, json_t *seen)
 {
 	struct manifest_doc d;
-	const char *key, *s;
-	json_t *item, *meta, *api, *kind, *spec, *idx;
+	struct envelope env;
+	const char *s;
+	json_t *spec, *idx;
 	char *seen_key = NULL;
 	int rc = 0;
 
@@ -287,63 +486,17 @@ static int load_doc(const struct schema *schema, const struct docctx *c,
 		return at(c, "", ERR_INVALID,
 			  "a document must be a mapping, not %s",
 			  type_name(v));
-	json_object_foreach(v, key, item) {
-		if (strcmp(key, "apiVersion") && strcmp(key, "kind") &&
-		    strcmp(key, "metadata") && strcmp(key, "spec"))
-			return at(c, key, ERR_INVALID,
-				  "unknown key '%.*s' (expected apiVersion, "
-				  "kind, metadata and spec)", qlen(key), key);
-	}
-
-	api = json_object_get(v, "apiVersion");
-	if (!api)
-		return at(c, "", ERR_INVALID, "missing 'apiVersion' (expected "
-			  "'" MANIFEST_API_VERSION "')");
-	s = json_is_string(api) ? json_string_value(api) : type_name(api);
-	if (!json_is_string(api) ||
-	    strcmp(json_string_value(api), MANIFEST_API_VERSION))
-		return at(c, "apiVersion", ERR_INVALID,
-			  "apiVersion '%.*s' is not supported (expected '"
-			  MANIFEST_API_VERSION "')", qlen(s), s);
-
-	kind = json_object_get(v, "kind");
-	if (!kind)
-		return at(c, "", ERR_INVALID, "missing 'kind'");
-	if (!json_is_string(kind))
-		return at(c, "kind", ERR_INVALID, "kind must be a string, not %s",
-			  type_name(kind));
-	d.coll = schema_find_kind(schema, json_string_value(kind));
-	if (!d.coll)
-		return at(c, "kind", ERR_INVALID, "unknown kind '%.*s'",
-			  qlen(json_string_value(kind)),
-			  json_string_value(kind));
-
-	meta = json_object_get(v, "metadata");
-	if (!meta)
-		return at(c, "", ERR_INVALID, "missing 'metadata'");
-	if (!json_is_object(meta))
-		return at(c, "metadata", ERR_INVALID,
-			  "metadata must be a mapping, not %s", type_name(meta));
-	json_object_foreach(meta, key, item) {
-		char rel[ERR_FIELD_MAX];
-		if (!strcmp(key, "name") || !strcmp(key, "labels"))
-			continue;
-		snprintf(rel, sizeof(rel), "metadata.%s", key);
-		return at(c, rel, ERR_INVALID,
-			  "metadata key '%.*s' is not supported (expected "
-			  "name and labels)", qlen(key), key);
-	}
-	rc = check_name(c, json_object_get(meta, "name"));
+	rc = check_envelope(schema, c, v, &env);
+	d.coll = env.coll;
+	if (json_is_object(env.meta))
+		keep(&rc, check_labels(c, json_object_get(env.meta, "labels"),
+				       &d.labels));
 	if (rc)
-		return rc;
-
-	spec = json_object_get(v, "spec");
-	if (spec && !json_is_null(spec) && !json_is_object(spec))
-		return at(c, "spec", ERR_INVALID,
-			  "spec must be a mapping, not %s", type_name(spec));
+		goto out;
 
 	/* The shape is right; now the duplicate check and the copies. */
-	s = json_string_value(json_object_get(meta, "name"));
+	spec = env.spec;
+	s = json_string_value(json_object_get(env.meta, "name"));
 	if (asprintf(&seen_key, "%s/%s", d.coll->name, s) < 0) {
 		seen_key = NULL;
 		rc = at(c, "", ERR_NOMEM, "out of memory");
@@ -359,9 +512,6 @@ static int load_doc(const struct schema *schema, const struct docctx *c,
 			first->column);
 		goto out;
 	}
-	rc = check_labels(c, json_object_get(meta, "labels"), &d.labels);
-	if (rc)
-		goto out;
 	d.spec = spec && !json_is_null(spec) ? json_incref(spec)
 					      : json_object();
 	d.file = strdup(c->file);
@@ -403,43 +553,39 @@ static size_t doc_count(json_t *v)
 }
 
 /* A list wrapper {apiVersion?, kind?: List, metadata?, items: [...]}: its
- * other keys are refused. */
+ * other keys are refused, each reported. */
 static int check_list_wrapper(const struct docctx *c, json_t *v)
 {
-	const char *key;
-	json_t *item, *kind;
+	json_t *kind;
+	int rc = check_keys(c, v, "", list_keys, "unknown key", " in a list",
+			    "items");
 
-	json_object_foreach(v, key, item) {
-		if (strcmp(key, "items") && strcmp(key, "apiVersion") &&
-		    strcmp(key, "kind") && strcmp(key, "metadata"))
-			return at(c, key, ERR_INVALID,
-				  "unknown key '%.*s' in a list (expected "
-				  "items)", qlen(key), key);
-	}
 	kind = json_object_get(v, "kind");
 	if (kind && !(json_is_string(kind) &&
 		      !strcmp(json_string_value(kind), "List")))
-		return at(c, "kind", ERR_INVALID,
-			  "a document with 'items' is a list, and its kind "
-			  "must be 'List'");
+		keep(&rc, at(c, "kind", ERR_INVALID,
+			     "a document with 'items' is a list, and its kind "
+			     "must be 'List'"));
 	if (!json_is_array(json_object_get(v, "items")))
-		return at(c, "items", ERR_INVALID,
-			  "items must be a list, not %s",
-			  type_name(json_object_get(v, "items")));
-	return 0;
+		keep(&rc, at(c, "items", ERR_INVALID,
+			     "items must be a list, not %s",
+			     type_name(json_object_get(v, "items"))));
+	return rc;
 }
 
-/* Load the yaml document y: one manifest, or a list of them. */
+/* Load the yaml document y: one manifest, or a list of them. Bad
+ * documents are reported and left out; a code other than a problem in
+ * the manifests (invalid()) stops at once. */
 static int load_ydoc(const struct schema *schema, const char *file,
 		     const struct yaml_doc *y, struct manifest_set *m,
-		     json_t *seen, struct err *e)
+		     json_t *seen, struct err_list *errs, struct err *e)
 {
-	struct docctx c = { file, y, "", y->line, y->column, e };
+	struct docctx c = { file, y, "", y->line, y->column, e, errs };
 	const char *list = NULL;
 	json_t *items, *item;
 	char prefix[64];
 	size_t i;
-	int rc;
+	int rc, first = 0;
 
 	if (json_is_array(y->value)) {
 		list = "";
@@ -463,15 +609,30 @@ static int load_ydoc(const struct schema *schema, const char *file,
 			c.column = y->column;
 		}
 		rc = load_doc(schema, &c, item, m, seen);
-		if (rc)
+		if (rc && !invalid(rc))
 			return rc;
+		keep(&first, rc);
 	}
-	return 0;
+	return first;
 }
 
-int manifest_parse(const struct schema *schema, const char *filename,
-		   const char *text, size_t len, struct manifest_set *out,
-		   struct err *e)
+/* A YAML error "FILE:LINE:COL: ..." (yamljson.h) into errs, with its
+ * position read back from the message. */
+static int add_parse_error(struct err_list *errs, const char *file,
+			   const struct err *e)
+{
+	size_t n = strlen(file);
+	int line = 0, col = 0;
+
+	if (!strncmp(e->msg, file, n) && e->msg[n] == ':' &&
+	    sscanf(e->msg + n + 1, "%d:%d", &line, &col) != 2)
+		line = col = 0;
+	return err_list_add(errs, e, file, line, col);
+}
+
+int manifest_parse_all(const struct schema *schema, const char *filename,
+		       const char *text, size_t len, struct manifest_set *out,
+		       struct err_list *errs, struct err *e)
 {
 	struct yaml_docs yd = { NULL, 0 };
 	struct manifest_doc *docs;
@@ -482,7 +643,7 @@ int manifest_parse(const struct schema *schema, const char *filename,
 
 	rc = yaml_parse_docs(filename, text, len, &yd, e);
 	if (rc)
-		return rc;
+		return invalid(rc) ? add_parse_error(errs, filename, e) : rc;
 	for (i = 0; i < yd.n; i++)
 		want += doc_count(yd.docs[i].value);
 	if (want) {
@@ -518,9 +679,11 @@ int manifest_parse(const struct schema *schema, const char *filename,
 	for (i = 0; i < yd.n; i++) {
 		if (!yd.docs[i].value)
 			continue;   /* an empty document */
-		rc = load_ydoc(schema, filename, &yd.docs[i], out, seen, e);
-		if (rc)
+		rc = load_ydoc(schema, filename, &yd.docs[i], out, seen, errs,
+			       e);
+		if (rc && !invalid(rc))
 			goto out;
+		rc = 0;
 	}
 out:
 	free(key);
@@ -529,6 +692,36 @@ out:
 	json_decref(seen);
 	yaml_docs_release(&yd);
 	return rc;
+}
+
+/* The old contract of the first-error functions: on any problem, e holds
+ * it (or a summary of several, err_list_summary()), out is as it was and
+ * the problem's code is returned. */
+static int first_error(int rc, struct err_list *errs, struct manifest_set *m,
+		       size_t n0, struct err *e)
+{
+	if (!rc && errs->n) {
+		err_list_sort(errs);
+		rc = err_list_summary(errs, e);
+	}
+	if (rc && n0)
+		set_truncate(m, n0);
+	else if (rc)
+		manifest_set_release(m);
+	err_list_release(errs);
+	return rc;
+}
+
+int manifest_parse(const struct schema *schema, const char *filename,
+		   const char *text, size_t len, struct manifest_set *out,
+		   struct err *e)
+{
+	struct err_list errs = ERR_LIST_INIT;
+	size_t n0 = out->n;
+	int rc = manifest_parse_all(schema, filename, text, len, out, &errs,
+				    e);
+
+	return first_error(rc, &errs, out, n0, e);
 }
 
 void manifest_doc_where(const struct manifest_doc *d, const char *field,
@@ -554,6 +747,30 @@ void manifest_doc_where(const struct manifest_doc *d, const char *field,
 	snprintf(out, n, "%s:%d:%d", d->file ? d->file : "-", line, col);
 }
 
+void manifest_doc_locate(const struct manifest_doc *d, const char *field,
+			 bool key, int *line, int *column)
+{
+	const struct yaml_doc y = { NULL, 0, 0, d->positions };
+	char path[ERR_FIELD_MAX + 8];
+	char *dot;
+
+	*line = *column = 0;
+	snprintf(path, sizeof(path), "spec%s%s", field && *field ? "." : "",
+		 field ? field : "");
+	(key ? yaml_doc_key_pos : yaml_doc_pos)(&y, path, line, column);
+	if (*line)
+		return;
+	/* Not set: the key of the mapping it would be in, up to spec. */
+	while ((dot = strrchr(path, '.'))) {
+		*dot = '\0';
+		yaml_doc_key_pos(&y, path, line, column);
+		if (*line)
+			return;
+	}
+	*line = d->line;
+	*column = d->column;
+}
+
 /* ------------------------------------------------------------------ */
 /* Files and directories                                               */
 
@@ -568,16 +785,17 @@ struct walker {
 	struct dir_id *stack;   /* directories on the current path */
 	size_t depth, cap;
 	struct err *e;
+	struct err_list *errs;
 	manifest_file_fn *fn;   /* or NULL */
 	void *arg;
 };
 
-/* Load one file; it must hold at least one document. */
-/* Load one file; path "-" is the standard input, named MANIFEST_STDIN. */
+/* Load one file, which must hold at least one document; path "-" is the
+ * standard input, named MANIFEST_STDIN. Its problems go to w->errs. */
 static int load_file(struct walker *w, const char *path)
 {
 	struct buf b;
-	size_t before = w->set->n;
+	size_t before = w->set->n, nerr = w->errs->total;
 	bool in = !strcmp(path, "-");
 	int rc;
 
@@ -588,12 +806,24 @@ static int load_file(struct walker *w, const char *path)
 		  buf_read_file(&b, path, w->e);
 	if (rc)
 		goto out;
-	rc = manifest_parse(w->schema, path, b.ptr, b.len, w->set, w->e);
+	rc = err_list_note_file(w->errs, path);
+	if (rc) {
+		rc = err_set(w->e, rc, "out of memory");
+		goto out;
+	}
+	rc = manifest_parse_all(w->schema, path, b.ptr, b.len, w->set,
+				w->errs, w->e);
 	if (rc)
 		goto out;
-	if (w->set->n == before)
-		rc = err_set(w->e, ERR_INVALID, "'%s': no documents", path);
-	else if (w->fn)
+	if (w->set->n == before && w->errs->total == nerr) {
+		err_set(w->e, ERR_INVALID, "'%s': no documents", path);
+		rc = err_list_add(w->errs, w->e, path, 0, 0);
+		if (rc)
+			goto out;
+	}
+	/* A file with problems goes to fn too: a server checking the same
+	 * texts finds the same problems. */
+	if (w->fn)
 		rc = w->fn(w->arg, path, b.ptr, b.len, w->e);
 out:
 	buf_release(&b);
@@ -734,16 +964,29 @@ int manifest_load_paths_each(const struct schema *schema,
 			     manifest_file_fn *fn, void *arg,
 			     struct manifest_set *out, struct err *e)
 {
+	struct err_list errs = ERR_LIST_INIT;
+	int rc = manifest_load_all(schema, paths, npaths, fn, arg, out, &errs,
+				   e);
+
+	return first_error(rc, &errs, out, 0, e);
+}
+
+int manifest_load_all(const struct schema *schema, const char *const *paths,
+		      size_t npaths, manifest_file_fn *fn, void *arg,
+		      struct manifest_set *out, struct err_list *errs,
+		      struct err *e)
+{
 	struct manifest_set set = { NULL, 0 };
-	struct walker w = { schema, &set, NULL, 0, 0, e, fn, arg };
+	struct walker w = { schema, &set, NULL, 0, 0, e, errs, fn, arg };
 	struct stat st;
-	size_t i, before;
+	size_t i, before, nerr;
 	int rc = 0;
 
 	out->docs = NULL;
 	out->n = 0;
 	for (i = 0; i < npaths; i++) {
 		before = set.n;
+		nerr = errs->total;
 		if (!strcmp(paths[i], "-")) {
 			rc = load_file(&w, paths[i]);
 		} else if (stat(paths[i], &st) < 0) {
@@ -765,10 +1008,11 @@ int manifest_load_paths_each(const struct schema *schema,
 		}
 		if (rc)
 			goto out;
-		if (set.n == before) {
-			rc = err_set(e, ERR_INVALID, "'%s': no documents",
-				     paths[i]);
-			goto out;
+		if (set.n == before && errs->total == nerr) {
+			err_set(e, ERR_INVALID, "'%s': no documents", paths[i]);
+			rc = err_list_add(errs, e, NULL, 0, 0);
+			if (rc)
+				goto out;
 		}
 	}
 	*out = set;

@@ -15,6 +15,7 @@
 #ifndef POCKETCTL_MANIFEST_H
 #define POCKETCTL_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -77,11 +78,38 @@ int manifest_parse(const struct schema *schema, const char *filename,
 		   const char *text, size_t len, struct manifest_set *out,
 		   struct err *e);
 
+/*
+ * Every problem in one pass. Like manifest_load_paths_each() and
+ * manifest_parse(), but a problem in the manifests themselves (bad YAML,
+ * a bad envelope, an unknown kind - with a "did you mean" -, a duplicate,
+ * a file without documents) is appended to errs (err.h, with its
+ * FILE:LINE:COL) and loading goes on: out holds the documents without
+ * problems, each file is handed to fn whether or not it has some, and 0
+ * is returned. Only what stops reading (a missing or unreadable or too
+ * large file, memory) returns its code at once, with e set; then out is
+ * left empty (manifest_load_all) or as it was (manifest_parse_all).
+ * The first-error functions above are these, with the problems put
+ * together into e by err_list_summary().
+ */
+int manifest_load_all(const struct schema *schema, const char *const *paths,
+		      size_t npaths, manifest_file_fn *fn, void *arg,
+		      struct manifest_set *out, struct err_list *errs,
+		      struct err *e);
+int manifest_parse_all(const struct schema *schema, const char *filename,
+		       const char *text, size_t len, struct manifest_set *out,
+		       struct err_list *errs, struct err *e);
+
 void manifest_set_release(struct manifest_set *m);  /* accepts NULL */
 
 /* "FILE:LINE:COL" of a spec field (or of the document when unknown), into
  * out (size n). */
 void manifest_doc_where(const struct manifest_doc *d, const char *field,
 			char *out, size_t n);
+
+/* The line and column of spec field (a path such as "env_vars.KEY"; of
+ * its key when key), or, when the document does not set it, of the key of
+ * the nearest mapping it would be in ("spec:"), else of the document. */
+void manifest_doc_locate(const struct manifest_doc *d, const char *field,
+			 bool key, int *line, int *column);
 
 #endif

@@ -133,7 +133,38 @@ struct reader {
 	struct err *e;
 	json_t *positions;   /* of the document being read; borrowed */
 	struct buf path;     /* dotted path of the node being read */
+	const yaml_mark_t *key;   /* the key of the node being read, when it
+	                           * is a mapping's value; else NULL */
 };
+
+/*
+ * A position is one integer, so that recording one for every node stays
+ * cheap: the value's line (bits 24-47) and column (bits 0-23), each
+ * clamped to 2^24 - 1 (a file is at most 16 MiB anyway), and for a
+ * mapping's value where its key stands, when that fits in 15 bits: the
+ * key's column (bits 51-62, at most 4095) and how many lines above the
+ * value it is, plus one (bits 48-50, at most 6 lines; 0 = no key).
+ */
+#define POS_MAX ((1 << 24) - 1)
+#define POS_KEY_COL_MAX 4095
+#define POS_KEY_LINES_MAX 6
+
+static json_int_t pos_clamp(size_t v)
+{
+	return v > POS_MAX ? POS_MAX : (json_int_t)v;
+}
+
+/* Encode the 0-based marks of a value and of its key (or NULL). */
+static json_int_t pos_encode(const yaml_mark_t *v, const yaml_mark_t *k)
+{
+	json_int_t p = pos_clamp(v->line + 1) << 24 | pos_clamp(v->column + 1);
+
+	if (k && k->line <= v->line && v->line - k->line <= POS_KEY_LINES_MAX &&
+	    k->column + 1 <= POS_KEY_COL_MAX)
+		p |= (json_int_t)(v->line - k->line + 1) << 48 |
+		     (json_int_t)(k->column + 1) << 51;
+	return p;
+}
 
 static int rd_fail(struct reader *r, int code, size_t line, size_t col,
 		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -471,6 +502,7 @@ static int rd_mapping(struct reader *r, int depth, json_t *obj)
 			rc = rd_nomem(r, &vev);
 			goto out;
 		}
+		r->key = &kev.start_mark;
 		rc = rd_node(r, &vev, depth, &val);
 		path_pop(r, old);
 		if (rc)
@@ -556,12 +588,12 @@ static int rd_node(struct reader *r, const yaml_event_t *ev, int depth,
 	if (r->path.len) {
 		/* One integer per value: positions are recorded for every node
 		 * of every document, so they must be cheap. */
-		pos = json_integer(((json_int_t)ev->start_mark.line + 1) << 32 |
-				   ((json_int_t)ev->start_mark.column + 1));
+		pos = json_integer(pos_encode(&ev->start_mark, r->key));
 		/* pos is stolen by the positions object. */
 		if (!pos || json_object_set_new(r->positions, r->path.ptr, pos))
 			return rd_nomem(r, ev);
 	}
+	r->key = NULL;   /* the nodes inside have keys of their own, or none */
 	switch (ev->type) {
 	case YAML_SCALAR_EVENT:
 		rc = rd_scalar(r, ev, &v);
@@ -718,19 +750,36 @@ out:
 	return rc;
 }
 
-void yaml_doc_pos(const struct yaml_doc *d, const char *path, int *line,
-		  int *column)
+/* The position recorded for path, or 0 (none). */
+static json_int_t pos_get(const struct yaml_doc *d, const char *path)
 {
 	json_t *p = NULL;
 
-	*line = 0;
-	*column = 0;
 	if (d && d->positions && path)
 		p = json_object_get(d->positions, path);
-	if (!json_is_integer(p))
+	return json_is_integer(p) ? json_integer_value(p) : 0;
+}
+
+void yaml_doc_pos(const struct yaml_doc *d, const char *path, int *line,
+		  int *column)
+{
+	json_int_t p = pos_get(d, path);
+
+	*line = (int)(p >> 24 & POS_MAX);
+	*column = (int)(p & POS_MAX);
+}
+
+void yaml_doc_key_pos(const struct yaml_doc *d, const char *path, int *line,
+		      int *column)
+{
+	json_int_t p = pos_get(d, path);
+	int up = (int)(p >> 48 & 7);
+
+	yaml_doc_pos(d, path, line, column);
+	if (!up)
 		return;
-	*line = (int)(json_integer_value(p) >> 32);
-	*column = (int)(json_integer_value(p) & 0xffffffff);
+	*line -= up - 1;
+	*column = (int)(p >> 51 & POS_KEY_COL_MAX);
 }
 
 /* ------------------------------------------------------------------ */

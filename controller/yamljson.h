@@ -27,8 +27,9 @@ struct yaml_doc {
 	int line, column;    /* 1-based start of the document's root node */
 	json_t *positions;   /* owned object: JSON-pointer-ish path such as
 	                      * "spec.env_vars.KEY" or "metadata.name" ->
-	                      * the integer (line << 32 | column), 1-based,
-	                      * of that value; read it with yaml_doc_pos() */
+	                      * an integer holding the 1-based line and
+	                      * column of that value, and of its key; read
+	                      * it with yaml_doc_pos(), yaml_doc_key_pos() */
 };
 
 struct yaml_docs {
@@ -50,6 +51,13 @@ void yaml_docs_release(struct yaml_docs *d);   /* accepts NULL */
 /* Look up the [line, column] recorded for path; 0/0 when unknown. */
 void yaml_doc_pos(const struct yaml_doc *d, const char *path, int *line,
 		  int *column);
+
+/* The same, but of the key when path is a mapping's value ("spec" -> where
+ * "spec:" stands, for a problem with the key itself, or with what the
+ * mapping lacks); of the value when the key is not known (a list item, or
+ * a key more than 6 lines above its value or past column 4095). */
+void yaml_doc_key_pos(const struct yaml_doc *d, const char *path, int *line,
+		      int *column);
 
 /*
  * Emit v as one YAML document (no "---" marker unless start_marker) and

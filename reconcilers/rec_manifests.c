@@ -4,7 +4,10 @@
  * directory and applies them as `pocketctl apply` does; the engine runs it
  * first in a full pass and, debounced, whenever the tree changes or the
  * checkout's HEAD or a branch moves (rctx_watch_tree()). Invalid manifests
- * apply nothing and are not retried until the files change again.
+ * apply nothing and are not retried until the files change again; the
+ * Degraded condition says how many problems there are and quotes the
+ * first few ("5 errors: a.yaml:3:7: ...; ...", err_list_summary()), of
+ * the files and of the apply alike.
  *
  * With --watch the directory is an apply set (named after it, or
  * serve --applyset NAME) applied with prune: a manifest removed from the
@@ -63,6 +66,7 @@ static int reconcile(struct rctx *c, struct err *e)
 	const char *dir = w->dir;
 	const char *paths[1] = { dir };
 	struct manifest_set set = { NULL, 0 };
+	struct err_list errs = ERR_LIST_INIT;
 	json_t *result = NULL;
 	char rev[64], msg[512];
 	bool dirty = false, invalid = false;
@@ -70,11 +74,14 @@ static int reconcile(struct rctx *c, struct err *e)
 
 	rctx_watch_tree(c, dir);
 	rctx_git_state(c, dir, rev, &dirty);
-	rc = manifest_load_paths(rctx_schema(c), paths, 1, &set, e);
+	/* The files' problems and the apply's, in one list (nothing is
+	 * applied when there is any); e sums them up. */
+	rc = manifest_load_all(rctx_schema(c), paths, 1, NULL, NULL, &set,
+			       &errs, e);
 	if (rc) {
 		invalid = load_invalid(rc);
 	} else {
-		rc = rctx_apply(c, &set, w->applyset, &result, e);
+		rc = rctx_apply(c, &set, w->applyset, &errs, &result, e);
 		invalid = rc && apply_invalid(rc);
 	}
 	rctx_status_set(c, "directory", json_string(dir));
@@ -118,6 +125,7 @@ static int reconcile(struct rctx *c, struct err *e)
 out:
 	json_decref(result);
 	manifest_set_release(&set);
+	err_list_release(&errs);
 	return rc;
 }
 

@@ -236,10 +236,13 @@ const struct schema *rctx_schema(struct rctx *c);
  * applyset (non-NULL, non-empty) as that apply set with prune (the
  * half-set guard applies: more than half of the set gone is refused with
  * ERR_INVALID naming the counts), else with default options. *result as
- * apply_run() gives it (caller owns it). Errors as apply_run().
+ * apply_run() gives it (caller owns it). Errors as apply_run(), with errs
+ * (or NULL) as its list of every problem: problems already in it (the
+ * loader's, manifest_load_all()) make it write nothing.
  */
 int rctx_apply(struct rctx *c, const struct manifest_set *set,
-	       const char *applyset, json_t **result, struct err *e);
+	       const char *applyset, struct err_list *errs, json_t **result,
+	       struct err *e);
 
 /*
  * The state of the git checkout at dir: HEAD's commit into rev ("" when

@@ -29,6 +29,7 @@ struct client {
 	long connect_timeout_ms;
 	long timeout_ms;
 	long status;                /* of the last reply, 0 when none */
+	json_t *last_error;         /* body of the last error reply, or NULL */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -130,6 +131,7 @@ void client_free(struct client *c)
 		return;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	json_decref(c->last_error);
 	free(c->url);
 	if (c->auth) {
 		/* Do not leave a superuser token lying around in freed memory. */
@@ -143,6 +145,11 @@ void client_free(struct client *c)
 const char *client_url(const struct client *c)
 {
 	return c->url;
+}
+
+json_t *client_last_error(const struct client *c)
+{
+	return c->last_error;
 }
 
 long client_last_status(const struct client *c)
@@ -199,7 +206,7 @@ static int status_code(long status)
 
 /* Turn a non-2xx reply into e: the PocketBase error body when there is
  * one, else the status and the start of the body. */
-static int reply_error(const struct client *c, long status,
+static int reply_error(struct client *c, long status,
 		       const struct buf *body, struct err *e)
 {
 	int code = status_code(status);
@@ -214,7 +221,7 @@ static int reply_error(const struct client *c, long status,
 		if (json_is_object(data) && json_object_size(data))
 			field = json_object_iter_key(json_object_iter(data));
 		err_set_field(e, code, field, "%s", json_string_value(msg));
-		json_decref(root);
+		c->last_error = root;   /* kept for client_last_error() */
 		return code;
 	}
 	json_decref(root);
@@ -242,6 +249,8 @@ int client_call(struct client *c, const char *method, const char *path,
 	buf_init(&sink.body, CLIENT_MAX_REPLY);
 	sink.overflow = false;
 	c->status = 0;
+	json_decref(c->last_error);
+	c->last_error = NULL;
 	c->errbuf[0] = '\0';
 	if (has_ctl(path) || has_ctl(method)) {
 		rc = err_set(e, ERR_INVALID, "request path holds control characters");

@@ -73,6 +73,11 @@ int client_call(struct client *c, const char *method, const char *path,
 /* The HTTP status of the last reply (0 when none arrived). */
 long client_last_status(const struct client *c);
 
+/* The PocketBase-shaped body of the last reply when it was an error
+ * ({"status", "message", "data", ...}), else NULL. Borrowed; valid until
+ * the next client_call() or client_free(). */
+json_t *client_last_error(const struct client *c);
+
 /* Percent-encode s for a path segment or query value. Caller owns the
  * result (free with free()); NULL on allocation failure. */
 char *client_escape(struct client *c, const char *s);

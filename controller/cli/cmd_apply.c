@@ -11,6 +11,11 @@
  * writes the live and desired documents to two temporary trees and runs an
  * external diff over them, as kubectl does (POCKETCTL_EXTERNAL_DIFF,
  * default "diff -u -N").
+ *
+ * Problems are printed all at once, one line each: offline those of the
+ * local load and apply (one err_list), through a server the list of its
+ * reply (http_reply_errors()), which it found checking the same texts -
+ * so the lines are the same either way.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -101,6 +106,7 @@ static int parse_args(const char *cmd, int argc, char **argv,
 struct loaded {
 	struct manifest_set m;
 	json_t *body;           /* owned */
+	struct err_list errs;   /* the problems found, offline */
 };
 
 /* manifest_file_fn: one file's text into the body. */
@@ -131,14 +137,55 @@ static int load(const struct cli *cli, const struct apply_args *a,
 	l->body = json_pack("{s:[]}", PROTO_APPLY_FILES);
 	if (!l->body)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	return manifest_load_paths_each(cli->schema, a->paths, a->npaths,
-					add_file, l->body, &l->m, e);
+	return manifest_load_all(cli->schema, a->paths, a->npaths, add_file,
+				 l->body, &l->m, &l->errs, e);
 }
 
 static void loaded_release(struct loaded *l)
 {
 	manifest_set_release(&l->m);
 	json_decref(l->body);
+	err_list_release(&l->errs);
+}
+
+/* "N errors, nothing written" after the lines, and how many were left
+ * out when there were more than shown. */
+static void print_count(size_t shown, long long total)
+{
+	if (total > (long long)shown)
+		fprintf(stderr, "pocketctl: ... and %lld more (only the first %zu are shown)\n",
+			total - (long long)shown, shown);
+	if (total > 1)
+		fprintf(stderr, "pocketctl: %lld errors, nothing written\n",
+			total);
+}
+
+/*
+ * Print every problem that ended an apply or diff: those of the server's
+ * reply when it has a list, else of l (offline), else e alone. Returns
+ * CLI_ERROR.
+ */
+static int print_problems(const struct cli_conn *conn, const struct loaded *l,
+			  const struct err *e)
+{
+	json_t *reply = conn->http ? client_last_error(conn->http) : NULL;
+	json_t *list = json_object_get(reply, "errors"), *item;
+	size_t i;
+
+	if (json_array_size(list)) {
+		json_array_foreach(list, i, item)
+			fprintf(stderr, "pocketctl: %s\n", cli_jstr(item, "message"));
+		print_count(json_array_size(list), json_integer_value(
+				    json_object_get(reply, "errorCount")));
+		return CLI_ERROR;
+	}
+	/* Offline: the list, unless something else (the store) failed. */
+	if (!l->errs.n || e->code != l->errs.v[0].err.code)
+		return cli_fail(e);
+	for (i = 0; i < l->errs.n; i++)
+		cli_fail(&l->errs.v[i].err);
+	print_count(l->errs.n, (long long)l->errs.total);
+	return CLI_ERROR;
 }
 
 /*
@@ -146,7 +193,7 @@ static void loaded_release(struct loaded *l)
  * masks secret fields unless show; see cli_mask_local() for the store).
  * Caller owns *res, apply's result JSON.
  */
-static int run_apply(struct cli_conn *conn, const struct loaded *l,
+static int run_apply(struct cli_conn *conn, struct loaded *l,
 		     const struct apply_opts *o, bool diff, bool show,
 		     json_t **res, struct err *e)
 {
@@ -155,9 +202,14 @@ static int run_apply(struct cli_conn *conn, const struct loaded *l,
 	json_t *reply = NULL;
 	int rc;
 
-	if (conn->store)
-		return diff ? apply_diff(conn->store, &l->m, o, res, e) :
-			      apply_run(conn->store, &l->m, o, res, e);
+	if (conn->store) {
+		struct apply_opts with = *o;
+
+		/* The load's problems in, every other one added. */
+		with.errors = &l->errs;
+		return diff ? apply_diff(conn->store, &l->m, &with, res, e) :
+			      apply_run(conn->store, &l->m, &with, res, e);
+	}
 	if (o->applyset) {
 		set = client_escape(conn->http, o->applyset);
 		if (!set)
@@ -241,16 +293,17 @@ static int apply_common(struct cli *cli, int argc, char **argv, bool diff,
 			struct apply_opts *o, json_t **res)
 {
 	struct apply_args a;
-	struct loaded l = { { NULL, 0 }, NULL };
+	struct loaded l = { { NULL, 0 }, NULL, ERR_LIST_INIT };
 	struct err e = ERR_INIT;
 	int rc;
 
 	rc = parse_args(cli->cmd->name, argc, argv, &a);
-	if (!rc && (load(cli, &a, &l, &e) || cli_connect(cli, &e) ||
-		    run_apply(&cli->conn, &l, &a.opts, diff, a.show_secrets,
-			      res, &e) ||
-		    (!a.show_secrets &&
-		     cli_mask_local(cli, NULL, *res, &e))))
+	if (!rc && (load(cli, &a, &l, &e) || cli_connect(cli, &e)))
+		rc = cli_fail(&e);
+	else if (!rc && run_apply(&cli->conn, &l, &a.opts, diff,
+				  a.show_secrets, res, &e))
+		rc = print_problems(&cli->conn, &l, &e);
+	else if (!rc && !a.show_secrets && cli_mask_local(cli, NULL, *res, &e))
 		rc = cli_fail(&e);
 	*o = a.opts;
 	loaded_release(&l);

@@ -560,11 +560,13 @@ int rctx_transact(struct rctx *c,
 }
 
 int rctx_apply(struct rctx *c, const struct manifest_set *set,
-	       const char *applyset, json_t **result, struct err *e)
+	       const char *applyset, struct err_list *errs, json_t **result,
+	       struct err *e)
 {
 	struct apply_opts ao;
 
 	memset(&ao, 0, sizeof(ao));
+	ao.errors = errs;
 	if (applyset && *applyset) {
 		ao.applyset = applyset;
 		ao.prune = true;

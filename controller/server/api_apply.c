@@ -6,8 +6,9 @@
  * struct manifest_set and struct apply_opts the CLI builds, and call the
  * same apply_run() / apply_diff() / store calls, so a server-side apply and
  * an offline one cannot drift apart. All validation errors come from
- * manifest.c and apply.c with their FILE:LINE:COL, and apply's single
- * transaction guarantees that nothing is written on any error.
+ * manifest.c and apply.c with their FILE:LINE:COL, every one of them in
+ * one reply (http_reply_errors()), and apply's single transaction
+ * guarantees that nothing is written on any error.
  */
 #include "api_apply.h"
 
@@ -121,24 +122,31 @@ static bool name_ok(const char *s, size_t len)
 }
 
 /* Parse one stream, which must hold at least one document (as a file
- * does offline). */
+ * does offline); its problems go to errs (manifest_parse_all()). */
 static int parse_one(const struct schema *sc, const char *name,
 		     const char *text, size_t len, struct manifest_set *m,
-		     struct err *e)
+		     struct err_list *errs, struct err *e)
 {
-	size_t before = m->n;
-	int rc = manifest_parse(sc, name, text, len, m, e);
+	size_t before = m->n, nerr = errs->total;
+	int rc = err_list_note_file(errs, name);
 
 	if (rc)
+		return err_set(e, rc, "out of memory");
+	rc = manifest_parse_all(sc, name, text, len, m, errs, e);
+	if (rc)
 		return rc;
-	if (m->n == before)
-		return err_set(e, ERR_INVALID, "'%s': no documents", name);
+	if (m->n == before && errs->total == nerr) {
+		err_set(e, ERR_INVALID, "'%s': no documents", name);
+		if (err_list_add(errs, e, name, 0, 0))
+			return err_set(e, ERR_NOMEM, "out of memory");
+	}
 	return 0;
 }
 
 /* The files form: {"files": [{"name", "text"}, ...]}. */
 static int parse_files(const struct schema *sc, const struct buf *body,
-		       struct manifest_set *m, struct err *e)
+		       struct manifest_set *m, struct err_list *errs,
+		       struct err *e)
 {
 	json_error_t jerr;
 	json_t *root, *files, *f;
@@ -191,7 +199,7 @@ static int parse_files(const struct schema *sc, const struct buf *body,
 		}
 		rc = parse_one(sc, json_string_value(name),
 			       json_string_value(text), json_string_length(text),
-			       m, e);
+			       m, errs, e);
 		if (rc)
 			goto out;
 	}
@@ -201,7 +209,7 @@ out:
 }
 
 static int load_body(struct http_req *r, struct manifest_set *m,
-		     struct err *e)
+		     struct err_list *errs, struct err *e)
 {
 	size_t cap = r->srv->opts->max_apply_body;
 	int rc;
@@ -210,14 +218,15 @@ static int load_body(struct http_req *r, struct manifest_set *m,
 	if (rc)
 		return rc;
 	if (is_type(http_header(r, "Content-Type"), PROTO_APPLY_FILES_TYPE))
-		return parse_files(r->srv->schema, &r->body, m, e);
+		return parse_files(r->srv->schema, &r->body, m, errs, e);
 	return parse_one(r->srv->schema, "request", r->body.ptr, r->body.len,
-			 m, e);
+			 m, errs, e);
 }
 
 static int run_apply(struct http_req *r, bool diff)
 {
 	struct manifest_set m = { NULL, 0 };
+	struct err_list errs = ERR_LIST_INIT;
 	struct apply_opts o;
 	struct err e = ERR_INIT;
 	char applyset[APPLYSET_MAX];
@@ -227,12 +236,13 @@ static int run_apply(struct http_req *r, bool diff)
 
 	if (require_admin(r))
 		return 0;
-	if (load_body(r, &m, &e) || parse_opts(r, &o, applyset, &e) ||
+	if (load_body(r, &m, &errs, &e) || parse_opts(r, &o, applyset, &e) ||
 	    api_show_secrets(r, &show, &e)) {
 		rc = http_reply_error(r, &e);
 		goto out;
 	}
 	o.actor = r->auth.id;   /* the governance hooks act as the caller */
+	o.errors = &errs;       /* with the loader's, if any: all in one */
 	if (diff)
 		rc = apply_diff(r->srv->store, &m, &o, &res, &e);
 	else
@@ -241,12 +251,17 @@ static int run_apply(struct http_req *r, bool diff)
 		rc = secrets_mask_result(&r->srv->keys, r->srv->schema, res, &e);
 	if (rc) {
 		json_decref(res);
-		rc = http_reply_error(r, &e);
+		/* The problems in the manifests, unless something else
+		 * (the store, memory) ended the apply. */
+		rc = errs.n && e.code == errs.v[0].err.code ?
+			     http_reply_errors(r, &errs) :
+			     http_reply_error(r, &e);
 		goto out;
 	}
 	rc = http_reply_json(r, 200, res, NULL); /* res stolen */
 out:
 	manifest_set_release(&m);
+	err_list_release(&errs);
 	return rc;
 }
 

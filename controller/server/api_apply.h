@@ -29,6 +29,9 @@
  * A body larger than the server's max_apply_body (16 MiB default) is 413.
  * The reply is apply's result JSON (apply.h); errors are PocketBase-shaped
  * with the file:line:col message, and nothing is written on any error.
+ * Problems in the manifests are all reported in one 400 reply: the body
+ * describes the first, and "errors" lists them all (the first
+ * ERR_LIST_MAX; "errorCount" counts every one), see http_reply_errors().
  *
  * ?view=record returns records as record_to_json() without hidden fields
  * (password hashes, token keys); ?view=manifest (the default) returns

@@ -415,12 +415,13 @@ static const char *field_code(int code)
 	}
 }
 
-int http_reply_error(struct http_req *r, const struct err *e)
+/* The PocketBase error body for e, NULL when out of memory. */
+static json_t *error_body(struct http_req *r, const struct err *e)
 {
 	char msg[ERR_MSG_MAX], field[ERR_FIELD_MAX];
 	int code = e && e->code ? e->code : ERR_INTERNAL;
 	int status = err_http_status(code);
-	json_t *body, *data;
+	json_t *data;
 
 	utf8_clean(e && e->msg[0] ? e->msg : err_name(code), msg, sizeof(msg));
 	if (status >= 500)
@@ -435,9 +436,53 @@ int http_reply_error(struct http_req *r, const struct err *e)
 					      field_code(code), "message", msg));
 	}
 	/* "o" steals data (and json_pack decrefs it on failure). */
-	body = data ? json_pack("{s:i, s:s, s:o}", "status", status, "message",
+	return data ? json_pack("{s:i, s:s, s:o}", "status", status, "message",
 				msg, "data", data) : NULL;
-	return http_reply_json(r, status, body, NULL);
+}
+
+int http_reply_error(struct http_req *r, const struct err *e)
+{
+	int code = e && e->code ? e->code : ERR_INTERNAL;
+
+	return http_reply_json(r, err_http_status(code), error_body(r, e),
+			       NULL);
+}
+
+int http_reply_errors(struct http_req *r, const struct err_list *l)
+{
+	char msg[ERR_MSG_MAX], field[ERR_FIELD_MAX], file[512];
+	json_t *body, *list, *item;
+	size_t i;
+
+	if (!l->n)
+		return http_fail(r, ERR_INTERNAL, "no error to report");
+	body = error_body(r, &l->v[0].err);
+	list = json_array();
+	if (!body || !list ||
+	    json_object_set_new(body, "errors", list) ||
+	    json_object_set_new(body, "errorCount",
+				json_integer((json_int_t)l->total))) {
+		json_decref(body);
+		return http_fail(r, ERR_NOMEM, "out of memory");
+	}
+	for (i = 0; i < l->n; i++) {
+		const struct err_entry *x = &l->v[i];
+
+		utf8_clean(x->err.msg, msg, sizeof(msg));
+		utf8_clean(x->err.field, field, sizeof(field));
+		utf8_clean(x->file ? x->file : "", file, sizeof(file));
+		/* "file" is null for a problem without a position. */
+		item = json_pack("{s:s, s:s, s:o, s:i, s:i}", "message", msg,
+				 "field", field, "file",
+				 x->file ? json_string(file) : json_null(),
+				 "line", x->line, "column", x->column);
+		if (!item || json_array_append_new(list, item)) {
+			json_decref(body);
+			return http_fail(r, ERR_NOMEM, "out of memory");
+		}
+	}
+	return http_reply_json(r, err_http_status(l->v[0].err.code), body,
+			       NULL);
 }
 
 int http_reply_too_many(struct http_req *r, int retry_after_s)

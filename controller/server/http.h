@@ -147,6 +147,14 @@ int http_reply_empty(struct http_req *r, int status,
 int http_reply_error(struct http_req *r, const struct err *e);
 
 /*
+ * Every problem of l (not empty) in one reply: the body http_reply_error()
+ * makes for the first, with its status, plus "errors": [{"message",
+ * "field", "file" (null when none), "line", "column"}, ...] (at most
+ * ERR_LIST_MAX) and "errorCount": every problem found.
+ */
+int http_reply_errors(struct http_req *r, const struct err_list *l);
+
+/*
  * 429 with PocketBase's body ({"status":429,"message":"Too Many
  * Requests.","data":{}}) and "Retry-After: retry_after_s".
  */

@@ -187,10 +187,10 @@ static const struct {
 	  ERR_INVALID, "f.yaml:3:11: metadata must be a mapping, not a string",
 	  "metadata" },
 	{ MF_DOC("McpServer", "a", "  namespace: default\n"), ERR_INVALID,
-	  "f.yaml:5:14: metadata key 'namespace' is not supported (expected "
+	  "f.yaml:5:3: metadata key 'namespace' is not supported (expected "
 	  "name and labels)", "metadata.namespace" },
 	{ MF_DOC("McpServer", "a", "  annotations: {x: y}\n"), ERR_INVALID,
-	  "f.yaml:5:16: metadata key 'annotations' is not supported (expected "
+	  "f.yaml:5:3: metadata key 'annotations' is not supported (expected "
 	  "name and labels)", "metadata.annotations" },
 	{ "apiVersion: pocketcoder.dev/v1\nkind: McpServer\nmetadata: {}\n",
 	  ERR_INVALID, "f.yaml:3:11: missing 'metadata.name'", "metadata" },
@@ -222,7 +222,7 @@ static const struct {
 	{ MF_DOC("McpServer", "a", "spec: text\n"), ERR_INVALID,
 	  "f.yaml:5:7: spec must be a mapping, not a string", "spec" },
 	{ MF_DOC("McpServer", "a", "status: {}\n"), ERR_INVALID,
-	  "f.yaml:5:9: unknown key 'status' (expected apiVersion, kind, "
+	  "f.yaml:5:1: unknown key 'status' (expected apiVersion, kind, "
 	  "metadata and spec)", "status" },
 	{ "kind: List\nitems: 5\n", ERR_INVALID,
 	  "f.yaml:2:8: items must be a list, not an integer", "items" },
@@ -230,12 +230,14 @@ static const struct {
 	  "f.yaml:1:7: a document with 'items' is a list, and its kind must "
 	  "be 'List'", "kind" },
 	{ "items: []\nspec: {}\n", ERR_INVALID,
-	  "f.yaml:2:7: unknown key 'spec' in a list (expected items)", "spec" },
+	  "f.yaml:2:1: unknown key 'spec' in a list (expected items)", "spec" },
 	{ "items:\n  - 1\n", ERR_INVALID,
 	  "f.yaml:2:5: a document must be a mapping, not an integer", "" },
+	/* Every problem of the document, by position, in one line. */
 	{ "items:\n  - apiVersion: v2\n", ERR_INVALID,
-	  "f.yaml:2:17: apiVersion 'v2' is not supported (expected "
-	  "'pocketcoder.dev/v1')", "apiVersion" },
+	  "3 errors: f.yaml:2:5: missing 'kind'; f.yaml:2:5: missing "
+	  "'metadata'; f.yaml:2:17: apiVersion 'v2' is not supported "
+	  "(expected 'pocketcoder.dev/v1')", "" },
 	/* Errors of the YAML layer come through with their positions. */
 	{ MF_DOC("McpServer", "a", "spec: {x: 1, x: 2}\n"), ERR_INVALID,
 	  "f.yaml:5:14: duplicate key 'x'", "" },
