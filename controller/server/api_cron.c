@@ -164,6 +164,7 @@ int api_cron_schedule(struct http_req *r)
 		json_object_set_new(data, "timezone", json_string(v[4]));
 	if (!strcmp(v[5], "existing"))
 		json_object_set_new(data, "chat", json_string(chat.id));
+	json_object_set_new(data, "scheduled_by", json_string(r->auth.id));
 	pa.actor = r->auth.id;
 	pa.put.collection = "cron_jobs";
 	pa.put.data = data;
@@ -260,8 +261,10 @@ out:
 struct cancel {
 	const char *actor;
 	const char *task_id;
-	const char *user;         /* the session's user; NULL: an admin's
-	                           * cancel of any job */
+	const char *user;         /* the session's user; NULL: see by */
+	const char *by;           /* no session: only a job this caller
+	                           * scheduled; NULL: an admin's cancel of
+	                           * any job */
 	char name[256];
 };
 
@@ -285,6 +288,12 @@ static int cancel_txn(struct store_txn *t, void *arg, struct err *e)
 		rc = err_set_field(e, ERR_FORBIDDEN, "task_id", "task '%s' "
 				   "belongs to another user than the "
 				   "session's", job.id);
+		goto out;
+	}
+	if (cn->by && strcmp(jstr(job.data, "scheduled_by"), cn->by)) {
+		rc = err_set_field(e, ERR_FORBIDDEN, "session_id", "task '%s' "
+				   "was not scheduled by this caller; name "
+				   "the session it is for", job.id);
 		goto out;
 	}
 	snprintf(cn->name, sizeof(cn->name), "%s", jstr(job.data, "name"));
@@ -321,13 +330,19 @@ int api_cron_cancel(struct http_req *r)
 		rc = body_str(body, "task_id", true, &cn.task_id, &e);
 	if (!rc)
 		rc = body_str(body, "session_id", false, &sid, &e);
-	/* the agent acts for the session's user only; an admin for anyone */
-	if (!rc && (*sid || !http_is_admin(r)))
+	/*
+	 * With a session, the agent acts for that session's user only.
+	 * Without one (the original's tool sends only task_id) it may
+	 * cancel only what it scheduled itself; an admin cancels anything.
+	 */
+	if (!rc && *sid)
 		rc = session_chat(r->srv->store, sid, &chat, &e);
 	if (rc)
 		goto out;
 	if (chat.data)
 		cn.user = jstr(chat.data, "user");
+	else if (!http_is_admin(r))
+		cn.by = r->auth.id;
 	cn.actor = r->auth.id;
 	rc = store_write(r->srv->store, cancel_txn, &cn, &e);
 out:

@@ -135,10 +135,19 @@ scheduled() {
   api POST /api/pocketcoder/cancel_scheduled_task "${TOK_OF[poco]}" "{\"task_id\":\"$A1\",\"session_id\":\"ses-b\"}"
   [ "$code" = 403 ]
   [ "$(jq -r '.data | keys[0]' <<<"$body")" = task_id ]
-  # nor without saying whom it acts for
-  api POST /api/pocketcoder/cancel_scheduled_task "${TOK_OF[poco]}" "{\"task_id\":\"$A1\"}"
-  [ "$code" = 400 ]
+  # without a session (the original tool's body, {task_id}) it may cancel
+  # only what it scheduled itself, not a job alice made in the app
+  api POST /api/collections/cron_jobs/records "${TOK_OF[alice]}" \
+    "{\"name\":\"mine\",\"cron_expression\":\"0 0 1 1 *\",\"prompt\":\"p\",\"user\":\"${UID_OF[alice]}\"}"
+  [ "$code" = 200 ]
+  MINE="$(jq -r .id <<<"$body")"
+  api POST /api/pocketcoder/cancel_scheduled_task "${TOK_OF[poco]}" "{\"task_id\":\"$MINE\"}"
+  [ "$code" = 403 ]
   [ "$(jq -r '.data | keys[0]' <<<"$body")" = session_id ]
+  schedule '{"name":"a3","cron_expression":"* * * * *","prompt":"three","session_id":"ses-a"}'
+  api POST /api/pocketcoder/cancel_scheduled_task "${TOK_OF[poco]}" "{\"task_id\":\"$JOB\"}"
+  [ "$code" = 200 ]
+  [ "$(jq -r .status <<<"$body")" = cancelled ]
   # alice herself is not the agent; guests are nobody
   api POST /api/pocketcoder/cancel_scheduled_task "${TOK_OF[alice]}" "{\"task_id\":\"$A1\",\"session_id\":\"ses-a\"}"
   [ "$code" = 403 ]
