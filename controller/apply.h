@@ -50,6 +50,8 @@
 #include "manifest.h"
 #include "store/store.h"
 
+struct auth_keys;
+
 #define APPLY_MANAGER_PREFIX "apply:"
 #define APPLY_DEFAULT_SET "default"  /* the set of an apply without one */
 
@@ -61,6 +63,10 @@ struct apply_opts {
 	const char *actor;     /* the applying auth record's id, for the
 	                        * write hooks; NULL = the server itself
 	                        * (offline CLI, --manifests) */
+	const struct auth_keys *keys; /* the installation key: a masked
+	                        * secret applied back that masks the stored
+	                        * value means "unchanged" (secrets.h); NULL:
+	                        * every masked secret is refused */
 };
 
 /* Caller owns *result (json_decref). On error nothing is written and e

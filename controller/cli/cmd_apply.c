@@ -237,21 +237,41 @@ static void print_items(const struct cli *cli, json_t *res, const char *suffix)
  * after the message. A diff writes nothing, but runs apply's transaction
  * to compute the result, so its row opens the store for writing too.
  */
+/* Offline, the installation key that masked secrets are checked against
+ * (apply.h: a mask applied back means "unchanged"), into *k and o. */
+static int local_keys(struct cli *cli, struct auth_keys *k,
+		      struct apply_opts *o, struct err *e)
+{
+	int rc;
+
+	if (!cli->conn.store)
+		return 0;
+	rc = auth_keys_load_or_create(cli->data_dir, k, e);
+	if (!rc)
+		o->keys = k;
+	return rc;
+}
+
 static int apply_common(struct cli *cli, int argc, char **argv, bool diff,
 			struct apply_opts *o, json_t **res)
 {
 	struct apply_args a;
 	struct loaded l = { { NULL, 0 }, NULL };
+	struct auth_keys k;
 	struct err e = ERR_INIT;
 	int rc;
 
+	memset(&k, 0, sizeof(k));
 	rc = parse_args(cli->cmd->name, argc, argv, &a);
 	if (!rc && (load(cli, &a, &l, &e) || cli_connect(cli, &e) ||
+		    local_keys(cli, &k, &a.opts, &e) ||
 		    run_apply(&cli->conn, &l, &a.opts, diff, a.show_secrets,
 			      res, &e) ||
 		    (!a.show_secrets &&
 		     cli_mask_local(cli, NULL, *res, &e))))
 		rc = cli_fail(&e);
+	auth_keys_wipe(&k);
+	a.opts.keys = NULL;   /* k is gone */
 	*o = a.opts;
 	loaded_release(&l);
 	free(a.paths);

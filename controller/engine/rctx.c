@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "apply.h"
+#include "auth.h"
 #include "buf.h"
 #include "provision.h"
 
@@ -556,13 +557,24 @@ int rctx_apply(struct rctx *c, const struct manifest_set *set,
 	       const char *applyset, json_t **result, struct err *e)
 {
 	struct apply_opts ao;
+	struct auth_keys k;
+	int rc = 0;
 
 	memset(&ao, 0, sizeof(ao));
+	memset(&k, 0, sizeof(k));
 	if (applyset && *applyset) {
 		ao.applyset = applyset;
 		ao.prune = true;
 	}
-	return apply_run(c->en->store, set, &ao, result, e);
+	/* The installation key, for masked secrets in the checkout. */
+	if (c->en->data_dir)
+		rc = auth_keys_load_or_create(c->en->data_dir, &k, e);
+	if (!rc) {
+		ao.keys = c->en->data_dir ? &k : NULL;
+		rc = apply_run(c->en->store, set, &ao, result, e);
+	}
+	auth_keys_wipe(&k);
+	return rc;
 }
 
 void rctx_git_state(struct rctx *c, const char *dir, char rev[64],

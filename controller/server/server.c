@@ -307,6 +307,7 @@ static int apply_manifests(struct server *srv, struct err *e)
 	/* A watched directory is an apply set from the start; the engine's
 	 * first pass, right after, prunes it. */
 	ao.applyset = srv->opts->watch_manifests ? srv->applyset : NULL;
+	ao.keys = &srv->keys;
 	rc = apply_run(srv->store, &set, &ao, &result, e);
 	if (rc)
 		goto out;

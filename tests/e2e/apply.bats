@@ -21,13 +21,13 @@ load helpers
 
 @test "a changed field is configured: generation and revision bump" {
   pctl apply -f "$REPO/manifests" >/dev/null
-  gen1="$(pctl get aiagent poco -o json | grep '"generation"')"
+  gen1="$(pctl get aiagent poco -o record | grep '"generation"')"
   sed 's/temperature: 0.1/temperature: 0.3/' "$REPO/manifests/agents.yaml" > "$T/agents.yaml"
   run pctl apply -f "$T/agents.yaml"
   [ "$status" -eq 0 ]
   [[ "$output" == *"aiagent/poco configured"* ]]
   [[ "$output" == *"aiprompt/poco-persona unchanged"* ]]
-  gen2="$(pctl get aiagent poco -o json | grep '"generation"')"
+  gen2="$(pctl get aiagent poco -o record | grep '"generation"')"
   [ "$gen1" != "$gen2" ]
 }
 
@@ -49,7 +49,7 @@ load helpers
   [ "$status" -eq 0 ]
   [[ "${lines[0]}" == NAME* ]]
   [[ "$output" == *poco* ]]
-  run pctl get AiAgent poco -o json
+  run pctl get AiAgent poco -o record
   [ "$status" -eq 0 ]
   [[ "$output" == *'"collection": "ai_agents"'* ]]
   run pctl get Gadget
@@ -63,7 +63,7 @@ load helpers
   run pctl apply -f "$REPO/manifests" --dry-run
   [ "$status" -eq 0 ]
   [[ "$output" == *"aiagent/poco created (dry run)"* ]]
-  run pctl get aiagent -o json
+  run pctl get aiagent -o record
   [[ "$output" != *poco* ]]
 }
 
