@@ -649,31 +649,41 @@ void rctx_log(struct rctx *c, const char *fmt, ...)
 }
 
 /*
- * True when path lies in (or below) one of the directories the current
- * paths configuration renders into: each directory key itself (agents_dir)
+ * True when path lies in (or below) one of the directories the paths
+ * configuration p renders into: each directory key itself (agents_dir)
  * and the parent of every other path (so <root>/workspace/.opencode/skills/<name>/SKILL.md
- * counts). A file owned under an older root or an older configuration is
- * let go, not deleted: changing --root must never delete the files of the
- * previous one.
+ * counts).
  */
-static bool in_rendered_dir(const struct engine *en, const char *path)
+static bool in_dirs_of(const struct paths *p, const char *path)
 {
-	const char *p, *slash;
+	const char *d, *slash;
 	size_t pl, i;
 
-	for (i = 0; i < en->paths.n; i++) {
-		p = en->paths.p[i];
-		if (!p)
+	for (i = 0; i < p->n; i++) {
+		d = p->p[i];
+		if (!d)
 			continue;
-		pl = strlen(p);
-		if (!en->paths.dir[i]) {
-			slash = strrchr(p, '/');
-			pl = slash ? (size_t)(slash - p) : 0;
+		pl = strlen(d);
+		if (!p->dir[i]) {
+			slash = strrchr(d, '/');
+			pl = slash ? (size_t)(slash - d) : 0;
 		}
-		if (pl && !strncmp(p, path, pl) && path[pl] == '/')
+		if (pl && !strncmp(d, path, pl) && path[pl] == '/')
 			return true;
 	}
 	return false;
+}
+
+/*
+ * True when path lies in a directory the current paths configuration, or
+ * the one before the last reload (engine_reload(): its files move), renders
+ * into. A file owned under an older root or an older configuration of an
+ * earlier run is let go, not deleted: changing --root must never delete
+ * the files of the previous one.
+ */
+static bool in_rendered_dir(const struct engine *en, const char *path)
+{
+	return in_dirs_of(&en->paths, path) || in_dirs_of(&en->old_paths, path);
 }
 
 /*
@@ -787,6 +797,10 @@ done:
 			     json_string_value(json_object_get(ev, "reason")),
 			     json_string_value(json_object_get(ev, "message")),
 			     c.now);
+	/* A paths.yaml that a reload refused (the old paths still hold). */
+	if (en->paths_error && rs->r->paths)
+		eng_cond_set(rs->conds, "Degraded", "True", "PathsInvalid",
+			     en->paths_error, c.now);
 	if (!rc) {
 		rs->observed_rev = c.observed_set ? c.observed : start_rev;
 		todo = json_array();

@@ -323,6 +323,25 @@ out:
 	return rc;
 }
 
+/*
+ * SIGHUP, on the main thread: re-apply the manifests directory (a watched
+ * one is the engine's: its full pass re-applies it) and have the engine
+ * re-read paths.yaml (engine_reload()). A failure is logged; the server
+ * goes on with what it had.
+ */
+static void reload(struct server *srv)
+{
+	struct err e = ERR_INIT;
+
+	fprintf(stderr, "pocketctl: SIGHUP: re-reading the paths%s\n",
+		srv->opts->manifests_dir ? " and re-applying the manifests" : "");
+	if (srv->opts->manifests_dir && !srv->opts->watch_manifests &&
+	    apply_manifests(srv, &e))
+		fprintf(stderr, "pocketctl: SIGHUP: %s not applied: %s\n",
+			srv->opts->manifests_dir, e.msg);
+	engine_reload(srv->engine);
+}
+
 /* ---- request dispatch ------------------------------------------------ */
 
 static int64_t now_us(void)
@@ -951,11 +970,13 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	if (rc)                                            /* engine */
 		goto out;                                  /* engine */
 
-	/* Block the stop signals before civetweb starts its threads (they
-	 * inherit the mask), so only sigwait() below ever sees them. */
+	/* Block the stop and reload signals before civetweb starts its
+	 * threads (they inherit the mask), so only sigwait() below ever sees
+	 * them. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -968,8 +989,13 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	fprintf(stderr, "pocketctl: serving on %s (data directory '%s')\n",
 		url, o->data_dir);
 
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	for (;;) {
+		while (sigwait(&sigs, &sig) != 0)
+			;
+		if (sig != SIGHUP)
+			break;
+		reload(&srv);
+	}
 	fprintf(stderr, "pocketctl: %s: draining open requests and streams\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
 	atomic_store(&srv.stopping, true);
