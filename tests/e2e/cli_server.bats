@@ -311,10 +311,13 @@ while True:
   [ $((SECONDS - start)) -lt 10 ]
 }
 
-@test "a stale server.json without a live server: the CLI works offline" {
+@test "a stale server.json without a live server: the CLI refuses, naming it; --offline works" {
   mkdir -p "$POCKETCTL_DATA"
   printf '{"url": "http://127.0.0.1:1", "pid": 999999}\n' > "$POCKETCTL_DATA/server.json"
   run pctl apply -f "$REPO/manifests"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"names pid 999999 at http://127.0.0.1:1 but nothing answers"* ]]
+  run pctl apply --offline -f "$REPO/manifests"
   [ "$status" -eq 0 ]
   [[ "$output" == *"aiagent/poco created"* ]]
 }
