@@ -230,13 +230,6 @@ static void print_items(const struct cli *cli, json_t *res, const char *suffix)
 	}
 }
 
-/*
- * What apply and diff share: parse the arguments, load and check the
- * manifests, connect and run the transaction. Returns 0 with *o the
- * options given and *res apply's result JSON (caller owns), or CLI_ERROR
- * after the message. A diff writes nothing, but runs apply's transaction
- * to compute the result, so its row opens the store for writing too.
- */
 /* Offline, the installation key that masked secrets are checked against
  * (apply.h: a mask applied back means "unchanged"), into *k and o. */
 static int local_keys(struct cli *cli, struct auth_keys *k,
@@ -252,6 +245,13 @@ static int local_keys(struct cli *cli, struct auth_keys *k,
 	return rc;
 }
 
+/*
+ * What apply and diff share: parse the arguments, load and check the
+ * manifests, connect and run the transaction. Returns 0 with *o the
+ * options given and *res apply's result JSON (caller owns), or CLI_ERROR
+ * after the message. A diff writes nothing, but runs apply's transaction
+ * to compute the result, so its row opens the store for writing too.
+ */
 static int apply_common(struct cli *cli, int argc, char **argv, bool diff,
 			struct apply_opts *o, json_t **res)
 {

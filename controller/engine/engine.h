@@ -32,10 +32,10 @@
  * thread.
  *
  * THREAD SAFETY NOTES: engine_kick(), engine_enqueue(),
- * engine_request_full(), engine_reload(), engine_status(), engine_full_done() and
- * engine_state() may be called from any thread between engine_start() and
- * engine_free() (engine_kick() also on NULL); a state from engine_state()
- * locks itself.
+ * engine_request_full(), engine_reload(), engine_status(),
+ * engine_full_done() and engine_state() may be called from any thread
+ * between engine_start() and engine_free() (engine_kick() also on NULL);
+ * a state from engine_state() locks itself.
  * Everything else in struct engine belongs to the engine thread, except the
  * published status snapshot, which a mutex guards. engine_new(),
  * engine_start(), engine_stop() and engine_free() belong to the thread that
