@@ -4,8 +4,9 @@
 # schema/collections.json (the kinds are read from it, not listed here),
 # through the server and offline. The records come from the shipped
 # manifests, from roundtrip_gen.py (every field a manifest may set, for
-# every kind apply may create), from the records API (a user, a secret the
-# app sets) and from the server itself (superusers, the sealed SOP, the
+# every kind apply may create), from the records API (a user, made an
+# admin so that system fields are in the output, and a secret the app
+# sets) and from the server itself (superusers, the sealed SOP, the
 # reconcile status). Secrets stay masked on the way and come back as
 # "unchanged"; a mask that does not match is refused naming the field.
 
@@ -24,7 +25,7 @@ setup() {
 populate() {
   start_server -- --manifests "$REPO/manifests"
   su_api POST /api/collections/users/records \
-    '{"email":"rt@example.com","password":"rt-pass-123","passwordConfirm":"rt-pass-123","name":"rt"}'
+    '{"email":"rt@example.com","password":"rt-pass-123","passwordConfirm":"rt-pass-123","name":"rt","role":"admin","verified":true}'
   [ "$CODE" = 200 ] || { echo "user: $CODE $BODY" >&2; return 1; }
   USER_ID="$(jq -r .id <<<"$BODY")"
   python3 "$BATS_TEST_DIRNAME/roundtrip_gen.py" "$SCHEMA" "$USER_ID" \
