@@ -387,7 +387,7 @@ out:
 	return rc;
 }
 
-/* Does process pid exist (one of another user's counts)? */
+/* Does process pid exist (a process of another user counts)? */
 static bool pid_alive(long long pid)
 {
 	return pid > 0 && pid <= INT_MAX &&
