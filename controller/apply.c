@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "applyset.h"
+#include "secrets.h"
 #include "suggest.h"
 #include "util.h"
 
@@ -747,13 +748,54 @@ static int put_problem(struct store_txn *t, struct problems *pb,
 	return n ? rc : at_doc(pb, d, e->field, e);
 }
 
+/*
+ * Manifests never carry passwords (doc_data()), so a document of an auth
+ * collection (User) may only describe an account that exists: its
+ * password stays as it is. A new one is refused naming the way to make it.
+ */
+static int auth_exists(struct store_txn *t, const struct manifest_doc *d,
+		       struct err *e)
+{
+	struct record r;
+	int rc;
+
+	if (!d->coll->auth)
+		return 0;
+	record_init(&r);
+	rc = store_txn_get_by_name(t, d->coll->name, d->name, &r, NULL);
+	record_release(&r);
+	if (rc != ERR_NOT_FOUND)
+		return 0;   /* found, or another error the put reports */
+	return err_set_field(e, ERR_INVALID, "password",
+			     "there is no %s '%s', and a new one needs a password, which manifests never carry: create it with POST /api/collections/%s/records, then apply",
+			     d->coll->kind, d->name, d->coll->name);
+}
+
+/* A masked secret applied back stands for the stored value (secrets.h);
+ * only then is the stored record read. */
+static int unmask_doc(struct store_txn *t, const struct auth_keys *keys,
+		      const struct manifest_doc *d, json_t *data,
+		      struct err *e)
+{
+	struct record r;
+	int rc;
+
+	if (!secrets_has_mask(d->coll, data))
+		return 0;
+	record_init(&r);
+	rc = store_txn_get_by_name(t, d->coll->name, d->name, &r, NULL);
+	rc = secrets_unmask(keys, d->coll, data, rc ? NULL : r.data, e);
+	record_release(&r);
+	return rc;
+}
+
 /* Apply one document inside t as manager mgr, appending its item to
  * items. pre: the ownership of d's collection by record name, when it was
  * read ahead (NULL: look the record's up). */
 static int apply_doc(const struct schema *sc, struct store_txn *t,
 		     json_t *ids, struct problems *pb,
 		     const struct manifest_doc *d, json_t *pre,
-		     const char *mgr,
+		     const char *mgr, const struct auth_keys *keys,
 		     bool with_diff, json_t *items, json_t *members,
 		     struct err *e)
 {
@@ -778,6 +820,13 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	}
 	if (rc)
 		goto out;
+	rc = unmask_doc(t, keys, d, data, e);
+	if (!rc)
+		rc = auth_exists(t, d, e);
+	if (rc) {
+		rc = at_doc(pb, d, e->field, e);
+		goto out;
+	}
 	/* Who owns the record's fields (from pre: shared, never modified);
 	 * the record as it was only when a diff shows it or a field may be
 	 * taken back from another manager (one lookup less per document of
@@ -920,6 +969,54 @@ static int prune(const struct schema *sc, struct store_txn *t,
 	return 0;
 }
 
+/*
+ * A document of a kind only pocketctl writes (Sop, ReconcileStatus) is
+ * taken only as an unchanged copy of its stored record, so that what get
+ * prints applies back as a no-op: its item says "unchanged" and nothing
+ * is written. Anything else is refused naming the document.
+ */
+static int readonly_doc(struct store *s, struct problems *pb,
+			const struct manifest_doc *d, json_t *items,
+			struct err *e)
+{
+	const struct collection *c = d->coll;
+	struct record r;
+	json_t *doc = NULL, *labels;
+	bool same = false;
+	int rc = 0;
+
+	record_init(&r);
+	if (!store_get_by_name(s, c->name, d->name, &r, NULL)) {
+		doc = apply_record_manifest(s, &r, e);
+		if (!doc) {
+			rc = e->code ? at_doc(pb, d, NULL, e) :
+				       err_set(e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		labels = json_object_get(json_object_get(doc, "metadata"),
+					 "labels");
+		same = json_equal(json_object_get(doc, "spec"), d->spec) &&
+		       (json_object_size(d->labels) ?
+			json_equal(labels, d->labels) : !labels);
+	}
+	if (same) {
+		if (json_array_append_new(items, new_item(c, r.name, r.id,
+							  "unchanged")))
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	err_set(e, ERR_INVALID, "kind %s cannot be applied: %s are written "
+		"only by pocketctl itself, and only an unchanged copy of a "
+		"stored one is accepted%s", c->kind, c->name,
+		strcmp(c->name, "sops") ? "" :
+		" (approve a Proposal to seal a new version)");
+	rc = at_doc(pb, d, NULL, e);
+out:
+	json_decref(doc);
+	record_release(&r);
+	return rc;
+}
+
 /* Documents of one collection from which run() reads the collection's
  * ownership ahead. */
 #define APPLY_READ_AHEAD 64
@@ -960,13 +1057,8 @@ static int run(struct store *s, const struct manifest_set *m,
 	for (di = 0; di < m->n; di++) {
 		if (m->docs[di].coll->api_writable)
 			continue;
-		err_set(e, ERR_INVALID, "kind %s cannot be applied: %s are "
-			"written only by pocketctl itself%s",
-			m->docs[di].coll->kind, m->docs[di].coll->name,
-			strcmp(m->docs[di].coll->name, "sops") ? "" :
-			" (approve a Proposal to seal a new version)");
-		rc = at_doc(&pb, &m->docs[di], NULL, e);
-		if (rc == ERR_NOMEM)
+		rc = readonly_doc(s, &pb, &m->docs[di], items, e);
+		if (rc && !doc_problem(rc))
 			goto out;
 		rc = 0;
 	}
@@ -997,7 +1089,7 @@ static int run(struct store *s, const struct manifest_set *m,
 			    !order[ci]->api_writable)
 				continue;
 			rc = apply_doc(sc, t, ids, &pb, &m->docs[di], pre, mgr,
-				       with_diff, items, members, e);
+				       o->keys, with_diff, items, members, e);
 			if (rc && !doc_problem(rc))
 				goto out;
 			if (pb.errs->total >= ERR_LIST_MAX)

@@ -50,6 +50,8 @@
 #include "manifest.h"
 #include "store/store.h"
 
+struct auth_keys;
+
 #define APPLY_MANAGER_PREFIX "apply:"
 #define APPLY_DEFAULT_SET "default"  /* the set of an apply without one */
 
@@ -64,6 +66,10 @@ struct apply_opts {
 	struct err_list *errors; /* NULL, or where every problem goes (see
 	                        * below); problems already in it (the
 	                        * loader's) make the apply write nothing */
+	const struct auth_keys *keys; /* the installation key: a masked
+	                        * secret applied back that masks the stored
+	                        * value means "unchanged" (secrets.h); NULL:
+	                        * every masked secret is refused */
 };
 
 /*

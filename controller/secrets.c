@@ -132,3 +132,58 @@ int secrets_mask_result(const struct auth_keys *k, const struct schema *s,
 	}
 	return rc;
 }
+
+/* Is v a mask (what secrets_mask() puts in place of a value)? */
+static bool is_mask(const json_t *v)
+{
+	return json_is_string(v) &&
+	       !strncmp(json_string_value(v), SECRETS_MASK_PREFIX,
+			sizeof(SECRETS_MASK_PREFIX) - 1);
+}
+
+bool secrets_has_mask(const struct collection *c, const json_t *fields)
+{
+	size_t i;
+
+	for (i = 0; json_is_object(fields) && i < c->nfields; i++)
+		if (c->fields[i].secret &&
+		    is_mask(json_object_get(fields, c->fields[i].name)))
+			return true;
+	return false;
+}
+
+int secrets_unmask(const struct auth_keys *k, const struct collection *c,
+		   json_t *fields, const json_t *stored, struct err *e)
+{
+	char mask[sizeof(SECRETS_MASK_PREFIX) + SECRETS_MASK_HEX];
+	const json_t *v, *old;
+	size_t i;
+	int rc;
+
+	for (i = 0; json_is_object(fields) && i < c->nfields; i++) {
+		const struct field *f = &c->fields[i];
+
+		v = json_object_get(fields, f->name);
+		if (!f->secret || !is_mask(v))
+			continue;
+		old = json_object_get(stored, f->name);
+		if (!k)
+			return err_set_field(e, ERR_INVALID, f->name,
+					     "'%.40s' is a masked secret, and there is no key to check it against the stored value; give the value itself",
+					     json_string_value(v));
+		if (!old || json_is_null(old))
+			return err_set_field(e, ERR_INVALID, f->name,
+					     "'%.40s' is a masked secret, but no value is stored; give the value itself",
+					     json_string_value(v));
+		rc = secrets_mask_value(k, c->name, f->name, old, mask, e);
+		if (rc)
+			return rc;
+		if (strcmp(mask, json_string_value(v)))
+			return err_set_field(e, ERR_INVALID, f->name,
+					     "'%.40s' is a masked secret that does not match the stored value (%s); give the value itself (get --show-secrets shows it)",
+					     json_string_value(v), mask);
+		if (json_object_set_new(fields, f->name, json_deep_copy(old)))
+			return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	return 0;
+}

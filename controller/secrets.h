@@ -12,6 +12,8 @@
 #ifndef POCKETCTL_SECRETS_H
 #define POCKETCTL_SECRETS_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
 #include "auth.h"
@@ -60,5 +62,21 @@ int secrets_mask_value(const struct auth_keys *k, const char *collection,
 		       const char *field, const json_t *value,
 		       char out[sizeof(SECRETS_MASK_PREFIX) + SECRETS_MASK_HEX],
 		       struct err *e);
+
+/* Does fields (a manifest's spec) hold a mask in a secret field of c? */
+bool secrets_has_mask(const struct collection *c, const json_t *fields);
+
+/*
+ * A mask applied back (get -o yaml|json | apply -f -) means "unchanged":
+ * replace, in fields (record data from a manifest), each secret field of c
+ * whose value is a mask with a copy of its value in stored (the stored
+ * record's data; NULL when there is none) when that value masks to the
+ * same string. A mask that does not match, or has no stored value to
+ * match (or no key k to check with: k NULL), is ERR_INVALID with e->field
+ * naming the field: it is never stored as the literal mask. Returns 0, or
+ * that / ERR_NOMEM / ERR_INTERNAL; fields may be partly replaced then.
+ */
+int secrets_unmask(const struct auth_keys *k, const struct collection *c,
+		   json_t *fields, const json_t *stored, struct err *e);
 
 #endif

@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,6 +387,32 @@ out:
 	return rc;
 }
 
+/* Does process pid exist (a process of another user counts)? */
+static bool pid_alive(long long pid)
+{
+	return pid > 0 && pid <= INT_MAX &&
+	       (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/*
+ * DIR/server.json names url and pid, but no server holds DIR/lock. Going
+ * offline in silence would let a script believe its writes reached a
+ * server (and the app watching it); so it is an error, unless --offline
+ * says that the data directory itself is meant: then a warning.
+ */
+static int stale_server(const struct cli *cli, const char *url,
+			long long pid, struct err *e)
+{
+	if (cli->offline) {
+		fprintf(stderr, "pocketctl: warning: '%s/" CLI_SERVER_FILE "' names pid %lld at %s but nothing answers (no process holds its lock); going offline as asked\n",
+			cli->data_dir, pid, url);
+		return 0;
+	}
+	return err_set(e, ERR_UNAVAILABLE,
+		       "'%s/" CLI_SERVER_FILE "' names pid %lld at %s but nothing answers (no process holds '%s/" CLI_LOCK_FILE "'); remove it or start the server (or pass --offline to use the data directory itself)",
+		       cli->data_dir, pid, url, cli->data_dir);
+}
+
 /* cli_connect() into out, the store opened for writing when write. */
 static int connect_to(const struct cli *cli, bool write, struct cli_conn *out,
 		      struct err *e)
@@ -441,6 +469,19 @@ static int connect_to(const struct cli *cli, bool write, struct cli_conn *out,
 		}
 		rc = connect_http(cli, local_url, local_url, &c, e);
 		goto out;
+	}
+	/* Nobody holds the lock: a server.json left behind names a server
+	 * that died (SIGKILL, a crash, a power cut). */
+	local_url = server_json_url(cli->data_dir, &pid, &se);
+	if (local_url && c.lock_fd < 0 && pid_alive(pid)) {
+		/* No locks on this file system: the pid is all we know. */
+		rc = connect_http(cli, local_url, local_url, &c, e);
+		goto out;
+	}
+	if (local_url) {
+		rc = stale_server(cli, local_url, pid, e);
+		if (rc)
+			goto out;
 	}
 	rc = cli_open_store(cli, !write, &c.store, e);
 out:

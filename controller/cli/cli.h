@@ -10,8 +10,12 @@
  *      to 30 s for a starting server to write it);
  *   3. otherwise the data directory itself, under a shared flock on
  *      DIR/lock for the whole command, so no server can start on it
- *      meanwhile (two writers on one directory is what the lock forbids).
- * --offline forces 3 and is refused while a server holds the directory.
+ *      meanwhile (two writers on one directory is what the lock forbids);
+ *      but a DIR/server.json left there by a server that died (no lock
+ *      held) is an error naming its pid and URL, so that a script never
+ *      writes offline believing it went through the server.
+ * --offline forces 3 (a dead server's server.json is then a warning) and
+ * is refused while a server holds the directory.
  * The token is --token, else $POCKETCTL_TOKEN, else DIR/cli.token (written
  * 0600 by the server) - the last only when the URL is the one in
  * DIR/server.json, so a local superuser token never goes to another host.

@@ -282,6 +282,21 @@ static void print_items(const struct cli *cli, json_t *res, const char *suffix)
 	}
 }
 
+/* Offline, the installation key that masked secrets are checked against
+ * (apply.h: a mask applied back means "unchanged"), into *k and o. */
+static int local_keys(struct cli *cli, struct auth_keys *k,
+		      struct apply_opts *o, struct err *e)
+{
+	int rc;
+
+	if (!cli->conn.store)
+		return 0;
+	rc = auth_keys_load_or_create(cli->data_dir, k, e);
+	if (!rc)
+		o->keys = k;
+	return rc;
+}
+
 /*
  * What apply and diff share: parse the arguments, load and check the
  * manifests, connect and run the transaction. Returns 0 with *o the
@@ -294,17 +309,22 @@ static int apply_common(struct cli *cli, int argc, char **argv, bool diff,
 {
 	struct apply_args a;
 	struct loaded l = { { NULL, 0 }, NULL, ERR_LIST_INIT };
+	struct auth_keys k;
 	struct err e = ERR_INIT;
 	int rc;
 
+	memset(&k, 0, sizeof(k));
 	rc = parse_args(cli->cmd->name, argc, argv, &a);
-	if (!rc && (load(cli, &a, &l, &e) || cli_connect(cli, &e)))
+	if (!rc && (load(cli, &a, &l, &e) || cli_connect(cli, &e) ||
+		    local_keys(cli, &k, &a.opts, &e)))
 		rc = cli_fail(&e);
 	else if (!rc && run_apply(&cli->conn, &l, &a.opts, diff,
 				  a.show_secrets, res, &e))
 		rc = print_problems(&cli->conn, &l, &e);
 	else if (!rc && !a.show_secrets && cli_mask_local(cli, NULL, *res, &e))
 		rc = cli_fail(&e);
+	auth_keys_wipe(&k);
+	a.opts.keys = NULL;   /* k is gone */
 	*o = a.opts;
 	loaded_release(&l);
 	free(a.paths);

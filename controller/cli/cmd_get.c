@@ -1,17 +1,21 @@
 /*
- * cmd_get.c - `pocketctl get KIND [NAME] [-o table|json|yaml]` and
+ * cmd_get.c - `pocketctl get KIND [NAME] [-o table|json|yaml|record]` and
  * `pocketctl delete KIND NAME`, on the data directory or through a running
  * server (GET/DELETE /api/v1/manifests/..., see api_apply.h).
  *
  * Both sources are first turned into the same JSON - records (-o table,
- * -o json) or manifest documents (-o yaml) - and one printer prints them,
- * so the output cannot depend on where the data came from. -o yaml prints
- * manifest documents (relations by name) that `apply` takes back unchanged;
- * -o json prints the full records, status included, hidden fields
- * (password hashes, token keys) never. Secret fields are masked (secrets.h)
- * unless --show-secrets is given (through a server: by a superuser).
- * --show-managed adds each manifest's field ownership as
- * metadata.managedFields (apply.h).
+ * -o record) or manifest documents (-o yaml, -o json) - and one printer
+ * prints them, so the output cannot depend on where the data came from.
+ * -o yaml and -o json print the same manifest documents (relations by
+ * name) that `apply` takes back unchanged: yaml as a stream of documents,
+ * json as one object for KIND NAME and, for a whole kind, as kubectl does,
+ * one {"apiVersion": "v1", "kind": "List", "items": [...]} (which apply
+ * reads as a list). -o record prints the full records, status included,
+ * hidden fields (password hashes, token keys) never. Secret fields are
+ * masked (secrets.h) unless --show-secrets is given (through a server: by
+ * a superuser); apply takes a mask back as "unchanged". --show-managed
+ * adds each manifest's field ownership as metadata.managedFields
+ * (apply.h).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -24,7 +28,13 @@
 #include "protocol.h"
 #include "yamljson.h"
 
-enum output { OUT_TABLE, OUT_JSON, OUT_YAML };
+enum output { OUT_TABLE, OUT_JSON, OUT_YAML, OUT_RECORD };
+
+/* Does output print manifest documents (else records)? */
+static bool manifests_out(enum output o)
+{
+	return o == OUT_JSON || o == OUT_YAML;
+}
 
 struct get_walk {
 	struct store *store;
@@ -41,7 +51,7 @@ static int visit(const struct record *r, void *arg)
 	struct get_walk *w = arg;
 	json_t *doc;
 
-	if (w->output == OUT_YAML) {
+	if (manifests_out(w->output)) {
 		doc = apply_record_manifest(w->store, r, w->e);
 		if (doc && w->managed &&
 		    apply_managed_fields(w->store, r, doc, w->e)) {
@@ -97,7 +107,7 @@ static int fetch_remote(struct cli_conn *conn, struct get_walk *w,
 	}
 	rc = buf_printf(&path, "/api/v1/manifests/%s%s%s?view=%s%s%s",
 			w->coll->name, esc ? "/" : "", esc ? esc : "",
-			w->output == OUT_YAML ? "manifest" : "record",
+			manifests_out(w->output) ? "manifest" : "record",
 			w->managed ? "&managed=true" : "",
 			w->show_secrets ? "&" PROTO_SHOW_SECRETS "=true" : "");
 	if (rc) {
@@ -174,11 +184,20 @@ static int print_items(const struct get_walk *w, bool one, struct err *e)
 			printf("\n");
 		}
 		break;
-	case OUT_JSON: {
-		json_t *v = one ? json_array_get(w->items, 0) : w->items;
-		char *txt = json_dumps(v, JSON_INDENT(2));
+	case OUT_JSON:
+	case OUT_RECORD: {
+		json_t *v = one ? json_incref(json_array_get(w->items, 0)) :
+			    w->output == OUT_RECORD ? json_incref(w->items) :
+			    json_pack("{s:s,s:s,s:O}", "apiVersion", "v1",
+				      "kind", "List", "items", w->items);
+		char *txt = v ? json_dumps(v, JSON_INDENT(2)) : NULL;
 
-		printf("%s\n", txt ? txt : "null");
+		json_decref(v);
+		if (!txt) {
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		printf("%s\n", txt);
 		free(txt);
 		break;
 	}
@@ -232,11 +251,12 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	if (i < 0)
 		return CLI_ERROR;
 	w.output = !strcmp(cli->output, "json") ? OUT_JSON :
-		   !strcmp(cli->output, "yaml") ? OUT_YAML : OUT_TABLE;
-	if (w.managed && w.output != OUT_YAML)
-		return cli_usage("get", "--show-managed needs -o yaml");
+		   !strcmp(cli->output, "yaml") ? OUT_YAML :
+		   !strcmp(cli->output, "record") ? OUT_RECORD : OUT_TABLE;
+	if (w.managed && !manifests_out(w.output))
+		return cli_usage("get", "--show-managed needs -o yaml or -o json");
 	if (i >= argc || argc - i > 2)
-		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml] [--show-managed] [--show-secrets]");
+		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml|record] [--show-managed] [--show-secrets]");
 	w.coll = schema_find_kind(cli->schema, argv[i]);
 	if (!w.coll)
 		return cli_usage("get", "unknown kind '%s'", argv[i]);

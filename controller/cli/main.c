@@ -23,8 +23,8 @@ static const struct cli_command commands[] = {
 	  "apply -f PATH... [--dry-run] [--applyset NAME [--prune [--force]]] [-o text|json] [--show-secrets]" },
 	{ "diff", cmd_diff, CLI_CONN | CLI_WRITES | CLI_OUTPUT, "text|json",
 	  "diff -f PATH... [--applyset NAME [--prune]] [--show-secrets]" },
-	{ "get", cmd_get, CLI_CONN | CLI_OUTPUT, "table|json|yaml",
-	  "get KIND [NAME] [-o table|json|yaml] [--show-managed] [--show-secrets]" },
+	{ "get", cmd_get, CLI_CONN | CLI_OUTPUT, "table|json|yaml|record",
+	  "get KIND [NAME] [-o table|json|yaml|record] [--show-managed] [--show-secrets]" },
 	{ "delete", cmd_delete, CLI_CONN | CLI_WRITES, NULL, "delete KIND NAME" },
 	{ "serve", cmd_serve, 0, NULL,
 	  "serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch [--applyset NAME]] "

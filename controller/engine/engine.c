@@ -175,7 +175,10 @@ static void drain(int fd)
 		;
 }
 
-/* One round: full-pass requests, the resync timer, then every ready key. */
+static void reload_paths(struct engine *en);
+
+/* One round: reloads and full-pass requests, the resync timer, then every
+ * ready key. */
 static void step(struct engine *en)
 {
 	uint64_t req = atomic_load(&en->full_req), pending = 0;
@@ -188,6 +191,10 @@ static void step(struct engine *en)
 	for (i = 0; i < en->nrs; i++)
 		if (atomic_exchange(&en->rs[i].wanted, false))
 			workq_add(en->q, en->rs[i].name, now);
+	if (atomic_load(&en->reload_req) > en->reload_seen) {
+		en->reload_seen = atomic_load(&en->reload_req);
+		reload_paths(en);
+	}
 	if (req > en->full_seen) {
 		eng_enqueue_all(en, true);
 		en->full_seen = req;
@@ -354,34 +361,61 @@ static bool listed(const struct reconciler *const *regs, size_t n,
 }
 
 /*
- * The paths of the registry, then of any reconciler of regs that is not
- * in it: the key list is the registry's even when a test runs a few.
+ * The paths of the registry, then of any reconciler of en->regs that is
+ * not in it (the key list is the registry's even when a test runs a
+ * few), into *out, from en->paths_config or else the file found now.
  */
-static int load_paths(struct engine *en, const struct engine_options *o,
-		      const struct reconciler *const *regs, size_t n,
-		      struct err *e)
+static int load_paths(struct engine *en, struct paths *out, struct err *e)
 {
 	const struct reconciler **all;
 	char *cfg = NULL;
 	size_t i, k = 0;
 	int rc;
 
-	all = calloc(nreconcilers + n + 1, sizeof(*all));
+	all = calloc(nreconcilers + en->nregs + 1, sizeof(*all));
 	if (!all)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	for (i = 0; i < nreconcilers; i++)
 		all[k++] = reconcilers[i];
-	for (i = 0; i < n; i++)
-		if (regs[i] && !listed(reconcilers, nreconcilers, regs[i]))
-			all[k++] = regs[i];
-	if (!o->paths_config && o->data_dir)
-		cfg = paths_default_config(o->data_dir);
-	rc = paths_load(&en->paths, en->root,
-			o->paths_config ? o->paths_config : cfg,
+	for (i = 0; i < en->nregs; i++)
+		if (en->regs[i] &&
+		    !listed(reconcilers, nreconcilers, en->regs[i]))
+			all[k++] = en->regs[i];
+	if (!en->paths_config && en->data_dir)
+		cfg = paths_default_config(en->data_dir);
+	rc = paths_load(out, en->root,
+			en->paths_config ? en->paths_config : cfg,
 			(const struct reconciler *const *)all, k, e);
 	free(cfg);
 	free(all);
 	return rc;
+}
+
+/*
+ * engine_reload() on the engine thread: a good configuration replaces the
+ * paths (the old ones are kept, so that the files rendered there are
+ * removed by the next passes); a bad one is logged and kept as the error
+ * every reconciler's status shows (rctx.c), and nothing moves.
+ */
+static void reload_paths(struct engine *en)
+{
+	struct paths next;
+	struct err e = ERR_INIT;
+
+	memset(&next, 0, sizeof(next));
+	free(en->paths_error);
+	en->paths_error = NULL;
+	if (load_paths(en, &next, &e)) {
+		eng_log("paths: reload refused, the current paths stay: %s",
+			e.msg);
+		en->paths_error = strdup(e.msg[0] ? e.msg : "paths: reload failed");
+		return;
+	}
+	paths_release(&en->old_paths);
+	en->old_paths = en->paths;
+	en->paths = next;
+	eng_log("paths: reloaded (%s)",
+		next.config ? next.config : "no config file: the defaults");
 }
 
 static bool key_ok(const char *k)
@@ -463,7 +497,8 @@ int engine_new(struct engine **out, const struct engine_options *o,
 	if (!en->root || dup_opt(&en->data_dir, o->data_dir) ||
 	    dup_opt(&en->docker_host, o->docker_host) ||
 	    dup_opt(&en->manifests_dir, o->manifests_dir) ||
-	    dup_opt(&en->manifests_applyset, o->manifests_applyset)) {
+	    dup_opt(&en->manifests_applyset, o->manifests_applyset) ||
+	    dup_opt(&en->paths_config, o->paths_config)) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -471,7 +506,9 @@ int engine_new(struct engine **out, const struct engine_options *o,
 	en->backup_every_ms = o->backup_every_ms;
 	en->backup_keep = o->backup_keep;
 	en->cron_grace_ms = o->cron_grace_ms;
-	rc = load_paths(en, o, regs, n, e);
+	en->regs = regs;
+	en->nregs = n;
+	rc = load_paths(en, &en->paths, e);
 	if (rc)
 		goto out;
 	memset(&wo, 0, sizeof(wo));
@@ -606,6 +643,9 @@ void engine_free(struct engine *en)
 	free(en->rs);
 	workq_free(en->q);
 	paths_release(&en->paths);
+	paths_release(&en->old_paths);
+	free(en->paths_config);
+	free(en->paths_error);
 	json_decref(en->snap);
 	pthread_mutex_destroy(&en->slock);
 	free(en->root);
@@ -629,6 +669,14 @@ void engine_enqueue(struct engine *en, const char *name)
 		engine_kick(en);
 		return;
 	}
+}
+
+uint64_t engine_reload(struct engine *en)
+{
+	if (!en)
+		return 0;
+	atomic_fetch_add(&en->reload_req, 1);
+	return engine_request_full(en);   /* kicks */
 }
 
 void *engine_state(struct engine *en, const char *name)

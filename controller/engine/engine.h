@@ -32,10 +32,10 @@
  * thread.
  *
  * THREAD SAFETY NOTES: engine_kick(), engine_enqueue(),
- * engine_request_full(), engine_status(), engine_full_done() and
- * engine_state() may be called from any thread between engine_start() and
- * engine_free() (engine_kick() also on NULL); a state from engine_state()
- * locks itself.
+ * engine_request_full(), engine_reload(), engine_status(),
+ * engine_full_done() and engine_state() may be called from any thread
+ * between engine_start() and engine_free() (engine_kick() also on NULL);
+ * a state from engine_state() locks itself.
  * Everything else in struct engine belongs to the engine thread, except the
  * published status snapshot, which a mutex guards. engine_new(),
  * engine_start(), engine_stop() and engine_free() belong to the thread that
@@ -159,6 +159,21 @@ void *engine_state(struct engine *en, const char *name);
  */
 uint64_t engine_request_full(struct engine *en);
 
+/*
+ * Re-read the paths configuration (SIGHUP), from any thread: the file
+ * engine_options.paths_config named, or the one paths_default_config()
+ * finds now; then a full pass (and a re-apply of the watched manifests),
+ * whose number is returned as engine_request_full() does. Cheap and
+ * non-blocking (a counter and a kick); the work is the engine thread's.
+ * A good file replaces the paths: the passes render to the new ones and
+ * remove the files they owned at the old ones (when still as written). A
+ * bad file is logged, the paths stay as they were, and every reconciler
+ * that owns paths is Degraded (reason PathsInvalid, the file:line:col
+ * message; also "pathsError" in engine_status()) until a reload succeeds.
+ * Accepts NULL (returns 0).
+ */
+uint64_t engine_reload(struct engine *en);
+
 /* The number of the last requested full pass that has completed (every
  * reconciler ran once after the request, successfully or not). */
 uint64_t engine_full_done(struct engine *en);
@@ -166,7 +181,8 @@ uint64_t engine_full_done(struct engine *en);
 /*
  * The status of everything, as GET /api/v1/status returns it:
  *   {"head": REV, "observedRevision": REV, "root": DIR,
- *    "paths": {key: path|null},
+ *    "paths": {key: path|null}, "pathsError": MSG (after a refused
+ *    reload, engine_reload()),
  *    "engine": {"running": true, "fullPassRequested": N,
  *               "fullPassCompleted": N, "wakeups": N, "passes": N,
  *               "resyncIntervalMs": N},

@@ -102,6 +102,16 @@ struct engine {
 	int64_t cron_grace_ms;       /* for env */
 	int64_t resync_ms, debounce_ms;
 	struct paths paths;
+	struct paths old_paths;       /* before the last reload (engine_reload()):
+	                               * its files are still removed when no
+	                               * longer rendered */
+	char *paths_config;           /* the file given (NULL: found anew at
+	                               * each load, paths_default_config()) */
+	char *paths_error;            /* the last reload's error, or NULL */
+	const struct reconciler *const *regs;  /* whose keys paths resolves */
+	size_t nregs;
+	_Atomic uint64_t reload_req;  /* engine_reload() requests */
+	uint64_t reload_seen;
 	struct rstate *rs;            /* reconcilers, registry order (those
 	                               * whose start() said RECONCILER_OFF
 	                               * left out) */

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "apply.h"
+#include "auth.h"
 #include "buf.h"
 #include "provision.h"
 
@@ -564,14 +565,25 @@ int rctx_apply(struct rctx *c, const struct manifest_set *set,
 	       struct err *e)
 {
 	struct apply_opts ao;
+	struct auth_keys k;
+	int rc = 0;
 
 	memset(&ao, 0, sizeof(ao));
 	ao.errors = errs;
+	memset(&k, 0, sizeof(k));
 	if (applyset && *applyset) {
 		ao.applyset = applyset;
 		ao.prune = true;
 	}
-	return apply_run(c->en->store, set, &ao, result, e);
+	/* The installation key, for masked secrets in the checkout. */
+	if (c->en->data_dir)
+		rc = auth_keys_load_or_create(c->en->data_dir, &k, e);
+	if (!rc) {
+		ao.keys = c->en->data_dir ? &k : NULL;
+		rc = apply_run(c->en->store, set, &ao, result, e);
+	}
+	auth_keys_wipe(&k);
+	return rc;
 }
 
 void rctx_git_state(struct rctx *c, const char *dir, char rev[64],
@@ -646,31 +658,41 @@ void rctx_log(struct rctx *c, const char *fmt, ...)
 }
 
 /*
- * True when path lies in (or below) one of the directories the current
- * paths configuration renders into: each directory key itself (agents_dir)
+ * True when path lies in (or below) one of the directories the paths
+ * configuration p renders into: each directory key itself (agents_dir)
  * and the parent of every other path (so <root>/workspace/.opencode/skills/<name>/SKILL.md
- * counts). A file owned under an older root or an older configuration is
- * let go, not deleted: changing --root must never delete the files of the
- * previous one.
+ * counts).
  */
-static bool in_rendered_dir(const struct engine *en, const char *path)
+static bool in_dirs_of(const struct paths *p, const char *path)
 {
-	const char *p, *slash;
+	const char *d, *slash;
 	size_t pl, i;
 
-	for (i = 0; i < en->paths.n; i++) {
-		p = en->paths.p[i];
-		if (!p)
+	for (i = 0; i < p->n; i++) {
+		d = p->p[i];
+		if (!d)
 			continue;
-		pl = strlen(p);
-		if (!en->paths.dir[i]) {
-			slash = strrchr(p, '/');
-			pl = slash ? (size_t)(slash - p) : 0;
+		pl = strlen(d);
+		if (!p->dir[i]) {
+			slash = strrchr(d, '/');
+			pl = slash ? (size_t)(slash - d) : 0;
 		}
-		if (pl && !strncmp(p, path, pl) && path[pl] == '/')
+		if (pl && !strncmp(d, path, pl) && path[pl] == '/')
 			return true;
 	}
 	return false;
+}
+
+/*
+ * True when path lies in a directory the current paths configuration, or
+ * the one before the last reload (engine_reload(): its files move), renders
+ * into. A file owned under an older root or an older configuration of an
+ * earlier run is let go, not deleted: changing --root must never delete
+ * the files of the previous one.
+ */
+static bool in_rendered_dir(const struct engine *en, const char *path)
+{
+	return in_dirs_of(&en->paths, path) || in_dirs_of(&en->old_paths, path);
 }
 
 /*
@@ -784,6 +806,10 @@ done:
 			     json_string_value(json_object_get(ev, "reason")),
 			     json_string_value(json_object_get(ev, "message")),
 			     c.now);
+	/* A paths.yaml that a reload refused (the old paths still hold). */
+	if (en->paths_error && rs->r->paths)
+		eng_cond_set(rs->conds, "Degraded", "True", "PathsInvalid",
+			     en->paths_error, c.now);
 	if (!rc) {
 		rs->observed_rev = c.observed_set ? c.observed : start_rev;
 		todo = json_array();

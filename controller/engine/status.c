@@ -515,6 +515,9 @@ void eng_publish(struct engine *en)
 					       json_null());
 	json_object_set_new(snap, "paths", paths);
 	paths = NULL;
+	if (en->paths_error)
+		json_object_set_new(snap, "pathsError",
+				    eng_jstr(en->paths_error));
 	json_object_set_new(snap, "observedRevision",
 			    json_integer(en->last_rev));
 	json_object_set_new(snap, "reconcilers", list);

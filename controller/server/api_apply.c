@@ -243,6 +243,7 @@ static int run_apply(struct http_req *r, bool diff)
 	}
 	o.actor = r->auth.id;   /* the governance hooks act as the caller */
 	o.errors = &errs;       /* with the loader's, if any: all in one */
+	o.keys = &r->srv->keys; /* masked secrets applied back: unchanged */
 	if (diff)
 		rc = apply_diff(r->srv->store, &m, &o, &res, &e);
 	else

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -308,6 +310,7 @@ static int apply_manifests(struct server *srv, struct err *e)
 	/* A watched directory is an apply set from the start; the engine's
 	 * first pass, right after, prunes it. */
 	ao.applyset = srv->opts->watch_manifests ? srv->applyset : NULL;
+	ao.keys = &srv->keys;
 	rc = apply_run(srv->store, &set, &ao, &result, e);
 	if (rc)
 		goto out;
@@ -321,6 +324,25 @@ out:
 	json_decref(result);
 	manifest_set_release(&set);
 	return rc;
+}
+
+/*
+ * SIGHUP, on the main thread: re-apply the manifests directory (a watched
+ * one is the engine's: its full pass re-applies it) and have the engine
+ * re-read paths.yaml (engine_reload()). A failure is logged; the server
+ * goes on with what it had.
+ */
+static void reload(struct server *srv)
+{
+	struct err e = ERR_INIT;
+
+	fprintf(stderr, "pocketctl: SIGHUP: re-reading the paths%s\n",
+		srv->opts->manifests_dir ? " and re-applying the manifests" : "");
+	if (srv->opts->manifests_dir && !srv->opts->watch_manifests &&
+	    apply_manifests(srv, &e))
+		fprintf(stderr, "pocketctl: SIGHUP: %s not applied: %s\n",
+			srv->opts->manifests_dir, e.msg);
+	engine_reload(srv->engine);
 }
 
 /* ---- request dispatch ------------------------------------------------ */
@@ -748,6 +770,82 @@ static void remove_server_json(const struct server *srv)
 	free(path);
 }
 
+/* ---- stop ------------------------------------------------------------ */
+
+struct stopper {
+	struct mg_context *ctx;
+	atomic_bool done;
+};
+
+static void *stop_thread(void *arg)
+{
+	struct stopper *st = arg;
+
+	mg_stop(st->ctx);
+	atomic_store(&st->done, true);
+	return NULL;
+}
+
+/* Open and drop one TCP connection to url ("http://HOST:PORT"). */
+static void poke(const char *url)
+{
+	struct addrinfo hints, *ai = NULL, *a;
+	char host[256];
+	const char *h = url + strlen("http://"), *colon = strrchr(h, ':');
+	size_t n;
+	int fd;
+
+	if (strncmp(url, "http://", 7) || !colon)
+		return;
+	if (*h == '[')                      /* "[::1]:8090" */
+		h++;
+	n = (size_t)(colon - h) - (colon[-1] == ']');
+	if (n >= sizeof(host))
+		return;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if (getaddrinfo(host, colon + 1, &hints, &ai))
+		return;
+	for (a = ai; a; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK |
+			    SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		(void)!connect(fd, a->ai_addr, a->ai_addrlen);
+		close(fd);
+		break;
+	}
+	freeaddrinfo(ai);
+}
+
+/*
+ * mg_stop(), promptly. civetweb's master thread looks at its stop flag
+ * only between polls of the listening socket, up to 2 s apart
+ * (SOCKET_TIMEOUT_QUANTUM), so an idle server took that long to exit: with
+ * mg_stop() on a thread of its own, the main thread knocks on the
+ * listening socket every 20 ms until it returns. A knock made after the
+ * stop flag is set wakes the poll and is never accepted.
+ */
+static void stop_civetweb(struct mg_context *ctx, const char *url)
+{
+	struct stopper st = { ctx, false };
+	struct timespec nap = { 0, 20 * 1000000L };
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, stop_thread, &st)) {
+		mg_stop(ctx);
+		return;
+	}
+	while (!atomic_load(&st.done)) {
+		poke(url);
+		nanosleep(&nap, NULL);
+	}
+	pthread_join(t, NULL);
+}
+
 /* ---- run ------------------------------------------------------------- */
 
 /* The hub fills its ring only while streams are open (hub.h). */
@@ -852,7 +950,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	struct server srv;
 	struct store_options so;
 	sigset_t sigs;
-	char url[300];
+	char url[300] = "";
 	int lock_fd = -1, sig = 0, rc;
 	const char **labels = NULL;
 	size_t i;
@@ -952,11 +1050,13 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	if (rc)                                            /* engine */
 		goto out;                                  /* engine */
 
-	/* Block the stop signals before civetweb starts its threads (they
-	 * inherit the mask), so only sigwait() below ever sees them. */
+	/* Block the stop and reload signals before civetweb starts its
+	 * threads (they inherit the mask), so only sigwait() below ever sees
+	 * them. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -969,8 +1069,13 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	fprintf(stderr, "pocketctl: serving on %s (data directory '%s')\n",
 		url, o->data_dir);
 
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	for (;;) {
+		while (sigwait(&sigs, &sig) != 0)
+			;
+		if (sig != SIGHUP)
+			break;
+		reload(&srv);
+	}
 	fprintf(stderr, "pocketctl: %s: draining open requests and streams\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
 	atomic_store(&srv.stopping, true);
@@ -982,7 +1087,7 @@ out:
 	if (srv.ctx) {
 		/* Stream handlers poll srv.stopping at least once a second,
 		 * so mg_stop() (which joins every worker) returns promptly. */
-		mg_stop(srv.ctx);
+		stop_civetweb(srv.ctx, url);
 		srv.ctx = NULL;
 		remove_server_json(&srv);
 	}

@@ -132,7 +132,10 @@ void server_options_init(struct server_options *o);
 
 /*
  * Run the server until SIGINT/SIGTERM, then drain requests and streams and
- * close the store. A second server on the same data directory is refused
+ * close the store (server.json is removed before the lock is released).
+ * SIGHUP re-applies an unwatched --manifests directory and has the engine
+ * re-read the paths configuration (engine_reload()); failures are logged
+ * and the server goes on. A second server on the same data directory is refused
  * (flock on DIR/lock) with a message naming the directory. Returns 0 or a
  * negative ERR_* with e set.
  */

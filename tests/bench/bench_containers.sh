@@ -71,7 +71,7 @@ for _ in $(seq 1 600); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && break; sle
 TOKEN="$(cat "$POCKETCTL_DATA/cli.token")"
 
 ready() {
-  "$PCTL" get container "$OC" -o json |
+  "$PCTL" get container "$OC" -o record |
     jq -e '(.status.conditions[]? | select(.type == "Ready") | .status == "True")
            and .status.appliedHash == .status.desiredHash' >/dev/null
 }
@@ -91,7 +91,7 @@ started_ns() {
              jq -r .State.StartedAt)" +%s%N
 }
 wait_ready 60
-id=$("$PCTL" get toolpermission global-bash-ls -o json | jq -r .id)
+id=$("$PCTL" get toolpermission global-bash-ls -o record | jq -r .id)
 
 # 1. a burst of 100 changes over 2 s: four curls, each on one kept-alive
 # connection sending one PATCH every 80 ms (--rate 750/m), started 20 ms
@@ -137,7 +137,7 @@ for i in $(seq 1 "$N"); do
   done
   lat+=($(( s1 / 1000000 - committed )))
   wait_ready 30
-  at=$(ms_of "$("$PCTL" get container "$OC" -o json | jq -r .status.lastAction.at)")
+  at=$(ms_of "$("$PCTL" get container "$OC" -o record | jq -r .status.lastAction.at)")
   dec+=($(( at - committed )))
   act+=($(( s1 / 1000000 - at )))
 done

@@ -21,13 +21,13 @@ load helpers
 
 @test "a changed field is configured: generation and revision bump" {
   pctl apply -f "$REPO/manifests" >/dev/null
-  gen1="$(pctl get aiagent poco -o json | grep '"generation"')"
+  gen1="$(pctl get aiagent poco -o record | grep '"generation"')"
   sed 's/temperature: 0.1/temperature: 0.3/' "$REPO/manifests/agents.yaml" > "$T/agents.yaml"
   run pctl apply -f "$T/agents.yaml"
   [ "$status" -eq 0 ]
   [[ "$output" == *"aiagent/poco configured"* ]]
   [[ "$output" == *"aiprompt/poco-persona unchanged"* ]]
-  gen2="$(pctl get aiagent poco -o json | grep '"generation"')"
+  gen2="$(pctl get aiagent poco -o record | grep '"generation"')"
   [ "$gen1" != "$gen2" ]
 }
 
@@ -49,7 +49,7 @@ load helpers
   [ "$status" -eq 0 ]
   [[ "${lines[0]}" == NAME* ]]
   [[ "$output" == *poco* ]]
-  run pctl get AiAgent poco -o json
+  run pctl get AiAgent poco -o record
   [ "$status" -eq 0 ]
   [[ "$output" == *'"collection": "ai_agents"'* ]]
   run pctl get Gadget
@@ -63,7 +63,7 @@ load helpers
   run pctl apply -f "$REPO/manifests" --dry-run
   [ "$status" -eq 0 ]
   [[ "$output" == *"aiagent/poco created (dry run)"* ]]
-  run pctl get aiagent -o json
+  run pctl get aiagent -o record
   [[ "$output" != *poco* ]]
 }
 
@@ -158,7 +158,7 @@ YAML
   [[ "${lines[0]}" == "usage: pocketctl apply -f PATH..."* ]]
   run pctl get -h
   [ "$status" -eq 0 ]
-  [[ "${lines[0]}" == "usage: pocketctl get KIND [NAME] [-o table|json|yaml] [--show-managed] [--show-secrets]" ]]
+  [[ "${lines[0]}" == "usage: pocketctl get KIND [NAME] [-o table|json|yaml|record] [--show-managed] [--show-secrets]" ]]
   run pctl help serve
   [ "$status" -eq 0 ]
   [[ "${lines[0]}" == "usage: pocketctl serve "* ]]
@@ -169,7 +169,7 @@ YAML
   # -o is checked once, for every command that takes it
   run pctl get aiagent -o xml
   [ "$status" -eq 2 ]
-  [[ "$output" == *"unknown output format 'xml' (table, json or yaml)"* ]]
+  [[ "$output" == *"unknown output format 'xml' (table, json, yaml or record)"* ]]
   run pctl status -o xml
   [ "$status" -eq 2 ]
   [[ "$output" == *"unknown output format 'xml' (text or json)"* ]]

@@ -158,7 +158,7 @@ names() {
   [ "$(names "$aside" | tr '\n' ' ')" = "m2 " ]
   # and the restored store serves
   start_server
-  run pctl get aimodel m1 -o json
+  run pctl get aimodel m1 -o record
   [ "$status" -eq 0 ]
 }
 

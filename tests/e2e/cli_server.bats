@@ -69,10 +69,10 @@ strip_diff() {
   b="$(off get toolpermission | awk '{print $1, $3}')"
   [ "$a" = "$b" ]
   [[ "$a" == NAME* ]]
-  a="$(pctl get aiagent poco -o json | jq -S 'del(.id, .created, .updated, .revision, .status, .data.prompt, .data.model)')"
-  b="$(off get aiagent poco -o json | jq -S 'del(.id, .created, .updated, .revision, .status, .data.prompt, .data.model)')"
+  a="$(pctl get aiagent poco -o record | jq -S 'del(.id, .created, .updated, .revision, .status, .data.prompt, .data.model)')"
+  b="$(off get aiagent poco -o record | jq -S 'del(.id, .created, .updated, .revision, .status, .data.prompt, .data.model)')"
   [ "$a" = "$b" ]
-  [ "$(pctl get aiagent -o json | jq length)" = "$(off get aiagent -o json | jq length)" ]
+  [ "$(pctl get aiagent -o record | jq length)" = "$(off get aiagent -o record | jq length)" ]
 
   sed 's/temperature: 0.1/temperature: 0.7/' "$REPO/manifests/agents.yaml" > "$T/agents.yaml"
   run pctl diff -f "$T/agents.yaml"
@@ -159,7 +159,7 @@ strip_diff() {
   run pctl apply -f "$REPO/manifests" --dry-run
   [ "$status" -eq 0 ]
   [[ "$output" == *"aiagent/poco created (dry run)"* ]]
-  run pctl get aiagent -o json
+  run pctl get aiagent -o record
   [ "$status" -eq 0 ]
   [ "$output" = "[]" ]
 }
@@ -228,7 +228,7 @@ strip_diff() {
   [[ "$output" == *"--offline refused"* ]]
   run pctl apply -f "$REPO/manifests" --offline
   [ "$status" -eq 2 ]
-  run pctl get aiagent -o json
+  run pctl get aiagent -o record
   [ "$output" = "[]" ]
   run pctl --server "$URL" get aiagent --offline
   [ "$status" -eq 2 ]
@@ -311,10 +311,13 @@ while True:
   [ $((SECONDS - start)) -lt 10 ]
 }
 
-@test "a stale server.json without a live server: the CLI works offline" {
+@test "a stale server.json without a live server: the CLI refuses, naming it; --offline works" {
   mkdir -p "$POCKETCTL_DATA"
   printf '{"url": "http://127.0.0.1:1", "pid": 999999}\n' > "$POCKETCTL_DATA/server.json"
   run pctl apply -f "$REPO/manifests"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"names pid 999999 at http://127.0.0.1:1 but nothing answers"* ]]
+  run pctl apply --offline -f "$REPO/manifests"
   [ "$status" -eq 0 ]
   [[ "$output" == *"aiagent/poco created"* ]]
 }
@@ -408,7 +411,7 @@ prompt_yaml() {  # prompt_yaml NAME BODY
   run curl -sS -w '\n%{http_code}' -H "Authorization: $(token)" --data-binary @"$T/many.yaml" "$URL/api/v1/apply"
   [ "${lines[-1]}" = 413 ]
   [ "$(jq -r .status <<<"${lines[0]}")" = 413 ]
-  run pctl get aiprompt -o json
+  run pctl get aiprompt -o record
   [ "$output" = "[]" ]
   # The CLI reports the same limit cleanly.
   run pctl apply -f "$T/many.yaml"

@@ -66,9 +66,9 @@ starts_is() { [ "$(starts "$1")" -eq "$2" ]; }
 cond_is() { [ "$(cond "$1" "$2")" = "$3" ]; }
 status_is() { [ "$(status_of "$1" | jq -r "$2")" = "$3" ]; }
 socks_le() { [ "$(socks)" -le "$1" ]; }
-status_of() { pctl get container "$1" -o json | jq -c '.status'; }
+status_of() { pctl get container "$1" -o record | jq -c '.status'; }
 cond() {  # cond NAME TYPE -> "True Reason"
-  pctl get container "$1" -o json |
+  pctl get container "$1" -o record |
     jq -r --arg t "$2" '.status.conditions[]? | select(.type == $t) | "\(.status) \(.reason)"'
 }
 root_md5() { (cd "$ROOT" && find . -type f | sort | xargs -r cat | md5sum | cut -c1-32); }
@@ -90,7 +90,7 @@ api() {  # api METHOD PATH [JSON]
   fi
 }
 record_id() {
-  pctl get "$1" "$2" -o json | jq -r .id
+  pctl get "$1" "$2" -o record | jq -r .id
 }
 
 @test "containers: the server converges both containers onto the rendered files" {

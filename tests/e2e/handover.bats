@@ -104,7 +104,7 @@ record_of() {
 store_state() {
   local c
   for c in users $(owned_collections); do
-    pctl get "$(jq -r --arg c "$c" '.collections[] | select(.name == $c) | .kind' "$SCHEMA")" -o json
+    pctl get "$(jq -r --arg c "$c" '.collections[] | select(.name == $c) | .kind' "$SCHEMA")" -o record
   done
 }
 

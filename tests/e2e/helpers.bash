@@ -118,7 +118,7 @@ stop_server() {
 snapshot() {
   local k
   for k in AiPrompt AiModel AiAgent ToolPermission McpServer Container LlmKey; do
-    "$PCTL" get "$k" -o json 2>/dev/null | grep -E '"(name|generation)"' || true
+    "$PCTL" get "$k" -o record 2>/dev/null | grep -E '"(name|generation)"' || true
     "$PCTL" get "$k" -o yaml 2>/dev/null || true
   done
 }

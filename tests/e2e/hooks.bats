@@ -10,7 +10,7 @@ load helpers
   run pctl apply -f "$T/prop.yaml"
   [ "$status" -eq 0 ]
   [[ "$output" == *"proposal/deploy-check created"* ]]
-  run pctl get sop -o json
+  run pctl get sop -o record
   [ "$status" -eq 0 ]
   [ "$(jq length <<<"$output")" = 1 ]
   [ "$(jq -r '.[0].data.name' <<<"$output")" = deploy-check ]
@@ -23,5 +23,5 @@ load helpers
   run pctl apply -f "$T/prop.yaml"
   [ "$status" -eq 0 ]
   [[ "$output" == *"proposal/deploy-check unchanged"* ]]
-  [ "$(pctl get sop -o json | jq length)" = 1 ]
+  [ "$(pctl get sop -o record | jq length)" = 1 ]
 }

@@ -81,9 +81,9 @@ llm_key_set() {
   [[ "$output" == *"config: '***hmac:"* ]]
   one="$(masks "$output")"
   [ "$(wc -l <<<"$one")" = 1 ]
-  run pctl get mcpserver gh -o json
+  run pctl get mcpserver gh -o record
   [ "$(jq -r .data.config <<<"$output")" = "$one" ]
-  run pctl get mcpserver gh -o json --show-secrets
+  run pctl get mcpserver gh -o record --show-secrets
   [ "$status" -eq 0 ]
   [ "$(jq -r .data.config.API_KEY <<<"$output")" = sEcReT-one-111 ]
   run pctl get mcpserver gh -o yaml --show-secrets
@@ -117,14 +117,14 @@ llm_key_set() {
   # The server masks with the same key as the offline CLI.
   [ "$output" = "$offline" ]
   [[ "$output" != *sEcReT-* ]]
-  run pctl get mcpserver -o json
+  run pctl get mcpserver -o record
   [[ "$output" != *sEcReT-* ]]
   [[ "$output" == *'***hmac:'* ]]
   run pctl diff -f "$T/gh2.yaml"
   [ "$status" -eq 1 ]
   [[ "$output" != *sEcReT-* ]]
   [ "$(masks "$output" | wc -l)" = 2 ]
-  run pctl get mcpserver gh -o json --show-secrets
+  run pctl get mcpserver gh -o record --show-secrets
   [ "$(jq -r .data.config.API_KEY <<<"$output")" = sEcReT-one-111 ]
   run pctl diff -f "$T/gh2.yaml" --show-secrets
   [[ "$output" == *sEcReT-two-222* ]]
@@ -233,7 +233,7 @@ leaks() {
   [[ "$output" == *rest-sEcReT-2* ]]
   run curl -sS -H "Authorization: $al" "$URL/api/collections/llm_keys/records"
   [[ "$output" == *rest-sEcReT-2* ]]
-  run pctl get mcpserver gh -o json --show-secrets
+  run pctl get mcpserver gh -o record --show-secrets
   [[ "$output" == *rest-sEcReT-5* ]]
   run curl -sN -m 1 -H "Authorization: $TOKEN" "$URL/api/v1/watch?since=0&showSecrets=true"
   [[ "$output" == *rest-sEcReT-1* ]]
@@ -282,7 +282,7 @@ leaks() {
   [ -n "$(leaks oLd-pLaIn)" ]
   start_server
   [ -z "$(leaks oLd-pLaIn)" ]
-  run pctl get mcpserver gh -o json --show-secrets
+  run pctl get mcpserver gh -o record --show-secrets
   [ "$(jq -r .data.config.API_KEY <<<"$output")" = oLd-pLaIn-1 ]
   run curl -sN -m 1 -H "Authorization: $TOKEN" "$URL/api/v1/watch?since=0&showSecrets=true&collection=mcp_servers"
   [[ "$output" == *oLd-pLaIn-1* ]]
@@ -305,7 +305,7 @@ leaks() {
   [ "$status" -eq 2 ]
   [[ "$output" == *"$POCKETCTL_DATA/secret.key"*"does not decrypt"* ]]
   # The environment variable names it as well, for serve and offline.
-  run env POCKETCTL_SECRET_KEY_FILE="$T/keys/seal.key" "$PCTL" get mcpserver gh -o json --show-secrets
+  run env POCKETCTL_SECRET_KEY_FILE="$T/keys/seal.key" "$PCTL" get mcpserver gh -o record --show-secrets
   [ "$status" -eq 0 ]
   [ "$(jq -r .data.config.API_KEY <<<"$output")" = aPaRt-sEcReT-1 ]
   start_server POCKETCTL_SECRET_KEY_FILE="$T/keys/seal.key"

@@ -8,7 +8,9 @@
  * nothing: same inode and mtime), drift correction with its event,
  * Degraded on a directory in the way and recovery, status-only changes not
  * re-triggering, agent bundles created and garbage-collected, opencode.json
- * foreign keys kept and invalid JSON left untouched, observedGeneration.
+ * foreign keys kept and invalid JSON left untouched, observedGeneration,
+ * and engine_reload(): files moved to new paths, a bad config refused
+ * with the old paths kept and a Degraded condition.
  */
 #include <criterion/criterion.h>
 
@@ -1069,4 +1071,67 @@ Test(engine, lifecycle_start_state_wake_stop, .init = eng_start,
 	engine_free(F.en);
 	F.en = NULL;
 	cr_expect_eq(life_state.stops, 1);
+}
+
+/* engine_reload() and wait until the full pass it asked for is over. */
+static void eng_reload(void)
+{
+	uint64_t n = engine_reload(F.en);
+	int64_t until = util_monotonic_ms() + 5000;
+
+	while (engine_full_done(F.en) < n && util_monotonic_ms() < until)
+		eng_sleep_ms(5);
+	cr_assert_geq(engine_full_done(F.en), n, "reload pass did not finish");
+}
+
+Test(engine, reload_moves_files_and_a_bad_config_keeps_the_paths,
+     .init = eng_start, .fini = eng_stop)
+{
+	struct engine_options o;
+	char cfg[400], old_env[512], new_env[512];
+	json_t *st, *all = NULL;
+
+	snprintf(cfg, sizeof(cfg), "%s/paths.yaml", eng_tmp);
+	eng_replace(cfg, "authorized_keys: ssh_keys/authorized_keys\n");
+	engine_free(F.en);
+	eng_options(&o, F.root, -1);
+	o.paths_config = cfg;
+	cr_assert_eq(engine_new(&F.en, &o, NULL), 0);
+	cr_assert_eq(engine_start(F.en, NULL), 0);
+	eng_settle(5000);
+	eng_path(old_env, sizeof(old_env), "workspace/.opencode/llm.env");
+	eng_path(new_env, sizeof(new_env), "workspace/.opencode/moved.env");
+	cr_assert_eq(access(old_env, F_OK), 0);
+
+	/* A good file: rendered at the new path, removed at the old one. */
+	eng_replace(cfg, "llm_env: workspace/.opencode/moved.env\n");
+	eng_reload();
+	cr_expect_eq(access(new_env, F_OK), 0);
+	cr_expect_neq(access(old_env, F_OK), 0, "the old file stayed");
+
+	/* A bad one: the paths stay, the owners of paths are Degraded. */
+	eng_replace(cfg, "llm_env: [not, a, path]\n");
+	eng_reload();
+	st = eng_status("llm-env");
+	cr_expect_str_eq(eng_cond(st, "Degraded", "status"), "True");
+	cr_expect_str_eq(eng_cond(st, "Degraded", "reason"), "PathsInvalid");
+	cr_expect(strstr(eng_cond(st, "Degraded", "message"), "paths.yaml:1:"));
+	json_decref(st);
+	cr_assert_eq(engine_status(F.en, &all, NULL), 0);
+	cr_expect(json_is_string(json_object_get(all, "pathsError")));
+	cr_expect_str_eq(json_string_value(json_object_get(
+			 json_object_get(all, "paths"), "llm_env")), new_env);
+	json_decref(all);
+	cr_expect_eq(access(new_env, F_OK), 0);
+
+	/* Fixed: no longer Degraded, no error. */
+	eng_replace(cfg, "llm_env: workspace/.opencode/moved.env\n");
+	eng_reload();
+	st = eng_status("llm-env");
+	cr_expect_str_eq(eng_cond(st, "Degraded", "status"), "False");
+	json_decref(st);
+	all = NULL;
+	cr_assert_eq(engine_status(F.en, &all, NULL), 0);
+	cr_expect_null(json_object_get(all, "pathsError"));
+	json_decref(all);
 }
