@@ -36,10 +36,11 @@ struct conn_slot {
 	_Atomic int state;           /* enum slot_state, by its worker */
 	_Atomic int64_t since;       /* util_monotonic_ms() of the state */
 	_Atomic int cut;             /* enum conns_cut, by the guard */
-	/* under mu: */
+	/* written under mu (the two flags also read without it, by the
+	 * slot's worker: a request costs no lock once they are set) */
 	const struct mg_connection *conn; /* civetweb's, while open */
-	bool known;                  /* key is filled in */
-	bool over;                   /* over the cap */
+	atomic_bool known;           /* key is filled in (release) */
+	atomic_bool over;            /* over the cap */
 	struct sockfind_key key;     /* the connection's addresses */
 };
 
@@ -129,8 +130,8 @@ struct conn_slot *conns_open(struct conns *c,
 	}
 	s = &c->slots[c->free_stack[--c->nfree]];
 	s->conn = conn;
-	s->known = false;
-	s->over = false;
+	atomic_store(&s->known, false);
+	atomic_store(&s->over, false);
 	memset(&s->key, 0, sizeof(s->key));
 	atomic_store(&s->cut, CONNS_CUT_NONE);
 	set_state(s, ST_HEADERS);
@@ -153,21 +154,22 @@ static void learn(struct conns *c, struct conn_slot *s,
 	snprintf(s->key.addr, sizeof(s->key.addr), "%s", ri->remote_addr);
 	s->key.port = ri->remote_port;
 	s->key.local_port = ri->server_port;
-	s->known = true;
-	if (c->o.max_per_ip <= 0)
-		return;
-	for (i = 0; i < c->o.pool; i++) {
-		const struct conn_slot *o = &c->slots[i];
+	if (c->o.max_per_ip > 0) {
+		for (i = 0; i < c->o.pool; i++) {
+			struct conn_slot *o = &c->slots[i];
 
-		if (o != s && o->known && !o->over &&
-		    atomic_load(&o->state) != ST_FREE &&
-		    !strcmp(o->key.addr, s->key.addr))
-			same++;
+			if (o != s && atomic_load(&o->known) &&
+			    !atomic_load(&o->over) &&
+			    atomic_load(&o->state) != ST_FREE &&
+			    !strcmp(o->key.addr, s->key.addr))
+				same++;
+		}
+		if (same >= c->o.max_per_ip) {
+			atomic_store(&s->over, true);
+			atomic_fetch_add(&c->over_cap, 1);
+		}
 	}
-	if (same >= c->o.max_per_ip) {
-		s->over = true;
-		atomic_fetch_add(&c->over_cap, 1);
-	}
+	atomic_store(&s->known, true);   /* after over: see conns_request() */
 }
 
 void conns_close(struct conns *c, struct conn_slot *s)
@@ -177,8 +179,8 @@ void conns_close(struct conns *c, struct conn_slot *s)
 	pthread_mutex_lock(&c->mu);
 	atomic_store(&s->state, ST_FREE);
 	s->conn = NULL;
-	s->known = false;
-	s->over = false;
+	atomic_store(&s->known, false);
+	atomic_store(&s->over, false);
 	c->free_stack[c->nfree++] = (int)(s - c->slots);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -191,10 +193,12 @@ bool conns_request(struct conns *c, struct conn_slot *s,
 	if (!c || !s)
 		return false;
 	set_state(s, ST_BUSY);
+	if (atomic_load(&s->known))
+		return atomic_load(&s->over);
 	pthread_mutex_lock(&c->mu);
-	if (!s->known)
+	if (!atomic_load(&s->known))
 		learn(c, s, ri);
-	over = s->over;
+	over = atomic_load(&s->over);
 	pthread_mutex_unlock(&c->mu);
 	return over;
 }
@@ -242,7 +246,7 @@ void conns_get_stats(struct conns *c, struct conns_stats *out)
  * is never cut for room. */
 static int pressure_rank(const struct conn_slot *s, int st, int64_t age)
 {
-	if (s->over && (st == ST_HEADERS || st == ST_IDLE))
+	if (atomic_load(&s->over) && (st == ST_HEADERS || st == ST_IDLE))
 		return 0;
 	if (st == ST_IDLE)
 		return 1;
@@ -300,7 +304,7 @@ static int choose(struct conns *c, int64_t now)
 		/* Connections already cut free their workers any moment now. */
 		if (atomic_load(&s->cut) != CONNS_CUT_NONE)
 			freeing++;
-		else if (!s->known)
+		else if (!atomic_load(&s->known))
 			learn_late(c, s, now);
 	}
 	/* The deadlines first, whatever the pressure. */
@@ -309,7 +313,7 @@ static int choose(struct conns *c, int64_t now)
 
 		s = &c->slots[i];
 		st = atomic_load_explicit(&s->state, memory_order_acquire);
-		if (st == ST_FREE || !s->known ||
+		if (st == ST_FREE || !atomic_load(&s->known) ||
 		    atomic_load(&s->cut) != CONNS_CUT_NONE)
 			continue;
 		since = atomic_load_explicit(&s->since, memory_order_relaxed);
@@ -319,7 +323,7 @@ static int choose(struct conns *c, int64_t now)
 			why = CONNS_CUT_DEADLINE;
 		else if (st == ST_BODY && age > c->o.body_ms)
 			why = CONNS_CUT_DEADLINE;
-		else if (s->over && st == ST_HEADERS &&
+		else if (atomic_load(&s->over) && st == ST_HEADERS &&
 			 age > CONNS_OVER_GRACE_MS)
 			why = CONNS_CUT_OVER_CAP;
 		if (why == CONNS_CUT_NONE)
@@ -336,7 +340,7 @@ static int choose(struct conns *c, int64_t now)
 	for (i = 0; i < c->o.pool; i++) {
 		s = &c->slots[i];
 		st = atomic_load_explicit(&s->state, memory_order_acquire);
-		if (st == ST_FREE || !s->known ||
+		if (st == ST_FREE || !atomic_load(&s->known) ||
 		    atomic_load(&s->cut) != CONNS_CUT_NONE)
 			continue;
 		since = atomic_load_explicit(&s->since, memory_order_relaxed);

@@ -37,8 +37,13 @@
  * THREAD SAFETY NOTES: conns_open() and conns_close() take the guard's
  * mutex; a slot's state and time are atomics written by its own worker
  * (conns_request/body/reply, without a lock) and read by the guard thread.
- * Every function accepts a NULL slot (a connection the guard never saw)
- * and does nothing with it.
+ * A connection's addresses are learnt on its worker at its first request
+ * or, for one that never completes a request, by the guard thread from
+ * civetweb's struct through mg_get_request_info() while the slot is open
+ * (civetweb writes them before init_connection and not again until after
+ * connection_close, which waits for the guard's mutex). Every function
+ * accepts a NULL slot (a connection the guard never saw) and does nothing
+ * with it.
  */
 #ifndef POCKETCTL_CONNS_H
 #define POCKETCTL_CONNS_H
