@@ -63,6 +63,9 @@ struct conns {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;           /* wakes the guard (pressure, stop) */
 	bool stopping;               /* under mu */
+	bool wake;                   /* under mu: short of workers, look now
+	                              * (also when the signal came while the
+	                              * guard was cutting) */
 	bool started;
 	pthread_t thread;
 
@@ -135,8 +138,10 @@ struct conn_slot *conns_open(struct conns *c,
 	memset(&s->key, 0, sizeof(s->key));
 	atomic_store(&s->cut, CONNS_CUT_NONE);
 	set_state(s, ST_HEADERS);
-	if (c->nfree < c->low)
+	if (c->nfree < c->low && !c->wake) {
+		c->wake = true;
 		pthread_cond_signal(&c->cv);
+	}
 	pthread_mutex_unlock(&c->mu);
 	return s;
 }
@@ -394,9 +399,11 @@ static void *guard_main(void *arg)
 		next = util_monotonic_ms() + CONNS_SWEEP_MS;
 		ts.tv_sec = next / 1000;
 		ts.tv_nsec = (long)(next % 1000) * 1000000L;
-		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		if (!c->wake)
+			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 		if (c->stopping)
 			break;
+		c->wake = false;
 		n = choose(c, util_monotonic_ms());
 		if (!n)
 			continue;

@@ -69,7 +69,7 @@ void server_options_init(struct server_options *o)
 	o->watch_manifests = false;
 	o->max_body = (size_t)1 << 20;
 	o->max_apply_body = (size_t)16 << 20;
-	o->workers = 256;
+	o->workers = 128;
 	o->max_conns_per_ip = 64;
 	o->header_timeout_ms = 10000;
 	o->body_timeout_ms = 60000;

@@ -72,7 +72,7 @@ struct server_options {
 	                              * named after the directory */
 	size_t max_body;             /* records API bodies, default 1 MiB */
 	size_t max_apply_body;       /* /api/v1/apply bodies, default 16 MiB */
-	int workers;                 /* request workers, default 256 */
+	int workers;                 /* request workers, default 128 */
 	int max_conns_per_ip;        /* connections held per client address
 	                              * (--max-conns-per-ip), default 64, 0 =
 	                              * no cap */
