@@ -290,6 +290,21 @@ static void learn_late(struct conns *c, struct conn_slot *s, int64_t now)
 		learn(c, s, ri);
 }
 
+/* Slot i when it is open, its addresses known and not cut yet (its state
+ * and time into *st and *since), else NULL. */
+static struct conn_slot *cuttable(struct conns *c, int i, int *st,
+				  int64_t *since)
+{
+	struct conn_slot *s = &c->slots[i];
+
+	*st = atomic_load_explicit(&s->state, memory_order_acquire);
+	if (*st == ST_FREE || !atomic_load(&s->known) ||
+	    atomic_load(&s->cut) != CONNS_CUT_NONE)
+		return NULL;
+	*since = atomic_load_explicit(&s->since, memory_order_relaxed);
+	return s;
+}
+
 /*
  * Under mu: choose the connections to cut now into c->victims, marking
  * their slots cut. Returns how many.
@@ -316,12 +331,9 @@ static int choose(struct conns *c, int64_t now)
 	for (i = 0; i < c->o.pool; i++) {
 		enum conns_cut why = CONNS_CUT_NONE;
 
-		s = &c->slots[i];
-		st = atomic_load_explicit(&s->state, memory_order_acquire);
-		if (st == ST_FREE || !atomic_load(&s->known) ||
-		    atomic_load(&s->cut) != CONNS_CUT_NONE)
+		s = cuttable(c, i, &st, &since);
+		if (!s)
 			continue;
-		since = atomic_load_explicit(&s->since, memory_order_relaxed);
 		age = now - since;
 		if ((st == ST_HEADERS || st == ST_IDLE) &&
 		    age > c->o.header_ms)
@@ -343,12 +355,9 @@ static int choose(struct conns *c, int64_t now)
 	/* Short of workers: the candidates after the victims, best first. */
 	ncand = n;
 	for (i = 0; i < c->o.pool; i++) {
-		s = &c->slots[i];
-		st = atomic_load_explicit(&s->state, memory_order_acquire);
-		if (st == ST_FREE || !atomic_load(&s->known) ||
-		    atomic_load(&s->cut) != CONNS_CUT_NONE)
+		s = cuttable(c, i, &st, &since);
+		if (!s)
 			continue;
-		since = atomic_load_explicit(&s->since, memory_order_relaxed);
 		rank = pressure_rank(s, st, now - since);
 		if (rank < 0)
 			continue;

@@ -35,9 +35,9 @@
 #include <jansson.h>
 
 #include "api_auth.h"
-#include "conns.h"
 #include "apply.h"
 #include "applyset.h"
+#include "conns.h"
 #include "engine/engine.h"     /* engine */
 #include "http.h"
 #include "hub.h"
