@@ -18,6 +18,13 @@ setup() {
   FLOOD="$BATS_TEST_DIRNAME/slowflood.py"
 }
 
+# metric NAME: its value from /metrics (as the superuser)
+metric() {
+  su_api GET /metrics
+  [ "$CODE" = 200 ] || return 1
+  awk -v n="$1" '$1 == n { print $2 }' <<<"$BODY"
+}
+
 # writer SECONDS: create a healthchecks record every 0.2 s in the
 # background, so that a watch stream has something to receive
 writer() {
@@ -55,14 +62,17 @@ writer() {
     [ "$ok" = "$n" ]
     python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1000 else 1)" "$max"
   done
-  # the flood was there: most connections held while probing, and the
+  # the flood was there: every connection opened, more than the pool held
+  # while probing (a snapshot: cut ones are being opened again), and the
   # guard cut some to make room
-  [ "$(jq -r .flood.open_when_probing <<<"$output")" -ge 250 ]
+  [ "$(jq -r .flood.opened <<<"$output")" -ge 320 ]
+  [ "$(jq -r .flood.open_when_probing <<<"$output")" -ge 150 ]
   [ "$(jq -r .flood.closed_by_server <<<"$output")" -gt 0 ]
   # the stream opened before the flood got events during it, and lives
   [ "$(jq -r .stream.events_during_flood <<<"$output")" -ge 5 ]
   [ "$(jq -r .stream.error <<<"$output")" = null ]
   curl -fsS -m 5 "$URL/api/health" >/dev/null
+  [ "$(metric 'pocketctl_connections_cut_total{reason="pressure"}')" -gt 0 ]
 }
 
 @test "connections beyond --max-conns-per-ip get 503 naming the limit; other addresses are served" {
@@ -100,6 +110,7 @@ PY
   [ "$(jq -r .message <<<"${lines[1]}")" = "too many connections from 127.0.0.9 (the limit is 8 per client address); try again later" ]
   [ "${lines[2]}" = "HTTP/1.1 200 OK" ]
   curl -fsS -m 5 "$URL/healthz" >/dev/null
+  [ "$(metric pocketctl_connections_over_cap_total)" = 1 ]
 }
 
 @test "headers trickled past --header-timeout are cut; a body past --body-timeout gets 400 naming it" {
@@ -150,6 +161,7 @@ PY
   su_api GET /api/collections/healthchecks/records
   [ "$CODE" = 200 ]
   [ "$(jq -r .totalItems <<<"$BODY")" = 0 ]
+  [ "$(metric 'pocketctl_connections_cut_total{reason="deadline"}')" = 2 ]
 }
 
 @test "bad values of the new serve options exit 2 naming the option" {
