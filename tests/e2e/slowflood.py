@@ -10,8 +10,8 @@ library only. The flood (one selector loop) keeps, for --seconds:
                     whose body comes at one byte per second
   --idle N          keep-alive connections that send one request, read the
                     reply, then say nothing
-Each connection the server closes is opened again at once, as an attacker
-would. The connections are spread over --sources loopback addresses
+Each connection the server closes is opened again after --reopen-ms (20),
+as an attacker would. The connections are spread over --sources loopback addresses
 (127.0.0.2, 127.0.0.3, ...), or all come from --source ADDR.
 
 The prober (a thread) opens a new connection from 127.0.0.1 every
@@ -49,6 +49,7 @@ def parse_args():
     a.add_argument("--probe-timeout", type=float, default=5.0)
     a.add_argument("--stream", default=None)
     a.add_argument("--token", default=None)
+    a.add_argument("--reopen-ms", type=float, default=20.0)
     return a.parse_args()
 
 
@@ -105,7 +106,7 @@ class Flood:
             pass
         c.sock.close()
         c.sock = None
-        c.next_at = now + 0.02   # open again, nearly at once
+        c.next_at = now + self.args.reopen_ms / 1000.0   # open again
 
     def send(self, c, data, now):
         try:
