@@ -816,13 +816,25 @@ static int conn_opened(const struct mg_connection *conn, void **conn_data)
 	return 0;
 }
 
-/* civetweb's connection_close, on the same worker. */
+/* jemalloc's control call in the release build (Makefile), absent (NULL)
+ * under the sanitizers' allocator. */
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
+	    size_t newlen) __attribute__((weak));
+
+/*
+ * civetweb's connection_close, on the same worker. The worker may now sit
+ * idle for long: the objects its allocator cache holds go back to the
+ * shared arenas (whose unused pages are returned in time), so a large pool
+ * costs memory only while it is busy.
+ */
 static void conn_closed(const struct mg_connection *conn)
 {
 	struct server *srv = mg_get_user_context_data(conn);
 
 	if (srv)
 		conns_close(srv->conns, mg_get_user_connection_data(conn));
+	if (mallctl)
+		mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
 }
 
 /* Threads in civetweb's pool: the request workers, then the ones kept for

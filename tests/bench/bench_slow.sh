@@ -9,7 +9,8 @@
 #   200 idle keep-alives
 #   all of the above at once, 900 connections, over 12 addresses
 # Prints p50/p99/max of each for BENCH_SLOW_SECONDS (8) of probing, and
-# how many probes failed. Target from the issue: health answering within
+# how many probes failed. BENCH_SLOW_SERVE_ARGS adds serve options (e.g.
+# "--workers 64"). Target from the issue: health answering within
 # 100 ms under 300 slow connections.
 set -euo pipefail
 : "${PCTL:?set PCTL to the pocketctl binary}"
@@ -19,7 +20,8 @@ flood="$here/../e2e/slowflood.py"
 . "$here/lib.sh"
 bench_init slow
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-bench_serve
+# shellcheck disable=SC2086  # options, split on purpose
+bench_serve ${BENCH_SLOW_SERVE_ARGS:-}
 
 run() {
   local label="$1"
