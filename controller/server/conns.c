@@ -58,7 +58,8 @@ struct conns {
 	struct conn_slot *slots;     /* o.pool of them */
 	int *free_stack, nfree;      /* under mu */
 	int low;                     /* free workers below this: shed */
-	struct victim *victims;      /* the guard thread's scratch */
+	struct victim *victims;      /* the guard thread's scratch, */
+	struct sockfind_key *keys;   /* o.pool of each */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;           /* wakes the guard (pressure, stop) */
@@ -80,6 +81,16 @@ static void set_state(struct conn_slot *s, enum slot_state st)
 	atomic_store_explicit(&s->state, st, memory_order_release);
 }
 
+/* Free c and its arrays (but not its mutex and condvar). */
+static void free_arrays(struct conns *c)
+{
+	free(c->slots);
+	free(c->free_stack);
+	free(c->victims);
+	free(c->keys);
+	free(c);
+}
+
 int conns_new(struct conns **out, const struct conns_options *o,
 	      struct err *e)
 {
@@ -97,11 +108,9 @@ int conns_new(struct conns **out, const struct conns_options *o,
 	c->slots = calloc((size_t)o->pool, sizeof(*c->slots));
 	c->free_stack = calloc((size_t)o->pool, sizeof(*c->free_stack));
 	c->victims = calloc((size_t)o->pool, sizeof(*c->victims));
-	if (!c->slots || !c->free_stack || !c->victims) {
-		free(c->slots);
-		free(c->free_stack);
-		free(c->victims);
-		free(c);
+	c->keys = calloc((size_t)o->pool, sizeof(*c->keys));
+	if (!c->slots || !c->free_stack || !c->victims || !c->keys) {
+		free_arrays(c);
 		return err_set(e, ERR_NOMEM, "out of memory");
 	}
 	for (i = 0; i < o->pool; i++)
@@ -377,23 +386,20 @@ static int choose(struct conns *c, int64_t now)
 /* Outside mu: shut the chosen connections' reading side. */
 static void cut(struct conns *c, int n)
 {
-	struct sockfind_key *keys = malloc((size_t)n * sizeof(*keys));
+	struct sockfind_key *keys = c->keys;
 	int i;
 
-	if (!keys)
-		return;   /* the next round tries again: they stay marked */
 	for (i = 0; i < n; i++)
 		keys[i] = c->victims[i].key;
 	if (sockfind_scan(keys, n) == 0)
 		for (i = 0; i < n; i++) {
 			if (keys[i].matches != 1)
-				continue;
+				continue;   /* closed meanwhile */
 			/* The worker's read sees end of file at once (bytes
 			 * already received are still read first). */
 			shutdown(keys[i].fd, SHUT_RD);
 			atomic_fetch_add(&c->cuts[c->victims[i].why], 1);
 		}
-	free(keys);
 }
 
 static void *guard_main(void *arg)
@@ -446,8 +452,5 @@ void conns_free(struct conns *c)
 	}
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
-	free(c->slots);
-	free(c->free_stack);
-	free(c->victims);
-	free(c);
+	free_arrays(c);
 }
