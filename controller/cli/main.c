@@ -29,7 +29,8 @@ static const struct cli_command commands[] = {
 	{ "serve", cmd_serve, 0, NULL,
 	  "serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch [--applyset NAME]] "
 	  "[--docker unix:///PATH|tcp://HOST:PORT] "
-	  "[--workers N] [--max-streams N] [--max-body BYTES] "
+	  "[--workers N] [--max-conns-per-ip N] [--header-timeout SECONDS] "
+	  "[--body-timeout SECONDS] [--max-streams N] [--max-body BYTES] "
 	  "[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N] "
 	  "[--rate-limit GROUP=N/SECONDS]... "
 	  "[--backup-every DURATION [--backup-keep N]] [--cron-grace DURATION] [--secret-key FILE]" },

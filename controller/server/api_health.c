@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "conns.h"
 #include "metrics.h"
 #include "server.h"
 
@@ -48,6 +49,30 @@ int api_health(struct http_req *r)
 	return http_reply_json(r, 200, body, NULL);   /* body stolen */
 }
 
+/* The connection guard's figures (conns.h). */
+static int render_conns(struct conns *c, struct buf *out)
+{
+	struct conns_stats cs;
+
+	conns_get_stats(c, &cs);
+	return buf_printf(out,
+		"# HELP pocketctl_connections_open Connections holding a worker.\n"
+		"# TYPE pocketctl_connections_open gauge\n"
+		"pocketctl_connections_open %lld\n"
+		"# HELP pocketctl_connections_over_cap_total Connections beyond --max-conns-per-ip.\n"
+		"# TYPE pocketctl_connections_over_cap_total counter\n"
+		"pocketctl_connections_over_cap_total %lld\n"
+		"# HELP pocketctl_connections_cut_total Connections the guard closed, by reason.\n"
+		"# TYPE pocketctl_connections_cut_total counter\n"
+		"pocketctl_connections_cut_total{reason=\"deadline\"} %lld\n"
+		"pocketctl_connections_cut_total{reason=\"pressure\"} %lld\n"
+		"pocketctl_connections_cut_total{reason=\"over_cap\"} %lld\n",
+		(long long)cs.open, (long long)cs.over_cap,
+		(long long)cs.cut[CONNS_CUT_DEADLINE],
+		(long long)cs.cut[CONNS_CUT_PRESSURE],
+		(long long)cs.cut[CONNS_CUT_OVER_CAP]);
+}
+
 int api_metrics(struct http_req *r)
 {
 	struct buf out = BUF_INIT;
@@ -79,6 +104,8 @@ int api_metrics(struct http_req *r)
 				(long long)st.commits, (long long)st.failed,
 				(long long)st.batches, (long long)st.syncs,
 				(long long)st.max_batch);
+	if (!rc)
+		rc = render_conns(r->srv->conns, &out);
 	if (rc) {
 		buf_release(&out);
 		return http_fail(r, rc, "cannot render metrics");

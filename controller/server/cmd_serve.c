@@ -102,6 +102,9 @@ static const struct num_opt num_opts[] = {
 	{ "--token-ttl", 1, (long)10 * 365 * 86400 },
 	{ "--bcrypt-cost", AUTH_BCRYPT_COST_MIN, AUTH_BCRYPT_COST_MAX },
 	{ "--backup-keep", 1, 100000 },
+	{ "--max-conns-per-ip", 0, 65536 },
+	{ "--header-timeout", 1, 3600 },
+	{ "--body-timeout", 1, 86400 },
 };
 
 #define NNUM (sizeof(num_opts) / sizeof(num_opts[0]))
@@ -115,7 +118,10 @@ static void set_num(struct server_options *o, size_t which, long v)
 	case 3: o->max_apply_body = (size_t)v; break;
 	case 4: o->token_ttl = (int)v; break;
 	case 5: o->bcrypt_cost = (int)v; break;
-	default: o->backup_keep = (int)v; break;
+	case 6: o->backup_keep = (int)v; break;
+	case 7: o->max_conns_per_ip = (int)v; break;
+	case 8: o->header_timeout_ms = (int64_t)v * 1000; break;
+	default: o->body_timeout_ms = (int64_t)v * 1000; break;
 	}
 }
 

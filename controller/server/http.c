@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "conns.h"
 #include "server.h"
 
 #define JSON_TYPE "application/json"
@@ -104,11 +105,34 @@ bool http_utf8_valid(const char *p, size_t n)
 
 /* ---- requests -------------------------------------------------------- */
 
+/*
+ * The error for a body that stopped coming: the connection guard cut it
+ * (too slow, or its worker was needed), or the client went away.
+ */
+static int body_failed(struct http_req *r, struct err *e)
+{
+	mg_disable_connection_keep_alive(r->conn);
+	switch (conns_was_cut(r->slot)) {
+	case CONNS_CUT_DEADLINE:
+		return err_set(e, ERR_INVALID, "the request body did not "
+			       "arrive within %lld s (%zu bytes came)",
+			       (long long)(r->srv->opts->body_timeout_ms / 1000),
+			       r->body.len);
+	case CONNS_CUT_PRESSURE:
+		return err_set(e, ERR_INVALID, "the request body came too "
+			       "slowly while the server was short of workers "
+			       "(%zu bytes came)", r->body.len);
+	default:
+		return err_set(e, ERR_INVALID, "cannot read the request body: "
+			       "the connection failed");
+	}
+}
+
 int http_read_body(struct http_req *r, size_t cap, struct err *e)
 {
 	long long clen = r->ri->content_length;
 	char chunk[16384];
-	int n, rc;
+	int n, rc = 0;
 
 	buf_release(&r->body);
 	buf_init(&r->body, cap ? cap : 1);
@@ -121,27 +145,32 @@ int http_read_body(struct http_req *r, size_t cap, struct err *e)
 	}
 	if (clen == 0)
 		return 0;
+	conns_body(r->slot, true);
 	for (;;) {
 		n = mg_read(r->conn, chunk, sizeof(chunk));
+		if (n == 0 && clen > 0 && r->body.len < (size_t)clen)
+			n = -1;   /* end of file before Content-Length */
 		if (n == 0)
 			break;
 		if (n < 0) {
-			mg_disable_connection_keep_alive(r->conn);
-			return err_set(e, ERR_INVALID,
-				       "cannot read the request body: the "
-				       "connection failed");
+			rc = body_failed(r, e);
+			break;
 		}
 		if ((size_t)n > cap - r->body.len) {
 			mg_disable_connection_keep_alive(r->conn);
-			return err_set(e, ERR_TOO_LARGE,
-				       "request body is larger than the limit "
-				       "of %zu bytes", cap);
+			rc = err_set(e, ERR_TOO_LARGE,
+				     "request body is larger than the limit "
+				     "of %zu bytes", cap);
+			break;
 		}
 		rc = buf_add(&r->body, chunk, (size_t)n);
-		if (rc)
-			return err_set(e, rc, "cannot hold the request body");
+		if (rc) {
+			rc = err_set(e, rc, "cannot hold the request body");
+			break;
+		}
 	}
-	return 0;
+	conns_body(r->slot, false);
+	return rc;
 }
 
 static const char *json_type_name(const json_t *v)

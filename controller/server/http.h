@@ -27,6 +27,7 @@
 #include "util.h"
 
 struct server;
+struct conn_slot;
 
 enum http_caller {
 	CALLER_GUEST = 0,     /* no or empty Authorization header */
@@ -56,6 +57,8 @@ struct http_req {
 	                               * gives the stream slot back */
 	bool worker_stream;           /* holds a WORKER_STREAMS_MAX slot,
 	                               * given back after the handler */
+	struct conn_slot *slot;       /* the connection guard's (conns.h), or
+	                              * NULL */
 	struct buf body;              /* filled by http_read_body() */
 	char *params[HTTP_MAX_PARAMS];/* path parameters in pattern order
 	                               * (":c", ":id", "*"), URL-decoded,

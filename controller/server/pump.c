@@ -4,12 +4,9 @@
  */
 #include "pump.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sockfind.h"
 #include "util.h"
 
 #define EVENTS 256          /* epoll events taken per wait */
@@ -66,61 +64,24 @@ static char tag_kick, tag_hub;
 
 /* ---- finding the socket ------------------------------------------------- */
 
-static int addr_port(const struct sockaddr_storage *a, char *text, size_t n)
-{
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)a;
-
-		inet_ntop(AF_INET, &in->sin_addr, text, (socklen_t)n);
-		return ntohs(in->sin_port);
-	}
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)a;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)n);
-		return ntohs(in6->sin6_port);
-	}
-	return -1;
-}
-
 int pump_find_socket(const struct http_req *r, struct err *e)
 {
 	const struct mg_request_info *ri = r->ri;
-	struct sockaddr_storage a;
-	socklen_t len;
-	struct dirent *de;
-	char text[INET6_ADDRSTRLEN];
-	int fd, found = -1, matches = 0;
-	DIR *d = opendir("/proc/self/fd");
+	struct sockfind_key k;
 
-	if (!d)
+	memset(&k, 0, sizeof(k));
+	snprintf(k.addr, sizeof(k.addr), "%s", ri->remote_addr);
+	k.port = ri->remote_port;
+	k.local_port = ri->server_port;
+	if (sockfind_scan(&k, 1) != 0)
 		return err_set(e, ERR_UNAVAILABLE, "cannot list open "
 			       "descriptors to hand the stream over: %s",
 			       strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		fd = atoi(de->d_name);
-		if (fd == dirfd(d))
-			continue;
-		len = sizeof(a);
-		if (getpeername(fd, (struct sockaddr *)&a, &len) != 0 ||
-		    addr_port(&a, text, sizeof(text)) != ri->remote_port ||
-		    strcmp(text, ri->remote_addr) != 0)
-			continue;
-		len = sizeof(a);
-		if (getsockname(fd, (struct sockaddr *)&a, &len) != 0 ||
-		    addr_port(&a, text, sizeof(text)) != ri->server_port)
-			continue;
-		found = fd;
-		matches++;
-	}
-	closedir(d);
-	if (matches != 1)
+	if (k.matches != 1)
 		return err_set(e, ERR_UNAVAILABLE, "cannot hand the stream "
-			       "over: %d sockets match %s:%d", matches,
+			       "over: %d sockets match %s:%d", k.matches,
 			       ri->remote_addr, ri->remote_port);
-	return found;
+	return k.fd;
 }
 
 /* ---- streams ---------------------------------------------------------------- */

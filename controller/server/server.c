@@ -39,6 +39,7 @@
 #include "api_auth.h"
 #include "apply.h"
 #include "applyset.h"
+#include "conns.h"
 #include "engine/engine.h"     /* engine */
 #include "http.h"
 #include "hub.h"
@@ -51,7 +52,6 @@
 #define SUPERUSERS "_superusers"
 #define CLI_EMAIL "pocketctl-cli@localhost"
 #define CLI_TOKEN_TTL ((int64_t)365 * 86400)
-#define REQUEST_TIMEOUT_MS "30000"    /* header, body and idle reads */
 #define STREAM_START_WORKERS 16       /* workers beyond --workers that set
                                        * streams up for the pump */
 #define KEEP_ALIVE_TIMEOUT_MS "5000"  /* idle time between requests */
@@ -71,7 +71,10 @@ void server_options_init(struct server_options *o)
 	o->watch_manifests = false;
 	o->max_body = (size_t)1 << 20;
 	o->max_apply_body = (size_t)16 << 20;
-	o->workers = 32;
+	o->workers = 128;
+	o->max_conns_per_ip = 64;
+	o->header_timeout_ms = 10000;
+	o->body_timeout_ms = 60000;
 	o->max_streams = 1024;
 	o->token_ttl = 86400 * 7;
 	o->bcrypt_cost = AUTH_BCRYPT_COST_DEFAULT;
@@ -606,6 +609,23 @@ static bool over_budget(struct http_req *r, const struct http_route *rt)
 	return true;
 }
 
+/*
+ * A connection beyond the cap of its address (conns.h): 503, and the
+ * connection is closed after it.
+ */
+static void refuse_over_cap(struct http_req *r)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg), "too many connections from %s (the limit "
+		 "is %d per client address); try again later",
+		 r->ri->remote_addr, conns_max_per_ip(r->srv->conns));
+	mg_disable_connection_keep_alive(r->conn);
+	http_reply_json(r, 503, json_pack("{s:i, s:s, s:{}}", "status", 503,
+					  "message", msg, "data"),
+			"Retry-After: 1\r\n");   /* body stolen */
+}
+
 bool server_worker_stream_take(struct server *srv)
 {
 	if (atomic_fetch_add(&srv->worker_streams, 1) < WORKER_STREAMS_MAX)
@@ -632,6 +652,7 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 	r.conn = conn;
 	r.ri = ri;
 	r.srv = srv;
+	r.slot = mg_get_user_connection_data(conn);
 	buf_init(&r.body, 0);
 	/* The raw path: parameters are decoded one segment at a time, so an
 	 * encoded "/" stays inside its segment. */
@@ -639,6 +660,10 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 	if (!path)
 		path = "";
 	idx = -1;
+	if (conns_request(srv->conns, r.slot, ri)) {
+		refuse_over_cap(&r);
+		goto done;
+	}
 	if (refuse_ambiguous_length(&r))
 		goto done;
 	idx = find_route(ri->request_method, path, spans, &allowed);
@@ -694,6 +719,7 @@ streams_done:
 	if (stream && !r.detached)
 		metrics_stream_leave(srv->metrics);
 done:
+	conns_reply(r.slot, r.detached);
 	metrics_observe(srv->metrics, idx >= 0 ? (size_t)idx : http_nroutes,
 			r.status, now_us() - t0);
 	log_request(ri->request_method, path, r.status, now_us() - t0);
@@ -879,17 +905,60 @@ static int allow_all(struct mg_connection *conn, void *cbdata)
 	return 1;
 }
 
+/* civetweb's init_connection: a worker took a new connection. */
+static int conn_opened(const struct mg_connection *conn, void **conn_data)
+{
+	struct server *srv = mg_get_user_context_data(conn);
+
+	if (srv)
+		*conn_data = conns_open(srv->conns, conn);
+	return 0;
+}
+
+/* jemalloc's control call in the release build (Makefile), absent (NULL)
+ * under the sanitizers' allocator. */
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
+	    size_t newlen) __attribute__((weak));
+
+/*
+ * civetweb's connection_close, on the same worker. The worker may now sit
+ * idle for long: the objects its allocator cache holds go back to the
+ * shared arenas (whose unused pages are returned in time), so a large pool
+ * costs memory only while it is busy.
+ */
+static void conn_closed(const struct mg_connection *conn)
+{
+	struct server *srv = mg_get_user_context_data(conn);
+
+	if (srv)
+		conns_close(srv->conns, mg_get_user_connection_data(conn));
+	if (mallctl)
+		mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+}
+
+/* Threads in civetweb's pool: the request workers, then the ones kept for
+ * starting streams and for log streams (or a thread per stream, without
+ * the pump). */
+static int pool_size(const struct server *srv)
+{
+	return srv->opts->workers +
+	       (srv->pump ? STREAM_START_WORKERS + WORKER_STREAMS_MAX
+			  : srv->opts->max_streams);
+}
+
 static int start_civetweb(struct server *srv, struct err *e)
 {
 	struct mg_callbacks cb;
 	struct mg_init_data init;
 	struct mg_error_data err_data;
-	char threads[32], text[256] = "";
+	char threads[32], timeout[32], text[256] = "";
 	unsigned code = 0;
 	const char *options[] = {
 		"listening_ports", srv->opts->listen,
 		"num_threads", threads,
-		"request_timeout_ms", REQUEST_TIMEOUT_MS,
+		/* the wait for each read and write; the guard (conns.h)
+		 * bounds a request's headers and body as a whole */
+		"request_timeout_ms", timeout,
 		"enable_keep_alive", "yes",
 		"keep_alive_timeout_ms", KEEP_ALIVE_TIMEOUT_MS,
 		"connection_queue", "1024",
@@ -903,11 +972,13 @@ static int start_civetweb(struct server *srv, struct err *e)
 
 	/* Streams the pump serves hold a worker only while they start;
 	 * log streams keep theirs, up to WORKER_STREAMS_MAX. */
-	snprintf(threads, sizeof(threads), "%d", srv->opts->workers +
-		 (srv->pump ? STREAM_START_WORKERS + WORKER_STREAMS_MAX
-			    : srv->opts->max_streams));
+	snprintf(threads, sizeof(threads), "%d", pool_size(srv));
+	snprintf(timeout, sizeof(timeout), "%lld",
+		 (long long)srv->opts->header_timeout_ms);
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_message;
+	cb.init_connection = conn_opened;
+	cb.connection_close = conn_closed;
 	init.callbacks = &cb;
 	init.user_data = srv;
 	init.configuration_options = options;
@@ -922,6 +993,23 @@ static int start_civetweb(struct server *srv, struct err *e)
 	mg_set_auth_handler(srv->ctx, "/", allow_all, NULL);
 	mg_set_request_handler(srv->ctx, "/", handle_request, srv);
 	return 0;
+}
+
+/* The connection guard, for every thread of civetweb's pool. */
+static int start_guard(struct server *srv, struct err *e)
+{
+	struct conns_options co;
+	int rc;
+
+	memset(&co, 0, sizeof(co));
+	co.pool = pool_size(srv);
+	co.max_per_ip = srv->opts->max_conns_per_ip;
+	co.header_ms = srv->opts->header_timeout_ms;
+	co.body_ms = srv->opts->body_timeout_ms;
+	rc = conns_new(&srv->conns, &co, e);
+	if (!rc)
+		rc = conns_start(srv->conns, e);
+	return rc;
 }
 
 static int check_options(const struct server_options *o, struct err *e)
@@ -941,6 +1029,11 @@ static int check_options(const struct server_options *o, struct err *e)
 			       o->max_streams);
 	if (o->token_ttl <= 0)
 		return err_set(e, ERR_INVALID, "token ttl must be positive");
+	if (o->header_timeout_ms <= 0 || o->body_timeout_ms <= 0 ||
+	    o->max_conns_per_ip < 0)
+		return err_set(e, ERR_INVALID, "header and body timeouts must "
+			       "be positive and the connection cap not "
+			       "negative");
 	return 0;
 }
 
@@ -1060,7 +1153,9 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	rc = start_civetweb(&srv, e);
+	rc = start_guard(&srv, e);
+	if (!rc)
+		rc = start_civetweb(&srv, e);
 	if (rc)
 		goto out;
 	rc = write_server_json(&srv, url, sizeof(url), e);
@@ -1091,6 +1186,7 @@ out:
 		srv.ctx = NULL;
 		remove_server_json(&srv);
 	}
+	conns_free(srv.conns);   /* no callback can come any more */
 	pump_free(srv.pump);
 	hub_free(srv.hub);   /* no stream can touch it any more */
 	engine_free(srv.engine);   /* engine: no writer can commit any more; its

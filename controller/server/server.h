@@ -72,7 +72,14 @@ struct server_options {
 	                              * named after the directory */
 	size_t max_body;             /* records API bodies, default 1 MiB */
 	size_t max_apply_body;       /* /api/v1/apply bodies, default 16 MiB */
-	int workers;                 /* request workers, default 32 */
+	int workers;                 /* request workers, default 128 */
+	int max_conns_per_ip;        /* connections held per client address
+	                              * (--max-conns-per-ip), default 64, 0 =
+	                              * no cap */
+	int64_t header_timeout_ms;   /* a request's headers (--header-timeout),
+	                              * default 10 s */
+	int64_t body_timeout_ms;     /* a request's body (--body-timeout),
+	                              * default 60 s */
 	int max_streams;             /* concurrent SSE streams, default 1024 */
 	int token_ttl;               /* auth token lifetime (s), default 86400*7 */
 	int bcrypt_cost;             /* default 10 */
@@ -90,6 +97,7 @@ struct pump;
 struct metrics;
 struct engine;
 struct tokens;
+struct conns;
 
 /* Shared by every thread; fields are set before civetweb starts and are
  * read-only afterwards (the objects they point at lock for themselves). */
@@ -112,6 +120,8 @@ struct server {
 	                              * no auth record changed, no read */
 	struct ratelimit *ratelimit; /* the budgets' counters (locks for
 	                              * itself) */
+	struct conns *conns;         /* the connection guard (conns.h; locks
+	                              * for itself) */
 	_Atomic int worker_streams;  /* STREAM_WORKER routes running */
 	atomic_bool stopping;        /* set on SIGINT/SIGTERM (atomic_store,
 	                              * read with atomic_load) */
