@@ -22,6 +22,7 @@
 
 #include <openssl/rand.h>
 
+#include "chat_activity.h"
 #include "ledger.h"
 #include "permeval.h"
 
@@ -186,6 +187,8 @@ const struct store_write_hook store_write_hooks[] = {
 	{ "proposals", on_proposal_write },
 	{ "permissions", on_permission_write },
 	{ "mcp_servers", on_mcp_write },
+	{ "chats", chat_activity_on_chat_write },
+	{ "messages", chat_activity_on_message_write },
 	{ NULL, NULL },
 };
 

@@ -43,6 +43,7 @@
 #include "manifest.h"
 #include "metrics.h"
 #include "pump.h"
+#include "seed.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -888,6 +889,8 @@ int server_run(const struct server_options *o, const struct schema *schema,
 		rc = auth_keys_load_or_create(o->data_dir, &srv.keys, e);
 	if (!rc)
 		rc = bootstrap_admin(&srv, e);
+	if (!rc)
+		rc = seed_accounts(&srv, e);
 	if (!rc)
 		rc = write_cli_token(&srv, e);
 	if (!rc && o->manifests_dir && o->watch_manifests) {
