@@ -14,11 +14,14 @@
 #define LAST_ACTIVE "last_active"
 
 /* Patch rec (a chat) with last_active = now; *rec becomes the record as
- * written. */
+ * written. A schema whose chats have no last_active (stored data holds
+ * every field of the schema) is left alone. */
 static int touch(struct store_txn *t, struct record *rec, struct err *e)
 {
 	char now[TIME_LEN + 1];
 
+	if (!json_object_get(rec->data, LAST_ACTIVE))
+		return 0;
 	util_now(now);
 	/* json_pack copies the string; store_txn_patch steals the object. */
 	return store_txn_patch(t, rec, json_pack("{s:s}", LAST_ACTIVE, now), e);
