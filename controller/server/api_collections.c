@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "api_auth.h"
 #include "buf.h"
 #include "pick.h"
 #include "server.h"
@@ -29,20 +30,6 @@
 static const char *const rule_keys[RULE__COUNT] = {
 	"listRule", "viewRule", "createRule", "updateRule", "deleteRule",
 };
-
-/* Superusers only. Returns true after replying with the refusal. */
-static bool refused(struct http_req *r)
-{
-	if (r->auth.kind == CALLER_GUEST)
-		http_fail(r, ERR_UNAUTHORIZED,
-			  "The request requires valid superuser authorization token.");
-	else if (r->auth.kind != CALLER_SUPERUSER)
-		http_fail(r, ERR_FORBIDDEN,
-			  "Only superusers can perform this action.");
-	else
-		return false;
-	return true;
-}
 
 /* "<type><digits>": the first 4 bytes of SHA-256("collection.field"). */
 static void field_id(const struct collection *c, const char *field,
@@ -355,7 +342,7 @@ int api_collections_list(struct http_req *r)
 	size_t i, first;
 	int rc;
 
-	if (refused(r))
+	if (api_auth_refuse_unless_superuser(r))
 		return 0;
 	rc = positive_param(r, "page", &page, &e);
 	if (!rc)
@@ -415,7 +402,7 @@ int api_collections_view(struct http_req *r)
 	json_t *o;
 	int rc;
 
-	if (refused(r))
+	if (api_auth_refuse_unless_superuser(r))
 		return 0;
 	if (r->params[0] && *r->params[0]) {
 		c = schema_find(s, r->params[0]);

@@ -3,8 +3,11 @@
  * GET /api/realtime opens a client's stream and sends PB_CONNECT, POST
  * /api/realtime sets that client's topics and binds the caller to it, and
  * each change goes to the client once per topic that matches it, as the
- * topic's rule (view or list) lets the bound caller see it. The stream
- * itself is run by the shared driver (stream_int.h).
+ * topic's rule (view or list) lets the bound caller see it. A parent
+ * topic ("chats:<id>", rt_parent_topics[]) carries the changes of the
+ * records that belong to that parent (the chat's messages) to a caller who
+ * may view both. The stream itself is run by the shared driver
+ * (stream_int.h).
  *
  * Each change is formatted once per variant (privileged or public viewer)
  * in the hub entry's cache; a client owns only its topic list, its bound

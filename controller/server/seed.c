@@ -39,33 +39,14 @@ static const char *env(const char *name)
 static int create_user(struct server *srv, const char *email,
 		       const char *hash, const char *role, struct err *e)
 {
-	char tk[AUTH_TOKEN_KEY_LEN + 1];
-	struct store_txn *t = NULL;
-	struct store_put p;
-	json_t *data;
+	/* json_pack copies every string. */
+	json_t *data = json_pack("{s:s, s:s, s:b, s:s}", "email", email,
+				 "password", hash, "verified", 1, "role", role);
 	int rc;
 
-	rc = auth_token_key_new(tk, e);
-	if (rc)
-		return rc;
-	/* json_pack copies every string. */
-	data = json_pack("{s:s, s:s, s:s, s:b, s:s}", "email", email,
-			 "password", hash, "tokenKey", tk, "verified", 1,
-			 "role", role);
 	if (!data)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	memset(&p, 0, sizeof(p));
-	p.collection = USERS;
-	p.data = data;   /* borrowed by the store */
-	p.mode = STORE_CREATE;
-	rc = store_begin(srv->store, &t, e);
-	if (!rc)
-		rc = store_txn_put(t, &p, NULL, NULL, e);
-	if (!rc) {
-		rc = store_commit(t, e);
-		t = NULL;
-	}
-	store_abort(t);
+	rc = api_auth_create(srv->store, USERS, data, NULL, e);
 	json_decref(data);
 	return rc;
 }

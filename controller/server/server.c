@@ -173,31 +173,13 @@ static int create_superuser(struct server *srv, const char *email,
 			    const char *password_hash, struct record *out,
 			    struct err *e)
 {
-	char tk[AUTH_TOKEN_KEY_LEN + 1];
-	struct store_txn *t = NULL;
-	struct store_put p;
-	json_t *data = NULL;
+	json_t *data = json_pack("{s:s, s:s}", "email", email, "password",
+				 password_hash);
 	int rc;
 
-	rc = auth_token_key_new(tk, e);
-	if (rc)
-		return rc;
-	data = json_pack("{s:s, s:s, s:s}", "email", email, "password",
-			 password_hash, "tokenKey", tk);
 	if (!data)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	memset(&p, 0, sizeof(p));
-	p.collection = SUPERUSERS;
-	p.data = data;   /* borrowed by the store */
-	p.mode = STORE_CREATE;
-	rc = store_begin(srv->store, &t, e);
-	if (!rc)
-		rc = store_txn_put(t, &p, out, NULL, e);
-	if (!rc) {
-		rc = store_commit(t, e);
-		t = NULL;
-	}
-	store_abort(t);
+	rc = api_auth_create(srv->store, SUPERUSERS, data, out, e);
 	json_decref(data);
 	return rc;
 }
