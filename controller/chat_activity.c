@@ -14,8 +14,11 @@
 #define LAST_ACTIVE "last_active"
 
 /* Patch rec (a chat) with last_active = now; *rec becomes the record as
- * written. A schema whose chats have no last_active (stored data holds
- * every field of the schema) is left alone. */
+ * written. A chat the hook's own put just changed is amended
+ * (store_txn_amend()), so the write stays one change with one event; a
+ * message's chat gets a change of its own. A schema whose chats have no
+ * last_active (stored data holds every field of the schema) is left
+ * alone. */
 static int touch(struct store_txn *t, struct record *rec, struct err *e)
 {
 	char now[TIME_LEN + 1];
@@ -24,7 +27,7 @@ static int touch(struct store_txn *t, struct record *rec, struct err *e)
 		return 0;
 	util_now(now);
 	/* json_pack copies the string; store_txn_patch steals the object. */
-	return store_txn_patch(t, rec, json_pack("{s:s}", LAST_ACTIVE, now), e);
+	return store_txn_amend(t, rec, json_pack("{s:s}", LAST_ACTIVE, now), e);
 }
 
 int chat_activity_on_chat_write(struct store_txn *t,

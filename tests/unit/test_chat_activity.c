@@ -1,7 +1,8 @@
 /*
  * test_chat_activity.c - chats.last_active from the store's write hooks
  * (chat_activity.c), with no HTTP layer: a chat's create and every update
- * set it, a value written for it is replaced, a message created in the
+ * set it within the same change (one revision), a value written for it is
+ * replaced, a message created in the
  * chat moves it, a message update does not, and a message whose write
  * fails leaves the chat as it was.
  */
@@ -71,11 +72,17 @@ TestSuite(chat_activity, .init = ca_setup, .fini = ca_teardown);
 Test(chat_activity, chat_writes_set_it)
 {
 	char t0[32], t1[32], t2[32];
+	int64_t head;
 
+	/* one write, one change: the hook amends it (one revision) */
+	head = store_head(ca_store);
 	ca_new_chat();
+	cr_expect_eq(store_head(ca_store), head + 1);
 	ca_last_active(t0, sizeof(t0));
 	ca_tick();
+	head = store_head(ca_store);
 	tl_patch(ca_store, "chats", ca_chat, "{'title': 'renamed'}");
+	cr_expect_eq(store_head(ca_store), head + 1);
 	ca_last_active(t1, sizeof(t1));
 	cr_expect_gt(strcmp(t1, t0), 0, "%s then %s", t0, t1);
 	/* a value the writer sends is replaced by the write's own time */
