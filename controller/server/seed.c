@@ -1,8 +1,9 @@
 /*
- * seed.c - the admin and agent accounts from the environment (see
- * seed.h). They are written as the server itself (no actor), which may set
- * the system fields role and verified; the password is hashed before the
- * writer lock is taken, as every bcrypt in the server is.
+ * seed.c - the superuser, admin and agent accounts from the environment
+ * (see seed.h), one table row each. They are written as the server itself
+ * (no actor), which may set the system fields role and verified; the
+ * password is hashed before the writer lock is taken, as every bcrypt in
+ * the server is.
  */
 #include "seed.h"
 
@@ -13,18 +14,23 @@
 #include "api_auth.h"
 #include "auth.h"
 
-#define USERS "users"
-
 struct seed_account {
-	const char *role;
+	const char *collection;
+	const char *what;                             /* in the log */
+	const char *role;                             /* NULL: no role */
 	const char *email_var, *password_var;        /* ours */
 	const char *old_email_var, *old_password_var; /* the original's */
 };
 
 static const struct seed_account seed_table[] = {
-	{ "admin", "POCKETCTL_USER_EMAIL", "POCKETCTL_USER_PASSWORD",
+	{ "_superusers", "superuser", NULL,
+	  "POCKETCTL_ADMIN_EMAIL", "POCKETCTL_ADMIN_PASSWORD",
+	  "POCKETBASE_SUPERUSER_EMAIL", "POCKETBASE_SUPERUSER_PASSWORD" },
+	{ "users", "users", "admin",
+	  "POCKETCTL_USER_EMAIL", "POCKETCTL_USER_PASSWORD",
 	  "POCKETBASE_ADMIN_EMAIL", "POCKETBASE_ADMIN_PASSWORD" },
-	{ "agent", "POCKETCTL_AGENT_EMAIL", "POCKETCTL_AGENT_PASSWORD",
+	{ "users", "users", "agent",
+	  "POCKETCTL_AGENT_EMAIL", "POCKETCTL_AGENT_PASSWORD",
 	  "AGENT_EMAIL", "AGENT_PASSWORD" },
 };
 
@@ -35,18 +41,21 @@ static const char *env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-/* Insert {email, password hash, tokenKey, verified, role} as the server. */
-static int create_user(struct server *srv, const char *email,
-		       const char *hash, const char *role, struct err *e)
+/* Insert {email, password hash, tokenKey} and, with a role, {verified,
+ * role} as the server. */
+static int create_account(struct server *srv, const struct seed_account *a,
+			  const char *email, const char *hash, struct err *e)
 {
 	/* json_pack copies every string. */
-	json_t *data = json_pack("{s:s, s:s, s:b, s:s}", "email", email,
-				 "password", hash, "verified", 1, "role", role);
+	json_t *data = a->role ?
+		json_pack("{s:s, s:s, s:b, s:s}", "email", email, "password",
+			  hash, "verified", 1, "role", a->role) :
+		json_pack("{s:s, s:s}", "email", email, "password", hash);
 	int rc;
 
 	if (!data)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	rc = api_auth_create(srv->store, USERS, data, NULL, e);
+	rc = api_auth_create(srv->store, a->collection, data, NULL, e);
 	json_decref(data);
 	return rc;
 }
@@ -65,26 +74,31 @@ static void check_existing(const struct seed_account *a,
 
 	if (!hash || !auth_password_verify(pw, hash))
 		fprintf(stderr,
-			"pocketctl: WARNING: users '%s' (%s) already exists "
+			"pocketctl: WARNING: %s '%s' (%s) already exists "
 			"and its password is not the one in %s: the stored "
 			"password stays and %s is ignored (change it through "
-			"the API, or delete the user to seed it again)\n",
-			email, email_var, pw_var, pw_var);
-	if (!role || strcmp(role, a->role))
+			"the API, or delete the account to seed it again)\n",
+			a->what, email, email_var, pw_var, pw_var);
+	if (a->role && (!role || strcmp(role, a->role)))
 		fprintf(stderr,
-			"pocketctl: WARNING: users '%s' (%s) already exists "
+			"pocketctl: WARNING: %s '%s' (%s) already exists "
 			"with role '%s', not '%s': its role is not changed\n",
-			email, email_var, role ? role : "", a->role);
+			a->what, email, email_var, role ? role : "", a->role);
 }
 
-static int seed_one(struct server *srv, const struct collection *c,
-		    const struct seed_account *a, struct err *e)
+static int seed_one(struct server *srv, const struct seed_account *a,
+		    struct err *e)
 {
+	const struct collection *c = schema_find(srv->schema, a->collection);
 	const char *ev = a->email_var, *pv = a->password_var;
 	const char *email, *pw;
 	char hash[AUTH_HASH_MAX];
 	struct record rec;
 	int rc;
+
+	if (!c)
+		return err_set(e, ERR_INTERNAL, "the schema has no %s",
+			       a->collection);
 
 	if (!env(ev) && !env(pv)) {
 		ev = a->old_email_var;
@@ -110,24 +124,25 @@ static int seed_one(struct server *srv, const struct collection *c,
 					sizeof(hash), e);
 	if (rc)
 		return err_prefix(e, "%s: ", pv);
-	rc = create_user(srv, email, hash, a->role, e);
+	rc = create_account(srv, a, email, hash, e);
 	if (rc)
-		return err_prefix(e, "%s: cannot create users '%s': ", ev,
+		return err_prefix(e, "%s: cannot create %s '%s': ", ev, a->what,
 				  email);
-	fprintf(stderr, "pocketctl: created users '%s' (role %s) from %s\n",
-		email, a->role, ev);
+	if (a->role)
+		fprintf(stderr, "pocketctl: created %s '%s' (role %s) from "
+			"%s\n", a->what, email, a->role, ev);
+	else
+		fprintf(stderr, "pocketctl: created %s '%s' from %s\n",
+			a->what, email, ev);
 	return 0;
 }
 
 int seed_accounts(struct server *srv, struct err *e)
 {
-	const struct collection *c = schema_find(srv->schema, USERS);
 	size_t i;
 	int rc = 0;
 
-	if (!c)
-		return err_set(e, ERR_INTERNAL, "the schema has no users");
 	for (i = 0; !rc && i < sizeof(seed_table) / sizeof(seed_table[0]); i++)
-		rc = seed_one(srv, c, &seed_table[i], e);
+		rc = seed_one(srv, &seed_table[i], e);
 	return rc;
 }

@@ -1,15 +1,16 @@
 /*
- * seed.h - the accounts a fresh server needs, from the environment: the
- * human admin and the agent, as `users` records (the original's seed,
- * reference §2 and §3.1), so that the app and the interface bridge can
- * sign in on a first `make run`.
+ * seed.h - the accounts a fresh server needs, from the environment: a
+ * superuser, and the human admin and the agent as `users` records (the
+ * original's seed, reference §2 and §3.1), so that the app and the
+ * interface bridge can sign in on a first `make run`.
  *
- *   POCKETCTL_USER_EMAIL  / POCKETCTL_USER_PASSWORD   role "admin"
- *   POCKETCTL_AGENT_EMAIL / POCKETCTL_AGENT_PASSWORD  role "agent"
+ *   POCKETCTL_ADMIN_EMAIL / POCKETCTL_ADMIN_PASSWORD  a _superusers record
+ *   POCKETCTL_USER_EMAIL  / POCKETCTL_USER_PASSWORD   users, role "admin"
+ *   POCKETCTL_AGENT_EMAIL / POCKETCTL_AGENT_PASSWORD  users, role "agent"
  *
- * The original's names, POCKETBASE_ADMIN_EMAIL / _PASSWORD and
- * AGENT_EMAIL / AGENT_PASSWORD, are read when neither POCKETCTL_ variable
- * of the pair is set.
+ * The original's names, POCKETBASE_SUPERUSER_EMAIL / _PASSWORD,
+ * POCKETBASE_ADMIN_EMAIL / _PASSWORD and AGENT_EMAIL / AGENT_PASSWORD, are
+ * read when neither POCKETCTL_ variable of the pair is set.
  *
  * THREAD SAFETY NOTES: called once by the main thread at start-up, before
  * civetweb runs.
@@ -21,9 +22,9 @@
 #include "server.h"
 
 /*
- * Create each configured account that no users record has the email of
- * (compared case-insensitively): verified, with its role, its password
- * bcrypt-hashed. An existing record is never changed; when its password is
+ * Create each configured account that no record of its collection has the
+ * email of (compared case-insensitively), its password bcrypt-hashed; the
+ * users ones verified, with their role. An existing record is never changed; when its password is
  * not the variable's, or its role is another, a WARNING line on stderr
  * says so and names the variable, and the server goes on with the stored
  * account. Returns 0; ERR_INVALID naming the variables when only one of a

@@ -185,45 +185,6 @@ static int create_superuser(struct server *srv, const char *email,
 }
 
 /*
- * First start: a superuser from POCKETCTL_ADMIN_EMAIL and
- * POCKETCTL_ADMIN_PASSWORD when both are set and no superuser has that
- * email yet. An existing one is left alone (its password is not reset).
- */
-static int bootstrap_admin(struct server *srv, struct err *e)
-{
-	const struct collection *c = schema_find(srv->schema, SUPERUSERS);
-	const char *email = getenv("POCKETCTL_ADMIN_EMAIL");
-	const char *pw = getenv("POCKETCTL_ADMIN_PASSWORD");
-	char hash[AUTH_HASH_MAX];
-	struct record rec;
-	int rc;
-
-	if ((!email || !*email) && (!pw || !*pw))
-		return 0;
-	if (!email || !*email || !pw || !*pw)
-		return err_set(e, ERR_INVALID,
-			       "set both POCKETCTL_ADMIN_EMAIL and "
-			       "POCKETCTL_ADMIN_PASSWORD, or neither");
-	rc = api_auth_find_by_email(srv->store, c, email, &rec, e);
-	record_release(&rec);
-	if (rc != ERR_NOT_FOUND)
-		return rc;   /* 0: already there; or a store error */
-	err_clear(e);
-	rc = auth_password_check(pw, e);
-	if (!rc)
-		rc = auth_password_hash(pw, srv->opts->bcrypt_cost, hash,
-					sizeof(hash), e);
-	if (rc)
-		return err_prefix(e, "POCKETCTL_ADMIN_PASSWORD: ");
-	rc = create_superuser(srv, email, hash, &rec, e);
-	record_release(&rec);
-	if (rc)
-		return err_prefix(e, "cannot create superuser '%s': ", email);
-	fprintf(stderr, "pocketctl: created superuser '%s'\n", email);
-	return 0;
-}
-
-/*
  * The local CLI's credentials: a _superusers record CLI_EMAIL with a
  * password no bcrypt hash can match (so it can only use its token), and a
  * token for it in DATA_DIR/cli.token (0600), issued anew at each start.
@@ -870,9 +831,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	if (!rc)
 		rc = auth_keys_load_or_create(o->data_dir, &srv.keys, e);
 	if (!rc)
-		rc = bootstrap_admin(&srv, e);
-	if (!rc)
-		rc = seed_accounts(&srv, e);
+		rc = seed_accounts(&srv, e);   /* superuser, admin, agent */
 	if (!rc)
 		rc = write_cli_token(&srv, e);
 	if (!rc && o->manifests_dir && o->watch_manifests) {

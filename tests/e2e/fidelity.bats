@@ -5,8 +5,9 @@
 # refused by apply; an owner the create leaves out is the caller;
 # chats.last_active follows the chat's writes and its new messages; the
 # collections metadata for superusers only; POCKETCTL_USER_* /
-# POCKETCTL_AGENT_* (and the original's names) seed users that sign in,
-# and a changed password of an existing one is warned about, not applied.
+# POCKETCTL_AGENT_* (and the original's names, the superuser's too) seed
+# accounts that sign in, and a changed password of an existing one is
+# warned about, not applied.
 # Real binary, real data directory, curl for HTTP.
 
 load helpers
@@ -207,9 +208,14 @@ YAML
 @test "seeded accounts: the admin and the agent sign in; existing ones are never changed" {
   SERVER_LOG_APPEND=1
   start_server POCKETCTL_USER_EMAIL=human@example.com POCKETCTL_USER_PASSWORD=human-pass-123 \
-    AGENT_EMAIL=agent@example.com AGENT_PASSWORD=agent-pass-123
+    AGENT_EMAIL=agent@example.com AGENT_PASSWORD=agent-pass-123 \
+    POCKETBASE_SUPERUSER_EMAIL=root@example.com POCKETBASE_SUPERUSER_PASSWORD=root-pass-123
   has "$T/server.log" "created users 'human@example.com' (role admin) from POCKETCTL_USER_EMAIL"
   has "$T/server.log" "created users 'agent@example.com' (role agent) from AGENT_EMAIL"
+  has "$T/server.log" "created superuser 'root@example.com' from POCKETBASE_SUPERUSER_EMAIL"
+  [ -n "$(login _superusers root@example.com root-pass-123)" ]
+  # a users account is no superuser
+  [ -z "$(login _superusers human@example.com human-pass-123)" ]
   curl -sS -H 'Content-Type: application/json' \
     --data-binary '{"identity":"human@example.com","password":"human-pass-123"}' \
     "$URL/api/collections/users/auth-with-password" >"$T/a.json"
@@ -222,7 +228,8 @@ YAML
   stop_server
   # the same variables again: nothing to say, nothing changed
   : >"$T/server.log"
-  start_server POCKETCTL_USER_EMAIL=human@example.com POCKETCTL_USER_PASSWORD=human-pass-123
+  start_server POCKETCTL_USER_EMAIL=human@example.com POCKETCTL_USER_PASSWORD=human-pass-123 \
+    POCKETCTL_ADMIN_EMAIL=root@example.com POCKETCTL_ADMIN_PASSWORD=root-pass-123
   ! has "$T/server.log" "WARNING"
   ! has "$T/server.log" "created users"
   stop_server
