@@ -14,18 +14,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientResponseError } from 'pocketbase';
-import { clients, client, withUsers } from './lib.mjs';
+import { clients, client, withUsers, realtimeSkip } from './lib.mjs';
 
-if (!globalThis.EventSource) {
-  try {
-    const mod = await import('eventsource');
-    globalThis.EventSource = mod.EventSource ?? mod.default;
-  } catch {
-    // the realtime test skips
-  }
-}
-const noSse = globalThis.EventSource ? false :
-  'node < 22 needs the "eventsource" package for the SDK\'s realtime';
+const noSse = await realtimeSkip();
 
 const RUN = 'fid' + Date.now().toString(36);
 const WAIT_MS = 5000;       // for an event that must arrive
