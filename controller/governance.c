@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 
 #include "cron.h"
+#include "chat_activity.h"
 #include "ledger.h"
 #include "permeval.h"
 
@@ -188,6 +189,8 @@ const struct store_write_hook store_write_hooks[] = {
 	{ "permissions", on_permission_write },
 	{ "mcp_servers", on_mcp_write },
 	{ "cron_jobs", cron_on_write },            /* cron.c */
+	{ "chats", chat_activity_on_chat_write },
+	{ "messages", chat_activity_on_message_write },
 	{ NULL, NULL },
 };
 

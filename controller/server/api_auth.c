@@ -337,3 +337,47 @@ int api_auth_prepare_password(struct server *srv, const struct collection *c,
 	json_object_del(data, "passwordConfirm");
 	return 0;
 }
+
+/* ---- server-side creation and the superuser gate ----------------------- */
+
+int api_auth_create(struct store *s, const char *collection, json_t *data,
+		    struct record *out, struct err *e)
+{
+	char tk[AUTH_TOKEN_KEY_LEN + 1];
+	struct store_txn *t = NULL;
+	struct store_put p;
+	int rc;
+
+	rc = auth_token_key_new(tk, e);
+	if (rc)
+		return rc;
+	/* json_string() copies; set_new steals the new string. */
+	if (json_object_set_new(data, "tokenKey", json_string(tk)))
+		return err_set(e, ERR_NOMEM, "out of memory");
+	memset(&p, 0, sizeof(p));
+	p.collection = collection;
+	p.data = data;   /* borrowed by the store */
+	p.mode = STORE_CREATE;
+	rc = store_begin(s, &t, e);
+	if (!rc)
+		rc = store_txn_put(t, &p, out, NULL, e);
+	if (!rc) {
+		rc = store_commit(t, e);
+		t = NULL;
+	}
+	store_abort(t);
+	return rc;
+}
+
+bool api_auth_refuse_unless_superuser(struct http_req *r)
+{
+	if (r->auth.kind == CALLER_GUEST)
+		http_fail(r, ERR_UNAUTHORIZED,
+			  "The request requires valid superuser authorization token.");
+	else if (r->auth.kind != CALLER_SUPERUSER)
+		http_fail(r, ERR_FORBIDDEN,
+			  "Only superusers can perform this action.");
+	else
+		return false;
+	return true;
+}

@@ -69,4 +69,23 @@ int api_auth_find_by_email(struct store *s, const struct collection *c,
 int api_auth_prepare_password(struct server *srv, const struct collection *c,
 			      json_t *data, struct err *e);
 
+/*
+ * Create a record of auth collection collection as the server itself (no
+ * actor: system fields such as role and verified may be set), in a
+ * transaction of its own: data (borrowed) holds the fields, "password"
+ * already hashed; a fresh "tokenKey" (auth_token_key_new()) is added to
+ * it. out (nullable) receives the stored record (caller releases it).
+ * Returns 0 or the store's error (ERR_CONFLICT for a taken email,
+ * ERR_INVALID naming a bad field).
+ */
+int api_auth_create(struct store *s, const char *collection, json_t *data,
+		    struct record *out, struct err *e);
+
+/*
+ * For the routes of superusers only: when the caller is not one, reply
+ * 401 (no token) or 403 (any other caller) in PocketBase's words and
+ * return true; otherwise return false and reply nothing.
+ */
+bool api_auth_refuse_unless_superuser(struct http_req *r);
+
 #endif

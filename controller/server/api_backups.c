@@ -10,24 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_auth.h"
 #include "server.h"
 #include "util.h"
 
 #define BACKUP_BODY_MAX 4096
-
-/* Superusers only. Returns true after replying with the refusal. */
-static bool refused(struct http_req *r)
-{
-	if (r->auth.kind == CALLER_GUEST)
-		http_fail(r, ERR_UNAUTHORIZED,
-			  "The request requires valid superuser authorization token.");
-	else if (r->auth.kind != CALLER_SUPERUSER)
-		http_fail(r, ERR_FORBIDDEN,
-			  "Only superusers can perform this action.");
-	else
-		return false;
-	return true;
-}
 
 /* Fill o from the body's "path" or "name" (default: DATA_DIR/backups and
  * the default name); o points into *d and *b, which the caller frees. */
@@ -76,7 +63,7 @@ int api_backups_create(struct http_req *r)
 	char *d = NULL, *b = NULL;
 	int rc;
 
-	if (refused(r))
+	if (api_auth_refuse_unless_superuser(r))
 		return 0;
 	rc = http_read_json(r, BACKUP_BODY_MAX, &body, &e);
 	if (!rc)
@@ -107,7 +94,7 @@ int api_backups_list(struct http_req *r)
 	char *dir;
 	int rc;
 
-	if (refused(r))
+	if (api_auth_refuse_unless_superuser(r))
 		return 0;
 	dir = path_join(r->srv->opts->data_dir, STORE_BACKUP_DIR);
 	if (!dir)

@@ -3,8 +3,11 @@
  * GET /api/realtime opens a client's stream and sends PB_CONNECT, POST
  * /api/realtime sets that client's topics and binds the caller to it, and
  * each change goes to the client once per topic that matches it, as the
- * topic's rule (view or list) lets the bound caller see it. The stream
- * itself is run by the shared driver (stream_int.h).
+ * topic's rule (view or list) lets the bound caller see it. A parent
+ * topic ("chats:<id>", rt_parent_topics[]) carries the changes of the
+ * records that belong to that parent (the chat's messages) to a caller who
+ * may view both. The stream itself is run by the shared driver
+ * (stream_int.h).
  *
  * Each change is formatted once per variant (privileged or public viewer)
  * in the hub entry's cache; a client owns only its topic list, its bound
@@ -94,10 +97,28 @@ out:
 
 /* ---- /api/realtime ------------------------------------------------------ */
 
+/*
+ * Custom topics "<parent>:<id>" (the app's legacy chats:<id>): they carry
+ * the changes of the child collection's records whose relation field
+ * points at that parent record, to a viewer allowed to view the parent
+ * and the child. The events are the standard {action, record} ones.
+ */
+struct rt_parent_topic {
+	const char *parent;               /* the topic's collection */
+	const char *child;                /* whose changes it carries */
+	const char *field;                /* child's relation to parent */
+};
+
+static const struct rt_parent_topic rt_parent_topics[] = {
+	{ "chats", "messages", "chat" },
+};
+
 struct rt_sub {
 	char *name;                       /* the topic as sent: event name */
 	const struct collection *coll;
 	char rid[ID_LEN + 1];             /* "" for every record (list rule) */
+	const struct collection *parent;  /* a parent topic's collection */
+	char pid[ID_LEN + 1];             /* and its record id */
 	char *filter;                     /* options.query.filter, or NULL */
 	struct pick *fields;              /* options.query.fields, or NULL */
 	json_t *expand;                   /* options.query.expand as a tree,
@@ -222,6 +243,25 @@ static int rt_expand(struct server *srv, const struct http_auth *a,
 	return rc;
 }
 
+/* A parent topic's record is one the viewer may view (its view rule,
+ * read from the store: the pump's thread may run SQLite, stream_int.h). */
+static bool rt_parent_visible(struct server *srv, const struct http_auth *a,
+			      const struct rt_sub *sub)
+{
+	struct filter_auth fa;
+	struct record rec;
+	struct err e = ERR_INIT;
+	int rc;
+
+	memset(&fa, 0, sizeof(fa));
+	fa.superuser = a->kind == CALLER_SUPERUSER;
+	fa.record = a->record;
+	rc = rules_get(srv->store, srv->schema, sub->parent, RULE_VIEW,
+		       sub->pid, &fa, &rec, &e);
+	record_release(&rec);
+	return rc == 0;
+}
+
 /* Buffer the events en produces for client c. Returns how many. */
 static int rt_deliver(struct server *srv, struct rt_client *c,
 		      struct sse *s, struct hub_entry *en)
@@ -246,8 +286,11 @@ static int rt_deliver(struct server *srv, struct rt_client *c,
 		if (sub->coll != en->coll ||
 		    (sub->rid[0] && strcmp(sub->rid, en->id) != 0))
 			continue;
-		if (!stream_visible(srv, en, sub->rid[0] ? RULE_VIEW : RULE_LIST,
-				    &c->auth, sub->filter, c->verdicts))
+		if (!stream_visible(srv, en, sub->rid[0] || sub->parent ?
+				    RULE_VIEW : RULE_LIST, &c->auth,
+				    sub->filter, c->verdicts))
+			continue;
+		if (sub->parent && !rt_parent_visible(srv, &c->auth, sub))
 			continue;
 		rec = hub_entry_cache(en, priv ? SLOT_PB_PRIV : SLOT_PB_PUB,
 				      priv ? fmt_pb_priv : fmt_pb_pub,
@@ -396,6 +439,45 @@ int api_realtime_connect(struct http_req *r)
 }
 
 /*
+ * A parent topic ("chats:<id>", see rt_parent_topics[]) into sub: the
+ * child collection, every record of it (no rid), the filter "<field> =
+ * '<id>'" (the id is checked, so it quotes safely) and the parent record.
+ * Topic options (?options=...) are ignored. Returns 1, 0 when it names
+ * nothing we know, or ERR_NOMEM.
+ */
+static int parse_parent_topic(const struct schema *s, const char *topic,
+			      char *path, struct rt_sub *sub)
+{
+	char *colon = strchr(path, ':');
+	const struct rt_parent_topic *pt = NULL;
+	char filter[128];
+	size_t i;
+
+	*colon++ = '\0';
+	for (i = 0; i < sizeof(rt_parent_topics) / sizeof(rt_parent_topics[0]);
+	     i++)
+		if (!strcmp(path, rt_parent_topics[i].parent))
+			pt = &rt_parent_topics[i];
+	if (!pt || !util_valid_id(colon))
+		return 0;
+	sub->parent = schema_find(s, pt->parent);
+	sub->coll = schema_find(s, pt->child);
+	if (!sub->parent || !sub->coll)
+		return 0;
+	memcpy(sub->pid, colon, ID_LEN + 1);
+	snprintf(filter, sizeof(filter), "%s = '%s'", pt->field, sub->pid);
+	sub->name = strdup(topic);
+	sub->filter = strdup(filter);
+	if (!sub->name || !sub->filter) {
+		free(sub->name);
+		free(sub->filter);
+		memset(sub, 0, sizeof(*sub));
+		return ERR_NOMEM;
+	}
+	return 1;
+}
+
+/*
  * Parse one subscription topic into sub. Returns 1 when it can match
  * records, 0 when it names nothing we know (kept by PocketBase, but it
  * would never fire: dropped here), or ERR_NOMEM.
@@ -416,6 +498,8 @@ static int parse_topic(const struct schema *s, const char *topic,
 		return 0;
 	memcpy(path, topic, plen);
 	path[plen] = '\0';
+	if (strchr(path, ':'))
+		return parse_parent_topic(s, topic, path, sub);
 	slash = strchr(path, '/');
 	if (slash) {
 		*slash++ = '\0';

@@ -38,10 +38,10 @@
 #define MSG_NO_COLLECTION "Missing collection context."
 #define MSG_CREATE_REFUSED "Failed to create record."
 
-/* Body keys PocketBase ignores on writes: system columns and output-only
- * keys a client may send back unchanged. */
-static const char *const ignored_keys[] = {
-	"created", "updated", "collectionId", "collectionName", "expand",
+/* Body keys of an auth collection that are no fields but are read by the
+ * write itself (api_auth_prepare_password(), the oldPassword check). */
+static const char *const auth_form_keys[] = {
+	"passwordConfirm", "oldPassword",
 };
 
 /* ---- request helpers --------------------------------------------------- */
@@ -270,17 +270,54 @@ static size_t body_cap(const struct http_req *r)
 	return cap ? cap : BODY_CAP_DEFAULT;
 }
 
+static bool auth_form_key(const struct collection *c, const char *k)
+{
+	size_t i;
+
+	for (i = 0; c->auth && i < sizeof(auth_form_keys) /
+		    sizeof(auth_form_keys[0]); i++)
+		if (!strcmp(k, auth_form_keys[i]))
+			return true;
+	return false;
+}
+
 /*
- * Read the JSON body of a create / update and take out what PocketBase
- * ignores. *id_out receives a client-chosen id (create only; NULL when
- * none). Caller owns *out.
+ * Take out of body every key that is no field of c, as PocketBase loads
+ * only the collection's fields from a body: "approved_at" sent to a
+ * collection without it, "created", "updated", "collectionId",
+ * "collectionName" and "expand" echoed back from a record are ignored, not
+ * refused (manifests stay strict: apply.c refuses an unknown field). "id"
+ * is the caller's (read_body()); an auth collection keeps its form keys.
+ * A key taken out here never reaches the store, so it never gets an owner.
  */
-static int read_body(struct http_req *r, bool create, json_t **out,
-		     char **id_out, struct err *e)
+static void drop_unknown_keys(const struct collection *c, json_t *body)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(body, tmp, k, v) {
+		if (!strcmp(k, "id") || collection_field(c, k) ||
+		    auth_form_key(c, k))
+			continue;
+		json_object_del(body, k);
+	}
+}
+
+/*
+ * Read the JSON body of a create / update of c and take out what
+ * PocketBase ignores (drop_unknown_keys()). *id_out receives a
+ * client-chosen id (create only; NULL when none). On an update an "id"
+ * other than the record's own (rid) is ERR_INVALID naming "id", as
+ * PocketBase refuses a primary key change. Caller owns *out.
+ */
+static int read_body(struct http_req *r, const struct collection *c,
+		     const char *rid, json_t **out, char **id_out,
+		     struct err *e)
 {
 	const char *ct = http_header(r, "Content-Type");
+	bool create = !rid;
 	json_t *body = NULL, *id;
-	size_t i;
 	int rc;
 
 	*out = NULL;
@@ -297,9 +334,15 @@ static int read_body(struct http_req *r, bool create, json_t **out,
 	rc = http_read_json(r, body_cap(r), &body, e);
 	if (rc)
 		return rc;
-	for (i = 0; i < sizeof(ignored_keys) / sizeof(ignored_keys[0]); i++)
-		json_object_del(body, ignored_keys[i]);
+	drop_unknown_keys(c, body);
 	id = json_object_get(body, "id");   /* borrowed */
+	if (id && !create && !(json_is_string(id) &&
+			       !strcmp(json_string_value(id), rid))) {
+		json_decref(body);
+		return err_set_field(e, ERR_INVALID, "id",
+				     "The record primary key cannot be "
+				     "changed.");
+	}
 	if (id && create && !(json_is_string(id) &&
 			      !*json_string_value(id))) {
 		if (!json_is_string(id) || !util_valid_id(json_string_value(id))) {
@@ -361,6 +404,39 @@ static int check_system_fields(const struct collection *c, json_t *body,
 				     "field '%s' of %s can be set only by a "
 				     "superuser", k, c->name);
 	}
+	return 0;
+}
+
+/*
+ * The owner a create leaves out is the caller: where c's owner field
+ * (ownerField in schema/collections.json) is one its create rule compares
+ * with @request.auth.id ("user = @request.auth.id") and points at the
+ * caller's own auth collection, a body without it (absent, null or "")
+ * gets the caller's id, so the app's llm_keys {provider_id, env_vars} and
+ * model_selection {model, chat} creates work. The create rule still runs
+ * on the result; guests and superusers get no default.
+ */
+static int default_owner(const struct http_req *r, const struct collection *c,
+			 json_t *body, struct err *e)
+{
+	const struct field *f = c->owner_field ?
+				collection_field(c, c->owner_field) : NULL;
+	const struct collection *target;
+	json_t *v;
+
+	if (r->auth.kind != CALLER_USER || !f || f->type != FT_RELATION ||
+	    !filter_compares_auth_id(c->rules[RULE_CREATE], f->name))
+		return 0;
+	target = schema_find(r->srv->schema, f->target);
+	if (!target || strcmp(target->id, r->auth.collection_id))
+		return 0;
+	v = json_object_get(body, f->name);   /* borrowed */
+	if (v && !json_is_null(v) &&
+	    !(json_is_string(v) && !*json_string_value(v)))
+		return 0;
+	/* json_string() copies the id; set_new steals it. */
+	if (json_object_set_new(body, f->name, json_string(r->auth.id)))
+		return err_set(e, ERR_NOMEM, "out of memory");
 	return 0;
 }
 
@@ -581,7 +657,8 @@ static int list_spliced(struct http_req *r, const struct collection *c,
 		goto out;
 	}
 	rc = store_list_rows(r->srv->store, c->name, q, splice_one, &sp, e);
-	if (!rc && buf_puts(&out, "]}"))
+	/* "\n": every JSON reply ends with one (http_reply_json()) */
+	if (!rc && buf_puts(&out, "]}\n"))
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 	if (!rc)
 		rc = http_reply_text(r, 200, "application/json", out.ptr,
@@ -806,7 +883,9 @@ int api_records_create(struct http_req *r)
 		return http_fail(r, ERR_FORBIDDEN, RULES_SUPERUSER_ONLY);
 	rc = shape_init(r, &sh, &e);
 	if (!rc)
-		rc = read_body(r, true, &body, &id, &e);
+		rc = read_body(r, c, NULL, &body, &id, &e);
+	if (!rc)
+		rc = default_owner(r, c, body, &e);
 	if (rc)
 		goto fail;
 	if (!is_superuser(r)) {
@@ -953,7 +1032,7 @@ int api_records_update(struct http_req *r)
 	if (!rc)
 		rc = shape_init(r, &sh, &e);
 	if (!rc)
-		rc = read_body(r, false, &body, NULL, &e);
+		rc = read_body(r, c, id, &body, NULL, &e);
 	if (rc)
 		goto fail;
 	new_password = c->auth && json_object_get(body, "password");

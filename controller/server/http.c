@@ -395,12 +395,13 @@ static int send_reply(struct http_req *r, int status, const char *ctype,
 }
 
 static const char encode_failed[] =
-	"{\"status\":500,\"message\":\"cannot encode the reply\",\"data\":{}}";
+	"{\"status\":500,\"message\":\"cannot encode the reply\",\"data\":{}}\n";
 
 int http_reply_json(struct http_req *r, int status, json_t *body,
 		    const char *extra_headers)
 {
 	char *text;
+	size_t len;
 	int rc;
 
 	if (!body) {
@@ -409,13 +410,21 @@ int http_reply_json(struct http_req *r, int status, json_t *body,
 		return send_reply(r, 500, JSON_TYPE, encode_failed,
 				  sizeof(encode_failed) - 1, NULL);
 	}
-	text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	/* The body ends with a newline, as PocketBase's encoder writes it
+	 * (json_dumpb() into a buffer one byte longer than it needs). */
+	len = json_dumpb(body, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+	text = len ? malloc(len + 1) : NULL;
+	if (text && json_dumpb(body, text, len, JSON_COMPACT |
+			       JSON_ENCODE_ANY) != len) {
+		free(text);
+		text = NULL;
+	}
 	json_decref(body);   /* stolen, as documented */
 	if (!text)
 		return send_reply(r, 500, JSON_TYPE, encode_failed,
 				  sizeof(encode_failed) - 1, NULL);
-	rc = send_reply(r, status, JSON_TYPE, text, strlen(text),
-			extra_headers);
+	text[len] = '\n';
+	rc = send_reply(r, status, JSON_TYPE, text, len + 1, extra_headers);
 	free(text);
 	return rc;
 }

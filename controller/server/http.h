@@ -133,7 +133,8 @@ const char *http_header(const struct http_req *r, const char *name);
 
 /*
  * Replies. body is stolen (json_decref'd) in every case. extra_headers is
- * NULL or "Name: value\r\n" lines. They set r->status.
+ * NULL or "Name: value\r\n" lines. They set r->status. A JSON body ends
+ * with "\n", as PocketBase's encoder writes it.
  */
 int http_reply_json(struct http_req *r, int status, json_t *body,
 		    const char *extra_headers);

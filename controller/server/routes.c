@@ -18,6 +18,7 @@
 #include "api_status.h"
 #include "api_backups.h"
 #include "api_cron.h"
+#include "api_collections.h"
 /* END includes */
 
 const struct http_route http_routes[] = {
@@ -62,6 +63,10 @@ const struct http_route http_routes[] = {
 	{ "POST", "/api/pocketcoder/permission", api_governance_permission, STREAM_NONE },
 	{ "POST", "/api/pocketcoder/mcp_request", api_governance_mcp_request, STREAM_NONE },
 	{ "GET", "/api/v1/ledger/verify", api_governance_ledger_verify, STREAM_NONE },
+
+	/* collection metadata (api_collections.c) */
+	{ "GET", "/api/collections", api_collections_list, STREAM_NONE },
+	{ "GET", "/api/collections/:c", api_collections_view, STREAM_NONE },
 
 	/* backups (api_backups.c) */
 	{ "POST", "/api/v1/backups", api_backups_create, STREAM_NONE },

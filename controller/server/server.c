@@ -46,6 +46,7 @@
 #include "manifest.h"
 #include "metrics.h"
 #include "pump.h"
+#include "seed.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -178,72 +179,15 @@ static int create_superuser(struct server *srv, const char *email,
 			    const char *password_hash, struct record *out,
 			    struct err *e)
 {
-	char tk[AUTH_TOKEN_KEY_LEN + 1];
-	struct store_txn *t = NULL;
-	struct store_put p;
-	json_t *data = NULL;
+	json_t *data = json_pack("{s:s, s:s}", "email", email, "password",
+				 password_hash);
 	int rc;
 
-	rc = auth_token_key_new(tk, e);
-	if (rc)
-		return rc;
-	data = json_pack("{s:s, s:s, s:s}", "email", email, "password",
-			 password_hash, "tokenKey", tk);
 	if (!data)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	memset(&p, 0, sizeof(p));
-	p.collection = SUPERUSERS;
-	p.data = data;   /* borrowed by the store */
-	p.mode = STORE_CREATE;
-	rc = store_begin(srv->store, &t, e);
-	if (!rc)
-		rc = store_txn_put(t, &p, out, NULL, e);
-	if (!rc) {
-		rc = store_commit(t, e);
-		t = NULL;
-	}
-	store_abort(t);
+	rc = api_auth_create(srv->store, SUPERUSERS, data, out, e);
 	json_decref(data);
 	return rc;
-}
-
-/*
- * First start: a superuser from POCKETCTL_ADMIN_EMAIL and
- * POCKETCTL_ADMIN_PASSWORD when both are set and no superuser has that
- * email yet. An existing one is left alone (its password is not reset).
- */
-static int bootstrap_admin(struct server *srv, struct err *e)
-{
-	const struct collection *c = schema_find(srv->schema, SUPERUSERS);
-	const char *email = getenv("POCKETCTL_ADMIN_EMAIL");
-	const char *pw = getenv("POCKETCTL_ADMIN_PASSWORD");
-	char hash[AUTH_HASH_MAX];
-	struct record rec;
-	int rc;
-
-	if ((!email || !*email) && (!pw || !*pw))
-		return 0;
-	if (!email || !*email || !pw || !*pw)
-		return err_set(e, ERR_INVALID,
-			       "set both POCKETCTL_ADMIN_EMAIL and "
-			       "POCKETCTL_ADMIN_PASSWORD, or neither");
-	rc = api_auth_find_by_email(srv->store, c, email, &rec, e);
-	record_release(&rec);
-	if (rc != ERR_NOT_FOUND)
-		return rc;   /* 0: already there; or a store error */
-	err_clear(e);
-	rc = auth_password_check(pw, e);
-	if (!rc)
-		rc = auth_password_hash(pw, srv->opts->bcrypt_cost, hash,
-					sizeof(hash), e);
-	if (rc)
-		return err_prefix(e, "POCKETCTL_ADMIN_PASSWORD: ");
-	rc = create_superuser(srv, email, hash, &rec, e);
-	record_release(&rec);
-	if (rc)
-		return err_prefix(e, "cannot create superuser '%s': ", email);
-	fprintf(stderr, "pocketctl: created superuser '%s'\n", email);
-	return 0;
 }
 
 /*
@@ -1079,7 +1023,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	if (!rc)
 		rc = auth_keys_load_or_create(o->data_dir, &srv.keys, e);
 	if (!rc)
-		rc = bootstrap_admin(&srv, e);
+		rc = seed_accounts(&srv, e);   /* superuser, admin, agent */
 	if (!rc)
 		rc = write_cli_token(&srv, e);
 	if (!rc && o->manifests_dir && o->watch_manifests) {

@@ -236,6 +236,17 @@ int store_txn_patch(struct store_txn *t, struct record *rec, json_t *data,
 		    struct err *e);
 
 /*
+ * store_txn_patch() for a write hook that completes the change it was
+ * handed rather than making another: when rec is the hook's own *after
+ * (the record its put just changed), the patch becomes part of that
+ * change - the same revision and generation, its change-log row replaced,
+ * so watchers see one change. Anywhere else (no hook running, an
+ * unchanged put, another record) it is store_txn_patch().
+ */
+int store_txn_amend(struct store_txn *t, struct record *rec, json_t *data,
+		    struct err *e);
+
+/*
  * Delete one record. Records related to it through a cascade relation are
  * deleted too (recursively, each with its own change-log row); a
  * non-cascade relation pointing at it makes the delete fail with

@@ -77,7 +77,7 @@
 enum wst {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_HEAD, W_GET_ID, W_GET_NAME,
-	W_NAME_OWNER, W_EXISTS, W_INSERT, W_UPDATE, W_STATUS, W_LOG,
+	W_NAME_OWNER, W_EXISTS, W_INSERT, W_UPDATE, W_STATUS, W_LOG, W_LOG_AMEND,
 	W_DELETE, W_FORGET, W_TRIM, W_SET_GET, W_SET_CLEAR, W_SET_ADD,
 	W_OWN_GET, W_OWN_PUT, W_OWN_DEL,
 	W__COUNT
@@ -118,6 +118,10 @@ struct store_txn {
 	char actor_id[64];       /* store_txn_set_actor()'s id, copied */
 	struct store_actor actor;    /* what the write hooks see */
 	bool in_hook;            /* a write hook runs: its puts run none */
+	int64_t amend_rev;       /* the revision of the put whose hook runs,
+	                          * which store_txn_amend() may amend; 0:
+	                          * none (an unchanged put) */
+	bool amending;           /* store_txn_amend()'s put is under way */
 };
 
 /* A queued store_write(): on its caller's stack until state is WREQ_RAN. */

@@ -32,6 +32,8 @@ const char *const wsql[W__COUNT] = {
 	[W_LOG] = "INSERT INTO changelog "
 		  "(revision, collection, id, action, record, time) "
 		  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[W_LOG_AMEND] = "UPDATE changelog SET record = ?5, time = ?6 "
+			"WHERE revision = ?1 AND collection = ?2 AND id = ?3",
 	[W_DELETE] = "DELETE FROM records WHERE collection = ?1 AND id = ?2",
 	/* Record sets live in the table named for their first user, apply
 	 * (schema/migrations/0001_init.sql): older data directories read as

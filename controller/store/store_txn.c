@@ -433,6 +433,8 @@ static int begin_locked(struct store *s, struct store_txn **out,
 	err_clear(&t->ferr);
 	store_txn_set_actor(t, NULL, 0);
 	t->in_hook = false;
+	t->amend_rev = 0;
+	t->amending = false;
 	*out = t;
 	return 0;
 }

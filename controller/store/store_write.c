@@ -240,7 +240,8 @@ static int write_record(struct store_txn *t, const struct collection *c,
 	return rc;
 }
 
-/* Append the change-log row of r's change (revision rev). */
+/* Append the change-log row of r's change (revision rev); action NULL:
+ * replace the record of row rev, which is r's (store_txn_amend()). */
 static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 		      const char *action, struct err *e)
 {
@@ -251,7 +252,7 @@ static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 	json_t *j, *sealed;
 	int rc, b = 0;
 
-	rc = wstmt(s, W_LOG, &st, e);
+	rc = wstmt(s, action ? W_LOG : W_LOG_AMEND, &st, e);
 	if (rc)
 		return rc;
 	j = record_to_json(r);
@@ -269,7 +270,8 @@ static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 	b |= sqlite3_bind_int64(st, 1, rev);
 	b |= bind_text(st, 2, r->collection);
 	b |= bind_text(st, 3, r->id);
-	b |= bind_text(st, 4, action);
+	if (action)
+		b |= bind_text(st, 4, action);
 	b |= bind_json(st, 5, j);
 	b |= bind_text(st, 6, now);
 	json_decref(j);
@@ -341,7 +343,7 @@ static int put_one(struct store_txn *t, const struct store_put *p,
 	json_t *in = NULL, *norm = NULL;
 	const char *key = NULL, *name = NULL;
 	char other[ID_LEN + 1];
-	bool have = false, by_id;
+	bool have = false, by_id, amend;
 	int rc;
 
 	record_init(&cur);
@@ -491,15 +493,19 @@ static int put_one(struct store_txn *t, const struct store_put *p,
 	if (rc)
 		goto out;
 
-	/* Write the record, then its change-log row. */
+	/* Write the record, then its change-log row; an amend
+	 * (store_txn_amend()) is part of the hook's own change. */
+	amend = t->amending && have && t->amend_rev > 0 &&
+		cur.revision == t->amend_rev;
 	util_now(nr.updated);
 	memcpy(nr.created, have ? cur.created : nr.updated, sizeof(nr.created));
-	nr.generation = have ? cur.generation + 1 : 1;
-	nr.revision = t->next_rev;
+	nr.generation = amend ? cur.generation : have ? cur.generation + 1 : 1;
+	nr.revision = amend ? cur.revision : t->next_rev;
 	rc = write_record(t, c, &nr, !have, e);
 	if (rc)
 		goto out;
-	rc = log_change(t, nr.revision, &nr, have ? "update" : "create", &le);
+	rc = log_change(t, nr.revision, &nr, amend ? NULL : have ? "update" :
+			"create", &le);
 	if (rc) {
 		rc = poison(t, rc, &le, e);
 		goto out;
@@ -509,7 +515,8 @@ static int put_one(struct store_txn *t, const struct store_put *p,
 		rc = poison(t, rc, &le, e);
 		goto out;
 	}
-	t->next_rev++;
+	if (!amend)
+		t->next_rev++;
 	if (act)
 		*act = have ? STORE_UPDATED : STORE_CREATED;
 	if (out) {
@@ -563,8 +570,10 @@ int store_txn_put(struct store_txn *t, const struct store_put *p,
 		rc = p->check(t, &after, p->check_arg, &le);
 	if (!rc && hook && !(a == STORE_UNCHANGED && t->actor.declares)) {
 		t->in_hook = true;
+		t->amend_rev = a != STORE_UNCHANGED ? after.revision : 0;
 		rc = hook(t, before.name ? &before : NULL, &after, &t->actor,
 			  &le);
+		t->amend_rev = 0;
 		t->in_hook = false;
 	}
 	if (rc) {
@@ -606,6 +615,20 @@ int store_txn_patch(struct store_txn *t, struct record *rec, json_t *data,
 	record_release(rec);
 	*rec = now;
 	return 0;
+}
+
+int store_txn_amend(struct store_txn *t, struct record *rec, json_t *data,
+		    struct err *e)
+{
+	int rc;
+
+	if (!t || !t->in_hook || !t->amend_rev ||
+	    rec->revision != t->amend_rev)
+		return store_txn_patch(t, rec, data, e);
+	t->amending = true;
+	rc = store_txn_patch(t, rec, data, e);
+	t->amending = false;
+	return rc;
 }
 
 /* ---- delete ----------------------------------------------------------- */

@@ -45,3 +45,20 @@ export async function withUsers(run) {
   await alice.collection('users').authWithPassword(`alice-${run}@example.com`, 'alice-pass-123');
   return { admin, alice, aliceId: ids.alice, bobId: ids.bob };
 }
+
+// The SDK's realtime needs EventSource, which node has only from 22: load
+// the "eventsource" package where it is missing. Resolves to false when
+// realtime can run, else to the message a realtime test skips with.
+export async function realtimeSkip() {
+  if (!globalThis.EventSource) {
+    try {
+      const mod = await import('eventsource');
+      globalThis.EventSource = mod.EventSource ?? mod.default;
+    } catch {
+      // the caller's realtime tests skip
+    }
+  }
+  return globalThis.EventSource ? false :
+    'node < 22 needs the "eventsource" package for the SDK\'s realtime: add ' +
+    '"eventsource": "3.0.7" to tests/compat/package.json devDependencies';
+}

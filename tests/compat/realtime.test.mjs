@@ -12,20 +12,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { URL, ADMIN_EMAIL, ADMIN_PASSWORD, clients, client, withUsers } from './lib.mjs';
+import { URL, ADMIN_EMAIL, ADMIN_PASSWORD, clients, client, withUsers, realtimeSkip } from './lib.mjs';
 
-
-if (!globalThis.EventSource) {
-  try {
-    const mod = await import('eventsource');
-    globalThis.EventSource = mod.EventSource ?? mod.default;
-  } catch {
-    // handled below: the tests skip
-  }
-}
-const skip = globalThis.EventSource ? false :
-  'node < 22 needs the "eventsource" package for the SDK\'s realtime: add ' +
-  '"eventsource": "3.0.7" to tests/compat/package.json devDependencies';
+const skip = await realtimeSkip();
 
 const RUN = 'rt' + Date.now().toString(36);
 const WAIT_MS = 5000;       // for an event that must arrive

@@ -144,6 +144,7 @@ su_api() {
   BODY="$(curl "${args[@]}" "$URL$2")"
   CODE="${BODY##*$'\n'}"
   BODY="${BODY%$'\n'*}"
+  BODY="${BODY%$'\n'}"   # a JSON body's own final newline, as $(...) drops it
 }
 
 COND_PY='

@@ -21,6 +21,7 @@ http() {
   BODY="$(curl -sS -m 10 -o - -w '\n%{http_code}' -X "$method" "$URL$path" "$@")"
   CODE="${BODY##*$'\n'}"
   BODY="${BODY%$'\n'*}"
+  BODY="${BODY%$'\n'}"   # a JSON body's own final newline, as $(...) drops it
 }
 
 # json_str KEY: the first "KEY":"value" string in $BODY.
