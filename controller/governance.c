@@ -24,6 +24,7 @@
 
 #include "ledger.h"
 #include "permeval.h"
+#include "sshkey.h"
 
 #define TEXT_MAX 255
 #define UUID_LEN 36
@@ -186,6 +187,7 @@ const struct store_write_hook store_write_hooks[] = {
 	{ "proposals", on_proposal_write },
 	{ "permissions", on_permission_write },
 	{ "mcp_servers", on_mcp_write },
+	{ "ssh_keys", sshkey_on_write },          /* sshkey.c */
 	{ NULL, NULL },
 };
 

@@ -8,7 +8,7 @@ set -euo pipefail
 run_pkgs=(gcc make pkg-config git diffutils libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libyaml-dev libcivetweb-dev libssl-dev libcrypt-dev
           libjemalloc-dev)
-test_pkgs=(libcriterion-dev bats curl clang jq python3)
+test_pkgs=(libcriterion-dev bats curl clang jq python3 openssh-client)
 bench_pkgs=(wrk hyperfine)
 
 want=("${run_pkgs[@]}")

@@ -337,14 +337,39 @@ static bool same_value(const json_t *a, const json_t *b)
 	return a && b && json_equal((json_t *)a, (json_t *)b);
 }
 
+/* Whether the caller uid is an owner of the record data (an owner field,
+ * rules_owner_field(), holds uid). */
+static bool owned_by(const struct collection *c, const json_t *data,
+		     const char *uid)
+{
+	const char *v;
+	size_t i;
+
+	if (!uid || !*uid)
+		return false;
+	for (i = 0; i < c->nfields; i++) {
+		if (!rules_owner_field(c, &c->fields[i]))
+			continue;
+		v = json_string_value(json_object_get(data,
+						      c->fields[i].name));
+		if (v && !strcmp(v, uid))
+			return true;
+	}
+	return false;
+}
+
 /*
  * A non-superuser may not set a system field (users.role, verified, sops.*,
  * approved_by, ...): sending one back unchanged is fine (clients echo whole
- * records), any other value is refused naming the field. cur is the stored
- * data for an update, NULL for a create (compared with the default).
+ * records), any other value is refused naming the field. The one exception
+ * is an "ownerWritable" system field (ssh_keys.last_used), which the
+ * record's owner may set: uid is the caller's auth id. cur is the stored
+ * data for an update (whose owner fields count), NULL for a create
+ * (compared with the default; the body's owner fields count, which the
+ * create rule ties to the caller).
  */
 static int check_system_fields(const struct collection *c, json_t *body,
-			       json_t *cur, struct err *e)
+			       json_t *cur, const char *uid, struct err *e)
 {
 	const struct field *f;
 	const char *k;
@@ -356,6 +381,8 @@ static int check_system_fields(const struct collection *c, json_t *body,
 			continue;
 		was = cur ? json_object_get(cur, k) : f->def;
 		if (same_value(v, was))
+			continue;
+		if (f->owner_writable && owned_by(c, cur ? cur : body, uid))
 			continue;
 		return err_set_field(e, ERR_FORBIDDEN, k,
 				     "field '%s' of %s can be set only by a "
@@ -810,7 +837,7 @@ int api_records_create(struct http_req *r)
 	if (rc)
 		goto fail;
 	if (!is_superuser(r)) {
-		rc = check_system_fields(c, body, NULL, &e);
+		rc = check_system_fields(c, body, NULL, r->auth.id, &e);
 		if (rc)
 			goto fail;
 	}
@@ -985,7 +1012,8 @@ int api_records_update(struct http_req *r)
 			rc = not_found(r);
 			goto out;
 		}
-		rc = check_system_fields(c, body, cur.data, &e);
+		rc = check_system_fields(c, body, cur.data, r->auth.id,
+					 &e);
 		if (!rc)
 			rc = rules_check_write(t, r->srv->schema, c, id, body,
 					       cur.data, &fa, &e);

@@ -17,6 +17,7 @@
 #include "api_governance.h"
 #include "api_status.h"
 #include "api_backups.h"
+#include "api_sshkeys.h"
 /* END includes */
 
 const struct http_route http_routes[] = {
@@ -65,6 +66,9 @@ const struct http_route http_routes[] = {
 	/* backups (api_backups.c) */
 	{ "POST", "/api/v1/backups", api_backups_create, STREAM_NONE },
 	{ "GET", "/api/v1/backups", api_backups_list, STREAM_NONE },
+
+	/* the terminal's key sync (api_sshkeys.c) */
+	{ "GET", "/api/pocketcoder/ssh_keys", api_sshkeys_list, STREAM_NONE },
 };
 
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
