@@ -140,6 +140,16 @@ int http_reply_empty(struct http_req *r, int status,
 		     const char *extra_headers);
 
 /*
+ * Start a reply whose body the handler then writes itself with mg_write()
+ * (a file streamed in chunks, never held in memory): the status line and
+ * the headers of every reply, Content-Length: len (none for 204 and 304),
+ * extra_headers. Sets r->status. Returns 0, ERR_NOMEM, ERR_IO (the client
+ * went away) or ERR_INTERNAL (a second reply, dropped).
+ */
+int http_reply_start(struct http_req *r, int status, const char *content_type,
+		     uint64_t len, const char *extra_headers);
+
+/*
  * PocketBase error body: {"status": S, "message": M, "data": {FIELD:
  * {"code": "validation_...", "message": M}}} with S = err_http_status(code);
  * data is {} when e->field is empty.

@@ -18,6 +18,7 @@
 #include "api_status.h"
 #include "api_backups.h"
 #include "api_sshkeys.h"
+#include "api_files.h"
 /* END includes */
 
 const struct http_route http_routes[] = {
@@ -66,6 +67,10 @@ const struct http_route http_routes[] = {
 	/* backups (api_backups.c) */
 	{ "POST", "/api/v1/backups", api_backups_create, STREAM_NONE },
 	{ "GET", "/api/v1/backups", api_backups_list, STREAM_NONE },
+
+	/* the sandbox's files (api_files.c) */
+	{ "GET", "/api/pocketcoder/artifact/*", api_files_get, STREAM_NONE },
+	{ "GET", "/api/pocketcoder/files/*", api_files_get, STREAM_NONE },
 
 	/* the terminal's key sync (api_sshkeys.c) */
 	{ "GET", "/api/pocketcoder/ssh_keys", api_sshkeys_list, STREAM_NONE },
