@@ -326,7 +326,9 @@ static int reply_head(struct http_req *r, int status, const char *ctype,
 			mg_get_response_code_text(r->conn, status), date);
 	if (!rc && ctype && !no_body)
 		rc = buf_printf(out, "Content-Type: %s\r\n", ctype);
-	if (!rc && !no_body)
+	if (!rc && !no_body && len == HTTP_LEN_CHUNKED)
+		rc = buf_puts(out, "Transfer-Encoding: chunked\r\n");
+	else if (!rc && !no_body)
 		rc = buf_printf(out, "Content-Length: %llu\r\n",
 				(unsigned long long)len);
 	if (!rc && conn && !strcasecmp(conn, "close"))

@@ -142,10 +142,13 @@ int http_reply_empty(struct http_req *r, int status,
 /*
  * Start a reply whose body the handler then writes itself with mg_write()
  * (a file streamed in chunks, never held in memory): the status line and
- * the headers of every reply, Content-Length: len (none for 204 and 304),
- * extra_headers. Sets r->status. Returns 0, ERR_NOMEM, ERR_IO (the client
- * went away) or ERR_INTERNAL (a second reply, dropped).
+ * the headers of every reply, Content-Length: len (none for 204 and 304;
+ * len HTTP_LEN_CHUNKED: Transfer-Encoding: chunked instead, the body then
+ * sent with mg_send_chunk() and ended by an empty chunk), extra_headers.
+ * Sets r->status. Returns 0, ERR_NOMEM, ERR_IO (the client went away) or
+ * ERR_INTERNAL (a second reply, dropped).
  */
+#define HTTP_LEN_CHUNKED UINT64_MAX
 int http_reply_start(struct http_req *r, int status, const char *content_type,
 		     uint64_t len, const char *extra_headers);
 

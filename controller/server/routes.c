@@ -19,6 +19,7 @@
 #include "api_backups.h"
 #include "api_sshkeys.h"
 #include "api_files.h"
+#include "api_proxy.h"
 /* END includes */
 
 const struct http_route http_routes[] = {
@@ -71,6 +72,9 @@ const struct http_route http_routes[] = {
 	/* the sandbox's files (api_files.c) */
 	{ "GET", "/api/pocketcoder/artifact/*", api_files_get, STREAM_NONE },
 	{ "GET", "/api/pocketcoder/files/*", api_files_get, STREAM_NONE },
+
+	/* the dashboard's reverse proxy (api_proxy.c), any method */
+	{ NULL, PROXY_PREFIX "/*", api_proxy_observability, STREAM_NONE },
 
 	/* the terminal's key sync (api_sshkeys.c) */
 	{ "GET", "/api/pocketcoder/ssh_keys", api_sshkeys_list, STREAM_NONE },

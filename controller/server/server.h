@@ -81,6 +81,9 @@ struct server_options {
 	int64_t backup_every_ms;     /* --backup-every; 0 = no scheduled
 	                              * backups (the default) */
 	int backup_keep;             /* --backup-keep, default 7 */
+	const char *observability_url; /* --observability-url: the upstream
+	                              * of the observability proxy
+	                              * (api_proxy.h); NULL = none (503) */
 };
 
 struct hub;
