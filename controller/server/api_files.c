@@ -27,7 +27,6 @@
 #define LIST_MAX 100000
 #define PER_PAGE_DEFAULT 30
 #define PER_PAGE_MAX 1000
-#define PAGE_MAX 100000000          /* keeps page * perPage far from overflow */
 #define SECRETS_MAX 16
 
 /* ---- the path ------------------------------------------------------------ */
@@ -208,31 +207,11 @@ static const char *type_name(mode_t m)
 	return "other";
 }
 
-/* An integer query parameter: absent or empty keeps *out; not an integer
- * is ERR_INVALID naming it. */
-static int query_int(const struct http_req *r, const char *name,
-		     long long *out, struct err *e)
-{
-	char v[32], *end;
-	long long x;
-	int n = http_query(r, name, v, sizeof(v));
-
-	if (n == -1 || n == 0)
-		return 0;
-	errno = 0;
-	x = n > 0 ? strtoll(v, &end, 10) : 0;
-	if (n < 0 || errno || *end || end == v)
-		return err_set_field(e, ERR_INVALID, name,
-				     "%s: want an integer", name);
-	*out = x;
-	return 0;
-}
-
 /* The listing of directory fd (taken over: closed here). */
 static int list_dir(struct http_req *r, int fd, const char *path)
 {
 	struct err e = ERR_INIT;
-	long long page = 1, per = PER_PAGE_DEFAULT, pages, i;
+	int64_t page, per, pages, i;
 	char **names = NULL, mod[TIME_LEN + 1];
 	size_t n = 0, alloc = 0, k;
 	json_t *items = NULL, *body = NULL;
@@ -248,19 +227,10 @@ static int list_dir(struct http_req *r, int fd, const char *path)
 			     strerror(errno));
 		goto out;
 	}
-	rc = query_int(r, "page", &page, &e);
-	if (!rc)
-		rc = query_int(r, "perPage", &per, &e);
+	rc = http_query_page(r, PER_PAGE_DEFAULT, PER_PAGE_MAX, &page, &per,
+			     &e);
 	if (rc)
 		goto out;
-	if (page < 1)
-		page = 1;
-	if (page > PAGE_MAX)
-		page = PAGE_MAX;
-	if (per <= 0)
-		per = PER_PAGE_DEFAULT;
-	if (per > PER_PAGE_MAX)
-		per = PER_PAGE_MAX;
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -291,7 +261,7 @@ static int list_dir(struct http_req *r, int fd, const char *path)
 	items = json_array();
 	if (!items)
 		goto nomem;
-	for (i = (page - 1) * per; i < (long long)n && i < page * per; i++) {
+	for (i = (page - 1) * per; i < (int64_t)n && i < page * per; i++) {
 		json_t *it;
 
 		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -305,7 +275,7 @@ static int list_dir(struct http_req *r, int fd, const char *path)
 		if (!it || json_array_append_new(items, it))
 			goto nomem;
 	}
-	pages = ((long long)n + per - 1) / per;
+	pages = ((int64_t)n + per - 1) / per;
 	/* "o" steals items, also on failure */
 	body = json_pack("{s:I, s:I, s:I, s:I, s:o}", "page", (json_int_t)page,
 			 "perPage", (json_int_t)per, "totalItems",

@@ -30,7 +30,6 @@
 
 #define PER_PAGE_DEFAULT 30
 #define PER_PAGE_MAX 500
-#define PAGE_MAX 100000000        /* keeps the offset far from overflow */
 #define BODY_CAP_DEFAULT ((size_t)1 << 20)
 #define QUERY_MAX 8192            /* bytes of one decoded query parameter */
 
@@ -107,26 +106,6 @@ static int query_param(const struct http_req *r, const char *name,
 		return 0;
 	}
 	*out = v;
-	return 0;
-}
-
-/* An integer query parameter; *out keeps its value when absent or empty. */
-static int query_int(const struct http_req *r, const char *name,
-		     int64_t *out, struct err *e)
-{
-	char v[32], *end;
-	long long x;
-	int n;
-
-	n = http_query(r, name, v, sizeof(v));
-	if (n == -1 || n == 0)
-		return 0;
-	errno = 0;
-	x = n > 0 ? strtoll(v, &end, 10) : 0;
-	if (n < 0 || errno || *end || end == v)
-		return err_set_field(e, ERR_INVALID, name,
-				     "%s: want an integer", name);
-	*out = x;
 	return 0;
 }
 
@@ -647,9 +626,8 @@ int api_records_list(struct http_req *r)
 	rc = rules_where(r->srv->schema, c, RULE_LIST, &fa, &rule, &e);
 	if (rc)
 		goto out;
-	rc = query_int(r, "page", &page, &e);
-	if (!rc)
-		rc = query_int(r, "perPage", &per_page, &e);
+	rc = http_query_page(r, PER_PAGE_DEFAULT, PER_PAGE_MAX, &page,
+			     &per_page, &e);
 	if (!rc)
 		rc = query_bool(r, "skipTotal", &skip_total, &e);
 	if (!rc)
@@ -658,14 +636,6 @@ int api_records_list(struct http_req *r)
 		rc = query_param(r, "sort", &sort, &e);
 	if (rc)
 		goto out;
-	if (page < 1)
-		page = 1;
-	if (page > PAGE_MAX)
-		page = PAGE_MAX;
-	if (per_page <= 0)
-		per_page = PER_PAGE_DEFAULT;
-	if (per_page > PER_PAGE_MAX)
-		per_page = PER_PAGE_MAX;
 	rc = filter_compile_caller(r->srv->schema, c, filter ? filter : "",
 				   &fa, http_is_admin(r), &fpred, &e);
 	if (rc)

@@ -11,8 +11,10 @@
  */
 #include "http.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -275,6 +277,51 @@ int http_query(const struct http_req *r, const char *name, char *out,
 	if (!q)
 		return -1;
 	return mg_get_var(q, strlen(q), name, out, n);
+}
+
+/* An integer query parameter: absent or empty keeps *out; not an integer
+ * is ERR_INVALID naming it. */
+static int query_int(const struct http_req *r, const char *name,
+		     int64_t *out, struct err *e)
+{
+	char v[32], *end;
+	long long x;
+	int n;
+
+	n = http_query(r, name, v, sizeof(v));
+	if (n == -1 || n == 0)
+		return 0;
+	errno = 0;
+	x = n > 0 ? strtoll(v, &end, 10) : 0;
+	if (n < 0 || errno || *end || end == v)
+		return err_set_field(e, ERR_INVALID, name,
+				     "%s: want an integer", name);
+	*out = x;
+	return 0;
+}
+
+int http_query_page(const struct http_req *r, int64_t per_default,
+		    int64_t per_max, int64_t *page, int64_t *per_page,
+		    struct err *e)
+{
+	int rc;
+
+	*page = 1;
+	*per_page = per_default;
+	rc = query_int(r, "page", page, e);
+	if (!rc)
+		rc = query_int(r, "perPage", per_page, e);
+	if (rc)
+		return rc;
+	if (*page < 1)
+		*page = 1;
+	if (*page > HTTP_PAGE_MAX)
+		*page = HTTP_PAGE_MAX;
+	if (*per_page <= 0)
+		*per_page = per_default;
+	if (*per_page > per_max)
+		*per_page = per_max;
+	return 0;
 }
 
 const char *http_header(const struct http_req *r, const char *name)

@@ -119,6 +119,17 @@ int http_query(const struct http_req *r, const char *name, char *out,
 	       size_t n);
 
 /*
+ * PocketBase's paging parameters: ?page= (from 1; clamped to [1,
+ * HTTP_PAGE_MAX]) and ?perPage= (per_default when absent or not positive,
+ * at most per_max), into *page and *per_page. A value that is not an
+ * integer is ERR_INVALID naming the parameter.
+ */
+#define HTTP_PAGE_MAX 100000000   /* keeps page * perPage far from overflow */
+int http_query_page(const struct http_req *r, int64_t per_default,
+		    int64_t per_max, int64_t *page, int64_t *per_page,
+		    struct err *e);
+
+/*
  * True when p[0..n) is valid UTF-8 (jansson's rules: no overlong forms,
  * surrogates or code points beyond U+10FFFF) and holds no NUL byte. p
  * must be NUL-terminated at n or later.
