@@ -234,6 +234,10 @@ static int list_dir(struct http_req *r, int fd, const char *path)
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		/* A name JSON cannot carry (nor the router take back) is
+		 * left out, rather than failing the whole listing. */
+		if (!http_utf8_valid(de->d_name, strlen(de->d_name)))
+			continue;
 		if (n == LIST_MAX) {
 			rc = err_set(&e, ERR_TOO_LARGE, "directory '%.200s' has "
 				     "more than %d entries", path, LIST_MAX);

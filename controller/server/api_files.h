@@ -31,7 +31,8 @@
  * A directory: a JSON listing {page, perPage, totalItems, totalPages,
  * items: [{name, type: file|dir|symlink|other, size, modified}]}, sorted
  * by name (bytes), paged by ?page= (from 1) and ?perPage= (30 by default,
- * at most 1000), at most 100,000 entries (413 beyond).
+ * at most 1000), at most 100,000 entries (413 beyond); a name that is not
+ * valid UTF-8 is left out.
  *
  * Any authenticated caller (401 for guests); 404 for a missing path or no
  * workspace.

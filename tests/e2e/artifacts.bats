@@ -249,6 +249,7 @@ header() {
   mkdir -p "$W/many"
   for i in $(seq -w 1 45); do printf '%s' "$i" >"$W/many/f$i.txt"; done
   mkdir "$W/many/zdir"
+  : >"$W/many/"$'bad\xff'
   get many
   [ "$code" = 200 ]
   [ "$(jq -r '.page, .perPage, .totalItems, .totalPages' <<<"$body" | tr '\n' ' ')" = "1 30 46 2 " ]
