@@ -172,12 +172,12 @@ int sshkey_on_write(struct store_txn *t, const struct record *before,
 	json_t *pk = json_object_get(after->data, "public_key");
 	const char *p = json_is_string(pk) ? json_string_value(pk) : "";
 	size_t n = json_is_string(pk) ? json_string_length(pk) : 0;
-	const char *why, *have, *alg;
+	const char *why, *have, *alg, *was_fp, *was_alg;
 	struct sshkey key;
 	json_t *patch;
+	bool new_key;
 	int nomem;
 
-	(void)before;
 	(void)actor;
 	if (sshkey_is_private(p, n))
 		return err_set_field(e, ERR_INVALID, "public_key",
@@ -193,11 +193,25 @@ int sshkey_on_write(struct store_txn *t, const struct record *before,
 				     "public_key %s", why);
 	have = json_string_value(json_object_get(after->data, "fingerprint"));
 	alg = json_string_value(json_object_get(after->data, "algorithm"));
-	if (have && *have && strcmp(have, key.fingerprint))
+	was_fp = before ? json_string_value(json_object_get(before->data,
+							     "fingerprint")) :
+		 NULL;
+	was_alg = before ? json_string_value(json_object_get(before->data,
+							      "algorithm")) :
+		  NULL;
+	new_key = before && !json_equal(json_object_get(before->data,
+							"public_key"), pk);
+	/* An update that changes the key and leaves the stored fingerprint
+	 * (and algorithm) as they were gets them recomputed; one it supplies
+	 * itself must match. */
+	if (have && *have && strcmp(have, key.fingerprint) &&
+	    !(new_key && was_fp && !strcmp(have, was_fp)))
 		return err_set_field(e, ERR_INVALID, "fingerprint",
 				     "fingerprint '%.80s' does not match the "
 				     "key, whose fingerprint is %s", have,
 				     key.fingerprint);
+	if (new_key && alg && was_alg && !strcmp(alg, was_alg))
+		alg = NULL;
 	if (have && !strcmp(have, key.fingerprint) && alg && *alg)
 		return 0;
 	patch = json_pack("{s:s}", "fingerprint", key.fingerprint);

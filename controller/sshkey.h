@@ -60,7 +60,9 @@ bool sshkey_is_private(const char *p, size_t n);
  * key is refused without quoting it, so nothing of it reaches the store,
  * the change log or the reply); a fingerprint the writer supplied must be
  * the key's (ERR_INVALID naming fingerprint); the fingerprint, and the
- * algorithm when empty, are then set from the key.
+ * algorithm when empty, are then set from the key. An update that changes
+ * the key but leaves the stored fingerprint (and algorithm) as they were
+ * gets them recomputed.
  */
 int sshkey_on_write(struct store_txn *t, const struct record *before,
 		    struct record *after, const struct store_actor *actor,

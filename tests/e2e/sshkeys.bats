@@ -92,6 +92,13 @@ count_keys() {
   [ "$code" = 400 ]
   api PATCH "/api/collections/ssh_keys/records/$id" "${TOK_OF[alice]}" '{"fingerprint":"SHA256:forged"}'
   [ "$code" = 400 ]
+  # a new key without a fingerprint: the stored one is recomputed
+  key rsa rsa 2048
+  api PATCH "/api/collections/ssh_keys/records/$id" "${TOK_OF[alice]}" \
+    "$(jq -nc --arg pk "$(cat "$K/rsa.pub")" '{public_key: $pk}')"
+  [ "$code" = 200 ]
+  [ "$(jq -r .fingerprint <<<"$body")" = "$(ssh-keygen -l -E sha256 -f "$K/rsa.pub" | awk '{print $2}')" ]
+  [ "$(jq -r .algorithm <<<"$body")" = ssh-rsa ]
   [ "$(count_keys)" = $((before + 1)) ]
 }
 
