@@ -28,7 +28,9 @@
 	X(NOMEM,       -10,   500, "out of memory")                      \
 	X(ENGINE,      -11,   502, "container engine error")             \
 	X(UNAVAILABLE, -12,   503, "unavailable")                        \
-	X(INTERNAL,    -13,   500, "internal error")
+	X(INTERNAL,    -13,   500, "internal error")                     \
+	X(BAD_GATEWAY, -14,   502, "bad gateway")                        \
+	X(TIMEOUT,     -15,   504, "gateway timeout")
 
 enum err_code {
 #define ERR_ENUM(name, value, http, desc) ERR_##name = value,

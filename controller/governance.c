@@ -26,6 +26,7 @@
 #include "chat_activity.h"
 #include "ledger.h"
 #include "permeval.h"
+#include "sshkey.h"
 
 #define TEXT_MAX 255
 #define UUID_LEN 36
@@ -191,6 +192,7 @@ const struct store_write_hook store_write_hooks[] = {
 	{ "cron_jobs", cron_on_write },            /* cron.c */
 	{ "chats", chat_activity_on_chat_write },
 	{ "messages", chat_activity_on_message_write },
+	{ "ssh_keys", sshkey_on_write },          /* sshkey.c */
 	{ NULL, NULL },
 };
 

@@ -413,10 +413,26 @@ static const char *split_base(const char *root, const char *path,
 	return path[0] == '/' ? path + 1 : path;
 }
 
+int fs_openat_beneath(int dfd, const char *rel, int flags,
+		      bool follow_symlinks)
+{
+	struct open_how how;
+	int fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)flags;
+	how.resolve = RESOLVE_BENEATH | (follow_symlinks ?
+					 RESOLVE_NO_MAGICLINKS :
+					 RESOLVE_NO_SYMLINKS);
+	do
+		fd = (int)syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+	while (fd < 0 && errno == EINTR);
+	return fd < 0 ? -errno : fd;
+}
+
 int fs_open_dir_beneath(const char *root, const char *dir, bool create,
 			struct err *e)
 {
-	struct open_how how;
 	char *base = NULL;
 	const char *rel = split_base(root, dir, &base);
 	int bfd = -1, fd;
@@ -436,13 +452,11 @@ int fs_open_dir_beneath(const char *root, const char *dir, bool create,
 			     strerror(errno));
 		goto out;
 	}
-	memset(&how, 0, sizeof(how));
-	how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
 	/* One system call when everything is there and clean; otherwise the
 	 * walk by components creates what is missing and names what is in
 	 * the way (and is the whole walk where openat2 is missing). */
-	fd = *rel ? (int)syscall(SYS_openat2, bfd, rel, &how, sizeof(how)) : -1;
+	fd = *rel ? fs_openat_beneath(bfd, rel, O_RDONLY | O_DIRECTORY |
+				      O_CLOEXEC, false) : -1;
 	if (fd < 0)
 		fd = walk_components(bfd, base, rel, create, e);
 out:

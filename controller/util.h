@@ -93,6 +93,17 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
  */
 
 /*
+ * openat2(dfd, rel, flags) confined below the directory fd dfd:
+ * RESOLVE_BENEATH (an absolute rel, a ".." above dfd or a symlink leading
+ * out fails with EXDEV) plus RESOLVE_NO_SYMLINKS (no symlink at all:
+ * ELOOP), or, when follow_symlinks, RESOLVE_NO_MAGICLINKS (symlinks that
+ * stay below dfd are followed; /proc magic links never are). Returns the
+ * fd, or -errno (-ENOSYS where the kernel lacks openat2).
+ */
+int fs_openat_beneath(int dfd, const char *rel, int flags,
+		      bool follow_symlinks);
+
+/*
  * Open the directory dir (its missing components created with mode 0755
  * when create) and return its fd (O_RDONLY | O_DIRECTORY | O_CLOEXEC; the
  * caller closes it), or a negative ERR_*: ERR_NOT_FOUND when a component

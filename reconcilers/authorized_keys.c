@@ -6,7 +6,8 @@
  * SSH key sync was broken), and expires_at was never honoured. A key is
  * accepted only in the bare "<type> <base64> [comment]" form, with its
  * blob naming the same type, so no authorized_keys options (command=,
- * environment=, from=) and no extra lines can be smuggled in.
+ * environment=, from=) and no extra lines can be smuggled in: sshkey.h's
+ * parser, the one the ssh_keys write hook checks every write with.
  */
 #include "render.h"
 
@@ -14,10 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
-#define KEY_LINE_MAX 16384   /* an RSA-16384 key is about 2.8 KiB */
-#define KEY_TYPE_MAX 64
+#include "sshkey.h"
 
 struct line {
 	const char *p;       /* borrowed from the record */
@@ -83,104 +81,6 @@ static int cmp_time(const long long a[7], const long long b[7])
 	return 0;
 }
 
-static bool type_ok(const char *t, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > KEY_TYPE_MAX)
-		return false;
-	if (!((n > 4 && !memcmp(t, "ssh-", 4)) ||
-	      (n > 11 && !memcmp(t, "ecdsa-sha2-", 11)) ||
-	      (n > 3 && !memcmp(t, "sk-", 3))))
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
-		      (t[i] >= '0' && t[i] <= '9') || t[i] == '-' ||
-		      t[i] == '.' || t[i] == '@'))
-			return false;
-	return true;
-}
-
-/* True when b64[0..n) is padded base64 whose decoded blob starts with the
- * SSH string type[0..tn) (uint32 length, then the name). */
-static bool blob_ok(const char *b64, size_t n, const char *type, size_t tn,
-		    int *nomem)
-{
-	unsigned char *raw = NULL;
-	size_t i, pad = 0;
-	uint32_t len;
-	int got;
-	bool ok = false;
-
-	*nomem = 0;
-	if (n < 8 || n % 4)
-		return false;
-	for (i = 0; i < n; i++) {
-		if (b64[i] == '=') {
-			pad++;
-			continue;
-		}
-		if (pad || !((b64[i] >= 'A' && b64[i] <= 'Z') ||
-			     (b64[i] >= 'a' && b64[i] <= 'z') ||
-			     (b64[i] >= '0' && b64[i] <= '9') || b64[i] == '+' ||
-			     b64[i] == '/'))
-			return false;
-	}
-	if (pad > 2)
-		return false;
-	raw = malloc(n / 4 * 3 + 1);
-	if (!raw) {
-		*nomem = 1;
-		return false;
-	}
-	got = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
-	if (got < 0 || (size_t)got < pad)
-		goto out;
-	got -= (int)pad;
-	if (got < 4)
-		goto out;
-	len = (uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 |
-	      (uint32_t)raw[2] << 8 | (uint32_t)raw[3];
-	ok = len == tn && (size_t)got >= 4 + tn && !memcmp(raw + 4, type, tn);
-out:
-	free(raw);
-	return ok;
-}
-
-/*
- * Check one trimmed key line p[0..n). Returns NULL when it is usable, else
- * why not. *nomem is set on allocation failure.
- */
-static const char *key_problem(const char *p, size_t n, int *nomem)
-{
-	const char *sp, *b64, *end;
-	size_t i;
-
-	*nomem = 0;
-	if (n == 0)
-		return "is empty";
-	if (n > KEY_LINE_MAX)
-		return "is longer than 16384 bytes";
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\n' || p[i] == '\r')
-			return "contains a line break";
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			return "contains a control character";
-	}
-	sp = memchr(p, ' ', n);
-	if (!sp || !type_ok(p, (size_t)(sp - p)))
-		return "does not start with a key type (ssh-*, ecdsa-sha2-*, "
-		       "sk-*); options are not accepted";
-	for (b64 = sp; b64 < p + n && *b64 == ' '; b64++)
-		;
-	end = memchr(b64, ' ', (size_t)(p + n - b64));
-	if (!end)
-		end = p + n;
-	if (!blob_ok(b64, (size_t)(end - b64), p, (size_t)(sp - p), nomem))
-		return *nomem ? "" : "has no valid base64 key blob of its type";
-	return NULL;
-}
-
 int render_authorized_keys(json_t *ssh_keys, const char *now,
 			   struct buf *out, json_t *warnings, struct err *e)
 {
@@ -234,15 +134,8 @@ int render_authorized_keys(json_t *ssh_keys, const char *now,
 		pk = json_object_get(data, "public_key");
 		p = json_is_string(pk) ? json_string_value(pk) : "";
 		n = json_is_string(pk) ? json_string_length(pk) : 0;
-		/* Trim surrounding white space (a pasted key often ends in a
-		 * newline); a NUL byte inside is caught as a control char. */
-		while (n && p[0] && strchr(" \t\r\n", p[0])) {
-			p++;
-			n--;
-		}
-		while (n && p[n - 1] && strchr(" \t\r\n", p[n - 1]))
-			n--;
-		why = key_problem(p, n, &nomem);
+		sshkey_trim(&p, &n);
+		why = sshkey_parse(p, n, NULL, &nomem);
 		if (nomem)
 			goto nomem;
 		if (why) {

@@ -18,6 +18,9 @@ static const struct reconciler_path paths[] = {
 	{ NULL, NULL, false },
 };
 
+/* The MCP servers' configuration values. */
+static const char *const secret_keys[] = { "mcp_env", NULL };
+
 static int reconcile(struct rctx *c, struct err *e)
 {
 	struct buf cat = BUF_INIT, env = BUF_INIT;
@@ -60,5 +63,6 @@ const struct reconciler rec_docker_mcp = {
 	.description = "approved mcp_servers -> docker-mcp.yaml and mcp.env",
 	.reads = reads,
 	.paths = paths,
+	.secret_keys = secret_keys,
 	.reconcile = reconcile,
 };

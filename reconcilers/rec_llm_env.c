@@ -18,6 +18,9 @@ static const struct reconciler_path paths[] = {
 	{ NULL, NULL, false },
 };
 
+/* Both hold every LLM key in clear. */
+static const char *const secret_keys[] = { "llm_env", "llm_env_copy", NULL };
+
 static int reconcile(struct rctx *c, struct err *e)
 {
 	struct buf out = BUF_INIT;
@@ -53,5 +56,6 @@ const struct reconciler rec_llm_env = {
 	.description = "llm_keys -> llm.env (workspace and sandbox copies)",
 	.reads = reads,
 	.paths = paths,
+	.secret_keys = secret_keys,
 	.reconcile = reconcile,
 };

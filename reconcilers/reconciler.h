@@ -119,6 +119,10 @@ struct reconciler {
 	                             * NULL: none */
 	/* The path keys it owns, ended by {NULL}; NULL: none. */
 	const struct reconciler_path *paths;
+	/* Those of its path keys whose files hold secrets, NULL-terminated
+	 * (NULL: none): never served by the artifacts endpoint
+	 * (engine_secret_paths()). */
+	const char *const *secret_keys;
 	unsigned flags;             /* RECONCILER_SOURCE or 0 */
 	/*
 	 * Optional (NULL: no state). Make the state the passes will see

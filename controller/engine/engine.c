@@ -689,6 +689,24 @@ void *engine_state(struct engine *en, const char *name)
 	return NULL;
 }
 
+size_t engine_secret_paths(struct engine *en, const char **out, size_t max)
+{
+	const char *const *k;
+	const char *p;
+	size_t i, n = 0;
+
+	for (i = 0; en && i < nreconcilers; i++)
+		for (k = reconcilers[i]->secret_keys; k && *k; k++) {
+			p = paths_get(&en->paths, *k);
+			if (!p)
+				continue;
+			if (n < max)
+				out[n] = p;
+			n++;
+		}
+	return n;
+}
+
 uint64_t engine_request_full(struct engine *en)
 {
 	uint64_t n = atomic_fetch_add(&en->full_req, 1) + 1;

@@ -153,6 +153,16 @@ void engine_enqueue(struct engine *en, const char *name);
 void *engine_state(struct engine *en, const char *name);
 
 /*
+ * The configured paths of the files the reconcilers declare secret
+ * (struct reconciler.secret_keys: llm.env, its copy, mcp.env), every
+ * reconciler of the registry's, turned-off ones left out: up to max of
+ * them into out (borrowed; valid until engine_free()). Returns how many
+ * there are (possibly more than max). Read-only after engine_new(), so
+ * any thread may call it; accepts NULL (0).
+ */
+size_t engine_secret_paths(struct engine *en, const char **out, size_t max);
+
+/*
  * Ask for an immediate full pass (every reconciler, and a re-apply of the
  * watched manifests). Returns the request's number: the pass is over when
  * engine_full_done() reaches it.

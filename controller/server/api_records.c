@@ -30,7 +30,6 @@
 
 #define PER_PAGE_DEFAULT 30
 #define PER_PAGE_MAX 500
-#define PAGE_MAX 100000000        /* keeps the offset far from overflow */
 #define BODY_CAP_DEFAULT ((size_t)1 << 20)
 #define QUERY_MAX 8192            /* bytes of one decoded query parameter */
 
@@ -107,26 +106,6 @@ static int query_param(const struct http_req *r, const char *name,
 		return 0;
 	}
 	*out = v;
-	return 0;
-}
-
-/* An integer query parameter; *out keeps its value when absent or empty. */
-static int query_int(const struct http_req *r, const char *name,
-		     int64_t *out, struct err *e)
-{
-	char v[32], *end;
-	long long x;
-	int n;
-
-	n = http_query(r, name, v, sizeof(v));
-	if (n == -1 || n == 0)
-		return 0;
-	errno = 0;
-	x = n > 0 ? strtoll(v, &end, 10) : 0;
-	if (n < 0 || errno || *end || end == v)
-		return err_set_field(e, ERR_INVALID, name,
-				     "%s: want an integer", name);
-	*out = x;
 	return 0;
 }
 
@@ -380,14 +359,39 @@ static bool same_value(const json_t *a, const json_t *b)
 	return a && b && json_equal((json_t *)a, (json_t *)b);
 }
 
+/* Whether the caller uid is an owner of the record data (an owner field,
+ * rules_owner_field(), holds uid). */
+static bool owned_by(const struct collection *c, const json_t *data,
+		     const char *uid)
+{
+	const char *v;
+	size_t i;
+
+	if (!uid || !*uid)
+		return false;
+	for (i = 0; i < c->nfields; i++) {
+		if (!rules_owner_field(c, &c->fields[i]))
+			continue;
+		v = json_string_value(json_object_get(data,
+						      c->fields[i].name));
+		if (v && !strcmp(v, uid))
+			return true;
+	}
+	return false;
+}
+
 /*
  * A non-superuser may not set a system field (users.role, verified, sops.*,
  * approved_by, ...): sending one back unchanged is fine (clients echo whole
- * records), any other value is refused naming the field. cur is the stored
- * data for an update, NULL for a create (compared with the default).
+ * records), any other value is refused naming the field. The one exception
+ * is an "ownerWritable" system field (ssh_keys.last_used), which the
+ * record's owner may set: uid is the caller's auth id. cur is the stored
+ * data for an update (whose owner fields count), NULL for a create
+ * (compared with the default; the body's owner fields count, which the
+ * create rule ties to the caller).
  */
 static int check_system_fields(const struct collection *c, json_t *body,
-			       json_t *cur, struct err *e)
+			       json_t *cur, const char *uid, struct err *e)
 {
 	const struct field *f;
 	const char *k;
@@ -399,6 +403,8 @@ static int check_system_fields(const struct collection *c, json_t *body,
 			continue;
 		was = cur ? json_object_get(cur, k) : f->def;
 		if (same_value(v, was))
+			continue;
+		if (f->owner_writable && owned_by(c, cur ? cur : body, uid))
 			continue;
 		return err_set_field(e, ERR_FORBIDDEN, k,
 				     "field '%s' of %s can be set only by a "
@@ -697,9 +703,8 @@ int api_records_list(struct http_req *r)
 	rc = rules_where(r->srv->schema, c, RULE_LIST, &fa, &rule, &e);
 	if (rc)
 		goto out;
-	rc = query_int(r, "page", &page, &e);
-	if (!rc)
-		rc = query_int(r, "perPage", &per_page, &e);
+	rc = http_query_page(r, PER_PAGE_DEFAULT, PER_PAGE_MAX, &page,
+			     &per_page, &e);
 	if (!rc)
 		rc = query_bool(r, "skipTotal", &skip_total, &e);
 	if (!rc)
@@ -708,14 +713,6 @@ int api_records_list(struct http_req *r)
 		rc = query_param(r, "sort", &sort, &e);
 	if (rc)
 		goto out;
-	if (page < 1)
-		page = 1;
-	if (page > PAGE_MAX)
-		page = PAGE_MAX;
-	if (per_page <= 0)
-		per_page = PER_PAGE_DEFAULT;
-	if (per_page > PER_PAGE_MAX)
-		per_page = PER_PAGE_MAX;
 	rc = filter_compile_caller(r->srv->schema, c, filter ? filter : "",
 				   &fa, http_is_admin(r), &fpred, &e);
 	if (rc)
@@ -889,7 +886,7 @@ int api_records_create(struct http_req *r)
 	if (rc)
 		goto fail;
 	if (!is_superuser(r)) {
-		rc = check_system_fields(c, body, NULL, &e);
+		rc = check_system_fields(c, body, NULL, r->auth.id, &e);
 		if (rc)
 			goto fail;
 	}
@@ -1064,7 +1061,8 @@ int api_records_update(struct http_req *r)
 			rc = not_found(r);
 			goto out;
 		}
-		rc = check_system_fields(c, body, cur.data, &e);
+		rc = check_system_fields(c, body, cur.data, r->auth.id,
+					 &e);
 		if (!rc)
 			rc = rules_check_write(t, r->srv->schema, c, id, body,
 					       cur.data, &fa, &e);

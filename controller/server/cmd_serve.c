@@ -166,6 +166,14 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			o.docker_host = v;
 		else if (take(argc, argv, &i, "--secret-key", &v))
 			o.secret_key_file = v;
+		else if (take(argc, argv, &i, "--observability-url", &v)) {
+			if (*v && strncmp(v, "http://", 7) &&
+			    strncmp(v, "https://", 8))
+				return cli_usage("serve", "--observability-url "
+						 "needs an http:// or https:// "
+						 "URL, not '%s'", v);
+			o.observability_url = v;
+		}
 		else if (take(argc, argv, &i, "--rate-limit", &v)) {
 			if (*v && ratelimit_config_parse(&o.rate, v, &e))
 				return cli_usage("serve", "--rate-limit: %s",

@@ -11,8 +11,10 @@
  */
 #include "http.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -306,6 +308,51 @@ int http_query(const struct http_req *r, const char *name, char *out,
 	return mg_get_var(q, strlen(q), name, out, n);
 }
 
+/* An integer query parameter: absent or empty keeps *out; not an integer
+ * is ERR_INVALID naming it. */
+static int query_int(const struct http_req *r, const char *name,
+		     int64_t *out, struct err *e)
+{
+	char v[32], *end;
+	long long x;
+	int n;
+
+	n = http_query(r, name, v, sizeof(v));
+	if (n == -1 || n == 0)
+		return 0;
+	errno = 0;
+	x = n > 0 ? strtoll(v, &end, 10) : 0;
+	if (n < 0 || errno || *end || end == v)
+		return err_set_field(e, ERR_INVALID, name,
+				     "%s: want an integer", name);
+	*out = x;
+	return 0;
+}
+
+int http_query_page(const struct http_req *r, int64_t per_default,
+		    int64_t per_max, int64_t *page, int64_t *per_page,
+		    struct err *e)
+{
+	int rc;
+
+	*page = 1;
+	*per_page = per_default;
+	rc = query_int(r, "page", page, e);
+	if (!rc)
+		rc = query_int(r, "perPage", per_page, e);
+	if (rc)
+		return rc;
+	if (*page < 1)
+		*page = 1;
+	if (*page > HTTP_PAGE_MAX)
+		*page = HTTP_PAGE_MAX;
+	if (*per_page <= 0)
+		*per_page = per_default;
+	if (*per_page > per_max)
+		*per_page = per_max;
+	return 0;
+}
+
 const char *http_header(const struct http_req *r, const char *name)
 {
 	return mg_get_header(r->conn, name);
@@ -344,20 +391,17 @@ bool http_agent_or_admin(struct http_req *r, const char *what)
 /* ---- replies --------------------------------------------------------- */
 
 /*
- * Write the whole reply - status line, headers and body - with one
- * mg_write(), so it leaves in one send(): civetweb's header API sends the
- * headers on their own first, and a second small write behind them waits
- * on the client's delayed ACK (measured: list replies went from ~7,000 to
- * ~11,500 req/s). A client that asked to close is told so.
+ * The status line and headers of a reply into out (the blank line that
+ * ends them included): Date, Content-Type, Content-Length (len; neither
+ * for a status without a body), Connection: close when the client asked
+ * to close, CORS, the caller's extra lines. Sets r->status; a second reply
+ * is refused (ERR_INTERNAL, logged).
  */
-static int send_reply(struct http_req *r, int status, const char *ctype,
-		      const char *data, size_t len, const char *extra)
+static int reply_head(struct http_req *r, int status, const char *ctype,
+		      uint64_t len, const char *extra, struct buf *out)
 {
 	bool no_body = status == 204 || status == 304 || status < 200;
-	bool body = !no_body && len &&
-		    strcmp(r->ri->request_method, "HEAD") != 0;
 	const char *conn = http_header(r, "Connection");
-	struct buf out = BUF_INIT;
 	char date[40];
 	struct tm tm;
 	time_t now = time(NULL);
@@ -372,26 +416,61 @@ static int send_reply(struct http_req *r, int status, const char *ctype,
 	r->status = status;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	rc = buf_printf(&out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+	rc = buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
 			mg_get_response_code_text(r->conn, status), date);
 	if (!rc && ctype && !no_body)
-		rc = buf_printf(&out, "Content-Type: %s\r\n", ctype);
-	if (!rc && !no_body)
-		rc = buf_printf(&out, "Content-Length: %zu\r\n", len);
+		rc = buf_printf(out, "Content-Type: %s\r\n", ctype);
+	if (!rc && !no_body && len == HTTP_LEN_CHUNKED)
+		rc = buf_puts(out, "Transfer-Encoding: chunked\r\n");
+	else if (!rc && !no_body)
+		rc = buf_printf(out, "Content-Length: %llu\r\n",
+				(unsigned long long)len);
 	if (!rc && conn && !strcasecmp(conn, "close"))
-		rc = buf_puts(&out, "Connection: close\r\n");
+		rc = buf_puts(out, "Connection: close\r\n");
 	if (!rc)
-		rc = buf_puts(&out, "Access-Control-Allow-Origin: *\r\n");
+		rc = buf_puts(out, "Access-Control-Allow-Origin: *\r\n");
 	if (!rc && extra && *extra)
-		rc = buf_puts(&out, extra);
+		rc = buf_puts(out, extra);
 	if (!rc)
-		rc = buf_puts(&out, "\r\n");
+		rc = buf_puts(out, "\r\n");
+	return rc ? ERR_NOMEM : 0;
+}
+
+/*
+ * Write the whole reply - status line, headers and body - with one
+ * mg_write(), so it leaves in one send(): civetweb's header API sends the
+ * headers on their own first, and a second small write behind them waits
+ * on the client's delayed ACK (measured: list replies went from ~7,000 to
+ * ~11,500 req/s).
+ */
+static int send_reply(struct http_req *r, int status, const char *ctype,
+		      const char *data, size_t len, const char *extra)
+{
+	bool body = !(status == 204 || status == 304 || status < 200) &&
+		    len && strcmp(r->ri->request_method, "HEAD") != 0;
+	struct buf out = BUF_INIT;
+	int rc;
+
+	rc = reply_head(r, status, ctype, len, extra, &out);
 	if (!rc && body)
-		rc = buf_add(&out, data, len);
+		rc = buf_add(&out, data, len) ? ERR_NOMEM : 0;
 	if (!rc)
 		mg_write(r->conn, out.ptr, out.len);
 	buf_release(&out);
-	return rc ? ERR_NOMEM : 0;
+	return rc;
+}
+
+int http_reply_start(struct http_req *r, int status, const char *ctype,
+		     uint64_t len, const char *extra_headers)
+{
+	struct buf out = BUF_INIT;
+	int rc;
+
+	rc = reply_head(r, status, ctype, len, extra_headers, &out);
+	if (!rc && mg_write(r->conn, out.ptr, out.len) <= 0)
+		rc = ERR_IO;
+	buf_release(&out);
+	return rc;
 }
 
 static const char encode_failed[] =

@@ -122,6 +122,17 @@ int http_query(const struct http_req *r, const char *name, char *out,
 	       size_t n);
 
 /*
+ * PocketBase's paging parameters: ?page= (from 1; clamped to [1,
+ * HTTP_PAGE_MAX]) and ?perPage= (per_default when absent or not positive,
+ * at most per_max), into *page and *per_page. A value that is not an
+ * integer is ERR_INVALID naming the parameter.
+ */
+#define HTTP_PAGE_MAX 100000000   /* keeps page * perPage far from overflow */
+int http_query_page(const struct http_req *r, int64_t per_default,
+		    int64_t per_max, int64_t *page, int64_t *per_page,
+		    struct err *e);
+
+/*
  * True when p[0..n) is valid UTF-8 (jansson's rules: no overlong forms,
  * surrogates or code points beyond U+10FFFF) and holds no NUL byte. p
  * must be NUL-terminated at n or later.
@@ -142,6 +153,19 @@ int http_reply_text(struct http_req *r, int status, const char *content_type,
 		    const char *text, size_t len);
 int http_reply_empty(struct http_req *r, int status,
 		     const char *extra_headers);
+
+/*
+ * Start a reply whose body the handler then writes itself with mg_write()
+ * (a file streamed in chunks, never held in memory): the status line and
+ * the headers of every reply, Content-Length: len (none for 204 and 304;
+ * len HTTP_LEN_CHUNKED: Transfer-Encoding: chunked instead, the body then
+ * sent with mg_send_chunk() and ended by an empty chunk), extra_headers.
+ * Sets r->status. Returns 0, ERR_NOMEM, ERR_IO (the client went away) or
+ * ERR_INTERNAL (a second reply, dropped).
+ */
+#define HTTP_LEN_CHUNKED UINT64_MAX
+int http_reply_start(struct http_req *r, int status, const char *content_type,
+		     uint64_t len, const char *extra_headers);
 
 /*
  * PocketBase error body: {"status": S, "message": M, "data": {FIELD:

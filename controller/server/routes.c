@@ -19,6 +19,9 @@
 #include "api_backups.h"
 #include "api_cron.h"
 #include "api_collections.h"
+#include "api_sshkeys.h"
+#include "api_files.h"
+#include "api_proxy.h"
 /* END includes */
 
 const struct http_route http_routes[] = {
@@ -76,6 +79,15 @@ const struct http_route http_routes[] = {
 	{ "POST", "/api/pocketcoder/schedule_task", api_cron_schedule, STREAM_NONE },
 	{ "GET", "/api/pocketcoder/scheduled_tasks", api_cron_list, STREAM_NONE },
 	{ "POST", "/api/pocketcoder/cancel_scheduled_task", api_cron_cancel, STREAM_NONE },
+	/* the sandbox's files (api_files.c) */
+	{ "GET", "/api/pocketcoder/artifact/*", api_files_get, STREAM_NONE },
+	{ "GET", "/api/pocketcoder/files/*", api_files_get, STREAM_NONE },
+
+	/* the dashboard's reverse proxy (api_proxy.c), any method */
+	{ NULL, PROXY_PREFIX "/*", api_proxy_observability, STREAM_NONE },
+
+	/* the terminal's key sync (api_sshkeys.c) */
+	{ "GET", "/api/pocketcoder/ssh_keys", api_sshkeys_list, STREAM_NONE },
 };
 
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);

@@ -90,6 +90,9 @@ struct server_options {
 	int backup_keep;             /* --backup-keep, default 7 */
 	int64_t cron_grace_ms;       /* --cron-grace, default 1 h; 0 = no
 	                              * catch-up of missed cron slots */
+	const char *observability_url; /* --observability-url: the upstream
+	                              * of the observability proxy
+	                              * (api_proxy.h); NULL = none (503) */
 };
 
 struct hub;

@@ -792,8 +792,8 @@ static int parse_field(struct field *f, json_t *jf, const char *cname,
 {
 	static const char *const keys[] = {
 		"name", "type", "required", "hidden", "secret", "system",
-		"values", "collection", "cascadeDelete", "min", "max",
-		"maxSize", "onlyInt", "default", "description", "comment",
+		"ownerWritable", "values", "collection", "cascadeDelete",
+		"min", "max", "maxSize", "onlyInt", "default", "description", "comment",
 		NULL
 	};
 	char where[256];
@@ -838,8 +838,14 @@ static int parse_field(struct field *f, json_t *jf, const char *cname,
 		rc = get_bool(jf, "secret", &f->secret, where, e);
 	if (!rc)
 		rc = get_bool(jf, "system", &f->system, where, e);
+	if (!rc)
+		rc = get_bool(jf, "ownerWritable", &f->owner_writable, where,
+			      e);
 	if (rc)
 		return rc;
+	if (f->owner_writable && !f->system)
+		return err_set(e, ERR_INVALID, "%s: ownerWritable needs "
+			       "\"system\": true", where);
 	if (f->type == FT_PASSWORD)
 		f->hidden = true;   /* hashes never leave the server */
 	rc = check_note(jf, where, e);

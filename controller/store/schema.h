@@ -48,6 +48,8 @@ struct field {
 	bool secret;          /* returned only to the record's owner or an admin */
 	bool system;          /* writable only by a superuser or the server itself
 	                       * (users.role, sops.*, permissions.approved_by) */
+	bool owner_writable;  /* "ownerWritable": a system field the record's
+	                       * owner may set too (ssh_keys.last_used) */
 	const char **values;  /* FT_SELECT: the allowed values */
 	size_t nvalues;
 	const char *target;   /* FT_RELATION: the target collection's name */

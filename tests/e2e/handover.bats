@@ -73,11 +73,17 @@ body_for() {
       refs="$(jq -c --arg f "$f" --arg v "${REC[$u/$t]}" '.[$f] = $v' <<<"$refs")"
     fi
   done < <(relations "$c")
-  BODY="$(jq -c --arg c "$c" --arg n "$RANDOM$RANDOM" --argjson refs "$refs" '
+  # ssh_keys.public_key must be a real key (the store's hook parses it):
+  # a fresh ed25519 blob
+  local pk
+  pk="$(python3 -c 'import base64,os,struct; t=b"ssh-ed25519"; k=os.urandom(32)
+print("ssh-ed25519 " + base64.b64encode(struct.pack(">I", len(t)) + t + struct.pack(">I", 32) + k).decode())')"
+  BODY="$(jq -c --arg c "$c" --arg n "$RANDOM$RANDOM" --arg pk "$pk" --argjson refs "$refs" '
     .collections[] | select(.name == $c)
     | [.fields[] | select(.required and .type != "relation")
        | {key: .name, value: (
-           if .type == "select" then .values[0]
+           if .name == "public_key" then $pk
+           elif .type == "select" then .values[0]
            elif .type == "number" then (.min // 1)
            elif .type == "bool" then true
            elif .type == "json" then {}
