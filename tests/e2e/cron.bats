@@ -231,7 +231,7 @@ scheduled() {
   [ "$(count messages "$ALICES")" = 2 ]
   job "$HOURLY"
   [ "$(jq -r .last_status <<<"$body")" = ok ]
-  run pctl get CronJob "$HOURLY" -o json
+  run pctl get CronJob "$HOURLY" -o record
   [ "$status" -eq 0 ]
   [ "$(jq -r .status.catchUp <<<"$output")" = true ]
   [ "$(jq -r .status.lastRun <<<"$output")" != null ]

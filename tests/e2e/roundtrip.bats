@@ -148,7 +148,7 @@ metadata: {name: newcomer}
 spec: {email: newcomer@example.com}
 YAML
   [ "$status" -eq 2 ]
-  [[ "$output" == *"<stdin>:1:1: spec.password: there is no User 'newcomer', and a new one needs a password, which manifests never carry: create it with POST /api/collections/users/records"* ]]
+  [[ "$output" == *"<stdin>:4:1: spec.password: there is no User 'newcomer', and a new one needs a password, which manifests never carry: create it with POST /api/collections/users/records"* ]]
   [ "$("$PCTL" get User -o record | jq length)" = 1 ]
 }
 

@@ -10,7 +10,10 @@ USER_NAME for users). The kinds left out are listed on stderr: their
 records come from elsewhere (users and superusers through the API, sops by
 sealing, reconcile status from the engine).
 """
+import base64
+import hashlib
 import json
+import struct
 import sys
 
 schema = json.load(open(sys.argv[1]))["collections"]
@@ -28,8 +31,29 @@ def settable(f):
     return not (f.get("system") or f.get("hidden") or f["type"] == "password")
 
 
+def ssh_blob():
+    def string(b):
+        return struct.pack(">I", len(b)) + b
+    return string(b"ssh-ed25519") + string(bytes(range(32)))
+
+
+# Fields whose values the server checks for a format of their own.
+FORMATTED = {
+    ("cron_jobs", "cron_expression"): "*/5 * * * *",
+    ("cron_jobs", "timezone"): "Europe/Berlin",
+    ("devices", "push_token"): "https://push.example.com/rt",
+    ("ssh_keys", "public_key"):
+        "ssh-ed25519 " + base64.b64encode(ssh_blob()).decode() + " rt@example",
+    ("ssh_keys", "fingerprint"):
+        "SHA256:" + base64.b64encode(
+            hashlib.sha256(ssh_blob()).digest()).decode().rstrip("="),
+}
+
+
 def value(c, f):
     t = f["type"]
+    if (c["name"], f["name"]) in FORMATTED:
+        return FORMATTED[(c["name"], f["name"])]
     if t == "relation":
         target = f["collection"]
         return user if target == "users" else "rt-" + target
