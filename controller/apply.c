@@ -50,6 +50,20 @@ static int is_zero(json_t *v)
 	return 0;
 }
 
+/*
+ * A field the manifest form leaves out: an empty/zero value, unless the
+ * field's default differs from it (is_active: false over a default of
+ * true is printed, or applying the manifest to a fresh store would give
+ * true back).
+ */
+static int omitted(const struct field *f, json_t *v)
+{
+	if (!is_zero(v))
+		return 0;
+	return !v || json_is_null(v) || !f->def || json_is_null(f->def) ||
+	       json_equal(v, f->def);
+}
+
 static json_t *record_manifest(const struct schema *schema,
 			       const struct lookup *l, const struct record *r,
 			       struct err *e)
@@ -73,7 +87,7 @@ static json_t *record_manifest(const struct schema *schema,
 		const struct field *f = &c->fields[i];
 		json_t *v = json_object_get(r->data, f->name);
 
-		if (f->hidden || is_zero(v))
+		if (f->hidden || omitted(f, v))
 			continue;
 		if (c->name_field && !strcmp(f->name, c->name_field))
 			continue;

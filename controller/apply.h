@@ -100,7 +100,8 @@ int apply_diff(struct store *s, const struct manifest_set *m,
 /*
  * A stored record in manifest form {apiVersion, kind, metadata: {name,
  * labels}, spec}, relation ids turned back into names, empty/zero fields
- * left out, hidden fields never included. Caller owns the result; NULL on
+ * left out unless the field's default differs (so that applied to an
+ * empty store it gives the record back), hidden fields never included. Caller owns the result; NULL on
  * error with e set.
  */
 json_t *apply_record_manifest(struct store *s, const struct record *r,

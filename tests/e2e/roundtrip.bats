@@ -163,3 +163,16 @@ YAML
   roundtrip json Sop
   roundtrip yaml ReconcileStatus
 }
+
+@test "a value equal to a zero but not to the field's default survives into a fresh store" {
+  populate
+  stop_server
+  # active defaults to true: false must be printed, or a fresh store
+  # would make the permission active again
+  printf 'apiVersion: pocketcoder.dev/v1\nkind: ToolPermission\nmetadata: {name: off}\nspec: {tool: bash, pattern: "*", action: deny, active: false, priority: 0}\n' |
+    "$PCTL" apply -f -
+  "$PCTL" get ToolPermission off -o yaml > "$BATS_TEST_TMPDIR/off.yaml"
+  grep -qx '  active: false' "$BATS_TEST_TMPDIR/off.yaml"
+  POCKETCTL_DATA="$BATS_TEST_TMPDIR/fresh" "$PCTL" apply -f "$BATS_TEST_TMPDIR/off.yaml"
+  [ "$(POCKETCTL_DATA="$BATS_TEST_TMPDIR/fresh" "$PCTL" get ToolPermission off -o record | jq -r .data.active)" = false ]
+}
