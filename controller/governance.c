@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 
 #include "ledger.h"
+#include "outbox.h"
 #include "permeval.h"
 
 #define TEXT_MAX 255
@@ -186,6 +187,11 @@ const struct store_write_hook store_write_hooks[] = {
 	{ "proposals", on_proposal_write },
 	{ "permissions", on_permission_write },
 	{ "mcp_servers", on_mcp_write },
+	/* the notification outbox (outbox.h), after the rules above */
+	{ "permissions", outbox_on_permission },
+	{ "questions", outbox_on_question },
+	{ "mcp_servers", outbox_on_mcp },
+	{ "devices", outbox_on_device },
 	{ NULL, NULL },
 };
 
@@ -356,11 +362,8 @@ int governance_permission_request(struct store *s, json_t *body,
 		rc = store_txn_put(t, &p, &rec, NULL, e);
 	if (rc)
 		goto out;
-	/*
-	 * A draft asks the human. The notification hook point is the row
-	 * itself: a notifications reconciler reads permissions in status
-	 * draft (level-triggered), so nothing more happens here.
-	 */
+	/* A draft asks the human: the outbox hook (outbox.h) queued its
+	 * notification in this transaction. */
 	rc = store_commit(t, e);
 	t = NULL;
 	if (rc)

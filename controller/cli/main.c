@@ -32,7 +32,9 @@ static const struct cli_command commands[] = {
 	  "[--workers N] [--max-streams N] [--max-body BYTES] "
 	  "[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N] "
 	  "[--rate-limit GROUP=N/SECONDS]... "
-	  "[--backup-every DURATION [--backup-keep N]] [--secret-key FILE]" },
+	  "[--backup-every DURATION [--backup-keep N]] [--secret-key FILE] "
+	  "[--push-relay URL] [--push-relay-secret-file FILE] "
+	  "[--push-allow CIDR]... [--push-rate N]" },
 	{ "restart", cmd_restart, CLI_CONN, NULL, "restart NAME" },
 	{ "watch", cmd_watch, CLI_CONN | CLI_OUTPUT | CLI_O_TERSE, "text|json",
 	  "watch [KIND...] [--since REV] [-o text|json] [--show-secrets] [--token TOKEN]" },

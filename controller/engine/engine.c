@@ -316,6 +316,7 @@ static int rstate_init(struct engine *en, struct rstate *rs,
 	rs->env.backup_every_ms = en->backup_every_ms;
 	rs->env.backup_keep = en->backup_keep;
 	rs->env.manifests_applyset = en->manifests_applyset;
+	rs->env.push = en->push;
 	rs->env.wake = wake_rstate;
 	rs->env.wake_arg = rs;
 	return 0;
@@ -469,6 +470,7 @@ int engine_new(struct engine **out, const struct engine_options *o,
 	en->watch_manifests = o->watch_manifests;
 	en->backup_every_ms = o->backup_every_ms;
 	en->backup_keep = o->backup_keep;
+	en->push = o->push;
 	rc = load_paths(en, o, regs, n, e);
 	if (rc)
 		goto out;

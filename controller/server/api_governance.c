@@ -25,32 +25,13 @@ static size_t body_cap(const struct http_req *r)
 	return cap ? cap : BODY_CAP_DEFAULT;
 }
 
-/* True when the caller is the agent or an admin; otherwise replies 401
- * (guest) or 403 and returns false. */
-static bool agent_or_admin(struct http_req *r, const char *what)
-{
-	const char *role;
-
-	if (r->auth.kind == CALLER_GUEST) {
-		http_fail(r, ERR_UNAUTHORIZED, MSG_AUTH);
-		return false;
-	}
-	if (http_is_admin(r))
-		return true;
-	role = json_string_value(json_object_get(r->auth.record, "role"));
-	if (role && !strcmp(role, "agent"))
-		return true;
-	http_fail(r, ERR_FORBIDDEN, "only the agent or an admin can %s", what);
-	return false;
-}
-
 int api_governance_permission(struct http_req *r)
 {
 	struct err e = ERR_INIT;
 	json_t *body = NULL, *reply = NULL;
 	int rc;
 
-	if (!agent_or_admin(r, "ask for a permission"))
+	if (!http_agent_or_admin(r, "ask for a permission"))
 		return 0;
 	rc = http_read_json(r, body_cap(r), &body, &e);
 	if (!rc)
@@ -70,7 +51,7 @@ int api_governance_mcp_request(struct http_req *r)
 	char hdr[64];
 	int rc;
 
-	if (!agent_or_admin(r, "request an mcp server"))
+	if (!http_agent_or_admin(r, "request an mcp server"))
 		return 0;
 	rc = http_read_json(r, body_cap(r), &body, &e);
 	if (!rc)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "netguard.h"
 #include "server.h"
 
 /* Parse a whole decimal number in [min, max]. */
@@ -102,6 +103,7 @@ static const struct num_opt num_opts[] = {
 	{ "--token-ttl", 1, (long)10 * 365 * 86400 },
 	{ "--bcrypt-cost", AUTH_BCRYPT_COST_MIN, AUTH_BCRYPT_COST_MAX },
 	{ "--backup-keep", 1, 100000 },
+	{ "--push-rate", 0, 100000 },
 };
 
 #define NNUM (sizeof(num_opts) / sizeof(num_opts[0]))
@@ -115,7 +117,8 @@ static void set_num(struct server_options *o, size_t which, long v)
 	case 3: o->max_apply_body = (size_t)v; break;
 	case 4: o->token_ttl = (int)v; break;
 	case 5: o->bcrypt_cost = (int)v; break;
-	default: o->backup_keep = (int)v; break;
+	case 6: o->backup_keep = (int)v; break;
+	default: o->push.rate = (int)v; break;
 	}
 }
 
@@ -140,6 +143,9 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	v = getenv("POCKETCTL_SECRET_KEY_FILE");
 	if (v && *v)
 		o.secret_key_file = v;
+	v = getenv("PN_URL");   /* the original's relay variable */
+	if (v && *v)
+		o.push.relay = v;
 	for (i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 
@@ -164,6 +170,25 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			if (*v && ratelimit_config_parse(&o.rate, v, &e))
 				return cli_usage("serve", "--rate-limit: %s",
 						 e.msg);
+		} else if (take(argc, argv, &i, "--push-relay", &v)) {
+			o.push.relay = v;
+			if (*v && netguard_http_url(v, &e))
+				return cli_usage("serve", "--push-relay: %s",
+						 e.msg);
+		} else if (take(argc, argv, &i, "--push-relay-secret-file",
+				&v)) {
+			o.push.relay_secret_file = v;
+		} else if (take(argc, argv, &i, "--push-allow", &v)) {
+			struct netguard_cidr cidr;
+
+			if (*v && netguard_cidr_parse(v, &cidr, &e))
+				return cli_usage("serve", "--push-allow: %s",
+						 e.msg);
+			if (*v && o.push.nallow == PUSH_ALLOW_MAX)
+				return cli_usage("serve", "--push-allow: at most %d blocks",
+						 PUSH_ALLOW_MAX);
+			if (*v)
+				o.push.allow[o.push.nallow++] = v;
 		} else if (take(argc, argv, &i, "--backup-every", &v)) {
 			if (*v && parse_duration(v, &o.backup_every_ms))
 				return cli_usage("serve",

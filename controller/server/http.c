@@ -294,6 +294,24 @@ bool http_is_admin(const struct http_req *r)
 	return role && strcmp(role, "admin") == 0;
 }
 
+bool http_agent_or_admin(struct http_req *r, const char *what)
+{
+	const char *role;
+
+	if (r->auth.kind == CALLER_GUEST) {
+		http_fail(r, ERR_UNAUTHORIZED, "The request requires valid "
+			  "record authorization token.");
+		return false;
+	}
+	if (http_is_admin(r))
+		return true;
+	role = json_string_value(json_object_get(r->auth.record, "role"));
+	if (role && !strcmp(role, "agent"))
+		return true;
+	http_fail(r, ERR_FORBIDDEN, "only the agent or an admin can %s", what);
+	return false;
+}
+
 /* ---- replies --------------------------------------------------------- */
 
 /*

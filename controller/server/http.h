@@ -159,4 +159,9 @@ int http_fail(struct http_req *r, int code, const char *fmt, ...)
 /* True for an admin: a superuser, or a users record with role "admin". */
 bool http_is_admin(const struct http_req *r);
 
+/* True when the caller is the agent (a users record with role "agent") or
+ * an admin; otherwise replies 401 (a guest) or 403 ("only the agent or an
+ * admin can WHAT") and returns false. */
+bool http_agent_or_admin(struct http_req *r, const char *what);
+
 #endif

@@ -17,6 +17,7 @@
 #include "api_governance.h"
 #include "api_status.h"
 #include "api_backups.h"
+#include "api_push.h"
 /* END includes */
 
 const struct http_route http_routes[] = {
@@ -65,6 +66,9 @@ const struct http_route http_routes[] = {
 	/* backups (api_backups.c) */
 	{ "POST", "/api/v1/backups", api_backups_create, STREAM_NONE },
 	{ "GET", "/api/v1/backups", api_backups_list, STREAM_NONE },
+
+	/* push notifications (api_push.c) */
+	{ "POST", "/api/pocketcoder/push", api_push, STREAM_NONE },
 };
 
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);

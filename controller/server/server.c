@@ -75,6 +75,7 @@ void server_options_init(struct server_options *o)
 	o->bcrypt_cost = AUTH_BCRYPT_COST_DEFAULT;
 	ratelimit_config_init(&o->rate);
 	o->backup_keep = 7;
+	o->push.rate = PUSH_RATE_DEFAULT;
 }
 
 /* ---- the data directory lock ----------------------------------------- */
@@ -944,6 +945,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	eo.backup_every_ms = o->backup_every_ms;           /* engine */
 	eo.backup_keep = o->backup_keep;                   /* engine */
 	eo.manifests_applyset = srv.applyset;              /* engine */
+	eo.push = &o->push;                                /* engine */
 	rc = engine_new(&srv.engine, &eo, e);              /* engine */
 	if (!rc)                                           /* engine */
 		rc = engine_start(srv.engine, e);          /* engine */

@@ -52,6 +52,7 @@
 #include "auth.h"
 #include "err.h"
 #include "ratelimit.h"
+#include "reconciler.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -81,6 +82,9 @@ struct server_options {
 	int64_t backup_every_ms;     /* --backup-every; 0 = no scheduled
 	                              * backups (the default) */
 	int backup_keep;             /* --backup-keep, default 7 */
+	struct push_options push;    /* --push-relay, --push-relay-secret-file,
+	                              * --push-allow, --push-rate
+	                              * (reconciler.h) */
 };
 
 struct hub;
