@@ -225,6 +225,7 @@ int outbox_on_device(struct store_txn *t, const struct record *before,
 		     struct err *e)
 {
 	const char *tok = dstr(after, "push_token");
+	struct err le = ERR_INIT;
 	int rc;
 
 	(void)t;
@@ -234,12 +235,12 @@ int outbox_on_device(struct store_txn *t, const struct record *before,
 	if (before && !strcmp(dstr(before, "push_token"), tok) &&
 	    !strcmp(dstr(before, "push_service"), "unifiedpush"))
 		return 0;
-	rc = netguard_http_url(tok, e);
+	rc = netguard_http_url(tok, &le);
 	if (rc == ERR_INVALID)
 		return err_set_field(e, ERR_INVALID, "push_token",
 				     "push_token of a unifiedpush device must "
-				     "be an http(s) URL: %s", e->msg);
-	return rc;
+				     "be an http(s) URL: %s", le.msg);
+	return rc ? err_set(e, rc, "%s", le.msg) : 0;
 }
 
 /* ---- the push endpoint ------------------------------------------------------ */

@@ -9,8 +9,9 @@ first component:
   /hang/...      never answers (holds the connection 120 s)
   /redirect/...  302 to /ok/redirected
   /big/...       200 with a 100 MB body
-Usage: push_receiver.py PORTFILE LOG [HOST]; writes the port it listens on
-(port 0: one of the kernel's choosing) to PORTFILE once it listens.
+Usage: push_receiver.py PORTFILE LOG [HOST [PORT]]; writes the port it
+listens on (by default one of the kernel's choosing) to PORTFILE once it
+listens.
 """
 import json
 import sys
@@ -76,7 +77,9 @@ class Handler(BaseHTTPRequestHandler):
 if __name__ == "__main__":
     portfile, LOG = sys.argv[1], sys.argv[2]
     host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
-    srv = ThreadingHTTPServer((host, 0), Handler)
+    port = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    ThreadingHTTPServer.allow_reuse_address = True
+    srv = ThreadingHTTPServer((host, port), Handler)
     srv.daemon_threads = True
     with open(portfile + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
