@@ -83,7 +83,7 @@ static int add(struct store_txn *t, const struct event *ev, char *id_out,
 	cut(title, sizeof(title), ev->title);
 	cut(msg, sizeof(msg), ev->message);
 	/* json_pack copies every string. */
-	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "key", ev->key,
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", ev->key,
 			 "user", ev->user, "type", ev->type, "title", title,
 			 "message", msg, "chat", ev->chat, "source",
 			 ev->source);

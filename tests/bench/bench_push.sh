@@ -6,7 +6,8 @@
 # queue the events and the time until every delivery (USERS x 2) reached
 # the receiver; and the engine's latency for an unrelated record change
 # (an llm_keys PATCH until llm.env is renamed into place, measured by
-# bench_reconcile.c's http mode) before the storm and during it.
+# bench_reconcile.c's http mode, 50 changes 50 ms apart: about the
+# length of the storm) before the storm and during it.
 # Benchmarks report; they do not pass or fail on timing.
 set -euo pipefail
 : "${PCTL:?set PCTL to the pocketctl binary}"
@@ -14,7 +15,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$here/../.." && pwd)"
 . "$here/lib.sh"
 USERS="${BENCH_PUSH_USERS:-1000}"
-ROUNDS="${BENCH_PUSH_ROUNDS:-100}"
+ROUNDS="${BENCH_PUSH_ROUNDS:-50}"
 bench_init push
 RECV_PID=""
 trap 'kill "$RECV_PID" 2>/dev/null || true; bench_cleanup' EXIT

@@ -234,6 +234,8 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
 }
 
 @test "SIGKILL between commit and delivery delivers once after the restart" {
+  # enough attempts that the delivery is still open when the kill comes
+  SERVER_ENV+=(POCKETCTL_PUSH_ATTEMPTS=100)
   serve --push-allow 127.0.0.1/32
   # the receiver is down: the first attempts fail to connect
   kill "$RECV_PID"; wait "$RECV_PID" 2>/dev/null || true

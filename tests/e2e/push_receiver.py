@@ -79,6 +79,7 @@ if __name__ == "__main__":
     host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
     port = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     ThreadingHTTPServer.allow_reuse_address = True
+    ThreadingHTTPServer.request_queue_size = 1024
     srv = ThreadingHTTPServer((host, port), Handler)
     srv.daemon_threads = True
     with open(portfile + ".tmp", "w") as f:
