@@ -8,6 +8,7 @@
 #include "pushsend.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +246,8 @@ int pushsend_new(struct pushsend **out, const struct pushsend_opts *o,
 		 struct err *e)
 {
 	struct pushsend *ps = calloc(1, sizeof(*ps));
+	sigset_t all, old;
+	int rc;
 
 	*out = NULL;
 	if (!ps)
@@ -273,7 +276,13 @@ int pushsend_new(struct pushsend **out, const struct pushsend_opts *o,
 		return err_set(e, ERR_INTERNAL, "cannot make a curl multi "
 			       "handle");
 	}
-	if (pthread_create(&ps->thread, NULL, run, ps)) {
+	/* the thread takes no signal: the server's main thread waits for
+	 * them (server.c), whenever this is started */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&ps->thread, NULL, run, ps);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
 		pushsend_free(ps);
 		return err_set(e, ERR_INTERNAL, "cannot start the push thread");
 	}
@@ -283,7 +292,7 @@ int pushsend_new(struct pushsend **out, const struct pushsend_opts *o,
 }
 
 /* strdup that tells NULL apart from out of memory: NULL stays NULL. */
-static int dup(char **out, const char *s)
+static int copy(char **out, const char *s)
 {
 	*out = s ? strdup(s) : NULL;
 	return s && !*out ? -1 : 0;
@@ -303,7 +312,7 @@ int pushsend_submit(struct pushsend *ps, const struct pushsend_req *r,
 	snprintf(j->res.tag, sizeof(j->res.tag), "%s", r->tag);
 	snprintf(j->res.device, sizeof(j->res.device), "%s", r->device);
 	j->res.attempt = r->attempt;
-	if (dup(&j->url, r->url) || dup(&j->body, r->body ? r->body : ""))
+	if (copy(&j->url, r->url) || copy(&j->body, r->body ? r->body : ""))
 		goto nomem;
 	for (i = 0; r->headers && r->headers[i]; i++) {
 		h = curl_slist_append(j->hdrs, r->headers[i]);

@@ -98,9 +98,12 @@ static void header_value(char *out, size_t size, const char *in)
 
 	for (; *in && n + 1 < size && n < 255; in++)
 		out[n++] = iscntrl((unsigned char)*in) ? ' ' : *in;
+	/* cut before the sequence the cap split: back to its lead byte */
 	if (*in)
-		while (n && ((unsigned char)out[n] & 0xc0) == 0x80)
+		while (n && ((unsigned char)*in & 0xc0) == 0x80) {
 			n--;
+			in--;
+		}
 	out[n] = '\0';
 }
 
@@ -218,12 +221,10 @@ static void take_result(struct rctx *c, struct pstate *ps,
 		state = "deactivated";
 		snprintf(why, sizeof(why), "the endpoint answered %ld: the "
 			 "device was deactivated", res->code);
-		if (strcmp(jstr(t, "summary"), "yes"))
-			json_array_append_new(dev_writes, json_pack(
-				"{s:s, s:{s:b}, s:{s:s, s:s}}", "id",
-				res->device, "data", "is_active", 0, "status",
-				"deactivated", why, "deactivatedAt",
-				rctx_now(c)));
+		json_array_append_new(dev_writes, json_pack(
+			"{s:s, s:{s:b}, s:{s:s, s:s}}", "id", res->device,
+			"data", "is_active", 0, "status", "deactivated", why,
+			"deactivatedAt", rctx_now(c)));
 	} else if (res->code >= 400 && res->code < 500) {
 		state = "failed";
 		snprintf(why, sizeof(why), "the endpoint answered %ld (not "
