@@ -133,53 +133,53 @@ static bool became(const struct record *before, const struct record *after,
 	       (!before || strcmp(dstr(before, field), value));
 }
 
+/* Tell the owner of rec's chat: key "<type>:<id>", source
+ * "<collection>/<id>". A record without a chat (or owner) tells nobody. */
+static int to_chat_owner(struct store_txn *t, const struct record *rec,
+			 const char *type, const char *title, const char *msg,
+			 struct err *e)
+{
+	char user[ID_LEN + 1], key[KEY_MAX + 1], src[96];
+	struct event ev;
+	int rc;
+
+	rc = chat_owner(t, dstr(rec, "chat"), user, e);
+	if (rc || !*user)
+		return rc;
+	snprintf(key, sizeof(key), "%s:%s", type, rec->id);
+	snprintf(src, sizeof(src), "%s/%s", rec->collection, rec->id);
+	ev = (struct event){ key, user, type, title, msg, dstr(rec, "chat"),
+			     src };
+	return add(t, &ev, NULL, NULL, e);
+}
+
 int outbox_on_permission(struct store_txn *t, const struct record *before,
 			 struct record *after,
 			 const struct store_actor *actor, struct err *e)
 {
-	char user[ID_LEN + 1], key[KEY_MAX + 1], msg[OUTBOX_MESSAGE_MAX + 1],
-	     src[96];
-	struct event ev;
-	int rc;
+	char msg[OUTBOX_MESSAGE_MAX + 1];
 
 	(void)actor;
 	if (!after || !became(before, after, "status", "draft"))
 		return 0;
-	rc = chat_owner(t, dstr(after, "chat"), user, e);
-	if (rc || !*user)
-		return rc;
-	snprintf(key, sizeof(key), "permission:%s", after->id);
-	snprintf(src, sizeof(src), "permissions/%s", after->id);
 	if (*dstr(after, "message"))
 		snprintf(msg, sizeof(msg), "%s", dstr(after, "message"));
 	else
 		snprintf(msg, sizeof(msg), "The agent asks to use %.200s",
 			 dstr(after, "permission"));
-	ev = (struct event){ key, user, "permission", "Permission requested",
-			     msg, dstr(after, "chat"), src };
-	return add(t, &ev, NULL, NULL, e);
+	return to_chat_owner(t, after, "permission", "Permission requested",
+			     msg, e);
 }
 
 int outbox_on_question(struct store_txn *t, const struct record *before,
 		       struct record *after, const struct store_actor *actor,
 		       struct err *e)
 {
-	char user[ID_LEN + 1], key[KEY_MAX + 1], src[96];
-	struct event ev;
-	int rc;
-
 	(void)actor;
 	if (!after || !became(before, after, "status", "asked"))
 		return 0;
-	rc = chat_owner(t, dstr(after, "chat"), user, e);
-	if (rc || !*user)
-		return rc;
-	snprintf(key, sizeof(key), "question:%s", after->id);
-	snprintf(src, sizeof(src), "questions/%s", after->id);
-	ev = (struct event){ key, user, "question", "The agent has a question",
-			     dstr(after, "question"), dstr(after, "chat"),
-			     src };
-	return add(t, &ev, NULL, NULL, e);
+	return to_chat_owner(t, after, "question", "The agent has a question",
+			     dstr(after, "question"), e);
 }
 
 struct admins {

@@ -210,13 +210,14 @@ static void *run(void *arg)
 	struct pushsend *ps = arg;
 	struct CURLMsg *m;
 	struct job *j, **pp;
-	int still, left;
-	bool woke;
+	int64_t now, last_wake = 0;
+	int still, left, timeout;
+	bool got, owed = false;
 
 	while (!atomic_load(&ps->stop)) {
 		start_queued(ps);
 		curl_multi_perform(ps->multi, &still);
-		woke = false;
+		got = false;
 		while ((m = curl_multi_info_read(ps->multi, &left))) {
 			if (m->msg != CURLMSG_DONE)
 				continue;
@@ -231,13 +232,25 @@ static void *run(void *arg)
 					break;
 				}
 			job_done(ps, j, m->data.result);
-			woke = true;
+			got = true;
 		}
-		if (woke && ps->o.wake)
-			ps->o.wake(ps->o.wake_arg);
-		if (woke)
+		/* results wake the caller at once after a quiet spell, then
+		 * at most every PUSHSEND_WAKE_GAP_MS: a storm of answers
+		 * makes a few passes, not one each */
+		owed = owed || got;
+		now = util_monotonic_ms();
+		if (owed && now - last_wake >= PUSHSEND_WAKE_GAP_MS) {
+			if (ps->o.wake)
+				ps->o.wake(ps->o.wake_arg);
+			last_wake = now;
+			owed = false;
+		}
+		if (got)
 			continue;         /* slots freed: start more first */
-		curl_multi_poll(ps->multi, NULL, 0, 1000, NULL);
+		timeout = owed ? (int)(PUSHSEND_WAKE_GAP_MS - (now - last_wake)) :
+				 1000;
+		curl_multi_poll(ps->multi, NULL, 0, timeout > 0 ? timeout : 1,
+				NULL);
 	}
 	return NULL;
 }

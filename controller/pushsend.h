@@ -18,7 +18,8 @@
  *
  * THREAD SAFETY NOTES: submit, collect and inflight may be called from
  * any thread (one mutex guards the queues); the sending thread calls
- * opts.wake (from its own thread) after results arrive. pushsend_free()
+ * opts.wake (from its own thread) after results arrive: at once after a
+ * quiet spell, then at most every PUSHSEND_WAKE_GAP_MS. pushsend_free()
  * must not race with the others.
  */
 #ifndef POCKETCTL_PUSHSEND_H
@@ -35,6 +36,7 @@
 #define PUSHSEND_ERR_MAX 256
 #define PUSHSEND_BODY_CAP 65536      /* response body bytes read */
 #define PUSHSEND_HEADER_CAP 16384    /* response header bytes read */
+#define PUSHSEND_WAKE_GAP_MS 50      /* opts.wake at most this often */
 
 struct pushsend;
 

@@ -20,16 +20,7 @@ bench_init push
 RECV_PID=""
 trap 'kill "$RECV_PID" 2>/dev/null || true; bench_cleanup' EXIT
 
-B="${BENCH_RECONCILE:-}"
-if [ -z "$B" ]; then
-  objs=$(ls "$REPO"/build/rel/controller/*.o "$REPO"/build/rel/controller/*/*.o "$REPO"/build/rel/reconcilers/*.o 2>/dev/null | grep -v '/main\.o$' || true)
-  [ -n "$objs" ] || { echo "bench_push: build first (make), or set BENCH_RECONCILE" >&2; exit 2; }
-  PKGS="sqlite3 libcurl jansson yaml-0.1 libcrypto"
-  cc -std=c11 -D_GNU_SOURCE -O2 -I"$REPO/controller" -I"$REPO/reconcilers" \
-    $(pkg-config --cflags $PKGS) -o "$T/bench-reconcile" "$here/bench_reconcile.c" \
-    $objs $(pkg-config --libs $PKGS) -lcivetweb -lcrypt -lpthread -lm
-  B="$T/bench-reconcile"
-fi
+bench_reconcile_bin
 
 python3 "$REPO/tests/e2e/push_receiver.py" "$T/rport" "$T/received.jsonl" &
 RECV_PID=$!
