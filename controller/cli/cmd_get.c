@@ -134,19 +134,29 @@ static int print_items(const struct get_walk *w, bool one, struct err *e)
 {
 	struct buf yaml = BUF_INIT;
 	json_t *item;
+	bool state = false;
 	size_t i;
 	int rc = 0;
 
 	switch (w->output) {
 	case OUT_TABLE:
-		printf("%-32s %-15s %4s %8s  %s\n", "NAME", "ID", "GEN",
-		       "REVISION", "UPDATED");
+		/* a STATE column for kinds whose status says one (the
+		 * outbox's delivery outcome) */
 		json_array_foreach(w->items, i, item)
-			printf("%-32s %-15s %4lld %8lld  %s\n",
+			if (json_is_string(json_object_get(
+				    json_object_get(item, "status"), "state")))
+				state = true;
+		printf("%-32s %-15s %4s %8s  %s%s\n", "NAME", "ID", "GEN",
+		       "REVISION", state ? "UPDATED                   " :
+		       "UPDATED", state ? "STATE" : "");
+		json_array_foreach(w->items, i, item)
+			printf("%-32s %-15s %4lld %8lld  %-*s%s\n",
 			       cli_jstr(item, "name"), cli_jstr(item, "id"),
 			       (long long)jint(item, "generation"),
 			       (long long)jint(item, "revision"),
-			       cli_jstr(item, "updated"));
+			       state ? 26 : 0, cli_jstr(item, "updated"),
+			       state ? cli_jstr(json_object_get(item, "status"),
+						"state") : "");
 		break;
 	case OUT_JSON: {
 		json_t *v = one ? json_array_get(w->items, 0) : w->items;

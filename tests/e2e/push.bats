@@ -82,6 +82,9 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   wait_for 10 got /ok/alice
   wait_for 10 settled "permission:$PERM"
   [ "$(note_state "permission:$PERM")" = sent ]
+  # the table lists it with its outcome
+  pctl get Notification | head -1 | grep -q "STATE$"
+  pctl get Notification | grep "^permission:$PERM " | grep -q " sent$"
   line="$(jq -c 'select(.path == "/ok/alice")' "$RLOG")"
   [ "$(jq -r '.body | fromjson | .type' <<<"$line")" = permission ]
   [ "$(jq -r '.body | fromjson | .message' <<<"$line")" = "run make" ]
