@@ -340,3 +340,14 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   wait_for 75 got /ok/rate 3
   [ "$(jq -r 'select(.path == "/ok/rate") | .body | fromjson | .message' "$RLOG" | tail -1)" = "3 more notifications" ]
 }
+
+@test "bad push options: exit 2 naming the option or the file" {
+  run "$PCTL" serve --push-allow 10.0.0.0/33
+  [ "$status" = 2 ]; [[ "$output" == *"--push-allow"*"10.0.0.0/33"* ]]
+  run "$PCTL" serve --push-relay ftp://relay.example/
+  [ "$status" = 2 ]; [[ "$output" == *"--push-relay"* ]]
+  run "$PCTL" serve --push-rate many
+  [ "$status" = 2 ]; [[ "$output" == *"--push-rate"* ]]
+  run "$PCTL" serve --listen 127.0.0.1:0 --root "$T/root" --push-relay-secret-file "$T/missing.secret"
+  [ "$status" = 2 ]; [[ "$output" == *"$T/missing.secret"* ]]
+}
