@@ -8,8 +8,9 @@
  * devices - hands the requests to the sending thread (pushsend.h: curl
  * multi, the SSRF guard, timeouts, caps), and on later passes folds the
  * results in: 2xx sent; 404/410 deactivates the device with the reason;
- * another 4xx fails; 5xx, timeouts and network errors are retried with
- * capped exponential backoff and jitter. Every attempt is written into the
+ * another 4xx, or a redirect (never followed), fails; 5xx, timeouts and
+ * network errors are retried with capped exponential backoff and jitter.
+ * Every attempt is written into the
  * record's status (one transaction per pass for all records), so a
  * restart resumes where it stopped and never sends to a device twice
  * once its delivery was recorded; the reconciler's status counts them.
@@ -225,10 +226,11 @@ static void take_result(struct rctx *c, struct pstate *ps,
 			"{s:s, s:{s:b}, s:{s:s, s:s}}", "id", res->device,
 			"data", "is_active", 0, "status", "deactivated", why,
 			"deactivatedAt", rctx_now(c)));
-	} else if (res->code >= 400 && res->code < 500) {
+	} else if (res->code >= 300 && res->code < 500) {
 		state = "failed";
-		snprintf(why, sizeof(why), "the endpoint answered %ld (not "
-			 "retried)", res->code);
+		snprintf(why, sizeof(why), "the endpoint answered %ld (%snot "
+			 "retried)", res->code, res->code < 400 ?
+			 "a redirect, not followed and " : "");
 	} else if (attempts < ps->max_attempts) {
 		state = "retrying";
 		if (res->code)

@@ -231,6 +231,7 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   permission
   wait_for 20 settled "permission:$PERM"
   [ "$(received /ok/redirected)" = 0 ]
+  [ "$(received /redirect/x)" = 1 ]
   st="$(pctl get Notification "permission:$PERM" -o json | jq -c .status)"
   [ "$(jq -r '.devices[] | select(.code == 302) | .state' <<<"$st")" = failed ]
   jq -r '.devices[].error' <<<"$st" | grep -q "cut off"
