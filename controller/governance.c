@@ -25,6 +25,7 @@
 #include "cron.h"
 #include "chat_activity.h"
 #include "ledger.h"
+#include "outbox.h"
 #include "permeval.h"
 #include "sshkey.h"
 
@@ -193,6 +194,11 @@ const struct store_write_hook store_write_hooks[] = {
 	{ "chats", chat_activity_on_chat_write },
 	{ "messages", chat_activity_on_message_write },
 	{ "ssh_keys", sshkey_on_write },          /* sshkey.c */
+	/* the notification outbox (outbox.h), after the rules above */
+	{ "permissions", outbox_on_permission },
+	{ "questions", outbox_on_question },
+	{ "mcp_servers", outbox_on_mcp },
+	{ "devices", outbox_on_device },
 	{ NULL, NULL },
 };
 
@@ -363,11 +369,8 @@ int governance_permission_request(struct store *s, json_t *body,
 		rc = store_txn_put(t, &p, &rec, NULL, e);
 	if (rc)
 		goto out;
-	/*
-	 * A draft asks the human. The notification hook point is the row
-	 * itself: a notifications reconciler reads permissions in status
-	 * draft (level-triggered), so nothing more happens here.
-	 */
+	/* A draft asks the human: the outbox hook (outbox.h) queued its
+	 * notification in this transaction. */
 	rc = store_commit(t, e);
 	t = NULL;
 	if (rc)

@@ -61,6 +61,20 @@
 struct manifest_set;
 struct schema;
 
+/* serve's options of the push reconciler (rec_push.c). */
+#define PUSH_ALLOW_MAX 32
+struct push_options {
+	const char *relay;              /* --push-relay URL (else $PN_URL):
+	                                 * the FCM relay; NULL: none */
+	const char *relay_secret_file;  /* --push-relay-secret-file; NULL:
+	                                 * $PN_RELAY_SECRET, else no secret */
+	const char *allow[PUSH_ALLOW_MAX]; /* --push-allow CIDR blocks */
+	size_t nallow;
+	int rate;                       /* --push-rate: pushes per user a
+	                                 * minute; 0 = no limit */
+};
+#define PUSH_RATE_DEFAULT 30
+
 /* A pseudo-collection for `reads`: run this reconciler whenever another
  * reconciler wrote or deleted a file (e.g. a container that hashes its
  * input files). */
@@ -93,6 +107,8 @@ struct reconciler_env {
 	int64_t cron_grace_ms;      /* serve --cron-grace: how late a missed
 	                             * cron slot may still run once; 0: never */
 	const char *manifests_applyset; /* the set they apply as, or NULL */
+	const struct push_options *push; /* serve's push options (rec_push),
+	                                 * or NULL: the defaults */
 	/*
 	 * Ask for a pass of this reconciler soon, from any thread (its own
 	 * threads, a request thread): cheap and non-blocking (a flag and an
@@ -223,6 +239,21 @@ void *rctx_state(struct rctx *c);
  */
 int rctx_set_status(struct rctx *c, const char *collection, const char *id,
 		    const char *const *keys, json_t *fields, struct err *e);
+
+/*
+ * Change many records of collection (which must be in reads) in one
+ * transaction, as the server: items (borrowed) is an array of
+ * {"id", "status": {key: value}, "data": {field: value}, "delete": true}:
+ * "status" keys are merged into the record's status (a null value deletes
+ * the key; written only when it changes, and status-only changes never
+ * trigger a pass), "data" is a partial update of its fields (the write
+ * hooks run; it triggers the readers' passes as any change does),
+ * "delete" deletes it. A record deleted meanwhile is skipped. All or
+ * nothing: an error (ERR_INVALID, a write hook's refusal, ERR_DB,
+ * ERR_NOMEM) keeps none of it.
+ */
+int rctx_update(struct rctx *c, const char *collection, json_t *items,
+		struct err *e);
 
 /*
  * Provision the proposal files of directory dir into draft proposals

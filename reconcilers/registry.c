@@ -18,6 +18,7 @@ extern const struct reconciler rec_skills;           /* rec_skills.c */
 extern const struct reconciler rec_containers;       /* rec_containers.c */
 extern const struct reconciler rec_backups;          /* rec_backups.c */
 extern const struct reconciler rec_cron;             /* rec_cron.c */
+extern const struct reconciler rec_push;             /* rec_push.c */
 
 const struct reconciler *const reconcilers[] = {
 	&rec_manifests,          /* --manifests DIR --watch -> the store */
@@ -31,6 +32,7 @@ const struct reconciler *const reconcilers[] = {
 	&rec_containers,         /* containers + rendered files -> engine */
 	&rec_backups,            /* --backup-every -> DATA_DIR/backups/ */
 	&rec_cron,               /* cron_jobs -> messages when due */
+	&rec_push,               /* notifications -> phones (push) */
 };
 
 const size_t nreconcilers = sizeof(reconcilers) / sizeof(reconcilers[0]);

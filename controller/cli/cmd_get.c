@@ -145,6 +145,7 @@ static const struct {
 	const char *collection, *header, *status_key;
 } status_columns[] = {
 	{ "cron_jobs", "NEXT RUN", "nextRun" },   /* rec_cron.c */
+	{ "notifications", "STATE", "state" },    /* rec_push.c */
 };
 
 static const char *status_column(const struct get_walk *w, json_t *item)

@@ -34,7 +34,9 @@ static const struct cli_command commands[] = {
 	  "[--max-apply-body BYTES] [--token-ttl SECONDS] [--bcrypt-cost N] "
 	  "[--rate-limit GROUP=N/SECONDS]... "
 	  "[--backup-every DURATION [--backup-keep N]] [--cron-grace DURATION] "
-	  "[--secret-key FILE] [--observability-url URL]" },
+	  "[--secret-key FILE] [--observability-url URL] "
+	  "[--push-relay URL] [--push-relay-secret-file FILE] "
+	  "[--push-allow CIDR]... [--push-rate N]" },
 	{ "restart", cmd_restart, CLI_CONN, NULL, "restart NAME" },
 	{ "watch", cmd_watch, CLI_CONN | CLI_OUTPUT | CLI_O_TERSE, "text|json",
 	  "watch [KIND...] [--since REV] [-o text|json] [--show-secrets] [--token TOKEN]" },

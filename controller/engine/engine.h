@@ -55,6 +55,8 @@
 #include "protocol.h"
 #include "store/store.h"
 
+struct push_options;
+
 struct reconciler;
 
 #define ENGINE_RESYNC_MS ((int64_t)10 * 60 * 1000)  /* periodic full pass */
@@ -86,6 +88,9 @@ struct engine_options {
 	                                 * 0 = no catch-up */
 	const char *manifests_applyset; /* the apply set they apply as, with
 	                                 * prune; NULL or "": none */
+	const struct push_options *push; /* rec_push's options (reconciler.h);
+	                                 * borrowed, outlives the engine;
+	                                 * NULL = defaults */
 	int64_t resync_ms;              /* 0 = ENGINE_RESYNC_MS; < 0 = never */
 	int64_t backoff_min_ms;         /* 0 = 100 ms */
 	int64_t backoff_max_ms;         /* 0 = 60 s */

@@ -98,6 +98,7 @@ struct engine {
 	char *manifests_applyset;                       /* for env */
 	bool watch_manifests;
 	int64_t backup_every_ms;     /* for env */
+	const struct push_options *push; /* for env; borrowed */
 	int backup_keep;
 	int64_t cron_grace_ms;       /* for env */
 	int64_t resync_ms, debounce_ms;

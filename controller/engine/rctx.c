@@ -528,6 +528,84 @@ out:
 	return rc;
 }
 
+/* One item of rctx_update() in t. */
+static int update_one(struct rctx *c, struct store_txn *t,
+		      const char *collection, json_t *item, struct err *e)
+{
+	const char *id = json_string_value(json_object_get(item, "id"));
+	json_t *st = json_object_get(item, "status");     /* borrowed */
+	json_t *data = json_object_get(item, "data");     /* borrowed */
+	json_t *merged = NULL, *v;
+	struct record r;
+	const char *k;
+	int rc;
+
+	if (!id)
+		return err_set(e, ERR_INVALID, "reconciler '%s': an update of "
+			       "'%s' without an id", c->rs->name, collection);
+	if (json_is_true(json_object_get(item, "delete"))) {
+		rc = store_txn_delete(t, collection, id, 0, e);
+		if (rc == ERR_NOT_FOUND)
+			err_clear(e);
+		return rc == ERR_NOT_FOUND ? 0 : rc;
+	}
+	record_init(&r);
+	rc = store_txn_get(t, collection, id, &r, e);
+	if (rc == ERR_NOT_FOUND) {
+		err_clear(e);
+		return 0;
+	}
+	if (!rc && json_is_object(data))
+		/* json_incref: store_txn_patch() steals its data */
+		rc = store_txn_patch(t, &r, json_incref(data), e);
+	if (!rc && json_is_object(st)) {
+		merged = json_is_object(r.status) ? json_deep_copy(r.status) :
+						    json_object();
+		if (!merged)
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+		json_object_foreach(st, k, v) {
+			if (rc)
+				break;
+			if (json_is_null(v))
+				json_object_del(merged, k);
+			else
+				json_object_set(merged, k, v);  /* borrowed */
+		}
+		if (!rc && !json_equal(merged, r.status))
+			rc = store_txn_set_status(t, collection, id, merged, e);
+	}
+	json_decref(merged);
+	record_release(&r);
+	return rc;
+}
+
+int rctx_update(struct rctx *c, const char *collection, json_t *items,
+		struct err *e)
+{
+	struct store_txn *t = NULL;
+	json_t *item;
+	size_t i;
+	int rc;
+
+	if (!eng_reads_has(c->rs->r, collection))
+		return err_set(e, ERR_INVALID,
+			       "reconciler '%s' writes '%s' without declaring it",
+			       c->rs->name, collection);
+	if (!json_array_size(items))
+		return 0;
+	rc = store_begin(c->en->store, &t, e);
+	json_array_foreach(items, i, item) {
+		if (rc)
+			break;
+		rc = update_one(c, t, collection, item, e);
+	}
+	if (!rc)
+		rc = store_commit(t, e);
+	else
+		store_abort(t);
+	return rc;
+}
+
 int rctx_provision(struct rctx *c, const char *dir, json_t **report,
 		   struct err *e)
 {

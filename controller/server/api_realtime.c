@@ -34,6 +34,7 @@
 #include "hub.h"
 #include "pbjson.h"
 #include "pick.h"
+#include "presence.h"
 #include "rules.h"
 #include "server.h"
 #include "sse.h"
@@ -135,7 +136,22 @@ struct rt_client {
 	const struct schema *schema;
 	signed char *verdicts;            /* see stream_visible(); forgotten when
 	                                   * auth changes */
+	char present[ID_LEN + 1];         /* the user counted present for this
+	                                   * client (presence.h), "" for none */
 };
+
+/* Count the client's bound user as present, and only them (its previous
+ * user leaves). Called with the client lock held, or on release. */
+static void rt_presence(struct rt_client *c)
+{
+	const char *want = c->auth.kind == CALLER_USER ? c->auth.id : "";
+
+	if (!strcmp(want, c->present))
+		return;
+	presence_leave(c->present);
+	presence_enter(want);
+	snprintf(c->present, sizeof(c->present), "%s", want);
+}
 
 static void subs_free(struct rt_sub *subs, size_t n)
 {
@@ -189,6 +205,7 @@ static void rt_refresh_auth(struct rt_client *c, struct hub_entry *en)
 	if (!strcmp(en->action, "delete")) {
 		json_decref(c->auth.record);
 		memset(&c->auth, 0, sizeof(c->auth));
+		rt_presence(c);
 		return;
 	}
 	text = hub_entry_cache(en, SLOT_AUTH, fmt_auth, NULL, &n);
@@ -329,6 +346,7 @@ static void client_free(struct rt_client *c)
 {
 	if (!c)
 		return;
+	presence_leave(c->present);
 	subs_free(c->subs, c->nsubs);
 	json_decref(c->auth.record);
 	free(c->verdicts);
@@ -592,6 +610,7 @@ static int rt_apply(void *ptr, void *arg)
 	c->nsubs = set->nsubs;
 	c->auth = set->auth;
 	c->since = set->since;
+	rt_presence(c);
 	stream_verdicts_forget(c->verdicts, c->schema);
 	set->subs = subs;
 	set->nsubs = n;

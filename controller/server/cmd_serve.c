@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "netguard.h"
 #include "server.h"
 
 /* Parse a whole decimal number in [min, max]. */
@@ -105,6 +106,7 @@ static const struct num_opt num_opts[] = {
 	{ "--max-conns-per-ip", 0, 65536 },
 	{ "--header-timeout", 1, 3600 },
 	{ "--body-timeout", 1, 86400 },
+	{ "--push-rate", 0, 100000 },
 };
 
 #define NNUM (sizeof(num_opts) / sizeof(num_opts[0]))
@@ -121,7 +123,8 @@ static void set_num(struct server_options *o, size_t which, long v)
 	case 6: o->backup_keep = (int)v; break;
 	case 7: o->max_conns_per_ip = (int)v; break;
 	case 8: o->header_timeout_ms = (int64_t)v * 1000; break;
-	default: o->body_timeout_ms = (int64_t)v * 1000; break;
+	case 9: o->body_timeout_ms = (int64_t)v * 1000; break;
+	default: o->push.rate = (int)v; break;
 	}
 }
 
@@ -146,6 +149,9 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	v = getenv("POCKETCTL_SECRET_KEY_FILE");
 	if (v && *v)
 		o.secret_key_file = v;
+	v = getenv("PN_URL");   /* the original's relay variable */
+	if (v && *v)
+		o.push.relay = v;
 	for (i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 
@@ -178,6 +184,25 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			if (*v && ratelimit_config_parse(&o.rate, v, &e))
 				return cli_usage("serve", "--rate-limit: %s",
 						 e.msg);
+		} else if (take(argc, argv, &i, "--push-relay", &v)) {
+			o.push.relay = v;
+			if (*v && netguard_http_url(v, &e))
+				return cli_usage("serve", "--push-relay: %s",
+						 e.msg);
+		} else if (take(argc, argv, &i, "--push-relay-secret-file",
+				&v)) {
+			o.push.relay_secret_file = v;
+		} else if (take(argc, argv, &i, "--push-allow", &v)) {
+			struct netguard_cidr cidr;
+
+			if (*v && netguard_cidr_parse(v, &cidr, &e))
+				return cli_usage("serve", "--push-allow: %s",
+						 e.msg);
+			if (*v && o.push.nallow == PUSH_ALLOW_MAX)
+				return cli_usage("serve", "--push-allow: at most %d blocks",
+						 PUSH_ALLOW_MAX);
+			if (*v)
+				o.push.allow[o.push.nallow++] = v;
 		} else if (take(argc, argv, &i, "--backup-every", &v)) {
 			if (*v && parse_duration(v, &o.backup_every_ms))
 				return cli_usage("serve",

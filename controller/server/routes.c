@@ -22,6 +22,7 @@
 #include "api_sshkeys.h"
 #include "api_files.h"
 #include "api_proxy.h"
+#include "api_push.h"
 /* END includes */
 
 const struct http_route http_routes[] = {
@@ -88,6 +89,8 @@ const struct http_route http_routes[] = {
 
 	/* the terminal's key sync (api_sshkeys.c) */
 	{ "GET", "/api/pocketcoder/ssh_keys", api_sshkeys_list, STREAM_NONE },
+	/* push notifications (api_push.c) */
+	{ "POST", "/api/pocketcoder/push", api_push, STREAM_NONE },
 };
 
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);

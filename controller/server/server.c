@@ -82,6 +82,7 @@ void server_options_init(struct server_options *o)
 	ratelimit_config_init(&o->rate);
 	o->backup_keep = 7;
 	o->cron_grace_ms = 3600 * 1000;
+	o->push.rate = PUSH_RATE_DEFAULT;
 }
 
 /* ---- the data directory lock ----------------------------------------- */
@@ -1081,6 +1082,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	eo.backup_keep = o->backup_keep;                   /* engine */
 	eo.cron_grace_ms = o->cron_grace_ms;               /* engine */
 	eo.manifests_applyset = srv.applyset;              /* engine */
+	eo.push = &o->push;                                /* engine */
 	rc = engine_new(&srv.engine, &eo, e);              /* engine */
 	if (!rc)                                           /* engine */
 		rc = engine_start(srv.engine, e);          /* engine */

@@ -52,6 +52,7 @@
 #include "auth.h"
 #include "err.h"
 #include "ratelimit.h"
+#include "reconciler.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -93,6 +94,9 @@ struct server_options {
 	const char *observability_url; /* --observability-url: the upstream
 	                              * of the observability proxy
 	                              * (api_proxy.h); NULL = none (503) */
+	struct push_options push;    /* --push-relay, --push-relay-secret-file,
+	                              * --push-allow, --push-rate
+	                              * (reconciler.h) */
 };
 
 struct hub;

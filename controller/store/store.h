@@ -295,8 +295,9 @@ struct store_write_hook {
 
 /*
  * The write hooks, registered at link time: one table, defined by the core
- * (governance.c), ended by an entry whose collection is NULL. At most one
- * hook per collection.
+ * (governance.c), ended by an entry whose collection is NULL. A collection
+ * may have several: they run in table order, each handed the record as the
+ * one before left it, and the first non-zero return ends the put.
  */
 extern const struct store_write_hook store_write_hooks[];
 

@@ -534,19 +534,21 @@ out:
 	return rc;
 }
 
-static store_write_hook_fn hook_for(const char *collection)
+/* The first hook of collection in store_write_hooks[] at or after *h
+ * (advanced past it), or NULL when there is no other. */
+static store_write_hook_fn hook_next(const char *collection,
+				     const struct store_write_hook **h)
 {
-	const struct store_write_hook *h;
-
-	for (h = store_write_hooks; h->collection; h++)
-		if (!strcmp(h->collection, collection))
-			return h->fn;
+	for (; (*h)->collection; (*h)++)
+		if (!strcmp((*h)->collection, collection))
+			return ((*h)++)->fn;
 	return NULL;
 }
 
 int store_txn_put(struct store_txn *t, const struct store_put *p,
 		  struct record *out, enum store_action *act, struct err *e)
 {
+	const struct store_write_hook *h = store_write_hooks;
 	store_write_hook_fn hook;
 	struct record before, after;
 	struct err le = ERR_INIT;
@@ -554,7 +556,7 @@ int store_txn_put(struct store_txn *t, const struct store_put *p,
 	int rc;
 
 	hook = t && p && p->collection && !t->in_hook ?
-	       hook_for(p->collection) : NULL;
+	       hook_next(p->collection, &h) : NULL;
 	if (!hook && !(p && p->check))
 		return put_one(t, p, out, act, NULL, e);
 	record_init(&before);
@@ -568,13 +570,16 @@ int store_txn_put(struct store_txn *t, const struct store_put *p,
 		goto out;
 	if (p->check)
 		rc = p->check(t, &after, p->check_arg, &le);
-	if (!rc && hook && !(a == STORE_UNCHANGED && t->actor.declares)) {
+	/* every hook of the collection, in table order, each seeing the
+	 * record as the ones before it left it */
+	while (!rc && hook && !(a == STORE_UNCHANGED && t->actor.declares)) {
 		t->in_hook = true;
 		t->amend_rev = a != STORE_UNCHANGED ? after.revision : 0;
 		rc = hook(t, before.name ? &before : NULL, &after, &t->actor,
 			  &le);
 		t->amend_rev = 0;
 		t->in_hook = false;
+		hook = hook_next(p->collection, &h);
 	}
 	if (rc) {
 		rc = poison(t, rc, &le, e);

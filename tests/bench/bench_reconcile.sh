@@ -10,12 +10,13 @@
 # The filler records are healthchecks and llm_providers, which no file
 # reconciler reads: per-change cost must depend on the change, not on the
 # store's size. The timing helper is tests/bench/bench_reconcile.c; `make
-# bench` passes it as $BENCH_RECONCILE, otherwise it is built here from the
-# release objects in build/rel.
+# bench` passes it as $BENCH_RECONCILE, otherwise lib.sh's
+# bench_reconcile_bin builds it from the release objects in build/rel.
 set -euo pipefail
 : "${PCTL:?set PCTL to the pocketctl binary}"
 here="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$here/../.." && pwd)"
+. "$here/lib.sh"
 SIZES="${BENCH_SIZES:-1000 100000}"
 ROUNDS="${BENCH_ROUNDS:-300}"
 IDLE_S="${BENCH_IDLE_S:-10}"
@@ -27,16 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-B="${BENCH_RECONCILE:-}"
-if [ -z "$B" ]; then
-  objs=$(ls "$REPO"/build/rel/controller/*.o "$REPO"/build/rel/controller/*/*.o "$REPO"/build/rel/reconcilers/*.o 2>/dev/null | grep -v '/main\.o$' || true)
-  [ -n "$objs" ] || { echo "bench_reconcile: build first (make), or set BENCH_RECONCILE" >&2; exit 2; }
-  PKGS="sqlite3 libcurl jansson yaml-0.1 libcrypto"
-  cc -std=c11 -D_GNU_SOURCE -O2 -I"$REPO/controller" -I"$REPO/reconcilers" \
-    $(pkg-config --cflags $PKGS) -o "$T/bench-reconcile" "$here/bench_reconcile.c" \
-    $objs $(pkg-config --libs $PKGS) -lcivetweb -lcrypt -lpthread -lm
-  B="$T/bench-reconcile"
-fi
+bench_reconcile_bin
 
 # N filler records as manifests, half Healthcheck, half LlmProvider.
 filler() {

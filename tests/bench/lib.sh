@@ -5,6 +5,9 @@
 #                          loopback port with --root $T/root and OPTS, its
 #                          log in $T/server.log; sets PORT, URL, SRV_PID and
 #                          returns once /healthz answers
+#   bench_reconcile_bin    the timing helper bench_reconcile.c into $B
+#                          ($BENCH_RECONCILE when set, as `make bench`
+#                          passes it; else built from build/rel into $T)
 # PCTL must name the pocketctl binary.
 
 bench_cleanup() {
@@ -35,4 +38,18 @@ bench_serve() {
   cat "$T/server.log" >&2
   echo "bench: the server did not start" >&2
   exit 1
+}
+
+bench_reconcile_bin() {
+  local here repo objs pkgs="sqlite3 libcurl jansson yaml-0.1 libcrypto"
+  B="${BENCH_RECONCILE:-}"
+  [ -z "$B" ] || return 0
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  repo="$(cd "$here/../.." && pwd)"
+  objs=$(ls "$repo"/build/rel/controller/*.o "$repo"/build/rel/controller/*/*.o "$repo"/build/rel/reconcilers/*.o 2>/dev/null | grep -v '/main\.o$' || true)
+  [ -n "$objs" ] || { echo "bench: build first (make), or set BENCH_RECONCILE" >&2; exit 2; }
+  cc -std=c11 -D_GNU_SOURCE -O2 -I"$repo/controller" -I"$repo/reconcilers" \
+    $(pkg-config --cflags $pkgs) -o "$T/bench-reconcile" "$here/bench_reconcile.c" \
+    $objs $(pkg-config --libs $pkgs) -lcivetweb -lcrypt -lpthread -lm
+  B="$T/bench-reconcile"
 }

@@ -46,6 +46,7 @@ static const struct {
 	{ "notification_rules", "NotificationRule" },
 	{ "cron_jobs", "CronJob" },
 	{ "containers", "Container" },
+	{ "notifications", "Notification" },
 	{ "reconcile_status", "ReconcileStatus" },
 };
 
@@ -167,7 +168,8 @@ Test(schema, default_name_fields)
 {
 	static const char *const named[] = {
 		"ai_prompts", "ai_models", "ai_agents", "mcp_servers",
-		"proposals", "healthchecks", "containers", "reconcile_status",
+		"proposals", "healthchecks", "containers", "notifications",
+		"reconcile_status",
 	};
 	struct schema *s = tl_schema();
 	const struct collection *c;
