@@ -241,14 +241,15 @@ static int report(struct problems *pb, const struct manifest_doc *d,
 	char path[ERR_FIELD_MAX];
 	int line, col;
 
-	manifest_doc_locate(d, field && *field ? field : NULL, key, &line,
-			    &col);
 	if (field && *field) {
+		manifest_doc_locate(d, field, key, &line, &col);
 		snprintf(path, sizeof(path), "spec.%.*s",
 			 (int)sizeof(path) - 6, field);
 		snprintf(e->field, sizeof(e->field), "%s", path);
 		err_prefix(e, "%s:%d:%d: %s: ", d->file, line, col, path);
-	} else {
+	} else {   /* the document as a whole */
+		line = d->line;
+		col = d->column;
 		err_prefix(e, "%s:%d:%d: ", d->file, line, col);
 	}
 	if (err_list_add(pb->errs, e, d->file, line, col))

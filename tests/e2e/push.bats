@@ -71,7 +71,7 @@ got() { [ "$(received "$1")" -ge "${2:-1}" ]; }
 
 # note_state KEY: the state of notification KEY.
 note_state() {
-  pctl get Notification "$1" -o json | jq -r '.status.state // "none"'
+  pctl get Notification "$1" -o record | jq -r '.status.state // "none"'
 }
 settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != delivering ]; }
 
@@ -103,7 +103,7 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   [ "$code" = 200 ]
   sleep 1
   [ "$(received /ok/alice)" = 1 ]
-  [ "$(pctl get Notification -o json | jq length)" = 1 ]
+  [ "$(pctl get Notification -o record | jq length)" = 1 ]
   # the reconciler's status counts it
   su_api GET /api/v1/status
   [ "$(jq -r '.reconcilers[] | select(.name == "push") | .deliveries.sent' <<<"$BODY")" = 1 ]
@@ -121,7 +121,7 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   permission
   wait_for 10 settled "permission:$PERM"
   [ "$(note_state "permission:$PERM")" = suppressed ]
-  pctl get Notification "permission:$PERM" -o json | jq -r .status.reason | grep -q presence
+  pctl get Notification "permission:$PERM" -o record | jq -r .status.reason | grep -q presence
   [ "$(received /ok/present)" = 0 ]
   kill "$SSE"; wait "$SSE" 2>/dev/null || true
   # gone: the next one is pushed (the server sees the hang-up)
@@ -144,7 +144,7 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   permission
   wait_for 10 settled "permission:$PERM"
   [ "$(note_state "permission:$PERM")" = suppressed ]
-  pctl get Notification "permission:$PERM" -o json | jq -r .status.reason | grep -q rule
+  pctl get Notification "permission:$PERM" -o record | jq -r .status.reason | grep -q rule
   # a non-boolean value means enabled
   api POST /api/pocketcoder/push "${TOK_OF[poco]}" \
     "{\"user_id\":\"$ALICE\",\"type\":\"task_complete\",\"title\":\"Task Complete\",\"message\":\"Your coding task has finished\",\"chat\":\"$CHAT\",\"key\":\"t1\"}"
@@ -165,14 +165,14 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   [ "$(received /fail/2/x)" = 3 ]
   [ "$(received /gone/x)" = 1 ]
   [ "$(received /bad/x)" = 1 ]
-  st="$(pctl get Notification "permission:$PERM" -o json | jq -c .status)"
+  st="$(pctl get Notification "permission:$PERM" -o record | jq -c .status)"
   [ "$(jq -r .state <<<"$st")" = partial ]
   [ "$(jq -r '.devices[] | select(.state == "sent") | .attempts' <<<"$st")" = 3 ]
   [ "$(jq -r '[.attempts[] | select(.outcome == "retrying")] | length' <<<"$st")" = 2 ]
   [ "$(jq -r '.devices[] | select(.state == "failed") | .code' <<<"$st")" = 400 ]
   api GET "/api/collections/devices/records/$GONE" "${TOK_OF[alice]}"
   [ "$(jq -r .is_active <<<"$body")" = false ]
-  pctl get Device "$GONE" -o json | jq -r .status.deactivated | grep -q 410
+  pctl get Device "$GONE" -o record | jq -r .status.deactivated | grep -q 410
   # a deactivated device gets nothing more
   permission
   wait_for 20 settled "permission:$PERM"
@@ -190,9 +190,9 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   wait_for 10 got /hang/x
   t1="$(jq -r 'select(.path == "/ok/fast") | .t' "$RLOG")"
   awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 1.0) }'
-  key="$(pctl get Notification -o json | jq -r '.[0].name')"
-  wait_for 30 pctl get Notification "$key" -o json
-  wait_for 30 sh -c "'$PCTL' get Notification '$key' -o json | jq -e '.status.attempts[] | select(.error | test(\"[Tt]imeout|timed out\"))' >/dev/null"
+  key="$(pctl get Notification -o record | jq -r '.[0].name')"
+  wait_for 30 pctl get Notification "$key" -o record
+  wait_for 30 sh -c "'$PCTL' get Notification '$key' -o record | jq -e '.status.attempts[] | select(.error | test(\"[Tt]imeout|timed out\"))' >/dev/null"
 }
 
 @test "127.0.0.1 without the allow-list, 169.254.169.254 and a name resolving to loopback are never contacted" {
@@ -204,7 +204,7 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   device mapped unifiedpush "http://[::ffff:127.0.0.1]:$RPORT/ok/mapped"
   permission
   wait_for 20 settled "permission:$PERM"
-  st="$(pctl get Notification "permission:$PERM" -o json | jq -c .status)"
+  st="$(pctl get Notification "permission:$PERM" -o record | jq -c .status)"
   [ "$(jq -r .state <<<"$st")" = failed ]
   [ "$(jq -r '[.devices[] | select(.state == "refused")] | length' <<<"$st")" = 5 ]
   jq -r '.devices[].error' <<<"$st" | grep -q "169.254.169.254 is link-local"
@@ -232,7 +232,7 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   wait_for 20 settled "permission:$PERM"
   [ "$(received /ok/redirected)" = 0 ]
   [ "$(received /redirect/x)" = 1 ]
-  st="$(pctl get Notification "permission:$PERM" -o json | jq -c .status)"
+  st="$(pctl get Notification "permission:$PERM" -o record | jq -c .status)"
   [ "$(jq -r '.devices[] | select(.code == 302) | .state' <<<"$st")" = failed ]
   jq -r '.devices[].error' <<<"$st" | grep -q "cut off"
 }
@@ -245,7 +245,7 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   kill "$RECV_PID"; wait "$RECV_PID" 2>/dev/null || true
   device phone unifiedpush "$RURL/ok/crash"
   permission
-  wait_for 10 sh -c "'$PCTL' get Notification 'permission:$PERM' -o json | jq -e '.status.attempts | length > 0' >/dev/null"
+  wait_for 10 sh -c "'$PCTL' get Notification 'permission:$PERM' -o record | jq -e '.status.attempts | length > 0' >/dev/null"
   stop_server KILL
   # back on the same port: the device's URL names it
   python3 "$BATS_TEST_DIRNAME/push_receiver.py" "$T/rport2" "$RLOG" 127.0.0.1 "$RPORT" &
@@ -284,7 +284,7 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   start_server
   permission
   wait_for 10 settled "permission:$PERM"
-  pctl get Notification "permission:$PERM" -o json | jq -r '.status.devices[0].error' | grep -q "no FCM relay"
+  pctl get Notification "permission:$PERM" -o record | jq -r '.status.devices[0].error' | grep -q "no FCM relay"
 }
 
 @test "the push endpoint: agent or admin only, user_id and type required, unknown user 400, key idempotent" {
@@ -310,7 +310,7 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
   # users cannot write the outbox through the records API
   api POST /api/collections/notifications/records "${TOK_OF[alice]}" "{\"key\":\"x\",\"user\":\"$ALICE\",\"type\":\"x\"}"
   [ "$code" = 403 ] || [ "$code" = 400 ] || [ "$code" = 405 ]
-  [ "$(pctl get Notification -o json | jq length)" = 1 ]
+  [ "$(pctl get Notification -o record | jq length)" = 1 ]
 }
 
 @test "a question and an mcp request notify; over the rate limit the rest is coalesced into one push" {
@@ -334,7 +334,7 @@ settled() { local s; s="$(note_state "$1")"; [ "$s" != none ] && [ "$s" != deliv
     [ "$code" = 200 ]
   done
   wait_for 10 got /ok/rate 2
-  wait_for 10 sh -c "'$PCTL' get Notification -o json | jq -e '[.[] | select(.status.state == \"coalesced\")] | length == 3' >/dev/null"
+  wait_for 10 sh -c "'$PCTL' get Notification -o record | jq -e '[.[] | select(.status.state == \"coalesced\")] | length == 3' >/dev/null"
   sleep 0.5
   [ "$(received /ok/rate)" = 2 ]
   # the window frees after a minute: then one summary
