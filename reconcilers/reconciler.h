@@ -154,6 +154,22 @@ extern const size_t nreconcilers;
 int rctx_records(struct rctx *c, const char *collection, json_t **out,
 		 struct err *e);
 
+/*
+ * The records of collection (which must be in the reconciler's `reads`)
+ * that relation field `field` of the records in from names (a record id,
+ * or an array of ids), each once, in (created, id) order: the prompts of
+ * the agents, say, read by id rather than the whole collection. Ids that
+ * name no record are skipped. The array is borrowed: valid until
+ * reconcile() returns. A reconciler that reads a collection only this way
+ * in a good pass is woken by a change of that collection only when the
+ * change is of a record it asked for (found or not); the changes that make
+ * another record matter (an agent naming it) are of the collections it
+ * lists, and wake it. Returns 0, ERR_INVALID (an undeclared collection),
+ * ERR_DB or ERR_NOMEM.
+ */
+int rctx_related(struct rctx *c, json_t *from, const char *field,
+		 const char *collection, json_t **out, struct err *e);
+
 /* The configured path of key (any reconciler's, "llm_env"), or NULL when
  * that file is turned off (or no reconciler declares key). Borrowed;
  * valid during the pass. */
