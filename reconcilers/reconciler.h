@@ -199,6 +199,17 @@ int rctx_write(struct rctx *c, const char *path, const struct buf *data,
 	       mode_t mode, bool *written, struct err *e);
 
 /*
+ * Open the directory dir for reading (fd, the caller closes it) the way
+ * rctx_write() reaches files: walked from the root without following a
+ * symbolic link (util.h, fs_open_dir_beneath()), never created. Work
+ * below it with the *at() calls on that fd, so a directory swapped for a
+ * link meanwhile cannot send them elsewhere. Returns the fd, or
+ * ERR_NOT_FOUND when dir (or a directory on the way) is missing, ERR_IO
+ * naming a symbolic link or a non-directory in the way, ERR_NOMEM.
+ */
+int rctx_open_dir(struct rctx *c, const char *dir, struct err *e);
+
+/*
  * Read the file at path into out (appending; at most BUF_DEFAULT_CAP):
  * for read-patch-write artifacts. *exists is false (and out untouched) when
  * there is no file. Anything else that is not a regular file, and read

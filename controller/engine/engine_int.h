@@ -35,6 +35,9 @@ enum {
 	W_GIT_DIR = 4,           /* that tree's git dir (HEAD) */
 	W_GIT_REFS = 8,          /* its refs/heads */
 	W_INPUT = 16,            /* an input directory (rctx_watch_dir) */
+	W_PATH = 32,             /* a directory on the way from the root to
+	                          * owned files (a rename or a symlink there
+	                          * redirects the path) */
 };
 
 struct watch {

@@ -485,6 +485,11 @@ static int64_t unsettled_ms(struct rctx *c, const char *path,
 	return age >= 0 && age < RCTX_SETTLE_MS ? age : -1;
 }
 
+int rctx_open_dir(struct rctx *c, const char *dir, struct err *e)
+{
+	return fs_open_dir_beneath(c->en->paths.root, dir, false, e);
+}
+
 int rctx_read(struct rctx *c, const char *path, struct buf *out,
 	      bool *exists, struct err *e)
 {
