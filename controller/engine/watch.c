@@ -180,8 +180,11 @@ void eng_watch_artifacts(struct engine *en, struct rstate *rs)
 		free(copy);
 		/* A change between the write and this watch (the directory
 		 * swapped, the file edited) sends no event: look once now
-		 * (a failed artifact is retried by its backoff instead). */
-		if (a->sha[0] && !a->error && !eng_art_intact(en, a))
+		 * (a failed artifact, or a reconciler whose last pass failed,
+		 * is retried by its backoff instead: enqueued now it would
+		 * run again at once, for ever). */
+		if (a->sha[0] && !a->error && rs->failures == 0 &&
+		    !eng_art_intact(en, a))
 			workq_add(en->q, rs->name, util_monotonic_ms());
 	}
 }
