@@ -5,8 +5,9 @@
  * A reconciler declares the collections it reads and the path keys it
  * owns (with their defaults under --root); the engine runs it (on its own
  * thread, never on a request thread) whenever a record of one of those
- * collections changes, when a file it owns drifts, at start-up and on
- * every periodic resync. reconcile() reads the CURRENT store through its
+ * collections changes (of a collection it read only with rctx_related():
+ * one of the records it read), when a file it owns drifts, at start-up
+ * and on every periodic resync. reconcile() reads the CURRENT store through its
  * context (level-triggered: it is never told what changed), renders the
  * desired bytes and hands every file to rctx_write(), which writes only
  * when the bytes (or the mode) on disk differ, atomically. Running it twice

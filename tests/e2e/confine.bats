@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Rendered files cannot leave --root: a symlinked directory on the way to
-# a rendered file (planted before start, or swapped in while the server
-# runs; the running case is not covered here yet) is refused with a Degraded condition naming the link, and nothing
+# a rendered file (planted before start; swapped in while the server runs
+# is confine_live.bats) is refused with a Degraded condition naming the link, and nothing
 # is written where it points; paths.yaml entries that leave the root are
 # refused with their position unless allow_outside_root: true says so.
 #
