@@ -11,25 +11,11 @@
 # and server (port 0).
 
 load helpers
+load confine
 
 setup() {
-  e2e_setup confine-live
-  export POCKETCTL_BACKOFF_MAX_MS=400
+  confine_setup confine-live
   unset POCKETCTL_RESYNC_MS
-  R="$T/root"
-  OC="$R/workspace/.opencode"
-  OUT="$T/outside"
-  mkdir -p "$OUT"
-  SERVER_LOG_APPEND=1
-}
-
-cond_is() { [ "$(condition "$1" "$2")" = "$3" ]; }
-
-# degraded_naming NAME PATH: NAME is Degraded, its message naming PATH as
-# the symbolic link refused.
-degraded_naming() {
-  cond_is "$1" Degraded True &&
-    [[ "$(condition "$1" Degraded message)" == *"'$2' is a symbolic link"* ]]
 }
 
 # exchange A B: swap the two names atomically (renameat2 RENAME_EXCHANGE).
@@ -98,13 +84,13 @@ YAML
   agent Second
   su_api POST /api/v1/reconcile '{}'
   sleep 1
-  [ -z "$(find "$OUT" -mindepth 1 -print -quit)" ]
+  outside_empty
   [ -L "$OC/agents" ]
   # the link goes: rendered in a real directory again, Ready
   rm "$OC/agents"
   wait_for 5 has "$OC/agents/poco.md" Second
   wait_for 5 cond_is agent-bundles Degraded False
-  [ -z "$(find "$OUT" -mindepth 1 -print -quit)" ]
+  outside_empty
 }
 
 @test "agents/ exchanged with a symlink (renameat2 RENAME_EXCHANGE): detected at once, nothing written outside" {
@@ -118,7 +104,7 @@ YAML
   agent Second
   su_api POST /api/v1/reconcile '{}'
   sleep 1
-  [ -z "$(find "$OUT" -mindepth 1 -print -quit)" ]
+  outside_empty
   # the real directory, now under the other name, is not written either
   has "$OC/agents.link/poco.md" First
 }
@@ -133,7 +119,7 @@ YAML
   mcp mcp/github:2
   su_api POST /api/v1/reconcile '{}'
   sleep 1
-  [ -z "$(find "$OUT" -mindepth 1 -print -quit)" ]
+  outside_empty
   ! grep -rqs live-secret "$OUT"
 }
 
@@ -169,5 +155,5 @@ YAML
   wait_for 5 degraded_naming skills "$OC/skills"
   su_api POST /api/v1/reconcile '{}'
   sleep 1
-  [ -z "$(find "$OUT" -mindepth 1 -print -quit)" ]
+  outside_empty
 }
