@@ -165,7 +165,7 @@ out:
 void eng_watch_artifacts(struct engine *en, struct rstate *rs)
 {
 	struct artifact *a;
-	char *copy;
+	char *copy, *dir;
 	size_t i;
 
 	for (i = 0; i < rs->narts; i++) {
@@ -175,8 +175,9 @@ void eng_watch_artifacts(struct engine *en, struct rstate *rs)
 		copy = strdup(a->path);
 		if (!copy)
 			return;
-		watch_path_to(en, dirname(copy));
-		a->wd = eng_watch_add_beneath(en, copy, W_FILES);
+		dir = dirname(copy);
+		watch_path_to(en, dir);
+		a->wd = eng_watch_add_beneath(en, dir, W_FILES);
 		free(copy);
 		/* A change between the write and this watch (the directory
 		 * swapped, the file edited) sends no event: look once now
