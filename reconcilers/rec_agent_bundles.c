@@ -1,6 +1,7 @@
 /*
  * rec_agent_bundles.c - one OpenCode agent-markdown file per ai_agents
- * record, agents_dir/<name>.md, rendered by render_agent_bundle(). A name
+ * record, agents_dir/<name>.md, rendered by render_agent_bundle() from the
+ * agent and the prompt and model it names (read by id). A name
  * that cannot be a file name (render_agent_name_ok) is skipped with a
  * warning. Bundles of agents that no longer exist are deleted by the
  * engine's garbage collection (they were artifacts of an earlier pass and
@@ -47,10 +48,12 @@ static int reconcile(struct rctx *c, struct err *e)
 	if (!dir)
 		return 0;
 	rc = rctx_records(c, "ai_agents", &agents, e);
+	/* Only the prompts and models the agents name (by id). */
 	if (!rc)
-		rc = rctx_records(c, "ai_prompts", &prompts, e);
+		rc = rctx_related(c, agents, "prompt", "ai_prompts", &prompts,
+				  e);
 	if (!rc)
-		rc = rctx_records(c, "ai_models", &models, e);
+		rc = rctx_related(c, agents, "model", "ai_models", &models, e);
 	if (rc)
 		return rc;
 	json_array_foreach(agents, i, rec) {

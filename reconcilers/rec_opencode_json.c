@@ -2,7 +2,8 @@
  * rec_opencode_json.c - the opencode.json reconciler: read the file, patch
  * the keys pocketctl owns with render_opencode_json() (permission blocks
  * from tool_permissions, agent entries from ai_agents / ai_prompts /
- * ai_models), write it back only when the bytes changed. A file that is
+ * ai_models: only the prompts and models the agents name), write it back
+ * only when the bytes changed. A file that is
  * not valid JSON is left untouched and the pass fails with its parse
  * position (Degraded, retried; fixing the file by hand triggers a pass).
  */
@@ -33,10 +34,13 @@ static int reconcile(struct rctx *c, struct err *e)
 	rc = rctx_records(c, "tool_permissions", &perms, e);
 	if (!rc)
 		rc = rctx_records(c, "ai_agents", &agents, e);
+	/* Only the prompts and models the agents name: thousands of other
+	 * prompts are neither read nor a reason to run. */
 	if (!rc)
-		rc = rctx_records(c, "ai_prompts", &prompts, e);
+		rc = rctx_related(c, agents, "prompt", "ai_prompts", &prompts,
+				  e);
 	if (!rc)
-		rc = rctx_records(c, "ai_models", &models, e);
+		rc = rctx_related(c, agents, "model", "ai_models", &models, e);
 	if (!rc)
 		rc = rctx_read(c, path, &cur, &exists, e);
 	if (rc == ERR_UNAVAILABLE) {

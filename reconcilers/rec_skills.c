@@ -13,9 +13,13 @@
  * (ledger_name_ok: no '/', no "..", nothing that could leave the skills
  * directory) is skipped with a warning. Skills no longer rendered are
  * deleted by the engine's garbage collection; their then empty
- * directories are removed on a later pass.
+ * directories are removed on a later pass, through a directory fd of the
+ * skills directory reached without following links, as every rendered
+ * file is.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -108,23 +112,41 @@ static int latest_by_name(json_t *sops, json_t *latest, json_t *warnings)
 	return 0;
 }
 
-/* Remove the empty directories of skills that are no longer rendered. */
-static void remove_stale_dirs(const char *dir, json_t *latest)
+/*
+ * Remove the empty directories of skills that are no longer rendered,
+ * relative to the skills directory opened confined (rctx_open_dir()):
+ * unlinkat(AT_REMOVEDIR) removes only an empty directory and never
+ * follows a link. A missing skills directory is fine; one that cannot be
+ * reached without following a link is the pass's error, naming it.
+ */
+static int remove_stale_dirs(struct rctx *c, const char *dir, json_t *latest,
+			     struct err *e)
 {
 	struct dirent *de;
-	char *sub;
-	DIR *d = opendir(dir);
+	DIR *d = NULL;
+	int dfd;
 
-	while (d && (de = readdir(d)) != NULL) {
+	dfd = rctx_open_dir(c, dir, e);
+	if (dfd == ERR_NOT_FOUND) {
+		err_clear(e);
+		return 0;
+	}
+	if (dfd < 0)
+		return dfd;
+	d = fdopendir(dfd);       /* owns dfd from here on */
+	if (!d) {
+		close(dfd);
+		return err_set(e, ERR_IO, "cannot read directory '%s': %s",
+			       dir, strerror(errno));
+	}
+	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || json_object_get(latest, de->d_name))
 			continue;
-		sub = path_join(dir, de->d_name);
-		if (sub)
-			(void)rmdir(sub);   /* only ever removes an empty one */
-		free(sub);
+		/* only ever removes an empty directory */
+		(void)unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
 	}
-	if (d)
-		closedir(d);
+	closedir(d);
+	return 0;
 }
 
 static int reconcile(struct rctx *c, struct err *e)
@@ -171,7 +193,9 @@ static int reconcile(struct rctx *c, struct err *e)
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	remove_stale_dirs(dir, latest);
+	rc = remove_stale_dirs(c, dir, latest, e);
+	if (rc)
+		goto out;
 	json_object_foreach(latest, name, rec) {
 		sub = path_join(dir, name);
 		path = sub ? path_join(sub, SKILL_FILE) : NULL;

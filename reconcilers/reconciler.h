@@ -5,8 +5,9 @@
  * A reconciler declares the collections it reads and the path keys it
  * owns (with their defaults under --root); the engine runs it (on its own
  * thread, never on a request thread) whenever a record of one of those
- * collections changes, when a file it owns drifts, at start-up and on
- * every periodic resync. reconcile() reads the CURRENT store through its
+ * collections changes (of a collection it read only with rctx_related():
+ * one of the records it read), when a file it owns drifts, at start-up
+ * and on every periodic resync. reconcile() reads the CURRENT store through its
  * context (level-triggered: it is never told what changed), renders the
  * desired bytes and hands every file to rctx_write(), which writes only
  * when the bytes (or the mode) on disk differ, atomically. Running it twice
@@ -176,6 +177,22 @@ extern const size_t nreconcilers;
 int rctx_records(struct rctx *c, const char *collection, json_t **out,
 		 struct err *e);
 
+/*
+ * The records of collection (which must be in the reconciler's `reads`)
+ * that relation field `field` of the records in from names (a record id,
+ * or an array of ids), each once, in (created, id) order: the prompts of
+ * the agents, say, read by id rather than the whole collection. Ids that
+ * name no record are skipped. The array is borrowed: valid until
+ * reconcile() returns. A reconciler that reads a collection only this way
+ * in a good pass is woken by a change of that collection only when the
+ * change is of a record it asked for (found or not); the changes that make
+ * another record matter (an agent naming it) are of the collections it
+ * lists, and wake it. Returns 0, ERR_INVALID (an undeclared collection),
+ * ERR_DB or ERR_NOMEM.
+ */
+int rctx_related(struct rctx *c, json_t *from, const char *field,
+		 const char *collection, json_t **out, struct err *e);
+
 /* The configured path of key (any reconciler's, "llm_env"), or NULL when
  * that file is turned off (or no reconciler declares key). Borrowed;
  * valid during the pass. */
@@ -203,6 +220,17 @@ const char *rctx_now(struct rctx *c);
  */
 int rctx_write(struct rctx *c, const char *path, const struct buf *data,
 	       mode_t mode, bool *written, struct err *e);
+
+/*
+ * Open the directory dir for reading (fd, the caller closes it) the way
+ * rctx_write() reaches files: walked from the root without following a
+ * symbolic link (util.h, fs_open_dir_beneath()), never created. Work
+ * below it with the *at() calls on that fd, so a directory swapped for a
+ * link meanwhile cannot send them elsewhere. Returns the fd, or
+ * ERR_NOT_FOUND when dir (or a directory on the way) is missing, ERR_IO
+ * naming a symbolic link or a non-directory in the way, ERR_NOMEM.
+ */
+int rctx_open_dir(struct rctx *c, const char *dir, struct err *e);
 
 /*
  * Read the file at path into out (appending; at most BUF_DEFAULT_CAP):

@@ -98,6 +98,21 @@ struct changes_walk {
 	int n;
 };
 
+/*
+ * Does change c (of a collection rs reads) wake rs? Yes, unless its last
+ * good pass read that collection only by id (rs->deps) and c is of
+ * another record: a prompt no agent names changes no rendered byte. The
+ * change that makes such a record matter (an agent naming it) is of a
+ * collection the reconciler lists, and wakes it.
+ */
+static bool change_matters(const struct rstate *rs,
+			   const struct store_change *c)
+{
+	json_t *ids = json_object_get(rs->deps, c->collection);
+
+	return !ids || json_object_get(ids, c->id) != NULL;
+}
+
 static int on_change(const struct store_change *c, void *arg)
 {
 	struct changes_walk *w = arg;
@@ -112,6 +127,8 @@ static int on_change(const struct store_change *c, void *arg)
 		if (!eng_reads_has(en->rs[i].r, c->collection))
 			continue;
 		en->rs[i].data_rev = c->revision;
+		if (!change_matters(&en->rs[i], c))
+			continue;
 		workq_add(en->q, en->rs[i].name, util_monotonic_ms());
 	}
 	return 0;
@@ -289,6 +306,7 @@ static void rstate_release(struct rstate *rs)
 	json_decref(rs->warnings);
 	json_decref(rs->extra);
 	json_decref(rs->written);
+	json_decref(rs->deps);
 	free(rs->last_error);
 	free(rs->git_dir);
 }

@@ -35,6 +35,9 @@ enum {
 	W_GIT_DIR = 4,           /* that tree's git dir (HEAD) */
 	W_GIT_REFS = 8,          /* its refs/heads */
 	W_INPUT = 16,            /* an input directory (rctx_watch_dir) */
+	W_PATH = 32,             /* a directory on the way from the root to
+	                          * owned files (a rename or a symlink there
+	                          * redirects the path) */
 };
 
 struct watch {
@@ -84,6 +87,11 @@ struct rstate {
 	int failures;
 	char next_retry[TIME_LEN + 1];
 	int64_t data_rev;             /* newest relevant data change seen */
+	json_t *deps;                 /* collection -> {id: ...}: the only
+	                               * records of that collection whose
+	                               * changes wake it (the ids its last good
+	                               * pass read with rctx_related()); NULL
+	                               * or a collection not in it: any */
 	int64_t observed_rev;         /* data_rev when the last good pass began */
 	uint64_t passes, writes;
 	int64_t last_ms;

@@ -202,6 +202,9 @@ struct rctx {
 	struct engine *en;
 	struct rstate *rs;
 	json_t *cache;           /* collection -> array of records */
+	json_t *related;         /* rctx_related(): collection -> {id: record
+	                          * or null when missing} */
+	json_t *keep;            /* the arrays rctx_related() handed out */
 	json_t *warnings;
 	json_t *drift;           /* events of this pass */
 	char now[TIME_LEN + 1];
@@ -253,6 +256,138 @@ int rctx_records(struct rctx *c, const char *collection, json_t **out,
 		return err_set(e, ERR_NOMEM, "out of memory");
 	*out = arr;                /* borrowed from the cache */
 	return 0;
+}
+
+/* (created, id) order, as store_list() gives a collection. */
+static int cmp_created_id(const void *pa, const void *pb)
+{
+	json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	const char *ca = json_string_value(json_object_get(a, "created"));
+	const char *cb = json_string_value(json_object_get(b, "created"));
+	int d = strcmp(ca ? ca : "", cb ? cb : "");
+
+	if (d)
+		return d;
+	ca = json_string_value(json_object_get(a, "id"));
+	cb = json_string_value(json_object_get(b, "id"));
+	return strcmp(ca ? ca : "", cb ? cb : "");
+}
+
+/* The record id of collection, read once per pass and kept in ids (a miss
+ * as null): borrowed from there, NULL when there is none. */
+static int related_get(struct rctx *c, json_t *ids, const char *collection,
+		       const char *id, json_t **out, struct err *e)
+{
+	struct record r;
+	json_t *j;
+	int rc;
+
+	*out = NULL;
+	j = json_object_get(ids, id);
+	if (j) {
+		*out = json_is_object(j) ? j : NULL;
+		return 0;
+	}
+	record_init(&r);
+	rc = store_get(c->en->store, collection, id, &r, e);
+	if (rc == ERR_NOT_FOUND) {
+		err_clear(e);
+		record_release(&r);
+		return json_object_set_new(ids, id, json_null()) ?
+		       err_set(e, ERR_NOMEM, "out of memory") : 0;
+	}
+	if (rc) {
+		record_release(&r);
+		return rc;
+	}
+	j = record_to_json(&r);
+	record_release(&r);
+	/* j stolen by ids, even when this fails. */
+	if (!j || json_object_set_new(ids, id, j))
+		return err_set(e, ERR_NOMEM, "out of memory");
+	*out = j;
+	return 0;
+}
+
+/* Append rec (borrowed) to the vector *v of *n unless it is there. */
+static int vec_add_once(json_t ***v, size_t *n, size_t *alloc, json_t *rec)
+{
+	json_t **nv;
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if ((*v)[i] == rec)
+			return 0;
+	if (*n == *alloc) {
+		nv = realloc(*v, (*alloc ? *alloc * 2 : 8) * sizeof(*nv));
+		if (!nv)
+			return ERR_NOMEM;
+		*v = nv;
+		*alloc = *alloc ? *alloc * 2 : 8;
+	}
+	(*v)[(*n)++] = rec;
+	return 0;
+}
+
+int rctx_related(struct rctx *c, json_t *from, const char *field,
+		 const char *collection, json_t **out, struct err *e)
+{
+	json_t *arr = NULL, *ids, *rec, *v, *one, *target, **vec = NULL;
+	size_t i, k, n, nvec = 0, avec = 0;
+	int rc = 0;
+
+	*out = NULL;
+	if (!eng_reads_has(c->rs->r, collection))
+		return err_set(e, ERR_INVALID,
+			       "reconciler '%s' reads '%s' without declaring it",
+			       c->rs->name, collection);
+	/* The collection is in c->related even when from names nothing: it
+	 * was read by id only (no record of it matters to this pass). */
+	ids = json_object_get(c->related, collection);
+	if (!ids) {
+		ids = json_object();
+		/* ids stolen by c->related, even when this fails. */
+		if (!ids || json_object_set_new(c->related, collection, ids))
+			return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	json_array_foreach(from, i, rec) {
+		v = json_object_get(json_object_get(rec, "data"), field);
+		n = json_is_array(v) ? json_array_size(v) : 1;
+		for (k = 0; k < n; k++) {
+			one = json_is_array(v) ? json_array_get(v, k) : v;
+			if (!json_is_string(one) || !json_string_length(one))
+				continue;
+			rc = related_get(c, ids, collection,
+					 json_string_value(one), &target, e);
+			if (rc)
+				goto out;
+			if (target && vec_add_once(&vec, &nvec, &avec, target)) {
+				rc = err_set(e, ERR_NOMEM, "out of memory");
+				goto out;
+			}
+		}
+	}
+	if (nvec > 1)
+		qsort(vec, nvec, sizeof(*vec), cmp_created_id);
+	arr = json_array();
+	for (i = 0; arr && i < nvec; i++)
+		if (json_array_append(arr, vec[i]))   /* shared */
+			break;
+	if (!arr || i < nvec) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* arr stolen by c->keep, even when this fails. */
+	rc = json_array_append_new(c->keep, arr);
+	if (!rc)
+		*out = arr;        /* borrowed from c->keep */
+	arr = NULL;
+	if (rc)
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+out:
+	json_decref(arr);
+	free(vec);
+	return rc;
 }
 
 void *rctx_state(struct rctx *c)
@@ -349,6 +484,11 @@ static int64_t unsettled_ms(struct rctx *c, const char *path,
 	age = ((int64_t)now.tv_sec - st->st_mtim.tv_sec) * 1000 +
 	      (now.tv_nsec - st->st_mtim.tv_nsec) / 1000000;
 	return age >= 0 && age < RCTX_SETTLE_MS ? age : -1;
+}
+
+int rctx_open_dir(struct rctx *c, const char *dir, struct err *e)
+{
+	return fs_open_dir_beneath(c->en->paths.root, dir, false, e);
 }
 
 int rctx_read(struct rctx *c, const char *path, struct buf *out,
@@ -831,6 +971,56 @@ static void trigger_files(struct engine *en, const struct rstate *self)
 			workq_add(en->q, en->rs[i].name, util_monotonic_ms());
 }
 
+/* eng_collect_observed() for the records rctx_related() read. */
+static void collect_observed_related(const struct rstate *rs,
+				     json_t *related, json_t *todo)
+{
+	json_t *by = json_object(), *ids, *rec, *arr;
+	const char *coll, *id;
+
+	json_object_foreach(related, coll, ids) {
+		arr = json_array();
+		json_object_foreach(ids, id, rec)
+			if (arr && json_is_object(rec))
+				json_array_append(arr, rec);    /* shared */
+		if (by && arr)
+			json_object_set_new(by, coll, arr);     /* stolen */
+		else
+			json_decref(arr);
+	}
+	if (by)
+		eng_collect_observed(rs, by, todo);
+	json_decref(by);
+}
+
+/*
+ * What the next change of a record must touch to wake rs (change_matters()
+ * in engine.c): after a good pass, for each collection it read
+ * only by id (rctx_related(), never rctx_records()), the ids it read, found
+ * or not; after a failed one, nothing (every change wakes it).
+ */
+static void set_deps(struct rstate *rs, json_t *related, json_t *cache)
+{
+	json_t *deps = NULL, *ids;
+	const char *coll;
+
+	json_decref(rs->deps);
+	rs->deps = NULL;
+	if (!related || !json_object_size(related))
+		return;
+	deps = json_object();
+	json_object_foreach(related, coll, ids) {
+		if (json_object_get(cache, coll))
+			continue;   /* listed too: every change matters */
+		/* ids shared: the pass's snapshot is not changed after this */
+		if (!deps || json_object_set(deps, coll, ids)) {
+			json_decref(deps);
+			return;     /* out of memory: wake on every change */
+		}
+	}
+	rs->deps = deps;
+}
+
 void eng_run_pass(struct engine *en, struct rstate *rs)
 {
 	struct rctx c;
@@ -846,11 +1036,14 @@ void eng_run_pass(struct engine *en, struct rstate *rs)
 	c.rs = rs;
 	c.requeue_ms = -1;
 	c.cache = json_object();
+	c.related = json_object();
+	c.keep = json_array();
 	c.warnings = json_array();
 	c.drift = json_array();
 	c.conds = json_array();
 	util_now(c.now);
-	if (!c.cache || !c.warnings || !c.drift || !c.conds) {
+	if (!c.cache || !c.related || !c.keep || !c.warnings || !c.drift ||
+	    !c.conds) {
 		rc = err_set(&e, ERR_NOMEM, "out of memory");
 		goto done;
 	}
@@ -893,7 +1086,10 @@ done:
 		todo = json_array();
 		if (todo)
 			eng_collect_observed(rs, c.cache, todo);
+		if (todo)
+			collect_observed_related(rs, c.related, todo);
 	}
+	set_deps(rs, rc ? NULL : c.related, c.cache);
 	json_array_foreach(c.drift, i, ev)
 		json_array_append(rs->events, ev);
 	eng_trim_events(rs->events);
@@ -904,6 +1100,8 @@ done:
 	rs->last_ms = util_monotonic_ms() - t0;
 	json_decref(todo);
 	json_decref(c.cache);
+	json_decref(c.related);
+	json_decref(c.keep);
 	json_decref(c.warnings);
 	json_decref(c.drift);
 	json_decref(c.conds);

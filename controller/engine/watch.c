@@ -124,12 +124,48 @@ static void watch_forget(struct engine *en, int wd)
 	}
 }
 
-/* Watch the directory of every artifact that has no watch yet; one that
- * changed before its watch was in place is enqueued. */
+/*
+ * Watch every directory from the root down to the parent of dir (W_PATH):
+ * the watch of dir itself follows its inode, so a directory above it
+ * renamed, deleted or swapped for a symlink would send it nothing. A path
+ * outside the root (allow_outside_root) is the operator's: not watched.
+ */
+static void watch_path_to(struct engine *en, const char *dir)
+{
+	const char *root = en->paths.root;
+	size_t rl = strlen(root), i;
+	char *cur;
+
+	while (rl > 1 && root[rl - 1] == '/')
+		rl--;
+	if (strncmp(dir, root, rl) || dir[rl] != '/')
+		return;
+	cur = strdup(dir);
+	if (!cur)
+		return;
+	cur[rl] = '\0';
+	if (eng_watch_add(en, cur, W_PATH) < 0)
+		goto out;
+	cur[rl] = '/';
+	for (i = rl + 1; cur[i]; i++) {
+		if (cur[i] != '/')
+			continue;
+		cur[i] = '\0';
+		if (eng_watch_add_beneath(en, cur, W_PATH) < 0)
+			goto out;  /* a link or a gap: nothing below is watched */
+		cur[i] = '/';
+	}
+out:
+	free(cur);
+}
+
+/* Watch the directory of every artifact that has no watch yet, and the
+ * directories on its way from the root; one that changed before its
+ * watch was in place is enqueued. */
 void eng_watch_artifacts(struct engine *en, struct rstate *rs)
 {
 	struct artifact *a;
-	char *copy;
+	char *copy, *dir;
 	size_t i;
 
 	for (i = 0; i < rs->narts; i++) {
@@ -139,12 +175,17 @@ void eng_watch_artifacts(struct engine *en, struct rstate *rs)
 		copy = strdup(a->path);
 		if (!copy)
 			return;
-		a->wd = eng_watch_add_beneath(en, dirname(copy), W_FILES);
+		dir = dirname(copy);
+		watch_path_to(en, dir);
+		a->wd = eng_watch_add_beneath(en, dir, W_FILES);
 		free(copy);
 		/* A change between the write and this watch (the directory
 		 * swapped, the file edited) sends no event: look once now
-		 * (a failed artifact is retried by its backoff instead). */
-		if (a->sha[0] && !a->error && !eng_art_intact(en, a))
+		 * (a failed artifact, or a reconciler whose last pass failed,
+		 * is retried by its backoff instead: enqueued now it would
+		 * run again at once, for ever). */
+		if (a->sha[0] && !a->error && rs->failures == 0 &&
+		    !eng_art_intact(en, a))
 			workq_add(en->q, rs->name, util_monotonic_ms());
 	}
 }
@@ -290,7 +331,61 @@ char *eng_git_dir_of(const char *dir)
 
 /* ---- inotify ------------------------------------------------------------ */
 
-static void handle_event(struct engine *en, const struct inotify_event *ev)
+/* Drop the watch wd (it follows an inode that left the path). */
+static void watch_drop(struct engine *en, int wd)
+{
+	inotify_rm_watch(en->ifd, wd);
+	watch_forget(en, wd);
+}
+
+/*
+ * An event in a directory on the way to owned files (W_PATH): when it
+ * moved or went away itself, or an entry on the way below it was created,
+ * deleted or renamed (a directory swapped for a symlink, with
+ * renameat2(RENAME_EXCHANGE) too), every owned file below is looked at
+ * (check_suspects()) and the watches below are dropped, to be added again
+ * on the path as it is now (confined: not through a link). Events of
+ * other entries (the agent's own files in its workspace) cost nothing.
+ * Returns true when watches were dropped.
+ */
+static bool path_event(struct engine *en, const struct watch *w,
+		       const struct inotify_event *ev, bool self)
+{
+	char *prefix = NULL;
+	struct artifact *a;
+	size_t i, j, pl;
+	bool dropped = false;
+	int wd = w->wd;
+
+	if (!self && !(ev->len && (ev->mask & (IN_CREATE | IN_DELETE |
+					       IN_MOVED_FROM | IN_MOVED_TO))))
+		return false;
+	if (asprintf(&prefix, "%s/%s%s", w->dir, self ? "" : ev->name,
+		     self ? "" : "/") < 0)
+		return false;
+	pl = strlen(prefix);
+	for (i = 0; i < en->nrs; i++) {
+		for (j = 0; j < en->rs[i].narts; j++) {
+			a = &en->rs[i].arts[j];
+			if (strncmp(a->path, prefix, pl))
+				continue;
+			a->suspect = true;
+			if (a->wd >= 0) {
+				watch_drop(en, a->wd);
+				dropped = true;
+			}
+		}
+	}
+	free(prefix);
+	if (self && eng_watch_by_wd(en, wd)) {
+		watch_drop(en, wd);
+		dropped = true;
+	}
+	return dropped;
+}
+
+/* Returns true when watches were dropped (to be added again). */
+static bool handle_event(struct engine *en, const struct inotify_event *ev)
 {
 	const char *name = ev->len ? ev->name : "";
 	bool self = ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED);
@@ -303,11 +398,11 @@ static void handle_event(struct engine *en, const struct inotify_event *ev)
 		eng_log("inotify queue overflow: full pass");
 		eng_enqueue_all(en, false);
 		eng_debounce_sources(en);
-		return;
+		return false;
 	}
 	w = eng_watch_by_wd(en, ev->wd);
 	if (!w)
-		return;
+		return false;
 	flags = w->flags;
 	if (flags & W_FILES) {
 		for (i = 0; i < en->nrs; i++) {
@@ -330,15 +425,21 @@ static void handle_event(struct engine *en, const struct inotify_event *ev)
 		eng_debounce(en, w->input);
 	if (ev->mask & IN_IGNORED) {
 		watch_forget(en, ev->wd);
-	} else if ((flags & W_FILES) && (ev->mask & IN_MOVE_SELF)) {
+		return false;
+	}
+	if ((flags & W_PATH) && path_event(en, w, ev, self))
+		return true;
+	if ((flags & W_FILES) && (ev->mask & IN_MOVE_SELF) &&
+	    eng_watch_by_wd(en, ev->wd)) {
 		/* A watch follows its directory's inode: renamed away (a
 		 * directory swapped for another, or for a symlink), it would
 		 * keep reporting on the old one and never on the path we
 		 * render into. Dropped here, it is added again on the path
-		 * (confined) after the next pass. */
-		inotify_rm_watch(en->ifd, ev->wd);
-		watch_forget(en, ev->wd);
+		 * (confined). */
+		watch_drop(en, ev->wd);
+		return true;
 	}
+	return false;
 }
 
 /* Files inotify flagged: enqueue the owner of any that is no longer what
@@ -366,6 +467,8 @@ void eng_read_inotify(struct engine *en)
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
 	ssize_t n;
+	bool dropped = false;
+	size_t i;
 	char *p;
 
 	if (en->ifd < 0)
@@ -379,8 +482,13 @@ void eng_read_inotify(struct engine *en)
 		for (p = buf; p < buf + n;
 		     p += sizeof(struct inotify_event) + ev->len) {
 			ev = (const struct inotify_event *)(void *)p;
-			handle_event(en, ev);
+			if (handle_event(en, ev))
+				dropped = true;
 		}
 	}
 	check_suspects(en);
+	/* Watches dropped with the path they followed: again on the path as
+	 * it is now, at once (an artifact found changed is enqueued). */
+	for (i = 0; dropped && i < en->nrs; i++)
+		eng_watch_artifacts(en, &en->rs[i]);
 }

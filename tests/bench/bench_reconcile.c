@@ -16,6 +16,13 @@
  *       group-commit fsync and the reply) and how many renames landed
  *       before the reply did.
  *
+ *   bench-reconcile toolperm DATA_DIR ROOT N
+ *       As inproc, for opencode.json: N times changes the pattern of one
+ *       tool_permissions record of the agent poco (applied beforehand),
+ *       commit -> opencode.json renamed holding the new pattern. Run over
+ *       stores with few and with many ai_prompts rows no agent names, it
+ *       shows whether the reconciler's cost depends on them.
+ *
  * Output: one line "p50 X ms  p99 Y ms  max Z ms  mean M ms  (n=N)".
  * Exit status 2 on errors. Not part of the unit tests; `make bench` builds
  * it against the library objects.
@@ -170,7 +177,89 @@ static int put(struct store *s, const char *coll, const char *id,
 	return rc;
 }
 
-static int inproc(const char *data_dir, const char *root, int n)
+/* What the in-process rounds change, and where it must show up. */
+struct bench_case {
+	const char *label;
+	const char *collection;      /* of the record the rounds change */
+	const char *file;            /* below ROOT */
+	/* Create what the rounds change (its id into id); 0 or an error. */
+	int (*setup)(struct store *s, char id[ID_LEN + 1]);
+	/* The change of round i: the data patch, and what file must hold. */
+	json_t *(*change)(int i, char *needle, size_t n);
+};
+
+static int llm_setup(struct store *s, char key[ID_LEN + 1])
+{
+	char user[ID_LEN + 1], val[32], email[64];
+	json_t *d;
+	int rc;
+
+	snprintf(val, sizeof(val), "bench-%ld", (long)getpid());
+	snprintf(email, sizeof(email), "%s@example.com", val);
+	d = json_pack("{s:s, s:s}", "email", email, "password", "unused-hash");
+	rc = put(s, "users", NULL, d, user);
+	json_decref(d);
+	if (rc)
+		return rc;
+	d = json_pack("{s:s, s:s, s:{s:s}}", "provider_id", val, "user",
+		      user, "env_vars", "BENCH", "start");
+	rc = put(s, "llm_keys", NULL, d, key);
+	json_decref(d);
+	return rc;
+}
+
+static json_t *llm_change(int i, char *needle, size_t n)
+{
+	char val[32];
+
+	snprintf(val, sizeof(val), "v%d", i + 100);
+	snprintf(needle, n, "BENCH='%s'", val);
+	return json_pack("{s:{s:s}}", "env_vars", "BENCH", val);
+}
+
+static int perm_setup(struct store *s, char id[ID_LEN + 1])
+{
+	struct record agent;
+	struct err e = ERR_INIT;
+	json_t *d;
+	int rc;
+
+	record_init(&agent);
+	rc = store_get_by_name(s, "ai_agents", "poco", &agent, &e);
+	if (rc) {
+		fprintf(stderr, "bench: no agent poco: %s\n", e.msg);
+		return rc;
+	}
+	d = json_pack("{s:s, s:s, s:s, s:s}", "agent", agent.id, "tool",
+		      "bash", "pattern", "bench-start *", "action", "allow");
+	rc = put(s, "tool_permissions", NULL, d, id);
+	json_decref(d);
+	record_release(&agent);
+	return rc;
+}
+
+static json_t *perm_change(int i, char *needle, size_t n)
+{
+	char val[48];
+
+	snprintf(val, sizeof(val), "bench-v%d *", i + 100);
+	snprintf(needle, n, "\"%s\"", val);
+	return json_pack("{s:s}", "pattern", val);
+}
+
+static const struct bench_case llm_case = {
+	"commit -> rename (in-process)", "llm_keys",
+	"workspace/.opencode/llm.env",
+	llm_setup, llm_change,
+};
+static const struct bench_case perm_case = {
+	"tool permission -> opencode.json", "tool_permissions",
+	"workspace/.opencode/opencode.json",
+	perm_setup, perm_change,
+};
+
+static int inproc(const struct bench_case *bc, const char *data_dir,
+		  const char *root, int n)
 {
 	struct schema *schema = NULL;
 	struct store *s = NULL;
@@ -178,8 +267,7 @@ static int inproc(const char *data_dir, const char *root, int n)
 	struct engine_options eo;
 	struct store_options so;
 	struct err e = ERR_INIT;
-	char user[ID_LEN + 1], key[ID_LEN + 1], file[PATH_MAX], base[256],
-	     needle[64], val[32];
+	char id[ID_LEN + 1], file[PATH_MAX], base[256], needle[96];
 	int64_t *lat = calloc((size_t)n, sizeof(*lat)), t0, t1;
 	json_t *d;
 	uint64_t req;
@@ -201,27 +289,15 @@ static int inproc(const char *data_dir, const char *root, int n)
 	req = engine_request_full(en);
 	while (engine_full_done(en) < req)
 		usleep(1000);
-	snprintf(val, sizeof(val), "bench-%ld", (long)getpid());
-	snprintf(needle, sizeof(needle), "%s@example.com", val);
-	d = json_pack("{s:s, s:s}", "email", needle, "password", "unused-hash");
-	rc = put(s, "users", NULL, d, user);
-	json_decref(d);
-	if (rc)
+	if (bc->setup(s, id))
 		goto out;
-	d = json_pack("{s:s, s:s, s:{s:s}}", "provider_id", val, "user",
-		      user, "env_vars", "BENCH", "start");
-	rc = put(s, "llm_keys", NULL, d, key);
-	json_decref(d);
-	rc = 2;
-	snprintf(file, sizeof(file), "%s/workspace/.opencode/llm.env", root);
+	snprintf(file, sizeof(file), "%s/%s", root, bc->file);
 	fd = watch_dir(file, base, sizeof(base));
 	if (fd < 0)
 		goto out;
 	for (i = -20; i < n; i++) {      /* 20 warm-up rounds */
-		snprintf(val, sizeof(val), "v%d", i + 100);
-		snprintf(needle, sizeof(needle), "BENCH='%s'", val);
-		d = json_pack("{s:{s:s}}", "env_vars", "BENCH", val);
-		if (put(s, "llm_keys", key, d, NULL)) {
+		d = bc->change(i, needle, sizeof(needle));
+		if (put(s, bc->collection, id, d, NULL)) {
 			json_decref(d);
 			goto out;
 		}
@@ -229,14 +305,15 @@ static int inproc(const char *data_dir, const char *root, int n)
 		json_decref(d);
 		t1 = wait_rename(fd, file, base, needle);
 		if (t1 < 0) {
-			fprintf(stderr, "bench: llm.env never got %s\n", needle);
+			fprintf(stderr, "bench: %s never got %s\n", bc->file,
+				needle);
 			goto out;
 		}
 		if (i >= 0)
 			lat[i] = t1 - t0;
 		usleep(GAP_US);
 	}
-	report("commit -> rename (in-process)", lat, n);
+	report(bc->label, lat, n);
 	rc = 0;
 out:
 	if (rc && e.msg[0])
@@ -328,13 +405,16 @@ out:
 
 int main(int argc, char **argv)
 {
-	if (argc == 5 && !strcmp(argv[1], "inproc"))
-		return inproc(argv[2], argv[3], atoi(argv[4]) > 0 ?
-			      atoi(argv[4]) : 200);
+	if (argc == 5 && (!strcmp(argv[1], "inproc") ||
+			  !strcmp(argv[1], "toolperm")))
+		return inproc(strcmp(argv[1], "inproc") ? &perm_case :
+			      &llm_case, argv[2], argv[3],
+			      atoi(argv[4]) > 0 ? atoi(argv[4]) : 200);
 	if (argc == 7 && !strcmp(argv[1], "http"))
 		return http(argv[2], argv[3], argv[4], argv[5],
 			    atoi(argv[6]) > 0 ? atoi(argv[6]) : 200);
 	fprintf(stderr, "usage: bench-reconcile inproc DATA_DIR ROOT N\n"
+			"       bench-reconcile toolperm DATA_DIR ROOT N\n"
 			"       bench-reconcile http URL TOKEN KEY_ID FILE N\n");
 	return 2;
 }

@@ -9,15 +9,20 @@
 #
 # The filler records are healthchecks and llm_providers, which no file
 # reconciler reads: per-change cost must depend on the change, not on the
-# store's size. The timing helper is tests/bench/bench_reconcile.c; `make
-# bench` passes it as $BENCH_RECONCILE, otherwise lib.sh's
-# bench_reconcile_bin builds it from the release objects in build/rel.
+# store's size. Then a tool-permission change -> opencode.json renamed
+# (in-process, p50/p99) over the default manifests plus PROMPT_SIZES (10
+# and 10,000) ai_prompts rows no agent names: opencode-json reads only the
+# prompts its agents name, so both should be alike. The timing helper is
+# tests/bench/bench_reconcile.c; `make bench` passes it as $BENCH_RECONCILE,
+# otherwise lib.sh's bench_reconcile_bin builds it from the release objects
+# in build/rel.
 set -euo pipefail
 : "${PCTL:?set PCTL to the pocketctl binary}"
 here="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$here/../.." && pwd)"
 . "$here/lib.sh"
 SIZES="${BENCH_SIZES:-1000 100000}"
+PROMPT_SIZES="${BENCH_PROMPT_SIZES:-10 10000}"
 ROUNDS="${BENCH_ROUNDS:-300}"
 IDLE_S="${BENCH_IDLE_S:-10}"
 T="$(mktemp -d /tmp/pocketctl-bench-reconcile.XXXXXX)"
@@ -118,4 +123,24 @@ for n in $SIZES; do
   fi
   kill -TERM "$SRV_PID"; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=""
 done
+# N ai_prompts no agent names, as manifests.
+prompts() {
+  python3 - "$1" <<'PY'
+import sys
+n = int(sys.argv[1])
+print("\n---\n".join("apiVersion: pocketcoder.dev/v1\nkind: AiPrompt\n"
+                   f"metadata: {{name: unrelated-{i}}}\n"
+                   f"spec: {{body: Unrelated prompt number {i} that no agent names.}}"
+                   for i in range(n)))
+PY
+}
+
+for n in $PROMPT_SIZES; do
+  D="$T/data-prompts-$n"
+  prompts "$n" >"$T/prompts.yaml"
+  "$PCTL" --data "$D" apply -f "$REPO/manifests" -f "$T/prompts.yaml" >/dev/null
+  echo "store: the default manifests and $n ai_prompts no agent names:"
+  "$B" toolperm "$D" "$T/root-prompts-$n" "$ROUNDS" 2>/dev/null
+done
+echo "target: tool permission -> opencode.json p99 alike with ${PROMPT_SIZES// / and } unrelated prompts"
 echo "targets: commit -> rename p99 <= 10 ms; 100k/1k per-change ratio <= 2x; idle: no disk writes, <= 1 engine wake-up/s"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Rendered files cannot leave --root: a symlinked directory on the way to
-# a rendered file (planted before start, or swapped in while the server
-# runs; the running case is not covered here yet) is refused with a Degraded condition naming the link, and nothing
+# a rendered file (planted before start; swapped in while the server runs
+# is confine_live.bats) is refused with a Degraded condition naming the link, and nothing
 # is written where it points; paths.yaml entries that leave the root are
 # refused with their position unless allow_outside_root: true says so.
 #
@@ -9,27 +9,11 @@
 # and server (port 0).
 
 load helpers
+load confine
 
 setup() {
-  e2e_setup confine
-  export POCKETCTL_BACKOFF_MAX_MS=400
-  R="$T/root"
-  OC="$R/workspace/.opencode"
-  OUT="$T/outside"
-  mkdir -p "$OUT"
-  SERVER_LOG_APPEND=1
+  confine_setup confine
 }
-
-
-cond_is() { [ "$(condition "$1" "$2")" = "$3" ]; }
-
-# degraded_naming NAME TEXT: NAME is Degraded with TEXT in its message.
-degraded_naming() {
-  cond_is "$1" Degraded True &&
-    [[ "$(condition "$1" Degraded message)" == *"$2"*"symbolic link"* ]]
-}
-
-outside_empty() { [ -z "$(find "$OUT" -mindepth 1 -print -quit)" ]; }
 
 agent_manifest() {
   cat >"$T/agent.yaml" <<YAML

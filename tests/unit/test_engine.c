@@ -1135,3 +1135,71 @@ Test(engine, reload_moves_files_and_a_bad_config_keeps_the_paths,
 	cr_expect_null(json_object_get(all, "pathsError"));
 	json_decref(all);
 }
+
+/* Passes of agent-bundles and opencode-json together. */
+static int64_t eng_prompt_passes(void)
+{
+	return eng_passes("agent-bundles") + eng_passes("opencode-json");
+}
+
+Test(engine, prompts_no_agent_names_wake_nothing, .init = eng_start,
+     .fini = eng_stop)
+{
+	char path[512], pid[ID_LEN + 1] = "", qid[ID_LEN + 1] = "";
+	char aid[ID_LEN + 1] = "", buf[512], *oc;
+	int64_t before;
+	int i;
+
+	tl_upsert(F.store, "ai_prompts", "{'name': 'p', 'body': 'Body P1.'}", pid);
+	snprintf(buf, sizeof(buf), "{'name': 'poco', 'mode': 'primary', "
+		 "'prompt': '%s'}", pid);
+	tl_upsert(F.store, "ai_agents", buf, aid);
+	eng_path(path, sizeof(path), "workspace/.opencode/agents/poco.md");
+	cr_assert_geq(eng_wait_for(path, "Body P1.", 2000), 0);
+	eng_settle(5000);
+	eng_sleep_ms(100);
+	eng_settle(5000);
+	before = eng_prompt_passes();
+	/* Prompts no agent names: neither read nor a reason to run. */
+	for (i = 0; i < 20; i++) {
+		snprintf(buf, sizeof(buf), "{'name': 'other-%d', 'body': 'x'}", i);
+		tl_upsert(F.store, "ai_prompts", buf, NULL);
+	}
+	eng_sleep_ms(300);
+	cr_expect_eq(eng_prompt_passes(), before,
+		     "an unnamed prompt woke a reconciler");
+	/* The prompt the agent names does. */
+	tl_upsert(F.store, "ai_prompts", "{'name': 'p', 'body': 'Body P2.'}", pid);
+	cr_assert_geq(eng_wait_for(path, "Body P2.", 2000), 0);
+	eng_path(buf, sizeof(buf), "workspace/.opencode/opencode.json");
+	cr_assert_geq(eng_wait_for(buf, "Body P2.", 2000), 0);
+	/* The agent naming another prompt: that one is read, P no longer. */
+	tl_upsert(F.store, "ai_prompts", "{'name': 'q', 'body': 'Body Q1.'}", qid);
+	snprintf(buf, sizeof(buf), "{'name': 'poco', 'mode': 'primary', "
+		 "'prompt': '%s'}", qid);
+	tl_upsert(F.store, "ai_agents", buf, aid);
+	cr_assert_geq(eng_wait_for(path, "Body Q1.", 2000), 0);
+	eng_settle(5000);
+	eng_sleep_ms(100);
+	eng_settle(5000);
+	before = eng_prompt_passes();
+	tl_upsert(F.store, "ai_prompts", "{'name': 'p', 'body': 'Body P3.'}", pid);
+	eng_sleep_ms(300);
+	cr_expect_eq(eng_prompt_passes(), before,
+		     "a prompt no longer named woke a reconciler");
+	eng_path(buf, sizeof(buf), "workspace/.opencode/opencode.json");
+	oc = eng_read(buf);
+	cr_assert_not_null(oc);
+	cr_expect(strstr(oc, "Body Q1.") && !strstr(oc, "Body P"), "%s", oc);
+	free(oc);
+	/* Deleting the named prompt clears it from the bundle. */
+	snprintf(buf, sizeof(buf), "{'name': 'poco', 'mode': 'primary', "
+		 "'prompt': ''}");
+	tl_upsert(F.store, "ai_agents", buf, aid);
+	eng_delete("ai_prompts", qid);
+	eng_settle(5000);
+	oc = eng_read(path);
+	cr_assert_not_null(oc);
+	cr_expect(!strstr(oc, "Body Q1."), "%s", oc);
+	free(oc);
+}
