@@ -49,6 +49,10 @@ static const struct cli_command commands[] = {
 	{ "backup", cmd_backup, CLI_CONN | CLI_OUTPUT, "text|json",
 	  "backup [--to FILE] [-o text|json]" },
 	{ "restore", cmd_restore, 0, NULL, "restore FILE" },
+	{ "superuser", cmd_superuser, CLI_CONN | CLI_WRITES, NULL,
+	  "superuser upsert EMAIL [--password-stdin]" },
+	{ "user", cmd_user, CLI_CONN | CLI_WRITES, NULL,
+	  "user create|passwd EMAIL [--role admin|agent|user] [--password-stdin]" },
 	{ "version", cmd_version, 0, NULL, "version" },
 	{ "help", cmd_help, 0, NULL, "help [COMMAND]" },
 };

@@ -51,7 +51,7 @@
 #include "util.h"
 
 #define SUPERUSERS "_superusers"
-#define CLI_EMAIL "pocketctl-cli@localhost"
+#define CLI_EMAIL API_AUTH_CLI_EMAIL
 #define CLI_TOKEN_TTL ((int64_t)365 * 86400)
 #define STREAM_START_WORKERS 16       /* workers beyond --workers that set
                                        * streams up for the pump */
