@@ -89,15 +89,17 @@ static int prompt_noecho(FILE *tty, const char *prompt, char *out, size_t n,
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGTSTP);
 	sigprocmask(SIG_BLOCK, &block, &prev);
-	fputs(prompt, tty);
-	fflush(tty);
-	if (tcsetattr(fd, TCSAFLUSH, &quiet)) {
+	/* Echo off before the prompt shows: a quick typist's answer must
+	 * not be echoed. */
+	if (tcsetattr(fd, TCSADRAIN, &quiet)) {
 		sigprocmask(SIG_SETMASK, &prev, NULL);
 		return err_set(e, ERR_IO, "cannot turn the terminal's echo off: %s",
 			       strerror(errno));
 	}
+	fputs(prompt, tty);
+	fflush(tty);
 	rc = read_line(tty, out, n, &too_long);
-	tcsetattr(fd, TCSAFLUSH, &old);
+	tcsetattr(fd, TCSADRAIN, &old);
 	fputc('\n', tty);
 	fflush(tty);
 	sigprocmask(SIG_SETMASK, &prev, NULL);
