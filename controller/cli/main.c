@@ -27,7 +27,7 @@ static const struct cli_command commands[] = {
 	  "get KIND [NAME] [-o table|json|yaml|record] [--show-managed] [--show-secrets]" },
 	{ "delete", cmd_delete, CLI_CONN | CLI_WRITES, NULL, "delete KIND NAME" },
 	{ "serve", cmd_serve, 0, NULL,
-	  "serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch [--applyset NAME]] "
+	  "serve [--listen HOST:PORT] [--log-format text|json] [--root DIR] [--manifests DIR] [--watch [--applyset NAME]] "
 	  "[--docker unix:///PATH|tcp://HOST:PORT] "
 	  "[--workers N] [--max-conns-per-ip N] [--header-timeout SECONDS] "
 	  "[--body-timeout SECONDS] [--max-streams N] [--max-body BYTES] "

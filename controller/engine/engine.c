@@ -21,19 +21,19 @@
 #include <unistd.h>
 
 
+#include "log.h"
+
 #define CHANGES_BATCH 512        /* change-log rows read per query */
 
 static _Thread_local bool on_engine_thread;
 
 void eng_log(const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	log_vmsg(LOG_INFO, "engine", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "pocketctl: engine: %s\n", line);
 }
 
 bool eng_reads_has(const struct reconciler *r, const char *coll)

@@ -137,7 +137,7 @@ struct engine {
 
 /* ---- engine.c ----------------------------------------------------------- */
 
-/* A line on stderr: "pocketctl: engine: ...". */
+/* A log line (log.h, level info): "... info engine: ...". */
 void eng_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* True when r declares coll in its reads. */

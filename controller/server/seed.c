@@ -13,6 +13,7 @@
 
 #include "api_auth.h"
 #include "auth.h"
+#include "log.h"
 
 struct seed_account {
 	const char *collection;
@@ -114,9 +115,9 @@ static int apply_password(struct server *srv, const struct seed_account *a,
 		err_prefix(e, "%s: cannot change the password of %s '%s': ",
 			   pv, a->what, email);
 	else
-		fprintf(stderr, "pocketctl: %s '%s' already exists: its password "
+		log_msg(LOG_WARN, "seed", "%s '%s' already exists: its password "
 			"is now the one in %s (its earlier tokens are signed "
-			"out)\n", a->what, email, pv);
+			"out)", a->what, email, pv);
 out:
 	store_abort(t);
 	json_decref(data);
@@ -142,17 +143,17 @@ static int check_existing(struct server *srv, const struct seed_account *a,
 	if (!same && !a->role)
 		return apply_password(srv, a, rec, email, pw, pw_var, e);
 	if (!same)
-		fprintf(stderr,
-			"pocketctl: WARNING: %s '%s' (%s) already exists "
+		log_msg(LOG_WARN, "seed",
+			"WARNING: %s '%s' (%s) already exists "
 			"and its password is not the one in %s: the stored "
 			"password stays and %s is ignored (change it with "
 			"pocketctl user passwd, or delete the account to seed "
-			"it again)\n",
+			"it again)",
 			a->what, email, email_var, pw_var, pw_var);
 	if (a->role && (!role || strcmp(role, a->role)))
-		fprintf(stderr,
-			"pocketctl: WARNING: %s '%s' (%s) already exists "
-			"with role '%s', not '%s': its role is not changed\n",
+		log_msg(LOG_WARN, "seed",
+			"WARNING: %s '%s' (%s) already exists "
+			"with role '%s', not '%s': its role is not changed",
 			a->what, email, email_var, role ? role : "", a->role);
 	return 0;
 }
@@ -199,10 +200,10 @@ static int seed_one(struct server *srv, const struct seed_account *a,
 		return err_prefix(e, "%s: cannot create %s '%s': ", ev, a->what,
 				  email);
 	if (a->role)
-		fprintf(stderr, "pocketctl: created %s '%s' (role %s) from "
-			"%s\n", a->what, email, a->role, ev);
+		log_msg(LOG_INFO, "seed", "created %s '%s' (role %s) from "
+			"%s", a->what, email, a->role, ev);
 	else
-		fprintf(stderr, "pocketctl: created %s '%s' from %s\n",
+		log_msg(LOG_INFO, "seed", "created %s '%s' from %s",
 			a->what, email, ev);
 	return 0;
 }

@@ -72,7 +72,7 @@ login() {  # login COLLECTION EMAIL PASSWORD
   [ "$(sed -n 's/^pocketctl_store_commits_total //p' <<<"$BODY")" -gt "$commits" ]
   # one log line per request, without the query string
   http GET '/healthz?secret=1'
-  grep -q '^GET /healthz 200 ' "$T/server.log"
+  grep -qE '^[0-9T:.-]+Z info http: GET /healthz 200 ' "$T/server.log"
   ! grep -q 'secret=1' "$T/server.log"
 }
 
