@@ -86,7 +86,10 @@ struct rstate {
 	int64_t data_rev;             /* newest relevant data change seen */
 	int64_t observed_rev;         /* data_rev when the last good pass began */
 	uint64_t passes, writes;
+	uint64_t errors;             /* failed passes, since the start */
+	uint64_t drift;              /* DriftCorrected events, since the start */
 	int64_t last_ms;
+	int64_t total_ms;            /* every pass's last_ms, summed */
 	atomic_bool wanted;           /* engine_enqueue() from another thread */
 };
 

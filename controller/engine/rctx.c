@@ -896,12 +896,15 @@ done:
 	}
 	json_array_foreach(c.drift, i, ev)
 		json_array_append(rs->events, ev);
+	rs->drift += json_array_size(c.drift);
+	rs->errors += rc != 0;
 	eng_trim_events(rs->events);
 	eng_persist(en, rs, todo);
 	if (c.wrote)
 		trigger_files(en, rs);
 	eng_watch_artifacts(en, rs);
 	rs->last_ms = util_monotonic_ms() - t0;
+	rs->total_ms += rs->last_ms;
 	json_decref(todo);
 	json_decref(c.cache);
 	json_decref(c.warnings);

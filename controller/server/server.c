@@ -656,7 +656,7 @@ streams_done:
 done:
 	conns_reply(r.slot, r.detached);
 	metrics_observe(srv->metrics, idx >= 0 ? (size_t)idx : http_nroutes,
-			r.status, now_us() - t0);
+			ri->request_method, r.status, now_us() - t0);
 	log_request(ri->request_method, path, r.status, now_us() - t0);
 	for (i = 0; i < HTTP_MAX_PARAMS; i++)
 		free(r.params[i]);
@@ -1070,11 +1070,14 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	if (rc)
 		goto out;
 
-	labels = calloc(http_nroutes ? http_nroutes : 1, sizeof(*labels));
+	labels = calloc(http_nroutes ? 2 * http_nroutes : 1, sizeof(*labels));
 	if (labels)
-		for (i = 0; i < http_nroutes; i++)
+		for (i = 0; i < http_nroutes; i++) {
 			labels[i] = http_routes[i].pattern;
-	srv.metrics = labels ? metrics_new(labels, http_nroutes) : NULL;
+			labels[http_nroutes + i] = http_routes[i].method;
+		}
+	srv.metrics = labels ? metrics_new(labels + http_nroutes, labels,
+					   http_nroutes) : NULL;
 	srv.tokens = tokens_new(srv.store, schema, &srv.keys);
 	srv.ratelimit = ratelimit_new(RATELIMIT_CAP);
 	if (!srv.metrics || !srv.tokens || !srv.ratelimit) {
