@@ -30,7 +30,6 @@
 #include "auth.h"
 #include "buf.h"
 #include "cli.h"
-#include "store/query.h"
 #include "util.h"
 
 #define PASSWORD_LINE_MAX 1024   /* bytes read for one password line */
@@ -236,20 +235,11 @@ static int copy_id(const struct record *r, void *arg)
 static int local_find(struct store *s, const struct account_op *op,
 		      const char *email, char *id, struct err *e)
 {
-	struct store_query q;
-	struct query_pred *where;
 	int rc;
 
 	id[0] = '\0';
-	where = query_cmp(QUERY_EQ_NOCASE, query_field("email", false),
-			  query_literal(json_string(email)));
-	if (!where)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	memset(&q, 0, sizeof(q));
-	q.where = where;   /* borrowed by the query */
-	q.limit = 1;
-	rc = store_list(s, op->collection, &q, copy_id, id, e);
-	query_pred_free(where);
+	rc = store_list_eq_nocase(s, op->collection, "email", email, 1,
+				  copy_id, id, e);
 	return rc == 1 ? 0 : rc;
 }
 

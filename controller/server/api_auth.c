@@ -53,8 +53,6 @@ int api_auth_find_by_email(struct store *s, const struct collection *c,
 			   const char *email, struct record *out,
 			   struct err *e)
 {
-	struct store_query q;
-	struct query_pred *where;
 	int rc;
 
 	record_init(out);
@@ -62,15 +60,8 @@ int api_auth_find_by_email(struct store *s, const struct collection *c,
 		return err_set(e, ERR_NOT_FOUND,
 			       "collection '%s' is not an auth collection",
 			       c->name);
-	where = query_cmp(QUERY_EQ_NOCASE, query_field("email", false),
-			  query_literal(json_string(email)));
-	if (!where)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	memset(&q, 0, sizeof(q));
-	q.where = where;   /* borrowed by the query */
-	q.limit = 1;
-	rc = store_list(s, c->name, &q, keep_first, out, e);
-	query_pred_free(where);
+	rc = store_list_eq_nocase(s, c->name, "email", email, 1, keep_first,
+				  out, e);
 	if (rc == 1)
 		return 0;
 	record_release(out);
