@@ -4,11 +4,14 @@
  */
 #include "log.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -32,6 +35,22 @@ int log_parse_format(const char *s, enum log_format *out)
 void log_set_format(enum log_format f)
 {
 	atomic_store(&log_format, (int)f);
+}
+
+/* One write(2) of p[0..n) and then tail (nullable), so that lines of
+ * several threads never interleave; a failed write is dropped (there is
+ * nowhere to report it). */
+static void write_line(const char *p, size_t n, const char *tail)
+{
+	struct iovec v[2] = {
+		{ (void *)p, n },
+		{ (void *)tail, tail ? strlen(tail) : 0 },
+	};
+	ssize_t w;
+
+	do {
+		w = writev(STDERR_FILENO, v, tail ? 2 : 1);
+	} while (w < 0 && errno == EINTR);
 }
 
 /* "2026-12-07T01:02:03.456Z" into out (at least 25 bytes). */
@@ -64,8 +83,17 @@ void log_vmsg(enum log_level lv, const char *component, const char *fmt,
 	if (component && !*component)
 		component = NULL;
 	if (atomic_load(&log_format) == LOG_TEXT) {
-		fprintf(stderr, "%s %s %s%s%s\n", when, level,
-			component ? component : "", component ? ": " : "", msg);
+		char text[LOG_LINE_MAX + 128];
+		int n = snprintf(text, sizeof(text), "%s %s %s%s%s\n", when,
+				 level, component ? component : "",
+				 component ? ": " : "", msg);
+
+		if (n > 0 && (size_t)n >= sizeof(text)) {  /* cut, still a line */
+			n = (int)sizeof(text) - 1;
+			text[n - 1] = '\n';
+		}
+		if (n > 0)
+			write_line(text, (size_t)n, NULL);
 		return;
 	}
 	/* json_pack copies every string; a message that is not UTF-8 is
@@ -82,7 +110,7 @@ void log_vmsg(enum log_level lv, const char *component, const char *fmt,
 	line = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (line)
-		fprintf(stderr, "%s\n", line);
+		write_line(line, strlen(line), "\n");
 	free(line);
 }
 

@@ -12,8 +12,8 @@
  * log lines and do not use this.
  *
  * THREAD SAFETY NOTES: log_msg() may be called from any thread; a line is
- * formatted on the caller's stack and written with one locked stdio call,
- * so lines never interleave. log_set_format() is called once by the main
+ * formatted by the caller and written with one write(2) (writev), so lines
+ * never interleave. log_set_format() is called once by the main
  * thread before other threads start.
  */
 #ifndef POCKETCTL_LOG_H

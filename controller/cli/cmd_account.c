@@ -222,6 +222,22 @@ out:
 	return rc;
 }
 
+/* Overwrite the password strings of d in place (the json values own
+ * copies of them), before they are freed or replaced. */
+static void wipe_passwords(json_t *d)
+{
+	const char *keys[] = { "password", "passwordConfirm" };
+	json_t *v;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		v = json_object_get(d, keys[i]);
+		if (json_is_string(v))
+			explicit_bzero((char *)json_string_value(v),
+				       json_string_length(v));
+	}
+}
+
 /* ---- offline ---------------------------------------------------------- */
 
 static int copy_id(const struct record *r, void *arg)
@@ -267,6 +283,7 @@ static int local_write(struct store *s, const struct account_op *op,
 		rc = auth_token_key_new(tk, e);
 	if (rc)
 		goto out;
+	wipe_passwords(data);
 	json_object_del(data, "passwordConfirm");
 	/* json_string() copies; set_new steals the new strings. */
 	if (json_object_set_new(data, "password", json_string(hash)) ||
@@ -319,21 +336,6 @@ fail:
 	return NULL;
 }
 
-/* Wipe the password strings of d (the json values own copies). */
-static void wipe_data(json_t *d)
-{
-	const char *keys[] = { "password", "passwordConfirm" };
-	json_t *v;
-	size_t i;
-
-	for (i = 0; i < 2; i++) {
-		v = json_object_get(d, keys[i]);
-		if (json_is_string(v))
-			explicit_bzero((char *)json_string_value(v),
-				       json_string_length(v));
-	}
-	json_decref(d);
-}
 
 static int run_account(struct cli *cli, const struct account_op *op,
 		       const char *email, bool from_stdin)
@@ -379,7 +381,8 @@ static int run_account(struct cli *cli, const struct account_op *op,
 	       cli->conn.store ? " (offline)" : "");
 out:
 	explicit_bzero(pw, sizeof(pw));
-	wipe_data(data);
+	wipe_passwords(data);
+	json_decref(data);
 	if (rc)
 		return cli_fail(&e);
 	return CLI_OK;
