@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "engine.h"
+#include "log.h"
 #include "paths.h"
 #include "reconciler.h"
 #include "util.h"
@@ -142,6 +143,10 @@ struct engine {
 
 /* A log line (log.h, level info): "... info engine: ...". */
 void eng_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The same at level lv (a failure: LOG_ERROR; a degraded mode: LOG_WARN). */
+void eng_log_at(enum log_level lv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* True when r declares coll in its reads. */
 bool eng_reads_has(const struct reconciler *r, const char *coll);

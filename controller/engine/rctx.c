@@ -461,7 +461,7 @@ int rctx_write(struct rctx *c, const char *path, const struct buf *data,
 			 !strcmp(drift, "ModeChanged") ? "given another mode" :
 			 !strcmp(drift, "Replaced") ? "replaced" : "modified");
 		add_event(c->drift, "DriftCorrected", drift, path, msg, c->now);
-		eng_log("%s: DriftCorrected: %s", c->rs->name, msg);
+		eng_log_at(LOG_WARN, "%s: DriftCorrected: %s", c->rs->name, msg);
 	}
 same:
 	memcpy(a->sha, want, sizeof(want));
@@ -870,7 +870,7 @@ done:
 	rs->passes++;
 	atomic_fetch_add(&en->passes, 1);
 	if (rc && rs->failures == 0)
-		eng_log("%s: Degraded: %s", rs->name, e.msg);
+		eng_log_at(LOG_ERROR, "%s: Degraded: %s", rs->name, e.msg);
 	else if (!rc && rs->failures > 0)
 		eng_log("%s: recovered after %d failed attempts", rs->name,
 			    rs->failures);

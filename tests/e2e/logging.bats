@@ -8,7 +8,7 @@ load helpers
 TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 
 @test "text: every line has a UTC timestamp, a level and the component" {
-  start_server
+  start_server POCKETCTL_STREAM_PUMP=maybe
   curl -fsS -o /dev/null "$URL/healthz"
   stop_server TERM
   [ -s "$T/server.log" ]
@@ -19,6 +19,7 @@ TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
   grep -qE "^$TS info serving on http://127\.0\.0\.1:" "$T/server.log"
   grep -qE "^$TS info engine: " "$T/server.log"
   grep -qE "^$TS info stopped$" "$T/server.log"
+  grep -qE "^$TS warn ignoring POCKETCTL_STREAM_PUMP='maybe' \(want 0\.\.1\)$" "$T/server.log"
   # the time is now (UTC), within a day either way of this machine's clock
   first="$(head -n 1 "$T/server.log" | cut -d' ' -f1)"
   [ "$(( $(date -u -d "$first" +%s) - $(date -u +%s) ))" -lt 86400 ]
