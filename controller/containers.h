@@ -175,6 +175,8 @@ struct container_book {
 	struct governor gov;
 	int64_t retry_delay;        /* after an engine error: ask again then */
 	int64_t down_since;         /* first pass that saw it not running, 0 */
+	uint64_t starts, restarts;  /* actions launched since the server
+	                             * started (for /metrics) */
 };
 
 /* A pass begins: no container is seen yet. */

@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include "buf.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -160,7 +161,7 @@ int64_t util_env_int(const char *name, int64_t def, int64_t min,
 	errno = 0;
 	x = strtoll(v, &end, 10);
 	if (errno || !end || *end || x < min || x > max) {
-		fprintf(stderr, "pocketctl: ignoring %s='%s' (want %lld..%lld)\n",
+		log_msg(LOG_WARN, NULL, "ignoring %s='%s' (want %lld..%lld)",
 			name, v, (long long)min, (long long)max);
 		return def;
 	}

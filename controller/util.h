@@ -56,7 +56,7 @@ void util_futex_wake(_Atomic uint32_t *word);
 
 /* The integer in environment variable name when it is set and lies in
  * [min, max]; def when unset or empty. A value that is set but not such
- * an integer is ignored with a warning on stderr naming it, and gives
+ * an integer is ignored with a warning log line (log.h) naming it, and gives
  * def. */
 int64_t util_env_int(const char *name, int64_t def, int64_t min,
 		     int64_t max);

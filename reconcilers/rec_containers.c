@@ -271,6 +271,10 @@ static int launch(struct pass *p, const char *name, struct container_book *c,
 		governor_end(&c->gov, &p->o->gov, p->now, false);
 		return ERR_INTERNAL;
 	}
+	if (kind == CONTAINERS_START)
+		c->starts++;
+	else
+		c->restarts++;
 	json_object_set_new(status, "lastAction",
 			    json_pack("{s:s, s:s, s:s, s:s, s:s}",
 				      "action", kind == CONTAINERS_START ? "start" : "restart",
@@ -448,7 +452,7 @@ out:
 static int containers_reconcile(struct rctx *c, struct err *e)
 {
 	struct pass p;
-	json_t *recs = NULL, *rec;
+	json_t *recs = NULL, *rec, *actions;
 	size_t i;
 	int rc = 0, rc1;
 	bool busy;
@@ -467,10 +471,19 @@ static int containers_reconcile(struct rctx *c, struct err *e)
 		return rc;
 	p.now = util_monotonic_ms();
 	containers_pass_begin(p.rt);
+	actions = json_object();
 	json_array_foreach(recs, i, rec) {
 		struct err e1 = ERR_INIT;
+		struct container_book *b;
 
 		rc1 = one_container(&p, rec, &e1);
+		b = containers_book(p.rt, jstr(rec, "name"));
+		if (b && actions)
+			json_object_set_new(actions, jstr(rec, "name"),
+					    json_pack("{s:I, s:I}", "start",
+						      (json_int_t)b->starts,
+						      "restart",
+						      (json_int_t)b->restarts));
 		if (rc1) {
 			json_array_append_new(rctx_warnings(c),
 					      json_sprintf("container '%s': %s",
@@ -478,6 +491,10 @@ static int containers_reconcile(struct rctx *c, struct err *e)
 			want_pass(&p, p.now + ERROR_RETRY_MS);
 		}
 	}
+	/* Actions launched since the server started, by container: the
+	 * figures /metrics shows (only the declared containers). */
+	if (actions)
+		rctx_status_set(c, "actionsSinceStart", actions);   /* stolen */
 	/* Collect finished actions of containers no longer declared. */
 	busy = containers_pass_end(p.rt);
 	if (!p.o->wake)

@@ -344,7 +344,7 @@ void rctx_no_retry(struct rctx *c);
  * wrote). */
 void rctx_observed(struct rctx *c, int64_t rev);
 
-/* Log one line on stderr: "pocketctl: engine: NAME: ...". */
+/* Log one line (log.h): "... info engine: NAME: ...". */
 void rctx_log(struct rctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

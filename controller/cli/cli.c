@@ -523,10 +523,18 @@ int cli_http(struct cli_conn *c, const char *method, const char *path,
 	int rc = client_call(c->http, method, path, content_type, body, len,
 			     reply, e);
 
+	/* A refused cli.token means the server no longer knows it (its
+	 * secret.key or CLI account changed under it): a restart of the
+	 * server writes a new one. */
+	bool file = c->token_source && strstr(c->token_source, CLI_TOKEN_FILE);
+
 	if (rc == ERR_UNAUTHORIZED || rc == ERR_FORBIDDEN)
-		err_prefix(e, "pocketctl server at %s refused the request (HTTP %ld, using %s; pass --token or set POCKETCTL_TOKEN): ",
+		err_prefix(e, "pocketctl server at %s refused the request (HTTP %ld, using %s; %s): ",
 			   client_url(c->http), client_last_status(c->http),
-			   c->token_source ? c->token_source : "no token");
+			   c->token_source ? c->token_source : "no token",
+			   file && rc == ERR_UNAUTHORIZED ?
+			   "restart the server to have it write a new " CLI_TOKEN_FILE ", or pass --token or set POCKETCTL_TOKEN" :
+			   "pass --token or set POCKETCTL_TOKEN");
 	return rc;
 }
 

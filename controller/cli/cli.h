@@ -221,5 +221,7 @@ int cmd_restart(struct cli *cli, int argc, char **argv);
 int cmd_ledger(struct cli *cli, int argc, char **argv);
 int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
+int cmd_superuser(struct cli *cli, int argc, char **argv);   /* cmd_account.c */
+int cmd_user(struct cli *cli, int argc, char **argv);        /* cmd_account.c */
 
 #endif

@@ -27,7 +27,7 @@ static const struct cli_command commands[] = {
 	  "get KIND [NAME] [-o table|json|yaml|record] [--show-managed] [--show-secrets]" },
 	{ "delete", cmd_delete, CLI_CONN | CLI_WRITES, NULL, "delete KIND NAME" },
 	{ "serve", cmd_serve, 0, NULL,
-	  "serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch [--applyset NAME]] "
+	  "serve [--listen HOST:PORT] [--log-format text|json] [--root DIR] [--manifests DIR] [--watch [--applyset NAME]] "
 	  "[--docker unix:///PATH|tcp://HOST:PORT] "
 	  "[--workers N] [--max-conns-per-ip N] [--header-timeout SECONDS] "
 	  "[--body-timeout SECONDS] [--max-streams N] [--max-body BYTES] "
@@ -49,6 +49,10 @@ static const struct cli_command commands[] = {
 	{ "backup", cmd_backup, CLI_CONN | CLI_OUTPUT, "text|json",
 	  "backup [--to FILE] [-o text|json]" },
 	{ "restore", cmd_restore, 0, NULL, "restore FILE" },
+	{ "superuser", cmd_superuser, CLI_CONN | CLI_WRITES, NULL,
+	  "superuser upsert EMAIL [--password-stdin]" },
+	{ "user", cmd_user, CLI_CONN | CLI_WRITES, NULL,
+	  "user create|passwd EMAIL [--role admin|agent|user] [--password-stdin]" },
 	{ "version", cmd_version, 0, NULL, "version" },
 	{ "help", cmd_help, 0, NULL, "help [COMMAND]" },
 };

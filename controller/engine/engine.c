@@ -27,13 +27,20 @@ static _Thread_local bool on_engine_thread;
 
 void eng_log(const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	log_vmsg(LOG_INFO, "engine", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "pocketctl: engine: %s\n", line);
+}
+
+void eng_log_at(enum log_level lv, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(lv, "engine", fmt, ap);
+	va_end(ap);
 }
 
 bool eng_reads_has(const struct reconciler *r, const char *coll)
@@ -158,7 +165,7 @@ static void read_changes(struct engine *en)
 				       CHANGES_BATCH, on_change, &w, &e);
 	} while (!rc && w.n == CHANGES_BATCH);
 	if (rc)
-		eng_log("cannot read the change log: %s", e.msg);
+		eng_log_at(LOG_ERROR, "cannot read the change log: %s", e.msg);
 }
 
 static int64_t jittered(struct engine *en, int64_t ms)
@@ -425,7 +432,7 @@ static void reload_paths(struct engine *en)
 	free(en->paths_error);
 	en->paths_error = NULL;
 	if (load_paths(en, &next, &e)) {
-		eng_log("paths: reload refused, the current paths stay: %s",
+		eng_log_at(LOG_ERROR, "paths: reload refused, the current paths stay: %s",
 			e.msg);
 		en->paths_error = strdup(e.msg[0] ? e.msg : "paths: reload failed");
 		return;
@@ -548,7 +555,7 @@ int engine_new(struct engine **out, const struct engine_options *o,
 	}
 	en->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (en->ifd < 0)
-		eng_log("inotify unavailable (%s): drift is corrected only by the periodic resync",
+		eng_log_at(LOG_WARN, "inotify unavailable (%s): drift is corrected only by the periodic resync",
 			    strerror(errno));
 	en->rs = calloc(n ? n : 1, sizeof(*en->rs));
 	if (!en->rs) {

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "engine.h"
+#include "log.h"
 #include "paths.h"
 #include "reconciler.h"
 #include "util.h"
@@ -94,7 +95,10 @@ struct rstate {
 	                               * or a collection not in it: any */
 	int64_t observed_rev;         /* data_rev when the last good pass began */
 	uint64_t passes, writes;
+	uint64_t errors;             /* failed passes, since the start */
+	uint64_t drift;              /* DriftCorrected events, since the start */
 	int64_t last_ms;
+	int64_t total_ms;            /* every pass's last_ms, summed */
 	atomic_bool wanted;           /* engine_enqueue() from another thread */
 };
 
@@ -145,8 +149,12 @@ struct engine {
 
 /* ---- engine.c ----------------------------------------------------------- */
 
-/* A line on stderr: "pocketctl: engine: ...". */
+/* A log line (log.h, level info): "... info engine: ...". */
 void eng_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The same at level lv (a failure: LOG_ERROR; a degraded mode: LOG_WARN). */
+void eng_log_at(enum log_level lv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* True when r declares coll in its reads. */
 bool eng_reads_has(const struct reconciler *r, const char *coll);

@@ -601,7 +601,7 @@ int rctx_write(struct rctx *c, const char *path, const struct buf *data,
 			 !strcmp(drift, "ModeChanged") ? "given another mode" :
 			 !strcmp(drift, "Replaced") ? "replaced" : "modified");
 		add_event(c->drift, "DriftCorrected", drift, path, msg, c->now);
-		eng_log("%s: DriftCorrected: %s", c->rs->name, msg);
+		eng_log_at(LOG_WARN, "%s: DriftCorrected: %s", c->rs->name, msg);
 	}
 same:
 	memcpy(a->sha, want, sizeof(want));
@@ -1063,7 +1063,7 @@ done:
 	rs->passes++;
 	atomic_fetch_add(&en->passes, 1);
 	if (rc && rs->failures == 0)
-		eng_log("%s: Degraded: %s", rs->name, e.msg);
+		eng_log_at(LOG_ERROR, "%s: Degraded: %s", rs->name, e.msg);
 	else if (!rc && rs->failures > 0)
 		eng_log("%s: recovered after %d failed attempts", rs->name,
 			    rs->failures);
@@ -1092,12 +1092,15 @@ done:
 	set_deps(rs, rc ? NULL : c.related, c.cache);
 	json_array_foreach(c.drift, i, ev)
 		json_array_append(rs->events, ev);
+	rs->drift += json_array_size(c.drift);
+	rs->errors += rc != 0;
 	eng_trim_events(rs->events);
 	eng_persist(en, rs, todo);
 	if (c.wrote)
 		trigger_files(en, rs);
 	eng_watch_artifacts(en, rs);
 	rs->last_ms = util_monotonic_ms() - t0;
+	rs->total_ms += rs->last_ms;
 	json_decref(todo);
 	json_decref(c.cache);
 	json_decref(c.related);

@@ -489,6 +489,11 @@ static json_t *rstate_json(struct engine *en, const struct rstate *rs)
 	json_object_set_new(o, "passes", json_integer((json_int_t)rs->passes));
 	json_object_set_new(o, "writes", json_integer((json_int_t)rs->writes));
 	json_object_set_new(o, "lastPassMs", json_integer(rs->last_ms));
+	/* counters since the server started, for /metrics */
+	json_object_set_new(o, "errors", json_integer((json_int_t)rs->errors));
+	json_object_set_new(o, "passMsTotal", json_integer(rs->total_ms));
+	json_object_set_new(o, "driftCorrections",
+			    json_integer((json_int_t)rs->drift));
 	return o;
 }
 

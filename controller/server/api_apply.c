@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_auth.h"
 #include "apply.h"
 #include "manifest.h"
 #include "secrets.h"
@@ -445,6 +446,7 @@ int api_manifests_delete(struct http_req *r)
 	if (!c || store_begin(r->srv->store, &t, &e) ||
 	    store_txn_get_by_name(t, c->name, r->params[1] ? r->params[1] : "",
 				  &rec, &e) ||
+	    api_auth_keep_cli_account(t, c, rec.id, NULL, &e) ||
 	    store_txn_delete(t, c->name, rec.id, 0, &e)) {
 		rc = http_reply_error(r, &e);
 		goto out;

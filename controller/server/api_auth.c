@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "auth.h"
@@ -52,8 +53,6 @@ int api_auth_find_by_email(struct store *s, const struct collection *c,
 			   const char *email, struct record *out,
 			   struct err *e)
 {
-	struct store_query q;
-	struct query_pred *where;
 	int rc;
 
 	record_init(out);
@@ -61,15 +60,8 @@ int api_auth_find_by_email(struct store *s, const struct collection *c,
 		return err_set(e, ERR_NOT_FOUND,
 			       "collection '%s' is not an auth collection",
 			       c->name);
-	where = query_cmp(QUERY_EQ_NOCASE, query_field("email", false),
-			  query_literal(json_string(email)));
-	if (!where)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	memset(&q, 0, sizeof(q));
-	q.where = where;   /* borrowed by the query */
-	q.limit = 1;
-	rc = store_list(s, c->name, &q, keep_first, out, e);
-	query_pred_free(where);
+	rc = store_list_eq_nocase(s, c->name, "email", email, 1, keep_first,
+				  out, e);
 	if (rc == 1)
 		return 0;
 	record_release(out);
@@ -366,6 +358,38 @@ int api_auth_create(struct store *s, const char *collection, json_t *data,
 		t = NULL;
 	}
 	store_abort(t);
+	return rc;
+}
+
+int api_auth_keep_cli_account(struct store_txn *t,
+			      const struct collection *c, const char *id,
+			      json_t *body, struct err *e)
+{
+	struct record rec;
+	const char *email;
+	int rc;
+
+	if (strcmp(c->name, "_superusers"))
+		return 0;
+	if (body && !json_object_get(body, "email") &&
+	    !json_object_get(body, "password") &&
+	    !json_object_get(body, "tokenKey"))
+		return 0;
+	record_init(&rec);
+	rc = store_txn_get(t, c->name, id, &rec, e);
+	if (rc == ERR_NOT_FOUND) {
+		err_clear(e);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	email = json_string_value(json_object_get(rec.data, "email"));
+	if (email && !strcasecmp(email, API_AUTH_CLI_EMAIL))
+		rc = err_set(e, ERR_INVALID,
+			     "superuser '%s' is the local CLI's own credential (its token is in the data directory's cli.token): %s would break every later CLI command while the server runs; stop the server first (it is made again at the next start)",
+			     API_AUTH_CLI_EMAIL, body ?
+			     "a new email, password or tokenKey" : "deleting it");
+	record_release(&rec);
 	return rc;
 }
 

@@ -16,6 +16,10 @@
 
 struct server;
 
+/* The local CLI's own superuser: the server creates it at start-up (an
+ * unusable password) and writes a token for it to DATA_DIR/cli.token. */
+#define API_AUTH_CLI_EMAIL "pocketctl-cli@localhost"
+
 /*
  * POST /api/collections/:c/auth-with-password, body {identity, password}
  * (identity is the email; :c is the collection name or id). Replies 200
@@ -80,6 +84,18 @@ int api_auth_prepare_password(struct server *srv, const struct collection *c,
  */
 int api_auth_create(struct store *s, const char *collection, json_t *data,
 		    struct record *out, struct err *e);
+
+/*
+ * Refuse to delete (body NULL) or to change the email, password or
+ * tokenKey (members of body, borrowed) of record id of c inside t when it
+ * is the local CLI's own superuser (API_AUTH_CLI_EMAIL): the running
+ * server's CLI token would stop working. Returns 0 for any other record or
+ * change (or a record that does not exist: the write reports that),
+ * ERR_INVALID saying why and what to do, or a store error.
+ */
+int api_auth_keep_cli_account(struct store_txn *t,
+			      const struct collection *c, const char *id,
+			      json_t *body, struct err *e);
 
 /*
  * For the routes of superusers only: when the caller is not one, reply

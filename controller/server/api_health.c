@@ -1,5 +1,7 @@
 /*
- * api_health.c - /healthz, /readyz, /api/health and /metrics.
+ * api_health.c - /healthz, /readyz, /api/health and /metrics (the
+ * request counters of metrics.c, the store's group commit, the connection
+ * guard, and the reconcile engine's figures from its status).
  *
  * /healthz says the process answers; /readyz also asks the store for a
  * cheap count and refuses while the server drains (so a load balancer stops
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "conns.h"
+#include "engine/engine.h"
 #include "metrics.h"
 #include "server.h"
 
@@ -79,6 +82,8 @@ int api_metrics(struct http_req *r)
 	int rc;
 
 	struct store_stats st;
+	struct err e = ERR_INIT;
+	json_t *status = NULL;
 
 	store_stats(r->srv->store, &st);
 	rc = metrics_render(r->srv->metrics, store_head(r->srv->store), &out);
@@ -106,6 +111,12 @@ int api_metrics(struct http_req *r)
 				(long long)st.max_batch);
 	if (!rc)
 		rc = render_conns(r->srv->conns, &out);
+	if (!rc && r->srv->engine) {
+		rc = engine_status(r->srv->engine, &status, &e);
+		if (!rc)
+			rc = metrics_render_reconcile(status, &out);
+		json_decref(status);
+	}
 	if (rc) {
 		buf_release(&out);
 		return http_fail(r, rc, "cannot render metrics");

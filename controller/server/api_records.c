@@ -1073,7 +1073,9 @@ int api_records_update(struct http_req *r)
 			goto fail;
 	}
 	/* after the rule: a hidden record is 404, never 412 */
-	rc = precondition(r, c, &cur, want_rev, &if_rev, &e);
+	rc = api_auth_keep_cli_account(t, c, id, body, &e);
+	if (!rc)
+		rc = precondition(r, c, &cur, want_rev, &if_rev, &e);
 	if (rc)
 		goto fail;
 	if (!want_rev)
@@ -1181,7 +1183,9 @@ int api_records_delete(struct http_req *r)
 		if (rc)
 			goto fail;
 	}
-	rc = store_txn_delete(t, c->name, id, if_rev, &e);
+	rc = api_auth_keep_cli_account(t, c, id, NULL, &e);
+	if (!rc)
+		rc = store_txn_delete(t, c->name, id, if_rev, &e);
 	if (rc)
 		goto fail;
 	rev = store_txn_revision(t);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "log.h"
 #include "netguard.h"
 #include "server.h"
 
@@ -132,6 +133,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 {
 	struct server_options o;
 	struct err e = ERR_INIT;
+	enum log_format log_format = LOG_TEXT;
 	const char *v;
 	size_t k;
 	long n;
@@ -139,6 +141,10 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 
 	server_options_init(&o);
 	o.data_dir = cli->data_dir;
+	v = getenv("POCKETCTL_LOG_FORMAT");
+	if (v && *v && log_parse_format(v, &log_format))
+		return cli_usage("serve", "POCKETCTL_LOG_FORMAT takes text or json, not '%s'",
+				 v);
 	v = getenv("POCKETCTL_ROOT");
 	if (v && *v)
 		o.root_dir = v;
@@ -162,6 +168,11 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		}
 		if (take(argc, argv, &i, "--listen", &v))
 			o.listen = v;
+		else if (take(argc, argv, &i, "--log-format", &v)) {
+			if (*v && log_parse_format(v, &log_format))
+				return cli_usage("serve", "--log-format takes text or json, not '%s'",
+						 v);
+		}
 		else if (take(argc, argv, &i, "--root", &v))
 			o.root_dir = v;
 		else if (take(argc, argv, &i, "--manifests", &v))
@@ -236,7 +247,11 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		return cli_usage("serve", "--watch needs --manifests DIR");
 	if (o.applyset && !o.watch_manifests)
 		return cli_usage("serve", "--applyset needs --manifests DIR --watch");
-	if (server_run(&o, cli->schema, &e))
-		return cli_fail(&e);
+	log_set_format(log_format);
+	if (server_run(&o, cli->schema, &e)) {
+		/* the server's last word, a log line like the others */
+		log_msg(LOG_ERROR, NULL, "%s", e.msg);
+		return CLI_ERROR;
+	}
 	return CLI_OK;
 }

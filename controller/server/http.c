@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "conns.h"
+#include "log.h"
 #include "server.h"
 
 #define JSON_TYPE "application/json"
@@ -408,8 +409,8 @@ static int reply_head(struct http_req *r, int status, const char *ctype,
 	int rc;
 
 	if (r->status) {
-		fprintf(stderr, "pocketctl: route '%s' replied twice (%d, then "
-			"%d); the second reply was dropped\n",
+		log_msg(LOG_ERROR, "http", "route '%s' replied twice (%d, then "
+			"%d); the second reply was dropped",
 			r->route ? r->route : "?", r->status, status);
 		return ERR_INTERNAL;
 	}
@@ -542,7 +543,7 @@ static json_t *error_body(struct http_req *r, const struct err *e)
 
 	utf8_clean(e && e->msg[0] ? e->msg : err_name(code), msg, sizeof(msg));
 	if (status >= 500)
-		fprintf(stderr, "pocketctl: %s %s: %s\n",
+		log_msg(LOG_ERROR, "http", "%s %s: %s",
 			r->ri->request_method, r->route ? r->route : "-", msg);
 	data = json_object();
 	if (data && e && e->field[0]) {

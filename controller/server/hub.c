@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 #define INGEST_BATCH 256          /* change-log rows read per walk */
@@ -433,7 +434,7 @@ static int ingest(struct hub *h)
 	}
 	rc = store_changes(h->store, after, INGEST_BATCH, ingest_one, &b, &e);
 	if (rc < 0) {
-		fprintf(stderr, "pocketctl: hub: %s\n",
+		log_msg(LOG_ERROR, "hub", "%s",
 			e.msg[0] ? e.msg : "cannot read the change log");
 		hub_entries_put(b.en, b.n);
 		return -1;

@@ -15,9 +15,17 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define STATUS_MIN 100
 #define STATUS_SLOTS 500   /* 100..599 */
+
+/* The methods a request that matched no route is counted under; any other
+ * method is "other". */
+static const char *const unmatched_methods[] = {
+	"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+};
+#define NUNMATCHED (sizeof(unmatched_methods) / sizeof(unmatched_methods[0]))
 
 /* Upper bounds of the histogram buckets, in microseconds. */
 static const int64_t bucket_usec[] = {
@@ -34,13 +42,15 @@ struct route_slot {
 };
 
 struct metrics {
+	const char *const *methods;
 	const char *const *labels;
-	size_t nroutes;               /* slots = nroutes + 1 ("unmatched") */
+	size_t nroutes;               /* slots = nroutes + NUNMATCHED */
 	struct route_slot *slots;
 	atomic_int streams;
 };
 
-struct metrics *metrics_new(const char *const *labels, size_t nroutes)
+struct metrics *metrics_new(const char *const *methods,
+			    const char *const *labels, size_t nroutes)
 {
 	struct metrics *m = calloc(1, sizeof(*m));
 
@@ -48,11 +58,12 @@ struct metrics *metrics_new(const char *const *labels, size_t nroutes)
 		return NULL;
 	/* calloc'd memory is a valid zero value for atomic integers on every
 	 * platform we build for (lock-free atomics have no hidden state). */
-	m->slots = calloc(nroutes + 1, sizeof(*m->slots));
+	m->slots = calloc(nroutes + NUNMATCHED, sizeof(*m->slots));
 	if (!m->slots) {
 		free(m);
 		return NULL;
 	}
+	m->methods = methods;
 	m->labels = labels;
 	m->nroutes = nroutes;
 	atomic_init(&m->streams, 0);
@@ -67,16 +78,20 @@ void metrics_free(struct metrics *m)
 	free(m);
 }
 
-void metrics_observe(struct metrics *m, size_t route, int status,
-		     int64_t usec)
+void metrics_observe(struct metrics *m, size_t route, const char *method,
+		     int status, int64_t usec)
 {
 	struct route_slot *s;
 	size_t b;
 
 	if (!m)
 		return;
-	if (route > m->nroutes)
-		route = m->nroutes;
+	if (route >= m->nroutes) {
+		for (b = 0; b + 1 < NUNMATCHED && method &&
+		     strcmp(method, unmatched_methods[b]); b++)
+			;
+		route = m->nroutes + (method ? b : NUNMATCHED - 1);
+	}
 	if (status < STATUS_MIN)
 		status = STATUS_MIN;
 	if (status >= STATUS_MIN + STATUS_SLOTS)
@@ -119,13 +134,22 @@ int metrics_streams_open(const struct metrics *m)
 				    memory_order_relaxed);
 }
 
+#define NSLOTS(m) ((m)->nroutes + NUNMATCHED)
+
 static const char *slot_label(const struct metrics *m, size_t i)
 {
 	return i < m->nroutes ? m->labels[i] : "unmatched";
 }
 
-/* Route labels are route patterns from our own table: they hold no '"' or
- * '\\' and need no escaping. */
+static const char *slot_method(const struct metrics *m, size_t i)
+{
+	return i < m->nroutes ? m->methods[i] :
+	       unmatched_methods[i - m->nroutes];
+}
+
+/* Route labels and methods come from our own table: they hold no '"' or
+ * '\\' and need no escaping. One (method, route) pair is one route, so
+ * every series is written once. */
 static int render_requests(struct metrics *m, struct buf *out)
 {
 	size_t i, c;
@@ -134,15 +158,16 @@ static int render_requests(struct metrics *m, struct buf *out)
 	rc = buf_puts(out,
 		      "# HELP pocketctl_http_requests_total HTTP requests by route and status code.\n"
 		      "# TYPE pocketctl_http_requests_total counter\n");
-	for (i = 0; !rc && i <= m->nroutes; i++) {
+	for (i = 0; !rc && i < NSLOTS(m); i++) {
 		for (c = 0; !rc && c < STATUS_SLOTS; c++) {
 			unsigned long long v = atomic_load_explicit(
 				&m->slots[i].codes[c], memory_order_relaxed);
 
 			if (v)
 				rc = buf_printf(out,
-						"pocketctl_http_requests_total{route=\"%s\",code=\"%zu\"} %llu\n",
-						slot_label(m, i), c + STATUS_MIN, v);
+						"pocketctl_http_requests_total{method=\"%s\",route=\"%s\",code=\"%zu\"} %llu\n",
+						slot_method(m, i), slot_label(m, i),
+						c + STATUS_MIN, v);
 		}
 	}
 	return rc;
@@ -156,7 +181,7 @@ static int render_latency(struct metrics *m, struct buf *out)
 	rc = buf_puts(out,
 		      "# HELP pocketctl_http_request_duration_seconds Time from request to reply, by route.\n"
 		      "# TYPE pocketctl_http_request_duration_seconds histogram\n");
-	for (i = 0; !rc && i <= m->nroutes; i++) {
+	for (i = 0; !rc && i < NSLOTS(m); i++) {
 		struct route_slot *s = &m->slots[i];
 		unsigned long long cum = 0, count, sum;
 
@@ -168,20 +193,21 @@ static int render_latency(struct metrics *m, struct buf *out)
 						    memory_order_relaxed);
 			if (b < NBUCKETS)
 				rc = buf_printf(out,
-						"pocketctl_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-						slot_label(m, i),
+						"pocketctl_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} %llu\n",
+						slot_method(m, i), slot_label(m, i),
 						(double)bucket_usec[b] / 1e6, cum);
 			else
 				rc = buf_printf(out,
-						"pocketctl_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
-						slot_label(m, i), cum);
+						"pocketctl_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %llu\n",
+						slot_method(m, i), slot_label(m, i), cum);
 		}
 		sum = atomic_load_explicit(&s->sum_usec, memory_order_relaxed);
 		if (!rc)
 			rc = buf_printf(out,
-					"pocketctl_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-					"pocketctl_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-					slot_label(m, i), (double)sum / 1e6,
+					"pocketctl_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
+					"pocketctl_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
+					slot_method(m, i), slot_label(m, i),
+					(double)sum / 1e6, slot_method(m, i),
 					slot_label(m, i), cum);
 	}
 	return rc;

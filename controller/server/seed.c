@@ -13,6 +13,7 @@
 
 #include "api_auth.h"
 #include "auth.h"
+#include "log.h"
 
 struct seed_account {
 	const char *collection;
@@ -60,30 +61,101 @@ static int create_account(struct server *srv, const struct seed_account *a,
 	return rc;
 }
 
-/* An account that exists: never changed, but a difference is said out
- * loud, so a changed variable is not taken for a changed password. */
-static void check_existing(const struct seed_account *a,
-			   const struct record *rec, const char *email,
-			   const char *pw, const char *email_var,
-			   const char *pw_var)
+/* Hash pw for the store, after the password policy; errors name pv. */
+static int hash_password(struct server *srv, const char *pw, const char *pv,
+			 char hash[AUTH_HASH_MAX], struct err *e)
+{
+	int rc = auth_password_check(pw, e);
+
+	if (!rc)
+		rc = auth_password_hash(pw, srv->opts->bcrypt_cost, hash,
+					AUTH_HASH_MAX, e);
+	if (rc)
+		err_prefix(e, "%s: ", pv);
+	return rc;
+}
+
+/* Replace the password of stored superuser rec by pw, with a fresh
+ * tokenKey (its earlier tokens stop working). */
+static int apply_password(struct server *srv, const struct seed_account *a,
+			  const struct record *rec, const char *email,
+			  const char *pw, const char *pv, struct err *e)
+{
+	char hash[AUTH_HASH_MAX], tk[AUTH_TOKEN_KEY_LEN + 1];
+	struct store_txn *t = NULL;
+	struct store_put p;
+	json_t *data = NULL;
+	int rc;
+
+	rc = hash_password(srv, pw, pv, hash, e);
+	if (!rc)
+		rc = auth_token_key_new(tk, e);
+	if (rc)
+		goto out;
+	/* json_pack copies every string. */
+	data = json_pack("{s:s, s:s}", "password", hash, "tokenKey", tk);
+	if (!data) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memset(&p, 0, sizeof(p));
+	p.collection = a->collection;
+	p.id = rec->id;
+	p.data = data;   /* borrowed by the store */
+	p.partial = true;
+	p.mode = STORE_UPDATE;
+	rc = store_begin(srv->store, &t, e);
+	if (!rc)
+		rc = store_txn_put(t, &p, NULL, NULL, e);
+	if (!rc) {
+		rc = store_commit(t, e);
+		t = NULL;
+	}
+	if (rc)
+		err_prefix(e, "%s: cannot change the password of %s '%s': ",
+			   pv, a->what, email);
+	else
+		log_msg(LOG_WARN, "seed", "%s '%s' already exists: its password "
+			"is now the one in %s (its earlier tokens are signed "
+			"out)", a->what, email, pv);
+out:
+	store_abort(t);
+	json_decref(data);
+	explicit_bzero(hash, sizeof(hash));
+	return rc;
+}
+
+/* An account that exists. A superuser takes the variable's password
+ * (apply_password()); a users account is never changed, but a difference
+ * is said out loud, so a changed variable is not taken for a changed
+ * password. */
+static int check_existing(struct server *srv, const struct seed_account *a,
+			  const struct record *rec, const char *email,
+			  const char *pw, const char *email_var,
+			  const char *pw_var, struct err *e)
 {
 	const char *hash = json_string_value(json_object_get(rec->data,
 							     "password"));
 	const char *role = json_string_value(json_object_get(rec->data,
 							     "role"));
+	bool same = hash && auth_password_verify(pw, hash);
 
-	if (!hash || !auth_password_verify(pw, hash))
-		fprintf(stderr,
-			"pocketctl: WARNING: %s '%s' (%s) already exists "
+	if (!same && !a->role)
+		return apply_password(srv, a, rec, email, pw, pw_var, e);
+	if (!same)
+		log_msg(LOG_WARN, "seed",
+			"WARNING: %s '%s' (%s) already exists "
 			"and its password is not the one in %s: the stored "
-			"password stays and %s is ignored (change it through "
-			"the API, or delete the account to seed it again)\n",
+			"password stays and %s is ignored (change it with "
+			"pocketctl user passwd, or delete the account to seed "
+			"it again)",
 			a->what, email, email_var, pw_var, pw_var);
 	if (a->role && (!role || strcmp(role, a->role)))
-		fprintf(stderr,
-			"pocketctl: WARNING: %s '%s' (%s) already exists "
-			"with role '%s', not '%s': its role is not changed\n",
+		log_msg(LOG_WARN, "seed",
+			"WARNING: %s '%s' (%s) already exists "
+			"with role '%s', not '%s': its role is not changed",
 			a->what, email, email_var, role ? role : "", a->role);
+	return 0;
 }
 
 static int seed_one(struct server *srv, const struct seed_account *a,
@@ -113,26 +185,25 @@ static int seed_one(struct server *srv, const struct seed_account *a,
 			       ev, pv);
 	rc = api_auth_find_by_email(srv->store, c, email, &rec, e);
 	if (!rc)
-		check_existing(a, &rec, email, pw, ev, pv);
+		rc = check_existing(srv, a, &rec, email, pw, ev, pv, e);
+	else if (rc == ERR_NOT_FOUND)
+		rc = 1;
 	record_release(&rec);
-	if (rc != ERR_NOT_FOUND)
-		return rc;   /* 0: already there; or a store error */
+	if (rc != 1)
+		return rc;   /* 0: already there; or an error */
 	err_clear(e);
-	rc = auth_password_check(pw, e);
-	if (!rc)
-		rc = auth_password_hash(pw, srv->opts->bcrypt_cost, hash,
-					sizeof(hash), e);
+	rc = hash_password(srv, pw, pv, hash, e);
 	if (rc)
-		return err_prefix(e, "%s: ", pv);
+		return rc;
 	rc = create_account(srv, a, email, hash, e);
 	if (rc)
 		return err_prefix(e, "%s: cannot create %s '%s': ", ev, a->what,
 				  email);
 	if (a->role)
-		fprintf(stderr, "pocketctl: created %s '%s' (role %s) from "
-			"%s\n", a->what, email, a->role, ev);
+		log_msg(LOG_INFO, "seed", "created %s '%s' (role %s) from "
+			"%s", a->what, email, a->role, ev);
 	else
-		fprintf(stderr, "pocketctl: created %s '%s' from %s\n",
+		log_msg(LOG_INFO, "seed", "created %s '%s' from %s",
 			a->what, email, ev);
 	return 0;
 }

@@ -24,12 +24,15 @@
 /*
  * Create each configured account that no record of its collection has the
  * email of (compared case-insensitively), its password bcrypt-hashed; the
- * users ones verified, with their role. An existing record is never changed; when its password is
- * not the variable's, or its role is another, a WARNING line on stderr
- * says so and names the variable, and the server goes on with the stored
- * account. Returns 0; ERR_INVALID naming the variables when only one of a
- * pair is set, or naming the variable whose value the store or the
- * password policy refuses; other store errors.
+ * users ones verified, with their role. A superuser that exists with
+ * another password gets the variable's, with a fresh tokenKey, and a line
+ * on stderr says so (PocketBase's `superuser upsert`). An existing users
+ * record is never changed; when its password is not the variable's, or its
+ * role is another, a WARNING line on stderr says so and names the
+ * variable, and the server goes on with the stored account. Returns 0;
+ * ERR_INVALID naming the variables when only one of a pair is set, or
+ * naming the variable whose value the store or the password policy
+ * refuses; other store errors.
  */
 int seed_accounts(struct server *srv, struct err *e);
 

@@ -43,6 +43,7 @@
 #include "engine/engine.h"     /* engine */
 #include "http.h"
 #include "hub.h"
+#include "log.h"
 #include "manifest.h"
 #include "metrics.h"
 #include "pump.h"
@@ -51,7 +52,7 @@
 #include "util.h"
 
 #define SUPERUSERS "_superusers"
-#define CLI_EMAIL "pocketctl-cli@localhost"
+#define CLI_EMAIL API_AUTH_CLI_EMAIL
 #define CLI_TOKEN_TTL ((int64_t)365 * 86400)
 #define STREAM_START_WORKERS 16       /* workers beyond --workers that set
                                        * streams up for the pump */
@@ -262,8 +263,8 @@ static int apply_manifests(struct server *srv, struct err *e)
 	rc = apply_run(srv->store, &set, &ao, &result, e);
 	if (rc)
 		goto out;
-	fprintf(stderr,
-		"pocketctl: applied %s: %lld created, %lld configured, %lld unchanged\n",
+	log_msg(LOG_INFO, "manifests",
+		"applied %s: %lld created, %lld configured, %lld unchanged",
 		srv->opts->manifests_dir,
 		(long long)json_integer_value(json_object_get(result, "created")),
 		(long long)json_integer_value(json_object_get(result, "configured")),
@@ -284,11 +285,11 @@ static void reload(struct server *srv)
 {
 	struct err e = ERR_INIT;
 
-	fprintf(stderr, "pocketctl: SIGHUP: re-reading the paths%s\n",
+	log_msg(LOG_INFO, NULL, "SIGHUP: re-reading the paths%s",
 		srv->opts->manifests_dir ? " and re-applying the manifests" : "");
 	if (srv->opts->manifests_dir && !srv->opts->watch_manifests &&
 	    apply_manifests(srv, &e))
-		fprintf(stderr, "pocketctl: SIGHUP: %s not applied: %s\n",
+		log_msg(LOG_ERROR, NULL, "SIGHUP: %s not applied: %s",
 			srv->opts->manifests_dir, e.msg);
 	engine_reload(srv->engine);
 }
@@ -311,20 +312,9 @@ static int64_t now_us(void)
 static void log_request(const char *method, const char *path, int status,
 			int64_t us)
 {
-	char line[PATH_MAX_LOG + 64];
-	int n;
-
-	n = snprintf(line, sizeof(line), "%s %.*s %d %.1fms\n", method,
-		     PATH_MAX_LOG, path, status, (double)us / 1000.0);
-	if (n <= 0)
-		return;
-	if ((size_t)n >= sizeof(line)) {     /* cut, but still a line */
-		n = (int)sizeof(line) - 1;
-		line[n - 1] = '\n';
-	}
-	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
-		/* Nowhere to report it; the request itself went fine. */
-	}
+	log_msg(status >= 500 ? LOG_ERROR : LOG_INFO, "http",
+		"%s %.*s %d %.1fms", method, PATH_MAX_LOG, path, status,
+		(double)us / 1000.0);
 }
 
 struct span {
@@ -666,7 +656,7 @@ streams_done:
 done:
 	conns_reply(r.slot, r.detached);
 	metrics_observe(srv->metrics, idx >= 0 ? (size_t)idx : http_nroutes,
-			r.status, now_us() - t0);
+			ri->request_method, r.status, now_us() - t0);
 	log_request(ri->request_method, path, r.status, now_us() - t0);
 	for (i = 0; i < HTTP_MAX_PARAMS; i++)
 		free(r.params[i]);
@@ -675,11 +665,47 @@ done:
 	return r.status ? r.status : 500;
 }
 
+/* While mg_start2() runs on the main thread, civetweb's complaints are kept
+ * here (the first one) for start_civetweb() to turn into one line; the
+ * workers' own threads log theirs. */
+static _Thread_local char *civet_start_msg;
+#define CIVET_START_MSG_MAX 256
+
+/* civetweb's own errors, in the server's log. */
 static int log_message(const struct mg_connection *conn, const char *msg)
 {
 	(void)conn;
-	fprintf(stderr, "pocketctl: civetweb: %s\n", msg);
+	if (civet_start_msg) {
+		if (!civet_start_msg[0])
+			snprintf(civet_start_msg, CIVET_START_MSG_MAX, "%s", msg);
+		return 1;
+	}
+	log_msg(LOG_WARN, "civetweb", "%s", msg);
 	return 1;
+}
+
+/*
+ * Why civetweb could not listen, in a few words: its "cannot bind to
+ * HOST:PORT: ERRNO (TEXT)" becomes "address in use" for EADDRINUSE (the
+ * usual case: another server on the port), strerror() for another errno,
+ * and civetweb's own words otherwise.
+ */
+static void listen_reason(const char *civet, const char *fallback, char *out,
+			  size_t n)
+{
+	const char *p = strstr(civet, "cannot bind to ");
+	int code = 0;
+
+	p = p ? strstr(p, ": ") : NULL;
+	if (p && sscanf(p, ": %d (", &code) == 1 && code > 0) {
+		if (code == EADDRINUSE)
+			snprintf(out, n, "address in use");
+		else
+			snprintf(out, n, "%s", strerror(code));
+		return;
+	}
+	snprintf(out, n, "%s", civet[0] ? civet : fallback[0] ? fallback :
+		 "civetweb failed to start");
 }
 
 /* ---- discovery file -------------------------------------------------- */
@@ -897,6 +923,7 @@ static int start_civetweb(struct server *srv, struct err *e)
 	struct mg_init_data init;
 	struct mg_error_data err_data;
 	char threads[32], timeout[32], text[256] = "";
+	char first[CIVET_START_MSG_MAX] = "", reason[CIVET_START_MSG_MAX];
 	unsigned code = 0;
 	const char *options[] = {
 		"listening_ports", srv->opts->listen,
@@ -930,11 +957,14 @@ static int start_civetweb(struct server *srv, struct err *e)
 	err_data.code = &code;
 	err_data.text = text;
 	err_data.text_buffer_size = sizeof(text);
+	civet_start_msg = first;
 	srv->ctx = mg_start2(&init, &err_data);
-	if (!srv->ctx)
-		return err_set(e, ERR_IO, "cannot listen on '%s': %s",
-			       srv->opts->listen,
-			       text[0] ? text : "civetweb failed to start");
+	civet_start_msg = NULL;
+	if (!srv->ctx) {
+		listen_reason(first, text, reason, sizeof(reason));
+		return err_set(e, ERR_IO, "cannot listen on %s: %s",
+			       srv->opts->listen, reason);
+	}
 	mg_set_auth_handler(srv->ctx, "/", allow_all, NULL);
 	mg_set_request_handler(srv->ctx, "/", handle_request, srv);
 	return 0;
@@ -1040,11 +1070,14 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	if (rc)
 		goto out;
 
-	labels = calloc(http_nroutes ? http_nroutes : 1, sizeof(*labels));
+	labels = calloc(http_nroutes ? 2 * http_nroutes : 1, sizeof(*labels));
 	if (labels)
-		for (i = 0; i < http_nroutes; i++)
+		for (i = 0; i < http_nroutes; i++) {
 			labels[i] = http_routes[i].pattern;
-	srv.metrics = labels ? metrics_new(labels, http_nroutes) : NULL;
+			labels[http_nroutes + i] = http_routes[i].method;
+		}
+	srv.metrics = labels ? metrics_new(labels + http_nroutes, labels,
+					   http_nroutes) : NULL;
 	srv.tokens = tokens_new(srv.store, schema, &srv.keys);
 	srv.ratelimit = ratelimit_new(RATELIMIT_CAP);
 	if (!srv.metrics || !srv.tokens || !srv.ratelimit) {
@@ -1107,7 +1140,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	rc = write_server_json(&srv, url, sizeof(url), e);
 	if (rc)
 		goto out;
-	fprintf(stderr, "pocketctl: serving on %s (data directory '%s')\n",
+	log_msg(LOG_INFO, NULL, "serving on %s (data directory '%s')",
 		url, o->data_dir);
 
 	for (;;) {
@@ -1117,7 +1150,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 			break;
 		reload(&srv);
 	}
-	fprintf(stderr, "pocketctl: %s: draining open requests and streams\n",
+	log_msg(LOG_INFO, NULL, "%s: draining open requests and streams",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
 	atomic_store(&srv.stopping, true);
 out:
@@ -1146,6 +1179,6 @@ out:
 	if (lock_fd >= 0)
 		close(lock_fd);
 	if (!rc)
-		fprintf(stderr, "pocketctl: stopped\n");
+		log_msg(LOG_INFO, NULL, "stopped");
 	return rc;
 }

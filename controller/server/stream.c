@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "store/filter.h"
 #include "pbjson.h"
 #include "pump.h"
@@ -84,7 +85,7 @@ static int stream_fill(struct sse_stream *st, int64_t now)
 	if (n == HUB_GAP)
 		return s->ops->gap(s) ? -1 : 1;
 	if (n < 0) {
-		fprintf(stderr, "pocketctl: %s: %s\n", s->ops->name, e.msg);
+		log_msg(LOG_ERROR, s->ops->name, "%s", e.msg);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -194,7 +195,7 @@ int stream_socket(struct http_req *r, int *fd)
 		return 0;
 	/* Not found (no /proc?): run it on this worker while there is room
 	 * for such streams. */
-	fprintf(stderr, "pocketctl: %s\n", e.msg);
+	log_msg(LOG_WARN, "stream", "%s", e.msg);
 	if (server_worker_stream_take(r->srv)) {
 		r->worker_stream = true;
 		return 0;
@@ -218,7 +219,7 @@ int stream_serve(struct http_req *r, int fd, struct stream *s)
 	}
 	/* Not adopted (the server is stopping): end it here. */
 	if (e.code != ERR_UNAVAILABLE)
-		fprintf(stderr, "pocketctl: %s\n", e.msg);
+		log_msg(LOG_ERROR, "stream", "%s", e.msg);
 	sse_end(&st->out);
 	st->release(st);
 	return 0;

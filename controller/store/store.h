@@ -363,6 +363,15 @@ int store_count(struct store *s, const char *collection,
 		const struct store_query *q, int64_t *count, struct err *e);
 
 /*
+ * store_list() of the records whose field equals value compared without
+ * regard to case (an e-mail, as PocketBase compares them), at most limit
+ * (<= 0: all). Same returns; ERR_NOMEM when the query cannot be built.
+ */
+int store_list_eq_nocase(struct store *s, const char *collection,
+			 const char *field, const char *value, int64_t limit,
+			 store_each_fn fn, void *arg, struct err *e);
+
+/*
  * store_list() without parsing anything: each matching row as stored, its
  * data the JSON object text the store wrote (compact, valid, every field
  * of the schema it was written under), for callers that copy it out

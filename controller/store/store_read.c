@@ -258,6 +258,26 @@ int store_list(struct store *s, const char *collection,
 	return rc;
 }
 
+int store_list_eq_nocase(struct store *s, const char *collection,
+			 const char *field, const char *value, int64_t limit,
+			 store_each_fn fn, void *arg, struct err *e)
+{
+	struct store_query q;
+	struct query_pred *where;
+	int rc;
+
+	where = query_cmp(QUERY_EQ_NOCASE, query_field(field, false),
+			  query_literal(json_string(value)));
+	if (!where)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	memset(&q, 0, sizeof(q));
+	q.where = where;   /* borrowed by the query */
+	q.limit = limit;
+	rc = store_list(s, collection, &q, fn, arg, e);
+	query_pred_free(where);
+	return rc;
+}
+
 #define ROW_COLS "id, created, updated, data, revision"
 
 int store_list_rows(struct store *s, const char *collection,

@@ -76,6 +76,9 @@ if [ -z "$started" ]; then
   exit 1
 fi
 
+# for the tests that run the CLI against this server (accounts.test.mjs)
+export PCTL POCKETCTL_DATA="$tmp/data"
+
 if [ $# -eq 0 ]; then
   set -- ./*.test.mjs
 fi

@@ -36,7 +36,7 @@ off() {
 # a command went over HTTP).
 apply_requests() {
   curl -fsS "$URL/metrics" |
-    awk '/^pocketctl_http_requests_total\{route="\/api\/v1\/apply"/ {s += $NF} END {print s + 0}'
+    awk '/^pocketctl_http_requests_total\{method="[A-Z]+",route="\/api\/v1\/apply"/ {s += $NF} END {print s + 0}'
 }
 
 # Diff output without the header lines that name temporary paths.

@@ -55,10 +55,10 @@ login() {  # login COLLECTION EMAIL PASSWORD
   http GET /metrics
   [ "$CODE" = 200 ]
   echo "$BODY"
-  [[ "$BODY" == *'pocketctl_http_requests_total{route="/healthz",code="200"}'* ]]
-  [[ "$BODY" == *'pocketctl_http_requests_total{route="/api/health",code="200"} 2'* ]]
-  [[ "$BODY" == *'pocketctl_http_request_duration_seconds_bucket{route="/readyz",le="+Inf"} 1'* ]]
-  [[ "$BODY" == *'pocketctl_http_request_duration_seconds_count{route="/healthz"} '* ]]
+  [[ "$BODY" == *'pocketctl_http_requests_total{method="GET",route="/healthz",code="200"}'* ]]
+  [[ "$BODY" == *'pocketctl_http_requests_total{method="GET",route="/api/health",code="200"} 2'* ]]
+  [[ "$BODY" == *'pocketctl_http_request_duration_seconds_bucket{method="GET",route="/readyz",le="+Inf"} 1'* ]]
+  [[ "$BODY" == *'pocketctl_http_request_duration_seconds_count{method="GET",route="/healthz"} '* ]]
   [[ "$BODY" == *'pocketctl_sse_streams_open 0'* ]]
   [[ "$BODY" == *'pocketctl_changelog_head_revision '* ]]
   # group commit: commits, batches and syncs count up with writes
@@ -72,7 +72,7 @@ login() {  # login COLLECTION EMAIL PASSWORD
   [ "$(sed -n 's/^pocketctl_store_commits_total //p' <<<"$BODY")" -gt "$commits" ]
   # one log line per request, without the query string
   http GET '/healthz?secret=1'
-  grep -q '^GET /healthz 200 ' "$T/server.log"
+  grep -qE '^[0-9T:.-]+Z info http: GET /healthz 200 ' "$T/server.log"
   ! grep -q 'secret=1' "$T/server.log"
 }
 
@@ -425,5 +425,5 @@ EOF
   hostport="${URL#http://}"
   run "$PCTL" --data "$T/other" serve --listen "$hostport" --root "$T/root"
   [ "$status" -eq 2 ]
-  [[ "$output" == *"cannot listen on '$hostport'"* ]]
+  [[ "$output" == *"cannot listen on $hostport: address in use"* ]]
 }

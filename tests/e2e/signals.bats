@@ -86,7 +86,7 @@ alive() { kill -0 "$SERVER_PID" 2>/dev/null; }
     echo "SIG$sig: exited in $ms ms" >&3
     [ "$SERVER_STATUS" -eq 0 ]
     [ ! -e "$POCKETCTL_DATA/server.json" ]
-    has "$T/server.log" "pocketctl: stopped"
+    has "$T/server.log" "Z info stopped"
     # Generous bound (a loaded machine): the point is "not the 10 s kill".
     [ "$ms" -lt 8000 ]
     run "$PCTL" get AiAgent

@@ -566,7 +566,7 @@ EOF
   [ $(( (t1 - t0) / 1000000 )) -lt 2500 ]
   wait "$SERVER_PID"
   SERVER_PID=""
-  grep -q 'pocketctl: stopped' "$T/server.log"
+  grep -q 'Z info stopped' "$T/server.log"
   grep -q 'PB_CONNECT' "$T/rt"
 }
 
