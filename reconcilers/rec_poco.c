@@ -509,7 +509,7 @@ static int poco_reconcile(struct rctx *c, struct err *e)
 			if (!strcmp(jstr(work, "phase"), "delivering"))
 				delivering++;
 			else
-				count(ps, jstr(work, "phase"));
+				count(ps, "changesSettled");
 		}
 		old = json_object_get(json_object_get(rec, "status"), "poco");
 		if (changed || !json_equal(old, work))
