@@ -52,12 +52,13 @@ struct poco {
 	int max_attempts;
 	int64_t backoff_ms, backoff_max_ms;
 	unsigned rng;
-	json_t *inflight;           /* "server/chat" -> 1: submitted by this
+	json_t *inflight;           /* "server/gen/chat" -> 1: submitted by this
 	                             * process, result not yet folded in */
-	json_t *due;                /* "server/chat" -> monotonic ms of the
+	json_t *due;                /* "server/gen/chat" -> monotonic ms of the
 	                             * next attempt */
 	json_t *totals;             /* outcome -> count, since start */
-	char last_error[LAST_ERROR_MAX];
+	char last_error[LAST_ERROR_MAX]; /* the newest failed attempt */
+	char failing[LAST_ERROR_MAX];    /* this pass: a chat retrying */
 };
 
 static const char *jstr(const json_t *o, const char *k)
@@ -208,6 +209,13 @@ static int gateway_ready(struct rctx *c, struct poco *ps, json_t *servers,
 		return err_set(e, ERR_NOMEM, "out of memory");
 	rc = render_docker_mcp(servers, pc ? &cat : NULL, pe ? &env : NULL,
 			       warnings, e);
+	if (rc == ERR_INVALID) {        /* rec_docker_mcp reports it */
+		snprintf(why, whylen, "the gateway's files cannot be "
+			 "rendered: %.400s", e->msg);
+		err_clear(e);
+		rc = 0;
+		goto out;
+	}
 	if (!rc)
 		rc = file_is(c, pc, &cat, &same_c, e);
 	if (!rc)
@@ -295,7 +303,7 @@ static json_t *targets(struct poco *ps, json_t *chats)
 	return out;
 }
 
-static int submit(struct poco *ps, const char *key, const char *server,
+static int submit(struct poco *ps, const char *key, const char *tag,
 		  const char *msg, json_t *ch, struct err *e)
 {
 	const char *hdrs[] = { "Content-Type: application/json", NULL };
@@ -314,7 +322,7 @@ static int submit(struct poco *ps, const char *key, const char *server,
 		return err_set(e, ERR_NOMEM, "out of memory");
 	}
 	memset(&r, 0, sizeof(r));
-	r.tag = server;
+	r.tag = tag;
 	r.device = jstr(ch, "chat");
 	r.attempt = (int)json_integer_value(json_object_get(ch, "attempts"));
 	r.url = url;
@@ -370,32 +378,36 @@ static void take_result(struct rctx *c, struct poco *ps, const char *key,
 
 /* Drive the delivery of one server's change (work, its poco status). */
 static int drive(struct rctx *c, struct poco *ps, const char *server,
-		 const char *name, json_t *work, struct pushsend_result *res,
-		 size_t nres, int64_t now, struct err *e)
+		 const char *name, json_t *work, const struct pushsend_result *res,
+		 json_t *got, int64_t now, struct err *e)
 {
-	json_t *chats = json_object_get(work, "chats"), *ch;
+	json_t *chats = json_object_get(work, "chats"), *ch, *j;
 	const char *st, *chat;
-	char key[2 * PUSHSEND_TAG_MAX + 2];
+	char tag[PUSHSEND_TAG_MAX], key[2 * PUSHSEND_TAG_MAX + 2];
 	char *msg = NULL;
-	size_t i, j, sent = 0, settled = 0;
+	size_t i, sent = 0, settled = 0;
 	int64_t next;
 	int rc = 0;
 
+	/* the change's own tag: a result of an earlier change of the same
+	 * server can never settle this one */
+	snprintf(tag, sizeof(tag), "%.32s/%lld", server, (long long)
+		 json_integer_value(json_object_get(work, "generation")));
 	json_array_foreach(chats, i, ch) {
 		chat = jstr(ch, "chat");
-		snprintf(key, sizeof(key), "%s/%s", server, chat);
-		for (j = 0; j < nres; j++)
-			if (!strcmp(res[j].tag, server) &&
-			    !strcmp(res[j].device, chat) &&
-			    json_object_get(ps->inflight, key)) {
-				json_object_del(ps->inflight, key);
-				take_result(c, ps, key, &res[j], ch, now);
-			}
+		snprintf(key, sizeof(key), "%s/%.32s", tag, chat);
+		j = json_object_get(got, key);
+		if (j && !strcmp(jstr(ch, "state"), "inflight"))
+			take_result(c, ps, key, &res[json_integer_value(j)], ch,
+				    now);
 		st = jstr(ch, "state");
 		/* an answer that never came before a restart: send again */
 		if (!strcmp(st, "inflight") && !json_object_get(ps->inflight, key))
 			st = "queued";
 		next = json_integer_value(json_object_get(ps->due, key));
+		if (!strcmp(st, "retrying") && !*ps->failing)
+			snprintf(ps->failing, sizeof(ps->failing),
+				 "chat %.32s: %.250s", chat, jstr(ch, "error"));
 		if (!strcmp(st, "retrying") && next > now) {
 			rctx_requeue_after(c, next - now);
 			continue;
@@ -415,7 +427,7 @@ static int drive(struct rctx *c, struct poco *ps, const char *server,
 		json_object_set_new(ch, "attempts", json_integer(
 			json_integer_value(json_object_get(ch, "attempts")) + 1));
 		json_object_set_new(ch, "state", json_string("inflight"));
-		rc = submit(ps, key, server, msg, ch, e);
+		rc = submit(ps, key, tag, msg, ch, e);
 		if (rc)
 			break;
 	}
@@ -450,8 +462,9 @@ static json_t *advance(struct rctx *c, json_t *rec, bool *changed)
 static int poco_reconcile(struct rctx *c, struct err *e)
 {
 	struct poco *ps = rctx_state(c);
-	json_t *servers, *chats, *rec, *old, *work = NULL, *list, *summary;
-	json_t *writes = json_array();
+	json_t *servers = NULL, *chats = NULL, *rec, *old, *work = NULL, *list;
+	json_t *writes = json_array(), *got = json_object(), *summary;
+	char key[2 * PUSHSEND_TAG_MAX + 2];
 	struct pushsend_result *res = NULL;
 	int64_t now = util_monotonic_ms();
 	char why[512] = "";
@@ -460,12 +473,20 @@ static int poco_reconcile(struct rctx *c, struct err *e)
 	const char *phase;
 	int rc;
 
-	if (!writes)
-		return err_set(e, ERR_NOMEM, "out of memory");
 	nres = pushsend_collect(ps->send, &res);
+	/* every result collected is out of flight, folded in or not: an
+	 * entry still "inflight" without one is sent again */
+	for (i = 0; i < nres; i++) {
+		snprintf(key, sizeof(key), "%s/%s", res[i].tag, res[i].device);
+		json_object_del(ps->inflight, key);
+		json_object_set_new(got, key, json_integer((json_int_t)i));
+	}
+	*ps->failing = '\0';
+	if (!writes || !got) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	rc = rctx_records(c, "mcp_servers", &servers, e);
-	if (!rc)
-		rc = rctx_records(c, "chats", &chats, e);
 	json_array_foreach(servers, i, rec) {
 		if (rc)
 			break;
@@ -488,6 +509,11 @@ static int poco_reconcile(struct rctx *c, struct err *e)
 				rctx_requeue_after(c, WAIT_POLL_MS);
 				waiting++;
 			} else {
+				/* read only now: chats change on every message */
+				if (!chats)
+					rc = rctx_records(c, "chats", &chats, e);
+				if (rc)
+					break;
 				list = targets(ps, chats);
 				if (!list) {
 					rc = err_set(e, ERR_NOMEM, "out of memory");
@@ -499,11 +525,14 @@ static int poco_reconcile(struct rctx *c, struct err *e)
 				json_object_set_new(work, "readyAt",
 						    json_string(rctx_now(c)));
 				json_object_del(work, "reason");
+				/* the chats chosen are written before the
+				 * first request goes out: the next pass sends */
+				rctx_requeue_after(c, 1);
+				delivering++;
 			}
-		}
-		if (!strcmp(jstr(work, "phase"), "delivering")) {
+		} else if (!strcmp(phase, "delivering")) {
 			rc = drive(c, ps, jstr(rec, "id"), jstr(rec, "name"),
-				   work, res, nres, now, e);
+				   work, res, got, now, e);
 			if (rc)
 				break;
 			if (!strcmp(jstr(work, "phase"), "delivering"))
@@ -534,11 +563,13 @@ static int poco_reconcile(struct rctx *c, struct err *e)
 				    json_string(ps->last_error));
 		rctx_status_set(c, "poco", summary);   /* stolen */
 	}
-	if (!rc && *ps->last_error && delivering)
-		rctx_condition(c, "Delivered", "False", "DeliveryFailing",
-			       ps->last_error);
+	if (!rc && *ps->failing)
+		rctx_condition(c, "Delivered", "False", "Retrying",
+			       ps->failing);
+out:
 	free(res);
 	json_decref(writes);
+	json_decref(got);
 	return rc;
 }
 

@@ -232,6 +232,8 @@ avail() { echo "[SYSTEM] MCP server '$1' is now available. Sandbox agents can co
   [ -n "$(poco "$MCP" '.chats[0].error')" ]
   su_api GET /api/v1/status
   [ -n "$(jq -r '.reconcilers[] | select(.name == "poco") | .poco.lastError' <<<"$BODY")" ]
+  [ "$(condition poco Delivered)" = False ]
+  [ "$(condition poco Delivered reason)" = Retrying ]
   # the engine keeps converging: the gateway's file and another change
   grep -q 'mcp/github' "$T/root/mcp_config/docker-mcp.yaml"
   api POST /api/collections/llm_keys/records "$ALICE" '{"provider_id":"openai","env_vars":{"OPENAI_API_KEY":"sk-1"}}'
