@@ -267,17 +267,21 @@ out:
 /* ---- delivery ------------------------------------------------------------- */
 
 /* The chats told about a change: an OpenCode session, active within the
- * window. */
+ * window; one chat per session (the first in created order), so that a
+ * session shared by two chats is told once. */
 static json_t *targets(struct poco *ps, json_t *chats)
 {
 	char cutoff[TIME_LEN + 1];
 	struct timespec ts;
-	json_t *out = json_array(), *rec, *data;
+	json_t *out = json_array(), *seen = json_object(), *rec, *data;
 	const char *sess, *id;
 	size_t i;
 
-	if (!out)
+	if (!out || !seen) {
+		json_decref(out);
+		json_decref(seen);
 		return NULL;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	util_format_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
 		       ps->window_ms, cutoff);
@@ -285,8 +289,10 @@ static json_t *targets(struct poco *ps, json_t *chats)
 		data = json_object_get(rec, "data");
 		sess = jstr(data, "ai_engine_session_id");
 		id = jstr(rec, "id");
-		if (!*sess || strcmp(jstr(data, "last_active"), cutoff) < 0)
+		if (!*sess || strcmp(jstr(data, "last_active"), cutoff) < 0 ||
+		    json_object_get(seen, sess))
 			continue;
+		json_object_set_new(seen, sess, json_true());
 		if (!session_ok(sess))
 			json_array_append_new(out, json_pack(
 				"{s:s, s:s, s:s, s:i, s:i, s:s}", "chat", id,
@@ -300,6 +306,7 @@ static json_t *targets(struct poco *ps, json_t *chats)
 				"session", sess, "state", "queued", "attempts",
 				0, "code", 0, "error", ""));
 	}
+	json_decref(seen);
 	return out;
 }
 

@@ -131,6 +131,7 @@ avail() { echo "[SYSTEM] MCP server '$1' is now available. Sandbox agents can co
   session
   chat "$SES"
   local mine="$CHAT"
+  chat "$SES"                          # the same session: told once
   chat ""                              # no session: nobody to tell
   request github
   phase_is "$MCP" none
