@@ -49,9 +49,7 @@ struct poco {
 	char *url;                  /* OpenCode's base URL, no trailing '/' */
 	char *root;                 /* the render root */
 	int64_t window_ms;
-	int max_attempts;
-	int64_t backoff_ms, backoff_max_ms;
-	unsigned rng;
+	struct pushsend_retry retry;   /* attempts, backoff */
 	json_t *inflight;           /* "server/gen/chat" -> 1: submitted by this
 	                             * process, result not yet folded in */
 	json_t *due;                /* "server/gen/chat" -> monotonic ms of the
@@ -119,18 +117,6 @@ static bool session_ok(const char *s)
 		    !(s[i] >= '0' && s[i] <= '9') && s[i] != '_' && s[i] != '-')
 			return false;
 	return true;
-}
-
-static int64_t backoff(struct poco *ps, int attempt)
-{
-	int64_t d = ps->backoff_ms;
-	int i;
-
-	for (i = 1; i < attempt && d < ps->backoff_max_ms; i++)
-		d *= 2;
-	if (d > ps->backoff_max_ms)
-		d = ps->backoff_max_ms;
-	return d / 2 + (int64_t)(rand_r(&ps->rng) % (unsigned)(d / 2 + 1));
 }
 
 /* ---- the gate: the gateway runs with the new config ---------------------- */
@@ -360,13 +346,13 @@ static void take_result(struct rctx *c, struct poco *ps, const char *key,
 		state = "failed";
 		snprintf(why, sizeof(why), "OpenCode answered %ld (not "
 			 "retried)", res->code);
-	} else if (attempts < ps->max_attempts) {
+	} else if (attempts < ps->retry.max_attempts) {
 		state = "retrying";
 		if (res->code)
 			snprintf(why, sizeof(why), "OpenCode answered %ld",
 				 res->code);
 		json_object_set_new(ps->due, key, json_integer(
-					    now + backoff(ps, attempts)));
+					    now + pushsend_backoff(&ps->retry, attempts)));
 	} else {
 		state = "failed";
 		snprintf(why, sizeof(why), "%s%sgave up after %d attempts",
@@ -620,19 +606,9 @@ static int poco_start(const struct reconciler_env *env, void **state,
 	while (n && ps->url[n - 1] == '/')
 		ps->url[--n] = '\0';
 	ps->window_ms = o->window_ms > 0 ? o->window_ms : POCO_WINDOW_DEFAULT_MS;
-	ps->max_attempts = (int)util_env_int("POCKETCTL_POCO_ATTEMPTS", 20, 1,
-					     1000);
-	ps->backoff_ms = util_env_int("POCKETCTL_POCO_BACKOFF_MS", 1000, 10,
-				      600000);
-	ps->backoff_max_ms = 300000;
-	if (ps->backoff_max_ms < ps->backoff_ms)
-		ps->backoff_max_ms = ps->backoff_ms;
-	ps->rng = (unsigned)util_monotonic_ms();
 	memset(&so, 0, sizeof(so));
-	/* the original's 10 s */
-	so.timeout_ms = util_env_int("POCKETCTL_POCO_TIMEOUT_MS", 10000, 100,
-				     600000);
-	so.connect_ms = so.timeout_ms < 5000 ? so.timeout_ms : 5000;
+	/* 20 attempts; a timeout of 10 s, the original's */
+	pushsend_retry_env(&ps->retry, &so, "POCKETCTL_POCO", 20);
 	so.wake = env->wake;
 	so.wake_arg = env->wake_arg;
 	if (!rc)
