@@ -145,6 +145,9 @@ avail() { echo "[SYSTEM] MCP server '$1' is now available. Sandbox agents can co
   grep -q 'mcp/github' "$T/root/mcp_config/docker-mcp.yaml"
   su_api GET /api/v1/status
   [ "$(jq -r '.reconcilers[] | select(.name == "poco") | .poco.sent' <<<"$BODY")" = 1 ]
+  run "$PCTL" status poco -o json
+  [ "$status" = 0 ]
+  [[ "$output" == *'"changesSettled": 1'* ]] || [[ "$output" == *'"changesSettled":1'* ]]
 
   # another save while approved, and a restart: nothing is told again
   api PATCH "/api/collections/mcp_servers/records/$MCP" "$ALICE" '{"reason":"more PRs"}'
@@ -220,7 +223,7 @@ avail() { echo "[SYSTEM] MCP server '$1' is now available. Sandbox agents can co
   wait_for 30 told "$SES" "$(avail github)"
 }
 
-@test "OpenCode down: the failure shows, the engine goes on, delivery when it is back" {
+@test "OpenCode down: the failure shows, the engine goes on, a restart resumes, delivery when it is back" {
   serve
   session
   chat "$SES"
@@ -240,9 +243,15 @@ avail() { echo "[SYSTEM] MCP server '$1' is now available. Sandbox agents can co
   api POST /api/collections/llm_keys/records "$ALICE" '{"provider_id":"openai","env_vars":{"OPENAI_API_KEY":"sk-1"}}'
   [ "$code" = 200 ]
   wait_for 30 grep -q OPENAI_API_KEY "$T/root/workspace/.opencode/llm.env"
+  # a restart while retrying resumes the same delivery
+  KEEP_PORT=1 stop_server
+  KEEP_PORT=1 start_server -- --opencode-url "$OC_URL"
   oc_start
   wait_for 60 told "$SES" "$(avail github)"
   wait_for 10 phase_is "$MCP" sent
+  sleep 1
+  told "$SES" "$(avail github)" 1
+  [ "$(poco "$MCP" '.chats | length')" = 1 ]
 }
 
 @test "--opencode-url and --poco-notify-window: bad values are usage errors" {
