@@ -355,9 +355,12 @@ static void take_result(struct rctx *c, struct poco *ps, const char *key,
 					    now + pushsend_backoff(&ps->retry, attempts)));
 	} else {
 		state = "failed";
-		snprintf(why, sizeof(why), "%s%sgave up after %d attempts",
-			 res->code ? "OpenCode answered an error" : res->error,
-			 "; ", attempts);
+		if (res->code)
+			snprintf(why, sizeof(why), "OpenCode answered %ld; gave "
+				 "up after %d attempts", res->code, attempts);
+		else
+			snprintf(why, sizeof(why), "%.200s; gave up after %d "
+				 "attempts", res->error, attempts);
 	}
 	json_object_set_new(ch, "state", json_string(state));
 	json_object_set_new(ch, "code", json_integer(res->code));
@@ -559,6 +562,9 @@ static int poco_reconcile(struct rctx *c, struct err *e)
 	if (!rc && *ps->failing)
 		rctx_condition(c, "Delivered", "False", "Retrying",
 			       ps->failing);
+	else if (!rc)
+		rctx_condition(c, "Delivered", "True", "NoneRetrying",
+			       "no chat waits for a retry");
 out:
 	free(res);
 	json_decref(writes);

@@ -265,3 +265,23 @@ avail() { echo "[SYSTEM] MCP server '$1' is now available. Sandbox agents can co
   [ "$status" = 2 ]
   [[ "$output" == *"OPENCODE_URL"* ]]
 }
+
+@test "nothing listening and POCKETCTL_POCO_ATTEMPTS=2: the chat fails with the reason, once" {
+  local dead="http://127.0.0.1:$(free_port)"
+  start_server POCKETCTL_POCO_ATTEMPTS=2 -- --opencode-url "$dead/"
+  SU="$(login _superusers admin@example.com admin-pass-123)"
+  new_user alice admin
+  new_user poco agent
+  ALICE="${TOK_OF[alice]}"
+  POCO="${TOK_OF[poco]}"
+  chat "ses_gone"
+  request github
+  decide "$MCP" approved
+  wait_for 30 phase_is "$MCP" failed
+  [ "$(poco "$MCP" '.chats[0].attempts')" = 2 ]
+  [[ "$(poco "$MCP" '.chats[0].error')" == *"gave up after 2 attempts"* ]]
+  # settled: the reconciler is not Degraded by it and retries no more
+  [ "$(condition poco Delivered)" = True ]
+  sleep 1
+  [ "$(poco "$MCP" '.chats[0].attempts')" = 2 ]
+}
