@@ -402,3 +402,39 @@ void pushsend_free(struct pushsend *ps)
 	free(ps);
 	curl_global_cleanup();
 }
+
+/* ---- the callers' retry policy ------------------------------------------- */
+
+static int64_t env_var(const char *prefix, const char *what, int64_t def,
+		       int64_t min, int64_t max)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s_%s", prefix, what);
+	return util_env_int(name, def, min, max);
+}
+
+void pushsend_retry_env(struct pushsend_retry *r, struct pushsend_opts *o,
+			const char *prefix, int attempts)
+{
+	r->max_attempts = (int)env_var(prefix, "ATTEMPTS", attempts, 1, 1000);
+	r->backoff_ms = env_var(prefix, "BACKOFF_MS", 1000, 10, 600000);
+	r->backoff_max_ms = 300000;
+	if (r->backoff_max_ms < r->backoff_ms)
+		r->backoff_max_ms = r->backoff_ms;
+	r->rng = (unsigned)util_monotonic_ms();
+	o->timeout_ms = env_var(prefix, "TIMEOUT_MS", 10000, 100, 600000);
+	o->connect_ms = o->timeout_ms < 5000 ? o->timeout_ms : 5000;
+}
+
+int64_t pushsend_backoff(struct pushsend_retry *r, int attempt)
+{
+	int64_t d = r->backoff_ms;
+	int i;
+
+	for (i = 1; i < attempt && d < r->backoff_max_ms; i++)
+		d *= 2;
+	if (d > r->backoff_max_ms)
+		d = r->backoff_max_ms;
+	return d / 2 + (int64_t)(rand_r(&r->rng) % (unsigned)(d / 2 + 1));
+}

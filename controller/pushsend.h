@@ -71,6 +71,29 @@ struct pushsend_result {
 	int64_t ms;               /* how long it took */
 };
 
+/*
+ * The retry policy of a sender's caller: how many attempts, and a capped
+ * exponential backoff with jitter between them.
+ */
+struct pushsend_retry {
+	int max_attempts;
+	int64_t backoff_ms, backoff_max_ms;
+	unsigned rng;
+};
+
+/*
+ * Read the policy and the sender's timeouts from the environment:
+ * PREFIX_ATTEMPTS (default attempts, 1 to 1000), PREFIX_BACKOFF_MS (1 s,
+ * 10 ms to 10 min; doubling up to 5 min) and PREFIX_TIMEOUT_MS (10 s,
+ * 100 ms to 10 min, into o->timeout_ms; o->connect_ms at most 5 s).
+ */
+void pushsend_retry_env(struct pushsend_retry *r, struct pushsend_opts *o,
+			const char *prefix, int attempts);
+
+/* The wait before the attempt after attempt number attempt: somewhere in
+ * [d/2, d], d doubling from backoff_ms up to backoff_max_ms. */
+int64_t pushsend_backoff(struct pushsend_retry *r, int attempt);
+
 /* Start the sending thread. Caller owns *out (pushsend_free()). ERR_NOMEM,
  * ERR_INTERNAL (curl or the thread could not be set up). */
 int pushsend_new(struct pushsend **out, const struct pushsend_opts *o,

@@ -43,10 +43,8 @@ struct pstate {
 	char *relay;                /* the FCM relay URL, or NULL */
 	char *secret;               /* its X-Relay-Secret, or NULL */
 	int rate;                   /* per user a minute; 0: no limit */
-	int max_attempts;
-	int64_t backoff_ms, backoff_max_ms;
+	struct pushsend_retry retry;   /* attempts, backoff */
 	size_t keep;                /* settled records kept */
-	unsigned rng;
 	long long summaries;        /* ids of summary pushes */
 	json_int_t passes;
 	json_t *tracks;             /* record id (or summary:N) -> track */
@@ -183,19 +181,6 @@ static int submit(struct pstate *ps, const char *tag, json_t *t,
 
 /* ---- results -------------------------------------------------------------- */
 
-static int64_t backoff(struct pstate *ps, int attempt)
-{
-	int64_t d = ps->backoff_ms;
-	int i;
-
-	for (i = 1; i < attempt && d < ps->backoff_max_ms; i++)
-		d *= 2;
-	if (d > ps->backoff_max_ms)
-		d = ps->backoff_max_ms;
-	/* jitter: somewhere in [d/2, d] */
-	return d / 2 + (int64_t)(rand_r(&ps->rng) % (unsigned)(d / 2 + 1));
-}
-
 /* Fold one result into its track; a device answering 404/410 goes into
  * dev_writes to be deactivated. */
 static void take_result(struct rctx *c, struct pstate *ps,
@@ -231,13 +216,13 @@ static void take_result(struct rctx *c, struct pstate *ps,
 		snprintf(why, sizeof(why), "the endpoint answered %ld (%snot "
 			 "retried)", res->code, res->code < 400 ?
 			 "a redirect, not followed and " : "");
-	} else if (attempts < ps->max_attempts) {
+	} else if (attempts < ps->retry.max_attempts) {
 		state = "retrying";
 		if (res->code)
 			snprintf(why, sizeof(why), "the endpoint answered %ld",
 				 res->code);
 		json_object_set_new(dev, "next", json_integer(
-					    now + backoff(ps, attempts)));
+					    now + pushsend_backoff(&ps->retry, attempts)));
 	} else {
 		state = "failed";
 		if (res->code)
@@ -724,16 +709,9 @@ static int push_start(const struct reconciler_env *env, void **state,
 	if (!rc)
 		rc = read_secret(o ? o->relay_secret_file : NULL, &ps->secret, e);
 	ps->rate = o ? o->rate : PUSH_RATE_DEFAULT;
-	ps->max_attempts = (int)util_env_int("POCKETCTL_PUSH_ATTEMPTS", 8, 1,
-					     100);
-	ps->backoff_ms = util_env_int("POCKETCTL_PUSH_BACKOFF_MS", 1000, 10,
-				      600000);
-	ps->backoff_max_ms = 300000;
-	if (ps->backoff_max_ms < ps->backoff_ms)
-		ps->backoff_max_ms = ps->backoff_ms;
+	pushsend_retry_env(&ps->retry, &so, "POCKETCTL_PUSH", 8);
 	ps->keep = (size_t)util_env_int("POCKETCTL_PUSH_KEEP", 1000, 1,
 					1000000);
-	ps->rng = (unsigned)util_monotonic_ms();
 	ps->tracks = json_object();
 	ps->windows = json_object();
 	ps->coalesced = json_object();
@@ -742,9 +720,6 @@ static int push_start(const struct reconciler_env *env, void **state,
 		    !ps->totals))
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 	so.allow = allow;
-	so.timeout_ms = util_env_int("POCKETCTL_PUSH_TIMEOUT_MS", 10000, 100,
-				     600000);
-	so.connect_ms = so.timeout_ms < 5000 ? so.timeout_ms : 5000;
 	so.wake = env->wake;
 	so.wake_arg = env->wake_arg;
 	if (!rc)

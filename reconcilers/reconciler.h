@@ -76,6 +76,15 @@ struct push_options {
 };
 #define PUSH_RATE_DEFAULT 30
 
+/* serve's options of the notify-Poco reconciler (rec_poco.c). */
+struct poco_options {
+	const char *url;                /* --opencode-url (else $OPENCODE_URL):
+	                                 * OpenCode's server; NULL: off */
+	int64_t window_ms;              /* --poco-notify-window: chats active
+	                                 * this recently are told */
+};
+#define POCO_WINDOW_DEFAULT_MS ((int64_t)24 * 3600 * 1000)
+
 /* A pseudo-collection for `reads`: run this reconciler whenever another
  * reconciler wrote or deleted a file (e.g. a container that hashes its
  * input files). */
@@ -110,6 +119,8 @@ struct reconciler_env {
 	const char *manifests_applyset; /* the set they apply as, or NULL */
 	const struct push_options *push; /* serve's push options (rec_push),
 	                                 * or NULL: the defaults */
+	const struct poco_options *poco; /* serve's notify-Poco options
+	                                 * (rec_poco), or NULL: off */
 	/*
 	 * Ask for a pass of this reconciler soon, from any thread (its own
 	 * threads, a request thread): cheap and non-blocking (a flag and an

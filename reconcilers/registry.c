@@ -19,6 +19,7 @@ extern const struct reconciler rec_containers;       /* rec_containers.c */
 extern const struct reconciler rec_backups;          /* rec_backups.c */
 extern const struct reconciler rec_cron;             /* rec_cron.c */
 extern const struct reconciler rec_push;             /* rec_push.c */
+extern const struct reconciler rec_poco;             /* rec_poco.c */
 
 const struct reconciler *const reconcilers[] = {
 	&rec_manifests,          /* --manifests DIR --watch -> the store */
@@ -33,6 +34,7 @@ const struct reconciler *const reconcilers[] = {
 	&rec_backups,            /* --backup-every -> DATA_DIR/backups/ */
 	&rec_cron,               /* cron_jobs -> messages when due */
 	&rec_push,               /* notifications -> phones (push) */
+	&rec_poco,               /* mcp_servers changes -> Poco (OpenCode) */
 };
 
 const size_t nreconcilers = sizeof(reconcilers) / sizeof(reconcilers[0]);

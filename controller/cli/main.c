@@ -36,7 +36,8 @@ static const struct cli_command commands[] = {
 	  "[--backup-every DURATION [--backup-keep N]] [--cron-grace DURATION] "
 	  "[--secret-key FILE] [--observability-url URL] "
 	  "[--push-relay URL] [--push-relay-secret-file FILE] "
-	  "[--push-allow CIDR]... [--push-rate N]" },
+	  "[--push-allow CIDR]... [--push-rate N] "
+	  "[--opencode-url URL [--poco-notify-window DURATION]]" },
 	{ "restart", cmd_restart, CLI_CONN, NULL, "restart NAME" },
 	{ "watch", cmd_watch, CLI_CONN | CLI_OUTPUT | CLI_O_TERSE, "text|json",
 	  "watch [KIND...] [--since REV] [-o text|json] [--show-secrets] [--token TOKEN]" },

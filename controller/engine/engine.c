@@ -350,6 +350,7 @@ static int rstate_init(struct engine *en, struct rstate *rs,
 	rs->env.cron_grace_ms = en->cron_grace_ms;
 	rs->env.manifests_applyset = en->manifests_applyset;
 	rs->env.push = en->push;
+	rs->env.poco = en->poco;
 	rs->env.wake = wake_rstate;
 	rs->env.wake_arg = rs;
 	return 0;
@@ -533,6 +534,7 @@ int engine_new(struct engine **out, const struct engine_options *o,
 	en->backup_keep = o->backup_keep;
 	en->cron_grace_ms = o->cron_grace_ms;
 	en->push = o->push;
+	en->poco = o->poco;
 	en->regs = regs;
 	en->nregs = n;
 	rc = load_paths(en, &en->paths, e);

@@ -56,6 +56,7 @@
 #include "store/store.h"
 
 struct push_options;
+struct poco_options;
 
 struct reconciler;
 
@@ -91,6 +92,9 @@ struct engine_options {
 	const struct push_options *push; /* rec_push's options (reconciler.h);
 	                                 * borrowed, outlives the engine;
 	                                 * NULL = defaults */
+	const struct poco_options *poco; /* rec_poco's options (reconciler.h);
+	                                 * borrowed, outlives the engine;
+	                                 * NULL = off */
 	int64_t resync_ms;              /* 0 = ENGINE_RESYNC_MS; < 0 = never */
 	int64_t backoff_min_ms;         /* 0 = 100 ms */
 	int64_t backoff_max_ms;         /* 0 = 60 s */

@@ -111,6 +111,7 @@ struct engine {
 	bool watch_manifests;
 	int64_t backup_every_ms;     /* for env */
 	const struct push_options *push; /* for env; borrowed */
+	const struct poco_options *poco; /* for env; borrowed */
 	int backup_keep;
 	int64_t cron_grace_ms;       /* for env */
 	int64_t resync_ms, debounce_ms;

@@ -158,6 +158,11 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	v = getenv("PN_URL");   /* the original's relay variable */
 	if (v && *v)
 		o.push.relay = v;
+	v = getenv("OPENCODE_URL");   /* the original's variable */
+	if (v && *v && netguard_http_url(v, &e))
+		return cli_usage("serve", "OPENCODE_URL: %s", e.msg);
+	if (v && *v)
+		o.poco.url = v;
 	for (i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 
@@ -214,6 +219,16 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 						 PUSH_ALLOW_MAX);
 			if (*v)
 				o.push.allow[o.push.nallow++] = v;
+		} else if (take(argc, argv, &i, "--opencode-url", &v)) {
+			if (*v && netguard_http_url(v, &e))
+				return cli_usage("serve", "--opencode-url: %s",
+						 e.msg);
+			o.poco.url = v;
+		} else if (take(argc, argv, &i, "--poco-notify-window", &v)) {
+			if (*v && parse_duration(v, &o.poco.window_ms))
+				return cli_usage("serve",
+						 "--poco-notify-window needs a duration such as 24h, 30m or 45s, not '%s'",
+						 v);
 		} else if (take(argc, argv, &i, "--backup-every", &v)) {
 			if (*v && parse_duration(v, &o.backup_every_ms))
 				return cli_usage("serve",

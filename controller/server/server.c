@@ -84,6 +84,7 @@ void server_options_init(struct server_options *o)
 	o->backup_keep = 7;
 	o->cron_grace_ms = 3600 * 1000;
 	o->push.rate = PUSH_RATE_DEFAULT;
+	o->poco.window_ms = POCO_WINDOW_DEFAULT_MS;
 }
 
 /* ---- the data directory lock ----------------------------------------- */
@@ -1116,6 +1117,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	eo.cron_grace_ms = o->cron_grace_ms;               /* engine */
 	eo.manifests_applyset = srv.applyset;              /* engine */
 	eo.push = &o->push;                                /* engine */
+	eo.poco = &o->poco;                                /* engine */
 	rc = engine_new(&srv.engine, &eo, e);              /* engine */
 	if (!rc)                                           /* engine */
 		rc = engine_start(srv.engine, e);          /* engine */

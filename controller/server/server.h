@@ -97,6 +97,8 @@ struct server_options {
 	struct push_options push;    /* --push-relay, --push-relay-secret-file,
 	                              * --push-allow, --push-rate
 	                              * (reconciler.h) */
+	struct poco_options poco;    /* --opencode-url, --poco-notify-window
+	                              * (reconciler.h) */
 };
 
 struct hub;
