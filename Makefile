@@ -11,7 +11,7 @@
 # SANITIZE=address,undefined builds into build/san instead of build/rel.
 
 CC       ?= cc
-PKGS     := sqlite3 libcurl jansson yaml-0.1 libcrypto icu-uc icu-i18n
+PKGS     := sqlite3 libcurl jansson yaml-0.1 libcrypto icu-uc icu-i18n libsystemd
 SANITIZE ?=
 
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
