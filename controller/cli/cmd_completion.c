@@ -317,6 +317,8 @@ static void print_bash(const struct cli *cli, const struct ccmd *cc,
 	       "\t\tw=${COMP_WORDS[i]}\n"
 	       "\t\tif [[ $w == -* ]]; then\n"
 	       "\t\t\tif act=$(_pocketctl_value \"${cmd:-.}\" \"$w\"); then\n"
+	       "\t\t\t\t# --opt=VALUE: bash splits it at the =\n"
+	       "\t\t\t\t[[ ${COMP_WORDS[i + 1]} == = ]] && i=$((i + 1))\n"
 	       "\t\t\t\ti=$((i + 1))\n"
 	       "\t\t\t\tif ((i == COMP_CWORD)); then\n"
 	       "\t\t\t\t\t_pocketctl_reply \"$act\" \"$cur\"\n"
