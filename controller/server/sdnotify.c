@@ -11,6 +11,7 @@
 #include "sdnotify.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -101,6 +102,7 @@ int sdnotify_start(struct sdnotify **out, struct engine *en, struct err *e)
 {
 	struct sdnotify *n = NULL;
 	pthread_condattr_t ca;
+	sigset_t all, old;
 	uint64_t usec = 0;
 	int rc;
 
@@ -117,7 +119,12 @@ int sdnotify_start(struct sdnotify **out, struct engine *en, struct err *e)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&n->cv, &ca);
 	pthread_condattr_destroy(&ca);
+	/* The thread blocks every signal: SIGTERM and SIGHUP are the main
+	 * thread's sigwait()'s, whenever this starts. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&n->thread, NULL, watchdog_main, n);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		pthread_cond_destroy(&n->cv);
 		pthread_mutex_destroy(&n->mu);

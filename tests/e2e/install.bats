@@ -204,6 +204,10 @@ unlisten() {
   grep -q "^READY=1|STATUS=serving on $URL\$" "$T/notify.log"
   # pings every 150 ms while the engine loops
   wait_for 30 notes 3 '^WATCHDOG=1$'
+  # SIGHUP is still the main thread's (the watchdog thread blocks it)
+  kill -HUP "$SERVER_PID"
+  wait_for 30 grep -q 'SIGHUP' "$T/server.log"
+  curl -fsS -m 5 "$URL/healthz" >/dev/null
   stop_server
   [ "$SERVER_STATUS" -eq 0 ]
   unlisten
