@@ -7,11 +7,13 @@
 #                   every test (unit, end-to-end, app compatibility)
 #   make bench      run the benchmarks in tests/bench/ and print figures
 #   make fuzz       build the libFuzzer drivers (clang)
+#   make install    the binary, man page, bash and zsh completion, systemd
+#                   unit and env file under DESTDIR + PREFIX (/usr/local)
 #
 # SANITIZE=address,undefined builds into build/san instead of build/rel.
 
 CC       ?= cc
-PKGS     := sqlite3 libcurl jansson yaml-0.1 libcrypto icu-uc icu-i18n
+PKGS     := sqlite3 libcurl jansson yaml-0.1 libcrypto icu-uc icu-i18n libsystemd
 SANITIZE ?=
 
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
@@ -51,7 +53,8 @@ UNIT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC))
 UNIT_BIN := $(BUILD)/unit-tests
 EMBEDDED := schema/collections.json $(wildcard schema/migrations/*.sql)
 
-.PHONY: all run check test test-containers bench fuzz deps test-deps clean
+.PHONY: all run check test test-containers bench fuzz deps test-deps clean \
+        install uninstall
 
 all: $(BIN)
 
@@ -120,7 +123,49 @@ bench: $(BIN)
 	scripts/install-deps.sh bench
 	PCTL=$(abspath $(BIN)) tests/bench/run.sh
 
+# make install [DESTDIR=/stage] [PREFIX=/usr/local]: the unit and the env
+# file get BINDIR and SYSCONFDIR written into them; the completion scripts
+# are printed by the binary itself from its command table (`pocketctl
+# completion bash|zsh`); an existing env file is never overwritten.
+# INSTALL_BIN installs another build (the tests install build/san's).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+INSTALL_BIN ?= $(BIN)
+SUBST := sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+
+# The man page, from its scdoc source.
+pocketctl.1: docs/pocketctl.1.scd
+	scdoc < $< > $@.tmp && mv $@.tmp $@
+
+install: $(INSTALL_BIN) pocketctl.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/pocketctl
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/pocketctl
+	install -m 0644 pocketctl.1 $(DESTDIR)$(MANDIR)/man1/pocketctl.1
+	$(abspath $(INSTALL_BIN)) completion bash > $(DESTDIR)$(BASHCOMPDIR)/pocketctl.tmp
+	mv $(DESTDIR)$(BASHCOMPDIR)/pocketctl.tmp $(DESTDIR)$(BASHCOMPDIR)/pocketctl
+	$(abspath $(INSTALL_BIN)) completion zsh > $(DESTDIR)$(ZSHCOMPDIR)/_pocketctl.tmp
+	mv $(DESTDIR)$(ZSHCOMPDIR)/_pocketctl.tmp $(DESTDIR)$(ZSHCOMPDIR)/_pocketctl
+	$(SUBST) packaging/pocketctl.service > $(DESTDIR)$(UNITDIR)/pocketctl.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pocketctl.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/pocketctl/pocketctl.env || \
+	  { $(SUBST) packaging/pocketctl.env > $(DESTDIR)$(SYSCONFDIR)/pocketctl/pocketctl.env.tmp && \
+	    chmod 0600 $(DESTDIR)$(SYSCONFDIR)/pocketctl/pocketctl.env.tmp && \
+	    mv $(DESTDIR)$(SYSCONFDIR)/pocketctl/pocketctl.env.tmp $(DESTDIR)$(SYSCONFDIR)/pocketctl/pocketctl.env; }
+
+# Everything install put in place but the env file (it holds settings).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/pocketctl $(DESTDIR)$(MANDIR)/man1/pocketctl.1 \
+	  $(DESTDIR)$(BASHCOMPDIR)/pocketctl $(DESTDIR)$(ZSHCOMPDIR)/_pocketctl \
+	  $(DESTDIR)$(UNITDIR)/pocketctl.service
+
 clean:
-	rm -rf build pocketctl
+	rm -rf build pocketctl pocketctl.1
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

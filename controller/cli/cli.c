@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,26 @@
 #define SMALL_FILE_MAX ((size_t)64 << 10)
 #define CLI_START_WAIT_MS 30000   /* for a starting server's server.json */
 #define CLI_START_POLL_MS 100
+
+const char *cli_default_data_dir(const struct cli_command *cmd)
+{
+	const char *sys = getenv("POCKETCTL_SYSTEM_DATA");
+	char *path;
+	struct stat st;
+	int fd;
+
+	if (!cmd || !(cmd->flags & CLI_CONN) || stat(CLI_DATA_LOCAL, &st) == 0)
+		return CLI_DATA_LOCAL;
+	if (!sys || !*sys)
+		sys = CLI_DATA_SYSTEM;
+	path = path_join(sys, CLI_SERVER_FILE);
+	fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+	free(path);
+	if (fd < 0)
+		return CLI_DATA_LOCAL;
+	close(fd);
+	return sys;
+}
 
 int cli_take_conn_opts(struct cli *cli, const char *cmd, int argc,
 		       char **argv)

@@ -44,6 +44,9 @@
 #define CLI_LOCK_FILE "lock"
 #define CLI_SERVER_FILE "server.json"
 #define CLI_TOKEN_FILE "cli.token"
+#define CLI_DATA_LOCAL "./pocket-data"       /* the default data directory */
+#define CLI_DATA_SYSTEM "/var/lib/pocketctl" /* the installed daemon's
+                                              * (packaging/pocketctl.service) */
 
 /* Where a command's data is: exactly one of http and store is set after a
  * successful cli_connect(). */
@@ -71,13 +74,16 @@ struct cli;
  *   CLI_OUTPUT  the command takes -o FORMAT (--output): main() takes it out
  *               of the arguments and checks it against the entry's formats;
  *   CLI_O_TERSE -o errors in watch's short words ("-o takes text or json,
- *               not 'x'", "-o needs a value").
+ *               not 'x'", "-o needs a value");
+ *   CLI_HIDDEN  left out of `pocketctl help` and of the completion's
+ *               command list (completion itself: make install runs it).
  * Every command answers COMMAND --help (or -h) with its usage (main()).
  */
 #define CLI_CONN 0x1u
 #define CLI_WRITES 0x2u
 #define CLI_OUTPUT 0x4u
 #define CLI_O_TERSE 0x8u
+#define CLI_HIDDEN 0x10u
 
 /* One row of the command table (main.c). */
 struct cli_command {
@@ -91,18 +97,37 @@ struct cli_command {
 };
 
 struct cli {
-	const char *data_dir;        /* --data, $POCKETCTL_DATA, ./pocket-data */
+	const char *data_dir;        /* --data, $POCKETCTL_DATA, else
+	                              * cli_default_data_dir() */
 	const char *server;          /* --server, $POCKETCTL_SERVER, or NULL */
 	const char *token;           /* --token, or NULL ($POCKETCTL_TOKEN and
 	                              * DIR/cli.token are read by cli_connect) */
 	bool offline;                /* --offline */
 	const struct schema *schema; /* borrowed */
 	const struct cli_command *cmd; /* borrowed: the running command */
+	const struct cli_command *commands; /* borrowed: the whole table */
+	size_t ncommands;
 	char output[16];             /* with CLI_OUTPUT: the -o format chosen
 	                              * (an alias given as its name), or the
 	                              * default */
 	struct cli_conn conn;        /* after cli_connect(); main() releases it */
 };
+
+/*
+ * The data directory of a command when neither --data nor $POCKETCTL_DATA
+ * names one. For a command that reaches the data (CLI_CONN), so that the
+ * CLI finds a running server from any directory:
+ *   1. ./pocket-data when it exists (the developer's, and `make run`'s);
+ *   2. the installed daemon's, $POCKETCTL_SYSTEM_DATA or else
+ *      /var/lib/pocketctl, when its server.json is readable by us (a
+ *      server runs there, or died there: cli_connect() then says so);
+ *   3. ./pocket-data (created by the first write, as before).
+ * Every other command (serve, restore, ...; cmd may be NULL) gets
+ * ./pocket-data: a server or a restore never picks a directory by what
+ * happens to exist. Never fails; the result is a constant or the
+ * environment's (borrowed).
+ */
+const char *cli_default_data_dir(const struct cli_command *cmd);
 
 /*
  * Take the connection options --offline, --token TOKEN and --token=TOKEN
@@ -223,5 +248,6 @@ int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_superuser(struct cli *cli, int argc, char **argv);   /* cmd_account.c */
 int cmd_user(struct cli *cli, int argc, char **argv);        /* cmd_account.c */
+int cmd_completion(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -55,6 +55,7 @@ static const struct cli_command commands[] = {
 	{ "user", cmd_user, CLI_CONN | CLI_WRITES, NULL,
 	  "user create|passwd EMAIL [--role admin|agent|user] [--password-stdin]" },
 	{ "version", cmd_version, 0, NULL, "version" },
+	{ "completion", cmd_completion, CLI_HIDDEN, NULL, "completion bash|zsh" },
 	{ "help", cmd_help, 0, NULL, "help [COMMAND]" },
 };
 
@@ -120,9 +121,11 @@ static int cmd_help(struct cli *cli, int argc, char **argv)
 	printf("usage: pocketctl [--data DIR] [--server URL] COMMAND [ARGS]\n\n"
 	       "commands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
-		printf("  pocketctl %s\n", commands[i].usage);
+		if (!(commands[i].flags & CLI_HIDDEN))
+			printf("  pocketctl %s\n", commands[i].usage);
 	printf("\nglobal options:\n"
-	       "  --data DIR     data directory (default $POCKETCTL_DATA or ./pocket-data)\n"
+	       "  --data DIR     data directory (default $POCKETCTL_DATA, else ./pocket-data;\n"
+	       "                 commands that reach a server also try /var/lib/pocketctl)\n"
 	       "  --server URL   talk to a running server (default $POCKETCTL_SERVER)\n"
 	       "  --token TOKEN  auth token (default $POCKETCTL_TOKEN, else DATA/cli.token)\n"
 	       "  --offline      work on the data directory directly (refused while a server runs)\n"
@@ -217,7 +220,7 @@ int main(int argc, char **argv)
 	memset(&cli, 0, sizeof(cli));
 	cli.conn.lock_fd = -1;
 	env = getenv("POCKETCTL_DATA");
-	cli.data_dir = env && *env ? env : "./pocket-data";
+	cli.data_dir = env && *env ? env : NULL;   /* NULL: see below */
 	env = getenv("POCKETCTL_SERVER");
 	cli.server = env && *env ? env : NULL;
 	argc = take_globals(&cli, argc - 1, argv + 1);
@@ -229,7 +232,11 @@ int main(int argc, char **argv)
 	if (schema_load_default(&schema, &e))
 		return cli_fail(&e);
 	cli.schema = schema;
+	cli.commands = commands;
+	cli.ncommands = NCOMMANDS;
 	c = find_command(argv[0]);
+	if (!cli.data_dir)
+		cli.data_dir = cli_default_data_dir(c);
 	rc = c ? run_command(&cli, c, argc, argv) : unknown_command(argv[0]);
 	schema_free(schema);
 	return rc;

@@ -748,3 +748,8 @@ uint64_t engine_full_done(struct engine *en)
 {
 	return atomic_load(&en->full_done);
 }
+
+uint64_t engine_wakeups(struct engine *en)
+{
+	return en ? atomic_load(&en->wakeups) : 0;
+}

@@ -33,8 +33,9 @@
  *
  * THREAD SAFETY NOTES: engine_kick(), engine_enqueue(),
  * engine_request_full(), engine_reload(), engine_status(),
- * engine_full_done() and engine_state() may be called from any thread
- * between engine_start() and engine_free() (engine_kick() also on NULL);
+ * engine_full_done(), engine_wakeups() and engine_state() may be called
+ * from any thread between engine_start() and engine_free() (engine_kick()
+ * also on NULL);
  * a state from engine_state() locks itself.
  * Everything else in struct engine belongs to the engine thread, except the
  * published status snapshot, which a mutex guards. engine_new(),
@@ -196,6 +197,15 @@ uint64_t engine_reload(struct engine *en);
 /* The number of the last requested full pass that has completed (every
  * reconciler ran once after the request, successfully or not). */
 uint64_t engine_full_done(struct engine *en);
+
+/*
+ * How many times the engine thread has woken from its poll() so far: a
+ * counter that moves as long as the thread goes round its loop (an
+ * engine_kick() makes it move when idle; it stands still while a pass is
+ * stuck, or after engine_stop()). Any thread; accepts NULL (0). The
+ * systemd watchdog (server/sdnotify.h) reads it.
+ */
+uint64_t engine_wakeups(struct engine *en);
 
 /*
  * The status of everything, as GET /api/v1/status returns it:

@@ -47,6 +47,7 @@
 #include "manifest.h"
 #include "metrics.h"
 #include "pump.h"
+#include "sdnotify.h"
 #include "seed.h"
 #include "tokens.h"
 #include "util.h"
@@ -1024,6 +1025,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	const char **labels = NULL;
 	size_t i;
 	struct engine_options eo;    /* engine */
+	struct sdnotify *sdn = NULL; /* systemd */
 
 	memset(&srv, 0, sizeof(srv));
 	atomic_init(&srv.worker_streams, 0);
@@ -1121,6 +1123,8 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	rc = engine_new(&srv.engine, &eo, e);              /* engine */
 	if (!rc)                                           /* engine */
 		rc = engine_start(srv.engine, e);          /* engine */
+	if (!rc)                                           /* systemd */
+		rc = sdnotify_start(&sdn, srv.engine, e);  /* systemd */
 	if (rc)                                            /* engine */
 		goto out;                                  /* engine */
 
@@ -1144,6 +1148,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 		goto out;
 	log_msg(LOG_INFO, NULL, "serving on %s (data directory '%s')",
 		url, o->data_dir);
+	sdnotify_ready(url);   /* systemd: civetweb answers now */
 
 	for (;;) {
 		while (sigwait(&sigs, &sig) != 0)
@@ -1154,8 +1159,10 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	}
 	log_msg(LOG_INFO, NULL, "%s: draining open requests and streams",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
+	sdnotify_stopping();   /* systemd */
 	atomic_store(&srv.stopping, true);
 out:
+	sdnotify_free(sdn);   /* systemd: before the engine stops */
 	engine_stop(srv.engine);   /* engine: no pass runs while draining */
 	atomic_store(&srv.stopping, true);
 	hub_stop(srv.hub);   /* every hub_wait() now returns HUB_STOPPED */
