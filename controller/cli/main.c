@@ -23,9 +23,13 @@ static const struct cli_command commands[] = {
 	  "apply -f PATH... [--dry-run] [--applyset NAME [--prune [--force]]] [-o text|json] [--show-secrets]" },
 	{ "diff", cmd_diff, CLI_CONN | CLI_WRITES | CLI_OUTPUT, "text|json",
 	  "diff -f PATH... [--applyset NAME [--prune]] [--show-secrets]" },
-	{ "get", cmd_get, CLI_CONN | CLI_OUTPUT, "table|json|yaml|record",
-	  "get KIND [NAME] [-o table|json|yaml|record] [--show-managed] [--show-secrets]" },
-	{ "delete", cmd_delete, CLI_CONN | CLI_WRITES, NULL, "delete KIND NAME" },
+	{ "get", cmd_get, CLI_CONN | CLI_OUTPUT, "table|wide|name|json|yaml|record|jsonpath",
+	  "get KIND[,KIND...]|all [NAME...] [-l SELECTOR] [-o table|wide|name|json|yaml|record|jsonpath=TEMPLATE] [--show-managed] [--show-secrets]" },
+	{ "delete", cmd_delete, CLI_CONN | CLI_WRITES, NULL,
+	  "delete KIND NAME... | KIND -l SELECTOR | -f PATH... [--ignore-not-found]" },
+	{ "api-resources", cmd_api_resources, CLI_OUTPUT, "table|name|json",
+	  "api-resources [-o table|name|json]" },
+	{ "explain", cmd_explain, 0, NULL, "explain KIND[.FIELD]" },
 	{ "serve", cmd_serve, 0, NULL,
 	  "serve [--listen HOST:PORT] [--root DIR] [--manifests DIR] [--watch [--applyset NAME]] "
 	  "[--docker unix:///PATH|tcp://HOST:PORT] "
