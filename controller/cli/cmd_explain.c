@@ -143,9 +143,9 @@ static void flag_words(const struct field *f, char *out, size_t n)
 	if (f->type == FT_RELATION)
 		ADD(f->cascade ? " cascade-delete" : " delete-restricted");
 	if (f->has_min)
-		ADD(" min=%g", f->min);
+		ADD(" min=%.15g", f->min);
 	if (f->has_max)
-		ADD(" max=%g", f->max);
+		ADD(" max=%.15g", f->max);
 	if (f->only_int)
 		ADD(" integer");
 	if (f->secret)
