@@ -105,8 +105,8 @@ static void dispatch(struct watch *w)
 		goto out;
 	}
 	d = json_loadb(w->data.ptr, w->data.len, 0, NULL);
-	if (w->selector && !selector_match(w->selector,
-					   json_object_get(d, "labels")))
+	if (w->selector && !selector_match(w->selector, json_object_get(
+			json_object_get(d, "record"), "labels")))
 		goto out;
 	w->events++;
 	if (w->output == OUT_JSON) {
