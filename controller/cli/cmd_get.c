@@ -106,6 +106,8 @@ static int fetch_local(struct get_walk *w, const char *name)
 	}
 	record_init(&r);
 	rc = store_get_by_name(w->store, w->coll->name, name, &r, w->e);
+	if (rc == ERR_NOT_FOUND && w->coll->auth && strchr(name, '@'))
+		rc = store_get_by_email(w->store, w->coll->name, name, &r, w->e);
 	if (!rc)
 		rc = visit(&r, w);
 	record_release(&r);

@@ -307,3 +307,32 @@ check_diff() {
   grep -q "create aiprompt/p1" "$T/watch.out"
   ! grep -q "p2\|p3\|tp-bash" "$T/watch.out"
 }
+
+@test "users by email: get and delete User EMAIL, and a manifest's relation to a user by email" {
+  load api
+  start_server
+  api POST /api/collections/users/records "$TOKEN" \
+    '{"email":"alice@example.test","password":"alice-pass-123","passwordConfirm":"alice-pass-123","role":"user","name":"alice"}'
+  [ "$code" = 200 ]
+  ID="$(jq -r .id <<<"$body")"
+  run pctl get User Alice@Example.test -o jsonpath='{.spec.email}'
+  [ "$status" -eq 0 ]
+  [ "$output" = alice@example.test ]
+  run pctl get usr alice@example.test
+  [[ "$output" == *"alice@example.test"*"user"* ]]
+  printf 'apiVersion: pocketcoder.dev/v1\nkind: NotificationRule\nmetadata: {name: alice-rules}\nspec:\n  user: alice@example.test\n  rules: {}\n' >"$T/rule.yaml"
+  run pctl apply -f "$T/rule.yaml"
+  [ "$status" -eq 0 ]
+  [ "$(pctl get nr alice-rules -o record | jq -r .data.user)" = "$ID" ]
+  run pctl get User nobody@example.test
+  [ "$status" -eq 2 ]
+  stop_server
+  # offline alike
+  run pctl get User alice@example.test -o name
+  [ "$status" -eq 0 ]
+  [[ "$output" == user/* ]]
+  run pctl delete User alice@example.test
+  [ "$status" -eq 0 ]
+  run pctl get User alice@example.test
+  [ "$status" -eq 2 ]
+}
