@@ -39,11 +39,12 @@ int cmd_api_resources(struct cli *cli, int argc, char **argv)
 	json_t *arr = NULL, *names;
 	char *txt;
 	size_t i, j;
+	int first = cli_operands("api-resources", argc, argv);
 
-	if (cli_operands("api-resources", argc, argv) != argc)
-		return argc > 1 && cli_operands("api-resources", argc, argv) >= 0 ?
-		       cli_usage("api-resources", "usage: pocketctl api-resources [-o table|name|json]") :
-		       CLI_ERROR;
+	if (first < 0)
+		return CLI_ERROR;
+	if (first != argc)
+		return cli_usage("api-resources", "usage: pocketctl api-resources [-o table|name|json]");
 	if (!strcmp(cli->output, "json")) {
 		arr = json_array();
 		for (i = 0; arr && i < s->ncollections; i++) {

@@ -266,9 +266,10 @@ static size_t row_cells(const struct collection *c, bool wide,
 }
 
 /* One kind's table, columns as wide as their widest cell, three spaces
- * apart (kubectl's tabwriter). kind_prefix "toolpermission/" or "". */
-static void print_table(const struct collection *c, json_t *items, bool wide,
-			const char *kind_prefix)
+ * apart (kubectl's tabwriter). kind_prefix "toolpermission/" or "".
+ * Returns 0, or ERR_NOMEM with nothing printed. */
+static int print_table(const struct collection *c, json_t *items, bool wide,
+		       const char *kind_prefix)
 {
 	size_t ncols = COMMON_COLUMNS + c->ncolumns, n, i, k;
 	char (*cells)[CELL_MAX] = calloc(ncols, CELL_MAX);
@@ -278,7 +279,7 @@ static void print_table(const struct collection *c, json_t *items, bool wide,
 	if (!cells || !width) {
 		free(cells);
 		free(width);
-		return;
+		return ERR_NOMEM;
 	}
 	for (i = 0; i <= json_array_size(items); i++) {
 		item = i ? json_array_get(items, i - 1) : NULL;
@@ -298,6 +299,7 @@ static void print_table(const struct collection *c, json_t *items, bool wide,
 	}
 	free(cells);
 	free(width);
+	return 0;
 }
 
 /* What one kind of the command line found. */
@@ -325,8 +327,9 @@ static int print_groups(const struct get_opts *o, struct group *g, size_t ng,
 			strcat(kind, "/");
 			if (printed++)
 				printf("\n");
-			print_table(g[i].coll, g[i].items,
-				    o->output == OUT_WIDE, ng > 1 ? kind : "");
+			if (print_table(g[i].coll, g[i].items,
+					o->output == OUT_WIDE, ng > 1 ? kind : ""))
+				return err_set(e, ERR_NOMEM, "out of memory");
 		}
 		if (ng > 1 && !printed)
 			fprintf(stderr, "No resources found\n");
