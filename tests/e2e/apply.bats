@@ -158,7 +158,7 @@ YAML
   [[ "${lines[0]}" == "usage: pocketctl apply -f PATH..."* ]]
   run pctl get -h
   [ "$status" -eq 0 ]
-  [[ "${lines[0]}" == "usage: pocketctl get KIND [NAME] [-o table|json|yaml|record] [--show-managed] [--show-secrets]" ]]
+  [[ "${lines[0]}" == "usage: pocketctl get KIND[,KIND...]|all [NAME...] [-l SELECTOR] [-o table|wide|name|json|yaml|record|jsonpath=TEMPLATE] [--show-managed] [--show-secrets]" ]]
   run pctl help serve
   [ "$status" -eq 0 ]
   [[ "${lines[0]}" == "usage: pocketctl serve "* ]]
