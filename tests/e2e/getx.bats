@@ -178,7 +178,7 @@ check_outputs() {
   [[ "${lines[0]}" == *"RUNNING"*"READY" ]]
   run pctl get tp
   [[ "${lines[0]}" == *"TOOL"*"PATTERN"*"ACTION" ]]
-  # a column path outside the kind's fields does not load
+  # the columns are the schema's, in its order (bad ones: test_schema_cli.c)
   run python3 - "$REPO/schema/collections.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
