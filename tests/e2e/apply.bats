@@ -169,7 +169,7 @@ YAML
   # -o is checked once, for every command that takes it
   run pctl get aiagent -o xml
   [ "$status" -eq 2 ]
-  [[ "$output" == *"unknown output format 'xml' (table, json, yaml or record)"* ]]
+  [[ "$output" == *"unknown output format 'xml' (table, wide, name, json, yaml, record or jsonpath)"* ]]
   run pctl status -o xml
   [ "$status" -eq 2 ]
   [[ "$output" == *"unknown output format 'xml' (text or json)"* ]]
