@@ -129,10 +129,8 @@ static int find_target(struct cli_conn *conn, const struct target *t,
 
 	if (conn->store) {
 		record_init(&r);
-		rc = store_get_by_name(conn->store, t->coll->name, t->name, &r, e);
-		if (rc == ERR_NOT_FOUND && t->coll->auth && strchr(t->name, '@'))
-			rc = store_get_by_email(conn->store, t->coll->name,
-						t->name, &r, e);
+		rc = store_get_named(conn->store, NULL, t->coll->name, t->name,
+				     &r, e);
 		record_release(&r);
 		return rc;
 	}
@@ -163,12 +161,8 @@ static int delete_local(struct cli_conn *conn, const struct targets *ts,
 		if (!ts->t[i].name)
 			continue;
 		record_init(&r);
-		rc = store_txn_get_by_name(t, ts->t[i].coll->name,
-					   ts->t[i].name, &r, e);
-		if (rc == ERR_NOT_FOUND && ts->t[i].coll->auth &&
-		    strchr(ts->t[i].name, '@'))
-			rc = store_txn_get_by_email(t, ts->t[i].coll->name,
-						    ts->t[i].name, &r, e);
+		rc = store_get_named(NULL, t, ts->t[i].coll->name,
+				     ts->t[i].name, &r, e);
 		if (!rc)
 			rc = store_txn_delete(t, ts->t[i].coll->name, r.id, 0, e);
 		record_release(&r);

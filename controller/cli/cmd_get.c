@@ -105,9 +105,7 @@ static int fetch_local(struct get_walk *w, const char *name)
 		return store_list(w->store, w->coll->name, &q, visit, w, w->e);
 	}
 	record_init(&r);
-	rc = store_get_by_name(w->store, w->coll->name, name, &r, w->e);
-	if (rc == ERR_NOT_FOUND && w->coll->auth && strchr(name, '@'))
-		rc = store_get_by_email(w->store, w->coll->name, name, &r, w->e);
+	rc = store_get_named(w->store, NULL, w->coll->name, name, &r, w->e);
 	if (!rc)
 		rc = visit(&r, w);
 	record_release(&r);

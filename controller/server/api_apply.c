@@ -428,26 +428,6 @@ int api_manifests_list(struct http_req *r)
 	return http_reply_json(r, 200, res, NULL); /* res stolen */
 }
 
-/*
- * The record of c named name (through t when t is set, else s), or for a
- * users / superusers record, the one with that email.
- */
-static int get_named(struct store *s, struct store_txn *t,
-		     const struct collection *c, const char *name,
-		     struct record *out, struct err *e)
-{
-	int rc;
-
-	name = name ? name : "";
-	rc = t ? store_txn_get_by_name(t, c->name, name, out, e) :
-	     store_get_by_name(s, c->name, name, out, e);
-	if (rc != ERR_NOT_FOUND || !c->auth || !strchr(name, '@'))
-		return rc;
-	record_release(out);
-	return t ? store_txn_get_by_email(t, c->name, name, out, e) :
-	     store_get_by_email(s, c->name, name, out, e);
-}
-
 int api_manifests_get(struct http_req *r)
 {
 	struct err e = ERR_INIT;
@@ -466,7 +446,8 @@ int api_manifests_get(struct http_req *r)
 	w.coll = find_kind(r, &e);
 	if (!w.coll || parse_view(r, &w, &e) ||
 	    api_show_secrets(r, &w.show_secrets, &e) ||
-	    get_named(w.store, NULL, w.coll, r->params[1], &rec, &e)) {
+	    store_get_named(w.store, NULL, w.coll->name,
+			    r->params[1] ? r->params[1] : "", &rec, &e)) {
 		rc = http_reply_error(r, &e);
 		goto out;
 	}
@@ -495,7 +476,8 @@ int api_manifests_delete(struct http_req *r)
 	record_init(&rec);
 	c = find_kind(r, &e);
 	if (!c || store_begin(r->srv->store, &t, &e) ||
-	    get_named(NULL, t, c, r->params[1], &rec, &e) ||
+	    store_get_named(NULL, t, c->name,
+			    r->params[1] ? r->params[1] : "", &rec, &e) ||
 	    store_txn_delete(t, c->name, rec.id, 0, &e)) {
 		rc = http_reply_error(r, &e);
 		goto out;

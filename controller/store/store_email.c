@@ -66,10 +66,20 @@ static int by_email(struct store *s, struct store_txn *t,
 	     store_get(s, collection, f.id, out, e);
 }
 
-int store_get_by_email(struct store *s, const char *collection,
-		       const char *email, struct record *out, struct err *e)
+int store_get_named(struct store *s, struct store_txn *t,
+		    const char *collection, const char *name,
+		    struct record *out, struct err *e)
 {
-	return by_email(s, NULL, collection, email, out, e);
+	const struct collection *c;
+	int rc;
+
+	rc = t ? store_txn_get_by_name(t, collection, name, out, e) :
+	     store_get_by_name(s, collection, name, out, e);
+	c = schema_find(store_schema(t ? t->s : s), collection);
+	if (rc != ERR_NOT_FOUND || !c || !c->auth || !name || !strchr(name, '@'))
+		return rc;
+	record_release(out);
+	return by_email(t ? t->s : s, t, collection, name, out, e);
 }
 
 int store_txn_get_by_email(struct store_txn *t, const char *collection,
