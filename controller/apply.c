@@ -462,6 +462,9 @@ static int doc_data(struct store_txn *t, json_t *ids, struct problems *pb,
 		rc = store_txn_get_by_name(t, f->target, ref, &r, e);
 		if (rc == ERR_NOT_FOUND && util_valid_id(ref))
 			rc = store_txn_get(t, f->target, ref, &r, e);
+		/* A person by email ("user: alice@example.test"). */
+		if (rc == ERR_NOT_FOUND && strchr(ref, '@'))
+			rc = store_txn_get_by_email(t, f->target, ref, &r, e);
 		if (rc == ERR_NOT_FOUND) {
 			record_release(&r);
 			/* A target whose document failed was blamed there. */

@@ -169,6 +169,18 @@ int cli_take_output(struct cli *cli, int argc, char **argv)
 			argv[j++] = argv[i];
 			continue;
 		}
+		if (strchr(v, '=') && (size_t)(strchr(v, '=') - v) < sizeof(words)) {
+			/* FORMAT=ARG: -o jsonpath='{.kind}' */
+			char fmt[sizeof(words)];
+
+			snprintf(fmt, sizeof(fmt), "%.*s",
+				 (int)(strchr(v, '=') - v), v);
+			if (!find_format(formats, fmt, cli->output,
+					 sizeof(cli->output))) {
+				cli->output_arg = strchr(v, '=') + 1;
+				continue;
+			}
+		}
 		if (find_format(formats, v, cli->output, sizeof(cli->output))) {
 			if (terse)
 				cli_usage(cmd, "-o takes %s, not '%s'", words, v);

@@ -110,6 +110,8 @@ struct cli {
 	char output[16];             /* with CLI_OUTPUT: the -o format chosen
 	                              * (an alias given as its name), or the
 	                              * default */
+	const char *output_arg;      /* -o jsonpath=TEMPLATE: the template
+	                              * (borrowed from argv), else NULL */
 	struct cli_conn conn;        /* after cli_connect(); main() releases it */
 };
 
@@ -153,6 +155,8 @@ int cli_connect(struct cli *cli, struct err *e);
  * Take -o FORMAT, -oFORMAT, --output FORMAT and --output=FORMAT out of argv
  * (from argv[1] on, up to a "--") and set cli->output: the value checked
  * against cli->cmd->formats, or the first of them when none is given.
+ * FORMAT=ARG (-o jsonpath={.kind}) is FORMAT with cli->output_arg ARG when
+ * FORMAT is one of the formats.
  * Returns the new argc, or -1 after a usage message for the command.
  */
 int cli_take_output(struct cli *cli, int argc, char **argv);
@@ -238,6 +242,8 @@ int cmd_apply(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_get(struct cli *cli, int argc, char **argv);
 int cmd_delete(struct cli *cli, int argc, char **argv);
+int cmd_api_resources(struct cli *cli, int argc, char **argv);
+int cmd_explain(struct cli *cli, int argc, char **argv);
 int cmd_serve(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_reconcile(struct cli *cli, int argc, char **argv);

@@ -30,6 +30,7 @@
 #include "manifest.h"
 #include "protocol.h"
 #include "secrets.h"
+#include "selector.h"
 #include "util.h"
 #include "yamljson.h"
 
@@ -405,18 +406,75 @@ static int run_diff(const char *live, const char *merged)
 	return WEXITSTATUS(st);
 }
 
+/*
+ * Take -l SEL, -lSEL, --selector SEL and --selector=SEL out of argv (up to
+ * a "--"); *text is the last one given, or NULL. Returns the new argc, or
+ * -1 after the usage message for a missing value.
+ */
+static int take_selector(int argc, char **argv, const char **text)
+{
+	int i, j = 1;
+
+	*text = NULL;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--")) {
+			while (i < argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (!strcmp(a, "-l") || !strcmp(a, "--selector")) {
+			if (i + 1 >= argc) {
+				cli_usage("diff", "%s needs a value", a);
+				return -1;
+			}
+			*text = argv[++i];
+		} else if (!strncmp(a, "-l", 2) && a[2]) {
+			*text = a + 2;
+		} else if (!strncmp(a, "--selector=", 11)) {
+			*text = a + 11;
+		} else {
+			argv[j++] = argv[i];
+		}
+	}
+	argv[j] = NULL;
+	return j;
+}
+
+/* Does the diff item's object match sel? Its labels are those of the
+ * manifest (desired), or of the record for one pruned away (live). */
+static bool item_selected(const struct selector *sel, json_t *item)
+{
+	json_t *doc = json_object_get(item, "desired");
+
+	if (!doc || json_is_null(doc))
+		doc = json_object_get(item, "live");
+	return selector_match(sel, json_object_get(json_object_get(doc,
+						   "metadata"), "labels"));
+}
+
 int cmd_diff(struct cli *cli, int argc, char **argv)
 {
 	struct apply_opts o;
 	struct err e = ERR_INIT;
+	struct selector *sel = NULL;
+	const char *sel_text;
 	json_t *res = NULL, *item;
 	char tmpl[] = "/tmp/pocketctl-diff-XXXXXX";
 	char *root = NULL, *live = NULL, *merged = NULL;
 	size_t i, changed = 0;
 	int rc;
 
-	if (apply_common(cli, argc, argv, true, &o, &res))
+	argc = take_selector(argc, argv, &sel_text);
+	if (argc < 0)
 		return CLI_ERROR;
+	if (sel_text && selector_parse(sel_text, &sel, &e))
+		return cli_usage("diff", "%s", e.msg);
+	if (apply_common(cli, argc, argv, true, &o, &res)) {
+		selector_free(sel);
+		return CLI_ERROR;
+	}
 	root = mkdtemp(tmpl);
 	live = root ? path_join(root, "LIVE") : NULL;
 	merged = root ? path_join(root, "MERGED") : NULL;
@@ -430,7 +488,7 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 		const char *action = cli_jstr(item, "action");
 		char kind[64], name[512], took[512], *p;
 
-		if (!strcmp(action, "unchanged"))
+		if (!strcmp(action, "unchanged") || !item_selected(sel, item))
 			continue;
 		changed++;
 		cli_item_kind(cli, item, kind, sizeof(kind));
@@ -470,5 +528,6 @@ out:
 	free(live);
 	free(merged);
 	json_decref(res);
+	selector_free(sel);
 	return rc;
 }

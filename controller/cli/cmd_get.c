@@ -1,21 +1,28 @@
 /*
- * cmd_get.c - `pocketctl get KIND [NAME] [-o table|json|yaml|record]` and
- * `pocketctl delete KIND NAME`, on the data directory or through a running
- * server (GET/DELETE /api/v1/manifests/..., see api_apply.h).
+ * cmd_get.c - `pocketctl get KIND[,KIND...]|all [NAME...] [-l SELECTOR]
+ * [-o table|wide|name|json|yaml|record|jsonpath=TEMPLATE]`, on the data
+ * directory or through a running server (GET /api/v1/manifests/...,
+ * see api_apply.h).
  *
  * Both sources are first turned into the same JSON - records (-o table,
- * -o record) or manifest documents (-o yaml, -o json) - and one printer
- * prints them, so the output cannot depend on where the data came from.
+ * wide, name, record) or manifest documents (-o yaml, json, jsonpath) -
+ * and one printer prints them, so the output cannot depend on where the
+ * data came from. A kind is its name, plural, collection or short name
+ * (schema "shortNames"); "all" is every kind, and several kinds print as
+ * kubectl does: tables one per kind with "kind/name" names, the others
+ * as one list. -l filters by label (selector.h), server-side through a
+ * server (?labelSelector=). The table's columns past the common ones are
+ * the kind's "columns" in the schema (the "wide" ones with -o wide).
  * -o yaml and -o json print the same manifest documents (relations by
  * name) that `apply` takes back unchanged: yaml as a stream of documents,
- * json as one object for KIND NAME and, for a whole kind, as kubectl does,
- * one {"apiVersion": "v1", "kind": "List", "items": [...]} (which apply
- * reads as a list). -o record prints the full records, status included,
- * hidden fields (password hashes, token keys) never. Secret fields are
- * masked (secrets.h) unless --show-secrets is given (through a server: by
- * a superuser); apply takes a mask back as "unchanged". --show-managed
- * adds each manifest's field ownership as metadata.managedFields
- * (apply.h).
+ * json as one object for KIND NAME and otherwise, as kubectl does, one
+ * {"apiVersion": "v1", "kind": "List", "items": [...]} (which apply reads
+ * as a list); -o jsonpath runs on that same object (jsonpath.h). -o
+ * record prints the full records, status included, hidden fields never.
+ * Secret fields are masked (secrets.h) unless --show-secrets is given
+ * (through a server: by a superuser); apply takes a mask back as
+ * "unchanged". --show-managed adds each manifest's field ownership as
+ * metadata.managedFields (apply.h).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -25,24 +32,36 @@
 #include "apply.h"
 #include "buf.h"
 #include "cli.h"
+#include "jsonpath.h"
 #include "protocol.h"
+#include "selector.h"
 #include "yamljson.h"
 
-enum output { OUT_TABLE, OUT_JSON, OUT_YAML, OUT_RECORD };
+enum output {
+	OUT_TABLE, OUT_WIDE, OUT_NAME, OUT_JSON, OUT_YAML, OUT_RECORD,
+	OUT_JSONPATH
+};
 
 /* Does output print manifest documents (else records)? */
 static bool manifests_out(enum output o)
 {
-	return o == OUT_JSON || o == OUT_YAML;
+	return o == OUT_JSON || o == OUT_YAML || o == OUT_JSONPATH;
 }
+
+struct get_opts {
+	enum output output;
+	bool managed;                /* --show-managed */
+	bool show_secrets;           /* --show-secrets */
+	const char *selector_text;   /* -l, or NULL */
+	struct selector *selector;   /* parsed -l, or NULL */
+	struct jsonpath *jsonpath;   /* -o jsonpath=..., or NULL */
+};
 
 struct get_walk {
 	struct store *store;
 	const struct collection *coll;
-	enum output output;
-	bool managed;          /* --show-managed */
-	bool show_secrets;     /* --show-secrets */
-	json_t *items;         /* records, or manifests for yaml */
+	const struct get_opts *o;
+	json_t *items;               /* records, or manifests */
 	struct err *e;
 };
 
@@ -51,9 +70,11 @@ static int visit(const struct record *r, void *arg)
 	struct get_walk *w = arg;
 	json_t *doc;
 
-	if (manifests_out(w->output)) {
+	if (!selector_match(w->o->selector, r->labels))
+		return 0;
+	if (manifests_out(w->o->output)) {
 		doc = apply_record_manifest(w->store, r, w->e);
-		if (doc && w->managed &&
+		if (doc && w->o->managed &&
 		    apply_managed_fields(w->store, r, doc, w->e)) {
 			json_decref(doc);
 			doc = NULL;
@@ -84,7 +105,7 @@ static int fetch_local(struct get_walk *w, const char *name)
 		return store_list(w->store, w->coll->name, &q, visit, w, w->e);
 	}
 	record_init(&r);
-	rc = store_get_by_name(w->store, w->coll->name, name, &r, w->e);
+	rc = store_get_named(w->store, NULL, w->coll->name, name, &r, w->e);
 	if (!rc)
 		rc = visit(&r, w);
 	record_release(&r);
@@ -96,20 +117,24 @@ static int fetch_remote(struct cli_conn *conn, struct get_walk *w,
 			const char *name)
 {
 	struct buf path = BUF_INIT;
-	char *esc = NULL;
-	json_t *reply = NULL, *items;
+	char *esc = NULL, *sel = NULL;
+	json_t *reply = NULL, *items, *labels;
 	int rc;
 
-	if (name) {
-		esc = client_escape(conn->http, name);
-		if (!esc)
-			return err_set(w->e, ERR_NOMEM, "out of memory");
+	esc = name ? client_escape(conn->http, name) : NULL;
+	sel = w->o->selector_text ?
+	      client_escape(conn->http, w->o->selector_text) : NULL;
+	if ((name && !esc) || (w->o->selector_text && !sel)) {
+		rc = err_set(w->e, ERR_NOMEM, "out of memory");
+		goto out;
 	}
-	rc = buf_printf(&path, "/api/v1/manifests/%s%s%s?view=%s%s%s",
+	rc = buf_printf(&path, "/api/v1/manifests/%s%s%s?view=%s%s%s%s%s",
 			w->coll->name, esc ? "/" : "", esc ? esc : "",
-			manifests_out(w->output) ? "manifest" : "record",
-			w->managed ? "&managed=true" : "",
-			w->show_secrets ? "&" PROTO_SHOW_SECRETS "=true" : "");
+			manifests_out(w->o->output) ? "manifest" : "record",
+			w->o->managed ? "&managed=true" : "",
+			w->o->show_secrets ? "&" PROTO_SHOW_SECRETS "=true" : "",
+			sel && !name ? "&labelSelector=" : "",
+			sel && !name ? sel : "");
 	if (rc) {
 		rc = err_set(w->e, rc, "out of memory");
 		goto out;
@@ -124,13 +149,23 @@ static int fetch_remote(struct cli_conn *conn, struct get_walk *w,
 			     client_url(conn->http));
 		goto out;
 	}
-	rc = name ? json_array_append(w->items, reply) :
-		    json_array_extend(w->items, items);
+	if (name) {
+		/* One record by name: the selector applies here. */
+		labels = json_object_get(reply, "labels");
+		if (!labels)
+			labels = json_object_get(json_object_get(reply,
+							 "metadata"), "labels");
+		rc = selector_match(w->o->selector, labels) ?
+		     json_array_append(w->items, reply) : 0;
+	} else {
+		rc = json_array_extend(w->items, items);
+	}
 	if (rc)
 		rc = err_set(w->e, ERR_NOMEM, "out of memory");
 out:
 	json_decref(reply);
 	free(esc);
+	free(sel);
 	buf_release(&path);
 	return rc;
 }
@@ -140,214 +175,393 @@ static json_int_t jint(json_t *o, const char *key)
 	return json_integer_value(json_object_get(o, key));
 }
 
-/* Kinds with a column of their own, read from the record's status. */
-static const struct {
-	const char *collection, *header, *status_key;
-} status_columns[] = {
-	{ "cron_jobs", "NEXT RUN", "nextRun" },   /* rec_cron.c */
-	{ "notifications", "STATE", "state" },    /* rec_push.c */
-};
-
-static const char *status_column(const struct get_walk *w, json_t *item)
+/*
+ * The value of a schema column (schema.h struct column) in a record
+ * item: "spec.F" is data.F, "status.A.B" walks status; a step into an
+ * array picks the element whose "type" is the step (Kubernetes
+ * conditions: status.conditions.Ready.status). Into out as text,
+ * "<none>" when missing or empty.
+ */
+static void column_value(const struct column *col, json_t *item, char *out,
+			 size_t n)
 {
-	size_t i;
+	const char *p = col->path, *dot;
+	json_t *v, *el;
+	size_t i, len;
+	char key[64];
+	char *txt;
 
-	for (i = 0; i < sizeof(status_columns) / sizeof(status_columns[0]); i++)
-		if (!strcmp(w->coll->name, status_columns[i].collection))
-			return item ? cli_jstr(json_object_get(item, "status"),
-					       status_columns[i].status_key) :
-				      status_columns[i].header;
-	return NULL;
+	v = !strncmp(p, "spec.", 5) ? json_object_get(item, "data") :
+	    json_object_get(item, "status");
+	p = strchr(p, '.') + 1;
+	while (v && *p) {
+		dot = strchr(p, '.');
+		len = dot ? (size_t)(dot - p) : strlen(p);
+		snprintf(key, sizeof(key), "%.*s", (int)len, p);
+		if (json_is_array(v)) {
+			json_t *found = NULL;
+
+			json_array_foreach(v, i, el)
+				if (!found && !strcmp(cli_jstr(el, "type"), key))
+					found = el;
+			v = found;
+		} else {
+			v = json_object_get(v, key);
+		}
+		p += len + (dot != NULL);
+	}
+	if (!v || json_is_null(v) ||
+	    (json_is_string(v) && !*json_string_value(v))) {
+		snprintf(out, n, "<none>");
+		return;
+	}
+	if (json_is_string(v)) {
+		snprintf(out, n, "%s", json_string_value(v));
+		return;
+	}
+	txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	snprintf(out, n, "%s", txt ? txt : "?");
+	free(txt);
 }
 
-static int print_items(const struct get_walk *w, bool one, struct err *e)
+#define CELL_MAX 128
+#define COMMON_COLUMNS 5   /* NAME ID GEN REVISION UPDATED */
+
+/* The cells of one row (i < 0: the header) into cells[] (CELL_MAX each);
+ * returns how many. */
+static size_t row_cells(const struct collection *c, bool wide,
+			const char *kind_prefix, json_t *item,
+			char cells[][CELL_MAX])
 {
-	struct buf yaml = BUF_INIT;
+	size_t k, n = 0;
+
+	if (!item) {
+		static const char *const h[COMMON_COLUMNS] = {
+			"NAME", "ID", "GEN", "REVISION", "UPDATED"
+		};
+		for (k = 0; k < COMMON_COLUMNS; k++)
+			snprintf(cells[n++], CELL_MAX, "%s", h[k]);
+	} else {
+		snprintf(cells[n++], CELL_MAX, "%s%s", kind_prefix,
+			 cli_jstr(item, "name"));
+		snprintf(cells[n++], CELL_MAX, "%s", cli_jstr(item, "id"));
+		snprintf(cells[n++], CELL_MAX, "%lld",
+			 (long long)jint(item, "generation"));
+		snprintf(cells[n++], CELL_MAX, "%lld",
+			 (long long)jint(item, "revision"));
+		snprintf(cells[n++], CELL_MAX, "%s", cli_jstr(item, "updated"));
+	}
+	for (k = 0; k < c->ncolumns; k++) {
+		if (c->columns[k].wide && !wide)
+			continue;
+		if (item)
+			column_value(&c->columns[k], item, cells[n], CELL_MAX);
+		else
+			snprintf(cells[n], CELL_MAX, "%s", c->columns[k].header);
+		n++;
+	}
+	return n;
+}
+
+/* One kind's table, columns as wide as their widest cell, three spaces
+ * apart (kubectl's tabwriter). kind_prefix "toolpermission/" or "".
+ * Returns 0, or ERR_NOMEM with nothing printed. */
+static int print_table(const struct collection *c, json_t *items, bool wide,
+		       const char *kind_prefix)
+{
+	size_t ncols = COMMON_COLUMNS + c->ncolumns, n, i, k;
+	char (*cells)[CELL_MAX] = calloc(ncols, CELL_MAX);
+	size_t *width = calloc(ncols, sizeof(size_t));
 	json_t *item;
-	size_t i;
+
+	if (!cells || !width) {
+		free(cells);
+		free(width);
+		return ERR_NOMEM;
+	}
+	for (i = 0; i <= json_array_size(items); i++) {
+		item = i ? json_array_get(items, i - 1) : NULL;
+		n = row_cells(c, wide, kind_prefix, item, cells);
+		for (k = 0; k < n; k++)
+			if (strlen(cells[k]) > width[k])
+				width[k] = strlen(cells[k]);
+	}
+	for (i = 0; i <= json_array_size(items); i++) {
+		item = i ? json_array_get(items, i - 1) : NULL;
+		n = row_cells(c, wide, kind_prefix, item, cells);
+		for (k = 0; k < n; k++)
+			if (k + 1 < n)
+				printf("%-*s   ", (int)width[k], cells[k]);
+			else
+				printf("%s\n", cells[k]);
+	}
+	free(cells);
+	free(width);
+	return 0;
+}
+
+/* What one kind of the command line found. */
+struct group {
+	const struct collection *coll;
+	json_t *items;               /* owned */
+};
+
+static int print_groups(const struct get_opts *o, struct group *g, size_t ng,
+			bool one, struct err *e)
+{
+	struct buf out = BUF_INIT;
+	char kind[80];
+	json_t *all = NULL, *item, *v = NULL;
+	size_t i, j, printed = 0;
+	char *txt = NULL;
 	int rc = 0;
 
-	switch (w->output) {
-	case OUT_TABLE:
-		printf("%-32s %-15s %4s %8s  %s", "NAME", "ID", "GEN",
-		       "REVISION", "UPDATED");
-		if (status_column(w, NULL))
-			printf("%17s  %s", "", status_column(w, NULL));
-		printf("\n");
-		json_array_foreach(w->items, i, item) {
-			printf("%-32s %-15s %4lld %8lld  %s",
-			       cli_jstr(item, "name"), cli_jstr(item, "id"),
-			       (long long)jint(item, "generation"),
-			       (long long)jint(item, "revision"),
-			       cli_jstr(item, "updated"));
-			if (status_column(w, item))
-				printf("  %s", status_column(w, item));
-			printf("\n");
+	if (o->output == OUT_TABLE || o->output == OUT_WIDE) {
+		for (i = 0; i < ng; i++) {
+			/* Several kinds: those with records, kubectl-style. */
+			if (ng > 1 && !json_array_size(g[i].items))
+				continue;
+			cli_kind_lower(g[i].coll, kind, sizeof(kind) - 1);
+			strcat(kind, "/");
+			if (printed++)
+				printf("\n");
+			if (print_table(g[i].coll, g[i].items,
+					o->output == OUT_WIDE, ng > 1 ? kind : ""))
+				return err_set(e, ERR_NOMEM, "out of memory");
+		}
+		if (ng > 1 && !printed)
+			fprintf(stderr, "No resources found\n");
+		return 0;
+	}
+	all = json_array();
+	for (i = 0; all && i < ng; i++)
+		if (json_array_extend(all, g[i].items))
+			break;
+	if (!all || i < ng) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	one = one && json_array_size(all) == 1;
+	switch (o->output) {
+	case OUT_NAME:
+		for (i = 0; i < ng; i++) {
+			cli_kind_lower(g[i].coll, kind, sizeof(kind));
+			json_array_foreach(g[i].items, j, item)
+				printf("%s/%s\n", kind, cli_jstr(item, "name"));
 		}
 		break;
 	case OUT_JSON:
-	case OUT_RECORD: {
-		json_t *v = one ? json_incref(json_array_get(w->items, 0)) :
-			    w->output == OUT_RECORD ? json_incref(w->items) :
-			    json_pack("{s:s,s:s,s:O}", "apiVersion", "v1",
-				      "kind", "List", "items", w->items);
-		char *txt = v ? json_dumps(v, JSON_INDENT(2)) : NULL;
-
-		json_decref(v);
+	case OUT_RECORD:
+	case OUT_JSONPATH:
+		v = one ? json_incref(json_array_get(all, 0)) :
+		    o->output == OUT_RECORD ? json_incref(all) :
+		    json_pack("{s:s,s:s,s:O}", "apiVersion", "v1",
+			      "kind", "List", "items", all);
+		if (!v) {
+			rc = err_set(e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (o->output == OUT_JSONPATH) {
+			rc = jsonpath_execute(o->jsonpath, v, &out, e);
+			if (rc)
+				goto out;
+			/* kubectl prints the template as is, no newline. */
+			fwrite(out.ptr, 1, out.len, stdout);
+			break;
+		}
+		txt = json_dumps(v, JSON_INDENT(2));
 		if (!txt) {
 			rc = err_set(e, ERR_NOMEM, "out of memory");
 			goto out;
 		}
 		printf("%s\n", txt);
-		free(txt);
 		break;
-	}
 	case OUT_YAML:
-		json_array_foreach(w->items, i, item) {
-			rc = yaml_emit(&yaml, item, 1, e);
+		json_array_foreach(all, i, item) {
+			rc = yaml_emit(&out, item, 1, e);
 			if (rc)
 				goto out;
 		}
-		fwrite(yaml.ptr, 1, yaml.len, stdout);
+		fwrite(out.ptr, 1, out.len, stdout);
+		break;
+	case OUT_TABLE:
+	case OUT_WIDE:
 		break;
 	}
 out:
-	buf_release(&yaml);
+	free(txt);
+	json_decref(v);
+	json_decref(all);
+	buf_release(&out);
 	return rc;
 }
 
+#define GET_USAGE "usage: pocketctl get KIND[,KIND...]|all [NAME...] [-l SELECTOR] " \
+	"[-o table|wide|name|json|yaml|record|jsonpath=TEMPLATE] [--show-managed] [--show-secrets]"
+
 /* get's own options; the index of the first operand, or -1 after the
  * usage message. */
-static int get_options(int argc, char **argv, bool *managed)
+static int get_options(int argc, char **argv, struct get_opts *o)
 {
 	static const struct option opts[] = {
 		{ "show-managed", no_argument, NULL, 'm' },
+		{ "selector", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'm') {
+	while ((c = getopt_long(argc, argv, "l:", opts, NULL)) != -1) {
+		if (c == 'm') {
+			o->managed = true;
+		} else if (c == 'l') {
+			o->selector_text = optarg;
+		} else {
 			cli_usage("get", "unknown or incomplete option '%s'",
 				  argv[optind - 1]);
 			return -1;
 		}
-		*managed = true;
 	}
 	return optind;
 }
 
+/* The kinds of "tp,mcp" or "all" into g[] (at most max); how many, or -1
+ * after the usage message naming the unknown one. */
+static int parse_kinds(const struct schema *s, const char *arg,
+		       struct group *g, size_t max)
+{
+	const char *p = arg;
+	char one[128];
+	size_t n = 0, len, i;
+
+	if (!strcmp(arg, "all")) {
+		for (i = 0; i < s->ncollections && n < max; i++)
+			g[n++].coll = &s->collections[i];
+		return (int)n;
+	}
+	for (;;) {
+		len = strcspn(p, ",");
+		snprintf(one, sizeof(one), "%.*s", (int)len, p);
+		if (n >= max) {
+			cli_usage("get", "too many kinds in '%s'", arg);
+			return -1;
+		}
+		g[n].coll = schema_find_kind_or_short(s, one);
+		if (!g[n].coll) {
+			cli_usage("get", "unknown kind '%s'%s", one,
+				  " (pocketctl api-resources lists them)");
+			return -1;
+		}
+		for (i = 0; i < n; i++)
+			if (g[i].coll == g[n].coll)
+				break;
+		n += i == n;     /* "tp,toolpermission": once */
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	return (int)n;
+}
+
+/* -o from main() (and the jsonpath template) into o; 0 or -1 after the
+ * usage message. */
+static int parse_output(const struct cli *cli, struct get_opts *o,
+			struct err *e)
+{
+	static const struct { const char *name; enum output out; } outs[] = {
+		{ "table", OUT_TABLE }, { "wide", OUT_WIDE },
+		{ "name", OUT_NAME }, { "json", OUT_JSON },
+		{ "yaml", OUT_YAML }, { "record", OUT_RECORD },
+		{ "jsonpath", OUT_JSONPATH },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(outs) / sizeof(outs[0]); i++)
+		if (!strcmp(cli->output, outs[i].name))
+			o->output = outs[i].out;
+	if (o->output != OUT_JSONPATH)
+		return 0;
+	if (!cli->output_arg || !*cli->output_arg) {
+		cli_usage("get", "-o jsonpath needs a template: -o jsonpath='{.items[*].metadata.name}'");
+		return -1;
+	}
+	if (jsonpath_compile(cli->output_arg, &o->jsonpath, e)) {
+		cli_usage("get", "%s", e->msg);
+		return -1;
+	}
+	return 0;
+}
+
 int cmd_get(struct cli *cli, int argc, char **argv)
 {
+	struct group g[64];
+	struct get_opts o;
 	struct get_walk w;
 	struct err e = ERR_INIT;
-	const char *name;
-	int i, rc = 0;
+	int i, j, ng = 0, k, rc = 0;
 
-	memset(&w, 0, sizeof(w));
-	argc = cli_take_flag(argc, argv, "--show-secrets", &w.show_secrets);
-	i = get_options(argc, argv, &w.managed);
-	if (i < 0)
+	memset(&o, 0, sizeof(o));
+	memset(g, 0, sizeof(g));
+	argc = cli_take_flag(argc, argv, "--show-secrets", &o.show_secrets);
+	i = get_options(argc, argv, &o);
+	if (i < 0 || parse_output(cli, &o, &e))
 		return CLI_ERROR;
-	w.output = !strcmp(cli->output, "json") ? OUT_JSON :
-		   !strcmp(cli->output, "yaml") ? OUT_YAML :
-		   !strcmp(cli->output, "record") ? OUT_RECORD : OUT_TABLE;
-	if (w.managed && !manifests_out(w.output))
-		return cli_usage("get", "--show-managed needs -o yaml or -o json");
-	if (i >= argc || argc - i > 2)
-		return cli_usage("get", "usage: pocketctl get KIND [NAME] [-o table|json|yaml|record] [--show-managed] [--show-secrets]");
-	w.coll = schema_find_kind(cli->schema, argv[i]);
-	if (!w.coll)
-		return cli_usage("get", "unknown kind '%s'", argv[i]);
-	name = argc - i == 2 ? argv[i + 1] : NULL;
-	w.e = &e;
-	w.items = json_array();
-	if (!w.items) {
-		err_set(&e, ERR_NOMEM, "out of memory");
-		rc = cli_fail(&e);
+	if (o.managed && !manifests_out(o.output)) {
+		rc = cli_usage("get", "--show-managed needs -o yaml or -o json");
+		goto out;
+	}
+	if (i >= argc) {
+		rc = cli_usage("get", GET_USAGE);
+		goto out;
+	}
+	if (o.selector_text && selector_parse(o.selector_text, &o.selector, &e)) {
+		rc = cli_usage("get", "%s", e.msg);
+		goto out;
+	}
+	ng = parse_kinds(cli->schema, argv[i], g, sizeof(g) / sizeof(g[0]));
+	if (ng < 0) {
+		rc = CLI_ERROR;
+		goto out;
+	}
+	if (ng > 1 && argc - i > 1) {
+		rc = cli_usage("get", "a NAME needs one kind, not '%s'", argv[i]);
 		goto out;
 	}
 	if (cli_connect(cli, &e)) {
 		rc = cli_fail(&e);
 		goto out;
 	}
-	w.store = cli->conn.store;
-	rc = w.store ? fetch_local(&w, name) : fetch_remote(&cli->conn, &w, name);
-	if (!rc && !w.show_secrets)
-		rc = cli_mask_local(cli, w.coll, w.items, &e);
+	for (k = 0; k < ng && !rc; k++) {
+		memset(&w, 0, sizeof(w));
+		w.store = cli->conn.store;
+		w.coll = g[k].coll;
+		w.o = &o;
+		w.e = &e;
+		w.items = g[k].items = json_array();
+		if (!w.items) {
+			rc = err_set(&e, ERR_NOMEM, "out of memory");
+			break;
+		}
+		for (j = i + 1; j <= argc && !rc; j++) {
+			const char *name = j < argc ? argv[j] : NULL;
+
+			if (!name && argc - i > 1)
+				break;
+			rc = w.store ? fetch_local(&w, name) :
+			     fetch_remote(&cli->conn, &w, name);
+		}
+		if (!rc && !o.show_secrets)
+			rc = cli_mask_local(cli, w.coll, w.items, &e);
+	}
 	if (!rc)
-		rc = print_items(&w, name != NULL, &e);
+		rc = print_groups(&o, g, (size_t)ng, argc - i == 2, &e);
 	if (rc)
 		rc = cli_fail(&e);
 out:
-	json_decref(w.items);
+	for (k = 0; k < ng; k++)
+		json_decref(g[k].items);
+	selector_free(o.selector);
+	jsonpath_free(o.jsonpath);
 	return rc;
-}
-
-static int delete_local(struct cli_conn *conn, const struct collection *coll,
-			const char *name, struct err *e)
-{
-	struct store_txn *t = NULL;
-	struct record r;
-	int rc;
-
-	record_init(&r);
-	rc = store_begin(conn->store, &t, e);
-	if (!rc)
-		rc = store_txn_get_by_name(t, coll->name, name, &r, e);
-	if (!rc)
-		rc = store_txn_delete(t, coll->name, r.id, 0, e);
-	if (!rc) {
-		rc = store_commit(t, e);
-		t = NULL;
-	}
-	store_abort(t);
-	record_release(&r);
-	return rc;
-}
-
-static int delete_remote(struct cli_conn *conn,
-			 const struct collection *coll, const char *name,
-			 struct err *e)
-{
-	struct buf path = BUF_INIT;
-	char *esc = client_escape(conn->http, name);
-	int rc;
-
-	if (!esc)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	rc = buf_printf(&path, "/api/v1/manifests/%s/%s", coll->name, esc);
-	if (rc)
-		rc = err_set(e, rc, "out of memory");
-	else
-		rc = cli_http(conn, "DELETE", path.ptr, NULL, NULL, 0, NULL, e);
-	free(esc);
-	buf_release(&path);
-	return rc;
-}
-
-int cmd_delete(struct cli *cli, int argc, char **argv)
-{
-	const struct collection *coll;
-	struct err e = ERR_INIT;
-	char kind[64];
-	int rc;
-
-	if (argc != 3)
-		return cli_usage("delete", "usage: pocketctl delete KIND NAME");
-	coll = schema_find_kind(cli->schema, argv[1]);
-	if (!coll)
-		return cli_usage("delete", "unknown kind '%s'", argv[1]);
-	rc = cli_connect(cli, &e);
-	if (!rc)
-		rc = cli->conn.store ?
-		     delete_local(&cli->conn, coll, argv[2], &e) :
-		     delete_remote(&cli->conn, coll, argv[2], &e);
-	if (rc)
-		return cli_fail(&e);
-	cli_kind_lower(coll, kind, sizeof(kind));
-	printf("%s/%s deleted\n", kind, argv[2]);
-	return CLI_OK;
 }

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "protocol.h"
+#include "selector.h"
 
 #define WATCH_LINE_MAX ((size_t)64 << 20)   /* one SSE line (a record) */
 #define WATCH_STALL_S 45L        /* three missed heartbeats: reconnect */
@@ -58,6 +59,7 @@ struct watch {
 	long status;             /* HTTP status of this attempt */
 	struct buf errbody;      /* a non-200 reply's body */
 	int events;              /* events printed (for tests / messages) */
+	struct selector *selector; /* -l: only records whose labels match */
 };
 
 /* Print one change in text form: "REV ACTION kind/name". */
@@ -102,12 +104,15 @@ static void dispatch(struct watch *w)
 			printf("%s\n", w->data.ptr);
 		goto out;
 	}
+	d = json_loadb(w->data.ptr, w->data.len, 0, NULL);
+	if (w->selector && !selector_match(w->selector, json_object_get(
+			json_object_get(d, "record"), "labels")))
+		goto out;
 	w->events++;
 	if (w->output == OUT_JSON) {
 		printf("%s\n", w->data.ptr);
 		goto out;
 	}
-	d = json_loadb(w->data.ptr, w->data.len, 0, NULL);
 	if (json_is_object(d))
 		print_text(w, d);
 	else
@@ -334,12 +339,27 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 			}
 			continue;
 		}
+		if (!strcmp(a, "-l") || !strcmp(a, "--selector")) {
+			struct err e = ERR_INIT;
+
+			selector_free(w.selector);
+			w.selector = NULL;
+			if (i + 1 >= argc) {
+				rc = cli_usage("watch", "%s needs a value", a);
+				goto out;
+			}
+			if (selector_parse(argv[++i], &w.selector, &e)) {
+				rc = cli_usage("watch", "%s", e.msg);
+				goto out;
+			}
+			continue;
+		}
 		if (a[0] == '-') {
 			rc = cli_usage("watch", "unknown option '%s'; usage: pocketctl %s",
 				       a, cli->cmd->usage);
 			goto out;
 		}
-		c = schema_find_kind(cli->schema, a);
+		c = schema_find_kind_or_short(cli->schema, a);
 		if (!c) {
 			rc = cli_usage("watch", "unknown kind '%s'", a);
 			goto out;
@@ -447,6 +467,7 @@ out:
 	free(lurl);
 	buf_release(&url);
 	buf_release(&kinds);
+	selector_free(w.selector);
 	buf_release(&w.line);
 	buf_release(&w.data);
 	buf_release(&w.errbody);

@@ -21,6 +21,7 @@
 #include "apply.h"
 #include "manifest.h"
 #include "secrets.h"
+#include "selector.h"
 #include "server.h"
 #include "store/store.h"
 
@@ -286,7 +287,8 @@ static const struct collection *find_kind(const struct http_req *r,
 					  struct err *e)
 {
 	const char *kind = r->params[0] ? r->params[0] : "";
-	const struct collection *c = schema_find_kind(r->srv->schema, kind);
+	const struct collection *c = schema_find_kind_or_short(r->srv->schema,
+							     kind);
 
 	if (!c)
 		err_set(e, ERR_NOT_FOUND, "unknown kind '%.100s'", kind);
@@ -300,6 +302,7 @@ struct walk {
 	bool managed;            /* ?managed=true: metadata.managedFields */
 	bool show_secrets;       /* ?showSecrets=true by a superuser */
 	const struct auth_keys *keys;
+	const struct selector *selector; /* ?labelSelector=, or NULL */
 	json_t *items;
 	struct err *e;
 };
@@ -351,8 +354,11 @@ static json_t *render(const struct walk *w, const struct record *r)
 static int visit(const struct record *r, void *arg)
 {
 	struct walk *w = arg;
-	json_t *doc = render(w, r);
+	json_t *doc;
 
+	if (!selector_match(w->selector, r->labels))
+		return 0;
+	doc = render(w, r);
 	if (!doc)
 		return w->e->code ? w->e->code : ERR_NOMEM;
 	if (json_array_append_new(w->items, doc)) /* doc stolen */
@@ -360,10 +366,32 @@ static int visit(const struct record *r, void *arg)
 	return 0;
 }
 
+/* ?labelSelector= (kubectl's syntax, selector.h) into *out; NULL when
+ * absent. A 400 naming the position when it does not parse. */
+static int parse_selector(const struct http_req *r, struct selector **out,
+			  struct err *e)
+{
+	char text[4096 + 1];
+	int n = http_query(r, "labelSelector", text, sizeof(text));
+
+	*out = NULL;
+	if (n == -1)
+		return 0;
+	if (n < 0)
+		return err_set_field(e, ERR_INVALID, "labelSelector",
+				     "query parameter 'labelSelector' is too long");
+	if (selector_parse(text, out, e)) {
+		snprintf(e->field, sizeof(e->field), "labelSelector");
+		return e->code;
+	}
+	return 0;
+}
+
 int api_manifests_list(struct http_req *r)
 {
 	struct store_query q = { NULL, &query_by_name, 0, 0 };
 	struct err e = ERR_INIT;
+	struct selector *sel = NULL;
 	struct walk w;
 	json_t *items = NULL, *res;
 	int rc;
@@ -376,14 +404,19 @@ int api_manifests_list(struct http_req *r)
 	w.keys = &r->srv->keys;
 	w.coll = find_kind(r, &e);
 	if (!w.coll || parse_view(r, &w, &e) ||
-	    api_show_secrets(r, &w.show_secrets, &e))
+	    api_show_secrets(r, &w.show_secrets, &e) ||
+	    parse_selector(r, &sel, &e))
 		return http_reply_error(r, &e);
 	items = json_array();
-	if (!items)
+	if (!items) {
+		selector_free(sel);
 		return http_fail(r, ERR_NOMEM, "out of memory");
+	}
 	w.items = items;
+	w.selector = sel;
 	/* By name, as `pocketctl get` lists offline (cmd_get.c). */
 	rc = store_list(w.store, w.coll->name, &q, visit, &w, &e);
+	selector_free(sel);
 	if (rc) {
 		json_decref(items);
 		if (!e.code)
@@ -414,8 +447,8 @@ int api_manifests_get(struct http_req *r)
 	w.coll = find_kind(r, &e);
 	if (!w.coll || parse_view(r, &w, &e) ||
 	    api_show_secrets(r, &w.show_secrets, &e) ||
-	    store_get_by_name(w.store, w.coll->name,
-			      r->params[1] ? r->params[1] : "", &rec, &e)) {
+	    store_get_named(w.store, NULL, w.coll->name,
+			    r->params[1] ? r->params[1] : "", &rec, &e)) {
 		rc = http_reply_error(r, &e);
 		goto out;
 	}
@@ -444,8 +477,8 @@ int api_manifests_delete(struct http_req *r)
 	record_init(&rec);
 	c = find_kind(r, &e);
 	if (!c || store_begin(r->srv->store, &t, &e) ||
-	    store_txn_get_by_name(t, c->name, r->params[1] ? r->params[1] : "",
-				  &rec, &e) ||
+	    store_get_named(NULL, t, c->name,
+			    r->params[1] ? r->params[1] : "", &rec, &e) ||
 	    api_auth_keep_cli_account(t, c, rec.id, NULL, &e) ||
 	    store_txn_delete(t, c->name, rec.id, 0, &e)) {
 		rc = http_reply_error(r, &e);

@@ -6,7 +6,11 @@
  *   POST   /api/v1/apply                 ?dryRun=&prune=&applyset=&force=
  *   POST   /api/v1/diff                  same input, apply_diff's result
  *   GET    /api/v1/manifests/:kind       ?view=manifest|record
+ *                                        &labelSelector=SELECTOR (selector.h;
+ *                                        400 naming the position)
  *   GET    /api/v1/manifests/:kind/:name ?view=manifest|record
+ * (:kind may be a short name; :name of a users or superusers record may
+ * be its email)
  *   DELETE /api/v1/manifests/:kind/:name
  *
  * Every route is for admins only (a superuser, the local CLI token, or a

@@ -555,6 +555,19 @@ const struct collection *schema_find_kind(const struct schema *s,
 	return NULL;
 }
 
+const struct collection *schema_find_kind_or_short(const struct schema *s,
+						   const char *kind)
+{
+	const struct collection *c = schema_find_kind(s, kind);
+	size_t i, j;
+
+	for (i = 0; !c && s && kind && i < s->ncollections; i++)
+		for (j = 0; j < s->collections[i].nshort_names; j++)
+			if (!strcmp(kind, s->collections[i].short_names[j]))
+				return &s->collections[i];
+	return c;
+}
+
 const struct field *collection_field(const struct collection *c,
 				     const char *name)
 {
@@ -1032,13 +1045,103 @@ static int parse_rules(struct collection *c, json_t *jr, const char *where,
 	return 0;
 }
 
+/* "shortNames": lower-case words ([a-z]+, at most 16). */
+static int parse_short_names(struct collection *c, json_t *jc,
+			     const char *where, struct err *e)
+{
+	json_t *arr = json_object_get(jc, "shortNames"), *v;
+	const char *sn;
+	size_t i, n;
+
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr))
+		return err_set(e, ERR_INVALID, "%s: 'shortNames' must be an array",
+			       where);
+	c->short_names = calloc(json_array_size(arr) + 1, sizeof(char *));
+	if (!c->short_names)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	json_array_foreach(arr, i, v) {
+		sn = json_string_value(v);
+		n = sn ? strspn(sn, "abcdefghijklmnopqrstuvwxyz") : 0;
+		if (!sn || n == 0 || sn[n] || n > 16)
+			return err_set(e, ERR_INVALID,
+				       "%s: shortNames[%zu] must be a lower-case "
+				       "word ([a-z]+, at most 16)", where, i);
+		c->short_names[c->nshort_names++] = sn;
+	}
+	return 0;
+}
+
+/* Is path "spec.FIELD" with a field of c, or "status.KEY[.KEY...]"? */
+static bool column_path_ok(const struct collection *c, const char *path)
+{
+	size_t n;
+
+	if (!strncmp(path, "spec.", 5))
+		return collection_field(c, path + 5) != NULL &&
+		       !collection_field(c, path + 5)->hidden &&
+		       !collection_field(c, path + 5)->secret;
+	if (strncmp(path, "status.", 7))
+		return false;
+	n = strspn(path + 7, "abcdefghijklmnopqrstuvwxyz"
+		   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.");
+	return n > 0 && !path[7 + n] && path[6 + n] != '.' &&
+	       !strstr(path, "..");
+}
+
+/* "columns": [{"header": "ACTION", "path": "spec.action", "wide": false}] */
+static int parse_columns(struct collection *c, json_t *jc, const char *where,
+			 struct err *e)
+{
+	static const char *const keys[] = { "header", "path", "wide", NULL };
+	json_t *arr = json_object_get(jc, "columns"), *v;
+	char w[320];
+	size_t i;
+	int rc;
+
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr))
+		return err_set(e, ERR_INVALID, "%s: 'columns' must be an array",
+			       where);
+	c->columns = calloc(json_array_size(arr) + 1, sizeof(*c->columns));
+	if (!c->columns)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	json_array_foreach(arr, i, v) {
+		struct column *col = &c->columns[c->ncolumns++];
+
+		snprintf(w, sizeof(w), "%s columns[%zu]", where, i);
+		if (!json_is_object(v))
+			return err_set(e, ERR_INVALID, "%s: must be an object", w);
+		rc = check_keys(v, keys, w, e);
+		if (!rc)
+			rc = get_str(v, "header", true, false, &col->header, w, e);
+		if (!rc)
+			rc = get_str(v, "path", true, false, &col->path, w, e);
+		if (!rc)
+			rc = get_bool(v, "wide", &col->wide, w, e);
+		if (rc)
+			return rc;
+		if (!*col->header || strlen(col->header) > 32)
+			return err_set(e, ERR_INVALID,
+				       "%s: 'header' must be 1 to 32 bytes", w);
+		if (!column_path_ok(c, col->path))
+			return err_set(e, ERR_INVALID,
+				       "%s: path '%.64s' is not spec.FIELD (a "
+				       "field of %s, not hidden or secret) or "
+				       "status.KEY", w, col->path, c->name);
+	}
+	return 0;
+}
+
 static int parse_collection(struct collection *c, json_t *jc, size_t idx,
 			    struct err *e)
 {
 	static const char *const keys[] = {
 		"name", "id", "kind", "auth", "nameField", "ownerField",
 		"apiWritable", "fields", "indexes", "rules", "description",
-		"comment", NULL
+		"comment", "shortNames", "columns", NULL
 	};
 	char where[256];
 	json_t *jfields, *jindexes, *v;
@@ -1125,7 +1228,12 @@ static int parse_collection(struct collection *c, json_t *jc, size_t idx,
 	v = json_object_get(jc, "rules");
 	if (!v)
 		return err_set(e, ERR_INVALID, "%s: missing 'rules'", where);
-	return parse_rules(c, v, where, e);
+	rc = parse_rules(c, v, where, e);
+	if (!rc)
+		rc = parse_short_names(c, jc, where, e);
+	if (!rc)
+		rc = parse_columns(c, jc, where, e);
+	return rc;
 }
 
 /* Keys schema_find_kind() accepts for c, for the collision check. */
@@ -1158,6 +1266,15 @@ static int check_schema(const struct schema *s, struct err *e)
 	for (i = 0; i < s->ncollections; i++) {
 		c = &s->collections[i];
 		lookup_keys(c, plural, squashed, keys);
+		for (k = 0; k < c->nshort_names; k++) {
+			d = schema_find_kind_or_short(s, c->short_names[k]);
+			if (d != c)
+				return err_set(e, ERR_INVALID,
+					       "collection '%s': short name '%s' "
+					       "also names collection '%s'",
+					       c->name, c->short_names[k],
+					       d->name);
+		}
 		for (j = 0; j < s->ncollections; j++) {
 			d = &s->collections[j];
 			if (j == i)
@@ -1358,6 +1475,8 @@ void schema_free(struct schema *s)
 		for (j = 0; c->indexes && j < c->nindexes; j++)
 			free(c->indexes[j].fields);
 		free(c->indexes);
+		free(c->short_names);
+		free(c->columns);
 	}
 	free(s->collections);
 	json_decref(s->root);

@@ -75,6 +75,14 @@ struct index {
 	size_t nfields;
 };
 
+/* A column of `pocketctl get`'s table ("columns" in the schema). */
+struct column {
+	const char *header;      /* "ACTION" */
+	const char *path;        /* "spec.FIELD" (the record's field) or
+	                          * "status.KEY[.KEY...]" (its status) */
+	bool wide;               /* only with -o wide */
+};
+
 struct collection {
 	const char *name;        /* "mcp_servers" */
 	const char *id;          /* PocketBase collection id: "pc_mcp_servers",
@@ -93,6 +101,12 @@ struct collection {
 	const char *rules[RULE__COUNT];
 	bool api_writable;       /* false: created/changed only by the server
 	                          * (sops are created only by sealing) */
+	const char **short_names; /* "shortNames": ["tp"], for the CLI and the
+	                          * manifests endpoints (never in manifests'
+	                          * kind:, as kubectl) */
+	size_t nshort_names;
+	struct column *columns;  /* "columns": the table's own columns */
+	size_t ncolumns;
 };
 
 struct schema {
@@ -132,6 +146,14 @@ const struct collection *schema_find_kind(const struct schema *s,
 					  const char *kind);
 const struct field *collection_field(const struct collection *c,
 				     const char *name);
+
+/*
+ * schema_find_kind(), or else the collection with kind as one of its
+ * short names ("tp"), compared exactly: what the CLI and the manifests
+ * endpoints accept. NULL when absent.
+ */
+const struct collection *schema_find_kind_or_short(const struct schema *s,
+						   const char *kind);
 
 /*
  * Validate and normalise record field data for collection c.

@@ -342,6 +342,26 @@ int store_get(struct store *s, const char *collection, const char *id,
 int store_get_by_name(struct store *s, const char *collection,
 		      const char *name, struct record *out, struct err *e);
 
+/*
+ * The record of auth collection collection (users, _superusers) whose
+ * email is email, ignoring ASCII case: how a person is named on the
+ * command line and in a manifest's relation. ERR_NOT_FOUND (e set) when
+ * there is none, or the collection is not an auth collection, or email
+ * has no '@'. Caller releases *out (record_release).
+ */
+int store_txn_get_by_email(struct store_txn *t, const char *collection,
+			   const char *email, struct record *out,
+			   struct err *e);
+
+/*
+ * By name (through t when t is not NULL, else s), and for an auth
+ * collection, when no record has that name, by email: how the CLI and the
+ * manifests endpoints address a record. Errors as store_get_by_name().
+ */
+int store_get_named(struct store *s, struct store_txn *t,
+		    const char *collection, const char *name,
+		    struct record *out, struct err *e);
+
 /* A query (query.h); a tree naming a field or column the store does not
  * have is refused with ERR_INVALID. */
 struct store_query {

@@ -158,7 +158,7 @@ YAML
   [[ "${lines[0]}" == "usage: pocketctl apply -f PATH..."* ]]
   run pctl get -h
   [ "$status" -eq 0 ]
-  [[ "${lines[0]}" == "usage: pocketctl get KIND [NAME] [-o table|json|yaml|record] [--show-managed] [--show-secrets]" ]]
+  [[ "${lines[0]}" == "usage: pocketctl get KIND[,KIND...]|all [NAME...] [-l SELECTOR] [-o table|wide|name|json|yaml|record|jsonpath=TEMPLATE] [--show-managed] [--show-secrets]" ]]
   run pctl help serve
   [ "$status" -eq 0 ]
   [[ "${lines[0]}" == "usage: pocketctl serve "* ]]
@@ -169,7 +169,7 @@ YAML
   # -o is checked once, for every command that takes it
   run pctl get aiagent -o xml
   [ "$status" -eq 2 ]
-  [[ "$output" == *"unknown output format 'xml' (table, json, yaml or record)"* ]]
+  [[ "$output" == *"unknown output format 'xml' (table, wide, name, json, yaml, record or jsonpath)"* ]]
   run pctl status -o xml
   [ "$status" -eq 2 ]
   [[ "$output" == *"unknown output format 'xml' (text or json)"* ]]
