@@ -50,6 +50,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC))
 UNIT_BIN := $(BUILD)/unit-tests
 EMBEDDED := schema/collections.json $(wildcard schema/migrations/*.sql)
+UI_ASSETS := $(wildcard controller/server/ui/*)
 
 .PHONY: all run check test test-containers bench fuzz deps test-deps clean
 
@@ -63,6 +64,7 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/controller/store/embedded.o: $(EMBEDDED)
+$(BUILD)/controller/server/ui_assets.o: $(UI_ASSETS)
 
 $(UNIT_BIN): $(LIB_OBJ) $(UNIT_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
@@ -98,7 +100,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB := $(CONTROLLER_SRC) $(RECONCILER_SRC)
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(EMBEDDED)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(EMBEDDED) $(UI_ASSETS)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -Icontroller -Ireconcilers $(shell pkg-config --cflags $(PKGS)) \
