@@ -4,7 +4,8 @@
 #   make run        install missing Debian packages, build, start the server
 #                   on its defaults with manifests/ applied
 #   make check      install test dependencies, build with ASan + UBSan, run
-#                   every test (unit, end-to-end, app compatibility)
+#                   every test (unit, end-to-end, app compatibility,
+#                   the status page in Chromium)
 #   make bench      run the benchmarks in tests/bench/ and print figures
 #   make fuzz       build the libFuzzer drivers (clang)
 #
@@ -92,6 +93,7 @@ test: $(BIN) $(UNIT_BIN)
 	  $(UNIT_BIN) --jobs=2
 	PCTL=$(abspath $(BIN)) bats $(filter-out tests/e2e/containers.bats,$(wildcard tests/e2e/*.bats))
 	PCTL=$(abspath $(BIN)) tests/compat/run.sh
+	PCTL=$(abspath $(BIN)) tests/ui/run.sh
 
 # libFuzzer drivers (clang): `make fuzz` builds them and replays the
 # committed corpora; `build/fuzz/fuzz_yaml -max_total_time=60

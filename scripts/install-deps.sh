@@ -8,7 +8,7 @@ set -euo pipefail
 run_pkgs=(gcc make pkg-config git diffutils libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libyaml-dev libcivetweb-dev libssl-dev libcrypt-dev
           libjemalloc-dev libicu-dev tzdata)
-test_pkgs=(libcriterion-dev bats curl clang jq python3 python3-yaml openssh-client)
+test_pkgs=(libcriterion-dev bats curl clang jq python3 python3-yaml openssh-client chromium)
 bench_pkgs=(wrk hyperfine)
 
 want=("${run_pkgs[@]}")

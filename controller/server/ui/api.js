@@ -53,25 +53,21 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   return { status: res.status, body: data };
 }
 
-// Sign in: a superuser first, then a users record, which must be an
-// admin. Resolves {ok, session} or {ok: false, message}.
-export async function signIn(email, password) {
-  const creds = { identity: email, password };
-  let r = await api("/api/collections/_superusers/auth-with-password", {
+// Sign in as a superuser (as "superuser") or as a users record, which
+// must be an admin (as "admin"). Resolves {ok, session} or {ok: false,
+// message}.
+export async function signIn(email, password, as) {
+  const coll = as === "admin" ? "users" : "_superusers";
+  const r = await api(`/api/collections/${coll}/auth-with-password`, {
     method: "POST",
-    body: creds,
+    body: { identity: email, password },
   });
-  if (r.status === 200) {
-    return { ok: true, session: { token: r.body.token, kind: "superuser", email } };
-  }
-  if (r.status === 429) return { ok: false, message: "Too many attempts; wait a minute and try again." };
-  r = await api("/api/collections/users/auth-with-password", { method: "POST", body: creds });
   if (r.status === 429) return { ok: false, message: "Too many attempts; wait a minute and try again." };
   if (r.status !== 200) return { ok: false, message: "Wrong e-mail or password." };
-  if (r.body.record?.role !== "admin") {
+  if (as === "admin" && r.body.record?.role !== "admin") {
     return { ok: false, message: "Not allowed: this page is for superusers and admins only." };
   }
-  return { ok: true, session: { token: r.body.token, kind: "admin", email } };
+  return { ok: true, session: { token: r.body.token, kind: as === "admin" ? "admin" : "superuser", email } };
 }
 
 // Parse SSE text into frames; returns the unparsed rest.

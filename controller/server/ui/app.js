@@ -47,7 +47,8 @@ $("signin-form").addEventListener("submit", async (ev) => {
   btn.disabled = true;
   $("signin-msg").textContent = "Signing in…";
   try {
-    const r = await signIn($("email").value.trim(), $("password").value);
+    const as = document.querySelector('input[name="as"]:checked').value;
+    const r = await signIn($("email").value.trim(), $("password").value, as);
     if (!r.ok) {
       $("signin-msg").textContent = r.message;
       return;

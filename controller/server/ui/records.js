@@ -112,24 +112,27 @@ async function drawRecord(el, picker, coll, id, name, session) {
   current.record = r.body;
   const m = await collections();
   const fields = m.fields[coll] || [];
-  const box = h("div", {});
+  const title = h("h2", {});
+  const links = h("ul", { class: "rels" });
+  const pre = h("pre", { id: "record-json", tabindex: 0 });
+  // A live change redraws the JSON and the links, never the form, so an
+  // edit in progress (and the errors beside it) survives status writes.
   const draw = (rec) => {
     current.record = rec;
     const rels = fields.filter((f) => f.type === "relation" && f.collectionId);
-    const links = rels.flatMap((f) => {
+    fill(links, rels.flatMap((f) => {
       const v = rec.data?.[f.name];
       const ids = Array.isArray(v) ? v : v ? [v] : [];
       const target = m.byId[f.collectionId] || f.collectionId;
       return ids.map((x) => h("li", {}, `${f.name} → `, h("a", { href: `#records/${target}/${x}` }, `${target}/${x}`)));
-    });
-    fill(box,
-      h("h2", {}, `${coll}/${rec.name}`),
-      links.length ? h("ul", { class: "rels" }, links) : "",
-      h("pre", { id: "record-json", tabindex: 0 }, JSON.stringify(rec, null, 2)),
-      session.kind === "superuser" ? editForm(coll, rec, fields) : h("p", { class: "muted" }, "Only superusers may edit records here."));
+    }));
+    fill(title, `${coll}/${rec.name}`);
+    pre.textContent = JSON.stringify(rec, null, 2);
   };
   current.rerender = draw;
   draw(r.body);
+  const box = h("div", {}, title, links, pre,
+    session.kind === "superuser" ? editForm(coll, r.body, fields) : h("p", { class: "muted" }, "Only superusers may edit records here."));
   fill(el, picker, box);
 }
 
