@@ -14,6 +14,7 @@ const EVENTS_KEPT = 2000;
 
 const state = {
   head: 0,
+  changes: 0, // change events applied (data-changes on #head-top)
   observed: null,
   engine: null,
   reconcilers: new Map(),
@@ -125,6 +126,7 @@ function applyContainer(rec, revision, time) {
 function applyChange(ev) {
   const rev = ev.revision || 0;
   if (rev > state.head) state.head = rev;
+  state.changes++;
   dirty.add("head");
   const rec = ev.record || {};
   const time = parseTime(rec.updated)?.getTime() || Date.now();
@@ -259,6 +261,7 @@ function draw() {
   if (view === "timeline" && dirty.has("timeline")) drawTimeline($("view"), state);
   if (view === "files" && dirty.has("files")) drawFiles($("view"), state);
   $("head-top").dataset.head = state.head;
+  $("head-top").dataset.changes = state.changes;
   dirty.clear();
 }
 
