@@ -68,3 +68,17 @@ export function ago(s, now = Date.now()) {
 export function pill(text, kind) {
   return h("span", { class: `pill ${kind || ""}` }, text);
 }
+
+// <div class=scroll><table id=ID> with a header row of heads and the rows
+// given; every cell gets data-label = its column's head, which the phone
+// layout shows beside the value (app.css) when rows fold into cards.
+export function table(id, heads, rows) {
+  for (const tr of rows) {
+    [...tr.children].forEach((cell, i) => {
+      if (heads[i]) cell.dataset.label = heads[i];
+    });
+  }
+  return h("div", { class: "scroll" }, h("table", { id, class: "cards" },
+    h("thead", {}, h("tr", {}, heads.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows)));
+}

@@ -5,7 +5,7 @@
 // links, and, for superusers, a form that PATCHes the record's fields and
 // shows the server's validation errors beside them.
 
-import { h, fill } from "./dom.js";
+import { h, fill, table } from "./dom.js";
 import { api } from "./api.js";
 
 const PER_PAGE = 50;
@@ -72,14 +72,14 @@ export async function drawRecords(el, parts, query, session) {
     return;
   }
   const rows = new Map();
-  const tbody = h("tbody", {}, r.body.items.map((it) => {
+  const trs = r.body.items.map((it) => {
     const upd = h("td", {}, it.updated || "");
     const tr = h("tr", { "data-id": it.id },
       h("td", { class: "mono" }, h("a", { href: `#records/${coll}/${it.id}` }, it.id)),
       h("td", {}, it.name ?? ""), upd);
     rows.set(it.id, { tr, upd });
     return tr;
-  }));
+  });
   current.rows = rows;
   const pages = r.body.totalPages || 1;
   const link = (p, label) => {
@@ -88,8 +88,7 @@ export async function drawRecords(el, parts, query, session) {
   };
   fill(el, picker, form,
     h("p", { class: "muted" }, `${r.body.totalItems} records · page ${page} of ${pages}`),
-    h("div", { class: "scroll" }, h("table", { id: "records" },
-      h("thead", {}, h("tr", {}, ["id", "name", "updated"].map((t) => h("th", { scope: "col" }, t)))), tbody)),
+    table("records", ["id", "name", "updated"], trs),
     h("p", {}, page > 1 ? link(page - 1, "← previous") : "", " ", page < pages ? link(page + 1, "next →") : ""));
 }
 

@@ -2,7 +2,7 @@
 // page's state (app.js). Each draw replaces its section's children once;
 // app.js calls them at most once per animation frame.
 
-import { h, fill, svg, ago, parseTime, pill } from "./dom.js";
+import { h, fill, svg, ago, parseTime, pill, table } from "./dom.js";
 
 function cond(conds, type) {
   return (conds || []).find((c) => c.type === type) || null;
@@ -66,14 +66,10 @@ export function drawOverview(el, state, actions) {
       h("output", { id: "action-result", "aria-live": "polite" }, state.actionResult || ""),
     ),
     h("h2", {}, "Reconcilers"),
-    h("div", { class: "scroll" }, h("table", { id: "reconcilers" },
-      h("thead", {}, h("tr", {}, ["Reconciler", "State", "Reason", "Message", "Observed", "Last pass"].map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, rows))),
+    table("reconcilers", ["Reconciler", "State", "Reason", "Message", "Observed", "Last pass"], rows),
     h("h2", {}, "Containers"),
     ctrs.length
-      ? h("div", { class: "scroll" }, h("table", { id: "containers" },
-          h("thead", {}, h("tr", {}, ["Container", "State", "Last restart", "Budget", "Breaker", ""].map((t) => h("th", { scope: "col" }, t)))),
-          h("tbody", {}, ctrs)))
+      ? table("containers", ["Container", "State", "Last restart", "Budget", "Breaker", ""], ctrs)
       : h("p", { class: "muted" }, "No managed containers."),
   );
 }
@@ -146,9 +142,7 @@ export function drawFiles(el, state) {
           f.record
             ? h("a", { href: `#records/${f.record.collection}/name/${encodeURIComponent(f.record.name)}` }, `${f.record.collection}/${f.record.name}`)
             : f.sources.map((c, i) => [i ? ", " : "", h("a", { href: `#records/${c}` }, c)])))));
-  fill(el, h("div", { class: "scroll" }, h("table", { id: "files" },
-    h("thead", {}, h("tr", {}, ["File", "State", "SHA-256", "Bytes", "Mode", "From"].map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, rows))));
+  fill(el, table("files", ["File", "State", "SHA-256", "Bytes", "Mode", "From"], rows));
 }
 
 export { parseTime };
