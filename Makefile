@@ -118,6 +118,10 @@ fuzz: $(FUZZ_BIN)
 test-containers: $(BIN)
 	tests/engine/podman.sh start
 	PCTL=$(abspath $(BIN)) bats tests/e2e/containers.bats; rc=$$?; \
+	  tests/engine/podman.sh ensure; \
+	  PCTL=$(abspath $(BIN)) UI_ROOT=$${PODMAN_CI_ROOT:-$${PODMAN_CI_DIR:-/tmp/podman-ci}/root} \
+	    UI_DOCKER_HOST=$$(tests/engine/podman.sh env | cut -d= -f2-) \
+	    tests/ui/run.sh ./containers.test.mjs || rc=1; \
 	  tests/engine/podman.sh stop; exit $$rc
 
 bench: $(BIN)

@@ -34,7 +34,11 @@ export async function startServer() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pocketctl-ui."));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const srv = { url, tmp, root: path.join(tmp, "root"), data: path.join(tmp, "data"), proc: null, log: path.join(tmp, "server.log") };
+  // UI_DOCKER_HOST / UI_ROOT: a real engine (the container tests'
+  // tests/engine/podman.sh) and the root its containers mount.
+  const root = process.env.UI_ROOT || path.join(tmp, "root");
+  const docker = process.env.UI_DOCKER_HOST || `unix://${tmp}/no-engine.sock`;
+  const srv = { url, tmp, root, data: path.join(tmp, "data"), proc: null, log: path.join(tmp, "server.log") };
   srv.start = async () => {
     const out = fs.openSync(srv.log, "a");
     srv.proc = spawn(pctl, ["--data", srv.data, "serve", "--listen", `127.0.0.1:${port}`, "--root", srv.root,
@@ -44,7 +48,7 @@ export async function startServer() {
         ...process.env,
         POCKETCTL_ADMIN_EMAIL: SU.email, POCKETCTL_ADMIN_PASSWORD: SU.password,
         POCKETCTL_USER_EMAIL: ADMIN.email, POCKETCTL_USER_PASSWORD: ADMIN.password,
-        POCKETCTL_DOCKER_HOST: "", DOCKER_HOST: `unix://${tmp}/no-engine.sock`,
+        DOCKER_HOST: docker,
       },
     });
     for (let i = 0; i < 400; i++) {
