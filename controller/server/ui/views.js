@@ -36,7 +36,7 @@ export function drawOverview(el, state, actions) {
     const hl = health(st);
     const la = st.lastAction;
     const br = st.breaker || {};
-    const left = st.budgetLeft;
+    const bud = st.budget;
     return h(
       "tr",
       { "data-container": c.name },
@@ -44,7 +44,8 @@ export function drawOverview(el, state, actions) {
       h("td", {}, pill(hl.text, hl.kind), " ",
         st.container ? h("span", { class: "muted" }, st.container.status || "") : ""),
       h("td", {}, la ? `${la.action} ${la.phase} ${ago(la.finishedAt || la.at)}` : "—"),
-      h("td", { class: "num" }, left === undefined ? `${st.actions ?? 0} actions` : `${left} left`),
+      h("td", { class: "num" }, bud ? `${bud.left} of ${bud.max} left` : "—",
+        h("div", { class: "muted" }, bud ? `per ${Math.round(bud.windowS / 60)} min · ${st.actions ?? 0} actions` : `${st.actions ?? 0} actions`)),
       h("td", {}, br.open ? pill(`open until ${br.until || "?"}`, "bad") : pill("closed", "ok")),
       h("td", {}, h("button", { type: "button", "data-restart": c.name,
         onclick: () => actions.restart(c.name) }, "Restart")),
