@@ -253,12 +253,30 @@ function route() {
   return { parts: path.split("/"), query: new URLSearchParams(qs || "") };
 }
 
+// The timeline redraws 200 entries and the chart: at most every 200 ms,
+// so that a burst of changes leaves frames for input and scrolling.
+const TIMELINE_EVERY_MS = 200;
+let timelineAt = 0;
+let timelineTimer = 0;
+function drawTimelineSoon() {
+  const wait = timelineAt + TIMELINE_EVERY_MS - performance.now();
+  if (wait <= 0) {
+    timelineAt = performance.now();
+    drawTimeline($("view"), state);
+  } else if (!timelineTimer) {
+    timelineTimer = setTimeout(() => {
+      timelineTimer = 0;
+      if (route().parts[0] === "timeline") drawTimelineSoon();
+    }, wait);
+  }
+}
+
 function draw() {
   const { parts } = route();
   const view = parts[0];
   if (dirty.has("head") && $("head-top")) $("head-top").textContent = `r${state.head}`;
   if (view === "overview" && (dirty.has("overview") || dirty.has("head"))) drawOverview($("view"), state, actions);
-  if (view === "timeline" && dirty.has("timeline")) drawTimeline($("view"), state);
+  if (view === "timeline" && dirty.has("timeline")) drawTimelineSoon();
   if (view === "files" && dirty.has("files")) drawFiles($("view"), state);
   $("head-top").dataset.head = state.head;
   $("head-top").dataset.changes = state.changes;
@@ -277,6 +295,7 @@ async function show() {
     return;
   }
   current.coll = null;
+  timelineAt = 0; // a view just opened draws at once
   dirty.add(view);
   if (view === "files") loadFiles();
   draw();
