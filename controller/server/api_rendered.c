@@ -17,6 +17,14 @@
 #define SECRETS_MAX 16
 #define SECRET_READ_CAP ((size_t)1 << 20)
 
+/* The string at key of o, or "". */
+static const char *str_of(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
 static bool is_secret_path(struct server *srv, const char *path)
 {
 	const char *paths[SECRETS_MAX];
@@ -89,8 +97,8 @@ static const char *cond_status(json_t *conds, const char *type)
 	json_t *c;
 
 	json_array_foreach(conds, i, c)
-		if (!strcmp(json_string_value(json_object_get(c, "type")) ?: "", type))
-			return json_string_value(json_object_get(c, "status")) ?: "";
+		if (!strcmp(str_of(c, "type"), type))
+			return str_of(c, "status");
 	return "";
 }
 
@@ -98,8 +106,8 @@ static const char *cond_status(json_t *conds, const char *type)
 static json_t *file_item(struct server *srv, json_t *snap, json_t *rec,
 			 json_t *a)
 {
-	const char *root = json_string_value(json_object_get(snap, "root")) ?: "";
-	const char *path = json_string_value(json_object_get(a, "path")) ?: "";
+	const char *root = str_of(snap, "root");
+	const char *path = str_of(a, "path");
 	size_t rn = strlen(root);
 	bool below = rn && !strncmp(path, root, rn) && path[rn] == '/';
 	bool secret = is_secret_path(srv, path);

@@ -19,8 +19,9 @@
 #define UI_MAX_ASSETS 32
 #define ETAG_LEN 34   /* '"' + 32 hex digits + '"' */
 
-/* The policy the brief of the page asks for: nothing but this origin, no
- * inline script or style, no framing, no <base>, forms only to here. */
+/* Nothing but this origin, no inline script or style, no framing, no
+ * <base>, forms only to here. UI_MAX_ASSETS bounds the ETag table; a
+ * table of more assets needs it raised. */
 #define UI_HEADERS                                                          \
 	"Content-Security-Policy: default-src 'self'; script-src 'self'; "  \
 	"style-src 'self'; img-src 'self' data:; connect-src 'self'; "      \

@@ -9,7 +9,7 @@
 
 #include "http.h"
 
-/* GET / : 302 to /_/. */
+/* GET / and GET /_ : 302 to /_/. */
 int api_ui_redirect(struct http_req *r);
 
 /*

@@ -97,6 +97,7 @@ const struct http_route http_routes[] = {
 	{ "GET", "/api/v1/files", api_rendered_files, STREAM_NONE },
 	/* the status page (api_ui.c) */
 	{ "GET", "/", api_ui_redirect, STREAM_NONE },
+	{ "GET", "/_", api_ui_redirect, STREAM_NONE },
 	{ "GET", "/_/*", api_ui_asset, STREAM_NONE },
 };
 

@@ -24,9 +24,11 @@ setup() {
 }
 
 @test "/ redirects to /_/; the page and its assets carry the CSP, nosniff and a strong ETag" {
-  api GET /
-  [ "$code" = 302 ]
-  [[ "$headers" == *"location: /_/"* ]]
+  for p in / /_; do
+    api GET "$p"
+    [ "$code" = 302 ]
+    [[ "$headers" == *"location: /_/"* ]]
+  done
   for p in /_/ /_/index.html /_/app.js /_/app.css /_/icon.svg; do
     api GET "$p"
     [ "$code" = 200 ] || { echo "$p: $code"; return 1; }

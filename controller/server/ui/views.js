@@ -2,7 +2,7 @@
 // page's state (app.js). Each draw replaces its section's children once;
 // app.js calls them at most once per animation frame.
 
-import { h, fill, svg, ago, parseTime, pill, table } from "./dom.js";
+import { h, fill, svg, ago, pill, table } from "./dom.js";
 
 function cond(conds, type) {
   return (conds || []).find((c) => c.type === type) || null;
@@ -146,4 +146,3 @@ export function drawFiles(el, state) {
   fill(el, table("files", ["File", "State", "SHA-256", "Bytes", "Mode", "From"], rows));
 }
 
-export { parseTime };
