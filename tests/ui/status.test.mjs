@@ -200,3 +200,22 @@ test("screenshots at desktop and phone width", async () => {
     await page.close();
   }
 });
+
+test("keyboard: Tab reaches the actions, a live change keeps the focus, Enter runs it", async () => {
+  const page = await signedIn();
+  for (let i = 0; i < 30; i++) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate(() => document.activeElement?.id === "act-reconcile")) break;
+  }
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "act-reconcile");
+  const head = Number(await page.$eval("#head-top", (e) => e.dataset.head));
+  const agent = (await srv.api("/api/collections/ai_agents/records?filter=" + encodeURIComponent("name='poco'"))).body.items[0];
+  await srv.api(`/api/collections/ai_agents/records/${agent.id}`, { method: "PATCH", body: { description: `focus-${Date.now()}` } });
+  await page.waitForFunction((h) => Number(document.querySelector("#head-top").dataset.head) > h, { timeout: 5000 }, head);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "act-reconcile");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => /full pass \d+ completed/.test(document.querySelector("#action-result").textContent), { timeout: 30000 });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});

@@ -291,10 +291,12 @@ async function show() {
     else a.removeAttribute("aria-current");
   }
   if (view === "records") {
+    delete $("view").dataset.view;
     await drawRecords($("view"), parts, query, loadSession());
     return;
   }
   current.coll = null;
+  delete $("view").dataset.view; // the overview builds its frame again
   timelineAt = 0; // a view just opened draws at once
   dirty.add(view);
   if (view === "files") loadFiles();

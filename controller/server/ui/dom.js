@@ -82,3 +82,32 @@ export function table(id, heads, rows) {
     h("thead", {}, h("tr", {}, heads.map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, rows)));
 }
+
+// Put rows (each with data-key) into box's table id, keeping the rows and
+// cells already there whose content is unchanged: a live redraw then
+// never replaces a button under the pointer or the keyboard focus. The
+// first call builds the table (see table()).
+export function patchTable(box, id, heads, rows) {
+  const fresh = table(id, heads, rows);
+  const tbody = box.querySelector(`#${id} tbody`);
+  if (!tbody) {
+    box.replaceChildren(fresh);
+    return;
+  }
+  const old = new Map([...tbody.rows].map((r) => [r.dataset.key, r]));
+  const keep = new Set();
+  rows.forEach((row, i) => {
+    let tr = old.get(row.dataset.key);
+    if (tr && tr.cells.length === row.cells.length) {
+      [...row.cells].forEach((cell, j) => {
+        if (tr.cells[j].innerHTML !== cell.innerHTML) tr.cells[j].replaceChildren(...cell.childNodes);
+      });
+    } else {
+      if (tr) tr.remove();
+      tr = row;
+    }
+    keep.add(tr);
+    if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null);
+  });
+  for (const tr of [...tbody.rows]) if (!keep.has(tr)) tr.remove();
+}

@@ -2,7 +2,7 @@
 // page's state (app.js). Each draw replaces its section's children once;
 // app.js calls them at most once per animation frame.
 
-import { h, fill, svg, ago, pill, table } from "./dom.js";
+import { h, fill, svg, ago, pill, table, patchTable } from "./dom.js";
 
 function cond(conds, type) {
   return (conds || []).find((c) => c.type === type) || null;
@@ -22,7 +22,7 @@ export function drawOverview(el, state, actions) {
     const hl = health(r);
     return h(
       "tr",
-      { "data-reconciler": r.name },
+      { "data-reconciler": r.name, "data-key": r.name },
       h("th", { scope: "row" }, r.name, h("div", { class: "muted" }, r.description || "")),
       h("td", {}, pill(hl.text, hl.kind)),
       h("td", {}, hl.c?.reason || ""),
@@ -39,7 +39,7 @@ export function drawOverview(el, state, actions) {
     const bud = st.budget;
     return h(
       "tr",
-      { "data-container": c.name },
+      { "data-container": c.name, "data-key": c.name },
       h("th", { scope: "row" }, c.name),
       h("td", {}, pill(hl.text, hl.kind), " ",
         st.container ? h("span", { class: "muted" }, st.container.status || "") : ""),
@@ -52,27 +52,34 @@ export function drawOverview(el, state, actions) {
     );
   });
   const eng = state.engine || {};
-  fill(
-    el,
-    h("div", { class: "facts" },
-      h("div", {}, h("span", { class: "muted" }, "head revision "), h("strong", { id: "head", "data-head": state.head }, state.head)),
-      h("div", {}, h("span", { class: "muted" }, "observed "), h("strong", {}, state.observed ?? "—")),
-      h("div", {}, h("span", { class: "muted" }, "engine queue "),
-        h("strong", {}, `${[...state.reconcilers.values()].filter((r) => r.queue && r.queue.state !== "idle").length} waiting`),
-        h("span", { class: "muted" }, ` · ${eng.passes ?? 0} passes, full pass ${eng.fullPassCompleted ?? 0}/${eng.fullPassRequested ?? 0}`)),
-    ),
-    h("div", { class: "actions" },
-      h("button", { type: "button", id: "act-reconcile", onclick: actions.reconcile }, "Reconcile now"),
-      h("button", { type: "button", id: "act-ledger", onclick: actions.verifyLedger }, "Verify ledger"),
-      h("output", { id: "action-result", "aria-live": "polite" }, state.actionResult || ""),
-    ),
-    h("h2", {}, "Reconcilers"),
-    table("reconcilers", ["Reconciler", "State", "Reason", "Message", "Observed", "Last pass"], rows),
-    h("h2", {}, "Containers"),
-    ctrs.length
-      ? table("containers", ["Container", "State", "Last restart", "Budget", "Breaker", ""], ctrs)
-      : h("p", { class: "muted" }, "No managed containers."),
-  );
+  // The frame (buttons included) is built once per visit; live redraws
+  // patch the facts, the result and the tables' rows.
+  if (el.dataset.view !== "overview") {
+    el.dataset.view = "overview";
+    fill(el,
+      h("div", { class: "facts", id: "facts" }),
+      h("div", { class: "actions" },
+        h("button", { type: "button", id: "act-reconcile", onclick: actions.reconcile }, "Reconcile now"),
+        h("button", { type: "button", id: "act-ledger", onclick: actions.verifyLedger }, "Verify ledger"),
+        h("output", { id: "action-result", "aria-live": "polite" })),
+      h("h2", {}, "Reconcilers"),
+      h("div", { id: "reconcilers-box" }),
+      h("h2", {}, "Containers"),
+      h("div", { id: "containers-box" }));
+  }
+  const waiting = [...state.reconcilers.values()].filter((r) => r.queue && r.queue.state !== "idle").length;
+  fill(el.querySelector("#facts"),
+    h("div", {}, h("span", { class: "muted" }, "head revision "), h("strong", { id: "head", "data-head": state.head }, state.head)),
+    h("div", {}, h("span", { class: "muted" }, "observed "), h("strong", {}, state.observed ?? "—")),
+    h("div", {}, h("span", { class: "muted" }, "engine queue "), h("strong", {}, `${waiting} waiting`),
+      h("span", { class: "muted" }, ` · ${eng.passes ?? 0} passes, full pass ${eng.fullPassCompleted ?? 0}/${eng.fullPassRequested ?? 0}`)));
+  const out = el.querySelector("#action-result");
+  if (out.textContent !== (state.actionResult || "")) out.textContent = state.actionResult || "";
+  patchTable(el.querySelector("#reconcilers-box"), "reconcilers",
+    ["Reconciler", "State", "Reason", "Message", "Observed", "Last pass"], rows);
+  const box = el.querySelector("#containers-box");
+  if (ctrs.length) patchTable(box, "containers", ["Container", "State", "Last restart", "Budget", "Breaker", ""], ctrs);
+  else fill(box, h("p", { class: "muted" }, "No managed containers."));
 }
 
 const CHART_KINDS = [
