@@ -219,3 +219,42 @@ test("keyboard: Tab reaches the actions, a live change keeps the focus, Enter ru
   assert.deepEqual(page.problems, []);
   await page.close();
 });
+
+test("records: filter, sort and paging through the records API; relations are links; secrets masked", async () => {
+  for (let i = 0; i < 60; i += 15) {
+    await Promise.all(Array.from({ length: 15 }, (_, j) =>
+      srv.api("/api/collections/ai_prompts/records", { method: "POST", body: { name: `bulk-${String(i + j).padStart(2, "0")}`, body: "b" } })));
+  }
+  const page = await signedIn();
+  const q = new URLSearchParams({ filter: "name ~ 'bulk-'", sort: "name", page: "1" });
+  await page.goto(`${srv.url}/_/#records/ai_prompts?${q}`);
+  await page.waitForSelector("#records tbody tr");
+  assert.match(await page.$eval("#view", (e) => e.textContent), /60 records · page 1 of 2/);
+  assert.equal(await page.$$eval("#records tbody tr", (r) => r.length), 50);
+  assert.equal(await page.$eval("#records tbody tr td:nth-child(2)", (e) => e.textContent), "bulk-00");
+  await page.click("a.pager");
+  await page.waitForFunction(() => /page 2 of 2/.test(document.querySelector("#view").textContent));
+  assert.equal(await page.$$eval("#records tbody tr", (r) => r.length), 10);
+  // A bad filter is the server's 400, shown as such.
+  await page.goto(`${srv.url}/_/#records/ai_prompts?filter=${encodeURIComponent("nosuchfield = 1")}`);
+  await page.waitForSelector("#view .error");
+  // The agent's prompt is a link to the prompt record.
+  const agent = (await srv.api("/api/collections/ai_agents/records?filter=" + encodeURIComponent("name='poco'"))).body.items[0];
+  await page.goto(`${srv.url}/_/#records/ai_agents/${agent.id}`);
+  await page.waitForSelector(`.rels a[href="#records/ai_prompts/${agent.prompt}"]`);
+  await page.click(`.rels a[href="#records/ai_prompts/${agent.prompt}"]`);
+  await page.waitForFunction((id) => document.querySelector("#record-json")?.textContent.includes(id), {}, agent.prompt);
+  // A secret field is masked in the record's JSON.
+  const user = (await srv.api("/api/collections/users/records?perPage=1")).body.items[0];
+  const key = await srv.api("/api/collections/llm_keys/records", { method: "POST",
+    body: { provider_id: "ui-secret", user: user.id, env_vars: { API_KEY: "sk-never-shown" } } });
+  assert.equal(key.status, 200, JSON.stringify(key.body));
+  await page.goto(`${srv.url}/_/#records/llm_keys/${key.body.id}`);
+  await page.waitForSelector("#record-json");
+  const json = await page.$eval("#record-json", (e) => e.textContent);
+  assert.match(json, /\*\*\*hmac:/);
+  assert.ok(!json.includes("sk-never-shown"));
+  assert.ok(!(await page.$eval("#edit-form", (e) => e.textContent + [...e.querySelectorAll("input,textarea")].map((i) => i.value).join())).includes("sk-never-shown"));
+  assert.deepEqual(page.problems.filter((p) => !/status of 400/.test(p)), []);
+  await page.close();
+});

@@ -100,7 +100,7 @@ async function drawRecord(el, picker, coll, id, name, session) {
       fill(el, picker, h("p", { class: "error", role: "alert" }, errorText(r)));
       return;
     }
-    name = r.body.name;
+    name = r.body.name ?? id; // a collection without a name field: the store names the record by id
   }
   const r = await api(`/api/v1/manifests/${encodeURIComponent(coll)}/${encodeURIComponent(name)}?view=record`);
   if (r.status !== 200) {
