@@ -31,12 +31,19 @@ const dirty = new Set();
 
 // ---- sign-in ------------------------------------------------------------
 
-function showSignIn(message) {
+// The sign-in form's line: an error (red) unless kind is "info".
+function signinMsg(text, kind) {
+  const el = $("signin-msg");
+  el.textContent = text || "";
+  el.dataset.kind = kind || "error";
+}
+
+function showSignIn(message, kind) {
   if (stream) stream.close();
   stream = null;
   $("app").hidden = true;
   $("signin").hidden = false;
-  $("signin-msg").textContent = message || "";
+  signinMsg(message, kind);
   $("email").focus();
 }
 
@@ -46,19 +53,19 @@ $("signin-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const btn = ev.target.querySelector("button");
   btn.disabled = true;
-  $("signin-msg").textContent = "Signing in…";
+  signinMsg("Signing in…", "info");
   try {
     const as = document.querySelector('input[name="as"]:checked').value;
     const r = await signIn($("email").value.trim(), $("password").value, as);
     if (!r.ok) {
-      $("signin-msg").textContent = r.message;
+      signinMsg(r.message);
       return;
     }
     saveSession(r.session);
     $("password").value = "";
     await start();
   } catch (e) {
-    $("signin-msg").textContent = `Cannot reach the server: ${e.message}`;
+    signinMsg(`Cannot reach the server: ${e.message}`);
   } finally {
     btn.disabled = false;
   }
@@ -66,7 +73,7 @@ $("signin-form").addEventListener("submit", async (ev) => {
 
 $("signout").addEventListener("click", () => {
   saveSession(null);
-  showSignIn("Signed out.");
+  showSignIn("Signed out.", "info");
 });
 
 // ---- the feed -------------------------------------------------------------
@@ -309,7 +316,7 @@ window.addEventListener("hashchange", () => {
 
 async function start() {
   const s = loadSession();
-  if (!s) return showSignIn("");
+  if (!s) return showSignIn("", "info");
   $("signin").hidden = true;
   $("app").hidden = false;
   $("who").textContent = `${s.email} (${s.kind})`;
