@@ -4,7 +4,8 @@
 #   make run        install missing Debian packages, build, start the server
 #                   on its defaults with manifests/ applied
 #   make check      install test dependencies, build with ASan + UBSan, run
-#                   every test (unit, end-to-end, app compatibility)
+#                   every test (unit, end-to-end, app compatibility,
+#                   the status page in Chromium)
 #   make bench      run the benchmarks in tests/bench/ and print figures
 #   make fuzz       build the libFuzzer drivers (clang)
 #   make install    the binary, man page, bash and zsh completion, systemd
@@ -52,6 +53,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC))
 UNIT_BIN := $(BUILD)/unit-tests
 EMBEDDED := schema/collections.json $(wildcard schema/migrations/*.sql)
+UI_ASSETS := $(wildcard controller/server/ui/*)
 
 .PHONY: all run check test test-containers bench fuzz deps test-deps clean \
         install uninstall
@@ -66,6 +68,7 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/controller/store/embedded.o: $(EMBEDDED)
+$(BUILD)/controller/server/ui_assets.o: $(UI_ASSETS)
 
 $(UNIT_BIN): $(LIB_OBJ) $(UNIT_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcriterion
@@ -93,6 +96,7 @@ test: $(BIN) $(UNIT_BIN)
 	  $(UNIT_BIN) --jobs=2
 	PCTL=$(abspath $(BIN)) bats $(filter-out tests/e2e/containers.bats,$(wildcard tests/e2e/*.bats))
 	PCTL=$(abspath $(BIN)) tests/compat/run.sh
+	PCTL=$(abspath $(BIN)) tests/ui/run.sh
 
 # libFuzzer drivers (clang): `make fuzz` builds them and replays the
 # committed corpora; `build/fuzz/fuzz_yaml -max_total_time=60
@@ -101,7 +105,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB := $(CONTROLLER_SRC) $(RECONCILER_SRC)
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(EMBEDDED)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(EMBEDDED) $(UI_ASSETS)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -Icontroller -Ireconcilers $(shell pkg-config --cflags $(PKGS)) \
@@ -117,6 +121,10 @@ fuzz: $(FUZZ_BIN)
 test-containers: $(BIN)
 	tests/engine/podman.sh start
 	PCTL=$(abspath $(BIN)) bats tests/e2e/containers.bats; rc=$$?; \
+	  tests/engine/podman.sh ensure; \
+	  PCTL=$(abspath $(BIN)) UI_ROOT=$${PODMAN_CI_ROOT:-$${PODMAN_CI_DIR:-/tmp/podman-ci}/root} \
+	    UI_DOCKER_HOST=$$(tests/engine/podman.sh env | cut -d= -f2-) \
+	    tests/ui/run.sh ./containers.test.mjs || rc=1; \
 	  tests/engine/podman.sh stop; exit $$rc
 
 bench: $(BIN)

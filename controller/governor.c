@@ -49,6 +49,17 @@ bool governor_breaker_open(const struct governor *g, int64_t now_ms)
 	return g->open_until_ms != 0 && now_ms < g->open_until_ms;
 }
 
+int governor_budget_left(const struct governor *g,
+			 const struct governor_config *c, int64_t now_ms)
+{
+	int i, used = 0;
+
+	for (i = 0; i < g->ntimes; i++)
+		if (g->times[i] > now_ms - c->window_ms)
+			used++;
+	return used >= c->budget ? 0 : c->budget - used;
+}
+
 /* Forget actions older than the window. */
 static void prune(struct governor *g, const struct governor_config *c,
 		      int64_t now)

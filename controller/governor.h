@@ -117,4 +117,9 @@ void governor_end(struct governor *g, const struct governor_config *c,
 /* True while the breaker is open at now_ms. */
 bool governor_breaker_open(const struct governor *g, int64_t now_ms);
 
+/* The actions the budget still allows in the window ending at now_ms
+ * (0..c->budget); does not change g. */
+int governor_budget_left(const struct governor *g,
+			 const struct governor_config *c, int64_t now_ms);
+
 #endif

@@ -36,7 +36,8 @@ static int64_t realtime_ns(void)
 /* The status keys this module writes; everything else is kept. */
 static const char *const my_keys[] = {
 	"desiredHash", "appliedHash", "appliedAt", "container", "lastAction",
-	"actions", "breaker", "conditions", "manualRestartHandled", NULL
+	"actions", "breaker", "budget", "conditions", "manualRestartHandled",
+	NULL
 };
 
 /* A monotonic deadline as a wall-clock time string. */
@@ -160,6 +161,10 @@ static json_t *build_status(struct pass *p, struct container_book *c, json_t *ol
 	} else {
 		json_object_set_new(mine, "breaker", json_pack("{s:b}", "open", 0));
 	}
+	json_object_set_new(mine, "budget", json_pack("{s:i, s:i, s:I}",
+			    "left", governor_budget_left(&c->gov, &p->o->gov, p->now),
+			    "max", p->o->gov.budget,
+			    "windowS", (json_int_t)(p->o->gov.window_ms / 1000)));
 
 	healthy = v->have_state && v->st.running &&
 		  (!v->st.has_health || !strcmp(v->st.health, "healthy"));

@@ -23,6 +23,8 @@
 #include "api_files.h"
 #include "api_proxy.h"
 #include "api_push.h"
+#include "api_ui.h"
+#include "api_rendered.h"
 /* END includes */
 
 const struct http_route http_routes[] = {
@@ -91,6 +93,12 @@ const struct http_route http_routes[] = {
 	{ "GET", "/api/pocketcoder/ssh_keys", api_sshkeys_list, STREAM_NONE },
 	/* push notifications (api_push.c) */
 	{ "POST", "/api/pocketcoder/push", api_push, STREAM_NONE },
+	/* the rendered files (api_rendered.c) */
+	{ "GET", "/api/v1/files", api_rendered_files, STREAM_NONE },
+	/* the status page (api_ui.c) */
+	{ "GET", "/", api_ui_redirect, STREAM_NONE },
+	{ "GET", "/_", api_ui_redirect, STREAM_NONE },
+	{ "GET", "/_/*", api_ui_asset, STREAM_NONE },
 };
 
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);

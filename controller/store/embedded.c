@@ -5,16 +5,6 @@
  */
 #include "embedded.h"
 
-#define EMBED(sym, path)                                             \
-	__asm__(".section .rodata\n"                                 \
-		".global " #sym "\n"                                 \
-		".balign 16\n" #sym ":\n"                            \
-		".incbin \"" path "\"\n"                             \
-		".global " #sym "_end\n" #sym "_end:\n"              \
-		".byte 0\n"                                          \
-		".previous\n");                                      \
-	extern const char sym[], sym##_end[]
-
 EMBED(pc_schema_json, "schema/collections.json");
 EMBED(pc_mig_0001, "schema/migrations/0001_init.sql");
 EMBED(pc_mig_0002, "schema/migrations/0002_owners.sql");
