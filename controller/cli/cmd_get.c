@@ -25,6 +25,7 @@
 #include "apply.h"
 #include "buf.h"
 #include "cli.h"
+#include "observed.h"
 #include "protocol.h"
 #include "yamljson.h"
 
@@ -43,6 +44,7 @@ struct get_walk {
 	bool managed;          /* --show-managed */
 	bool show_secrets;     /* --show-secrets */
 	json_t *items;         /* records, or manifests for yaml */
+	struct observed *obs;  /* records: their observedGeneration */
 	struct err *e;
 };
 
@@ -64,6 +66,10 @@ static int visit(const struct record *r, void *arg)
 		doc = record_to_public_json(w->coll, r);
 		if (!doc)
 			return err_set(w->e, ERR_NOMEM, "out of memory");
+		if (observed_set(w->obs, doc, false, w->e)) {
+			json_decref(doc);
+			return w->e->code;
+		}
 	}
 	if (json_array_append_new(w->items, doc)) /* doc stolen */
 		return err_set(w->e, ERR_NOMEM, "out of memory");
@@ -73,21 +79,31 @@ static int visit(const struct record *r, void *arg)
 /* Offline: the records (or manifests) into w->items. */
 static int fetch_local(struct get_walk *w, const char *name)
 {
+	struct store_query q = { NULL, &query_by_name, 0, 0 };
 	struct record r;
 	int rc;
 
+	record_init(&r);
+	/* The floors the server reads too (api_apply.c, observed.h). */
+	w->obs = observed_new(w->store);
+	rc = w->obs ? 0 : err_set(w->e, ERR_NOMEM, "out of memory");
+	if (!rc && !manifests_out(w->output))
+		rc = observed_load(w->obs, w->e);
+	if (rc)
+		goto out;
 	if (!name) {
-		struct store_query q = { NULL, &query_by_name, 0, 0 };
-
 		/* By name, as kubectl lists: the same order every time and
 		 * on every source (api_apply.c lists the same way). */
-		return store_list(w->store, w->coll->name, &q, visit, w, w->e);
+		rc = store_list(w->store, w->coll->name, &q, visit, w, w->e);
+		goto out;
 	}
-	record_init(&r);
 	rc = store_get_by_name(w->store, w->coll->name, name, &r, w->e);
 	if (!rc)
 		rc = visit(&r, w);
+out:
 	record_release(&r);
+	observed_free(w->obs);
+	w->obs = NULL;
 	return rc;
 }
 

@@ -836,7 +836,7 @@ void eng_run_pass(struct engine *en, struct rstate *rs)
 	struct rctx c;
 	struct err e = ERR_INIT;
 	enum workq_outcome out;
-	json_t *todo = NULL, *ev;
+	json_t *ev;
 	int64_t t0 = util_monotonic_ms(), start_rev = rs->data_rev, delay;
 	size_t i;
 	int rc;
@@ -888,21 +888,16 @@ done:
 	if (en->paths_error && rs->r->paths)
 		eng_cond_set(rs->conds, "Degraded", "True", "PathsInvalid",
 			     en->paths_error, c.now);
-	if (!rc) {
+	if (!rc)
 		rs->observed_rev = c.observed_set ? c.observed : start_rev;
-		todo = json_array();
-		if (todo)
-			eng_collect_observed(rs, c.cache, todo);
-	}
 	json_array_foreach(c.drift, i, ev)
 		json_array_append(rs->events, ev);
 	eng_trim_events(rs->events);
-	eng_persist(en, rs, todo);
+	eng_persist(en, rs);
 	if (c.wrote)
 		trigger_files(en, rs);
 	eng_watch_artifacts(en, rs);
 	rs->last_ms = util_monotonic_ms() - t0;
-	json_decref(todo);
 	json_decref(c.cache);
 	json_decref(c.warnings);
 	json_decref(c.drift);
