@@ -269,8 +269,10 @@ void eng_persist(struct engine *en, struct rstate *rs)
 		if (rc) {
 			store_abort(t);
 			if (rc == ERR_NOT_FOUND && tries++ == 0 &&
-			    eng_ensure_record(en, rs, &e) == 0)
+			    eng_ensure_record(en, rs, &e) == 0) {
+				rc = 0;       /* made again: store it there */
 				continue;
+			}
 			break;
 		}
 		rc = store_commit(t, &e);
