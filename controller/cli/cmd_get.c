@@ -33,6 +33,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "jsonpath.h"
+#include "observed.h"
 #include "protocol.h"
 #include "selector.h"
 #include "yamljson.h"
@@ -62,6 +63,7 @@ struct get_walk {
 	const struct collection *coll;
 	const struct get_opts *o;
 	json_t *items;               /* records, or manifests */
+	struct observed *obs;        /* records: their observedGeneration */
 	struct err *e;
 };
 
@@ -85,6 +87,10 @@ static int visit(const struct record *r, void *arg)
 		doc = record_to_public_json(w->coll, r);
 		if (!doc)
 			return err_set(w->e, ERR_NOMEM, "out of memory");
+		if (observed_set(w->obs, doc, false, w->e)) {
+			json_decref(doc);
+			return w->e->code;
+		}
 	}
 	if (json_array_append_new(w->items, doc)) /* doc stolen */
 		return err_set(w->e, ERR_NOMEM, "out of memory");
@@ -94,21 +100,31 @@ static int visit(const struct record *r, void *arg)
 /* Offline: the records (or manifests) into w->items. */
 static int fetch_local(struct get_walk *w, const char *name)
 {
+	struct store_query q = { NULL, &query_by_name, 0, 0 };
 	struct record r;
 	int rc;
 
+	record_init(&r);
+	/* The floors the server reads too (api_apply.c, observed.h). */
+	w->obs = observed_new(w->store);
+	rc = w->obs ? 0 : err_set(w->e, ERR_NOMEM, "out of memory");
+	if (!rc && !manifests_out(w->o->output))
+		rc = observed_load(w->obs, w->e);
+	if (rc)
+		goto out;
 	if (!name) {
-		struct store_query q = { NULL, &query_by_name, 0, 0 };
-
 		/* By name, as kubectl lists: the same order every time and
 		 * on every source (api_apply.c lists the same way). */
-		return store_list(w->store, w->coll->name, &q, visit, w, w->e);
+		rc = store_list(w->store, w->coll->name, &q, visit, w, w->e);
+		goto out;
 	}
-	record_init(&r);
 	rc = store_get_named(w->store, NULL, w->coll->name, name, &r, w->e);
 	if (!rc)
 		rc = visit(&r, w);
+out:
 	record_release(&r);
+	observed_free(w->obs);
+	w->obs = NULL;
 	return rc;
 }
 

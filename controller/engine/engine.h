@@ -22,7 +22,9 @@
  * nextRetryTime, warnings, the artifacts (path, sha256, mode, conditions)
  * and recent events (DriftCorrected naming the file). Those writes go
  * through the change log, so /api/v1/watch streams them. Records read by a
- * reconciler get status.observedGeneration (see engine.c).
+ * reconciler are not written after a pass: their observedGeneration is
+ * computed when they are read, from the reconcilers' observedRevision
+ * (observed.h; engine_observed()).
  *
  * Calling sequence (server.c):
  *     engine_new() -> engine_start() -> ... -> engine_stop() -> engine_free()
@@ -32,7 +34,7 @@
  * thread.
  *
  * THREAD SAFETY NOTES: engine_kick(), engine_enqueue(),
- * engine_request_full(), engine_reload(), engine_status(),
+ * engine_request_full(), engine_reload(), engine_status(), engine_observed(),
  * engine_full_done(), engine_wakeups() and engine_state() may be called
  * from any thread between engine_start() and engine_free() (engine_kick()
  * also on NULL);
@@ -52,6 +54,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "observed.h"
 #include "store/schema.h"
 #include "protocol.h"
 #include "store/store.h"
@@ -221,5 +224,13 @@ uint64_t engine_wakeups(struct engine *en);
  * Caller owns *out (json_decref). Returns 0 or ERR_NOMEM.
  */
 int engine_status(struct engine *en, json_t **out, struct err *e);
+
+/*
+ * observed_add() to o every running reconciler's reads and the
+ * observedRevision of its last good pass, as last published (the source
+ * of engine_status(), so cheap: no store read). From any thread. Returns
+ * 0 or ERR_NOMEM.
+ */
+int engine_observed(struct engine *en, struct observed *o, struct err *e);
 
 #endif

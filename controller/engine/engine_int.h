@@ -200,14 +200,9 @@ void eng_cond_set(json_t *conds, const char *type, const char *status,
  * remembers. */
 int eng_ensure_record(struct engine *en, struct rstate *rs, struct err *e);
 
-/* The records of cache whose observedGenerations.<rs> is stale, into
- * todo. */
-void eng_collect_observed(const struct rstate *rs, json_t *cache,
-			  json_t *todo);
-
-/* Store rs's status when it changed, and todo's observedGeneration
- * updates (nullable). Failures are logged. */
-void eng_persist(struct engine *en, struct rstate *rs, json_t *todo);
+/* Store rs's status when it changed (one write at most). Failures are
+ * logged. */
+void eng_persist(struct engine *en, struct rstate *rs);
 
 /* The conditions of rs and its artifacts after a pass that returned rc. */
 void eng_set_conditions(struct rstate *rs, int rc, const struct err *e,

@@ -971,28 +971,6 @@ static void trigger_files(struct engine *en, const struct rstate *self)
 			workq_add(en->q, en->rs[i].name, util_monotonic_ms());
 }
 
-/* eng_collect_observed() for the records rctx_related() read. */
-static void collect_observed_related(const struct rstate *rs,
-				     json_t *related, json_t *todo)
-{
-	json_t *by = json_object(), *ids, *rec, *arr;
-	const char *coll, *id;
-
-	json_object_foreach(related, coll, ids) {
-		arr = json_array();
-		json_object_foreach(ids, id, rec)
-			if (arr && json_is_object(rec))
-				json_array_append(arr, rec);    /* shared */
-		if (by && arr)
-			json_object_set_new(by, coll, arr);     /* stolen */
-		else
-			json_decref(arr);
-	}
-	if (by)
-		eng_collect_observed(rs, by, todo);
-	json_decref(by);
-}
-
 /*
  * What the next change of a record must touch to wake rs (change_matters()
  * in engine.c): after a good pass, for each collection it read
@@ -1026,7 +1004,7 @@ void eng_run_pass(struct engine *en, struct rstate *rs)
 	struct rctx c;
 	struct err e = ERR_INIT;
 	enum workq_outcome out;
-	json_t *todo = NULL, *ev;
+	json_t *ev;
 	int64_t t0 = util_monotonic_ms(), start_rev = rs->data_rev, delay;
 	size_t i;
 	int rc;
@@ -1081,27 +1059,20 @@ done:
 	if (en->paths_error && rs->r->paths)
 		eng_cond_set(rs->conds, "Degraded", "True", "PathsInvalid",
 			     en->paths_error, c.now);
-	if (!rc) {
+	if (!rc)
 		rs->observed_rev = c.observed_set ? c.observed : start_rev;
-		todo = json_array();
-		if (todo)
-			eng_collect_observed(rs, c.cache, todo);
-		if (todo)
-			collect_observed_related(rs, c.related, todo);
-	}
 	set_deps(rs, rc ? NULL : c.related, c.cache);
 	json_array_foreach(c.drift, i, ev)
 		json_array_append(rs->events, ev);
 	rs->drift += json_array_size(c.drift);
 	rs->errors += rc != 0;
 	eng_trim_events(rs->events);
-	eng_persist(en, rs, todo);
+	eng_persist(en, rs);
 	if (c.wrote)
 		trigger_files(en, rs);
 	eng_watch_artifacts(en, rs);
 	rs->last_ms = util_monotonic_ms() - t0;
 	rs->total_ms += rs->last_ms;
-	json_decref(todo);
 	json_decref(c.cache);
 	json_decref(c.related);
 	json_decref(c.keep);

@@ -7,12 +7,9 @@
  * flips; observedRevision is the newest DATA change (status-only changes
  * excluded) the pass had seen.
  *
- * observedGeneration: after a successful pass, every record the reconciler
- * read gets status.observedGenerations.<reconciler> = its generation, and
- * status.observedGeneration = the smallest of those over every reconciler
- * reading that collection once all of them have reported. Written only for
- * records whose value changes (none on an idle pass), in chunks of
- * OBS_CHUNK per transaction so API writers never wait long.
+ * Records read by a reconciler are never written here: their
+ * observedGeneration is computed when they are read, from the
+ * observedRevision of the reconcilers that read them (observed.h).
  */
 #include "engine_int.h"
 
@@ -20,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define OBS_CHUNK 500            /* observedGeneration writes per txn */
 
 /* A JSON string that never fails on bad UTF-8 (bytes >= 0x80 become '?'
  * when the text is not valid UTF-8). NULL only on OOM. */
@@ -252,117 +247,30 @@ out:
 	return rc;
 }
 
-/* Records the pass read whose observedGenerations.<name> is not their
- * generation yet: todo gets {collection, id, generation}. */
-void eng_collect_observed(const struct rstate *rs, json_t *cache,
-			     json_t *todo)
-{
-	const char *coll;
-	json_t *arr, *rec, *by, *cur;
-	json_int_t gen;
-	size_t i;
-
-	json_object_foreach(cache, coll, arr) {
-		json_array_foreach(arr, i, rec) {
-			gen = json_integer_value(json_object_get(rec,
-								 "generation"));
-			by = json_object_get(json_object_get(rec, "status"),
-					     "observedGenerations");
-			cur = json_object_get(by, rs->name);
-			if (json_is_integer(cur) && json_integer_value(cur) == gen)
-				continue;
-			json_array_append_new(todo, json_pack(
-				"{s:s, s:s, s:I}", "collection", coll, "id",
-				json_string_value(json_object_get(rec, "id")),
-				"generation", gen));
-		}
-	}
-}
-
-/* Write one record's observedGenerations / observedGeneration, merged
- * into its current status, unless it changed since the pass read it. */
-static int observe_one(struct engine *en, struct store_txn *t,
-		       const struct rstate *rs, json_t *item, struct err *e)
-{
-	const char *coll = json_string_value(json_object_get(item, "collection"));
-	const char *id = json_string_value(json_object_get(item, "id"));
-	json_int_t gen = json_integer_value(json_object_get(item, "generation"));
-	json_int_t min = 0;
-	json_t *st = NULL, *by, *v;
-	struct record r;
-	bool all = true;
-	size_t i;
-	int rc;
-
-	record_init(&r);
-	if (!coll || !id)
-		return 0;
-	rc = store_txn_get(t, coll, id, &r, e);
-	if (rc == ERR_NOT_FOUND) {
-		err_clear(e);
-		rc = 0;
-		goto out;
-	}
-	if (rc || r.generation != gen)
-		goto out;
-	st = json_is_object(r.status) ? json_deep_copy(r.status) : json_object();
-	by = json_object_get(st, "observedGenerations");
-	if (!json_is_object(by)) {
-		by = json_object();
-		json_object_set_new(st, "observedGenerations", by);
-	}
-	json_object_set_new(by, rs->name, json_integer(gen));
-	for (i = 0; i < en->nrs; i++) {
-		if (!eng_reads_has(en->rs[i].r, coll))
-			continue;
-		v = json_object_get(by, en->rs[i].name);
-		if (!json_is_integer(v)) {
-			all = false;
-			break;
-		}
-		if (min == 0 || json_integer_value(v) < min)
-			min = json_integer_value(v);
-	}
-	if (all)
-		json_object_set_new(st, "observedGeneration", json_integer(min));
-	rc = store_txn_set_status(t, coll, id, st, e);
-out:
-	json_decref(st);
-	record_release(&r);
-	return rc;
-}
-
 /*
- * Store rs's status when it differs from what was stored last, and the
- * observedGeneration updates of todo (nullable). Failures are logged: the
- * next pass tries again.
+ * Store rs's status when it differs from what was stored last: at most one
+ * write (one revision) per pass, none when nothing changed. Failures are
+ * logged: the next pass tries again.
  */
-void eng_persist(struct engine *en, struct rstate *rs, json_t *todo)
+void eng_persist(struct engine *en, struct rstate *rs)
 {
 	struct store_txn *t = NULL;
 	struct err e = ERR_INIT;
 	json_t *status = build_status(rs);
-	size_t n = todo ? json_array_size(todo) : 0, i = 0, k;
-	bool same;
 	int rc = 0, tries = 0;
 
 	if (!status)
 		return;
-	same = rs->written && json_equal(status, rs->written);
-	while (!same || i < n) {
+	while (!rs->written || !json_equal(status, rs->written)) {
 		rc = store_begin(en->store, &t, &e);
-		if (rc)
-			break;
-		if (!same)
+		if (!rc)
 			rc = store_txn_set_status(t, ENGINE_STATUS_COLLECTION,
 						  rs->id, status, &e);
-		for (k = 0; !rc && k < OBS_CHUNK && i < n; k++, i++)
-			rc = observe_one(en, t, rs, json_array_get(todo, i), &e);
 		if (rc) {
 			store_abort(t);
-			if (rc == ERR_NOT_FOUND && !same && tries++ == 0 &&
+			if (rc == ERR_NOT_FOUND && tries++ == 0 &&
 			    eng_ensure_record(en, rs, &e) == 0) {
-				i = 0;
+				rc = 0;       /* made again: store it there */
 				continue;
 			}
 			break;
@@ -370,11 +278,8 @@ void eng_persist(struct engine *en, struct rstate *rs, json_t *todo)
 		rc = store_commit(t, &e);
 		if (rc)
 			break;
-		if (!same) {
-			json_decref(rs->written);
-			rs->written = json_incref(status);
-			same = true;
-		}
+		json_decref(rs->written);
+		rs->written = json_incref(status);
 	}
 	if (rc)
 		eng_log("%s: cannot store status: %s", rs->name, e.msg);
@@ -564,4 +469,28 @@ int engine_status(struct engine *en, json_t **out, struct err *e)
 		"resyncIntervalMs", (json_int_t)en->resync_ms));
 	*out = s;
 	return 0;
+}
+
+int engine_observed(struct engine *en, struct observed *o, struct err *e)
+{
+	const char *reads[65];
+	json_t *list, *r, *v;
+	size_t i, k, n;
+	int rc = 0;
+
+	pthread_mutex_lock(&en->slock);
+	list = json_object_get(en->snap, "reconcilers");
+	json_array_foreach(list, i, r) {
+		n = 0;
+		json_array_foreach(json_object_get(r, "reads"), k, v)
+			if (json_is_string(v) && n < 64)
+				reads[n++] = json_string_value(v);
+		reads[n] = NULL;
+		rc = observed_add(o, reads, json_integer_value(json_object_get(
+			r, "observedRevision")), e);
+		if (rc)
+			break;
+	}
+	pthread_mutex_unlock(&en->slock);
+	return rc;
 }

@@ -20,6 +20,7 @@
 #include "api_auth.h"
 #include "apply.h"
 #include "manifest.h"
+#include "observed.h"
 #include "secrets.h"
 #include "selector.h"
 #include "server.h"
@@ -301,6 +302,7 @@ struct walk {
 	enum view view;
 	bool managed;            /* ?managed=true: metadata.managedFields */
 	bool show_secrets;       /* ?showSecrets=true by a superuser */
+	struct observed *obs;    /* VIEW_RECORD: observedGeneration */
 	const struct auth_keys *keys;
 	const struct selector *selector; /* ?labelSelector=, or NULL */
 	json_t *items;
@@ -320,7 +322,11 @@ static int parse_view(const struct http_req *r, struct walk *w, struct err *e)
 		return 0;
 	if (n >= 0 && !strcmp(s, "record")) {
 		*v = VIEW_RECORD;
-		return 0;
+		/* The same floors as an offline `get -o record` reads. */
+		w->obs = observed_new(w->store);
+		if (!w->obs)
+			return err_set(e, ERR_NOMEM, "out of memory");
+		return observed_load(w->obs, e);
 	}
 	return err_set_field(e, ERR_INVALID, "view",
 			     "query parameter 'view' must be manifest or record");
@@ -333,8 +339,12 @@ static json_t *render(const struct walk *w, const struct record *r)
 
 	if (w->view == VIEW_RECORD) {
 		doc = record_to_public_json(w->coll, r);
-		if (!doc)
+		if (!doc) {
 			err_set(w->e, ERR_NOMEM, "out of memory");
+		} else if (observed_set(w->obs, doc, false, w->e)) {
+			json_decref(doc);
+			doc = NULL;
+		}
 	} else {
 		doc = apply_record_manifest(w->store, r, w->e);
 		if (doc && w->managed &&
@@ -405,11 +415,15 @@ int api_manifests_list(struct http_req *r)
 	w.coll = find_kind(r, &e);
 	if (!w.coll || parse_view(r, &w, &e) ||
 	    api_show_secrets(r, &w.show_secrets, &e) ||
-	    parse_selector(r, &sel, &e))
+	    parse_selector(r, &sel, &e)) {
+		observed_free(w.obs);
+		selector_free(sel);
 		return http_reply_error(r, &e);
+	}
 	items = json_array();
 	if (!items) {
 		selector_free(sel);
+		observed_free(w.obs);
 		return http_fail(r, ERR_NOMEM, "out of memory");
 	}
 	w.items = items;
@@ -417,6 +431,7 @@ int api_manifests_list(struct http_req *r)
 	/* By name, as `pocketctl get` lists offline (cmd_get.c). */
 	rc = store_list(w.store, w.coll->name, &q, visit, &w, &e);
 	selector_free(sel);
+	observed_free(w.obs);
 	if (rc) {
 		json_decref(items);
 		if (!e.code)
@@ -459,6 +474,7 @@ int api_manifests_get(struct http_req *r)
 	}
 	rc = http_reply_json(r, 200, doc, NULL); /* doc stolen */
 out:
+	observed_free(w.obs);
 	record_release(&rec);
 	return rc;
 }

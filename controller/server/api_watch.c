@@ -19,6 +19,8 @@
 #include <civetweb.h>
 
 #include "api_apply.h"
+#include "engine/engine.h"
+#include "observed.h"
 #include "secrets.h"
 #include "server.h"
 #include "store/store.h"
@@ -26,6 +28,24 @@
 #include "util.h"
 
 /* ---- events ------------------------------------------------------------ */
+
+/* rec's status.observedGeneration as the engine's floors say now
+ * (observed.h): a data change the engine has not passed over yet reads
+ * as generation - 1. rec's status is replaced by a copy. */
+static int observe(const struct server *srv, const struct hub_entry *en,
+		   json_t *rec)
+{
+	struct observed *o = observed_new(srv->store);
+	struct err e = ERR_INIT;
+	int rc = o ? 0 : ERR_NOMEM;
+
+	if (!rc && srv->engine)
+		rc = engine_observed(srv->engine, o, &e);
+	if (!rc)
+		rc = observed_set(o, rec, !en->status_only, &e);
+	observed_free(o);
+	return rc;
+}
 
 /* The watch event data: the store's record form with its data reduced to
  * what PocketBase would show a superuser (hidden fields never), secret
@@ -55,7 +75,7 @@ static char *fmt_watch(const struct hub_entry *en, json_t *record, void *arg,
 		if (strcmp(key, "data") != 0 && json_object_set(rec, key, v))
 			goto out;
 	}
-	if (json_object_set(rec, "data", pb))
+	if (json_object_set(rec, "data", pb) || observe(srv, en, rec))
 		goto out;
 	/* "o" steals rec (also on failure). */
 	out = json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:o}",

@@ -14,8 +14,10 @@
  * where record is the store's form (record_to_json) with hidden fields
  * removed and secret fields only for an admin or the record's owner, and
  * statusOnly is true for an update that changed only the status (a
- * reconciler reporting). Realtime clients do not get those: PocketBase
- * records have no status.
+ * reconciler reporting). record.status.observedGeneration is computed
+ * when the event is first formatted, from the engine's floors (observed.h),
+ * not stored: nothing writes it into records. Realtime clients do not get
+ * status events: PocketBase records have no status.
  * Superusers see every change; other callers see the changes of records the
  * collection's view rule lets them see. ?collection=a,b (repeatable;
  * collection names, ids or manifest kinds) narrows the stream. A

@@ -784,13 +784,31 @@ Test(engine, status_only_changes_do_not_retrigger, .init = eng_start,
 	cr_expect_gt(eng_passes("llm-env"), before);
 }
 
+/* observedGeneration read from the reconcilers' status (observed.h). */
+static int64_t eng_observed_gen(const struct record *r)
+{
+	struct observed *o = observed_new(F.store);
+	json_t *j = record_to_json(r);
+	int64_t og;
+
+	cr_assert(o && j);
+	cr_assert_eq(observed_load(o, NULL), 0);
+	cr_assert_eq(observed_set(o, j, false, NULL), 0);
+	og = json_integer_value(json_object_get(json_object_get(j, "status"),
+						"observedGeneration"));
+	json_decref(j);
+	observed_free(o);
+	return og;
+}
+
 Test(engine, observed_generation_on_records, .init = eng_start,
      .fini = eng_stop)
 {
+	struct store_txn *t = NULL;
 	struct record r;
 	char id[ID_LEN + 1] = "";
-	int64_t t0 = util_monotonic_ms();
-	json_t *og;
+	int64_t t0 = util_monotonic_ms(), rev;
+	json_t *st;
 
 	eng_user();
 	id[0] = '\0';
@@ -800,8 +818,7 @@ Test(engine, observed_generation_on_records, .init = eng_start,
 	for (;;) {
 		record_release(&r);
 		cr_assert_eq(store_get(F.store, "llm_keys", id, &r, NULL), 0);
-		og = json_object_get(r.status, "observedGeneration");
-		if (json_is_integer(og) && json_integer_value(og) == r.generation)
+		if (eng_observed_gen(&r) == r.generation)
 			break;
 		cr_assert_lt(util_monotonic_ms() - t0, 3000,
 			     "observedGeneration never reached %lld",
@@ -809,8 +826,25 @@ Test(engine, observed_generation_on_records, .init = eng_start,
 		eng_sleep_ms(10);
 	}
 	cr_expect_eq(r.generation, 2);
-	cr_expect_eq(json_integer_value(json_object_get(json_object_get(
-		r.status, "observedGenerations"), "llm-env")), 2);
+	/* Nothing was written into the record for it: its revision is its
+	 * own change's and its status holds no bookkeeping. */
+	eng_settle(5000);
+	rev = r.revision;
+	record_release(&r);
+	cr_assert_eq(store_get(F.store, "llm_keys", id, &r, NULL), 0);
+	cr_expect_eq(r.revision, rev);
+	cr_expect_null(json_object_get(r.status, "observedGeneration"));
+	cr_expect_null(json_object_get(r.status, "observedGenerations"));
+	/* A status write of someone else is no data change: still observed. */
+	st = json_pack("{s:s}", "note", "from someone else");
+	cr_assert_eq(store_begin(F.store, &t, NULL), 0);
+	cr_assert_eq(store_txn_set_status(t, "llm_keys", id, st, NULL), 0);
+	cr_assert_eq(store_commit(t, NULL), 0);
+	json_decref(st);
+	record_release(&r);
+	cr_assert_eq(store_get(F.store, "llm_keys", id, &r, NULL), 0);
+	cr_expect_gt(r.revision, rev);
+	cr_expect_eq(eng_observed_gen(&r), 2);
 	record_release(&r);
 }
 
