@@ -130,6 +130,11 @@ static const struct cli_envvar serve_env[] = {
 	{ "POCKETCTL_PUSH_KEEP", "push deliveries: settled notifications kept (default 1000)" },
 	{ "POCKETCTL_PUSH_TIMEOUT_MS", "push deliveries: one request's timeout, ms (default 10000)" },
 	{ "POCKETCTL_CRON_CLOCK_OFFSET", "for tests: seconds added to the cron scheduler's clock" },
+	{ "POCKETCTL_TOKEN", "the CLI's auth token when --token is not given" },
+	{ "POCKETCTL_SERVER", "the CLI's server URL when --server is not given" },
+	{ "POCKETCTL_TIMEOUT", "the CLI's timeout of one request, in seconds (default 300)" },
+	{ "POCKETCTL_EXTERNAL_DIFF", "diff's program instead of 'diff -u -N'" },
+	{ "NO_PROXY", "the CLI's hosts reached without a proxy (loopback always is)" },
 	{ NULL, NULL },
 };
 

@@ -189,8 +189,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			set_num(&o, k, n);
 		}
 		if (!v)
-			return cli_usage("serve", "unknown argument '%s'; usage: pocketctl %s",
-					 opt, cli->cmd->usage);
+			return cli_usage("serve", "unknown argument '%s'", opt);
 		if (!*v)
 			return cli_usage("serve", "%s needs a value", opt);
 	}
