@@ -152,6 +152,12 @@ json_t *client_last_error(const struct client *c)
 	return c->last_error;
 }
 
+void client_set_timeout(struct client *c, long ms)
+{
+	if (ms > 0)
+		c->timeout_ms = ms;
+}
+
 long client_last_status(const struct client *c)
 {
 	return c->status;

@@ -85,6 +85,10 @@ typedef int (*client_line_fn)(void *arg, const char *line, size_t len);
 int client_stream(struct client *c, const char *path, client_line_fn fn,
 		  void *arg, struct err *e);
 
+/* Bound every later transfer by ms (> 0; the default is the options'
+ * timeout_ms): a command that waits for a deadline of its own. */
+void client_set_timeout(struct client *c, long ms);
+
 /* The HTTP status of the last reply (0 when none arrived). */
 long client_last_status(const struct client *c);
 

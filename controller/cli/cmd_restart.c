@@ -134,6 +134,8 @@ int cmd_restart(struct cli *cli, int argc, char **argv)
 			"pocketctl serve (or --server URL)", cli->data_dir);
 		goto fail;
 	}
+	if (wait)   /* a server that hangs must not outlast the deadline */
+		client_set_timeout(cli->conn.http, (long)timeout_ms + 2000);
 	esc = client_escape(cli->conn.http, name);
 	if (!esc || asprintf(&path, "/api/v1/containers/%s/restart", esc) < 0) {
 		path = NULL;
@@ -147,14 +149,18 @@ int cmd_restart(struct cli *cli, int argc, char **argv)
 	for (;;) {
 		json_decref(st);
 		st = NULL;
-		if (fetch_status(cli, esc, &st, &e))
+		if (fetch_status(cli, esc, &st, &e)) {
+			if (wait && util_monotonic_ms() >= deadline)
+				goto timeout;
 			goto fail;
+		}
 		rc = outcome(name, st, id);
 		if (rc == CLI_OK)
 			printf("container/%s restarted\n", name);
 		if (rc >= 0 || !wait)
 			break;
 		if (util_monotonic_ms() >= deadline) {
+timeout:
 			fprintf(stderr, "pocketctl: restart: container/%s did not restart within %s "
 				"(see pocketctl get container %s -o record)\n", name,
 				has_timeout ? "--timeout" : "2 minutes (the default --timeout)",

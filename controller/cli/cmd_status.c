@@ -376,10 +376,15 @@ int cmd_reconcile(struct cli *cli, int argc, char **argv)
 		rc = err_set(&e, ERR_UNAVAILABLE,
 			     "reconcile needs a running server (pocketctl serve) on data directory '%s'",
 			     cli->data_dir);
+	/* A server that hangs must not outlast the deadline either. */
+	if (!rc && wait)
+		client_set_timeout(cli->conn.http, (long)timeout_ms + 2000);
 	if (!rc)
 		rc = cli_http(&cli->conn, "POST", path, PROTO_JSON_TYPE, "{}",
 			      2, &reply, &e);
-	if (rc && cli->conn.http && client_last_status(cli->conn.http) == 504) {
+	if (rc && wait && cli->conn.http &&
+	    (client_last_status(cli->conn.http) == 504 ||
+	     util_monotonic_ms() >= deadline)) {
 		fprintf(stderr, "pocketctl: reconcile: the full pass did not complete within %s\n",
 			has_timeout ? "--timeout" : "30 s (the default --timeout)");
 		return CLI_TIMEOUT;
