@@ -667,3 +667,33 @@ int cli_parse_duration(const char *s, int64_t *ms)
 	*ms = total;
 	return 0;
 }
+
+int cli_take_wait(const char *cmd, int argc, char **argv, struct cli_wait *w)
+{
+	static const struct option longopts[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	w->wait = w->has_timeout = false;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'w') {
+			w->wait = true;
+		} else if (c == 't') {
+			w->has_timeout = true;
+			if (cli_parse_duration(optarg, &w->timeout_ms))
+				return cli_usage(cmd, "--timeout needs a duration such as 90, 45s or 2m, not '%s'",
+						 optarg), -1;
+		} else {
+			return cli_usage(cmd, "unknown or incomplete option '%s'",
+					 argv[optind - 1]), -1;
+		}
+	}
+	if (w->has_timeout && !w->wait)
+		return cli_usage(cmd, "--timeout needs --wait"), -1;
+	return optind;
+}

@@ -281,4 +281,19 @@ int cmd_help(struct cli *cli, int argc, char **argv);
  */
 int cli_parse_duration(const char *s, int64_t *ms);
 
+/* --wait [--timeout DURATION] of reconcile and restart. */
+struct cli_wait {
+	bool wait;                   /* --wait */
+	bool has_timeout;            /* --timeout was given */
+	int64_t timeout_ms;          /* --timeout, else the caller's default */
+};
+
+/*
+ * Parse argv (getopt's rules) for cmd, which takes --wait and --timeout
+ * DURATION and no other option; w->timeout_ms holds the default on entry.
+ * --timeout without --wait is refused. Returns the index of the first
+ * operand, or -1 after a usage message.
+ */
+int cli_take_wait(const char *cmd, int argc, char **argv, struct cli_wait *w);
+
 #endif

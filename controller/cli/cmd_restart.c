@@ -12,7 +12,6 @@
  *     lastAction Succeeded exits 0, Failed exits 3 with its message; no
  *     outcome within --timeout (default 2 minutes) exits 4.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,45 +86,25 @@ static int outcome(const char *name, json_t *st, const char *id)
 
 int cmd_restart(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "wait", no_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct timespec nap = { 0, RESTART_POLL_MS * 1000000L };
 	struct err e = ERR_INIT;
 	json_t *reply = NULL, *st = NULL;
 	char *esc = NULL, *path = NULL, id[64];
 	const char *name;
-	int64_t timeout_ms = RESTART_TIMEOUT_MS, deadline;
-	bool wait = false, has_timeout = false;
-	int c, rc = CLI_ERROR;
+	struct cli_wait w = { false, false, RESTART_TIMEOUT_MS };
+	int64_t deadline;
+	int i, rc = CLI_ERROR;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == 'w') {
-			wait = true;
-		} else if (c == 't') {
-			has_timeout = true;
-			if (cli_parse_duration(optarg, &timeout_ms))
-				return cli_usage("restart",
-						 "--timeout needs a duration such as 90, 45s or 2m, not '%s'",
-						 optarg);
-		} else {
-			return cli_usage("restart", "unknown or incomplete option '%s'",
-					 argv[optind - 1]);
-		}
-	}
-	if (argc - optind != 1 || !argv[optind][0])
+	i = cli_take_wait("restart", argc, argv, &w);
+	if (i < 0)
+		return CLI_ERROR;
+	if (argc - i != 1 || !argv[i][0])
 		return cli_usage("restart", RESTART_USAGE);
-	if (has_timeout && !wait)
-		return cli_usage("restart", "--timeout needs --wait");
-	name = argv[optind];
+	name = argv[i];
 	if (cli->offline)
 		return cli_usage("restart",
 				 "restart needs a running server (pocketctl serve); --offline cannot restart containers");
-	deadline = util_monotonic_ms() + timeout_ms;
+	deadline = util_monotonic_ms() + w.timeout_ms;
 	if (cli_connect(cli, &e))
 		goto fail;
 	if (!cli->conn.http) {
@@ -134,8 +113,8 @@ int cmd_restart(struct cli *cli, int argc, char **argv)
 			"pocketctl serve (or --server URL)", cli->data_dir);
 		goto fail;
 	}
-	if (wait)   /* a server that hangs must not outlast the deadline */
-		client_set_timeout(cli->conn.http, (long)timeout_ms + 2000);
+	if (w.wait)   /* a server that hangs must not outlast the deadline */
+		client_set_timeout(cli->conn.http, (long)w.timeout_ms + 2000);
 	esc = client_escape(cli->conn.http, name);
 	if (!esc || asprintf(&path, "/api/v1/containers/%s/restart", esc) < 0) {
 		path = NULL;
@@ -150,20 +129,20 @@ int cmd_restart(struct cli *cli, int argc, char **argv)
 		json_decref(st);
 		st = NULL;
 		if (fetch_status(cli, esc, &st, &e)) {
-			if (wait && util_monotonic_ms() >= deadline)
+			if (w.wait && util_monotonic_ms() >= deadline)
 				goto timeout;
 			goto fail;
 		}
 		rc = outcome(name, st, id);
 		if (rc == CLI_OK)
 			printf("container/%s restarted\n", name);
-		if (rc >= 0 || !wait)
+		if (rc >= 0 || !w.wait)
 			break;
 		if (util_monotonic_ms() >= deadline) {
 timeout:
 			fprintf(stderr, "pocketctl: restart: container/%s did not restart within %s "
 				"(see pocketctl get container %s -o record)\n", name,
-				has_timeout ? "--timeout" : "2 minutes (the default --timeout)",
+				w.has_timeout ? "--timeout" : "2 minutes (the default --timeout)",
 				name);
 			rc = CLI_TIMEOUT;
 			break;

@@ -1,6 +1,6 @@
 /*
  * cmd_status.c - `pocketctl status [NAME] [-o text|json]` and `pocketctl
- * reconcile [--wait [--timeout SECONDS]] [-o text|json]`.
+ * reconcile [--wait [--timeout DURATION]] [-o text|json]`.
  *
  * Both talk to the running server (GET /api/v1/status, POST
  * /api/v1/reconcile, see api_status.h) through the CLI's HTTP client.
@@ -12,7 +12,6 @@
  * sees neither every reconciler Ready nor one Degraded within --timeout
  * (the server's full pass included); 2 on errors.
  */
-#include <getopt.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,45 +329,25 @@ static int converge(struct cli *cli, int64_t deadline, json_t **status,
 
 int cmd_reconcile(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "wait", no_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
-	};
 	enum status_output out = output_of(cli);
 	struct err e = ERR_INIT;
 	json_t *reply = NULL, *status = NULL;
-	int64_t timeout_ms = RECONCILE_TIMEOUT_MS, deadline;
+	struct cli_wait w = { false, false, RECONCILE_TIMEOUT_MS };
+	int64_t deadline;
 	char path[96];
-	bool wait = false, has_timeout = false;
-	int c, rc;
+	int i, rc;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == 'w') {
-			wait = true;
-		} else if (c == 't') {
-			has_timeout = true;
-			if (cli_parse_duration(optarg, &timeout_ms))
-				return cli_usage("reconcile",
-						 "--timeout needs a duration such as 90, 45s or 2m, not '%s'",
-						 optarg);
-		} else {
-			return cli_usage("reconcile", "unknown or incomplete option '%s'",
-					 argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return cli_usage("reconcile", "unexpected argument '%s'", argv[optind]);
-	if (has_timeout && !wait)
-		return cli_usage("reconcile", "--timeout needs --wait");
-	deadline = util_monotonic_ms() + timeout_ms;
-	if (wait)
+	i = cli_take_wait("reconcile", argc, argv, &w);
+	if (i < 0)
+		return CLI_ERROR;
+	if (i < argc)
+		return cli_usage("reconcile", "unexpected argument '%s'", argv[i]);
+	deadline = util_monotonic_ms() + w.timeout_ms;
+	if (w.wait)
 		snprintf(path, sizeof(path), "/api/v1/reconcile?wait=true&timeout=%lld",
-			 (long long)(timeout_ms < 1000 ? 1 :
-				     timeout_ms / 1000 > RECONCILE_SERVER_MAX_S ?
-				     RECONCILE_SERVER_MAX_S : timeout_ms / 1000));
+			 (long long)(w.timeout_ms < 1000 ? 1 :
+				     w.timeout_ms / 1000 > RECONCILE_SERVER_MAX_S ?
+				     RECONCILE_SERVER_MAX_S : w.timeout_ms / 1000));
 	else
 		snprintf(path, sizeof(path), "/api/v1/reconcile");
 	rc = cli_connect(cli, &e);
@@ -377,21 +356,21 @@ int cmd_reconcile(struct cli *cli, int argc, char **argv)
 			     "reconcile needs a running server (pocketctl serve) on data directory '%s'",
 			     cli->data_dir);
 	/* A server that hangs must not outlast the deadline either. */
-	if (!rc && wait)
-		client_set_timeout(cli->conn.http, (long)timeout_ms + 2000);
+	if (!rc && w.wait)
+		client_set_timeout(cli->conn.http, (long)w.timeout_ms + 2000);
 	if (!rc)
 		rc = cli_http(&cli->conn, "POST", path, PROTO_JSON_TYPE, "{}",
 			      2, &reply, &e);
-	if (rc && wait && cli->conn.http &&
+	if (rc && w.wait && cli->conn.http &&
 	    (client_last_status(cli->conn.http) == 504 ||
 	     util_monotonic_ms() >= deadline)) {
 		fprintf(stderr, "pocketctl: reconcile: the full pass did not complete within %s\n",
-			has_timeout ? "--timeout" : "30 s (the default --timeout)");
+			w.has_timeout ? "--timeout" : "30 s (the default --timeout)");
 		return CLI_TIMEOUT;
 	}
 	if (rc)
 		return cli_fail(&e);
-	if (!wait) {
+	if (!w.wait) {
 		if (out == SO_JSON)
 			print_status(reply, NULL, SO_JSON, &e);
 		else
@@ -415,7 +394,7 @@ int cmd_reconcile(struct cli *cli, int argc, char **argv)
 	}
 	if (rc == CLI_TIMEOUT)
 		fprintf(stderr, "pocketctl: reconcile: not every reconciler was Ready within %s\n",
-			has_timeout ? "--timeout" : "30 s (the default --timeout)");
+			w.has_timeout ? "--timeout" : "30 s (the default --timeout)");
 out:
 	json_decref(status);
 	json_decref(reply);
