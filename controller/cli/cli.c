@@ -634,7 +634,7 @@ int cli_take_flag(int argc, char **argv, const char *flag, bool *found)
 	return argc > 0 ? j : argc;
 }
 
-int cli_parse_duration(const char *s, int64_t *ms)
+int cli_parse_duration(const char *s, bool bare_seconds, int64_t *ms)
 {
 	const int64_t max = (int64_t)366 * 86400 * 1000;
 	int64_t total = 0, unit;
@@ -654,7 +654,12 @@ int cli_parse_duration(const char *s, int64_t *ms)
 		case 'h': unit = 3600 * 1000; break;
 		case 'm': unit = 60 * 1000; break;
 		case 's': unit = 1000; break;
-		case '\0': unit = 1000; end--; break;   /* bare seconds */
+		case '\0':                               /* bare seconds */
+			if (!bare_seconds)
+				return -1;
+			unit = 1000;
+			end--;
+			break;
 		default: return -1;
 		}
 		total += (int64_t)v * unit;
@@ -685,7 +690,7 @@ int cli_take_wait(const char *cmd, int argc, char **argv, struct cli_wait *w)
 			w->wait = true;
 		} else if (c == 't') {
 			w->has_timeout = true;
-			if (cli_parse_duration(optarg, &w->timeout_ms))
+			if (cli_parse_duration(optarg, true, &w->timeout_ms))
 				return cli_usage(cmd, "--timeout needs a duration such as 90, 45s or 2m, not '%s'",
 						 optarg), -1;
 		} else {

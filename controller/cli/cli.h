@@ -276,10 +276,11 @@ int cmd_version(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
 
 /*
- * A duration for --timeout: "90" (seconds), "45s", "2m", "1h30m"; more
- * than 0 and at most a year. Returns 0 with *ms set, -1 otherwise.
+ * A duration: "45s", "2m", "1h30m" (whole numbers with h, m or s), and
+ * with bare_seconds also "90" (seconds; a --timeout); more than 0 and at
+ * most a year. Returns 0 with *ms set, -1 otherwise (*ms untouched).
  */
-int cli_parse_duration(const char *s, int64_t *ms);
+int cli_parse_duration(const char *s, bool bare_seconds, int64_t *ms);
 
 /* --wait [--timeout DURATION] of reconcile and restart. */
 struct cli_wait {

@@ -513,7 +513,7 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 		} else if (i == 'S') {
 			w.show_status = true;
 		} else if (i == 't') {
-			if (cli_parse_duration(optarg, &w.down_max_ms)) {
+			if (cli_parse_duration(optarg, true, &w.down_max_ms)) {
 				rc = cli_usage("watch", "--timeout needs a duration such as 90, 45s or 2m, not '%s'",
 					       optarg);
 				goto out;

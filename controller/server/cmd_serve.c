@@ -166,14 +166,14 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			if (*v)
 				o.push.allow[o.push.nallow++] = v;
 		} else if (take(argc, argv, &i, "--backup-every", &v)) {
-			if (*v && cli_parse_duration(v, &o.backup_every_ms))
+			if (*v && cli_parse_duration(v, false, &o.backup_every_ms))
 				return cli_usage("serve",
 						 "--backup-every needs a duration such as 1h, 30m or 45s, not '%s'",
 						 v);
 		} else if (take(argc, argv, &i, "--cron-grace", &v)) {
 			if (!strcmp(v, "0"))
 				o.cron_grace_ms = 0;
-			else if (*v && cli_parse_duration(v, &o.cron_grace_ms))
+			else if (*v && cli_parse_duration(v, false, &o.cron_grace_ms))
 				return cli_usage("serve",
 						 "--cron-grace needs a duration such as 1h, 30m or 45s (0: no catch-up), not '%s'",
 						 v);

@@ -485,9 +485,14 @@ Test(cli, durations_parse_or_are_refused)
 
 	for (i = 0; i < sizeof(duration_cases) / sizeof(duration_cases[0]); i++) {
 		ms = -7;
-		cr_assert_eq(cli_parse_duration(duration_cases[i].in, &ms),
+		cr_assert_eq(cli_parse_duration(duration_cases[i].in, true, &ms),
 			     duration_cases[i].rc, "'%s'", duration_cases[i].in);
 		cr_assert_eq(ms, duration_cases[i].rc ? -7 : duration_cases[i].ms,
 			     "'%s': %lld", duration_cases[i].in, (long long)ms);
 	}
+	/* serve's durations need their units */
+	cr_assert_eq(cli_parse_duration("10", false, &ms), -1);
+	cr_assert_eq(cli_parse_duration("1m30", false, &ms), -1);
+	cr_assert_eq(cli_parse_duration("1m30s", false, &ms), 0);
+	cr_assert_eq(ms, 90000);
 }
