@@ -118,7 +118,7 @@ degraded() {
   [[ "$output" == *"--timeout needs --wait"* ]]
 }
 
-@test "4: reconcile --wait and restart --wait against a server that stopped answering" {
+@test "4: reconcile --wait against a server that stopped answering (SIGSTOP)" {
   start_server
   kill -STOP "$SERVER_PID"
   start=$(date +%s)
