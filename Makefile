@@ -40,6 +40,22 @@ endif
 
 CFLAGS  += $(BASE_CFLAGS) $(OPT)
 
+LDFLAGS += $(OPT)
+
+CONTROLLER_SRC := $(filter-out controller/cli/main.c,\
+                    $(wildcard controller/*.c controller/*/*.c))
+RECONCILER_SRC := $(wildcard reconcilers/*.c)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(CONTROLLER_SRC) $(RECONCILER_SRC))
+MAIN_OBJ := $(BUILD)/controller/cli/main.o
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC))
+UNIT_BIN := $(BUILD)/unit-tests
+EMBEDDED := schema/collections.json $(wildcard schema/migrations/*.sql)
+
+.PHONY: FORCE all run check test test-containers bench fuzz deps test-deps clean
+
+all: $(BIN)
+
 # The version `pocketctl --version` prints: git describe when this is a
 # checkout, else the fixed fallback in controller/cli/commands.c. The stamp
 # rebuilds commands.o when it changes.
@@ -53,21 +69,6 @@ $(BUILD)/version.stamp: FORCE
 	@mkdir -p $(@D)
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
 FORCE:
-LDFLAGS += $(OPT)
-
-CONTROLLER_SRC := $(filter-out controller/cli/main.c,\
-                    $(wildcard controller/*.c controller/*/*.c))
-RECONCILER_SRC := $(wildcard reconcilers/*.c)
-LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(CONTROLLER_SRC) $(RECONCILER_SRC))
-MAIN_OBJ := $(BUILD)/controller/cli/main.o
-UNIT_SRC := $(wildcard tests/unit/*.c)
-UNIT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC))
-UNIT_BIN := $(BUILD)/unit-tests
-EMBEDDED := schema/collections.json $(wildcard schema/migrations/*.sql)
-
-.PHONY: all run check test test-containers bench fuzz deps test-deps clean
-
-all: $(BIN)
 
 $(BIN): $(LIB_OBJ) $(MAIN_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(ALLOC_LIBS)
