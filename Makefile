@@ -42,6 +42,7 @@ ALLOC_LIBS := $(shell pkg-config --libs jemalloc 2>/dev/null || echo -ljemalloc)
 endif
 
 CFLAGS  += $(BASE_CFLAGS) $(OPT)
+
 LDFLAGS += $(OPT)
 
 CONTROLLER_SRC := $(filter-out controller/cli/main.c,\
@@ -55,10 +56,24 @@ UNIT_BIN := $(BUILD)/unit-tests
 EMBEDDED := schema/collections.json $(wildcard schema/migrations/*.sql)
 UI_ASSETS := $(wildcard controller/server/ui/*)
 
-.PHONY: all run check test test-containers bench fuzz deps test-deps clean \
+.PHONY: FORCE all run check test test-containers bench fuzz deps test-deps clean \
         install uninstall
 
 all: $(BIN)
+
+# The version `pocketctl --version` prints: git describe when this is a
+# checkout, else the fixed fallback in controller/cli/commands.c. The stamp
+# rebuilds commands.o when it changes.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+VERSION_OBJ := $(BUILD)/controller/cli/commands.o
+ifneq ($(VERSION),)
+$(VERSION_OBJ): CFLAGS += -DPOCKETCTL_VERSION='"$(VERSION)"'
+endif
+$(VERSION_OBJ): $(BUILD)/version.stamp
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+FORCE:
 
 $(BIN): $(LIB_OBJ) $(MAIN_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(ALLOC_LIBS)

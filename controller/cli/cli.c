@@ -582,11 +582,17 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
+	const struct cli_command *c = cli_command_find(cmd);
+
 	fprintf(stderr, "pocketctl %s: ", cmd);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nRun 'pocketctl help' for usage.\n");
+	/* The command's synopsis, unless the message is the usage itself. */
+	if (c && strncmp(fmt, "usage:", 6))
+		fprintf(stderr, "\nusage: pocketctl %s", c->usage);
+	fprintf(stderr, "\nRun 'pocketctl help%s%s' for %s.\n", c ? " " : "",
+		c ? cmd : "", c ? "its options" : "usage");
 	return CLI_ERROR;
 }
 
@@ -667,4 +673,73 @@ int cli_take_flag(int argc, char **argv, const char *flag, bool *found)
 	if (argc > 0)
 		argv[j] = NULL;
 	return argc > 0 ? j : argc;
+}
+
+int cli_parse_duration(const char *s, bool bare_seconds, int64_t *ms)
+{
+	const int64_t max = (int64_t)366 * 86400 * 1000;
+	int64_t total = 0, unit;
+	char *end = NULL;
+	long long v;
+
+	if (!*s)
+		return -1;
+	while (*s) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		errno = 0;
+		v = strtoll(s, &end, 10);
+		if (errno || v > max)
+			return -1;
+		switch (*end) {
+		case 'h': unit = 3600 * 1000; break;
+		case 'm': unit = 60 * 1000; break;
+		case 's': unit = 1000; break;
+		case '\0':                               /* bare seconds */
+			if (!bare_seconds)
+				return -1;
+			unit = 1000;
+			end--;
+			break;
+		default: return -1;
+		}
+		total += (int64_t)v * unit;
+		if (total > max)
+			return -1;
+		s = end + 1;
+	}
+	if (total <= 0)
+		return -1;
+	*ms = total;
+	return 0;
+}
+
+int cli_take_wait(const char *cmd, int argc, char **argv, struct cli_wait *w)
+{
+	static const struct option longopts[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	w->wait = w->has_timeout = false;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'w') {
+			w->wait = true;
+		} else if (c == 't') {
+			w->has_timeout = true;
+			if (cli_parse_duration(optarg, true, &w->timeout_ms))
+				return cli_usage(cmd, "--timeout needs a duration such as 90, 45s or 2m, not '%s'",
+						 optarg), -1;
+		} else {
+			return cli_usage(cmd, "unknown or incomplete option '%s'",
+					 argv[optind - 1]), -1;
+		}
+	}
+	if (w->has_timeout && !w->wait)
+		return cli_usage(cmd, "--timeout needs --wait"), -1;
+	return optind;
 }

@@ -20,14 +20,16 @@
  * 0600 by the server) - the last only when the URL is the one in
  * DIR/server.json, so a local superuser token never goes to another host.
  *
- * Exit codes (documented in README.md): 0 ok, 1 differences found (diff),
- * 2 error (bad usage, bad input, failure, server unreachable).
+ * Exit codes (cli_exit_codes in commands.c, README.md's table): 0 ok,
+ * 1 differences found (diff), 2 error (bad usage, bad input, failure,
+ * server unreachable, a write error on stdout), 3 Degraded, 4 timeout.
  */
 #ifndef POCKETCTL_CLI_H
 #define POCKETCTL_CLI_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -40,6 +42,8 @@
 #define CLI_OK 0
 #define CLI_DIFF 1
 #define CLI_ERROR 2
+#define CLI_DEGRADED 3               /* a reconciler (or container) Degraded */
+#define CLI_TIMEOUT 4                /* --wait / --timeout ran out */
 
 #define CLI_LOCK_FILE "lock"
 #define CLI_SERVER_FILE "server.json"
@@ -85,7 +89,29 @@ struct cli;
 #define CLI_O_TERSE 0x8u
 #define CLI_HIDDEN 0x10u
 
-/* One row of the command table (main.c). */
+/*
+ * The help data of the command table: every option a command takes, with
+ * its value's name and one line of help, and the environment variables it
+ * reads. --help, `pocketctl help -o json`, and what is generated from that
+ * (the man page, shell completion) all come from these rows, so an option
+ * added to a command is added here once.
+ */
+struct cli_option {
+	const char *name;            /* "--dry-run" */
+	const char *alias;           /* "-f", or NULL */
+	const char *arg;             /* the value's name ("PATH"), or NULL for
+	                              * a flag */
+	const char *help;            /* one line, lower-case, no period */
+};
+
+struct cli_envvar {
+	const char *name;            /* "POCKETCTL_DATA" */
+	const char *help;            /* one line */
+};
+
+/* One row of the command table (commands.c). Option and environment
+ * lists end with a row whose name is NULL; either may be NULL for none.
+ * -o FORMAT (from formats) and -h/--help are added by the help printer. */
 struct cli_command {
 	const char *name;
 	int (*fn)(struct cli *cli, int argc, char **argv);
@@ -94,7 +120,31 @@ struct cli_command {
 	                              * first the default; "text=table" makes
 	                              * table a quiet alias of text */
 	const char *usage;           /* "get KIND [NAME] [-o table|json|yaml]" */
+	const char *summary;         /* one line: what the command does */
+	const struct cli_option *options;
+	const struct cli_envvar *env;
 };
+
+/* A documented exit code (commands.c, and README.md's table). */
+struct cli_exit_code {
+	int code;
+	const char *meaning;
+};
+
+/* The command table, the global options, the client's environment and
+ * the exit codes, in commands.c; each list ends with a NULL name (a
+ * NULL meaning). */
+extern const struct cli_command cli_commands[];
+extern const struct cli_option cli_global_options[];
+extern const struct cli_envvar cli_global_env[];
+extern const struct cli_exit_code cli_exit_codes[];
+
+/* The row of command name, or NULL. */
+const struct cli_command *cli_command_find(const char *name);
+
+/* Print c's usage, summary, options (with -o and --help), environment and
+ * exit codes to f. */
+void cli_help_print(FILE *f, const struct cli_command *c);
 
 struct cli {
 	const char *data_dir;        /* --data, $POCKETCTL_DATA, else
@@ -255,5 +305,30 @@ int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_superuser(struct cli *cli, int argc, char **argv);   /* cmd_account.c */
 int cmd_user(struct cli *cli, int argc, char **argv);        /* cmd_account.c */
 int cmd_completion(struct cli *cli, int argc, char **argv);
+int cmd_logs(struct cli *cli, int argc, char **argv);
+int cmd_version(struct cli *cli, int argc, char **argv);
+int cmd_help(struct cli *cli, int argc, char **argv);
+
+/*
+ * A duration: "45s", "2m", "1h30m" (whole numbers with h, m or s), and
+ * with bare_seconds also "90" (seconds; a --timeout); more than 0 and at
+ * most a year. Returns 0 with *ms set, -1 otherwise (*ms untouched).
+ */
+int cli_parse_duration(const char *s, bool bare_seconds, int64_t *ms);
+
+/* --wait [--timeout DURATION] of reconcile and restart. */
+struct cli_wait {
+	bool wait;                   /* --wait */
+	bool has_timeout;            /* --timeout was given */
+	int64_t timeout_ms;          /* --timeout, else the caller's default */
+};
+
+/*
+ * Parse argv (getopt's rules) for cmd, which takes --wait and --timeout
+ * DURATION and no other option; w->timeout_ms holds the default on entry.
+ * --timeout without --wait is refused. Returns the index of the first
+ * operand, or -1 after a usage message.
+ */
+int cli_take_wait(const char *cmd, int argc, char **argv, struct cli_wait *w);
 
 #endif

@@ -152,6 +152,12 @@ json_t *client_last_error(const struct client *c)
 	return c->last_error;
 }
 
+void client_set_timeout(struct client *c, long ms)
+{
+	if (ms > 0)
+		c->timeout_ms = ms;
+}
+
 long client_last_status(const struct client *c)
 {
 	return c->status;
@@ -170,15 +176,53 @@ char *client_escape(struct client *c, const char *s)
 }
 
 struct sink {
-	struct buf body;
+	struct buf body;             /* the reply, or a stream's error reply */
 	bool overflow;
+	CURL *curl;
+	client_line_fn fn;           /* a stream: each line of a 2xx reply */
+	void *arg;
+	struct buf line;             /* a stream: the line being received */
+	bool stopped;                /* fn asked to stop */
 };
+
+/* A 2xx stream: hand each complete line (without "\n" or "\r") to fn. */
+static size_t stream_lines(struct sink *s, const char *data, size_t n)
+{
+	size_t i, start = 0;
+
+	for (i = 0; i < n; i++) {
+		if (data[i] != '\n')
+			continue;
+		if (buf_add(&s->line, data + start, i - start))
+			goto overflow;
+		if (s->line.len && s->line.ptr[s->line.len - 1] == '\r')
+			s->line.ptr[--s->line.len] = '\0';
+		if (s->fn(s->arg, s->line.ptr, s->line.len)) {
+			s->stopped = true;
+			return 0;
+		}
+		buf_reset(&s->line);
+		start = i + 1;
+	}
+	if (start < n && buf_add(&s->line, data + start, n - start))
+		goto overflow;
+	return n;
+overflow:
+	s->overflow = true;
+	return 0;
+}
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct sink *s = arg;
 	size_t n = size * nmemb;
+	long status = 0;
 
+	if (s->fn) {
+		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status <= 299)
+			return stream_lines(s, data, n);
+	}
 	if (buf_add(&s->body, data, n)) {
 		s->overflow = true;
 		return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
@@ -233,9 +277,11 @@ static int reply_error(struct client *c, long status,
 		       status, i ? ": " : "", snippet);
 }
 
-int client_call(struct client *c, const char *method, const char *path,
-		const char *content_type, const char *body, size_t len,
-		json_t **reply, struct err *e)
+/* client_call(), or with fn a stream (client_stream()). */
+static int transfer(struct client *c, const char *method, const char *path,
+		    const char *content_type, const char *body, size_t len,
+		    json_t **reply, client_line_fn fn, void *arg,
+		    struct err *e)
 {
 	struct curl_slist *hdrs = NULL, *h;
 	struct sink sink;
@@ -246,8 +292,12 @@ int client_call(struct client *c, const char *method, const char *path,
 	long status = 0;
 	int rc = 0;
 
+	memset(&sink, 0, sizeof(sink));
 	buf_init(&sink.body, CLIENT_MAX_REPLY);
-	sink.overflow = false;
+	buf_init(&sink.line, CLIENT_MAX_REPLY);
+	sink.curl = c->curl;
+	sink.fn = fn;
+	sink.arg = arg;
 	c->status = 0;
 	json_decref(c->last_error);
 	c->last_error = NULL;
@@ -261,7 +311,8 @@ int client_call(struct client *c, const char *method, const char *path,
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	h = curl_slist_append(hdrs, "Accept: application/json");
+	h = curl_slist_append(hdrs, fn ? "Accept: text/event-stream" :
+					 "Accept: application/json");
 	if (h)
 		hdrs = h;
 	/* An empty "Expect:" stops libcurl waiting for 100-continue. */
@@ -286,7 +337,15 @@ int client_call(struct client *c, const char *method, const char *path,
 	curl_easy_setopt(c->curl, CURLOPT_NOPROXY, c->noproxy);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
 			 c->connect_timeout_ms);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	if (fn) {
+		/* A stream has no end to wait for; a silent one (no
+		 * heartbeat for CLIENT_STREAM_STALL_S) is a dead one. */
+		curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME,
+				 CLIENT_STREAM_STALL_S);
+	} else {
+		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	}
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_write);
@@ -303,6 +362,8 @@ int client_call(struct client *c, const char *method, const char *path,
 	cc = curl_easy_perform(c->curl);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	c->status = status;
+	if (sink.stopped)
+		goto out;
 	if (sink.overflow) {
 		rc = err_set(e, ERR_TOO_LARGE,
 			     "reply from pocketctl server at %s is larger than %zu MiB",
@@ -317,6 +378,11 @@ int client_call(struct client *c, const char *method, const char *path,
 	}
 	if (status < 200 || status > 299) {
 		rc = reply_error(c, status, &sink.body, e);
+		goto out;
+	}
+	if (fn) {
+		if (sink.line.len)
+			fn(arg, sink.line.ptr, sink.line.len);
 		goto out;
 	}
 	if (sink.body.len == 0) {
@@ -341,5 +407,20 @@ out:
 	free(ctype);
 	free(url);
 	buf_release(&sink.body);
+	buf_release(&sink.line);
 	return rc;
+}
+
+int client_call(struct client *c, const char *method, const char *path,
+		const char *content_type, const char *body, size_t len,
+		json_t **reply, struct err *e)
+{
+	return transfer(c, method, path, content_type, body, len, reply, NULL,
+			NULL, e);
+}
+
+int client_stream(struct client *c, const char *path, client_line_fn fn,
+		  void *arg, struct err *e)
+{
+	return transfer(c, "GET", path, NULL, NULL, 0, NULL, fn, arg, e);
 }

@@ -22,6 +22,7 @@
 #define CLIENT_CONNECT_TIMEOUT_MS 5000L
 #define CLIENT_TIMEOUT_MS 300000L            /* whole transfer: 5 minutes */
 #define CLIENT_MAX_REPLY ((size_t)256 << 20) /* reply bodies beyond: error */
+#define CLIENT_STREAM_STALL_S 45L            /* three missed heartbeats */
 
 struct client;
 
@@ -69,6 +70,24 @@ const char *client_url(const struct client *c);
 int client_call(struct client *c, const char *method, const char *path,
 		const char *content_type, const char *body, size_t len,
 		json_t **reply, struct err *e);
+
+/*
+ * A streamed GET of path (Server-Sent Events, a log): each line of a 2xx
+ * reply, without its line ending, is handed to fn as it arrives; fn
+ * returns non-zero to stop (then 0 is returned). There is no total
+ * timeout, but a reply that sends nothing for CLIENT_STREAM_STALL_S
+ * seconds is cut. Returns 0 when the reply ended or fn stopped it, else
+ * the errors of client_call() (a non-2xx reply's message as there; a cut
+ * stream is ERR_UNAVAILABLE).
+ */
+typedef int (*client_line_fn)(void *arg, const char *line, size_t len);
+
+int client_stream(struct client *c, const char *path, client_line_fn fn,
+		  void *arg, struct err *e);
+
+/* Bound every later transfer by ms (> 0; the default is the options'
+ * timeout_ms): a command that waits for a deadline of its own. */
+void client_set_timeout(struct client *c, long ms);
 
 /* The HTTP status of the last reply (0 when none arrived). */
 long client_last_status(const struct client *c);

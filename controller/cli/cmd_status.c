@@ -1,16 +1,18 @@
 /*
  * cmd_status.c - `pocketctl status [NAME] [-o text|json]` and `pocketctl
- * reconcile [--wait [--timeout SECONDS]] [-o text|json]`.
+ * reconcile [--wait [--timeout DURATION]] [-o text|json]`.
  *
  * Both talk to the running server (GET /api/v1/status, POST
  * /api/v1/reconcile, see api_status.h) through the CLI's HTTP client.
  * Offline (no server holds the data directory) `status` reads what the
  * engine last stored in the reconcile_status records instead, without the
- * live queue; `reconcile` needs a server. Exit codes: 0 ok; `reconcile
- * --wait` exits 1 when some reconciler is not Ready after the pass (not
- * converged: a difference remains); 2 on errors.
+ * live queue; `reconcile` needs a server. Exit codes (cli_exit_codes):
+ * 0 ok; 3 when a reconciler shown by `status` is Degraded, or when
+ * `reconcile --wait` ends with one Degraded; 4 when `reconcile --wait`
+ * sees neither every reconciler Ready nor one Degraded within --timeout
+ * (the server's full pass included); 2 on errors.
  */
-#include <getopt.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "protocol.h"
+#include "util.h"
 
 enum status_output { SO_TEXT, SO_JSON };
 
@@ -147,6 +150,26 @@ static json_t *find_status(json_t *status, const char *name)
 	return NULL;
 }
 
+/* CLI_DEGRADED when st has Degraded=True, else CLI_OK. */
+static int is_degraded(json_t *st)
+{
+	return !strcmp(cond_of(st, "Degraded", "status"), "True") ?
+	       CLI_DEGRADED : CLI_OK;
+}
+
+/* CLI_DEGRADED when any reconciler (or the manifests watch) is. */
+static int any_degraded(json_t *status)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "reconcilers"), i, v)
+		if (is_degraded(v))
+			return CLI_DEGRADED;
+	v = json_object_get(status, "manifests");
+	return json_is_object(v) ? is_degraded(v) : CLI_OK;
+}
+
 static int print_status(json_t *status, const char *name,
 			enum status_output out, struct err *e)
 {
@@ -250,8 +273,13 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 			      0, &status, &e);
 	if (!rc)
 		rc = print_status(status, name, output_of(cli), &e);
+	if (!rc)
+		rc = name ? is_degraded(find_status(status, name)) :
+		     any_degraded(status);
+	else
+		rc = cli_fail(&e);
 	json_decref(status);
-	return rc ? cli_fail(&e) : CLI_OK;
+	return rc;
 }
 
 /* Is every reconciler (and the manifests watch) Ready? */
@@ -267,66 +295,108 @@ static bool all_ready(json_t *status)
 	return !json_is_object(v) || !strcmp(cond_of(v, "Ready", "status"), "True");
 }
 
+#define RECONCILE_TIMEOUT_MS 30000     /* --wait without --timeout */
+#define RECONCILE_SERVER_MAX_S 300      /* the server's ?timeout= bound */
+#define RECONCILE_POLL_MS 200
+
+/*
+ * After the full pass: poll GET /api/v1/status until every reconciler is
+ * Ready (CLI_OK) or one is Degraded (CLI_DEGRADED), or deadline passes
+ * (CLI_TIMEOUT). *status is the last status seen (caller owns it).
+ */
+static int converge(struct cli *cli, int64_t deadline, json_t **status,
+		    struct err *e)
+{
+	struct timespec ts = { 0, RECONCILE_POLL_MS * 1000000L };
+	json_t *st;
+
+	for (;;) {
+		if (any_degraded(*status))
+			return CLI_DEGRADED;
+		if (all_ready(*status))
+			return CLI_OK;
+		if (util_monotonic_ms() >= deadline)
+			return CLI_TIMEOUT;
+		nanosleep(&ts, NULL);
+		st = NULL;
+		if (cli_http(&cli->conn, "GET", "/api/v1/status", NULL, NULL, 0,
+			     &st, e))
+			return -1;
+		json_decref(*status);
+		*status = st;
+	}
+}
+
 int cmd_reconcile(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "wait", no_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
-	};
 	enum status_output out = output_of(cli);
 	struct err e = ERR_INIT;
-	json_t *reply = NULL, *status;
-	const char *timeout = NULL;
+	json_t *reply = NULL, *status = NULL;
+	struct cli_wait w = { false, false, RECONCILE_TIMEOUT_MS };
+	int64_t deadline;
 	char path[96];
-	bool wait = false;
-	char *end = NULL;
-	int c, rc;
+	int i, rc;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == 'w') {
-			wait = true;
-		} else if (c == 't') {
-			timeout = optarg;
-			if (strtol(timeout, &end, 10) < 1 || *end)
-				return cli_usage("reconcile",
-						 "--timeout needs a whole number of seconds, not '%s'",
-						 timeout);
-		} else {
-			return cli_usage("reconcile", "unknown or incomplete option '%s'",
-					 argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return cli_usage("reconcile",
-				 "usage: pocketctl reconcile [--wait [--timeout SECONDS]] [-o text|json]");
-	snprintf(path, sizeof(path), "/api/v1/reconcile%s%s%s",
-		 wait ? "?wait=true" : "", wait && timeout ? "&timeout=" : "",
-		 wait && timeout ? timeout : "");
+	i = cli_take_wait("reconcile", argc, argv, &w);
+	if (i < 0)
+		return CLI_ERROR;
+	if (i < argc)
+		return cli_usage("reconcile", "unexpected argument '%s'", argv[i]);
+	deadline = util_monotonic_ms() + w.timeout_ms;
+	if (w.wait)
+		snprintf(path, sizeof(path), "/api/v1/reconcile?wait=true&timeout=%lld",
+			 (long long)(w.timeout_ms < 1000 ? 1 :
+				     w.timeout_ms / 1000 > RECONCILE_SERVER_MAX_S ?
+				     RECONCILE_SERVER_MAX_S : w.timeout_ms / 1000));
+	else
+		snprintf(path, sizeof(path), "/api/v1/reconcile");
 	rc = cli_connect(cli, &e);
 	if (!rc && cli->conn.store)
 		rc = err_set(&e, ERR_UNAVAILABLE,
 			     "reconcile needs a running server (pocketctl serve) on data directory '%s'",
 			     cli->data_dir);
+	/* A server that hangs must not outlast the deadline either. */
+	if (!rc && w.wait)
+		client_set_timeout(cli->conn.http, (long)w.timeout_ms + 2000);
 	if (!rc)
 		rc = cli_http(&cli->conn, "POST", path, PROTO_JSON_TYPE, "{}",
 			      2, &reply, &e);
-	if (rc) {
-		json_decref(reply);
-		return cli_fail(&e);
+	if (rc && w.wait && cli->conn.http &&
+	    (client_last_status(cli->conn.http) == 504 ||
+	     util_monotonic_ms() >= deadline)) {
+		fprintf(stderr, "pocketctl: reconcile: the full pass did not complete within %s\n",
+			w.has_timeout ? "--timeout" : "30 s (the default --timeout)");
+		return CLI_TIMEOUT;
 	}
-	status = json_object_get(reply, "status");
-	if (out == SO_JSON)
+	if (rc)
+		return cli_fail(&e);
+	if (!w.wait) {
+		if (out == SO_JSON)
+			print_status(reply, NULL, SO_JSON, &e);
+		else
+			printf("full pass %lld requested\n",
+			       (long long)json_integer_value(json_object_get(reply,
+									    "requested")));
+		json_decref(reply);
+		return CLI_OK;
+	}
+	status = json_incref(json_object_get(reply, "status"));
+	rc = converge(cli, deadline, &status, &e);
+	if (rc < 0) {
+		rc = cli_fail(&e);
+		goto out;
+	}
+	if (out == SO_JSON) {
+		json_object_set(reply, "status", status);
 		print_status(reply, NULL, SO_JSON, &e);
-	else if (!status)
-		printf("full pass %lld requested\n",
-		       (long long)json_integer_value(json_object_get(reply,
-								    "requested")));
-	else
+	} else {
 		print_status(status, NULL, SO_TEXT, &e);
-	rc = status && !all_ready(status) ? CLI_DIFF : CLI_OK;
+	}
+	if (rc == CLI_TIMEOUT)
+		fprintf(stderr, "pocketctl: reconcile: not every reconciler was Ready within %s\n",
+			w.has_timeout ? "--timeout" : "30 s (the default --timeout)");
+out:
+	json_decref(status);
 	json_decref(reply);
 	return rc;
 }

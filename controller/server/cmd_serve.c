@@ -53,44 +53,6 @@ static bool take(int argc, char **argv, int *i, const char *name,
 	return true;
 }
 
-/*
- * Parse a duration: one or more <whole number><unit> with units h, m and s
- * ("1h", "30m", "45s", "1h30m"), more than zero and at most a year, into
- * milliseconds.
- */
-static int parse_duration(const char *s, int64_t *ms)
-{
-	const int64_t max = (int64_t)366 * 86400 * 1000;
-	int64_t total = 0, unit;
-	char *end = NULL;
-	long long v;
-
-	if (!*s)
-		return -1;
-	while (*s) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		errno = 0;
-		v = strtoll(s, &end, 10);
-		if (errno || v > max)
-			return -1;
-		switch (*end) {
-		case 'h': unit = 3600 * 1000; break;
-		case 'm': unit = 60 * 1000; break;
-		case 's': unit = 1000; break;
-		default: return -1;
-		}
-		total += (int64_t)v * unit;
-		if (total > max)
-			return -1;
-		s = end + 1;
-	}
-	if (total <= 0)
-		return -1;
-	*ms = total;
-	return 0;
-}
-
 struct num_opt {
 	const char *name;
 	long min, max;
@@ -225,19 +187,19 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 						 e.msg);
 			o.poco.url = v;
 		} else if (take(argc, argv, &i, "--poco-notify-window", &v)) {
-			if (*v && parse_duration(v, &o.poco.window_ms))
+			if (*v && cli_parse_duration(v, false, &o.poco.window_ms))
 				return cli_usage("serve",
 						 "--poco-notify-window needs a duration such as 24h, 30m or 45s, not '%s'",
 						 v);
 		} else if (take(argc, argv, &i, "--backup-every", &v)) {
-			if (*v && parse_duration(v, &o.backup_every_ms))
+			if (*v && cli_parse_duration(v, false, &o.backup_every_ms))
 				return cli_usage("serve",
 						 "--backup-every needs a duration such as 1h, 30m or 45s, not '%s'",
 						 v);
 		} else if (take(argc, argv, &i, "--cron-grace", &v)) {
 			if (!strcmp(v, "0"))
 				o.cron_grace_ms = 0;
-			else if (*v && parse_duration(v, &o.cron_grace_ms))
+			else if (*v && cli_parse_duration(v, false, &o.cron_grace_ms))
 				return cli_usage("serve",
 						 "--cron-grace needs a duration such as 1h, 30m or 45s (0: no catch-up), not '%s'",
 						 v);
@@ -253,8 +215,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			set_num(&o, k, n);
 		}
 		if (!v)
-			return cli_usage("serve", "unknown argument '%s'; usage: pocketctl %s",
-					 opt, cli->cmd->usage);
+			return cli_usage("serve", "unknown argument '%s'", opt);
 		if (!*v)
 			return cli_usage("serve", "%s needs a value", opt);
 	}

@@ -7,6 +7,7 @@
 # count restarts and say which files a start saw.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 ENGINE="$BATS_TEST_DIRNAME/../engine/podman.sh"
 ST="${PODMAN_CI_DIR:-/tmp/podman-ci}"
@@ -288,4 +289,38 @@ record_id() {
   [ "$(cond "$GW" Ready)" = "False ContainerMissing" ]
   "$ENGINE" ensure >/dev/null      # created and started with the files
   wait_until 40 converged "$GW"
+}
+
+@test "containers: pocketctl logs --tail N prints the last N lines and exits 0; -f follows until stopped" {
+  start_server POCKETCTL_HEARTBEAT_MS=300
+  wait_until 30 both_converged
+  run --separate-stderr pctl logs "$OC" --tail 3
+  [ "$status" -eq 0 ]
+  [ "${#lines[@]}" -eq 3 ]
+  [ "$(printf '%s\n' "$output" | grep -Ec '^(tick|started) ')" -eq 3 ]
+  [ -z "$stderr" ]
+  run pctl logs "$OC" --tail 0
+  [ "$status" -eq 0 ]
+  [ -z "$output" ]
+  ticks_ge() { [ "$(grep -c '^tick' "$T/follow")" -ge "$1" ]; }
+  pctl logs -f --tail 1 "$OC" >"$T/follow" 2>"$T/follow.err" &
+  lpid=$!
+  wait_until 10 ticks_ge 3
+  kill -0 "$lpid"          # still following
+  kill "$lpid"; wait "$lpid" || true
+  # > /dev/full: exit 2
+  run sh -c '"$0" logs "$1" --tail 5 >/dev/full' "$PCTL" "$OC"
+  [ "$status" -eq 2 ]
+}
+
+@test "containers: pocketctl restart --wait exits 0 once the container restarted" {
+  start_server
+  wait_until 30 both_converged
+  gw=$(starts "$GW")
+  run --separate-stderr pctl restart --wait --timeout 60s "$GW"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"container/$GW restart requested"* ]]
+  [[ "$output" == *"container/$GW restarted"* ]]
+  [ "$(status_of "$GW" | jq -r .lastAction.phase)" = Succeeded ]
+  wait_until 10 starts_is "$GW" $((gw + 1))
 }

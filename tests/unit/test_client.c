@@ -71,10 +71,10 @@ static void *tc_serve(void *arg)
 	return NULL;
 }
 
-/* Run one call against a canned reply. */
-static int tc_call(const char *reply, int timeout_ms, const char *method,
-		   const char *body, json_t **out, struct err *e,
-		   char request[4096])
+/* Run one call against a canned reply; with fn, a client_stream() of it. */
+static int tc_run(const char *reply, int timeout_ms, const char *method,
+		  const char *body, json_t **out, struct err *e,
+		  char request[4096], client_line_fn fn, void *arg)
 {
 	struct canned c;
 	struct client *cl = NULL;
@@ -94,7 +94,8 @@ static int tc_call(const char *reply, int timeout_ms, const char *method,
 	o.token = "tok123";
 	o.timeout_ms = timeout_ms;
 	cr_assert(client_new(&cl, &o, e) == 0, "%s", e->msg);
-	rc = client_call(cl, method, "/api/v1/x?y=1", "application/yaml", body,
+	rc = fn ? client_stream(cl, "/api/v1/x?y=1", fn, arg, e) :
+	     client_call(cl, method, "/api/v1/x?y=1", "application/yaml", body,
 			 body ? strlen(body) : 0, out, e);
 	pthread_join(th, NULL);
 	close(c.fd);
@@ -102,6 +103,14 @@ static int tc_call(const char *reply, int timeout_ms, const char *method,
 	if (request)
 		memcpy(request, c.request, sizeof(c.request));
 	return rc;
+}
+
+static int tc_call(const char *reply, int timeout_ms, const char *method,
+		   const char *body, json_t **out, struct err *e,
+		   char request[4096])
+{
+	return tc_run(reply, timeout_ms, method, body, out, e, request, NULL,
+		      NULL);
 }
 
 #define OK_HEAD "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
@@ -340,10 +349,12 @@ Test(client, connection_options_leave_the_rest)
 Test(client, output_option_is_taken_out_and_checked)
 {
 	static const struct cli_command get = {
-		"get", NULL, CLI_CONN | CLI_OUTPUT, "table|json|yaml", "get"
+		.name = "get", .flags = CLI_CONN | CLI_OUTPUT,
+		.formats = "table|json|yaml", .usage = "get"
 	};
 	static const struct cli_command status = {
-		"status", NULL, CLI_CONN | CLI_OUTPUT, "text=table|json", "status"
+		.name = "status", .flags = CLI_CONN | CLI_OUTPUT,
+		.formats = "text=table|json", .usage = "status"
 	};
 	static const struct {
 		const struct cli_command *cmd;
@@ -392,4 +403,96 @@ Test(client, operands_refuse_options_left_over)
 	cr_assert_eq(cli_operands("status", 2, bad), -1);
 	cr_assert_eq(cli_operands("get", 3, dash), 2);
 	cr_assert_str_eq(dash[2], "-x");
+}
+
+/* ---- client_stream(), cli_parse_duration() ------------------------------ */
+
+struct lines {
+	char got[16][32];
+	int n;
+	int stop_at;             /* stop after this many lines; 0: never */
+};
+
+static int collect(void *arg, const char *line, size_t len)
+{
+	struct lines *l = arg;
+
+	cr_assert(memchr(line, '\n', len) == NULL && memchr(line, '\r', len) == NULL);
+	if (l->n < 16)
+		snprintf(l->got[l->n++], sizeof(l->got[0]), "%.*s", (int)len, line);
+	return l->stop_at && l->n >= l->stop_at;
+}
+
+#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+
+Test(client, stream_hands_over_each_line_as_it_comes)
+{
+	static const char *const want[] = { ": logs", "", "data: one", "", "data: two",
+					    "", "event: end", "data: {}", "", "tail" };
+	struct lines l;
+	struct err e = ERR_INIT;
+	char req[4096];
+	size_t i;
+
+	memset(&l, 0, sizeof(l));
+	cr_assert_eq(tc_run(SSE_HEAD ": logs\n\ndata: one\r\n\ndata: two\n\nevent: end\ndata: {}\n\ntail",
+			    5000, "GET", NULL, NULL, &e, req, collect, &l), 0, "%s", e.msg);
+	cr_assert_eq(l.n, (int)(sizeof(want) / sizeof(want[0])));
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_assert_str_eq(l.got[i], want[i]);
+	cr_assert(strstr(req, "Accept: text/event-stream"));
+	cr_assert(strstr(req, "Authorization: Bearer tok123"));
+	/* the callback stops it: 0, nothing after */
+	memset(&l, 0, sizeof(l));
+	l.stop_at = 3;
+	cr_assert_eq(tc_run(SSE_HEAD "a\nb\nc\nd\ne\n", 5000, "GET", NULL, NULL,
+			    &e, NULL, collect, &l), 0, "%s", e.msg);
+	cr_assert_eq(l.n, 3);
+}
+
+Test(client, stream_error_replies_are_errors_and_reach_no_callback)
+{
+	struct lines l;
+	struct err e = ERR_INIT;
+
+	memset(&l, 0, sizeof(l));
+	cr_assert_eq(tc_run("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n"
+			    "{\"status\":404,\"message\":\"container 'x' is not managed by pocketctl\"}\n",
+			    5000, "GET", NULL, NULL, &e, NULL, collect, &l), ERR_NOT_FOUND);
+	cr_assert_str_eq(e.msg, "container 'x' is not managed by pocketctl");
+	cr_assert_eq(l.n, 0);
+}
+
+struct duration_case {
+	const char *in;
+	int rc;
+	int64_t ms;
+};
+
+static const struct duration_case duration_cases[] = {
+	{ "90", 0, 90000 }, { "45s", 0, 45000 }, { "2m", 0, 120000 },
+	{ "1h30m", 0, 5400000 }, { "1m30", 0, 90000 }, { "1", 0, 1000 },
+	{ "366h", 0, (int64_t)366 * 3600000 },
+	{ "", -1, 0 }, { "0", -1, 0 }, { "0s", -1, 0 }, { "-5s", -1, 0 },
+	{ "5x", -1, 0 }, { "s", -1, 0 }, { "1.5s", -1, 0 }, { " 5s", -1, 0 },
+	{ "9999999999999999999s", -1, 0 }, { "367d", -1, 0 }, { "9000h", -1, 0 },
+};
+
+Test(cli, durations_parse_or_are_refused)
+{
+	size_t i;
+	int64_t ms;
+
+	for (i = 0; i < sizeof(duration_cases) / sizeof(duration_cases[0]); i++) {
+		ms = -7;
+		cr_assert_eq(cli_parse_duration(duration_cases[i].in, true, &ms),
+			     duration_cases[i].rc, "'%s'", duration_cases[i].in);
+		cr_assert_eq(ms, duration_cases[i].rc ? -7 : duration_cases[i].ms,
+			     "'%s': %lld", duration_cases[i].in, (long long)ms);
+	}
+	/* serve's durations need their units */
+	cr_assert_eq(cli_parse_duration("10", false, &ms), -1);
+	cr_assert_eq(cli_parse_duration("1m30", false, &ms), -1);
+	cr_assert_eq(cli_parse_duration("1m30s", false, &ms), 0);
+	cr_assert_eq(ms, 90000);
 }
