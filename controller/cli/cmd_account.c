@@ -448,6 +448,9 @@ int cmd_superuser(struct cli *cli, int argc, char **argv)
 	const char *role, *email;
 	bool from_stdin;
 
+	if (argc >= 2 && argv[1][0] == '-')
+		return cli_usage("superuser", "unknown or incomplete option '%s' (the action comes first: superuser upsert EMAIL)",
+				 argv[1]);
 	if (argc < 2 || strcmp(argv[1], "upsert"))
 		return cli_usage("superuser", "usage: pocketctl superuser upsert EMAIL [--password-stdin]");
 	if (account_args(op.cmd, false, argc, argv, &from_stdin, &role, &email))
@@ -467,6 +470,9 @@ int cmd_user(struct cli *cli, int argc, char **argv)
 	} else if (argc >= 2 && !strcmp(argv[1], "passwd")) {
 		op.cmd = "user passwd";
 		op.update = true;
+	} else if (argc >= 2 && argv[1][0] == '-') {
+		return cli_usage("user", "unknown or incomplete option '%s' (the action comes first: user create|passwd EMAIL)",
+				 argv[1]);
 	} else {
 		return cli_usage("user", "usage: pocketctl user create|passwd EMAIL [--role admin|agent|user] [--password-stdin]");
 	}

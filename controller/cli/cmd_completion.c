@@ -107,7 +107,8 @@ static void set_act(struct carg *a, const char *placeholder, bool operand)
 		a->act = ACT_FILES;
 	else if (!strcmp(placeholder, "DIR"))
 		a->act = ACT_DIRS;
-	else if (!strcmp(placeholder, "KIND"))
+	else if (!strcmp(placeholder, "KIND") ||
+		 !strncmp(placeholder, "KIND[,", 6))   /* get's KIND[,KIND...]|all */
 		a->act = ACT_KINDS;
 	else if (operand && !strcmp(placeholder, "COMMAND"))
 		a->act = ACT_COMMANDS;

@@ -89,14 +89,15 @@ man_text() {
     grep -q "^$s" "$T/man.txt" || { echo "no section $s"; return 1; }
   done
   # every command of `pocketctl help`
-  pctl help | sed -n 's/^  pocketctl \([a-z]*\).*/\1/p' >"$T/commands"
+  pctl help | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\) .*/\1/p' >"$T/commands"
   [ "$(wc -l <"$T/commands")" -ge 10 ]
   while read -r c; do
     grep -qE "^ +$c( |$)" "$T/man.txt" || { echo "command $c is not in the man page"; return 1; }
   done <"$T/commands"
   # every serve flag of its usage line
   # (an entry's heading, or inside one: "--manifests DIR [--watch ...]")
-  pctl help serve | grep -oE -- '--[a-z][a-z-]*' | sort -u >"$T/flags"
+  pctl help -o json | jq -r '.commands[] | select(.name == "serve") | .options[].name' |
+    sort -u >"$T/flags"
   [ "$(wc -l <"$T/flags")" -ge 20 ]
   while read -r f; do
     grep -qE -- "^ +(--.* \[)?$f( |\]|,|$)" "$T/man.txt" ||
@@ -125,14 +126,14 @@ man_text() {
     bash -c 'source "$0"; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _pocketctl;
              printf "%s\n" "${COMPREPLY[@]}" | sort' "$comp" pocketctl "$@"
   }
-  [ "$(c ap)" = apply ]
+  [ "$(c app)" = apply ]
   [ "$(c re)" = "$(printf 'reconcile\nrestart\nrestore')" ]
   # the hidden completion command itself is not offered
   ! c "" | grep -qx completion
   # every command of `pocketctl help`, and no other
-  pctl help | sed -n 's/^  pocketctl \([a-z]*\).*/\1/p' | sort >"$T/commands"
+  pctl help | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\) .*/\1/p' | sort >"$T/commands"
   [ "$(c "")" = "$(cat "$T/commands")" ]
-  [ "$(c get -o "")" = "$(printf 'json\nrecord\ntable\nyaml')" ]
+  [ "$(c get -o "")" = "$(printf 'json\njsonpath\nname\nrecord\ntable\nwide\nyaml')" ]
   [ "$(c status -o t)" = "$(printf 'table\ntext')" ]
   [ "$(c get McpS)" = McpServer ]
   [ "$(c watch ToolPerm)" = ToolPermission ]
@@ -160,7 +161,7 @@ man_text() {
   run zsh -n "$comp"
   echo "$output"
   [ "$status" -eq 0 ]
-  pctl help | sed -n 's/^  pocketctl \([a-z]*\).*/\1/p' >"$T/commands"
+  pctl help | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\) .*/\1/p' >"$T/commands"
   while read -r c; do
     grep -qE "^		'$c:" "$comp" || { echo "command $c is missing"; return 1; }
     grep -qE "^	$c\)" "$comp" || { echo "command $c has no arguments"; return 1; }

@@ -36,6 +36,18 @@ populate() {
   su_api PATCH "/api/collections/mcp_servers/records/$id" \
     '{"config":{"GITHUB_TOKEN":"app-sEcReT-1"}}'
   [ "$CODE" = 200 ]
+  # A notification (written only by the server): a push for the user, who
+  # has no device, settles at once as "nodevice" (as do those the pending
+  # MCP servers make for this admin).
+  su_api POST /api/pocketcoder/push \
+    "{\"user_id\":\"$USER_ID\",\"type\":\"task_complete\",\"title\":\"rt\",\"message\":\"rt\"}"
+  [ "$CODE" = 200 ] || { echo "push: $CODE $BODY" >&2; return 1; }
+  wait_for 30 notification_settled
+}
+
+notification_settled() {
+  "$PCTL" get Notification -o record |
+    jq -e 'length >= 1 and all(.[]; (.status.state // "") == "nodevice")' >/dev/null
 }
 
 # roundtrip FORMAT KIND: `get KIND -o FORMAT | apply -f -` finds every
@@ -62,7 +74,7 @@ every_kind_roundtrips() {
 @test "every kind of the schema round-trips through -o json and -o yaml, through the server" {
   populate
   # Only the kinds apply cannot create were left to the server and the API.
-  [ "$(sort "$T/gen.skipped" | tr '\n' ' ')" = "ReconcileStatus Sop Superuser User " ]
+  [ "$(sort "$T/gen.skipped" | tr '\n' ' ')" = "Notification ReconcileStatus Sop Superuser User " ]
   before="$("$PCTL" get McpServer duckduckgo -o record --show-secrets | jq -c '[.revision, .data.config]')"
   every_kind_roundtrips
   after="$("$PCTL" get McpServer duckduckgo -o record --show-secrets | jq -c '[.revision, .data.config]')"
