@@ -138,7 +138,7 @@ man_text() {
   [ "$(c get McpS)" = McpServer ]
   [ "$(c watch ToolPerm)" = ToolPermission ]
   [ "$(c --data /tmp get toolperm)" = toolpermission ]
-  [ "$(c --data = /tmp ap)" = apply ]   # --data=/tmp, as bash splits it
+  [ "$(c --data = /tmp app)" = apply ]   # --data=/tmp, as bash splits it
   [ "$(c ledger "")" = verify ]
   [ "$(c help resta)" = restart ]
   [ "$(c serve --max-a)" = --max-apply-body ]

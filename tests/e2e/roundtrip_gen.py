@@ -41,7 +41,8 @@ def ssh_blob():
 FORMATTED = {
     ("cron_jobs", "cron_expression"): "*/5 * * * *",
     ("cron_jobs", "timezone"): "Europe/Berlin",
-    ("devices", "push_token"): "https://push.example.com/rt",
+    # a loopback address the push guard refuses: never contacted
+    ("devices", "push_token"): "https://127.0.0.1:9/rt",
     ("ssh_keys", "public_key"):
         "ssh-ed25519 " + base64.b64encode(ssh_blob()).decode() + " rt@example",
     ("ssh_keys", "fingerprint"):
