@@ -28,6 +28,7 @@
 #include "outbox.h"
 #include "permeval.h"
 #include "sshkey.h"
+#include "util.h"
 
 #define TEXT_MAX 255
 #define UUID_LEN 36
@@ -204,30 +205,6 @@ const struct store_write_hook store_write_hooks[] = {
 
 /* ---- body helpers ---------------------------------------------------------------- */
 
-/*
- * The string member key of body into *out ("" when absent or null);
- * anything else, or longer than max bytes, is ERR_INVALID naming key.
- */
-static int body_str(json_t *body, const char *key, bool required,
-		    size_t max, const char **out, struct err *e)
-{
-	json_t *v = json_object_get(body, key);   /* borrowed */
-
-	*out = "";
-	if (v && !json_is_null(v) && !json_is_string(v))
-		return err_set_field(e, ERR_INVALID, key, "%s must be a string",
-				     key);
-	if (json_is_string(v))
-		*out = json_string_value(v);
-	if (required && !**out)
-		return err_set_field(e, ERR_INVALID, key, "%s is required",
-				     key);
-	if (max && strlen(*out) > max)
-		return err_set_field(e, ERR_INVALID, key,
-				     "%s is longer than %zu bytes", key, max);
-	return 0;
-}
-
 static int collect(const struct record *r, void *arg)
 {
 	json_t *j = record_to_json(r);
@@ -289,24 +266,24 @@ int governance_permission_request(struct store *s, json_t *body,
 	record_init(&rec);
 	if (!json_is_object(body))
 		return err_set(e, ERR_INVALID, "the body must be a JSON object");
-	rc = body_str(body, "permission", true, TEXT_MAX, &perm, e);
+	rc = util_json_str(body, "permission", true, TEXT_MAX, &perm, e);
 	if (!rc)
-		rc = body_str(body, "opencode_id", true, TEXT_MAX, &opencode_id,
+		rc = util_json_str(body, "opencode_id", true, TEXT_MAX, &opencode_id,
 			      e);
 	if (!rc)
-		rc = body_str(body, "session_id", true, TEXT_MAX, &session_id,
+		rc = util_json_str(body, "session_id", true, TEXT_MAX, &session_id,
 			      e);
 	if (!rc)
-		rc = body_str(body, "chat_id", false, TEXT_MAX, &chat_id, e);
+		rc = util_json_str(body, "chat_id", false, TEXT_MAX, &chat_id, e);
 	if (!rc)
-		rc = body_str(body, "message", false, 0, &message, e);
+		rc = util_json_str(body, "message", false, 0, &message, e);
 	if (!rc)
-		rc = body_str(body, "message_id", false, TEXT_MAX, &message_id,
+		rc = util_json_str(body, "message_id", false, TEXT_MAX, &message_id,
 			      e);
 	if (!rc)
-		rc = body_str(body, "call_id", false, TEXT_MAX, &call_id, e);
+		rc = util_json_str(body, "call_id", false, TEXT_MAX, &call_id, e);
 	if (!rc)
-		rc = body_str(body, "agent", false, TEXT_MAX, &agent, e);
+		rc = util_json_str(body, "agent", false, TEXT_MAX, &agent, e);
 	if (rc)
 		return rc;
 	patterns = json_object_get(body, "patterns");   /* borrowed */
@@ -500,14 +477,14 @@ int governance_mcp_request(struct store *s, json_t *body, int64_t cooldown_s,
 	record_init(&rec);
 	if (!json_is_object(body))
 		return err_set(e, ERR_INVALID, "the body must be a JSON object");
-	rc = body_str(body, "server_name", true, 0, &name, e);
+	rc = util_json_str(body, "server_name", true, 0, &name, e);
 	if (!rc)
-		rc = body_str(body, "reason", false, 0, &reason, e);
+		rc = util_json_str(body, "reason", false, 0, &reason, e);
 	if (!rc)
-		rc = body_str(body, "session_id", false, TEXT_MAX, &session_id,
+		rc = util_json_str(body, "session_id", false, TEXT_MAX, &session_id,
 			      e);
 	if (!rc)
-		rc = body_str(body, "image", false, 1024, &image, e);
+		rc = util_json_str(body, "image", false, 1024, &image, e);
 	if (rc)
 		return rc;
 	if (!mcp_name_ok(name))

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "netguard.h"
+#include "util.h"
 
 #define KEY_MAX 255
 #define TYPE_MAX 64
@@ -245,26 +246,6 @@ int outbox_on_device(struct store_txn *t, const struct record *before,
 
 /* ---- the push endpoint ------------------------------------------------------ */
 
-/* The string member key of body (""when absent or null) into *out, at
- * most max bytes; ERR_INVALID naming key otherwise. */
-static int member(json_t *body, const char *key, bool required, size_t max,
-		  const char **out, struct err *e)
-{
-	json_t *v = json_object_get(body, key);   /* borrowed */
-
-	*out = json_is_string(v) ? json_string_value(v) : "";
-	if (v && !json_is_null(v) && !json_is_string(v))
-		return err_set_field(e, ERR_INVALID, key, "%s must be a string",
-				     key);
-	if (required && !**out)
-		return err_set_field(e, ERR_INVALID, key, "%s is required",
-				     key);
-	if (strlen(*out) > max)
-		return err_set_field(e, ERR_INVALID, key,
-				     "%s is longer than %zu bytes", key, max);
-	return 0;
-}
-
 static bool valid_type(const char *s)
 {
 	for (; *s; s++)
@@ -289,21 +270,21 @@ int outbox_push_request(struct store *s, json_t *body, json_t **reply,
 	record_init(&u);
 	if (!json_is_object(body))
 		return err_set(e, ERR_INVALID, "the body must be a JSON object");
-	rc = member(body, "user_id", true, ID_LEN, &user, e);
+	rc = util_json_str(body, "user_id", true, ID_LEN, &user, e);
 	if (!rc)
-		rc = member(body, "type", true, TYPE_MAX, &type, e);
+		rc = util_json_str(body, "type", true, TYPE_MAX, &type, e);
 	if (!rc && !valid_type(type))
 		rc = err_set_field(e, ERR_INVALID, "type", "type must be "
 				   "lower-case letters, digits and _");
 	if (!rc)
-		rc = member(body, "title", false, OUTBOX_TITLE_MAX, &title, e);
+		rc = util_json_str(body, "title", false, OUTBOX_TITLE_MAX, &title, e);
 	if (!rc)
-		rc = member(body, "message", false, OUTBOX_MESSAGE_MAX,
+		rc = util_json_str(body, "message", false, OUTBOX_MESSAGE_MAX,
 			    &message, e);
 	if (!rc)
-		rc = member(body, "chat", false, CHAT_MAX, &chat, e);
+		rc = util_json_str(body, "chat", false, CHAT_MAX, &chat, e);
 	if (!rc)
-		rc = member(body, "key", false, 128, &bkey, e);
+		rc = util_json_str(body, "key", false, 128, &bkey, e);
 	if (rc)
 		return rc;
 	util_new_id(fresh);

@@ -635,3 +635,21 @@ void util_futex_wake(_Atomic uint32_t *word)
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
 		NULL, 0);
 }
+
+int util_json_str(json_t *body, const char *key, bool required, size_t max,
+		  const char **out, struct err *e)
+{
+	json_t *v = json_object_get(body, key);   /* borrowed */
+
+	*out = json_is_string(v) ? json_string_value(v) : "";
+	if (v && !json_is_null(v) && !json_is_string(v))
+		return err_set_field(e, ERR_INVALID, key, "%s must be a string",
+				     key);
+	if (required && !**out)
+		return err_set_field(e, ERR_INVALID, key, "%s is required",
+				     key);
+	if (max && strlen(*out) > max)
+		return err_set_field(e, ERR_INVALID, key,
+				     "%s is longer than %zu bytes", key, max);
+	return 0;
+}

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "err.h"
 
 struct buf;
@@ -142,5 +144,14 @@ char *path_join(const char *a, const char *b);
 /* True when name is a safe single path component: non-empty, no '/', and
  * neither "." nor "..". */
 bool path_component_ok(const char *name);
+
+/*
+ * The string member key of a request body into *out ("" when absent or
+ * null; borrowed from body): another type is ERR_INVALID naming key, and
+ * so is an empty one when required, or one longer than max bytes (0: no
+ * limit).
+ */
+int util_json_str(json_t *body, const char *key, bool required, size_t max,
+		  const char **out, struct err *e);
 
 #endif

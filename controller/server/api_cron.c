@@ -10,6 +10,7 @@
 
 #include "cron.h"
 #include "server.h"
+#include "util.h"
 
 #define BODY_CAP ((size_t)1 << 20)
 #define MSG_SESSION "Could not resolve user from session"
@@ -19,26 +20,6 @@ static const char *jstr(json_t *o, const char *k)
 	const char *s = json_string_value(json_object_get(o, k));
 
 	return s ? s : "";
-}
-
-/*
- * The string member key of body into *out ("" when absent or null):
- * another type is ERR_INVALID naming key, and so is an empty one when
- * required.
- */
-static int body_str(json_t *body, const char *key, bool required,
-		    const char **out, struct err *e)
-{
-	json_t *v = json_object_get(body, key);   /* borrowed */
-
-	*out = json_is_string(v) ? json_string_value(v) : "";
-	if (v && !json_is_null(v) && !json_is_string(v))
-		return err_set_field(e, ERR_INVALID, key, "%s must be a string",
-				     key);
-	if (required && !**out)
-		return err_set_field(e, ERR_INVALID, key, "%s is required",
-				     key);
-	return 0;
 }
 
 static int keep_first(const struct record *r, void *arg)
@@ -142,7 +123,7 @@ int api_cron_schedule(struct http_req *r)
 	record_init(&chat);
 	rc = http_read_json(r, BODY_CAP, &body, &e);
 	for (i = 0; !rc && texts[i]; i++)
-		rc = body_str(body, texts[i], i < 3 || i == 6, &v[i], &e);
+		rc = util_json_str(body, texts[i], i < 3 || i == 6, 0, &v[i], &e);
 	if (!rc && *v[5] && strcmp(v[5], "new") && strcmp(v[5], "existing"))
 		rc = err_set_field(&e, ERR_INVALID, "session_mode",
 				   "session_mode must be 'new' or 'existing', "
@@ -327,9 +308,9 @@ int api_cron_cancel(struct http_req *r)
 	record_init(&chat);
 	rc = http_read_json(r, BODY_CAP, &body, &e);
 	if (!rc)
-		rc = body_str(body, "task_id", true, &cn.task_id, &e);
+		rc = util_json_str(body, "task_id", true, 0, &cn.task_id, &e);
 	if (!rc)
-		rc = body_str(body, "session_id", false, &sid, &e);
+		rc = util_json_str(body, "session_id", false, 0, &sid, &e);
 	/*
 	 * With a session, the agent acts for that session's user only.
 	 * Without one (the original's tool sends only task_id) it may
