@@ -250,7 +250,8 @@ test("records: filter, sort and paging through the records API; relations are li
     body: { provider_id: "ui-secret", user: user.id, env_vars: { API_KEY: "sk-never-shown" } } });
   assert.equal(key.status, 200, JSON.stringify(key.body));
   await page.goto(`${srv.url}/_/#records/llm_keys/${key.body.id}`);
-  await page.waitForSelector("#record-json");
+  // A hash change keeps the previous record on screen until the new one loads.
+  await page.waitForFunction((id) => document.querySelector("#record-json")?.textContent.includes(id), {}, key.body.id);
   const json = await page.$eval("#record-json", (e) => e.textContent);
   assert.match(json, /\*\*\*hmac:/);
   assert.ok(!json.includes("sk-never-shown"));
