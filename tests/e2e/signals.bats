@@ -43,7 +43,8 @@ alive() { kill -0 "$SERVER_PID" 2>/dev/null; }
   printf 'llm_env: [not, a, path]\n' >"$POCKETCTL_DATA/paths.yaml"
   kill -HUP "$SERVER_PID"
   wait_for 30 has "$T/server.log" "paths: reload refused"
-  [ "$(condition llm-env Degraded reason)" = PathsInvalid ]
+  # The condition is written at the end of the pass that follows the log line.
+  wait_for 30 eval '[ "$(condition llm-env Degraded reason)" = PathsInvalid ]'
   [[ "$(condition llm-env Degraded message)" == *"paths.yaml:1:"*"llm_env"* ]]
   su_api GET /api/v1/status
   [[ "$(jq -r .pathsError <<<"$BODY")" == *paths.yaml* ]]
@@ -53,7 +54,8 @@ alive() { kill -0 "$SERVER_PID" 2>/dev/null; }
   kill -HUP "$SERVER_PID"
   wait_for 30 test -f "$R/again/llm.env"
   wait_for 30 test ! -e "$OC/llm.env"
-  [ "$(condition llm-env Degraded)" = False ]
+  # The file moves before the pass that moved it writes its condition.
+  wait_for 30 eval '[ "$(condition llm-env Degraded)" = False ]'
   su_api GET /api/v1/status
   [ "$(jq -r '.pathsError // "none"' <<<"$BODY")" = none ]
 }
