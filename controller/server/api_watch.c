@@ -49,9 +49,11 @@ static int observe(const struct server *srv, const struct hub_entry *en,
 
 /* The watch event data: the store's record form with its data reduced to
  * what PocketBase would show a superuser (hidden fields never), secret
- * fields in clear when priv, else masked (secrets.h). arg is the server. */
+ * fields in clear when priv, else masked (secrets.h); the actor as
+ * written, or when public as non-superusers read it (null when the change
+ * log has none). arg is the server. */
 static char *fmt_watch(const struct hub_entry *en, json_t *record, void *arg,
-		       bool priv, size_t *len)
+		       bool priv, bool public, size_t *len)
 {
 	const struct server *srv = arg;
 	struct err e = ERR_INIT;
@@ -77,12 +79,14 @@ static char *fmt_watch(const struct hub_entry *en, json_t *record, void *arg,
 	}
 	if (json_object_set(rec, "data", pb) || observe(srv, en, rec))
 		goto out;
-	/* "o" steals rec (also on failure). */
-	out = json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:o}",
+	/* "o" steals rec (also on failure); "s?" packs NULL as null. */
+	out = json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:s?, s:o}",
 			"revision", (json_int_t)en->revision,
 			"collection", en->collection, "id", en->id,
 			"name", en->name, "action", en->action,
-			"statusOnly", en->status_only, "record", rec);
+			"statusOnly", en->status_only,
+			"actor", public ? en->actor_public : en->actor,
+			"record", rec);
 	rec = NULL;
 	s = stream_dump(out, len);
 out:
@@ -95,13 +99,19 @@ out:
 static char *fmt_watch_priv(const struct hub_entry *en, json_t *record,
 			    void *arg, size_t *len)
 {
-	return fmt_watch(en, record, arg, true, len);
+	return fmt_watch(en, record, arg, true, false, len);
 }
 
 static char *fmt_watch_pub(const struct hub_entry *en, json_t *record,
 			   void *arg, size_t *len)
 {
-	return fmt_watch(en, record, arg, false, len);
+	return fmt_watch(en, record, arg, false, false, len);
+}
+
+static char *fmt_watch_others(const struct hub_entry *en, json_t *record,
+			      void *arg, size_t *len)
+{
+	return fmt_watch(en, record, arg, false, true, len);
 }
 
 /* ---- the request ----------------------------------------------------- */
@@ -218,11 +228,20 @@ static int watch_deliver(struct stream *s, struct hub_entry *en)
 	    !stream_visible(srv, en, RULE_VIEW, &w->auth, NULL, w->verdicts))
 		return 0;
 	/* Secrets in clear only to a superuser who asked; everyone else,
-	 * owners included, sees them masked. */
+	 * owners included, sees them masked. Who wrote reads as written to
+	 * superusers and to the user who wrote it; to anyone else as
+	 * actor_public() gives it. */
 	priv = w->show_secrets;
-	data = hub_entry_cache(en, priv ? SLOT_WATCH_PRIV : SLOT_WATCH_PUB,
-			       priv ? fmt_watch_priv : fmt_watch_pub,
-			       srv, &n);
+	if (priv)
+		data = hub_entry_cache(en, SLOT_WATCH_PRIV, fmt_watch_priv,
+				       srv, &n);
+	else if (w->auth.kind == CALLER_SUPERUSER || !en->actor ||
+		 !strcmp(en->actor_user, w->auth.id))
+		data = hub_entry_cache(en, SLOT_WATCH_PUB, fmt_watch_pub,
+				       srv, &n);
+	else
+		data = hub_entry_cache(en, SLOT_WATCH_OTHERS,
+				       fmt_watch_others, srv, &n);
 	if (!data)
 		return 0;   /* cannot happen short of memory; skip, not lie */
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)en->revision);

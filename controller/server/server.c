@@ -36,6 +36,7 @@
 #include <civetweb.h>
 #include <jansson.h>
 
+#include "actor.h"
 #include "api_auth.h"
 #include "apply.h"
 #include "applyset.h"
@@ -578,6 +579,7 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 	struct span spans[HTTP_MAX_PARAMS];
 	struct err e = ERR_INIT;
 	struct http_req r;
+	char writer[STORE_WRITER_MAX];
 	const char *path;
 	int64_t t0 = now_us();
 	bool allowed, stream = false;
@@ -627,6 +629,9 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 		http_reply_error(&r, &e);
 		goto done;
 	}
+	/* Whatever the handler writes, the change log names the caller. */
+	actor_of_caller(&r.auth, writer, sizeof(writer));
+	store_set_thread_writer(writer);
 	if (http_routes[idx].stream) {
 		if (metrics_stream_enter(srv->metrics,
 					 srv->opts->max_streams) != 0) {
@@ -660,6 +665,7 @@ done:
 	metrics_observe(srv->metrics, idx >= 0 ? (size_t)idx : http_nroutes,
 			ri->request_method, r.status, now_us() - t0);
 	log_request(ri->request_method, path, r.status, now_us() - t0);
+	store_set_thread_writer(NULL);
 	for (i = 0; i < HTTP_MAX_PARAMS; i++)
 		free(r.params[i]);
 	json_decref(r.auth.record);
