@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <civetweb.h>
+#include <openssl/crypto.h>
 
 #include "api_apply.h"
 #include "engine/engine.h"
@@ -25,6 +27,7 @@
 #include "server.h"
 #include "store/store.h"
 #include "stream_int.h"
+#include "tickets.h"
 #include "util.h"
 
 /* ---- events ------------------------------------------------------------ */
@@ -368,4 +371,35 @@ int api_watch(struct http_req *r)
 		return 0;
 	}
 	return stream_serve(r, fd, &w->s);
+}
+
+/* ---- tickets --------------------------------------------------------- */
+
+int api_watch_ticket(struct http_req *r)
+{
+	struct server *srv = r->srv;
+	struct err e = ERR_INIT;
+	char ticket[TICKET_MAX], when[TIME_LEN + 1];
+	int64_t ttl, expires = 0;
+	json_t *body;
+	int rc;
+
+	/* Only a token opens a ticket: a ticket never buys another one. */
+	if (r->auth.kind == CALLER_GUEST)
+		return http_fail(r, ERR_UNAUTHORIZED,
+				 "The request requires valid record "
+				 "authorization token.");
+	ttl = util_env_int("POCKETCTL_WATCH_TICKET_TTL", TICKET_TTL_DEFAULT,
+			   1, 3600);
+	rc = ticket_issue(srv->store, srv->schema, &srv->keys, &r->auth,
+			  (int64_t)time(NULL), ttl, ticket, &expires, &e);
+	if (rc)
+		return http_reply_error(r, &e);
+	util_format_ms(expires * 1000, when);
+	body = json_pack("{s:s, s:s, s:I}", "ticket", ticket, "expires", when,
+			 "ttl", (json_int_t)ttl);
+	OPENSSL_cleanse(ticket, sizeof(ticket));
+	if (!body)
+		return http_fail(r, ERR_NOMEM, "out of memory");
+	return http_reply_json(r, 200, body, "Cache-Control: no-store\r\n");
 }

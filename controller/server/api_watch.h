@@ -48,4 +48,14 @@
  * 400 for an unknown collection or a bad resume point. */
 int api_watch(struct http_req *r);
 
+/*
+ * POST /api/v1/watch/tickets: a watch ticket (tickets.h) for the caller,
+ * who must authenticate with a token (Authorization header):
+ *     {"ticket": T, "expires": "2026-... UTC", "ttl": SECONDS}
+ * T opens GET /api/v1/watch?ticket=T until it expires (60 s, or
+ * POCKETCTL_WATCH_TICKET_TTL seconds) and works nowhere else. 401 for a
+ * guest.
+ */
+int api_watch_ticket(struct http_req *r);
+
 #endif
