@@ -9,15 +9,20 @@
  *     id: REVISION
  *     event: create|update|delete
  *     data: {"revision", "collection", "id", "name", "action",
- *            "statusOnly", "record"}
+ *            "statusOnly", "actor", "record"}
  *
  * where record is the store's form (record_to_json) with hidden fields
  * removed and secret fields only for an admin or the record's owner, and
  * statusOnly is true for an update that changed only the status (a
- * reconciler reporting). record.status.observedGeneration is computed
+ * reconciler reporting), and actor who made the change (actor.h: as
+ * written to superusers and to the user it names, other people reduced to
+ * their kind for everyone else; null for a change-log row older than the
+ * actor column). record.status.observedGeneration is computed
  * when the event is first formatted, from the engine's floors (observed.h),
  * not stored: nothing writes it into records. Realtime clients do not get
  * status events: PocketBase records have no status.
+ * The caller authenticates with a token (Authorization header) or, for a
+ * browser's EventSource, with ?ticket= (tickets.h; only on this route).
  * Superusers see every change; other callers see the changes of records the
  * collection's view rule lets them see. ?collection=a,b (repeatable;
  * collection names, ids or manifest kinds) narrows the stream. A
