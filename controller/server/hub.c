@@ -257,7 +257,8 @@ static struct hub_entry *entry_new(struct hub *h, const struct store_change *c)
 						en->coll->owner_field));
 	copy_str(en->owner, sizeof(en->owner), owner);
 	/* The stored text's length: what dumping the record again gives. */
-	en->bytes = ENTRY_OVERHEAD + CACHE_FACTOR * c->record_len;
+	en->bytes = ENTRY_OVERHEAD + CACHE_FACTOR * c->record_len +
+		    (c->actor ? 2 * strlen(c->actor) : 0);
 	return en;
 }
 

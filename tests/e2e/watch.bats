@@ -609,7 +609,7 @@ EOF
   for i in $(seq 1 $((${#lines[@]} - 1))); do
     [ "${lines[$i]}" -gt "${lines[$((i - 1))]}" ]
   done
-  run awk '$3 != "create" && $3 != "update"' "$T/cli.out"
+  run awk '$4 != "create" && $4 != "update"' "$T/cli.out"
   [ -z "$output" ]
   grep -q reconnecting "$T/cli.err"
 }
