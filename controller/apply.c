@@ -1035,7 +1035,6 @@ out:
 	return rc;
 }
 
-
 /* The change log names an apply's writes "apply:WHO", WHO the thread's
  * writer (the caller of a remote apply, "cli:USER" offline,
  * "reconciler/manifests" for the watched checkout). */
@@ -1047,6 +1046,7 @@ static void apply_name_writer(struct store_txn *t)
 		 store_thread_writer());
 	store_txn_set_writer(t, label);
 }
+
 /* Documents of one collection from which run() reads the collection's
  * ownership ahead. */
 #define APPLY_READ_AHEAD 64
