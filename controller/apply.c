@@ -1035,6 +1035,18 @@ out:
 	return rc;
 }
 
+/* The change log names an apply's writes "apply:WHO", WHO the thread's
+ * writer (the caller of a remote apply, "cli:USER" offline,
+ * "reconciler/manifests" for the watched checkout). */
+static void apply_name_writer(struct store_txn *t)
+{
+	char label[STORE_WRITER_MAX];
+
+	snprintf(label, sizeof(label), "%s%s", APPLY_MANAGER_PREFIX,
+		 store_thread_writer());
+	store_txn_set_writer(t, label);
+}
+
 /* Documents of one collection from which run() reads the collection's
  * ownership ahead. */
 #define APPLY_READ_AHEAD 64
@@ -1086,6 +1098,7 @@ static int run(struct store *s, const struct manifest_set *m,
 		goto out;
 	/* The write hooks judge each document as a declaration by o->actor. */
 	store_txn_set_actor(t, o->actor, STORE_ACTOR_DECLARES);
+	apply_name_writer(t);
 	for (ci = 0; ci < sc->ncollections; ci++) {
 		size_t n = 0;
 

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -222,7 +223,28 @@ int cli_open_store(const struct cli *cli, bool read_only, struct store **out,
 	o.key_file = getenv("POCKETCTL_SECRET_KEY_FILE");
 	if (o.key_file && !*o.key_file)
 		o.key_file = NULL;
+	if (!read_only)
+		cli_name_writer();
 	return store_open(out, cli->schema, &o, e);
+}
+
+/*
+ * The change log names an offline command's writes "cli:USER", USER the
+ * operating-system user who ran it (its uid when it has no name): the
+ * only identity an offline command has.
+ */
+void cli_name_writer(void)
+{
+	char label[STORE_WRITER_MAX];
+	struct passwd pw, *res = NULL;
+	char pwbuf[1024];
+
+	if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &res) || !res)
+		snprintf(label, sizeof(label), "cli:%lu",
+			 (unsigned long)geteuid());
+	else
+		snprintf(label, sizeof(label), "cli:%s", res->pw_name);
+	store_set_thread_writer(label);
 }
 
 /*

@@ -240,10 +240,15 @@ int cli_http(struct cli_conn *c, const char *method, const char *path,
 	     const char *content_type, const char *body, size_t len,
 	     json_t **reply, struct err *e);
 
-/* Open the store in cli->data_dir directly (no lock, no server check).
+/* Open the store in cli->data_dir directly (no lock, no server check);
+ * read-write, this thread's writes are named cli_name_writer()'s way.
  * Caller owns *out (store_close). */
 int cli_open_store(const struct cli *cli, bool read_only, struct store **out,
 		   struct err *e);
+
+/* Name this thread's store writes "cli:USER" in the change log (the
+ * operating-system user; store_set_thread_writer()). */
+void cli_name_writer(void);
 
 /* Print "pocketctl: MESSAGE" to stderr and return CLI_ERROR. */
 int cli_fail(const struct err *e);

@@ -3,11 +3,12 @@
  * [--timeout DURATION] [-o text|json]`: follow a running server's
  * /api/v1/watch stream (see api_watch.h) and print one line per change:
  *
- *     2026-12-07T01:50:00.123Z 42 update toolpermission/p1 spec.action: ask → deny
+ *     2026-12-07T01:50:00.123Z 42 user:ID:a@b.c update toolpermission/p1 spec.action: ask → deny
  *
  * the time of the change (the record's `updated`, made RFC 3339; for a
  * delete, which has no time of its own, when it arrived), the revision,
- * the action (create, update, delete; status for a reconciler's status
+ * who made it (the event's actor, as the server lets the caller read it;
+ * "-" for a change older than the actor column), the action (create, update, delete; status for a reconciler's status
  * report) and kind/name, then for an update the fields it changed with
  * their old and new values. The events carry the record as the change left
  * it, not its previous state, so the command keeps the last record it saw
@@ -204,8 +205,9 @@ static void print_text(struct watch *w, json_t *d)
 		goto out;
 	change_time(rec, action, when, sizeof(when));
 	w->events++;
-	if (printf("%s %lld %s %s/%s%s%s\n", when,
+	if (printf("%s %lld %s %s %s/%s%s%s\n", when,
 		   (long long)json_integer_value(json_object_get(d, "revision")),
+		   *cli_jstr(d, "actor") ? cli_jstr(d, "actor") : "-",
 		   status_only ? "status" : action, kind, *name ? name : cli_jstr(d, "id"),
 		   changes.len ? " " : "", changes.len ? changes.ptr : "") < 0)
 		w->write_failed = true;

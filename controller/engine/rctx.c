@@ -999,6 +999,16 @@ static void set_deps(struct rstate *rs, json_t *related, json_t *cache)
 	rs->deps = deps;
 }
 
+/* The change log names what a pass writes (its status too)
+ * "reconciler/NAME". */
+static void eng_name_writer(const struct rstate *rs)
+{
+	char label[STORE_WRITER_MAX];
+
+	snprintf(label, sizeof(label), "reconciler/%s", rs->name);
+	store_set_thread_writer(label);
+}
+
 void eng_run_pass(struct engine *en, struct rstate *rs)
 {
 	struct rctx c;
@@ -1027,6 +1037,7 @@ void eng_run_pass(struct engine *en, struct rstate *rs)
 	}
 	for (i = 0; i < rs->narts; i++)
 		rs->arts[i].declared = false;
+	eng_name_writer(rs);
 	rc = rs->r->reconcile(&c, &e);
 	if (!rc)
 		rc = collect_garbage(&c, &e);
@@ -1068,6 +1079,7 @@ done:
 	rs->errors += rc != 0;
 	eng_trim_events(rs->events);
 	eng_persist(en, rs);
+	store_set_thread_writer(NULL);
 	if (c.wrote)
 		trigger_files(en, rs);
 	eng_watch_artifacts(en, rs);

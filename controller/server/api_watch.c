@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <civetweb.h>
+#include <openssl/crypto.h>
 
 #include "api_apply.h"
 #include "engine/engine.h"
@@ -25,6 +27,7 @@
 #include "server.h"
 #include "store/store.h"
 #include "stream_int.h"
+#include "tickets.h"
 #include "util.h"
 
 /* ---- events ------------------------------------------------------------ */
@@ -49,9 +52,11 @@ static int observe(const struct server *srv, const struct hub_entry *en,
 
 /* The watch event data: the store's record form with its data reduced to
  * what PocketBase would show a superuser (hidden fields never), secret
- * fields in clear when priv, else masked (secrets.h). arg is the server. */
+ * fields in clear when priv, else masked (secrets.h); the actor as
+ * written, or when public as non-superusers read it (null when the change
+ * log has none). arg is the server. */
 static char *fmt_watch(const struct hub_entry *en, json_t *record, void *arg,
-		       bool priv, size_t *len)
+		       bool priv, bool public, size_t *len)
 {
 	const struct server *srv = arg;
 	struct err e = ERR_INIT;
@@ -77,12 +82,14 @@ static char *fmt_watch(const struct hub_entry *en, json_t *record, void *arg,
 	}
 	if (json_object_set(rec, "data", pb) || observe(srv, en, rec))
 		goto out;
-	/* "o" steals rec (also on failure). */
-	out = json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:o}",
+	/* "o" steals rec (also on failure); "s?" packs NULL as null. */
+	out = json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:s?, s:o}",
 			"revision", (json_int_t)en->revision,
 			"collection", en->collection, "id", en->id,
 			"name", en->name, "action", en->action,
-			"statusOnly", en->status_only, "record", rec);
+			"statusOnly", en->status_only,
+			"actor", public ? en->actor_public : en->actor,
+			"record", rec);
 	rec = NULL;
 	s = stream_dump(out, len);
 out:
@@ -95,13 +102,19 @@ out:
 static char *fmt_watch_priv(const struct hub_entry *en, json_t *record,
 			    void *arg, size_t *len)
 {
-	return fmt_watch(en, record, arg, true, len);
+	return fmt_watch(en, record, arg, true, false, len);
 }
 
 static char *fmt_watch_pub(const struct hub_entry *en, json_t *record,
 			   void *arg, size_t *len)
 {
-	return fmt_watch(en, record, arg, false, len);
+	return fmt_watch(en, record, arg, false, false, len);
+}
+
+static char *fmt_watch_others(const struct hub_entry *en, json_t *record,
+			      void *arg, size_t *len)
+{
+	return fmt_watch(en, record, arg, false, true, len);
 }
 
 /* ---- the request ----------------------------------------------------- */
@@ -218,11 +231,20 @@ static int watch_deliver(struct stream *s, struct hub_entry *en)
 	    !stream_visible(srv, en, RULE_VIEW, &w->auth, NULL, w->verdicts))
 		return 0;
 	/* Secrets in clear only to a superuser who asked; everyone else,
-	 * owners included, sees them masked. */
+	 * owners included, sees them masked. Who wrote reads as written to
+	 * superusers and to the user who wrote it; to anyone else as
+	 * actor_public() gives it. */
 	priv = w->show_secrets;
-	data = hub_entry_cache(en, priv ? SLOT_WATCH_PRIV : SLOT_WATCH_PUB,
-			       priv ? fmt_watch_priv : fmt_watch_pub,
-			       srv, &n);
+	if (priv)
+		data = hub_entry_cache(en, SLOT_WATCH_PRIV, fmt_watch_priv,
+				       srv, &n);
+	else if (w->auth.kind == CALLER_SUPERUSER || !en->actor ||
+		 !strcmp(en->actor_user, w->auth.id))
+		data = hub_entry_cache(en, SLOT_WATCH_PUB, fmt_watch_pub,
+				       srv, &n);
+	else
+		data = hub_entry_cache(en, SLOT_WATCH_OTHERS,
+				       fmt_watch_others, srv, &n);
 	if (!data)
 		return 0;   /* cannot happen short of memory; skip, not lie */
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)en->revision);
@@ -349,4 +371,35 @@ int api_watch(struct http_req *r)
 		return 0;
 	}
 	return stream_serve(r, fd, &w->s);
+}
+
+/* ---- tickets --------------------------------------------------------- */
+
+int api_watch_ticket(struct http_req *r)
+{
+	struct server *srv = r->srv;
+	struct err e = ERR_INIT;
+	char ticket[TICKET_MAX], when[TIME_LEN + 1];
+	int64_t ttl, expires = 0;
+	json_t *body;
+	int rc;
+
+	/* Only a token opens a ticket: a ticket never buys another one. */
+	if (r->auth.kind == CALLER_GUEST)
+		return http_fail(r, ERR_UNAUTHORIZED,
+				 "The request requires valid record "
+				 "authorization token.");
+	ttl = util_env_int("POCKETCTL_WATCH_TICKET_TTL", TICKET_TTL_DEFAULT,
+			   1, 3600);
+	rc = ticket_issue(srv->store, srv->schema, &srv->keys, &r->auth,
+			  (int64_t)time(NULL), ttl, ticket, &expires, &e);
+	if (rc)
+		return http_reply_error(r, &e);
+	util_format_ms(expires * 1000, when);
+	body = json_pack("{s:s, s:s, s:I}", "ticket", ticket, "expires", when,
+			 "ttl", (json_int_t)ttl);
+	OPENSSL_cleanse(ticket, sizeof(ticket));
+	if (!body)
+		return http_fail(r, ERR_NOMEM, "out of memory");
+	return http_reply_json(r, 200, body, "Cache-Control: no-store\r\n");
 }

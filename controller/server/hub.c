@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "actor.h"
 #include "log.h"
 #include "util.h"
 
@@ -191,6 +192,8 @@ static void entry_free(struct hub_entry *en)
 		free(en->cache[i]);
 	json_decref(en->record);
 	free(en->name);
+	free(en->actor);
+	free(en->actor_public);
 	pthread_mutex_destroy(&en->lock);
 	free(en);
 }
@@ -234,7 +237,15 @@ static struct hub_entry *entry_new(struct hub *h, const struct store_change *c)
 	en->record = json_incref(c->record);
 	name = json_string_value(json_object_get(c->record, "name"));
 	en->name = strdup(name ? name : "");
-	if (!en->name) {
+	if (c->actor) {
+		char pub[STORE_WRITER_MAX];
+
+		en->actor = strdup(c->actor);
+		en->actor_public = strdup(actor_public(c->actor, pub,
+						       sizeof(pub)));
+		actor_user_id(c->actor, en->actor_user);
+	}
+	if (!en->name || (c->actor && (!en->actor || !en->actor_public))) {
 		entry_free(en);
 		return NULL;
 	}
@@ -246,7 +257,8 @@ static struct hub_entry *entry_new(struct hub *h, const struct store_change *c)
 						en->coll->owner_field));
 	copy_str(en->owner, sizeof(en->owner), owner);
 	/* The stored text's length: what dumping the record again gives. */
-	en->bytes = ENTRY_OVERHEAD + CACHE_FACTOR * c->record_len;
+	en->bytes = ENTRY_OVERHEAD + CACHE_FACTOR * c->record_len +
+		    (c->actor ? 2 * strlen(c->actor) : 0);
 	return en;
 }
 

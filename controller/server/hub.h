@@ -56,7 +56,7 @@
 #define HUB_RING_MAX 1024               /* entries kept in memory */
 #define HUB_RING_BYTES ((size_t)4 << 20) /* approximate bytes kept */
 #define HUB_IDLE_WAKE_MS 1000           /* hub thread sleeps at most this */
-#define HUB_CACHE_SLOTS 6               /* per-entry formatted variants */
+#define HUB_CACHE_SLOTS 7               /* per-entry formatted variants */
 
 /* hub_wait() / hub_fetch() results besides counts. */
 #define HUB_STOPPED (-100)   /* the server is stopping: end the stream */
@@ -80,6 +80,12 @@ struct hub_entry {
 	const struct collection *coll;  /* schema collection, NULL if unknown */
 	char owner[ID_LEN + 1];         /* owner field value ("" when none);
 	                                 * for auth collections the id */
+	char *actor;                    /* who wrote it (actor.h); NULL for
+	                                 * a row older than the actor column */
+	char *actor_public;             /* actor as non-superusers read it
+	                                 * (actor_public()); NULL with actor */
+	char actor_user[ID_LEN + 1];    /* the users record actor names
+	                                 * (actor_user_id()), "" when none */
 	/* private */
 	struct hub *hub;                /* for the format-ahead table */
 	_Atomic int refs;

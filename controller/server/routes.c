@@ -47,6 +47,7 @@ const struct http_route http_routes[] = {
 
 	/* watch and realtime streams (api_watch.c, api_realtime.c) */
 	{ "GET", "/api/v1/watch", api_watch, STREAM_PUMPED },
+	{ "POST", "/api/v1/watch/tickets", api_watch_ticket, STREAM_NONE },
 	{ "GET", "/api/realtime", api_realtime_connect, STREAM_PUMPED },
 	{ "POST", "/api/realtime", api_realtime_subscribe, STREAM_NONE },
 

@@ -36,7 +36,9 @@
 #include <civetweb.h>
 #include <jansson.h>
 
+#include "actor.h"
 #include "api_auth.h"
+#include "api_watch.h"
 #include "apply.h"
 #include "applyset.h"
 #include "conns.h"
@@ -49,6 +51,7 @@
 #include "pump.h"
 #include "sdnotify.h"
 #include "seed.h"
+#include "tickets.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -470,16 +473,29 @@ static bool refuse_ambiguous_length(struct http_req *r)
 /* ---- caller identity ------------------------------------------------- */
 
 /*
- * Fill r->auth from the Authorization header (tokens.h). A missing header
- * is a guest; a bad or expired token is an error (ERR_UNAUTHORIZED -> 401).
+ * Fill r->auth from the Authorization header (tokens.h), or on the watch
+ * route (ticket_ok) without one from ?ticket= (tickets.h). A missing
+ * credential is a guest; a bad or expired one is an error
+ * (ERR_UNAUTHORIZED -> 401). The request log prints the path only, never
+ * the query: a ticket stays out of the log.
  */
-static int read_auth(struct http_req *r, struct err *e)
+static int read_auth(struct http_req *r, bool ticket_ok, struct err *e)
 {
 	const char *token = auth_header_token(http_header(r, "Authorization"));
+	char ticket[TICKET_MAX];
+	int n;
 
-	if (!token)
+	if (token)
+		return tokens_check(r->srv->tokens, token, &r->auth, e);
+	if (!ticket_ok)
 		return 0;
-	return tokens_check(r->srv->tokens, token, &r->auth, e);
+	n = http_query(r, "ticket", ticket, sizeof(ticket));
+	if (n == -1)
+		return 0;
+	if (n < 0)
+		return err_set(e, ERR_UNAUTHORIZED, "malformed watch ticket");
+	return ticket_check(r->srv->store, r->srv->schema, &r->srv->keys,
+			    ticket, (int64_t)time(NULL), &r->auth, e);
 }
 
 static int reply_not_found(struct http_req *r)
@@ -578,6 +594,7 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 	struct span spans[HTTP_MAX_PARAMS];
 	struct err e = ERR_INIT;
 	struct http_req r;
+	char writer[STORE_WRITER_MAX];
 	const char *path;
 	int64_t t0 = now_us();
 	bool allowed, stream = false;
@@ -623,10 +640,13 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 		http_reply_error(&r, &e);
 		goto done;
 	}
-	if (read_auth(&r, &e)) {
+	if (read_auth(&r, http_routes[idx].fn == api_watch, &e)) {
 		http_reply_error(&r, &e);
 		goto done;
 	}
+	/* Whatever the handler writes, the change log names the caller. */
+	actor_of_caller(&r.auth, writer, sizeof(writer));
+	store_set_thread_writer(writer);
 	if (http_routes[idx].stream) {
 		if (metrics_stream_enter(srv->metrics,
 					 srv->opts->max_streams) != 0) {
@@ -660,6 +680,7 @@ done:
 	metrics_observe(srv->metrics, idx >= 0 ? (size_t)idx : http_nroutes,
 			ri->request_method, r.status, now_us() - t0);
 	log_request(ri->request_method, path, r.status, now_us() - t0);
+	store_set_thread_writer(NULL);
 	for (i = 0; i < HTTP_MAX_PARAMS; i++)
 		free(r.params[i]);
 	json_decref(r.auth.record);

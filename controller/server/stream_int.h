@@ -47,6 +47,8 @@
 enum {
 	SLOT_WATCH_PRIV,    /* watch data, secrets included */
 	SLOT_WATCH_PUB,     /* watch data, secrets masked */
+	SLOT_WATCH_OTHERS,  /* watch data, secrets masked, the actor as
+	                     * non-superusers read it (actor.h) */
 	SLOT_PB_PRIV,       /* PocketBase record JSON, secrets included */
 	SLOT_PB_PUB,        /* PocketBase record JSON for anyone else */
 	SLOT_SNAPSHOT,      /* bind values of the snapshot row (JSON array) */

@@ -134,6 +134,17 @@ static void set_caller(struct http_auth *out, const struct collection *c,
 	out->record = record;
 }
 
+int tokens_caller_of(const struct collection *c, const struct record *rec,
+		     struct http_auth *out, struct err *e)
+{
+	json_t *view = auth_record_view(c, rec);
+
+	if (!view)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	set_caller(out, c, rec->id, view);
+	return 0;
+}
+
 /* Remember a verified token (best effort: nothing happens when memory
  * runs out). */
 static void slot_store(struct auth_slot *sl, const char *token, size_t len,

@@ -55,4 +55,13 @@ void tokens_free(struct tokens *tc);
 int tokens_check(struct tokens *tc, const char *token, struct http_auth *out,
 		 struct err *e);
 
+/*
+ * Fill *out with the caller auth record rec of collection c is, as
+ * tokens_check() does for a token's record (caller owns out->record): for
+ * other credentials that name an auth record (tickets.h). Returns 0 or
+ * ERR_NOMEM, leaving *out as it was.
+ */
+int tokens_caller_of(const struct collection *c, const struct record *rec,
+		     struct http_auth *out, struct err *e);
+
 #endif

@@ -314,6 +314,33 @@ extern const struct store_write_hook store_write_hooks[];
  */
 void store_txn_set_actor(struct store_txn *t, const char *id, unsigned flags);
 
+/* ---- writers (the change log's actor) ---------------------------------- */
+
+#define STORE_WRITER_MAX 256            /* longest label kept, with NUL */
+#define STORE_WRITER_DEFAULT "server"   /* a writer that named none */
+
+/*
+ * Who wrote, as the change log records it (store_change.actor): a short
+ * label the layer above composes and gives meaning to ("superuser:EMAIL",
+ * "user:ID:EMAIL", "apply:...", "reconciler/NAME", "cli:USER", "server").
+ * The store only keeps it, cut to STORE_WRITER_MAX - 1 bytes.
+ *
+ * store_set_thread_writer(): the label every transaction begun on the
+ * calling thread starts with, and every store_write() it calls (which may
+ * run on another thread), until the next call; copied; NULL or "" forgets
+ * it (STORE_WRITER_DEFAULT). The request workers set their caller, the
+ * engine thread the reconciler whose pass runs. store_thread_writer():
+ * that label now (borrowed; valid until the next call on this thread).
+ *
+ * store_txn_set_writer(): the label of t's changes from now on (copied;
+ * NULL or "": STORE_WRITER_DEFAULT), for a writer that names itself
+ * (apply). store_txn_writer(): t's label (borrowed; valid while t is).
+ */
+void store_set_thread_writer(const char *label);
+const char *store_thread_writer(void);
+void store_txn_set_writer(struct store_txn *t, const char *label);
+const char *store_txn_writer(const struct store_txn *t);
+
 /* Reads inside the transaction (they see its own writes). */
 int store_txn_get(struct store_txn *t, const char *collection, const char *id,
 		  struct record *out, struct err *e);
@@ -453,6 +480,9 @@ struct store_change {
 	                         * delete: the record as it was); borrowed */
 	size_t record_len;      /* bytes of record as the change log stores
 	                         * it (compact JSON); 0 without the record */
+	const char *actor;      /* who wrote it (store_txn_set_writer());
+	                         * NULL for rows written before the change
+	                         * log kept it */
 	bool status_only;       /* an "update" made by store_txn_set_status():
 	                         * only the status changed, not the data or
 	                         * the generation (the change log stores its

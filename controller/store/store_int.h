@@ -117,6 +117,8 @@ struct store_txn {
 	struct err ferr;
 	char actor_id[64];       /* store_txn_set_actor()'s id, copied */
 	struct store_actor actor;    /* what the write hooks see */
+	char writer[STORE_WRITER_MAX]; /* the change log's actor for its
+	                          * changes (store_txn_set_writer()) */
 	bool in_hook;            /* a write hook runs: its puts run none */
 	int64_t amend_rev;       /* the revision of the put whose hook runs,
 	                          * which store_txn_amend() may amend; 0:
@@ -129,6 +131,8 @@ struct wreq {
 	struct wreq *next;
 	store_write_fn fn;
 	void *arg;
+	const char *writer;      /* the caller's thread writer (borrowed:
+	                          * the caller waits while it is used) */
 	int rc;                  /* fn's, or why it could not run; 0: it
 	                          * was released into a batch, wait on w */
 	struct err err;

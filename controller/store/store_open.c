@@ -30,8 +30,8 @@ const char *const wsql[W__COUNT] = {
 	[W_STATUS] = "UPDATE records SET status = ?3, revision = ?4 "
 		     "WHERE collection = ?1 AND id = ?2",
 	[W_LOG] = "INSERT INTO changelog "
-		  "(revision, collection, id, action, record, time) "
-		  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		  "(revision, collection, id, action, record, time, actor) "
+		  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[W_LOG_AMEND] = "UPDATE changelog SET record = ?5, time = ?6 "
 			"WHERE revision = ?1 AND collection = ?2 AND id = ?3",
 	[W_DELETE] = "DELETE FROM records WHERE collection = ?1 AND id = ?2",
@@ -56,10 +56,10 @@ const char *const wsql[W__COUNT] = {
 const char *const rsql[R__COUNT] = {
 	[R_GET_ID] = SQL_GET_ID,
 	[R_GET_NAME] = SQL_GET_NAME,
-	[R_CHANGES] = "SELECT revision, collection, id, action, record "
+	[R_CHANGES] = "SELECT revision, collection, id, action, record, actor "
 		      "FROM changelog WHERE revision > ?1 AND revision <= ?3 "
 		      "ORDER BY revision LIMIT ?2",
-	[R_CHANGE_KEYS] = "SELECT revision, collection, id, action, NULL "
+	[R_CHANGE_KEYS] = "SELECT revision, collection, id, action, NULL, actor "
 			  "FROM changelog WHERE revision > ?1 AND revision <= ?3 "
 			  "ORDER BY revision LIMIT ?2",
 	[R_OLDEST] = "SELECT min(revision) FROM changelog",

@@ -567,6 +567,7 @@ static int walk_changes(struct store *s, enum rst which, int64_t after,
 		ch.collection = (const char *)sqlite3_column_text(st, 1);
 		ch.id = (const char *)sqlite3_column_text(st, 2);
 		ch.action = (const char *)sqlite3_column_text(st, 3);
+		ch.actor = (const char *)sqlite3_column_text(st, 5);
 		ch.status_only = ch.action && !strcmp(ch.action, "status");
 		if (ch.status_only)
 			ch.action = "update";

@@ -397,8 +397,22 @@ static int batch_open(struct store *s, struct err *e)
 /* The store whose transaction this thread holds open, if any. */
 static _Thread_local const struct store *tl_txn_store;
 
+/* store_set_thread_writer()'s label; "" = none set ("server"). */
+static _Thread_local char tl_writer[STORE_WRITER_MAX];
+
+void store_set_thread_writer(const char *label)
+{
+	snprintf(tl_writer, sizeof(tl_writer), "%s", label ? label : "");
+}
+
+const char *store_thread_writer(void)
+{
+	return tl_writer[0] ? tl_writer : STORE_WRITER_DEFAULT;
+}
+
+/* writer: the label t's changes carry until store_txn_set_writer(). */
 static int begin_locked(struct store *s, struct store_txn **out,
-			struct err *e)
+			const char *writer, struct err *e)
 {
 	struct store_txn *t = &s->txn;
 	struct batch *b = &s->batch;
@@ -432,6 +446,7 @@ static int begin_locked(struct store *s, struct store_txn **out,
 	t->failed = false;
 	err_clear(&t->ferr);
 	store_txn_set_actor(t, NULL, 0);
+	store_txn_set_writer(t, writer);
 	t->in_hook = false;
 	t->amend_rev = 0;
 	t->amending = false;
@@ -444,6 +459,17 @@ void store_txn_set_actor(struct store_txn *t, const char *id, unsigned flags)
 	snprintf(t->actor_id, sizeof(t->actor_id), "%s", id ? id : "");
 	t->actor.id = id ? t->actor_id : NULL;
 	t->actor.declares = flags & STORE_ACTOR_DECLARES;
+}
+
+void store_txn_set_writer(struct store_txn *t, const char *label)
+{
+	snprintf(t->writer, sizeof(t->writer), "%s",
+		 label && *label ? label : STORE_WRITER_DEFAULT);
+}
+
+const char *store_txn_writer(const struct store_txn *t)
+{
+	return t->writer;
 }
 
 int store_begin(struct store *s, struct store_txn **out, struct err *e)
@@ -462,7 +488,7 @@ int store_begin(struct store *s, struct store_txn **out, struct err *e)
 	if (rc)
 		return err_set(e, ERR_INTERNAL, "cannot take the writer lock: %s",
 			       strerror(rc));
-	rc = begin_locked(s, out, e);
+	rc = begin_locked(s, out, store_thread_writer(), e);
 	if (rc)
 		wunlock(s);
 	return rc;
@@ -743,7 +769,7 @@ static void combine(struct store *s, struct wreq *self)
 	while (ran < BATCH_MAX && (list = dequeue_all(s)) != NULL) {
 		for (q = list; q; q = next) {
 			next = q->next;
-			q->rc = begin_locked(s, &t, &q->err);
+			q->rc = begin_locked(s, &t, q->writer, &q->err);
 			if (!q->rc) {
 				q->rc = q->fn(t, q->arg, &q->err);
 				if (q->rc)
@@ -797,6 +823,7 @@ int store_write(struct store *s, store_write_fn fn, void *arg, struct err *e)
 	memset(&q, 0, sizeof(q));
 	q.fn = fn;
 	q.arg = arg;
+	q.writer = store_thread_writer();  /* this thread's, while it waits */
 	q.w = &w;
 	err_clear(&q.err);
 	atomic_init(&q.taken, false);

@@ -240,8 +240,9 @@ static int write_record(struct store_txn *t, const struct collection *c,
 	return rc;
 }
 
-/* Append the change-log row of r's change (revision rev); action NULL:
- * replace the record of row rev, which is r's (store_txn_amend()). */
+/* Append the change-log row of r's change (revision rev), naming t's
+ * writer; action NULL: replace the record of row rev, which is r's
+ * (store_txn_amend(); the row keeps its actor: the same change). */
 static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 		      const char *action, struct err *e)
 {
@@ -270,8 +271,10 @@ static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 	b |= sqlite3_bind_int64(st, 1, rev);
 	b |= bind_text(st, 2, r->collection);
 	b |= bind_text(st, 3, r->id);
-	if (action)
+	if (action) {
 		b |= bind_text(st, 4, action);
+		b |= bind_text(st, 7, t->writer);
+	}
 	b |= bind_json(st, 5, j);
 	b |= bind_text(st, 6, now);
 	json_decref(j);

@@ -601,7 +601,7 @@ EOF
   start_server POCKETCTL_HEARTBEAT_MS=200
   prompts b 3
   for i in $(seq 1 200); do [ "$(grep -c create "$T/cli.out")" -ge 6 ] && break; sleep 0.05; done
-  run awk '$3 == "create" {print $3, $4}' "$T/cli.out"
+  run awk '$4 == "create" {print $4, $5}' "$T/cli.out"
   echo "$output"; cat "$T/cli.err"
   [ "${lines[*]}" = "create aiprompt/a-0 create aiprompt/a-1 create aiprompt/a-2 create aiprompt/b-0 create aiprompt/b-1 create aiprompt/b-2" ]
   # Every revision once, increasing (after the time of the change).
@@ -609,7 +609,7 @@ EOF
   for i in $(seq 1 $((${#lines[@]} - 1))); do
     [ "${lines[$i]}" -gt "${lines[$((i - 1))]}" ]
   done
-  run awk '$3 != "create" && $3 != "update"' "$T/cli.out"
+  run awk '$4 != "create" && $4 != "update"' "$T/cli.out"
   [ -z "$output" ]
   grep -q reconnecting "$T/cli.err"
 }

@@ -1,7 +1,9 @@
 // status.test.mjs - the status page at /_/ in headless Chromium against
 // the real server: headers, sign-in (wrong password, plain user, expired
 // token), the overview, live updates, drift, markup shown as text, record
-// edits with the server's errors, reconnecting, and screenshots.
+// edits with the server's errors, the feed over EventSource with a watch
+// ticket, who made each change, reconnecting (within the ticket's life and
+// after it, with a new ticket), and screenshots.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -11,6 +13,11 @@ import { startServer, openBrowser, newPage, signIn, text, SU, ADMIN, PLAIN, ARTI
 let srv, browser;
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
   "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+// Watch tickets open streams for 3 s here (60 s by default), so that a
+// server away for longer makes the page ask for a new one.
+const TICKET_TTL_S = 3;
+process.env.POCKETCTL_WATCH_TICKET_TTL = String(TICKET_TTL_S);
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -182,6 +189,71 @@ test("the page says it is reconnecting while the server is away, then resumes wi
   const r = await srv.api("/api/collections/ai_prompts/records", { method: "POST", body: { name: "after-restart", body: "x" } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   await page.waitForFunction(() => document.querySelector("#events").textContent.includes("after-restart"), { timeout: 10000 });
+  await page.close();
+});
+
+test("the live feed is an EventSource opened with a watch ticket; the token is in no URL", async () => {
+  const page = await newPage(browser);
+  const seen = [];
+  page.on("request", (q) => seen.push({ url: q.url(), type: q.resourceType(), auth: q.headers().authorization }));
+  await signIn(page, srv.url, SU);
+  await page.waitForSelector('#live[data-state="live"]', { timeout: 15000 });
+  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("pocketctl.session")).token);
+  const streams = seen.filter((q) => q.url.includes("/api/v1/watch?"));
+  assert.ok(streams.length >= 1, JSON.stringify(seen.map((q) => q.url)));
+  assert.equal(streams[0].type, "eventsource");
+  assert.match(streams[0].url, /[?&]ticket=[^&]+/);
+  assert.equal(streams[0].auth, undefined);
+  assert.ok(seen.every((q) => !q.url.includes(token)), "the token went into a URL");
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
+test("the timeline says who made each change: in full to a superuser, as \"superuser\" to an admin user", async () => {
+  // One page at a time: a page in the background draws no frames.
+  for (const [who, want] of [[SU, `by superuser:${SU.email}`], [ADMIN, "by superuser"]]) {
+    const page = await signedIn(who);
+    await page.goto(`${srv.url}/_/#timeline`);
+    await page.waitForSelector(".chart svg");
+    const marker = `actor-${who === SU ? "su" : "admin"}-${Date.now()}`;
+    const r = await srv.api("/api/collections/ai_prompts/records", { method: "POST", body: { name: marker, body: "x" } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const actor = await page.waitForFunction((m) => {
+      const li = [...document.querySelectorAll("#events li")].find((x) => x.textContent.includes(m));
+      return li && li.querySelector(".actor").textContent;
+    }, { timeout: 10000 }, marker).then((h) => h.jsonValue());
+    assert.equal(actor, want);
+    if (who === ADMIN) assert.ok(!(await text(page, "#events")).includes(SU.email));
+    assert.deepEqual(page.problems, []);
+    await page.close();
+  }
+});
+
+test("away longer than the ticket lives, the page takes a new ticket and resumes where it was", async () => {
+  const page = await signedIn();
+  await page.goto(`${srv.url}/_/#timeline`);
+  await page.waitForSelector(".chart svg");
+  await srv.stop();
+  await page.waitForSelector('#live[data-state="reconnecting"]', { timeout: 15000 });
+  await new Promise((r) => setTimeout(r, (TICKET_TTL_S + 1) * 1000));
+  const tickets = [];
+  page.on("request", (q) => {
+    if (q.url().endsWith("/api/v1/watch/tickets")) tickets.push(q.url());
+  });
+  const streams = [];
+  page.on("request", (q) => {
+    if (q.url().includes("/api/v1/watch?")) streams.push(new URL(q.url()).searchParams);
+  });
+  const before = Number(await page.$eval("#head-top", (e) => e.dataset.head));
+  await srv.start();
+  await page.waitForSelector('#live[data-state="live"]', { timeout: 30000 });
+  assert.ok(tickets.length >= 1, "no new ticket was asked for");
+  // The new stream starts after the last change the page had.
+  const since = Number(streams[streams.length - 1].get("since"));
+  assert.ok(since > 0 && since <= before, `since=${since}, head before ${before}`);
+  const r = await srv.api("/api/collections/ai_prompts/records", { method: "POST", body: { name: "after-expiry", body: "x" } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await page.waitForFunction(() => document.querySelector("#events").textContent.includes("after-expiry"), { timeout: 10000 });
   await page.close();
 });
 

@@ -1,7 +1,7 @@
 // api.js - the page's only way to the server: the public API with the
-// token the user signed in with (kept in sessionStorage), and the watch
-// stream read with fetch(), so the token travels in the Authorization
-// header (never in a URL) and the resume point in Last-Event-ID.
+// token the user signed in with (kept in sessionStorage; it travels only in
+// the Authorization header, never in a URL), and the watch stream over
+// EventSource, opened with a short-lived watch ticket (see watch()).
 
 const KEY = "pocketctl.session";
 
@@ -70,88 +70,90 @@ export async function signIn(email, password, as) {
   return { ok: true, session: { token: r.body.token, kind: as === "admin" ? "admin" : "superuser", email } };
 }
 
-// Parse SSE text into frames; returns the unparsed rest.
-function parseFrames(text, onFrame) {
-  let at;
-  while ((at = text.search(/\r?\n\r?\n/)) >= 0) {
-    const raw = text.slice(0, at);
-    text = text.slice(at + (text[at] === "\r" ? 4 : 2));
-    const f = { id: null, event: "message", data: [] };
-    for (const line of raw.split(/\r?\n/)) {
-      if (!line || line.startsWith(":")) continue;
-      const i = line.indexOf(":");
-      const k = i < 0 ? line : line.slice(0, i);
-      const v = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
-      if (k === "id") f.id = v;
-      else if (k === "event") f.event = v;
-      else if (k === "data") f.data.push(v);
-    }
-    if (f.data.length || f.id !== null) onFrame(f);
-  }
-  return text;
-}
+// The change stream, over EventSource. EventSource cannot send an
+// Authorization header, and the long-lived token must never go into a URL
+// (it would end up in logs and history), so the page first trades the
+// token for a watch ticket (POST /api/v1/watch/tickets: single-purpose,
+// valid for opening streams for a minute) and opens
+// /api/v1/watch?ticket=T&since=REV. EventSource's own reconnects reuse that
+// URL and send Last-Event-ID, so a reconnect within the ticket's life
+// resumes exactly after the last change seen. Once the ticket has expired
+// the server answers 401, EventSource gives up (readyState CLOSED), and a
+// new ticket opens a new EventSource with since = the last id seen.
+//
+// onEvent(name, data, id) for every event; onState("connecting" | "live" |
+// "reconnecting", detail). Returns {close(), lastId()}.
+const STREAM_EVENTS = ["create", "update", "delete", "reset", "heartbeat"];
 
-// The change stream. onEvent(name, data, id) for every event; onState
-// ("connecting" | "live" | "reconnecting", detail). After a disconnect it
-// reconnects with Last-Event-ID = the last id seen (backoff 0.25 s to
-// 5 s), so no change is lost. Returns {close()}.
 export function watch({ since, onEvent, onState }) {
   let last = since === undefined || since === null ? null : String(since);
   let closed = false;
-  let ctl = null;
+  let es = null;
   let delay = 250;
+  let timer = 0;
 
-  async function once() {
-    const s = loadSession();
-    if (!s) return "stop";
-    ctl = new AbortController();
-    const headers = { Authorization: s.token, Accept: "text/event-stream" };
-    if (last !== null) headers["Last-Event-ID"] = last;
-    const res = await fetch("/api/v1/watch", { headers, signal: ctl.signal, cache: "no-store" });
-    if (res.status === 401) {
-      expired();
-      return "stop";
-    }
-    if (res.status !== 200 || !res.body) throw new Error(`watch answered ${res.status}`);
-    onState("live");
-    delay = 250;
-    const reader = res.body.getReader();
-    const dec = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf = parseFrames(buf + dec.decode(value, { stream: true }), (f) => {
-        if (f.id !== null && f.id !== "") last = f.id;
-        let data = null;
-        try {
-          data = JSON.parse(f.data.join("\n"));
-        } catch {
-          data = f.data.join("\n");
-        }
-        onEvent(f.event, data, f.id);
-      });
-    }
-    throw new Error("the stream ended");
+  function handler(name) {
+    return (m) => {
+      if (m.lastEventId) last = m.lastEventId;
+      let data = null;
+      try {
+        data = JSON.parse(m.data);
+      } catch {
+        data = m.data;
+      }
+      onEvent(name, data, m.lastEventId);
+    };
   }
 
-  (async () => {
-    onState("connecting");
-    while (!closed) {
-      try {
-        if ((await once()) === "stop") return;
-      } catch (e) {
-        if (closed) return;
-        onState("reconnecting", e.message || String(e));
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 5000);
-      }
+  // A fresh ticket and a fresh EventSource; on failure try again later.
+  async function open() {
+    timer = 0;
+    if (closed) return;
+    let r;
+    try {
+      r = await api("/api/v1/watch/tickets", { method: "POST" });
+    } catch (e) {
+      return retry(e.message || String(e));
     }
-  })();
+    if (closed) return;
+    if (r.status === 401) return; // api() reported the expired token
+    if (r.status !== 200 || !r.body?.ticket) return retry(r.body?.message || `tickets answered ${r.status}`);
+    const q = new URLSearchParams({ ticket: r.body.ticket });
+    if (last !== null) q.set("since", last);
+    es = new EventSource(`/api/v1/watch?${q}`);
+    for (const name of STREAM_EVENTS) es.addEventListener(name, handler(name));
+    es.onopen = () => {
+      delay = 250;
+      onState("live");
+    };
+    es.onerror = () => {
+      if (closed) return;
+      // CONNECTING: EventSource reconnects by itself, with Last-Event-ID.
+      // CLOSED: it gave up (the ticket expired: 401); open a new one.
+      if (es.readyState === EventSource.CONNECTING) {
+        onState("reconnecting", "the server is unreachable; reconnecting");
+        return;
+      }
+      es.close();
+      es = null;
+      retry("the stream was refused; asking for a new ticket");
+    };
+  }
+
+  function retry(detail) {
+    if (closed) return;
+    onState("reconnecting", detail);
+    timer = setTimeout(open, delay);
+    delay = Math.min(delay * 2, 5000);
+  }
+
+  onState("connecting");
+  open();
   return {
     close() {
       closed = true;
-      if (ctl) ctl.abort();
+      clearTimeout(timer);
+      if (es) es.close();
     },
     lastId: () => last,
   };

@@ -1,6 +1,8 @@
 // app.js - the status page: sign-in, the hash router (#overview,
 // #timeline, #files, #records/...), the state the views draw from, and
-// the live feed. Changes from the watch stream are queued and applied
+// the live feed (EventSource with a watch ticket, api.js; every change in
+// the timeline says when, by whom - the event's actor - and at which
+// revision). Changes from the watch stream are queued and applied
 // once per animation frame, so a burst of a thousand changes costs one
 // redraw of each affected view, not a thousand.
 
@@ -147,10 +149,10 @@ function applyChange(ev) {
       time, revision: rev, kind: `${ev.collection} ${ev.action}`,
       group: "change", title: ev.name || ev.id,
       detail: ev.collection === "sops" && ev.action === "create" ? "sealed into the ledger" : "",
-      actor: "",
+      actor: ev.actor || "", // who wrote it; none for changes older than the actor column
     });
     if (ev.collection === "sops" && ev.action === "create") {
-      addEvent({ time, revision: rev, kind: "Sealed", group: "status", title: ev.name, detail: "", actor: "" });
+      addEvent({ time, revision: rev, kind: "Sealed", group: "status", title: ev.name, detail: "", actor: ev.actor || "" });
     }
   }
   if (current.coll === ev.collection) {

@@ -122,7 +122,7 @@ export function drawTimeline(el, state) {
       h("span", { class: "kind" }, e.kind),
       h("span", { class: "what" }, e.title),
       h("span", { class: "muted" }, e.detail || ""),
-      h("span", { class: "muted" }, e.actor ? `by ${e.actor}` : ""),
+      h("span", { class: "muted actor" }, e.actor ? `by ${e.actor}` : ""),
       h("span", { class: "rev" }, e.revision ? `r${e.revision}` : "")));
   fill(el, chart(state.events, now),
     items.length ? h("ol", { id: "events", class: "events" }, items) : h("p", { class: "muted" }, "No events yet."));
