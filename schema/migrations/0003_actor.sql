@@ -1,4 +1,4 @@
--- 0004_actor.sql - who wrote each change (see store_txn_set_writer() in
+-- 0003_actor.sql - who wrote each change (see store_txn_set_writer() in
 -- controller/store/store.h).
 --
 -- actor names the writer of the change-log row: "superuser:EMAIL",
