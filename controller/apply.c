@@ -1005,8 +1005,8 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	/* Last: the revision kept with the digest is the one this write
 	 * gave the record. */
 	if (use_dg) {
-		rc = store_txn_digest_put(t, after.collection, after.id, dg,
-					  DIGEST_LEN, e);
+		rc = store_txn_digest_put(t, after.collection, after.id,
+					  after.revision, dg, DIGEST_LEN, e);
 		if (rc) {
 			at_doc(pb, d, NULL, e);
 			goto out;

@@ -622,15 +622,15 @@ int store_owners_get(struct store *s, const char *collection, const char *id,
  * collection named name when its digest is digest[0..len) and its
  * revision is still the one stored with it; "" otherwise (no record, no
  * digest, another digest, written since).
- * store_txn_digest_put(): stores digest for record id with its revision
- * as it is now in t (after this transaction's own write of it). Nothing
- * when there is no such record.
+ * store_txn_digest_put(): stores digest for record id with revision, the
+ * record's revision as this transaction's own write of it left it (struct
+ * record.revision from store_txn_put()).
  */
 int store_txn_digest_match(struct store_txn *t, const char *collection,
 			   const char *name, const void *digest, size_t len,
 			   char id_out[ID_LEN + 1], struct err *e);
 int store_txn_digest_put(struct store_txn *t, const char *collection,
-			 const char *id, const void *digest, size_t len,
-			 struct err *e);
+			 const char *id, int64_t revision, const void *digest,
+			 size_t len, struct err *e);
 
 #endif

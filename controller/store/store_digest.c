@@ -58,8 +58,8 @@ dberr:
 }
 
 int store_txn_digest_put(struct store_txn *t, const char *collection,
-			 const char *id, const void *digest, size_t len,
-			 struct err *e)
+			 const char *id, int64_t revision, const void *digest,
+			 size_t len, struct err *e)
 {
 	struct err le = ERR_INIT;
 	sqlite3_stmt *st;
@@ -72,7 +72,8 @@ int store_txn_digest_put(struct store_txn *t, const char *collection,
 		return rc;
 	if (bind_text(st, 1, collection) || bind_text(st, 2, id) ||
 	    sqlite3_bind_blob(st, 3, digest, (int)len, SQLITE_STATIC) !=
-		    SQLITE_OK) {
+		    SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, revision) != SQLITE_OK) {
 		rc = db_err(&le, t->s->wdb, "cannot write apply digest");
 		done(st);
 		return poison(t, rc, &le, e);

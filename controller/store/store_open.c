@@ -59,8 +59,7 @@ const char *const wsql[W__COUNT] = {
 			"WHERE collection = ?1 AND id = ?2 AND digest = ?3",
 	[W_DIG_PUT] = "INSERT OR REPLACE INTO apply_digests "
 		      "(collection, id, digest, revision) "
-		      "SELECT collection, id, ?3, revision FROM records "
-		      "WHERE collection = ?1 AND id = ?2",
+		      "VALUES (?1, ?2, ?3, ?4)",
 };
 
 const char *const rsql[R__COUNT] = {
