@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "applyset.h"
 #include "secrets.h"
 #include "suggest.h"
@@ -807,16 +809,102 @@ static int unmask_doc(struct store_txn *t, const struct auth_keys *keys,
 	return rc;
 }
 
-/* Apply one document inside t as manager mgr, appending its item to
- * items. pre: the ownership of d's collection by record name, when it was
- * read ahead (NULL: look the record's up). */
+#define DIGEST_LEN 32   /* SHA-256 */
+
+/*
+ * The digest of what d declares (store.h, "apply digests"): salt (the
+ * manager, the actor and the schema version, see run()), then data as
+ * doc_data() made it (relation names resolved to ids, so a renamed or
+ * recreated target changes it), then the labels. Both are dumped with
+ * sorted keys, so key order in the manifest does not matter. *use is
+ * false for a document that sets a secret: no hash of a secret is kept in
+ * the store, and a masked secret needs the full path (unmask_doc()).
+ */
+static int doc_digest(const char *salt, const struct manifest_doc *d,
+		      const json_t *data, unsigned char out[DIGEST_LEN],
+		      bool *use, struct err *e)
+{
+	const size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII;
+	EVP_MD_CTX *ctx = NULL;
+	char *dd = NULL, *dl = NULL;
+	unsigned int n = 0;
+	size_t i;
+	int rc = 0;
+
+	*use = false;
+	for (i = 0; i < d->coll->nfields; i++) {
+		const struct field *f = &d->coll->fields[i];
+
+		if (f->secret && !is_zero(json_object_get(data, f->name)))
+			return 0;
+	}
+	dd = json_dumps(data, flags);
+	dl = json_dumps(d->labels, flags);
+	ctx = EVP_MD_CTX_new();
+	if (!dd || !dl || !ctx) {
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* Each part ends with a NUL, so that parts cannot run together. */
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, salt, strlen(salt) + 1) != 1 ||
+	    EVP_DigestUpdate(ctx, dd, strlen(dd) + 1) != 1 ||
+	    EVP_DigestUpdate(ctx, dl, strlen(dl) + 1) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != DIGEST_LEN) {
+		rc = err_set(e, ERR_INTERNAL, "cannot compute a SHA-256 digest");
+		goto out;
+	}
+	*use = true;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(dd);
+	free(dl);
+	return rc;
+}
+
+/*
+ * The short cut of an unchanged re-apply: when the record d names was last
+ * written by an apply of this very declaration (same digest) and by nobody
+ * since (store_txn_digest_match()), nothing would change - data, labels
+ * nor ownership - so neither the record nor its ownership is read. *hit
+ * says whether it was taken; then d's item is appended as "unchanged".
+ */
+static int apply_unchanged(struct store_txn *t, json_t *ids,
+			   const struct manifest_doc *d,
+			   const unsigned char dg[DIGEST_LEN], json_t *items,
+			   json_t *members, bool *hit, struct err *e)
+{
+	char id[ID_LEN + 1];
+	json_t *item;
+	int rc;
+
+	*hit = false;
+	rc = store_txn_digest_match(t, d->coll->name, d->name, dg, DIGEST_LEN,
+				    id, e);
+	if (rc || !id[0])
+		return rc;
+	item = new_item(d->coll, d->name, id, "unchanged");
+	if (!item || json_array_append_new(items, item) ||
+	    json_array_append_new(members, member(d->coll->name, id)))
+		return err_set(e, ERR_NOMEM, "out of memory");
+	id_cache_put(ids, d->coll->name, d->name, id);
+	*hit = true;
+	return 0;
+}
+
+/* Apply one document inside t as manager mgr (salt: see doc_digest()),
+ * appending its item to items. *pre: the ownership of d's collection by
+ * record name, read ahead at the first document that needs it when ahead
+ * (else, or until then, NULL: look the record's up). */
 static int apply_doc(const struct schema *sc, struct store_txn *t,
 		     json_t *ids, struct problems *pb,
-		     const struct manifest_doc *d, json_t *pre,
-		     const char *mgr, const struct auth_keys *keys,
-		     bool with_diff, json_t *items, json_t *members,
-		     struct err *e)
+		     const struct manifest_doc *d, json_t **pre, bool ahead,
+		     const char *mgr, const char *salt,
+		     const struct auth_keys *keys, bool with_diff,
+		     json_t *items, json_t *members, struct err *e)
 {
+	unsigned char dg[DIGEST_LEN];
+	bool use_dg = false, hit = false;
 	struct lookup l = { NULL, t };
 	struct store_put p;
 	struct record before, after;
@@ -838,6 +926,19 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	}
 	if (rc)
 		goto out;
+	/* A diff shows the record itself: it takes the full path. */
+	if (!with_diff) {
+		rc = doc_digest(salt, d, data, dg, &use_dg, e);
+		if (!rc && use_dg)
+			rc = apply_unchanged(t, ids, d, dg, items, members,
+					     &hit, e);
+		if (rc) {
+			at_doc(pb, d, NULL, e);
+			goto out;
+		}
+		if (hit)
+			goto out;
+	}
 	rc = unmask_doc(t, keys, d, data, e);
 	if (!rc)
 		rc = auth_exists(t, d, e);
@@ -849,9 +950,16 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	 * the record as it was only when a diff shows it or a field may be
 	 * taken back from another manager (one lookup less per document of
 	 * an unchanged re-apply). */
-	owners = pre ? json_incref(json_object_get(pre, d->name)) : NULL;
-	rc = pre ? 0 : store_txn_owners_find(t, d->coll->name, d->name,
-					     &owners, e);
+	if (ahead && !*pre) {
+		rc = store_txn_owners_list(t, d->coll->name, pre, e);
+		if (rc) {
+			at_doc(pb, d, NULL, e);
+			goto out;
+		}
+	}
+	owners = *pre ? json_incref(json_object_get(*pre, d->name)) : NULL;
+	rc = *pre ? 0 : store_txn_owners_find(t, d->coll->name, d->name,
+					      &owners, e);
 	if (!rc && !owners)
 		owners = json_object();
 	if (!rc && !owners)
@@ -889,6 +997,16 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	if (next) {
 		rc = store_txn_owners_put(t, after.collection, after.id, next,
 					  e);
+		if (rc) {
+			at_doc(pb, d, NULL, e);
+			goto out;
+		}
+	}
+	/* Last: the revision kept with the digest is the one this write
+	 * gave the record. */
+	if (use_dg) {
+		rc = store_txn_digest_put(t, after.collection, after.id,
+					  after.revision, dg, DIGEST_LEN, e);
 		if (rc) {
 			at_doc(pb, d, NULL, e);
 			goto out;
@@ -1062,7 +1180,7 @@ static int run(struct store *s, const struct manifest_set *m,
 	struct problems pb = { o->errors ? o->errors : &own, NULL, m };
 	json_t *res = NULL, *items, *members = NULL, *prev = NULL, *ids = NULL;
 	json_t *pre = NULL;
-	char mgr[256];
+	char mgr[256], salt[512];
 	size_t ci, di;
 	int rc = 0;
 
@@ -1072,6 +1190,11 @@ static int run(struct store *s, const struct manifest_set *m,
 		return err_set(e, ERR_INVALID, "apply set name is empty");
 	snprintf(mgr, sizeof(mgr), "%s%s", APPLY_MANAGER_PREFIX,
 		 o->applyset ? o->applyset : APPLY_DEFAULT_SET);
+	/* What a document's digest depends on besides the document: who
+	 * applies it (ownership, the write hooks) and the schema it was
+	 * normalised by. */
+	snprintf(salt, sizeof(salt), "%s\n%s\n%d", mgr,
+		 o->actor ? o->actor : "", store_schema_version(s));
 	order = calloc(sc->ncollections, sizeof(*order));
 	res = json_pack("{s:b,s:[],s:i,s:i,s:i,s:i}", "dryRun",
 			o->dry_run || with_diff, "items", "created", 0,
@@ -1105,21 +1228,19 @@ static int run(struct store *s, const struct manifest_set *m,
 		for (di = 0; di < m->n; di++)
 			n += m->docs[di].coll == order[ci];
 		/* Many documents: one read of the collection's ownership
-		 * instead of two lookups each. Each record is written by one
-		 * document only (manifest_load refuses duplicates), so what
-		 * was read ahead stays true for the document that uses it. */
+		 * instead of two lookups each, at the first document that
+		 * is not unchanged (an unchanged re-apply reads none). Each
+		 * record is written by one document only (manifest_load
+		 * refuses duplicates), so what was read ahead stays true
+		 * for the document that uses it. */
 		json_decref(pre);
 		pre = NULL;
-		if (n >= APPLY_READ_AHEAD) {
-			rc = store_txn_owners_list(t, order[ci]->name, &pre, e);
-			if (rc)
-				goto out;
-		}
 		for (di = 0; di < m->n; di++) {
 			if (m->docs[di].coll != order[ci] ||
 			    !order[ci]->api_writable)
 				continue;
-			rc = apply_doc(sc, t, ids, &pb, &m->docs[di], pre, mgr,
+			rc = apply_doc(sc, t, ids, &pb, &m->docs[di], &pre,
+				       n >= APPLY_READ_AHEAD, mgr, salt,
 				       o->keys, with_diff, items, members, e);
 			if (rc && !doc_problem(rc))
 				goto out;

@@ -26,6 +26,15 @@
  * manager changed is taken back, and the item says so:
  *   "tookBack": [{"field": "spec.image", "from": "user:abc123"}].
  *
+ * Unchanged re-apply (store.h "apply digests"): each written document's
+ * digest (manager, actor, schema version, its data with relations
+ * resolved, its labels) is kept with the revision the write left. A
+ * document with the same digest whose record nobody wrote since is
+ * "unchanged" without reading the record or its ownership; any other
+ * write to the record makes the next apply take the full path, so
+ * ownership and take-back are exactly as above. Diffs, and documents that
+ * set a secret, always take the full path.
+ *
  * With an apply set, the set's membership is recorded; with prune, members
  * of an earlier apply of the same set that are no longer in the manifests
  * are deleted - refused when that is more than half of the set, unless

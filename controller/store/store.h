@@ -637,4 +637,30 @@ int store_txn_owners_put(struct store_txn *t, const char *collection,
 int store_owners_get(struct store *s, const char *collection, const char *id,
 		     json_t **owners, struct err *e);
 
+/* ---- apply digests ----------------------------------------------------- */
+
+/*
+ * What the last apply of a record declared, as an opaque digest the layer
+ * above makes (apply.c), kept with the record's revision at that moment,
+ * so that a re-apply of the same declaration can tell "unchanged" without
+ * reading the record. A digest stands only while nobody wrote the record
+ * since: any write (data, labels, status, ownership by another writer)
+ * bumps its revision and the digest no longer matches. A deleted
+ * record's digest goes with it.
+ *
+ * store_txn_digest_match(): id_out gets the id of the record of
+ * collection named name when its digest is digest[0..len) and its
+ * revision is still the one stored with it; "" otherwise (no record, no
+ * digest, another digest, written since).
+ * store_txn_digest_put(): stores digest for record id with revision, the
+ * record's revision as this transaction's own write of it left it (struct
+ * record.revision from store_txn_put()).
+ */
+int store_txn_digest_match(struct store_txn *t, const char *collection,
+			   const char *name, const void *digest, size_t len,
+			   char id_out[ID_LEN + 1], struct err *e);
+int store_txn_digest_put(struct store_txn *t, const char *collection,
+			 const char *id, int64_t revision, const void *digest,
+			 size_t len, struct err *e);
+
 #endif

@@ -51,6 +51,15 @@ const char *const wsql[W__COUNT] = {
 		      "(collection, id, owners) VALUES (?1, ?2, ?3)",
 	[W_OWN_DEL] = "DELETE FROM field_owners "
 		      "WHERE collection = ?1 AND id = ?2",
+	/* Two single-table lookups: a join binding the collection would
+	 * be prepared again at every step (the records' partial indexes). */
+	[W_DIG_NAME] = "SELECT id, revision FROM records "
+		       "WHERE collection = ?1 AND name = ?2",
+	[W_DIG_MATCH] = "SELECT revision FROM apply_digests "
+			"WHERE collection = ?1 AND id = ?2 AND digest = ?3",
+	[W_DIG_PUT] = "INSERT OR REPLACE INTO apply_digests "
+		      "(collection, id, digest, revision) "
+		      "VALUES (?1, ?2, ?3, ?4)",
 };
 
 const char *const rsql[R__COUNT] = {

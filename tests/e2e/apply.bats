@@ -174,3 +174,23 @@ YAML
   [ "$status" -eq 2 ]
   [[ "$output" == *"unknown output format 'xml' (text or json)"* ]]
 }
+
+@test "a store made before apply digests (migration level 3) opens, applies and upgrades" {
+  pctl apply -f "$REPO/manifests" >/dev/null
+  # Take the store back to what the previous pocketctl left.
+  sqlite3 "$POCKETCTL_DATA/pocket.db" \
+    "DROP TRIGGER apply_digests_forget; DROP TABLE apply_digests; PRAGMA user_version = 3;"
+  run pctl apply -f "$REPO/manifests"
+  [ "$status" -eq 0 ]
+  [[ "$output" != *created* ]]
+  [[ "$output" != *configured* ]]
+  [ "$(sqlite3 "$POCKETCTL_DATA/pocket.db" 'PRAGMA user_version')" -ge 4 ]
+  # That full-path apply stored the digests; the next one uses them.
+  [ "$(sqlite3 "$POCKETCTL_DATA/pocket.db" 'SELECT count(*) FROM apply_digests')" -gt 0 ]
+  run pctl apply -f "$REPO/manifests"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"aiagent/poco unchanged"* ]]
+  id="$(sqlite3 "$POCKETCTL_DATA/pocket.db" "SELECT id FROM records WHERE collection = 'ai_agents' AND name = 'poco'")"
+  [ -n "$id" ]
+  [ "$(sqlite3 "$POCKETCTL_DATA/pocket.db" "SELECT count(*) FROM apply_digests WHERE id = '$id'")" -eq 1 ]
+}

@@ -130,6 +130,24 @@ patch_github() {
   [ "$output" = "mcpserver/github unchanged" ]
 }
 
+@test "an unchanged re-apply still sees a later app edit and takes it back" {
+  # The second apply is unchanged by its digest (apply_digests); the
+  # app's edit after it bumps the record's revision, so the third apply
+  # must read the record again, take the field back and say so.
+  start_server
+  run "$PCTL" apply -f "$T/m"
+  [ "$output" = "mcpserver/github created" ]
+  run "$PCTL" apply -f "$T/m"
+  [ "$output" = "mcpserver/github unchanged" ]
+  patch_github '{"image":"mcp/evil"}'
+  run "$PCTL" apply -f "$T/m"
+  [ "$status" -eq 0 ]
+  [ "$output" = "mcpserver/github configured (took back spec.image from superuser:$SU_ID)" ]
+  [ "$(mcp_field github image)" = '"mcp/github"' ]
+  run "$PCTL" apply -f "$T/m"
+  [ "$output" = "mcpserver/github unchanged" ]
+}
+
 @test "two apply sets owning different fields of one record do not clobber each other" {
   mkdir -p "$T/a" "$T/b"
   cat >"$T/a/g.yaml" <<'YAML'

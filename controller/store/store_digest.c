@@ -1,0 +1,83 @@
+/*
+ * store_digest.c - apply digests in the SQLite store (see store.h, "apply
+ * digests"): one row per record in table apply_digests
+ * (schema/migrations/0004_digest.sql) holding what its last apply
+ * declared and the record's revision right after, so that an unchanged
+ * re-apply is one indexed lookup per document.
+ */
+#include "store_int.h"
+
+int store_txn_digest_match(struct store_txn *t, const char *collection,
+			   const char *name, const void *digest, size_t len,
+			   char id_out[ID_LEN + 1], struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	char id[ID_LEN + 1] = "";
+	int64_t rev = 0;
+	int rc, r;
+
+	id_out[0] = '\0';
+	if (!t || !collection || !name || !digest || !len)
+		return err_set(e, ERR_INTERNAL,
+			       "store_txn_digest_match: bad call");
+	/* The record's id and revision, then its digest row. */
+	rc = wstmt(t->s, W_DIG_NAME, &st, e);
+	if (rc)
+		return rc;
+	if (bind_text(st, 1, collection) || bind_text(st, 2, name))
+		goto dberr;
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		copy_col(id, sizeof(id), st, 0);
+		rev = sqlite3_column_int64(st, 1);
+	} else if (r != SQLITE_DONE) {
+		goto dberr;
+	}
+	done(st);
+	st = NULL;
+	if (!id[0])
+		return 0;
+	rc = wstmt(t->s, W_DIG_MATCH, &st, e);
+	if (rc)
+		return rc;
+	if (bind_text(st, 1, collection) || bind_text(st, 2, id) ||
+	    sqlite3_bind_blob(st, 3, digest, (int)len, SQLITE_STATIC) !=
+		    SQLITE_OK)
+		goto dberr;
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW && sqlite3_column_int64(st, 0) == rev)
+		memcpy(id_out, id, sizeof(id));
+	else if (r != SQLITE_ROW && r != SQLITE_DONE)
+		goto dberr;
+	done(st);
+	return 0;
+dberr:
+	rc = db_err(e, t->s->wdb, "cannot read apply digest");
+	done(st);
+	return rc;
+}
+
+int store_txn_digest_put(struct store_txn *t, const char *collection,
+			 const char *id, int64_t revision, const void *digest,
+			 size_t len, struct err *e)
+{
+	struct err le = ERR_INIT;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!t || !collection || !id || !digest || !len)
+		return err_set(e, ERR_INTERNAL, "store_txn_digest_put: bad call");
+	rc = wstmt(t->s, W_DIG_PUT, &st, e);
+	if (rc)
+		return rc;
+	if (bind_text(st, 1, collection) || bind_text(st, 2, id) ||
+	    sqlite3_bind_blob(st, 3, digest, (int)len, SQLITE_STATIC) !=
+		    SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, revision) != SQLITE_OK) {
+		rc = db_err(&le, t->s->wdb, "cannot write apply digest");
+		done(st);
+		return poison(t, rc, &le, e);
+	}
+	rc = run(t->s->wdb, st, "cannot write apply digest", &le);
+	return rc ? poison(t, rc, &le, e) : 0;
+}
