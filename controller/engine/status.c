@@ -197,8 +197,12 @@ static void load_state(struct rstate *rs, json_t *st)
 	json_object_foreach(st, path, v)
 		if (!eng_status_key(path))
 			json_object_set(rs->extra, path, v);
+	/* Nothing changes st afterwards (what rs keeps of it are copies, and
+	 * extra's values are replaced, never changed in place), so a
+	 * reference does: a copy of a status of 1,000 files was a sixth of
+	 * the start-up's instructions. */
 	json_decref(rs->written);
-	rs->written = json_deep_copy(st);
+	rs->written = json_incref(st);
 }
 
 /* Every key of want has an equal value in have. */
