@@ -50,13 +50,28 @@ void eng_art_release(struct artifact *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/* Where path is or goes in rs->arts (kept sorted by path): a binary
+ * search, so that a pass over N files costs N log N compares, not N^2. */
+static size_t art_slot(const struct rstate *rs, const char *path)
+{
+	size_t lo = 0, hi = rs->narts, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (strcmp(rs->arts[mid].path, path) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static struct artifact *art_find(struct rstate *rs, const char *path)
 {
-	size_t i;
+	size_t i = art_slot(rs, path);
 
-	for (i = 0; i < rs->narts; i++)
-		if (!strcmp(rs->arts[i].path, path))
-			return &rs->arts[i];
+	if (i < rs->narts && !strcmp(rs->arts[i].path, path))
+		return &rs->arts[i];
 	return NULL;
 }
 
@@ -87,8 +102,7 @@ struct artifact *eng_art_get(struct rstate *rs, const char *path)
 		rs->arts = v;
 		rs->aalloc = n;
 	}
-	for (i = 0; i < rs->narts && strcmp(rs->arts[i].path, path) < 0; i++)
-		;
+	i = art_slot(rs, path);
 	memmove(&rs->arts[i + 1], &rs->arts[i],
 		(rs->narts - i) * sizeof(*rs->arts));
 	rs->arts[i] = na;

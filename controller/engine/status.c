@@ -197,8 +197,24 @@ static void load_state(struct rstate *rs, json_t *st)
 	json_object_foreach(st, path, v)
 		if (!eng_status_key(path))
 			json_object_set(rs->extra, path, v);
+	/* Nothing changes st afterwards (what rs keeps of it are copies, and
+	 * extra's values are replaced, never changed in place), so a
+	 * reference does: a copy of a status of 1,000 files was a sixth of
+	 * the start-up's instructions. */
 	json_decref(rs->written);
-	rs->written = json_deep_copy(st);
+	rs->written = json_incref(st);
+}
+
+/* Every key of want has an equal value in have. */
+static bool same_fields(json_t *want, json_t *have)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(want, k, v)
+		if (!json_equal(v, json_object_get(have, k)))
+			return false;
+	return true;
 }
 
 /* Create (or find) the key's reconcile_status record and load it. */
@@ -222,6 +238,15 @@ int eng_ensure_record(struct engine *en, struct rstate *rs, struct err *e)
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	/* At start-up the record is almost always there and unchanged: read
+	 * it without a write transaction, which would cost a COMMIT and an
+	 * fdatasync() per reconciler for nothing. */
+	if (!store_get_by_name(en->store, ENGINE_STATUS_COLLECTION, rs->name,
+			       &r, NULL) &&
+	    same_fields(data, r.data))
+		goto found;
+	record_release(&r);
+	record_init(&r);
 	memset(&p, 0, sizeof(p));
 	p.collection = ENGINE_STATUS_COLLECTION;
 	p.data = data;            /* borrowed by the store */
@@ -239,6 +264,7 @@ int eng_ensure_record(struct engine *en, struct rstate *rs, struct err *e)
 			   rs->name);
 		goto out;
 	}
+found:
 	memcpy(rs->id, r.id, sizeof(rs->id));
 	load_state(rs, r.status);
 out:
