@@ -13,6 +13,7 @@
  */
 #include "apply.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -811,22 +812,117 @@ static int unmask_doc(struct store_txn *t, const struct auth_keys *keys,
 
 #define DIGEST_LEN 32   /* SHA-256 */
 
+/* Feed a count (a length, the size of an array or an object). */
+static int hash_count(EVP_MD_CTX *ctx, size_t n)
+{
+	uint64_t v = n;
+
+	return EVP_DigestUpdate(ctx, &v, sizeof(v)) == 1 ? 0 : -1;
+}
+
+/* Feed n bytes, after their length, so that parts cannot run together. */
+static int hash_bytes(EVP_MD_CTX *ctx, const void *p, size_t n)
+{
+	return !hash_count(ctx, n) && EVP_DigestUpdate(ctx, p, n) == 1 ? 0 : -1;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Feed v into ctx as a type byte and its content; object members in
+ * sorted key order, so that key order in the manifest does not matter.
+ * No text is made of v: this walks what doc_data() built. -1 on error
+ * (memory, or the digest itself).
+ */
+static int hash_value(EVP_MD_CTX *ctx, json_t *v)
+{
+	const char *small[16], **keys = small, *key;
+	unsigned char tag;
+	json_int_t iv;
+	double rv;
+	json_t *x;
+	size_t i, n;
+	int rc = 0;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		tag = 's';
+		return EVP_DigestUpdate(ctx, &tag, 1) == 1 ?
+			       hash_bytes(ctx, json_string_value(v),
+					  json_string_length(v)) : -1;
+	case JSON_INTEGER:
+		tag = 'i';
+		iv = json_integer_value(v);
+		return EVP_DigestUpdate(ctx, &tag, 1) == 1 &&
+		       EVP_DigestUpdate(ctx, &iv, sizeof(iv)) == 1 ? 0 : -1;
+	case JSON_REAL:
+		tag = 'r';
+		rv = json_real_value(v);
+		return EVP_DigestUpdate(ctx, &tag, 1) == 1 &&
+		       EVP_DigestUpdate(ctx, &rv, sizeof(rv)) == 1 ? 0 : -1;
+	case JSON_TRUE:
+		tag = 't';
+		return EVP_DigestUpdate(ctx, &tag, 1) == 1 ? 0 : -1;
+	case JSON_FALSE:
+		tag = 'f';
+		return EVP_DigestUpdate(ctx, &tag, 1) == 1 ? 0 : -1;
+	case JSON_NULL:
+		tag = 'n';
+		return EVP_DigestUpdate(ctx, &tag, 1) == 1 ? 0 : -1;
+	case JSON_ARRAY:
+		tag = 'a';
+		n = json_array_size(v);
+		if (EVP_DigestUpdate(ctx, &tag, 1) != 1 ||
+		    hash_count(ctx, n))
+			return -1;
+		json_array_foreach(v, i, x) {
+			if (hash_value(ctx, x))
+				return -1;
+		}
+		return 0;
+	case JSON_OBJECT:
+		break;
+	}
+	tag = 'o';
+	n = json_object_size(v);
+	if (n > sizeof(small) / sizeof(*small)) {
+		keys = malloc(n * sizeof(*keys));
+		if (!keys)
+			return -1;
+	}
+	i = 0;
+	json_object_foreach(v, key, x)
+		keys[i++] = key;
+	qsort(keys, n, sizeof(*keys), cmp_keys);
+	if (EVP_DigestUpdate(ctx, &tag, 1) != 1 || hash_count(ctx, n))
+		rc = -1;
+	for (i = 0; !rc && i < n; i++) {
+		if (hash_bytes(ctx, keys[i], strlen(keys[i])) ||
+		    hash_value(ctx, json_object_get(v, keys[i])))
+			rc = -1;
+	}
+	if (keys != small)
+		free(keys);
+	return rc;
+}
+
 /*
  * The digest of what d declares (store.h, "apply digests"): salt (the
  * manager, the actor and the schema version, see run()), then data as
  * doc_data() made it (relation names resolved to ids, so a renamed or
- * recreated target changes it), then the labels. Both are dumped with
- * sorted keys, so key order in the manifest does not matter. *use is
- * false for a document that sets a secret: no hash of a secret is kept in
- * the store, and a masked secret needs the full path (unmask_doc()).
+ * recreated target changes it), then the labels, both fed to the hash as
+ * they are in memory (hash_value()). *use is false for a document that
+ * sets a secret: no hash of a secret is kept in the store, and a masked
+ * secret needs the full path (unmask_doc()).
  */
 static int doc_digest(const char *salt, const struct manifest_doc *d,
-		      const json_t *data, unsigned char out[DIGEST_LEN],
+		      json_t *data, unsigned char out[DIGEST_LEN],
 		      bool *use, struct err *e)
 {
-	const size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII;
 	EVP_MD_CTX *ctx = NULL;
-	char *dd = NULL, *dl = NULL;
 	unsigned int n = 0;
 	size_t i;
 	int rc = 0;
@@ -838,18 +934,12 @@ static int doc_digest(const char *salt, const struct manifest_doc *d,
 		if (f->secret && !is_zero(json_object_get(data, f->name)))
 			return 0;
 	}
-	dd = json_dumps(data, flags);
-	dl = json_dumps(d->labels, flags);
 	ctx = EVP_MD_CTX_new();
-	if (!dd || !dl || !ctx) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	/* Each part ends with a NUL, so that parts cannot run together. */
+	if (!ctx)
+		return err_set(e, ERR_NOMEM, "out of memory");
 	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, salt, strlen(salt) + 1) != 1 ||
-	    EVP_DigestUpdate(ctx, dd, strlen(dd) + 1) != 1 ||
-	    EVP_DigestUpdate(ctx, dl, strlen(dl) + 1) != 1 ||
+	    hash_bytes(ctx, salt, strlen(salt)) || hash_value(ctx, data) ||
+	    hash_value(ctx, d->labels) ||
 	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != DIGEST_LEN) {
 		rc = err_set(e, ERR_INTERNAL, "cannot compute a SHA-256 digest");
 		goto out;
@@ -857,8 +947,6 @@ static int doc_digest(const char *salt, const struct manifest_doc *d,
 	*use = true;
 out:
 	EVP_MD_CTX_free(ctx);
-	free(dd);
-	free(dl);
 	return rc;
 }
 
@@ -899,7 +987,7 @@ static int apply_unchanged(struct store_txn *t, json_t *ids,
 static int apply_doc(const struct schema *sc, struct store_txn *t,
 		     json_t *ids, struct problems *pb,
 		     const struct manifest_doc *d, json_t **pre, bool ahead,
-		     const char *mgr, const char *salt,
+		     const char *mgr, const char *salt, bool may_hit,
 		     const struct auth_keys *keys, bool with_diff,
 		     json_t *items, json_t *members, struct err *e)
 {
@@ -929,7 +1017,7 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	/* A diff shows the record itself: it takes the full path. */
 	if (!with_diff) {
 		rc = doc_digest(salt, d, data, dg, &use_dg, e);
-		if (!rc && use_dg)
+		if (!rc && use_dg && may_hit)
 			rc = apply_unchanged(t, ids, d, dg, items, members,
 					     &hit, e);
 		if (rc) {
@@ -1223,6 +1311,7 @@ static int run(struct store *s, const struct manifest_set *m,
 	store_txn_set_actor(t, o->actor, STORE_ACTOR_DECLARES);
 	apply_name_writer(t);
 	for (ci = 0; ci < sc->ncollections; ci++) {
+		bool dig_any;
 		size_t n = 0;
 
 		for (di = 0; di < m->n; di++)
@@ -1235,13 +1324,24 @@ static int run(struct store *s, const struct manifest_set *m,
 		 * for the document that uses it. */
 		json_decref(pre);
 		pre = NULL;
+		/* A collection of which no record has a digest (a first
+		 * apply) can have no document unchanged: no lookup each.
+		 * What this loop adds is for records no later document of
+		 * it declares. */
+		dig_any = false;
+		if (n && !with_diff) {
+			rc = store_txn_digest_any(t, order[ci]->name, &dig_any,
+						  e);
+			if (rc)
+				goto out;
+		}
 		for (di = 0; di < m->n; di++) {
 			if (m->docs[di].coll != order[ci] ||
 			    !order[ci]->api_writable)
 				continue;
 			rc = apply_doc(sc, t, ids, &pb, &m->docs[di], &pre,
 				       n >= APPLY_READ_AHEAD, mgr, salt,
-				       o->keys, with_diff, items, members, e);
+				       dig_any, o->keys, with_diff, items, members, e);
 			if (rc && !doc_problem(rc))
 				goto out;
 			if (pb.errs->total >= ERR_LIST_MAX)

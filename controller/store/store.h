@@ -655,6 +655,9 @@ int store_owners_get(struct store *s, const char *collection, const char *id,
  * store_txn_digest_put(): stores digest for record id with revision, the
  * record's revision as this transaction's own write of it left it (struct
  * record.revision from store_txn_put()).
+ * store_txn_digest_any(): *any says whether some record of collection
+ * has a digest at all; when none has, no document of it can match, and
+ * the caller may skip store_txn_digest_match() for each (a first apply).
  */
 int store_txn_digest_match(struct store_txn *t, const char *collection,
 			   const char *name, const void *digest, size_t len,
@@ -662,5 +665,7 @@ int store_txn_digest_match(struct store_txn *t, const char *collection,
 int store_txn_digest_put(struct store_txn *t, const char *collection,
 			 const char *id, int64_t revision, const void *digest,
 			 size_t len, struct err *e);
+int store_txn_digest_any(struct store_txn *t, const char *collection,
+			 bool *any, struct err *e);
 
 #endif

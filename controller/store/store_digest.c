@@ -81,3 +81,30 @@ int store_txn_digest_put(struct store_txn *t, const char *collection,
 	rc = run(t->s->wdb, st, "cannot write apply digest", &le);
 	return rc ? poison(t, rc, &le, e) : 0;
 }
+
+int store_txn_digest_any(struct store_txn *t, const char *collection,
+			 bool *any, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	*any = false;
+	if (!t || !collection)
+		return err_set(e, ERR_INTERNAL, "store_txn_digest_any: bad call");
+	rc = wstmt(t->s, W_DIG_ANY, &st, e);
+	if (rc)
+		return rc;
+	if (bind_text(st, 1, collection))
+		goto dberr;
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		*any = true;
+	else if (r != SQLITE_DONE)
+		goto dberr;
+	done(st);
+	return 0;
+dberr:
+	rc = db_err(e, t->s->wdb, "cannot read apply digests");
+	done(st);
+	return rc;
+}

@@ -60,6 +60,8 @@ const char *const wsql[W__COUNT] = {
 	[W_DIG_PUT] = "INSERT OR REPLACE INTO apply_digests "
 		      "(collection, id, digest, revision) "
 		      "VALUES (?1, ?2, ?3, ?4)",
+	[W_DIG_ANY] = "SELECT 1 FROM apply_digests WHERE collection = ?1 "
+		      "LIMIT 1",
 };
 
 const char *const rsql[R__COUNT] = {
