@@ -6,6 +6,8 @@
  */
 #include "store_int.h"
 
+#include <inttypes.h>
+
 /* ---- put -------------------------------------------------------------- */
 
 static int check_labels(const json_t *labels, struct err *e)
@@ -187,27 +189,42 @@ static int unique_conflict(struct store_txn *t, const struct collection *c,
 		       c->name, r->name, sqlmsg);
 }
 
-/* Insert (create) or update the record row. Nothing is written on error. */
+/* The compact text of r's data as the store keeps it (secret fields
+ * sealed), made once for the record row and its change-log row; the
+ * caller frees it. NULL with e set on error. */
+static char *sealed_text(struct store *s, const struct record *r,
+			 struct err *e)
+{
+	json_t *sealed = seal_data(s, r->collection, r->id, r->data, e);
+	char *text;
+
+	if (!sealed)
+		return NULL;
+	text = json_dumps(sealed, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(sealed);
+	if (!text)
+		nomem(e);
+	return text;
+}
+
+/* Insert (create) or update the record row, its data being dtext
+ * (sealed_text()). Nothing is written on error. */
 static int write_record(struct store_txn *t, const struct collection *c,
-			const struct record *r, bool create, struct err *e)
+			const struct record *r, bool create, const char *dtext,
+			struct err *e)
 {
 	struct store *s = t->s;
 	sqlite3_stmt *st;
 	char sqlmsg[256];
-	json_t *sealed;
 	int rc, b = 0, step;
 
 	rc = wstmt(s, create ? W_INSERT : W_UPDATE, &st, e);
 	if (rc)
 		return rc;
-	sealed = seal_data(s, r->collection, r->id, r->data, e);
-	if (!sealed)
-		return e->code;
 	b |= bind_text(st, 1, r->collection);
 	b |= bind_text(st, 2, r->id);
 	b |= bind_text(st, 3, r->name);
-	b |= bind_json(st, 4, sealed);
-	json_decref(sealed);    /* bind_json copied its text */
+	b |= bind_text(st, 4, dtext);   /* lives until done(st) */
 	b |= bind_json(st, 5, r->labels);
 	if (create) {
 		b |= bind_json(st, 6, r->status);
@@ -240,29 +257,96 @@ static int write_record(struct store_txn *t, const struct collection *c,
 	return rc;
 }
 
+/* True when s goes into a JSON string as it is (no quote, backslash or
+ * control character), as ids, collection names and times always do. */
+static bool plain(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+			return false;
+	return true;
+}
+
+/* Add ,"key":<v's compact text>; nothing when v is NULL, as
+ * record_to_json()'s "s:O?" leaves it out. -1 on no memory. */
+static int add_member(struct buf *b, const char *key, const json_t *v)
+{
+	char *text;
+	int rc;
+
+	if (!v)
+		return 0;
+	text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!text)
+		return -1;
+	rc = buf_printf(b, ",\"%s\":", key) || buf_puts(b, text);
+	free(text);
+	return rc;
+}
+
+/*
+ * The change-log text of r into out: record_to_json()'s members in its
+ * order, the data being dtext (sealed_text()) as it is, so that neither
+ * the data is dumped a second time nor an object built for the rest.
+ * jansson writes every value that needs escaping (name, labels, status);
+ * the rest is plain by construction, and checked.
+ */
+static int change_text(struct buf *out, const struct record *r,
+		       const char *dtext, struct err *e)
+{
+	json_t *name = NULL;
+	int b;
+
+	if (!plain(r->collection) || !plain(r->id) || !plain(r->created) ||
+	    !plain(r->updated))
+		return err_set(e, ERR_DB, "record '%s' of %s is corrupt",
+			       r->id, r->collection);
+	if (r->name && !(name = json_string(r->name)))
+		return nomem(e);
+	b = buf_printf(out, "{\"collection\":\"%s\",\"id\":\"%s\"",
+		       r->collection, r->id) ||
+	    add_member(out, "name", name) ||
+	    add_member(out, "labels", r->labels) ||
+	    buf_puts(out, ",\"data\":") || buf_puts(out, dtext) ||
+	    add_member(out, "status", r->status) ||
+	    buf_printf(out, ",\"generation\":%" PRId64 ",\"revision\":%" PRId64
+		       ",\"created\":\"%s\",\"updated\":\"%s\"}",
+		       r->generation, r->revision, r->created, r->updated);
+	json_decref(name);
+	return b ? nomem(e) : 0;
+}
+
 /* Append the change-log row of r's change (revision rev), naming t's
  * writer; action NULL: replace the record of row rev, which is r's
- * (store_txn_amend(); the row keeps its actor: the same change). */
+ * (store_txn_amend(); the row keeps its actor: the same change). dtext
+ * is r's sealed_text() when the caller has it, else NULL. */
 static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
-		      const char *action, struct err *e)
+		      const char *action, const char *dtext, struct err *e)
 {
 	struct store *s = t->s;
 	const struct collection *c;
 	char now[TIME_LEN + 1];
 	sqlite3_stmt *st;
-	json_t *j, *sealed;
+	struct buf text;
+	char *own = NULL;
 	int rc, b = 0;
+
+	buf_init(&text, SIZE_MAX / 2);  /* no cap of its own: the data's */
 
 	rc = wstmt(s, action ? W_LOG : W_LOG_AMEND, &st, e);
 	if (rc)
 		return rc;
-	j = record_to_json(r);
-	if (!j)
-		return nomem(e);
-	sealed = seal_data(s, r->collection, r->id, r->data, e);
-	if (!sealed || json_object_set_new(j, "data", sealed)) {
-		json_decref(j);
-		return sealed ? nomem(e) : e->code;
+	if (!dtext) {
+		own = sealed_text(s, r, e);
+		if (!own)
+			return e->code;
+		dtext = own;
+	}
+	rc = change_text(&text, r, dtext, e);
+	free(own);
+	if (rc) {
+		buf_release(&text);
+		return rc;
 	}
 	c = schema_find(s->schema, r->collection);
 	if (c && c->auth)    /* a rolled-back member only costs a re-read */
@@ -275,9 +359,10 @@ static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 		b |= bind_text(st, 4, action);
 		b |= bind_text(st, 7, t->writer);
 	}
-	b |= bind_json(st, 5, j);
+	b |= sqlite3_bind_text(st, 5, text.ptr, (int)text.len,
+			       SQLITE_TRANSIENT);
+	buf_release(&text);
 	b |= bind_text(st, 6, now);
-	json_decref(j);
 	if (b) {
 		rc = db_err(e, s->wdb, "cannot append to the change log");
 		done(st);
@@ -345,7 +430,7 @@ static int put_one(struct store_txn *t, const struct store_put *p,
 	struct err le = ERR_INIT;
 	json_t *in = NULL, *norm = NULL;
 	const char *key = NULL, *name = NULL;
-	char other[ID_LEN + 1];
+	char other[ID_LEN + 1], *dtext = NULL;
 	bool have = false, by_id, amend;
 	int rc;
 
@@ -504,11 +589,16 @@ static int put_one(struct store_txn *t, const struct store_put *p,
 	memcpy(nr.created, have ? cur.created : nr.updated, sizeof(nr.created));
 	nr.generation = amend ? cur.generation : have ? cur.generation + 1 : 1;
 	nr.revision = amend ? cur.revision : t->next_rev;
-	rc = write_record(t, c, &nr, !have, e);
+	dtext = sealed_text(t->s, &nr, e);
+	if (!dtext) {
+		rc = e->code;
+		goto out;
+	}
+	rc = write_record(t, c, &nr, !have, dtext, e);
 	if (rc)
 		goto out;
 	rc = log_change(t, nr.revision, &nr, amend ? NULL : have ? "update" :
-			"create", &le);
+			"create", dtext, &le);
 	if (rc) {
 		rc = poison(t, rc, &le, e);
 		goto out;
@@ -530,6 +620,7 @@ static int put_one(struct store_txn *t, const struct store_put *p,
 nomem:
 	rc = nomem(e);
 out:
+	free(dtext);
 	json_decref(in);
 	json_decref(norm);
 	record_release(&cur);
@@ -812,7 +903,7 @@ static int delete_one(struct store_txn *t, const char *coll, const char *id,
 	rc = run(s->wdb, st, "cannot delete record", e);
 	if (rc)
 		goto out;
-	rc = log_change(t, t->next_rev, &r, "delete", e);
+	rc = log_change(t, t->next_rev, &r, "delete", NULL, e);
 	if (!rc)
 		t->next_rev++;
 out:
@@ -946,7 +1037,7 @@ int store_txn_set_status(struct store_txn *t, const char *collection,
 	if (rc)
 		goto out;
 	/* "status": an update of the status alone (see store_change). */
-	rc = log_change(t, r.revision, &r, "status", &le);
+	rc = log_change(t, r.revision, &r, "status", NULL, &le);
 	if (rc) {
 		rc = poison(t, rc, &le, e);
 		goto out;
