@@ -459,6 +459,55 @@ static int st_collect(const struct store_change *c, void *arg)
 	return 0;
 }
 
+/* The change log's copy of a record, written from its parts
+ * (store_write.c's change_text()), is record_to_json() of the record as
+ * stored: names, labels and data that need escaping included. */
+static int st_last_change(const struct store_change *c, void *arg)
+{
+	json_t **out = arg;
+
+	json_decref(*out);
+	*out = json_incref(c->record);
+	return 0;
+}
+
+Test(store, changelog_row_is_the_record)
+{
+	struct err e = ERR_INIT;
+	struct store_txn *t;
+	struct store_put p;
+	struct record r, got;
+	json_t *logged = NULL, *want, *labels, *data;
+	const char *name = "q\"uote\\back/slash \xc3\xa9\xf0\x9f\x98\x80";
+
+	record_init(&r);
+	record_init(&got);
+	labels = json_pack("{s:s, s:s}", "team", "a\"b\\c\n", "x/y",
+			   "\xc3\xa9");
+	data = json_pack("{s:s, s:i}", "name", name, "temp", -3);
+	memset(&p, 0, sizeof(p));
+	p.collection = "agents";
+	p.data = data;
+	p.labels = labels;
+	cr_assert_eq(store_begin(st, &t, &e), 0);
+	cr_assert_eq(store_txn_put(t, &p, &r, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_commit(t, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_get(st, "agents", r.id, &got, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_changes(st, 0, 0, st_last_change, &logged, &e), 0);
+	cr_assert_not_null(logged);
+	want = record_to_json(&got);
+	cr_assert(json_equal(logged, want), "logged %s\nwant %s",
+		  json_dumps(logged, JSON_COMPACT), json_dumps(want, JSON_COMPACT));
+	cr_assert_str_eq(json_string_value(json_object_get(logged, "name")),
+			 name);
+	json_decref(want);
+	json_decref(logged);
+	json_decref(labels);
+	json_decref(data);
+	record_release(&r);
+	record_release(&got);
+}
+
 Test(store, revisions_are_changelog_rows)
 {
 	struct err e = ERR_INIT;
