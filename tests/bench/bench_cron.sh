@@ -88,7 +88,7 @@ c1="$(engine_ticks)"
 [ -n "$seen" ] || { echo "bench: only $got of $DUE messages" >&2; exit 1; }
 printf '%-44s %8d ms\n' "all $DUE visible to a client, after the minute" \
   $(( seen / 1000000 - slot * 1000 ))
-"$PCTL" get Message -o json >"$T/messages.json"
+"$PCTL" get Message -o record >"$T/messages.json"
 jq -r --argjson slot "$slot" '[.[] | .created | sub("\\.(?<ms>[0-9]+)Z$"; "Z \(.ms)")
   | split(" ") | ((.[0] + "T" + .[1] | fromdateiso8601) * 1000 + (.[2] | tonumber)) - $slot * 1000]
   | sort | "\(length) \(.[(length * 0.5 | floor)]) \(.[(length * 0.99 | ceil) - 1]) \(.[-1])"' \

@@ -41,11 +41,13 @@ bench_serve() {
 }
 
 bench_reconcile_bin() {
-  local here repo objs pkgs="sqlite3 libcurl jansson yaml-0.1 libcrypto"
+  local here repo objs pkgs
   B="${BENCH_RECONCILE:-}"
   [ -z "$B" ] || return 0
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
   repo="$(cd "$here/../.." && pwd)"
+  # the libraries the Makefile links, so a new one needs no edit here
+  pkgs=$(sed -n 's/^PKGS *:= *//p' "$repo/Makefile")
   objs=$(ls "$repo"/build/rel/controller/*.o "$repo"/build/rel/controller/*/*.o "$repo"/build/rel/reconcilers/*.o 2>/dev/null | grep -v '/main\.o$' || true)
   [ -n "$objs" ] || { echo "bench: build first (make), or set BENCH_RECONCILE" >&2; exit 2; }
   cc -std=c11 -D_GNU_SOURCE -O2 -I"$repo/controller" -I"$repo/reconcilers" \
