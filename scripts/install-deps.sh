@@ -10,7 +10,7 @@ run_pkgs=(gcc make pkg-config git diffutils libsqlite3-dev libcurl4-openssl-dev
           libjemalloc-dev libicu-dev libsystemd-dev scdoc tzdata)
 test_pkgs=(libcriterion-dev bats curl clang jq python3 python3-yaml openssh-client
            python3-prometheus-client systemd man-db zsh chromium)
-bench_pkgs=(wrk hyperfine)
+bench_pkgs=(wrk hyperfine etcd-server)
 
 want=("${run_pkgs[@]}")
 case "${1:-run}" in

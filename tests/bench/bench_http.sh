@@ -6,6 +6,14 @@
 #   view   GET .../records/{id}, ids drawn at random from the store
 #   create POST .../records from BENCH_CREATE_CONNS (64) connections; every
 #          reply comes after its row is durable (group commit, fsync)
+# and two anchors measured in the same run on the same machine:
+#   floor  GET /api/health with the same connections: the server's own
+#          ceiling for a request that does no work; list and view print
+#          their ratio to it (target >= 80 %)
+#   etcd   Debian's etcd-server on loopback in a temp dir, its v3 JSON
+#          gateway (POST /v3/kv/put, base64 key and value) from the same
+#          64 connections, every write fsync'd (etcd's default); create
+#          prints its ratio to it (target >= 2.5x). BENCH_ETCD=0 skips it.
 # Prints requests/s and the latency p50/p99 wrk measured, for
 # BENCH_HTTP_SECONDS (10) each. Targets from the issue: >= 10,000 list
 # req/s; >= 10,000 creates/s from 64 clients. PocketBase's published
@@ -84,20 +92,21 @@ cat >"$T/user.lua" <<EOF
 wrk.headers["Authorization"] = "$USER_TOKEN"
 EOF
 
-# run LABEL CONNS SCRIPT PATH [BASELINE]: one wrk run, one line of figures,
-# with the ratio to BASELINE req/s when one is given (PocketBase's best
-# published figure for that kind of request: 1,180 list req/s, 1,800
-# creates/s).
+# run LABEL CONNS SCRIPT PATH [BASE NAME]: one wrk run, one line of figures;
+# sets RPS. With BASE (req/s) and NAME, the line ends with the ratio to it:
+# PocketBase's best published figure for that kind of request (1,180 list
+# req/s, 1,800 creates/s), or the floor measured in this run.
 PB_LIST=1180
 PB_CREATE=1800
+RPS=0
 run() {
-  local label="$1" conns="$2" script="$3" path="$4" base="${5:-0}" out
+  local label="$1" conns="$2" script="$3" path="$4" base="${5:-0}" name="${6:-}" out line
   out="$(wrk -t 2 -c "$conns" -d "${SECS}s" --latency -s "$script" "$URL$path")"
-  python3 - "$label" "$conns" "$base" <<PY
+  line="$(python3 - "$label" "$conns" "$base" "$name" <<PY
 import re, sys
 out = """$out"""
-label, conns, base = sys.argv[1], sys.argv[2], float(sys.argv[3])
-rps = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
+label, conns, base, name = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 def pct(p):
     m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)" % p, out, re.M)
     if not m: return "?"
@@ -105,31 +114,108 @@ def pct(p):
     return "%.2f ms" % (v / 1000 if u == "us" else v * 1000 if u == "s" else v)
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 errs = re.search(r"Socket errors: (.*)", out)
+ratio = ""
+if base and name == "floor":
+    ratio = "  %.0f %% of the floor" % (100 * rps / base)
+elif base:
+    ratio = "  %.1fx %s's %.0f" % (rps / base, name, base)
 print("%-40s %9.0f req/s  p50 %9s  p99 %9s  (%s conns)%s%s%s" % (
-    label, float(rps), pct(50), pct(99), conns,
-    "  %.1fx PocketBase's %.0f" % (float(rps) / base, base) if base else "",
+    label, rps, pct(50), pct(99), conns, ratio,
     "  NON-2xx: " + bad.group(1) if bad else "",
     "  socket errors: " + errs.group(1) if errs else ""))
+print("%.0f" % rps)
 PY
+)"
+  echo "${line%$'\n'*}"
+  RPS="${line##*$'\n'}"
 }
 
 echo "records: $total healthchecks; wrk -t 2, ${SECS} s per run"
+run "floor: GET /api/health" "$CONNS" "$T/auth.lua" "/api/health"
+FLOOR="$RPS"
 run "list page 1, perPage=20 (SDK getList)" "$CONNS" "$T/auth.lua" \
-  "/api/collections/healthchecks/records?page=1&perPage=20" "$PB_LIST"
+  "/api/collections/healthchecks/records?page=1&perPage=20" "$PB_LIST" PocketBase
 run "list page 7, perPage=20 (with total)" "$CONNS" "$T/auth.lua" \
-  "/api/collections/healthchecks/records?perPage=20&page=7" "$PB_LIST"
+  "/api/collections/healthchecks/records?perPage=20&page=7" "$FLOOR" floor
 run "list page 7, skipTotal" "$CONNS" "$T/auth.lua" \
-  "/api/collections/healthchecks/records?perPage=20&page=7&skipTotal=1" "$PB_LIST"
+  "/api/collections/healthchecks/records?perPage=20&page=7&skipTotal=1" "$FLOOR" floor
 run "list page 7 as a user (rule)" "$CONNS" "$T/user.lua" \
-  "/api/collections/healthchecks/records?perPage=20&page=7" "$PB_LIST"
+  "/api/collections/healthchecks/records?perPage=20&page=7" "$FLOOR" floor
+run "list page 7 as a user, skipTotal" "$CONNS" "$T/user.lua" \
+  "/api/collections/healthchecks/records?perPage=20&page=7&skipTotal=1" "$FLOOR" floor
 run "list filter+sort perPage=20" "$CONNS" "$T/auth.lua" \
-  "/api/collections/healthchecks/records?perPage=20&sort=-name&filter=name%3E'hc-05000'" "$PB_LIST"
-run "view by id" "$CONNS" "$T/view.lua" "/"
+  "/api/collections/healthchecks/records?perPage=20&sort=-name&filter=name%3E'hc-05000'" "$PB_LIST" PocketBase
+run "view by id" "$CONNS" "$T/view.lua" "/" "$FLOOR" floor
 before="$total"
 run "create (durable, group commit)" "$CREATE_CONNS" "$T/create.lua" \
-  "/api/collections/healthchecks/records" "$PB_CREATE"
+  "/api/collections/healthchecks/records" "$PB_CREATE" PocketBase
+CREATES="$RPS"
 after="$(curl -fsS -m 10 -H "Authorization: $SU" "$URL/api/collections/healthchecks/records?perPage=1" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["totalItems"])')"
 echo "rows created: $((after - before)) (the server's count, not wrk's)"
 echo "server VmRSS after the runs: $(awk '/^VmRSS/ {print $2, $3}' /proc/$SRV_PID/status)"
-echo "targets: list >= 10,000 req/s; create >= 10,000/s from 64 clients, durable"
+
+# The anchor for creates: etcd on loopback in $T with its defaults (every
+# write fsync'd), started here and stopped after its run, so it never
+# shares the machine with the server's runs. Keys are "bench/" + a 3-digit
+# thread number + a 9-digit counter: each part is a whole number of 3-byte
+# groups, so the key's base64 is the concatenation of its groups' base64,
+# from a table Python's base64 module writes (wrk's Lua has no base64).
+ETCD_PID=""
+etcd_stop() {
+  if [ -n "$ETCD_PID" ]; then
+    kill -TERM "$ETCD_PID" 2>/dev/null || true
+    wait "$ETCD_PID" 2>/dev/null || true
+    ETCD_PID=""
+  fi
+}
+trap 'etcd_stop; bench_cleanup' EXIT
+if [ "${BENCH_ETCD:-1}" != 0 ] && command -v etcd >/dev/null; then
+  read -r EPORT PPORT < <(python3 -c '
+import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+  EURL="http://127.0.0.1:$EPORT"
+  etcd --name bench --data-dir "$T/etcd" \
+    --listen-client-urls "$EURL" --advertise-client-urls "$EURL" \
+    --listen-peer-urls "http://127.0.0.1:$PPORT" --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
+    --initial-cluster "bench=http://127.0.0.1:$PPORT" --log-level error >"$T/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  for _ in $(seq 1 200); do
+    curl -fsS -m 2 "$EURL/health" 2>/dev/null | grep -q true && break
+    kill -0 "$ETCD_PID" 2>/dev/null || { cat "$T/etcd.log" >&2; echo "bench: etcd did not start" >&2; exit 1; }
+    sleep 0.05
+  done
+  python3 - >"$T/etcd.lua" <<'PY'
+import base64
+b = lambda s: base64.b64encode(s.encode()).decode()
+print("local g = {" + ",".join('"%s"' % b("%03d" % i) for i in range(1000)) + "}")
+print('local prefix, value = "%s", "%s"' % (b("bench/"), b('{"status":"starting"}')))
+PY
+  cat >>"$T/etcd.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local nthreads, n = 0, 0
+setup = function(thread) nthreads = nthreads + 1; thread:set("tid", nthreads) end
+request = function()
+  n = n + 1
+  local key = prefix .. g[tid % 1000 + 1] .. g[math.floor(n / 1000000) % 1000 + 1] ..
+    g[math.floor(n / 1000) % 1000 + 1] .. g[n % 1000 + 1]
+  return wrk.format(nil, nil, nil, '{"key":"' .. key .. '","value":"' .. value .. '"}')
+end
+LUA
+  SAVED_URL="$URL"
+  URL="$EURL"
+  run "etcd put (anchor, fsync'd)" "$CREATE_CONNS" "$T/etcd.lua" "/v3/kv/put"
+  ETCD="$RPS"
+  URL="$SAVED_URL"
+  ekeys="$(curl -fsS -m 10 --data "{\"key\":\"$(printf bench/ | base64)\",\"range_end\":\"$(printf bench0 | base64)\",\"count_only\":true}" \
+    "$EURL/v3/kv/range" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("count", 0))')"
+  etcd_stop
+  echo "etcd keys written: $ekeys (etcd's count, not wrk's)"
+  python3 -c 'import sys; c, e = float(sys.argv[1]), float(sys.argv[2]); print("create / etcd put: %.2fx (%.0f vs %.0f per s; target >= 2.5x)" % (c / e, c, e))' "$CREATES" "$ETCD"
+else
+  echo "etcd put: skipped (BENCH_ETCD=0, or no etcd: scripts/install-deps.sh bench)"
+fi
+echo "targets: list and view >= 80 % of the floor; create >= 2.5x etcd from 64 clients, durable"
