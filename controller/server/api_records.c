@@ -25,6 +25,7 @@
 #include "store/filter.h"
 #include "pbjson.h"
 #include "pick.h"
+#include "respcache.h"
 #include "rules.h"
 #include "server.h"
 
@@ -674,7 +675,7 @@ out:
 	return rc;
 }
 
-int api_records_list(struct http_req *r)
+static int list_read(struct http_req *r)
 {
 	const struct collection *c = find_collection(r);
 	struct err e = ERR_INIT;
@@ -776,7 +777,7 @@ out:
 
 /* ---- view ---------------------------------------------------------------- */
 
-int api_records_view(struct http_req *r)
+static int view_read(struct http_req *r)
 {
 	const struct collection *c = find_collection(r);
 	const char *id = r->params[1];
@@ -807,6 +808,98 @@ int api_records_view(struct http_req *r)
 	shape_release(&sh);
 	record_release(&rec);
 	return rc;
+}
+
+/* ---- the reply cache ----------------------------------------------------- */
+
+/* True when s (a rule, or the raw query string) names @now: such a reply
+ * depends on the clock as well as on the store, and is never kept. */
+static bool names_now(const char *s)
+{
+	return s && (strstr(s, "@now") || strcasestr(s, "%40now"));
+}
+
+/* True when some rule of the schema names @now (an ?expand= runs the
+ * view rules of the collections it reaches). */
+static bool schema_names_now(const struct schema *s)
+{
+	size_t i, k;
+
+	for (i = 0; i < s->ncollections; i++)
+		for (k = 0; k < RULE__COUNT; k++)
+			if (names_now(s->collections[i].rules[k]))
+				return true;
+	return false;
+}
+
+/*
+ * A list or a view (read, under the rule action) through the reply cache
+ * (respcache.h). The key is everything the reply depends on besides the
+ * store: the action, the collection, the record id, the raw query string
+ * and the caller (kind, auth collection, id; a change to the caller's
+ * auth record moves the head like any other change). The head is read
+ * before read() opens its snapshot, so what is kept at head H shows H or
+ * later, and is served only while the head is still H. A GET whose rule or
+ * query names @now, and a HEAD, are read afresh every time.
+ */
+static int cached(struct http_req *r, enum rule_action action,
+		  http_handler_fn read)
+{
+	const struct collection *c = find_collection(r);
+	const char *q = r->ri->query_string ? r->ri->query_string : "";
+	const char *id = r->params[1] ? r->params[1] : "";
+	struct respcache *cache = r->srv->replies;
+	struct buf key = BUF_INIT, hit = BUF_INIT;
+	struct http_capture cap;
+	char extra[RESPCACHE_EXTRA_MAX];
+	int64_t head;
+	int rc, got;
+
+	/* the key's parts are split by 0x1f, which no id, name or auth
+	 * collection holds: a part that does is never kept */
+	if (!cache || !c || strcmp(r->ri->request_method, "GET") ||
+	    strchr(q, '\x1f') || strchr(id, '\x1f') ||
+	    names_now(c->rules[action]) || names_now(q) ||
+	    (strstr(q, "expand") && schema_names_now(r->srv->schema)))
+		return read(r);
+	head = store_head(r->srv->store);
+	if (buf_printf(&key, "%d\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s",
+		       (int)action, c->name, id, q, (int)r->auth.kind,
+		       r->auth.collection_id, r->auth.id)) {
+		buf_release(&key);
+		return read(r);
+	}
+	got = respcache_get(cache, key.ptr, head, &hit, extra);
+	if (got == 1) {
+		rc = http_reply_bytes(r, 200, "application/json", hit.ptr,
+				      hit.len, extra);
+		goto out;
+	}
+	memset(&cap, 0, sizeof(cap));
+	buf_init(&cap.body, 0);
+	buf_init(&cap.extra, 0);
+	r->capture = &cap;
+	rc = read(r);
+	r->capture = NULL;
+	if (!rc && cap.ok)
+		respcache_put(cache, key.ptr, head, cap.body.ptr, cap.body.len,
+			      cap.extra.ptr);
+	buf_release(&cap.body);
+	buf_release(&cap.extra);
+out:
+	buf_release(&key);
+	buf_release(&hit);
+	return rc;
+}
+
+int api_records_list(struct http_req *r)
+{
+	return cached(r, RULE_LIST, list_read);
+}
+
+int api_records_view(struct http_req *r)
+{
+	return cached(r, RULE_VIEW, view_read);
 }
 
 /* ---- create -------------------------------------------------------------- */

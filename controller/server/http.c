@@ -458,6 +458,9 @@ static int send_reply(struct http_req *r, int status, const char *ctype,
 	if (!rc)
 		mg_write(r->conn, out.ptr, out.len);
 	buf_release(&out);
+	if (!rc && r->capture && status == 200 && body)
+		r->capture->ok = !buf_add(&r->capture->body, data, len) &&
+				 !buf_puts(&r->capture->extra, extra ? extra : "");
 	return rc;
 }
 
@@ -507,6 +510,12 @@ int http_reply_json(struct http_req *r, int status, json_t *body,
 	rc = send_reply(r, status, JSON_TYPE, text, len + 1, extra_headers);
 	free(text);
 	return rc;
+}
+
+int http_reply_bytes(struct http_req *r, int status, const char *content_type,
+		     const char *data, size_t len, const char *extra_headers)
+{
+	return send_reply(r, status, content_type, data, len, extra_headers);
 }
 
 int http_reply_text(struct http_req *r, int status, const char *content_type,

@@ -46,6 +46,16 @@ struct http_auth {
 
 #define HTTP_MAX_PARAMS 3
 
+/* A copy of the 200 reply a handler sends while r->capture points here
+ * (the records API keeps it in its reply cache, respcache.h): the body and
+ * the extra header lines. ok is set once a 200 reply was copied whole.
+ * Caller owns both buffers (buf_release()). */
+struct http_capture {
+	struct buf body;
+	struct buf extra;
+	bool ok;
+};
+
 struct http_req {
 	struct mg_connection *conn;
 	const struct mg_request_info *ri;
@@ -64,6 +74,7 @@ struct http_req {
 	                               * (":c", ":id", "*"), URL-decoded,
 	                               * owned by the request; NULL past the
 	                               * last one */
+	struct http_capture *capture; /* borrowed, NULL: see above */
 };
 
 typedef int (*http_handler_fn)(struct http_req *r);
@@ -151,6 +162,8 @@ int http_reply_json(struct http_req *r, int status, json_t *body,
 		    const char *extra_headers);
 int http_reply_text(struct http_req *r, int status, const char *content_type,
 		    const char *text, size_t len);
+int http_reply_bytes(struct http_req *r, int status, const char *content_type,
+		     const char *data, size_t len, const char *extra_headers);
 int http_reply_empty(struct http_req *r, int status,
 		     const char *extra_headers);
 

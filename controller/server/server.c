@@ -49,6 +49,7 @@
 #include "manifest.h"
 #include "metrics.h"
 #include "pump.h"
+#include "respcache.h"
 #include "sdnotify.h"
 #include "seed.h"
 #include "tickets.h"
@@ -1104,7 +1105,8 @@ int server_run(const struct server_options *o, const struct schema *schema,
 					   http_nroutes) : NULL;
 	srv.tokens = tokens_new(srv.store, schema, &srv.keys);
 	srv.ratelimit = ratelimit_new(RATELIMIT_CAP);
-	if (!srv.metrics || !srv.tokens || !srv.ratelimit) {
+	srv.replies = respcache_new();
+	if (!srv.metrics || !srv.tokens || !srv.ratelimit || !srv.replies) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -1203,6 +1205,7 @@ out:
 	metrics_free(srv.metrics);
 	tokens_free(srv.tokens);
 	ratelimit_free(srv.ratelimit);
+	respcache_free(srv.replies);
 	free(labels);
 	store_close(srv.store);
 	auth_keys_wipe(&srv.keys);

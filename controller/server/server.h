@@ -107,6 +107,7 @@ struct metrics;
 struct engine;
 struct tokens;
 struct conns;
+struct respcache;
 
 /* Shared by every thread; fields are set before civetweb starts and are
  * read-only afterwards (the objects they point at lock for themselves). */
@@ -131,6 +132,8 @@ struct server {
 	                              * itself) */
 	struct conns *conns;         /* the connection guard (conns.h; locks
 	                              * for itself) */
+	struct respcache *replies;   /* list and view replies by store head
+	                              * (respcache.h; locks for itself) */
 	_Atomic int worker_streams;  /* STREAM_WORKER routes running */
 	atomic_bool stopping;        /* set on SIGINT/SIGTERM (atomic_store,
 	                              * read with atomic_load) */
