@@ -16,6 +16,7 @@
 #include "conns.h"
 #include "engine/engine.h"
 #include "metrics.h"
+#include "respcache.h"
 #include "server.h"
 
 int api_healthz(struct http_req *r)
@@ -82,6 +83,7 @@ int api_metrics(struct http_req *r)
 	int rc;
 
 	struct store_stats st;
+	struct respcache_stats rs;
 	struct err e = ERR_INIT;
 	json_t *status = NULL;
 
@@ -109,6 +111,22 @@ int api_metrics(struct http_req *r)
 				(long long)st.commits, (long long)st.failed,
 				(long long)st.batches, (long long)st.syncs,
 				(long long)st.max_batch);
+	if (!rc) {
+		respcache_stats(r->srv->replies, &rs);
+		rc = buf_printf(&out,
+				"# HELP pocketctl_reply_cache_hits_total Record lists and views answered from the reply cache.\n"
+				"# TYPE pocketctl_reply_cache_hits_total counter\n"
+				"pocketctl_reply_cache_hits_total %llu\n"
+				"# HELP pocketctl_reply_cache_misses_total Record lists and views looked up in the reply cache and read afresh.\n"
+				"# TYPE pocketctl_reply_cache_misses_total counter\n"
+				"pocketctl_reply_cache_misses_total %llu\n"
+				"# HELP pocketctl_reply_cache_bytes Bytes of replies and keys the reply cache holds.\n"
+				"# TYPE pocketctl_reply_cache_bytes gauge\n"
+				"pocketctl_reply_cache_bytes %llu\n",
+				(unsigned long long)rs.hits,
+				(unsigned long long)rs.misses,
+				(unsigned long long)rs.bytes);
+	}
 	if (!rc)
 		rc = render_conns(r->srv->conns, &out);
 	if (!rc && r->srv->engine) {

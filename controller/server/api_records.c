@@ -33,6 +33,7 @@
 #define PER_PAGE_MAX 500
 #define BODY_CAP_DEFAULT ((size_t)1 << 20)
 #define QUERY_MAX 8192            /* bytes of one decoded query parameter */
+#define JSON_TYPE "application/json"
 
 #define MSG_NOT_FOUND "The requested resource wasn't found."
 #define MSG_NO_COLLECTION "Missing collection context."
@@ -668,7 +669,7 @@ static int list_spliced(struct http_req *r, const struct collection *c,
 	if (!rc && buf_puts(&out, "]}\n"))
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 	if (!rc)
-		rc = http_reply_text(r, 200, "application/json", out.ptr,
+		rc = http_reply_text(r, 200, JSON_TYPE, out.ptr,
 				     out.len);
 out:
 	buf_release(&out);
@@ -812,35 +813,52 @@ static int view_read(struct http_req *r)
 
 /* ---- the reply cache ----------------------------------------------------- */
 
-/* True when s (a rule, or the raw query string) names @now: such a reply
- * depends on the clock as well as on the store, and is never kept. */
-static bool names_now(const char *s)
+/*
+ * Whether the query string q asks for something that is no function of
+ * the store: @now in a filter (the clock) or sort=@random. q is decoded
+ * first, as the parameters are (http_query()), so "%40now" or "@%6Eow"
+ * is seen too; case is ignored, which is more than the filter compiler
+ * accepts. False when q was decoded whole and names neither.
+ */
+static bool query_is_volatile(const char *q)
 {
-	return s && (strstr(s, "@now") || strcasestr(s, "%40now"));
-}
+	char dec[RESPCACHE_KEY_MAX + 1];
+	size_t n = strlen(q);
 
-/* True when some rule of the schema names @now (an ?expand= runs the
- * view rules of the collections it reaches). */
-static bool schema_names_now(const struct schema *s)
-{
-	size_t i, k;
-
-	for (i = 0; i < s->ncollections; i++)
-		for (k = 0; k < RULE__COUNT; k++)
-			if (names_now(s->collections[i].rules[k]))
-				return true;
-	return false;
+	if (n > RESPCACHE_KEY_MAX ||
+	    mg_url_decode(q, (int)n, dec, sizeof(dec), 1) < 0)
+		return true;
+	return strcasestr(dec, "@now") || strcasestr(dec, "@random");
 }
 
 /*
  * A list or a view (read, under the rule action) through the reply cache
- * (respcache.h). The key is everything the reply depends on besides the
- * store: the action, the collection, the record id, the raw query string
- * and the caller (kind, auth collection, id; a change to the caller's
- * auth record moves the head like any other change). The head is read
- * before read() opens its snapshot, so what is kept at head H shows H or
- * later, and is served only while the head is still H. A GET whose rule or
- * query names @now, and a HEAD, are read afresh every time.
+ * (respcache.h). A reply kept is exactly what the same request by the
+ * same caller would be answered at the same store head:
+ *
+ * - The key is everything the reply depends on besides the store: the
+ *   action, the collection, the record id, the raw query string (every
+ *   parameter a read takes: filter, sort, page, perPage, skipTotal,
+ *   expand, fields) and the caller (kind, auth collection, id). No
+ *   request header is read by a list or a view, and rules may name only
+ *   @request.auth.*, @request.body.* (empty on a read) and @now. Parts are
+ *   split by 0x1f, which no id, name or auth collection holds, and a raw
+ *   query holding one is never kept, so a key names one request; the
+ *   table compares whole keys.
+ * - The caller's auth record (its role decides admin filters and which
+ *   secret fields show) is the store's like any record: r->head was read
+ *   before it (server.c), so it and every row read here are of head
+ *   r->head or later, and a reply put under r->head is served only while
+ *   the head has not moved from it.
+ * - Not kept: anything but a GET (a HEAD is read afresh), a reply other
+ *   than a 200 application/json one, a query naming @now or @random, and
+ *   every reply of a schema one of whose rules names @now (then
+ *   srv->replies is NULL: server.c).
+ *
+ * Store heads move only once a commit is durable (store_txn.c), and reads
+ * may see a commit shortly before: a reply served from the table at head
+ * H can then miss a write whose commit has not returned yet, which a read
+ * racing that write could equally miss.
  */
 static int cached(struct http_req *r, enum rule_action action,
 		  http_handler_fn read)
@@ -852,27 +870,22 @@ static int cached(struct http_req *r, enum rule_action action,
 	struct buf key = BUF_INIT, hit = BUF_INIT;
 	struct http_capture cap;
 	char extra[RESPCACHE_EXTRA_MAX];
-	int64_t head;
 	int rc, got;
 
-	/* the key's parts are split by 0x1f, which no id, name or auth
-	 * collection holds: a part that does is never kept */
-	if (!cache || !c || strcmp(r->ri->request_method, "GET") ||
-	    strchr(q, '\x1f') || strchr(id, '\x1f') ||
-	    names_now(c->rules[action]) || names_now(q) ||
-	    (strstr(q, "expand") && schema_names_now(r->srv->schema)))
+	if (!cache || !c || r->head <= 0 ||
+	    strcmp(r->ri->request_method, "GET") || strchr(q, '\x1f') ||
+	    strchr(id, '\x1f') || query_is_volatile(q))
 		return read(r);
-	head = store_head(r->srv->store);
 	if (buf_printf(&key, "%d\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s",
 		       (int)action, c->name, id, q, (int)r->auth.kind,
 		       r->auth.collection_id, r->auth.id)) {
 		buf_release(&key);
 		return read(r);
 	}
-	got = respcache_get(cache, key.ptr, head, &hit, extra);
+	got = respcache_get(cache, key.ptr, r->head, &hit, extra);
 	if (got == 1) {
-		rc = http_reply_bytes(r, 200, "application/json", hit.ptr,
-				      hit.len, extra);
+		rc = http_reply_bytes(r, 200, JSON_TYPE, hit.ptr, hit.len,
+				      extra);
 		goto out;
 	}
 	memset(&cap, 0, sizeof(cap));
@@ -881,9 +894,10 @@ static int cached(struct http_req *r, enum rule_action action,
 	r->capture = &cap;
 	rc = read(r);
 	r->capture = NULL;
-	if (!rc && cap.ok)
-		respcache_put(cache, key.ptr, head, cap.body.ptr, cap.body.len,
-			      cap.extra.ptr);
+	if (!rc && cap.ok && cap.content_type &&
+	    !strcmp(cap.content_type, JSON_TYPE))
+		respcache_put(cache, key.ptr, r->head, cap.body.ptr,
+			      cap.body.len, cap.extra.ptr);
 	buf_release(&cap.body);
 	buf_release(&cap.extra);
 out:

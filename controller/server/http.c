@@ -458,9 +458,11 @@ static int send_reply(struct http_req *r, int status, const char *ctype,
 	if (!rc)
 		mg_write(r->conn, out.ptr, out.len);
 	buf_release(&out);
-	if (!rc && r->capture && status == 200 && body)
+	if (!rc && r->capture && status == 200 && body) {
+		r->capture->content_type = ctype;
 		r->capture->ok = !buf_add(&r->capture->body, data, len) &&
 				 !buf_puts(&r->capture->extra, extra ? extra : "");
+	}
 	return rc;
 }
 

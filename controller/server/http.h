@@ -47,12 +47,14 @@ struct http_auth {
 #define HTTP_MAX_PARAMS 3
 
 /* A copy of the 200 reply a handler sends while r->capture points here
- * (the records API keeps it in its reply cache, respcache.h): the body and
- * the extra header lines. ok is set once a 200 reply was copied whole.
+ * (the records API keeps it in its reply cache, respcache.h): the body,
+ * the extra header lines and the content type (a string constant of the
+ * handler's, borrowed). ok is set once a 200 reply was copied whole.
  * Caller owns both buffers (buf_release()). */
 struct http_capture {
 	struct buf body;
 	struct buf extra;
+	const char *content_type;
 	bool ok;
 };
 
@@ -75,6 +77,12 @@ struct http_req {
 	                               * owned by the request; NULL past the
 	                               * last one */
 	struct http_capture *capture; /* borrowed, NULL: see above */
+	int64_t head;                 /* store_head() as it was before the
+	                               * caller was identified (server.c):
+	                               * every store state the reply reads,
+	                               * the caller's auth record included,
+	                               * is this one or later (the reply
+	                               * cache keeps a reply under it) */
 };
 
 typedef int (*http_handler_fn)(struct http_req *r);

@@ -219,3 +219,15 @@ int rules_check_write(struct store_txn *t, const struct schema *s,
 	}
 	return 0;
 }
+
+bool rules_read_clock(const struct schema *s)
+{
+	size_t i, k;
+
+	for (i = 0; i < s->ncollections; i++)
+		for (k = 0; k < RULE__COUNT; k++)
+			if (s->collections[i].rules[k] &&
+			    strstr(s->collections[i].rules[k], "@now"))
+				return true;
+	return false;
+}

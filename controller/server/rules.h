@@ -76,6 +76,15 @@ bool rules_owner_field(const struct collection *c, const struct field *f);
 bool rules_has_owner(const struct collection *c);
 
 /*
+ * Whether some rule of schema s names @now, so that what it lets through
+ * depends on the clock as well as on the store. Any rule counts, not only
+ * a collection's own: a ?filter= or ?expand= that reaches another
+ * collection runs that collection's view rule. The records API keeps no
+ * reply of such a schema (api_records.c cached()).
+ */
+bool rules_read_clock(const struct schema *s);
+
+/*
  * The checks a write by a non-superuser must pass beyond the action's own
  * rule, run inside write transaction t before the put: data holds the
  * fields the caller sets, old the stored data (NULL for a create), id the

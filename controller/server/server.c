@@ -50,6 +50,7 @@
 #include "metrics.h"
 #include "pump.h"
 #include "respcache.h"
+#include "rules.h"
 #include "sdnotify.h"
 #include "seed.h"
 #include "tickets.h"
@@ -641,6 +642,10 @@ static int handle_request(struct mg_connection *conn, void *cbdata)
 		http_reply_error(&r, &e);
 		goto done;
 	}
+	/* Before the caller's auth record is read (tokens.c may hand out a
+	 * copy read at an older head, kept while no auth record changed):
+	 * see struct http_req.head. */
+	r.head = store_head(srv->store);
 	if (read_auth(&r, http_routes[idx].fn == api_watch, &e)) {
 		http_reply_error(&r, &e);
 		goto done;
@@ -1046,6 +1051,7 @@ int server_run(const struct server_options *o, const struct schema *schema,
 	int lock_fd = -1, sig = 0, rc;
 	const char **labels = NULL;
 	size_t i;
+	bool clock_rules;
 	struct engine_options eo;    /* engine */
 	struct sdnotify *sdn = NULL; /* systemd */
 
@@ -1105,8 +1111,12 @@ int server_run(const struct server_options *o, const struct schema *schema,
 					   http_nroutes) : NULL;
 	srv.tokens = tokens_new(srv.store, schema, &srv.keys);
 	srv.ratelimit = ratelimit_new(RATELIMIT_CAP);
-	srv.replies = respcache_new();
-	if (!srv.metrics || !srv.tokens || !srv.ratelimit || !srv.replies) {
+	/* No reply cache where a rule reads the clock (rules_read_clock()):
+	 * those replies are no function of the store head. */
+	clock_rules = rules_read_clock(schema);
+	srv.replies = clock_rules ? NULL : respcache_new();
+	if (!srv.metrics || !srv.tokens || !srv.ratelimit ||
+	    (!clock_rules && !srv.replies)) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
