@@ -4,6 +4,10 @@
 #   list   GET .../records?perPage=20 (with the total, then skipTotal=1)
 #   list   the same as a plain user (the list rule is evaluated)
 #   view   GET .../records/{id}, ids drawn at random from the store
+#   mixed  the page-7 list while BENCH_MIXED_WRITERS (8) more connections
+#          create records all along, so the store head keeps moving (what
+#          the reply cache is worth under change); prints the creates/s
+#          and how many list replies came per create
 #   create POST .../records from BENCH_CREATE_CONNS (64) connections; every
 #          reply comes after its row is durable (group commit, fsync)
 # and two anchors measured in the same run on the same machine:
@@ -146,7 +150,23 @@ run "list page 7 as a user, skipTotal" "$CONNS" "$T/user.lua" \
 run "list filter+sort perPage=20" "$CONNS" "$T/auth.lua" \
   "/api/collections/healthchecks/records?perPage=20&sort=-name&filter=name%3E'hc-05000'" "$PB_LIST" PocketBase
 run "view by id" "$CONNS" "$T/view.lua" "/" "$FLOOR" floor
-before="$total"
+sed 's/new-%d-%d/mix-%d-%d/' "$T/create.lua" >"$T/mixed.lua"
+wrk -t 1 -c "${BENCH_MIXED_WRITERS:-8}" -d "${SECS}s" -s "$T/mixed.lua" \
+  "$URL/api/collections/healthchecks/records" >"$T/mixed.out" &
+WRK_W=$!
+run "list page 7 while creates run" "$CONNS" "$T/auth.lua" \
+  "/api/collections/healthchecks/records?perPage=20&page=7" "$FLOOR" floor
+wait "$WRK_W"
+python3 - "$RPS" "$T/mixed.out" "${BENCH_MIXED_WRITERS:-8}" <<'PY'
+import re, sys
+reads, out, conns = float(sys.argv[1]), open(sys.argv[2]).read(), sys.argv[3]
+w = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+print("  meanwhile creates: %.0f/s from %s conns, one per %.1f list replies%s" % (
+    w, conns, reads / w if w else 0, "  NON-2xx: " + bad.group(1) if bad else ""))
+PY
+before="$(curl -fsS -m 10 -H "Authorization: $SU" "$URL/api/collections/healthchecks/records?perPage=1" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["totalItems"])')"
 run "create (durable, group commit)" "$CREATE_CONNS" "$T/create.lua" \
   "/api/collections/healthchecks/records" "$PB_CREATE" PocketBase
 CREATES="$RPS"
