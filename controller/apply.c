@@ -18,9 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "applyset.h"
+#include "jsonhash.h"
 #include "secrets.h"
 #include "suggest.h"
 #include "util.h"
@@ -810,122 +809,28 @@ static int unmask_doc(struct store_txn *t, const struct auth_keys *keys,
 	return rc;
 }
 
-#define DIGEST_LEN 32   /* SHA-256 */
+#define DIGEST_LEN JSONHASH_LEN
 
-/* Feed a count (a length, the size of an array or an object). */
-static int hash_count(EVP_MD_CTX *ctx, size_t n)
-{
-	uint64_t v = n;
-
-	return EVP_DigestUpdate(ctx, &v, sizeof(v)) == 1 ? 0 : -1;
-}
-
-/* Feed n bytes, after their length, so that parts cannot run together. */
-static int hash_bytes(EVP_MD_CTX *ctx, const void *p, size_t n)
-{
-	return !hash_count(ctx, n) && EVP_DigestUpdate(ctx, p, n) == 1 ? 0 : -1;
-}
-
-static int cmp_keys(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/*
- * Feed v into ctx as a type byte and its content; object members in
- * sorted key order, so that key order in the manifest does not matter.
- * No text is made of v: this walks what doc_data() built. -1 on error
- * (memory, or the digest itself).
- */
-static int hash_value(EVP_MD_CTX *ctx, json_t *v)
-{
-	const char *small[16], **keys = small, *key;
-	unsigned char tag;
-	json_int_t iv;
-	double rv;
-	json_t *x;
-	size_t i, n;
-	int rc = 0;
-
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		tag = 's';
-		return EVP_DigestUpdate(ctx, &tag, 1) == 1 ?
-			       hash_bytes(ctx, json_string_value(v),
-					  json_string_length(v)) : -1;
-	case JSON_INTEGER:
-		tag = 'i';
-		iv = json_integer_value(v);
-		return EVP_DigestUpdate(ctx, &tag, 1) == 1 &&
-		       EVP_DigestUpdate(ctx, &iv, sizeof(iv)) == 1 ? 0 : -1;
-	case JSON_REAL:
-		tag = 'r';
-		rv = json_real_value(v);
-		return EVP_DigestUpdate(ctx, &tag, 1) == 1 &&
-		       EVP_DigestUpdate(ctx, &rv, sizeof(rv)) == 1 ? 0 : -1;
-	case JSON_TRUE:
-		tag = 't';
-		return EVP_DigestUpdate(ctx, &tag, 1) == 1 ? 0 : -1;
-	case JSON_FALSE:
-		tag = 'f';
-		return EVP_DigestUpdate(ctx, &tag, 1) == 1 ? 0 : -1;
-	case JSON_NULL:
-		tag = 'n';
-		return EVP_DigestUpdate(ctx, &tag, 1) == 1 ? 0 : -1;
-	case JSON_ARRAY:
-		tag = 'a';
-		n = json_array_size(v);
-		if (EVP_DigestUpdate(ctx, &tag, 1) != 1 ||
-		    hash_count(ctx, n))
-			return -1;
-		json_array_foreach(v, i, x) {
-			if (hash_value(ctx, x))
-				return -1;
-		}
-		return 0;
-	case JSON_OBJECT:
-		break;
-	}
-	tag = 'o';
-	n = json_object_size(v);
-	if (n > sizeof(small) / sizeof(*small)) {
-		keys = malloc(n * sizeof(*keys));
-		if (!keys)
-			return -1;
-	}
-	i = 0;
-	json_object_foreach(v, key, x)
-		keys[i++] = key;
-	qsort(keys, n, sizeof(*keys), cmp_keys);
-	if (EVP_DigestUpdate(ctx, &tag, 1) != 1 || hash_count(ctx, n))
-		rc = -1;
-	for (i = 0; !rc && i < n; i++) {
-		if (hash_bytes(ctx, keys[i], strlen(keys[i])) ||
-		    hash_value(ctx, json_object_get(v, keys[i])))
-			rc = -1;
-	}
-	if (keys != small)
-		free(keys);
-	return rc;
-}
+/* What run() makes each document's digest with (doc_digest()). */
+struct digester {
+	struct jsonhash *h;
+	char salt[512];
+};
 
 /*
  * The digest of what d declares (store.h, "apply digests"): salt (the
  * manager, the actor and the schema version, see run()), then data as
  * doc_data() made it (relation names resolved to ids, so a renamed or
  * recreated target changes it), then the labels, both fed to the hash as
- * they are in memory (hash_value()). *use is false for a document that
+ * they are in memory (jsonhash.h). *use is false for a document that
  * sets a secret: no hash of a secret is kept in the store, and a masked
  * secret needs the full path (unmask_doc()).
  */
-static int doc_digest(const char *salt, const struct manifest_doc *d,
+static int doc_digest(struct digester *dg, const struct manifest_doc *d,
 		      json_t *data, unsigned char out[DIGEST_LEN],
 		      bool *use, struct err *e)
 {
-	EVP_MD_CTX *ctx = NULL;
-	unsigned int n = 0;
 	size_t i;
-	int rc = 0;
 
 	*use = false;
 	for (i = 0; i < d->coll->nfields; i++) {
@@ -934,20 +839,14 @@ static int doc_digest(const char *salt, const struct manifest_doc *d,
 		if (f->secret && !is_zero(json_object_get(data, f->name)))
 			return 0;
 	}
-	ctx = EVP_MD_CTX_new();
-	if (!ctx)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    hash_bytes(ctx, salt, strlen(salt)) || hash_value(ctx, data) ||
-	    hash_value(ctx, d->labels) ||
-	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != DIGEST_LEN) {
-		rc = err_set(e, ERR_INTERNAL, "cannot compute a SHA-256 digest");
-		goto out;
-	}
+	if (jsonhash_begin(dg->h) ||
+	    jsonhash_bytes(dg->h, dg->salt, strlen(dg->salt)) ||
+	    jsonhash_value(dg->h, data) || jsonhash_value(dg->h, d->labels) ||
+	    jsonhash_end(dg->h, out))
+		return err_set(e, ERR_INTERNAL,
+			       "cannot compute a SHA-256 digest");
 	*use = true;
-out:
-	EVP_MD_CTX_free(ctx);
-	return rc;
+	return 0;
 }
 
 /*
@@ -980,18 +879,18 @@ static int apply_unchanged(struct store_txn *t, json_t *ids,
 	return 0;
 }
 
-/* Apply one document inside t as manager mgr (salt: see doc_digest()),
+/* Apply one document inside t as manager mgr (dg: see doc_digest()),
  * appending its item to items. *pre: the ownership of d's collection by
  * record name, read ahead at the first document that needs it when ahead
  * (else, or until then, NULL: look the record's up). */
 static int apply_doc(const struct schema *sc, struct store_txn *t,
 		     json_t *ids, struct problems *pb,
 		     const struct manifest_doc *d, json_t **pre, bool ahead,
-		     const char *mgr, const char *salt, bool may_hit,
+		     const char *mgr, struct digester *dg, bool may_hit,
 		     const struct auth_keys *keys, bool with_diff,
 		     json_t *items, json_t *members, struct err *e)
 {
-	unsigned char dg[DIGEST_LEN];
+	unsigned char digest[DIGEST_LEN];
 	bool use_dg = false, hit = false;
 	struct lookup l = { NULL, t };
 	struct store_put p;
@@ -1016,9 +915,9 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		goto out;
 	/* A diff shows the record itself: it takes the full path. */
 	if (!with_diff) {
-		rc = doc_digest(salt, d, data, dg, &use_dg, e);
+		rc = doc_digest(dg, d, data, digest, &use_dg, e);
 		if (!rc && use_dg && may_hit)
-			rc = apply_unchanged(t, ids, d, dg, items, members,
+			rc = apply_unchanged(t, ids, d, digest, items, members,
 					     &hit, e);
 		if (rc) {
 			at_doc(pb, d, NULL, e);
@@ -1082,19 +981,13 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (next) {
-		rc = store_txn_owners_put(t, after.collection, after.id, next,
-					  e);
-		if (rc) {
-			at_doc(pb, d, NULL, e);
-			goto out;
-		}
-	}
-	/* Last: the revision kept with the digest is the one this write
-	 * gave the record. */
-	if (use_dg) {
-		rc = store_txn_digest_put(t, after.collection, after.id,
-					  after.revision, dg, DIGEST_LEN, e);
+	/* The ownership and the digest in one row; the revision kept with
+	 * the digest is the one this write gave the record. */
+	if (next || use_dg) {
+		rc = store_txn_declared_put(t, after.collection, after.id, next,
+					    after.revision,
+					    use_dg ? digest : NULL,
+					    DIGEST_LEN, e);
 		if (rc) {
 			at_doc(pb, d, NULL, e);
 			goto out;
@@ -1268,7 +1161,8 @@ static int run(struct store *s, const struct manifest_set *m,
 	struct problems pb = { o->errors ? o->errors : &own, NULL, m };
 	json_t *res = NULL, *items, *members = NULL, *prev = NULL, *ids = NULL;
 	json_t *pre = NULL;
-	char mgr[256], salt[512];
+	struct digester dg = { NULL, "" };
+	char mgr[256];
 	size_t ci, di;
 	int rc = 0;
 
@@ -1281,7 +1175,7 @@ static int run(struct store *s, const struct manifest_set *m,
 	/* What a document's digest depends on besides the document: who
 	 * applies it (ownership, the write hooks) and the schema it was
 	 * normalised by. */
-	snprintf(salt, sizeof(salt), "%s\n%s\n%d", mgr,
+	snprintf(dg.salt, sizeof(dg.salt), "%s\n%s\n%d", mgr,
 		 o->actor ? o->actor : "", store_schema_version(s));
 	order = calloc(sc->ncollections, sizeof(*order));
 	res = json_pack("{s:b,s:[],s:i,s:i,s:i,s:i}", "dryRun",
@@ -1290,7 +1184,8 @@ static int run(struct store *s, const struct manifest_set *m,
 	members = json_array();
 	ids = json_object();
 	pb.failed = json_object();
-	if (!order || !res || !members || !ids || !pb.failed) {
+	dg.h = jsonhash_new();
+	if (!order || !res || !members || !ids || !pb.failed || !dg.h) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -1340,7 +1235,7 @@ static int run(struct store *s, const struct manifest_set *m,
 			    !order[ci]->api_writable)
 				continue;
 			rc = apply_doc(sc, t, ids, &pb, &m->docs[di], &pre,
-				       n >= APPLY_READ_AHEAD, mgr, salt,
+				       n >= APPLY_READ_AHEAD, mgr, &dg,
 				       dig_any, o->keys, with_diff, items, members, e);
 			if (rc && !doc_problem(rc))
 				goto out;
@@ -1398,6 +1293,7 @@ out:
 	json_decref(ids);
 	json_decref(pre);
 	json_decref(pb.failed);
+	jsonhash_free(dg.h);
 	err_list_release(&own);
 	free(order);
 	return rc;

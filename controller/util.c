@@ -139,14 +139,32 @@ void util_now(char out[TIME_LEN + 1])
 
 void util_format_ms(int64_t ms, char out[TIME_LEN + 1])
 {
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	char date[32];
+	/* The date and time of the last second formatted, per thread: a
+	 * store put asks twice per record, so gmtime and strftime (most of
+	 * this function) run once a second, not twice per write. */
+	static _Thread_local int64_t last_secs = INT64_MIN;
+	static _Thread_local char last[32];
+	int64_t secs = ms / 1000;
+	unsigned frac = (unsigned)(ms % 1000) % 1000u;
+	size_t n;
 
-	gmtime_r(&secs, &tm);
-	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(out, TIME_LEN + 1, "%.19s.%03uZ", date,
-		 (unsigned)(ms % 1000) % 1000u);
+	if (secs != last_secs) {
+		time_t t = (time_t)secs;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		last[0] = '\0';
+		strftime(last, sizeof(last), "%Y-%m-%d %H:%M:%S", &tm);
+		last_secs = secs;
+	}
+	n = strnlen(last, 19);  /* 19 for years 0 to 9999 */
+	memcpy(out, last, n);
+	out[n++] = '.';
+	out[n++] = (char)('0' + frac / 100);
+	out[n++] = (char)('0' + frac / 10 % 10);
+	out[n++] = (char)('0' + frac % 10);
+	out[n++] = 'Z';
+	out[n] = '\0';
 }
 
 int64_t util_env_int(const char *name, int64_t def, int64_t min,

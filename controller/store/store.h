@@ -652,9 +652,11 @@ int store_owners_get(struct store *s, const char *collection, const char *id,
  * collection named name when its digest is digest[0..len) and its
  * revision is still the one stored with it; "" otherwise (no record, no
  * digest, another digest, written since).
- * store_txn_digest_put(): stores digest for record id with revision, the
- * record's revision as this transaction's own write of it left it (struct
- * record.revision from store_txn_put()).
+ * store_txn_declared_put(): what an apply of record id declared, in one
+ * write: its ownership (as store_txn_owners_put(); NULL: as it is) and
+ * digest[0..len) with revision, the record's revision as this
+ * transaction's own write of it left it (struct record.revision from
+ * store_txn_put()); digest NULL: no digest (the ownership alone).
  * store_txn_digest_any(): *any says whether some record of collection
  * has a digest at all; when none has, no document of it can match, and
  * the caller may skip store_txn_digest_match() for each (a first apply).
@@ -662,9 +664,10 @@ int store_owners_get(struct store *s, const char *collection, const char *id,
 int store_txn_digest_match(struct store_txn *t, const char *collection,
 			   const char *name, const void *digest, size_t len,
 			   char id_out[ID_LEN + 1], struct err *e);
-int store_txn_digest_put(struct store_txn *t, const char *collection,
-			 const char *id, int64_t revision, const void *digest,
-			 size_t len, struct err *e);
+int store_txn_declared_put(struct store_txn *t, const char *collection,
+			   const char *id, const json_t *owners,
+			   int64_t revision, const void *digest, size_t len,
+			   struct err *e);
 int store_txn_digest_any(struct store_txn *t, const char *collection,
 			 bool *any, struct err *e);
 

@@ -1,9 +1,10 @@
 /*
  * store_digest.c - apply digests in the SQLite store (see store.h, "apply
- * digests"): one row per record in table apply_digests
- * (schema/migrations/0004_digest.sql) holding what its last apply
- * declared and the record's revision right after, so that an unchanged
- * re-apply is one indexed lookup per document.
+ * digests"): columns digest and digest_revision of the record's row in
+ * field_owners (schema/migrations/0005_digest_row.sql), holding what its
+ * last apply declared and the record's revision right after, so that an
+ * unchanged re-apply is one indexed lookup per document, and a first
+ * apply writes one side row per record, not two.
  */
 #include "store_int.h"
 
@@ -57,23 +58,34 @@ dberr:
 	return rc;
 }
 
-int store_txn_digest_put(struct store_txn *t, const char *collection,
-			 const char *id, int64_t revision, const void *digest,
-			 size_t len, struct err *e)
+int store_txn_declared_put(struct store_txn *t, const char *collection,
+			   const char *id, const json_t *owners,
+			   int64_t revision, const void *digest, size_t len,
+			   struct err *e)
 {
 	struct err le = ERR_INIT;
 	sqlite3_stmt *st;
-	int rc;
+	int rc, b = 0;
 
-	if (!t || !collection || !id || !digest || !len)
-		return err_set(e, ERR_INTERNAL, "store_txn_digest_put: bad call");
-	rc = wstmt(t->s, W_DIG_PUT, &st, e);
+	if (!t || !collection || !id || (owners && !json_is_object(owners)) ||
+	    (digest && !len))
+		return err_set(e, ERR_INTERNAL,
+			       "store_txn_declared_put: bad call");
+	if (!digest)    /* the row without a digest */
+		return owners ? store_txn_owners_put(t, collection, id, owners,
+						     e) : 0;
+	rc = owners ? owners_check(owners, e) : 0;
+	if (!rc)
+		rc = wstmt(t->s, W_DIG_PUT, &st, e);
 	if (rc)
 		return rc;
-	if (bind_text(st, 1, collection) || bind_text(st, 2, id) ||
-	    sqlite3_bind_blob(st, 3, digest, (int)len, SQLITE_STATIC) !=
-		    SQLITE_OK ||
-	    sqlite3_bind_int64(st, 4, revision) != SQLITE_OK) {
+	b |= bind_text(st, 1, collection);
+	b |= bind_text(st, 2, id);
+	if (owners)
+		b |= bind_json(st, 3, owners);
+	b |= sqlite3_bind_blob(st, 4, digest, (int)len, SQLITE_STATIC);
+	b |= sqlite3_bind_int64(st, 5, revision);
+	if (b) {
 		rc = db_err(&le, t->s->wdb, "cannot write apply digest");
 		done(st);
 		return poison(t, rc, &le, e);

@@ -306,10 +306,19 @@ static inline int bind_text(sqlite3_stmt *st, int i, const char *s)
 	return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
+/* store_text.c: the compact JSON text of v, as json_dumps(v,
+ * JSON_COMPACT | JSON_ENCODE_ANY) writes it - text_of() as a malloc'd
+ * string (NULL on no memory), text_add() appended to b (-1 on no memory);
+ * text_plain(): s[0..n) goes into a JSON string as it is (no quote,
+ * backslash or control character). */
+bool text_plain(const char *s, size_t n);
+int text_add(struct buf *b, const json_t *v);
+char *text_of(const json_t *v);
+
 /* Bind the compact JSON text of v; SQLite frees it. */
 static inline int bind_json(sqlite3_stmt *st, int i, const json_t *v)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *s = text_of(v);
 
 	if (!s)
 		return SQLITE_NOMEM;
@@ -422,5 +431,8 @@ int name_owner(struct store_txn *t, const char *coll, const char *name,
 int owners_note(struct store_txn *t, const struct collection *c,
 		const struct record *before, const struct record *after,
 		struct err *e);
+/* store_owners.c: ERR_INVALID naming the field when an owner in owners is
+ * not a non-empty string. */
+int owners_check(const json_t *owners, struct err *e);
 
 #endif

@@ -55,13 +55,17 @@ const char *const wsql[W__COUNT] = {
 	 * be prepared again at every step (the records' partial indexes). */
 	[W_DIG_NAME] = "SELECT id, revision FROM records "
 		       "WHERE collection = ?1 AND name = ?2",
-	[W_DIG_MATCH] = "SELECT revision FROM apply_digests "
+	[W_DIG_MATCH] = "SELECT digest_revision FROM field_owners "
 			"WHERE collection = ?1 AND id = ?2 AND digest = ?3",
-	[W_DIG_PUT] = "INSERT OR REPLACE INTO apply_digests "
-		      "(collection, id, digest, revision) "
-		      "VALUES (?1, ?2, ?3, ?4)",
-	[W_DIG_ANY] = "SELECT 1 FROM apply_digests WHERE collection = ?1 "
-		      "LIMIT 1",
+	/* ?3 NULL: the ownership stays as it is ({} for a new row). */
+	[W_DIG_PUT] = "INSERT INTO field_owners "
+		      "(collection, id, owners, digest, digest_revision) "
+		      "VALUES (?1, ?2, coalesce(?3, '{}'), ?4, ?5) "
+		      "ON CONFLICT (collection, id) DO UPDATE SET "
+		      "owners = coalesce(?3, owners), digest = ?4, "
+		      "digest_revision = ?5",
+	[W_DIG_ANY] = "SELECT 1 FROM field_owners WHERE collection = ?1 "
+		      "AND digest IS NOT NULL LIMIT 1",
 };
 
 const char *const rsql[R__COUNT] = {

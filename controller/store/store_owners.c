@@ -160,22 +160,31 @@ out:
 	return rc;
 }
 
-int store_txn_owners_put(struct store_txn *t, const char *collection,
-			 const char *id, const json_t *owners, struct err *e)
+int owners_check(const json_t *owners, struct err *e)
 {
-	struct err le = ERR_INIT;
-	sqlite3_stmt *st;
 	const char *k;
 	json_t *v;
-	int rc, b = 0;
 
-	if (!t || !collection || !id || !json_is_object(owners))
-		return err_set(e, ERR_INTERNAL, "store_txn_owners_put: bad call");
 	json_object_foreach((json_t *)owners, k, v)
 		if (!json_is_string(v) || !json_string_length(v))
 			return err_set_field(e, ERR_INVALID, k,
 					     "owner of field '%s' must be a non-empty string",
 					     k);
+	return 0;
+}
+
+int store_txn_owners_put(struct store_txn *t, const char *collection,
+			 const char *id, const json_t *owners, struct err *e)
+{
+	struct err le = ERR_INIT;
+	sqlite3_stmt *st;
+	int rc, b = 0;
+
+	if (!t || !collection || !id || !json_is_object(owners))
+		return err_set(e, ERR_INTERNAL, "store_txn_owners_put: bad call");
+	rc = owners_check(owners, e);
+	if (rc)
+		return rc;
 	rc = wstmt(t->s, json_object_size(owners) ? W_OWN_PUT : W_OWN_DEL,
 		   &st, e);
 	if (rc)

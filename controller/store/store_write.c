@@ -255,14 +255,11 @@ static int write_record(struct store_txn *t, const struct collection *c,
 	return rc;
 }
 
-/* True when s goes into a JSON string as it is (no quote, backslash or
- * control character), as ids, collection names and times always do. */
+/* True when s goes into a JSON string as it is, as ids, collection names
+ * and times always do. */
 static bool plain(const char *s)
 {
-	for (; *s; s++)
-		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
-			return false;
-	return true;
+	return text_plain(s, strlen(s));
 }
 
 /* Add v in decimal. -1 on no memory. */
@@ -283,18 +280,10 @@ static int add_int(struct buf *b, int64_t v)
  * record_to_json()'s "s:O?" leaves it out. -1 on no memory. */
 static int add_member(struct buf *b, const char *key, const json_t *v)
 {
-	char *text;
-	int rc;
-
 	if (!v)
 		return 0;
-	text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (!text)
-		return -1;
-	rc = buf_puts(b, ",\"") || buf_puts(b, key) || buf_puts(b, "\":") ||
-	     buf_puts(b, text);
-	free(text);
-	return rc;
+	return buf_puts(b, ",\"") || buf_puts(b, key) || buf_puts(b, "\":") ||
+	       text_add(b, v);
 }
 
 /*
@@ -583,7 +572,10 @@ static int put_one(struct store_txn *t, const struct store_put *p,
 		}
 		goto out;       /* unchanged: nothing written */
 	}
-	if (!have || strcmp(nr.name, cur.name)) {
+	/* A name the lookup above found no record by is free: no second
+	 * lookup of it (one less per record of a first apply). */
+	if ((!have || strcmp(nr.name, cur.name)) &&
+	    !(!have && !by_id && key && !strcmp(nr.name, key))) {
 		rc = name_owner(t, c->name, nr.name, other, e);
 		if (rc)
 			goto out;

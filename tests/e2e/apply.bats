@@ -177,20 +177,51 @@ YAML
 
 @test "a store made before apply digests (migration level 3) opens, applies and upgrades" {
   pctl apply -f "$REPO/manifests" >/dev/null
-  # Take the store back to what the previous pocketctl left.
+  # Take the store back to what the pocketctl before digests left.
   sqlite3 "$POCKETCTL_DATA/pocket.db" \
-    "DROP TRIGGER apply_digests_forget; DROP TABLE apply_digests; PRAGMA user_version = 3;"
+    "ALTER TABLE field_owners DROP COLUMN digest; ALTER TABLE field_owners DROP COLUMN digest_revision; PRAGMA user_version = 3;"
   run pctl apply -f "$REPO/manifests"
   [ "$status" -eq 0 ]
   [[ "$output" != *created* ]]
   [[ "$output" != *configured* ]]
-  [ "$(sqlite3 "$POCKETCTL_DATA/pocket.db" 'PRAGMA user_version')" -ge 4 ]
+  [ "$(sqlite3 "$POCKETCTL_DATA/pocket.db" 'PRAGMA user_version')" -ge 5 ]
   # That full-path apply stored the digests; the next one uses them.
-  [ "$(sqlite3 "$POCKETCTL_DATA/pocket.db" 'SELECT count(*) FROM apply_digests')" -gt 0 ]
+  [ "$(sqlite3 "$POCKETCTL_DATA/pocket.db" 'SELECT count(digest) FROM field_owners')" -gt 0 ]
   run pctl apply -f "$REPO/manifests"
   [ "$status" -eq 0 ]
   [[ "$output" == *"aiagent/poco unchanged"* ]]
   id="$(sqlite3 "$POCKETCTL_DATA/pocket.db" "SELECT id FROM records WHERE collection = 'ai_agents' AND name = 'poco'")"
   [ -n "$id" ]
-  [ "$(sqlite3 "$POCKETCTL_DATA/pocket.db" "SELECT count(*) FROM apply_digests WHERE id = '$id'")" -eq 1 ]
+  [ "$(sqlite3 "$POCKETCTL_DATA/pocket.db" "SELECT count(digest) FROM field_owners WHERE id = '$id'")" -eq 1 ]
+}
+
+@test "a store with digests in their own table (migration level 4) keeps them in the ownership rows" {
+  pctl apply -f "$REPO/manifests" >/dev/null
+  db="$POCKETCTL_DATA/pocket.db"
+  want="$(sqlite3 "$db" "SELECT collection, id, hex(digest), digest_revision FROM field_owners WHERE digest IS NOT NULL ORDER BY 1, 2")"
+  [ -n "$want" ]
+  # The layout migration 0004 made: digests in apply_digests, one of them
+  # for a record without an ownership row.
+  sqlite3 "$db" "CREATE TABLE apply_digests (collection TEXT NOT NULL, id TEXT NOT NULL, digest BLOB NOT NULL, revision INTEGER NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID;
+    CREATE TRIGGER apply_digests_forget AFTER DELETE ON records BEGIN DELETE FROM apply_digests WHERE collection = old.collection AND id = old.id; END;
+    INSERT INTO apply_digests SELECT collection, id, digest, digest_revision FROM field_owners WHERE digest IS NOT NULL;
+    ALTER TABLE field_owners DROP COLUMN digest; ALTER TABLE field_owners DROP COLUMN digest_revision;
+    PRAGMA user_version = 4;"
+  one="$(sqlite3 "$db" "SELECT id FROM apply_digests LIMIT 1")"
+  sqlite3 "$db" "DELETE FROM field_owners WHERE id = '$one'"
+  # A dry run opens the store read-write (migrating it) and writes nothing.
+  run pctl apply --dry-run -f "$REPO/manifests"
+  [ "$status" -eq 0 ]
+  [ "$(sqlite3 "$db" 'PRAGMA user_version')" -eq 5 ]
+  [ "$(sqlite3 "$db" "SELECT count(*) FROM sqlite_master WHERE name = 'apply_digests'")" -eq 0 ]
+  [ "$(sqlite3 "$db" "SELECT collection, id, hex(digest), digest_revision FROM field_owners WHERE digest IS NOT NULL ORDER BY 1, 2")" = "$want" ]
+  [ "$(sqlite3 "$db" "SELECT owners FROM field_owners WHERE id = '$one'")" = '{}' ]
+  # ... and they still say "unchanged" without the full path: the
+  # records' revisions do not move.
+  before="$(sqlite3 "$db" 'SELECT max(revision) FROM changelog')"
+  run pctl apply -f "$REPO/manifests"
+  [ "$status" -eq 0 ]
+  [[ "$output" != *created* ]]
+  [[ "$output" != *configured* ]]
+  [ "$(sqlite3 "$db" 'SELECT max(revision) FROM changelog')" = "$before" ]
 }
