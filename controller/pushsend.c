@@ -247,8 +247,11 @@ static void *run(void *arg)
 		}
 		if (got)
 			continue;         /* slots freed: start more first */
+		/* Idle: no timer of its own (new work and the stop come with
+		 * curl_multi_wakeup()); a long wait, not a tick. curl
+		 * shortens the wait to its own timers while requests run. */
 		timeout = owed ? (int)(PUSHSEND_WAKE_GAP_MS - (now - last_wake)) :
-				 1000;
+			  ps->running ? 1000 : 60000;
 		curl_multi_poll(ps->multi, NULL, 0, timeout > 0 ? timeout : 1,
 				NULL);
 	}

@@ -167,6 +167,23 @@ void util_format_ms(int64_t ms, char out[TIME_LEN + 1])
 	out[n] = '\0';
 }
 
+size_t util_format_int(int64_t v, char out[UTIL_INT_LEN])
+{
+	char digits[UTIL_INT_LEN], *p = digits + sizeof(digits);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	size_t n;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	n = (size_t)(digits + sizeof(digits) - p);
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return n;
+}
+
 int64_t util_env_int(const char *name, int64_t def, int64_t min,
 		     int64_t max)
 {

@@ -45,6 +45,11 @@ void util_now(char out[TIME_LEN + 1]);
 /* ms since the epoch (UTC) in util_now()'s form into out. */
 void util_format_ms(int64_t ms, char out[TIME_LEN + 1]);
 
+/* v in decimal into out, NUL-terminated; returns its length (at most
+ * 20). As printf's %lld, without printf (it runs per event and stream). */
+#define UTIL_INT_LEN 21
+size_t util_format_int(int64_t v, char out[UTIL_INT_LEN]);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t util_monotonic_ms(void);
 

@@ -379,7 +379,7 @@ static int rt_heartbeat(struct stream *s, int64_t now)
 	if (!sse_out(&s->base.out) ||
 	    buf_puts(&s->base.out.out, ":heartbeat\n\n"))
 		return ERR_NOMEM;
-	s->next_hb = now + s->hb;
+	s->next_hb = stream_next_heartbeat(s, now);
 	return 0;
 }
 

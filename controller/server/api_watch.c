@@ -218,7 +218,7 @@ static int watch_deliver(struct stream *s, struct hub_entry *en)
 {
 	struct watch_stream *w = (struct watch_stream *)s;
 	struct server *srv = s->srv;
-	char idtext[32];
+	char idtext[UTIL_INT_LEN];
 	const char *data;
 	size_t n = 0;
 	bool priv;
@@ -247,7 +247,7 @@ static int watch_deliver(struct stream *s, struct hub_entry *en)
 				       fmt_watch_others, srv, &n);
 	if (!data)
 		return 0;   /* cannot happen short of memory; skip, not lie */
-	snprintf(idtext, sizeof(idtext), "%lld", (long long)en->revision);
+	util_format_int(en->revision, idtext);
 	rc = sse_event(&s->base.out, " ", idtext, en->action, data, n);
 	return rc ? rc : 1;
 }
@@ -276,7 +276,7 @@ static int watch_heartbeat(struct stream *s, int64_t now)
 				     (json_int_t)hub_head(s->srv->hub))))
 		return ERR_NOMEM;
 	if (sse_pending(out))
-		s->next_hb = now + s->hb;
+		s->next_hb = stream_next_heartbeat(s, now);
 	return 0;
 }
 

@@ -32,10 +32,15 @@ enum slot_state {
 	ST_DETACHED,     /* a stream the pump owns: never cut */
 };
 
+/* In conn_slot.cut beside enum conns_cut: the socket went to the pump
+ * (conns_detach()). The guard marks a victim and a worker detaches by
+ * compare-and-swap from CONNS_CUT_NONE, so exactly one of them wins. */
+#define CUT_DETACHED 100
+
 struct conn_slot {
 	_Atomic int state;           /* enum slot_state, by its worker */
 	_Atomic int64_t since;       /* util_monotonic_ms() of the state */
-	_Atomic int cut;             /* enum conns_cut, by the guard */
+	_Atomic int cut;             /* enum conns_cut or CUT_DETACHED */
 	/* written under mu (the two flags also read without it, by the
 	 * slot's worker: a request costs no lock once they are set) */
 	const struct mg_connection *conn; /* civetweb's, while open */
@@ -67,6 +72,9 @@ struct conns {
 	bool wake;                   /* under mu: short of workers, look now
 	                              * (also when the signal came while the
 	                              * guard was cutting) */
+	bool asleep;                 /* under mu: the guard waits with no
+	                              * round due (no connection holds a
+	                              * worker); conns_open() wakes it */
 	bool started;
 	pthread_t thread;
 
@@ -147,7 +155,7 @@ struct conn_slot *conns_open(struct conns *c,
 	memset(&s->key, 0, sizeof(s->key));
 	atomic_store(&s->cut, CONNS_CUT_NONE);
 	set_state(s, ST_HEADERS);
-	if (c->nfree < c->low && !c->wake) {
+	if ((c->nfree < c->low || c->asleep) && !c->wake) {
 		c->wake = true;
 		pthread_cond_signal(&c->cv);
 	}
@@ -223,15 +231,41 @@ void conns_body(struct conn_slot *s, bool reading)
 		set_state(s, reading ? ST_BODY : ST_BUSY);
 }
 
+bool conns_detach(struct conn_slot *s)
+{
+	int none = CONNS_CUT_NONE;
+
+	return !s || atomic_compare_exchange_strong(&s->cut, &none,
+						    CUT_DETACHED);
+}
+
 void conns_reply(struct conn_slot *s, bool detached)
 {
-	if (s)
-		set_state(s, detached ? ST_DETACHED : ST_IDLE);
+	int was = CUT_DETACHED;
+
+	if (!s)
+		return;
+	/* Detached for a stream that did not start after all (its request
+	 * failed): an ordinary connection again, that the guard may cut. */
+	if (!detached)
+		atomic_compare_exchange_strong(&s->cut, &was, CONNS_CUT_NONE);
+	set_state(s, detached ? ST_DETACHED : ST_IDLE);
 }
 
 enum conns_cut conns_was_cut(const struct conn_slot *s)
 {
-	return s ? (enum conns_cut)atomic_load(&s->cut) : CONNS_CUT_NONE;
+	int cut = s ? atomic_load(&s->cut) : CONNS_CUT_NONE;
+
+	return cut == CUT_DETACHED ? CONNS_CUT_NONE : (enum conns_cut)cut;
+}
+
+/* Under mu: make slot s a victim for why; false when it is one already
+ * or its socket went to the pump. */
+static bool mark(struct conn_slot *s, enum conns_cut why)
+{
+	int none = CONNS_CUT_NONE;
+
+	return atomic_compare_exchange_strong(&s->cut, &none, (int)why);
 }
 
 int conns_max_per_ip(const struct conns *c)
@@ -316,21 +350,25 @@ static struct conn_slot *cuttable(struct conns *c, int i, int *st,
 
 /*
  * Under mu: choose the connections to cut now into c->victims, marking
- * their slots cut. Returns how many.
+ * their slots cut. Returns how many; *held: connections holding a worker
+ * that may still need cutting (not handed to the pump).
  */
-static int choose(struct conns *c, int64_t now)
+static int choose(struct conns *c, int64_t now, int *held)
 {
 	struct victim *v = c->victims;
 	int i, n = 0, ncand, st, rank, freeing = c->nfree;
 	int64_t since, age;
 	struct conn_slot *s;
 
+	*held = 0;
 	for (i = 0; i < c->o.pool; i++) {
 		s = &c->slots[i];
 		st = atomic_load(&s->state);
 		if (st == ST_FREE)
 			continue;
-		/* Connections already cut free their workers any moment now. */
+		*held += atomic_load(&s->cut) != CUT_DETACHED;
+		/* Connections already cut, or handed to the pump, free their
+		 * workers any moment now. */
 		if (atomic_load(&s->cut) != CONNS_CUT_NONE)
 			freeing++;
 		else if (!atomic_load(&s->known))
@@ -354,8 +392,9 @@ static int choose(struct conns *c, int64_t now)
 			why = CONNS_CUT_OVER_CAP;
 		if (why == CONNS_CUT_NONE)
 			continue;
+		if (!mark(s, why))
+			continue;
 		v[n] = (struct victim){ .key = s->key, .slot = i, .why = why };
-		atomic_store(&s->cut, why);
 		freeing++;
 		n++;
 	}
@@ -376,7 +415,8 @@ static int choose(struct conns *c, int64_t now)
 	}
 	qsort(v + n, (size_t)(ncand - n), sizeof(*v), by_rank);
 	for (i = n; i < ncand && freeing < 2 * c->low; i++) {
-		atomic_store(&c->slots[v[i].slot].cut, CONNS_CUT_PRESSURE);
+		if (!mark(&c->slots[v[i].slot], CONNS_CUT_PRESSURE))
+			continue;
 		v[n++] = v[i];
 		freeing++;
 	}
@@ -407,19 +447,28 @@ static void *guard_main(void *arg)
 	struct conns *c = arg;
 	struct timespec ts;
 	int64_t next;
-	int n;
+	int n, held = 1;
 
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
 		next = util_monotonic_ms() + CONNS_SWEEP_MS;
 		ts.tv_sec = next / 1000;
 		ts.tv_nsec = (long)(next % 1000) * 1000000L;
-		if (!c->wake)
+		/* Rounds only while some connection holds a worker: an idle
+		 * server, or one whose connections are all streams the pump
+		 * owns, has no deadline to watch and sleeps until the next
+		 * connection opens. */
+		if (!c->wake && held)
 			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		else if (!c->wake) {
+			c->asleep = true;
+			pthread_cond_wait(&c->cv, &c->mu);
+			c->asleep = false;
+		}
 		if (c->stopping)
 			break;
 		c->wake = false;
-		n = choose(c, util_monotonic_ms());
+		n = choose(c, util_monotonic_ms(), &held);
 		if (!n)
 			continue;
 		pthread_mutex_unlock(&c->mu);

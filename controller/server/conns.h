@@ -14,7 +14,8 @@
  * init_connection / connection_close callbacks), with its state and since
  * when (headers awaited, request running, body being read, idle after a
  * reply, handed to the stream pump) and its client address. A thread of its
- * own looks at the slots every CONNS_SWEEP_MS, and at once when a new
+ * own looks at the slots every CONNS_SWEEP_MS while some connection holds a
+ * worker (else it sleeps until one opens), and at once when a new
  * connection leaves fewer than the low-water mark of workers free, and cuts
  * short (shutdown(SHUT_RD) on the socket, found by address: sockfind.h):
  *   - a connection whose request headers are not complete within
@@ -121,6 +122,13 @@ bool conns_request(struct conns *c, struct conn_slot *s,
 
 /* The handler starts (reading true) or ends reading the body. */
 void conns_body(struct conn_slot *s, bool reading);
+
+/* The handler is about to hand s's socket to the stream pump: true when
+ * it may (from now on the guard never cuts s, until conns_reply() says
+ * the stream did not start after all), false when the guard has already
+ * chosen to cut s (then it must not: the guard's shutdown() would reach
+ * the pump's copy of the socket). True without a guard (s NULL). */
+bool conns_detach(struct conn_slot *s);
 
 /* The handler replied; detached: the stream pump owns the socket now (the
  * guard never cuts it), else the connection awaits its next request. */

@@ -487,15 +487,19 @@ static void *tail_main(void *arg)
 		more = ingest(h);
 		if (more > 0)
 			continue;
-		/* Caught up (or failed: retry after the idle wait). A commit
-		 * after the head read above set pending again, so no
+		/* Caught up: sleep until a commit (hub_notify()) or
+		 * hub_stop(), with no timer, so an idle server does not
+		 * wake for nothing; failed: retry after HUB_IDLE_WAKE_MS. A
+		 * commit after the head read above set pending again, so no
 		 * notification is lost. */
 		pthread_mutex_lock(&h->nmu);
-		if (!h->pending && !h->stop_req) {
+		if (!h->pending && !h->stop_req && more < 0) {
 			struct timespec ts = abs_ms(util_monotonic_ms() +
 						    HUB_IDLE_WAKE_MS);
 
 			pthread_cond_timedwait(&h->ncond, &h->nmu, &ts);
+		} else if (!h->pending && !h->stop_req) {
+			pthread_cond_wait(&h->ncond, &h->nmu);
 		}
 		pthread_mutex_unlock(&h->nmu);
 	}

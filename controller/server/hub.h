@@ -55,7 +55,8 @@
 
 #define HUB_RING_MAX 1024               /* entries kept in memory */
 #define HUB_RING_BYTES ((size_t)4 << 20) /* approximate bytes kept */
-#define HUB_IDLE_WAKE_MS 1000           /* hub thread sleeps at most this */
+#define HUB_IDLE_WAKE_MS 1000           /* hub thread's retry after a
+                                         * failed read of the change log */
 #define HUB_CACHE_SLOTS 7               /* per-entry formatted variants */
 
 /* hub_wait() / hub_fetch() results besides counts. */
@@ -107,9 +108,10 @@ typedef char *(*hub_format_fn)(const struct hub_entry *en, json_t *record,
 
 /*
  * Make a hub over store (borrowed; must outlive the hub). stopping
- * (nullable, borrowed) is the server's stop flag: once it is true the
- * hub wakes every stream within HUB_IDLE_WAKE_MS. Returns 0, ERR_NOMEM or
- * ERR_INTERNAL (pthread setup). Caller owns *out (hub_free()).
+ * (nullable, borrowed) is the server's stop flag: the tail thread ends
+ * when it sees it true at its next wake-up (a commit); hub_stop() wakes
+ * it, and every stream, at once. Returns 0, ERR_NOMEM or ERR_INTERNAL
+ * (pthread setup). Caller owns *out (hub_free()).
  */
 int hub_new(struct hub **out, struct store *store, const struct schema *schema,
 	    const atomic_bool *stopping, struct err *e);

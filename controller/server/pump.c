@@ -23,7 +23,6 @@
 
 #define EVENTS 256          /* epoll events taken per wait */
 #define ROUNDS 8            /* fills per stream per pass, when more waits */
-#define IDLE_MS 1000        /* the longest sleep */
 
 struct pstream {
 	struct sse_stream *st;
@@ -73,7 +72,7 @@ int pump_find_socket(const struct http_req *r, struct err *e)
 	snprintf(k.addr, sizeof(k.addr), "%s", ri->remote_addr);
 	k.port = ri->remote_port;
 	k.local_port = ri->server_port;
-	if (sockfind_scan(&k, 1) != 0)
+	if (sockfind_find(&k) != 0)
 		return err_set(e, ERR_UNAVAILABLE, "cannot list open "
 			       "descriptors to hand the stream over: %s",
 			       strerror(errno));
@@ -318,10 +317,11 @@ static void sweep(struct pump *p)
 	p->nlive = n;
 }
 
-/* Milliseconds until the pump must look at a stream again. */
+/* Milliseconds until the pump must look at a stream again; -1 (no
+ * timer) without streams: a new one or the stop kicks the pump. */
 static int next_timeout(struct pump *p, int64_t now)
 {
-	int64_t t = now + IDLE_MS, due;
+	int64_t t = INT64_MAX, due;
 	struct pstream *ps;
 	size_t i;
 
@@ -334,6 +334,10 @@ static int next_timeout(struct pump *p, int64_t now)
 		if (due < t)
 			t = due;
 	}
+	if (t == INT64_MAX)
+		return -1;
+	if (t - now > INT32_MAX)
+		return INT32_MAX;
 	return t <= now ? 0 : (int)(t - now);
 }
 

@@ -8,6 +8,9 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,19 +44,19 @@ static int local_port(int fd)
 	return addr_port(&a, text, sizeof(text));
 }
 
-int sockfind_scan(struct sockfind_key *keys, int n)
+/* Call fn for every descriptor of this process that is a socket with an
+ * IPv4 or IPv6 peer. 0, or -1 (errno set) when /proc/self/fd cannot be
+ * read. */
+static int each_peer(void (*fn)(int fd, const char *addr, int port,
+				void *arg), void *arg)
 {
 	struct sockaddr_storage a;
 	socklen_t len;
 	struct dirent *de;
 	char text[INET6_ADDRSTRLEN];
-	int fd, port, lport, i;
+	int fd, port;
 	DIR *d;
 
-	for (i = 0; i < n; i++) {
-		keys[i].fd = -1;
-		keys[i].matches = 0;
-	}
 	d = opendir("/proc/self/fd");
 	if (!d)
 		return -1;
@@ -67,18 +70,168 @@ int sockfind_scan(struct sockfind_key *keys, int n)
 		if (getpeername(fd, (struct sockaddr *)&a, &len) != 0)
 			continue;
 		port = addr_port(&a, text, sizeof(text));
-		lport = -2;   /* asked for once, when a peer matches */
-		for (i = 0; i < n; i++) {
-			if (keys[i].port != port || strcmp(keys[i].addr, text))
-				continue;
-			if (lport == -2)
-				lport = local_port(fd);
-			if (lport != keys[i].local_port)
-				continue;
-			keys[i].fd = fd;
-			keys[i].matches++;
-		}
+		if (port >= 0)
+			fn(fd, text, port, arg);
 	}
 	closedir(d);
 	return 0;
+}
+
+struct scan {
+	struct sockfind_key *keys;
+	int n;
+};
+
+static void scan_one(int fd, const char *addr, int port, void *arg)
+{
+	struct scan *sc = arg;
+	int i, lport = -2;   /* asked for once, when a peer matches */
+
+	for (i = 0; i < sc->n; i++) {
+		struct sockfind_key *k = &sc->keys[i];
+
+		if (k->port != port || strcmp(k->addr, addr))
+			continue;
+		if (lport == -2)
+			lport = local_port(fd);
+		if (lport != k->local_port)
+			continue;
+		k->fd = fd;
+		k->matches++;
+	}
+}
+
+int sockfind_scan(struct sockfind_key *keys, int n)
+{
+	struct scan sc = { keys, n };
+	int i;
+
+	for (i = 0; i < n; i++) {
+		keys[i].fd = -1;
+		keys[i].matches = 0;
+	}
+	return each_peer(scan_one, &sc);
+}
+
+/* ---- the remembered table (sockfind_find()) ----------------------------- */
+
+struct seen {
+	char addr[SOCKFIND_ADDR_LEN];   /* "" for an empty entry */
+	int port;
+	int fd;
+};
+
+static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct seen *seen;               /* open addressing, under seen_mu */
+static size_t seen_cap, seen_used;      /* cap: a power of two, or 0 */
+
+static size_t seen_hash(const char *addr, int port)
+{
+	uint64_t h = 1469598103934665603ull;    /* FNV-1a */
+
+	for (; *addr; addr++)
+		h = (h ^ (unsigned char)*addr) * 1099511628211ull;
+	h = (h ^ (uint64_t)(unsigned)port) * 1099511628211ull;
+	return (size_t)h;
+}
+
+/* The entry of peer addr:port, or the empty one where it would go. */
+static struct seen *seen_slot(struct seen *t, size_t cap, const char *addr,
+			      int port)
+{
+	size_t i = seen_hash(addr, port) & (cap - 1);
+
+	while (t[i].addr[0] &&
+	       (t[i].port != port || strcmp(t[i].addr, addr)))
+		i = (i + 1) & (cap - 1);
+	return &t[i];
+}
+
+/* Remember fd as the socket of peer addr:port (the first one of a pass
+ * wins); the table doubles before it is half full. */
+static void seen_put(int fd, const char *addr, int port, void *arg)
+{
+	struct seen *e;
+	size_t i;
+
+	(void)arg;
+	if (2 * (seen_used + 1) > seen_cap) {
+		size_t cap = seen_cap ? 2 * seen_cap : 256;
+		struct seen *t = calloc(cap, sizeof(*t));
+
+		if (!t)
+			return;         /* not remembered: found by a scan */
+		for (i = 0; i < seen_cap; i++)
+			if (seen[i].addr[0])
+				*seen_slot(t, cap, seen[i].addr,
+					   seen[i].port) = seen[i];
+		free(seen);
+		seen = t;
+		seen_cap = cap;
+	}
+	e = seen_slot(seen, seen_cap, addr, port);
+	if (e->addr[0])
+		return;
+	snprintf(e->addr, sizeof(e->addr), "%s", addr);
+	e->port = port;
+	e->fd = fd;
+	seen_used++;
+}
+
+static int seen_get(const char *addr, int port)
+{
+	struct seen *e;
+
+	if (!seen_cap)
+		return -1;
+	e = seen_slot(seen, seen_cap, addr, port);
+	return e->addr[0] ? e->fd : -1;
+}
+
+/* fd is now the connection key names. */
+static int still(int fd, const struct sockfind_key *key)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	char text[INET6_ADDRSTRLEN];
+
+	if (getpeername(fd, (struct sockaddr *)&a, &len) != 0 ||
+	    addr_port(&a, text, sizeof(text)) != key->port ||
+	    strcmp(text, key->addr))
+		return 0;
+	return local_port(fd) == key->local_port;
+}
+
+/* A pass that refills the table with every socket's peer. -1 (errno
+ * set) when /proc/self/fd cannot be read. */
+static int refill(void)
+{
+	if (seen_cap)
+		memset(seen, 0, seen_cap * sizeof(*seen));
+	seen_used = 0;
+	return each_peer(seen_put, NULL);
+}
+
+int sockfind_find(struct sockfind_key *key)
+{
+	int fd, rc = 0;
+
+	key->fd = -1;
+	key->matches = 0;
+	pthread_mutex_lock(&seen_mu);
+	fd = seen_get(key->addr, key->port);
+	if (fd < 0 || !still(fd, key)) {
+		rc = refill();
+		fd = rc ? -1 : seen_get(key->addr, key->port);
+	}
+	if (fd >= 0 && still(fd, key)) {
+		key->fd = fd;
+		key->matches = 1;
+	}
+	pthread_mutex_unlock(&seen_mu);
+	/* Not in the table (or no memory for all of it), or two sockets
+	 * of one peer: the exact pass. */
+	if (!rc && key->fd < 0)
+		rc = sockfind_scan(key, 1);
+	return rc;
 }

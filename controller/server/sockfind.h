@@ -9,7 +9,17 @@
  * port and local port are the connection's. That triple names one open
  * connection, so a match is never another client's socket.
  *
- * THREAD SAFETY NOTES: no state; any thread may call it. A descriptor found
+ * A pass over /proc/self/fd costs a getpeername() per open descriptor, so
+ * with thousands of streams open, one pass per new stream made taking
+ * 10,000 streams over quadratic. sockfind_find() therefore remembers
+ * where every socket of its last pass was, checks a remembered one with
+ * getpeername() and getsockname() before it answers, and passes over the
+ * descriptors again only when that fails: a burst of new connections
+ * costs one pass per burst, not one per connection.
+ *
+ * THREAD SAFETY NOTES: any thread may call either; sockfind_find()'s
+ * table is under its own mutex (one pass at a time, the others waiting
+ * for it and then finding their socket in what it saw). A descriptor found
  * may be closed by its owner right after; callers only shutdown() or dup
  * one whose connection they know is still held.
  */
@@ -34,5 +44,12 @@ struct sockfind_key {
  * be read (no key is then matched).
  */
 int sockfind_scan(struct sockfind_key *keys, int n);
+
+/*
+ * The socket of one key, as sockfind_scan() would fill it (fd, matches),
+ * from the remembered table when it still holds there, else after a pass
+ * that also refills the table. Same return values.
+ */
+int sockfind_find(struct sockfind_key *key);
 
 #endif

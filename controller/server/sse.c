@@ -66,8 +66,12 @@ int sse_event(struct sse *s, const char *sep, const char *id,
 {
 	struct buf *b = sse_out(s);
 
-	if (!b || (id && buf_printf(b, "id:%s%s\n", sep, id)) ||
-	    buf_printf(b, "event:%s%s\ndata:%s", sep, event, sep) ||
+	/* plain appends: this runs once per event and stream, and two
+	 * printf calls were most of it */
+	if (!b || (id && (buf_puts(b, "id:") || buf_puts(b, sep) ||
+			  buf_puts(b, id) || buf_putc(b, '\n'))) ||
+	    buf_puts(b, "event:") || buf_puts(b, sep) || buf_puts(b, event) ||
+	    buf_puts(b, "\ndata:") || buf_puts(b, sep) ||
 	    buf_add(b, data, dlen) || buf_puts(b, "\n\n"))
 		return ERR_NOMEM;
 	return 0;
@@ -95,12 +99,16 @@ static int frame(struct sse *s)
 {
 	char head[SSE_CHUNK_HEAD + 1];
 	size_t n;
+	int i;
 
 	if (s->framed || !s->chunked)
 		return 0;
 	n = s->out.len - SSE_CHUNK_HEAD;
-	/* n < BUF_DEFAULT_CAP: eight hex digits suffice. */
-	snprintf(head, sizeof(head), "%08x\r\n", (unsigned)(n & 0xffffffffu));
+	/* n < BUF_DEFAULT_CAP: eight hex digits suffice ("%08x\r\n"). */
+	for (i = 0; i < 8; i++)
+		head[7 - i] = "0123456789abcdef"[(n >> (4 * i)) & 0xf];
+	head[8] = '\r';
+	head[9] = '\n';
 	memcpy(s->out.ptr, head, SSE_CHUNK_HEAD);
 	if (buf_puts(&s->out, "\r\n"))
 		return -1;

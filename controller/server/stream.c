@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "conns.h"
 #include "log.h"
 #include "store/filter.h"
 #include "pbjson.h"
@@ -120,6 +122,13 @@ void stream_release(struct stream *s)
 	s->ops->release(s);
 }
 
+int64_t stream_next_heartbeat(const struct stream *s, int64_t now)
+{
+	int64_t grid = s->hb / 3 > 0 ? s->hb / 3 : 1, t = now + s->hb;
+
+	return (t + grid - 1) / grid * grid;
+}
+
 void stream_init(struct stream *s, struct server *srv,
 		 const struct stream_ops *ops)
 {
@@ -127,7 +136,7 @@ void stream_init(struct stream *s, struct server *srv,
 	s->srv = srv;
 	s->hb = util_env_int("POCKETCTL_HEARTBEAT_MS", HEARTBEAT_MS, 10,
 			     3600000);
-	s->next_hb = util_monotonic_ms() + s->hb;
+	s->next_hb = stream_next_heartbeat(s, util_monotonic_ms());
 	s->idle_ms = 0;
 	s->deadline = INT64_MAX;
 	s->base.wake_ms = s->next_hb;
@@ -191,6 +200,17 @@ int stream_socket(struct http_req *r, int *fd)
 	if (!r->srv->pump)
 		return 0;
 	*fd = pump_find_socket(r, &e);
+	/* A connection the guard chose to cut is not handed over (its
+	 * shutdown() would reach the pump's copy of the socket): it is
+	 * closed, as the cut would, so that the client comes back as
+	 * EventSource does after a network error (a 503 would end an
+	 * EventSource for good). */
+	if (*fd >= 0 && !conns_detach(r->slot)) {
+		shutdown(*fd, SHUT_RDWR);
+		*fd = -1;
+		r->status = 503;        /* for the log and metrics: nothing sent */
+		return -1;
+	}
 	if (*fd >= 0)
 		return 0;
 	/* Not found (no /proc?): run it on this worker while there is room

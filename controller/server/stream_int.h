@@ -149,4 +149,13 @@ bool stream_visible(struct server *srv, struct hub_entry *en,
 		    enum rule_action act, const struct http_auth *a,
 		    const char *filter, signed char *verdicts);
 
+/*
+ * When s's next heartbeat is due after one at now: now + its interval,
+ * rounded up to a multiple of a third of the interval, so that the
+ * heartbeats of many streams fall on a few instants and an idle pump
+ * wakes for them at most three times per interval (a heartbeat comes
+ * every 15 to 20 s with the default 15 s).
+ */
+int64_t stream_next_heartbeat(const struct stream *s, int64_t now);
+
 #endif

@@ -265,15 +265,9 @@ static bool plain(const char *s)
 /* Add v in decimal. -1 on no memory. */
 static int add_int(struct buf *b, int64_t v)
 {
-	char digits[24], *p = digits + sizeof(digits);
-	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	char digits[UTIL_INT_LEN];
 
-	do
-		*--p = (char)('0' + u % 10);
-	while (u /= 10);
-	if (v < 0)
-		*--p = '-';
-	return buf_add(b, p, (size_t)(digits + sizeof(digits) - p));
+	return buf_add(b, digits, util_format_int(v, digits));
 }
 
 /* Add ,"key":<v's compact text>; nothing when v is NULL, as

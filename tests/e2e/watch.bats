@@ -234,16 +234,22 @@ print("got", min(counts), max(counts), flush=True)
 EOF
 }
 
-@test "open streams hold no worker thread: 300 watchers, few threads, requests still served" {
-  start_server POCKETCTL_HEARTBEAT_MS=60000 -- --workers 8
-  write_many_streams
-  "$PY" "$T/many.py" "$PORT" 300 6 >"$T/many.out" 2>&1 &
+# open_many N SECS: N watch streams from many.py in the background, held
+# SECS seconds once open; returns when they are.
+open_many() {
+  "$PY" "$T/many.py" "$PORT" "$1" "$2" >"$T/many.out" 2>&1 &
   BG_PIDS+=($!)
   for i in $(seq 1 300); do
     grep -q '^open' "$T/many.out" && break
     sleep 0.1
   done
   grep -q '^open' "$T/many.out"
+}
+
+@test "open streams hold no worker thread: 300 watchers, few threads, requests still served" {
+  start_server POCKETCTL_HEARTBEAT_MS=60000 -- --workers 8
+  write_many_streams
+  open_many 300 6
   # 8 workers + the start-up reserve + the server's own threads: far
   # fewer than one per stream.
   threads=$(awk '/^Threads:/ {print $2}' /proc/"$SERVER_PID"/status)
@@ -257,6 +263,29 @@ EOF
   wait_bg
   run grep '^got' "$T/many.out"
   [ "$output" = "got 3 3" ]
+}
+
+# The server's wake-ups: voluntary context switches of all its threads.
+wakeups() {
+  cat /proc/"$SERVER_PID"/task/*/status 2>/dev/null |
+    awk '/^voluntary_ctxt_switches/ {n += $2} END {print n}'
+}
+
+@test "an idle server with 100 open streams does not tick: under one wake-up a second" {
+  # Heartbeats every 3 s, on a 1 s grid: a second's worth of them at once.
+  start_server POCKETCTL_HEARTBEAT_MS=3000
+  write_many_streams
+  open_many 100 12
+  sleep 1
+  w0=$(wakeups)
+  sleep 6
+  w1=$(wakeups)
+  # civetweb's own listener wakes every 2 s; the guard, the hub, the
+  # push sender and the pump only for work: 2 heartbeat instants of the
+  # pump, the listener's 3, a few to spare. Before: about 13 a second.
+  echo "wake-ups in 6 s: $((w1 - w0))" >&3
+  [ "$((w1 - w0))" -le 8 ]
+  wait_bg
 }
 
 @test "a watcher that stops reading holds back no one and catches up, in order, when it reads again" {

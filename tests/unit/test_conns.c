@@ -17,6 +17,7 @@
 #include <civetweb.h>
 
 #include "server/conns.h"
+#include "testlib.h"
 
 static struct mg_request_info request_from(const char *addr, int port)
 {
@@ -72,14 +73,12 @@ static void tcp_pair(int *client, int *server, struct mg_request_info *ri)
 {
 	struct sockaddr_in a;
 	socklen_t len = sizeof(a);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
+	int port, l = tl_tcp_listener(&port);
 
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(listen(l, 4), 0);
-	cr_assert_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	a.sin_port = htons((uint16_t)port);
 	*client = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_eq(connect(*client, (struct sockaddr *)&a, sizeof(a)), 0);
 	*server = accept(l, NULL, NULL);
@@ -178,4 +177,47 @@ Test(conns, short_of_workers_the_oldest_idle_go_first)
 		cr_expect_eq(conns_was_cut(busy[i]), CONNS_CUT_NONE);
 	cr_expect_eq(conns_was_cut(body), CONNS_CUT_NONE);
 	conns_free(c);
+}
+
+/* A stream handed to the pump and a cut exclude each other: a connection
+ * the guard chose is never handed over (conns_detach() says no), and one
+ * handed over is never cut, whatever its deadline. */
+Test(conns, a_detached_stream_is_never_cut_and_a_cut_one_never_detached)
+{
+	struct conns *c = guard(64, 0, 200);
+	struct err e = ERR_INIT;
+	struct mg_request_info ri, ri2;
+	struct conn_slot *streamed, *late;
+	int cli, srv, cli2, srv2;
+
+	tcp_pair(&cli, &srv, &ri);
+	tcp_pair(&cli2, &srv2, &ri2);
+	cr_assert_eq(conns_start(c, &e), 0, "%s", e.msg);
+	streamed = conns_open(c, NULL);
+	late = conns_open(c, NULL);
+	conns_request(c, streamed, &ri);
+	cr_assert(conns_detach(streamed));
+	conns_reply(streamed, true);
+	conns_request(c, late, &ri2);
+	conns_reply(late, false);        /* idle: cut at the deadline */
+	cr_expect(sees_eof(srv2, 3000), "the idle one was not cut");
+	cr_expect_eq(conns_was_cut(late), CONNS_CUT_DEADLINE);
+	cr_expect_not(conns_detach(late), "a cut connection was handed over");
+	/* Long past the deadline: the stream's socket is open. */
+	cr_expect_not(sees_eof(srv, 500), "the detached stream was cut");
+	cr_expect_eq(conns_was_cut(streamed), CONNS_CUT_NONE);
+	/* A stream that did not start after all is an ordinary connection
+	 * again, and cut at its deadline. */
+	conns_close(c, streamed);
+	streamed = conns_open(c, NULL);
+	conns_request(c, streamed, &ri);
+	cr_assert(conns_detach(streamed));
+	conns_reply(streamed, false);
+	cr_expect(sees_eof(srv, 3000), "the undetached connection was not cut");
+	cr_expect(conns_detach(NULL), "no guard: always");
+	conns_free(c);
+	close(cli);
+	close(srv);
+	close(cli2);
+	close(srv2);
 }

@@ -111,4 +111,8 @@ void tl_upsert(struct store *s, const char *coll, const char *json_text,
 void tl_patch(struct store *s, const char *coll, const char *id,
 	      const char *json_text);
 
+/* A TCP socket listening on an ephemeral port of 127.0.0.1 (backlog 64),
+ * its port to *port. */
+int tl_tcp_listener(int *port);
+
 #endif
