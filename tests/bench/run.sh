@@ -9,6 +9,11 @@ for b in "$here"/bench_*.sh; do
   "$b"
   echo
 done
+for w in 100 10000; do
+  echo "## bench_fanout, $w watchers"
+  BENCH_WATCHERS="$w" "$here/bench_fanout.sh"
+  echo
+done
 echo "## bench_fanout, watchers as a plain user"
 BENCH_FANOUT_AS_USER=1 "$here/bench_fanout.sh"
 echo
