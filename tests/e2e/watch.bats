@@ -222,7 +222,8 @@ while any(b"\r\n\r\n" not in b for b in bufs.values()) and time.time() < deadlin
     r, _, _ = select.select(socks, [], [], 1)
     for s in r:
         bufs[s] += s.recv(65536)
-assert all(b.startswith(b"HTTP/1.1 200") for b in bufs.values()), "not all opened"
+bad = [b[:160] for b in bufs.values() if not b.startswith(b"HTTP/1.1 200")]
+assert not bad, "%d not opened, such as %r" % (len(bad), bad[:3])
 print("open", flush=True)
 end = time.time() + secs
 while time.time() < end:
@@ -243,7 +244,7 @@ open_many() {
     grep -q '^open' "$T/many.out" && break
     sleep 0.1
   done
-  grep -q '^open' "$T/many.out"
+  grep -q '^open' "$T/many.out" || { cat "$T/many.out" >&2; false; }
 }
 
 @test "open streams hold no worker thread: 300 watchers, few threads, requests still served" {
@@ -273,7 +274,9 @@ wakeups() {
 
 @test "an idle server with 100 open streams does not tick: under one wake-up a second" {
   # Heartbeats every 3 s, on a 1 s grid: a second's worth of them at once.
-  start_server POCKETCTL_HEARTBEAT_MS=3000
+  # All 100 come from 127.0.0.1 at once: no cap per address (while they
+  # hold workers, before the pump takes them, more than 64 may be open).
+  start_server POCKETCTL_HEARTBEAT_MS=3000 -- --max-conns-per-ip 0
   write_many_streams
   open_many 100 12
   sleep 1
