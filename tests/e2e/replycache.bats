@@ -19,63 +19,12 @@
 load api
 
 setup_file() {
-  : "${PCTL:?set PCTL to the pocketctl binary}"
-  command -v jq >/dev/null || { echo "jq is needed" >&2; return 1; }
-  export RT="$(mktemp -d "${BATS_TMPDIR:-/tmp}/pocketctl-replycache.XXXXXX")"
-  export ADMIN_EMAIL="admin@example.com" ADMIN_PASSWORD="admin-pass-123"
+  api_serve_file replycache workspace/.opencode/proposals
   export PROPOSALS="$RT/root/workspace/.opencode/proposals"
-  mkdir -p "$PROPOSALS"
-  local i try
-  for try in 1 2 3; do
-    PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-    export URL="http://127.0.0.1:$PORT"
-    POCKETCTL_ADMIN_EMAIL="$ADMIN_EMAIL" POCKETCTL_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
-      "$PCTL" --data "$RT/data" serve --listen "127.0.0.1:$PORT" \
-      --root "$RT/root" --bcrypt-cost 4 >"$RT/server.log" 2>&1 &
-    echo $! >"$RT/server.pid"
-    for i in $(seq 1 200); do
-      curl -fsS -m 2 "$URL/healthz" >/dev/null 2>&1 && [ -s "$RT/data/server.json" ] && break 2
-      kill -0 "$(cat "$RT/server.pid")" 2>/dev/null || break
-      sleep 0.05
-    done
-    kill "$(cat "$RT/server.pid")" 2>/dev/null || true
-    wait "$(cat "$RT/server.pid")" 2>/dev/null || true
-    rm -f "$RT/server.pid"
-  done
-  [ -f "$RT/server.pid" ] || { cat "$RT/server.log" >&2; return 1; }
-
-  export SU="$(login _superusers "$ADMIN_EMAIL" "$ADMIN_PASSWORD")"
-  [ -n "$SU" ]
-  # alice and bob (role user), root (role admin)
-  for u in alice bob root; do
-    local role=user
-    [ "$u" = root ] && role=admin
-    api POST /api/collections/users/records "$SU" \
-      "{\"email\":\"$u@example.com\",\"password\":\"$u-pass-123\",\"passwordConfirm\":\"$u-pass-123\",\"role\":\"$role\",\"name\":\"$u\"}"
-    [ "$code" = 200 ] || { echo "cannot create $u: $code $body" >&2; return 1; }
-  done
-  export BOB_ID="$(api GET "/api/collections/users/records?filter=email='bob@example.com'" "$SU"; jq -r '.items[0].id' <<<"$body")"
-  export ALICE="$(login users alice@example.com alice-pass-123)"
-  export BOB="$(login users bob@example.com bob-pass-123)"
-  export ROOT="$(login users root@example.com root-pass-123)"
-  [ -n "$ALICE" ] && [ -n "$BOB" ] && [ -n "$ROOT" ]
 }
 
 teardown_file() {
-  local bad=0
-  if [ -f "$RT/server.pid" ]; then
-    kill "$(cat "$RT/server.pid")" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$(cat "$RT/server.pid")" 2>/dev/null || break
-      sleep 0.05
-    done
-  fi
-  if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$RT/server.log"; then
-    cat "$RT/server.log" >&2
-    bad=1
-  fi
-  rm -rf "$RT"
-  return $bad
+  api_serve_file_end
 }
 
 pctl() {
@@ -279,23 +228,24 @@ proposal_listed() {
   [ "$(jq -r '.items[0].content' <<<"$body")" = "step 1" ]
 }
 
+# The distinct orders of bob's llm_keys in 12 lists sorted by $1.
+random_orders() {
+  local i
+  for i in $(seq 1 12); do
+    api GET "/api/collections/llm_keys/records?sort=$1&perPage=50" "$BOB"
+    [ "$code" = 200 ] || exit 1
+    jq -r '[.items[].id] | join(",")' <<<"$body"
+  done | sort -u | wc -l
+}
+
 @test "sort=@random is read afresh every time" {
-  local i orders
+  local i
   for i in $(seq 1 8); do
     api POST /api/collections/llm_keys/records "$BOB" \
       "{\"provider_id\":\"p$i\",\"env_vars\":{}}"
     [ "$code" = 200 ]
   done
-  orders="$(for i in $(seq 1 12); do
-    api GET "/api/collections/llm_keys/records?sort=@random&perPage=50" "$BOB"
-    [ "$code" = 200 ] || exit 1
-    jq -r '[.items[].id] | join(",")' <<<"$body"
-  done | sort -u | wc -l)"
-  [ "$orders" -gt 1 ]
+  [ "$(random_orders @random)" -gt 1 ]
   # also when the @ is sent percent-encoded
-  orders="$(for i in $(seq 1 12); do
-    api GET "/api/collections/llm_keys/records?sort=%40random&perPage=50" "$BOB"
-    jq -r '[.items[].id] | join(",")' <<<"$body"
-  done | sort -u | wc -l)"
-  [ "$orders" -gt 1 ]
+  [ "$(random_orders %40random)" -gt 1 ]
 }
