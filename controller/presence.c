@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define NBUCKETS 1024
 
 struct here {
@@ -23,12 +25,9 @@ static struct here *buckets[NBUCKETS];
 
 static struct here **slot(const char *user)
 {
-	uint32_t h = 2166136261u;
-	const unsigned char *p;
+	uint64_t h = util_hash(user, strlen(user), UTIL_HASH_INIT);
 	struct here **pp;
 
-	for (p = (const unsigned char *)user; *p; p++)
-		h = (h ^ *p) * 16777619u;
 	for (pp = &buckets[h % NBUCKETS]; *pp; pp = &(*pp)->next)
 		if (!strcmp((*pp)->user, user))
 			break;

@@ -184,6 +184,16 @@ size_t util_format_int(int64_t v, char out[UTIL_INT_LEN])
 	return n;
 }
 
+uint64_t util_hash(const void *p, size_t n, uint64_t h)
+{
+	const unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ c[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 int64_t util_env_int(const char *name, int64_t def, int64_t min,
 		     int64_t max)
 {

@@ -50,6 +50,11 @@ void util_format_ms(int64_t ms, char out[TIME_LEN + 1]);
 #define UTIL_INT_LEN 21
 size_t util_format_int(int64_t v, char out[UTIL_INT_LEN]);
 
+/* FNV-1a (64 bits) of p[0..n), going on from h (UTIL_HASH_INIT to start):
+ * for choosing a hash-table slot, never where a collision would matter. */
+#define UTIL_HASH_INIT 0xcbf29ce484222325ULL
+uint64_t util_hash(const void *p, size_t n, uint64_t h);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t util_monotonic_ms(void);
 

@@ -764,11 +764,7 @@ int hub_fetch(struct hub *h, int64_t after, struct hub_entry **out, int max,
 /* FNV-1a: ids are random, any spread will do. */
 static size_t bucket_of(const char *id)
 {
-	uint32_t x = 2166136261u;
-
-	while (*id)
-		x = (x ^ (unsigned char)*id++) * 16777619u;
-	return x % CLIENT_BUCKETS;
+	return util_hash(id, strlen(id), UTIL_HASH_INIT) % CLIENT_BUCKETS;
 }
 
 int hub_client_add(struct hub *h, const char *id, void *ptr, struct err *e)

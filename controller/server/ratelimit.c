@@ -16,6 +16,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "util.h"
+
 #define RL_STRIPES 64
 #define RL_PROBES 8
 
@@ -161,12 +163,9 @@ void ratelimit_free(struct ratelimit *rl)
 static uint64_t key_hash(const struct ratelimit *rl, enum rl_group g,
 			 const char *key)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ rl->seed;
-	const unsigned char *p = (const unsigned char *)key;
+	uint64_t h = util_hash(&g, sizeof(g), UTIL_HASH_INIT ^ rl->seed);
 
-	h = (h ^ (unsigned)g) * 0x100000001b3ULL;
-	for (; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
+	h = util_hash(key, strlen(key), h);
 	h ^= h >> 30;
 	h *= 0xbf58476d1ce4e5b9ULL;
 	h ^= h >> 27;

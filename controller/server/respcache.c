@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "util.h"
 
 struct rc_slot {
 	pthread_mutex_t lock;
@@ -60,11 +61,8 @@ void respcache_free(struct respcache *rc)
 
 static struct rc_slot *slot_of(struct respcache *rc, const char *key)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	const unsigned char *p = (const unsigned char *)key;
+	uint64_t h = util_hash(key, strlen(key), UTIL_HASH_INIT);
 
-	for (; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
 	return &rc->slots[(h ^ (h >> 32)) % RESPCACHE_SLOTS];
 }
 

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "util.h"
+
 /* The text and port of a, -1 for a family other than IPv4 and IPv6. */
 static int addr_port(const struct sockaddr_storage *a, char *text, size_t n)
 {
@@ -127,12 +129,8 @@ static size_t seen_cap, seen_used;      /* cap: a power of two, or 0 */
 
 static size_t seen_hash(const char *addr, int port)
 {
-	uint64_t h = 1469598103934665603ull;    /* FNV-1a */
-
-	for (; *addr; addr++)
-		h = (h ^ (unsigned char)*addr) * 1099511628211ull;
-	h = (h ^ (uint64_t)(unsigned)port) * 1099511628211ull;
-	return (size_t)h;
+	return (size_t)util_hash(&port, sizeof(port),
+				 util_hash(addr, strlen(addr), UTIL_HASH_INIT));
 }
 
 /* The entry of peer addr:port, or the empty one where it would go. */

@@ -82,15 +82,11 @@ void tokens_free(struct tokens *tc)
 	free(tc);
 }
 
-/* FNV-1a: picks the slot; the attacker-chosen token only picks which
+/* FNV-1a picks the slot; the attacker-chosen token only picks which
  * slot its own comparison runs against. */
 static size_t token_slot(const char *t)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *t; t++)
-		h = (h ^ (unsigned char)*t) * 16777619u;
-	return h % AUTH_CACHE_SLOTS;
+	return util_hash(t, strlen(t), UTIL_HASH_INIT) % AUTH_CACHE_SLOTS;
 }
 
 /* The slot holds exactly token (compared in constant time for a given
