@@ -231,12 +231,19 @@ void conns_body(struct conn_slot *s, bool reading)
 		set_state(s, reading ? ST_BODY : ST_BUSY);
 }
 
-bool conns_detach(struct conn_slot *s)
+/* Set s's cut word to cut (a conns_cut or CUT_DETACHED) when nothing has
+ * claimed the slot yet: the guard's mark and the worker's hand-off meet
+ * here, and only one of them wins. */
+static bool claim(struct conn_slot *s, int cut)
 {
 	int none = CONNS_CUT_NONE;
 
-	return !s || atomic_compare_exchange_strong(&s->cut, &none,
-						    CUT_DETACHED);
+	return atomic_compare_exchange_strong(&s->cut, &none, cut);
+}
+
+bool conns_detach(struct conn_slot *s)
+{
+	return !s || claim(s, CUT_DETACHED);
 }
 
 void conns_reply(struct conn_slot *s, bool detached)
@@ -257,15 +264,6 @@ enum conns_cut conns_was_cut(const struct conn_slot *s)
 	int cut = s ? atomic_load(&s->cut) : CONNS_CUT_NONE;
 
 	return cut == CUT_DETACHED ? CONNS_CUT_NONE : (enum conns_cut)cut;
-}
-
-/* Under mu: make slot s a victim for why; false when it is one already
- * or its socket went to the pump. */
-static bool mark(struct conn_slot *s, enum conns_cut why)
-{
-	int none = CONNS_CUT_NONE;
-
-	return atomic_compare_exchange_strong(&s->cut, &none, (int)why);
 }
 
 int conns_max_per_ip(const struct conns *c)
@@ -392,7 +390,7 @@ static int choose(struct conns *c, int64_t now, int *held)
 			why = CONNS_CUT_OVER_CAP;
 		if (why == CONNS_CUT_NONE)
 			continue;
-		if (!mark(s, why))
+		if (!claim(s, (int)why))
 			continue;
 		v[n] = (struct victim){ .key = s->key, .slot = i, .why = why };
 		freeing++;
@@ -415,7 +413,7 @@ static int choose(struct conns *c, int64_t now, int *held)
 	}
 	qsort(v + n, (size_t)(ncand - n), sizeof(*v), by_rank);
 	for (i = n; i < ncand && freeing < 2 * c->low; i++) {
-		if (!mark(&c->slots[v[i].slot], CONNS_CUT_PRESSURE))
+		if (!claim(&c->slots[v[i].slot], CONNS_CUT_PRESSURE))
 			continue;
 		v[n++] = v[i];
 		freeing++;

@@ -328,7 +328,8 @@ static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 	char now[TIME_LEN + 1];
 	sqlite3_stmt *st;
 	struct buf text;
-	char *own = NULL;
+	char *own = NULL, *tptr;
+	size_t tlen;
 	int rc, b = 0;
 
 	buf_init(&text, SIZE_MAX / 2);  /* no cap of its own: the data's */
@@ -359,9 +360,9 @@ static int log_change(struct store_txn *t, int64_t rev, const struct record *r,
 		b |= bind_text(st, 4, action);
 		b |= bind_text(st, 7, t->writer);
 	}
-	b |= sqlite3_bind_text(st, 5, text.ptr, (int)text.len,
-			       SQLITE_TRANSIENT);
-	buf_release(&text);
+	tptr = buf_detach(&text, &tlen);  /* SQLite frees it */
+	b |= tptr ? sqlite3_bind_text(st, 5, tptr, (int)tlen, free) :
+		    SQLITE_NOMEM;
 	b |= bind_text(st, 6, now);
 	if (b) {
 		rc = db_err(e, s->wdb, "cannot append to the change log");
