@@ -506,9 +506,32 @@ out:
 	return bad;
 }
 
+/* An object of n string members keys[i]: vals[i], NULL when out of
+ * memory. The values are the schema's, ids and validated names: UTF-8
+ * already (what json_pack() would check again, at ten times the cost
+ * for an apply's thousands of items). */
+static json_t *str_object(size_t n, const char *const *keys,
+			  const char *const *vals)
+{
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; o && i < n; i++) {
+		if (json_object_set_new_nocheck(o, keys[i],
+						json_string_nocheck(vals[i]))) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
+}
+
 static json_t *member(const char *collection, const char *id)
 {
-	return json_pack("{s:s,s:s}", "collection", collection, "id", id);
+	static const char *const keys[] = { "collection", "id" };
+	const char *vals[] = { collection, id };
+
+	return str_object(2, keys, vals);
 }
 
 static void count_action(json_t *result, const char *action)
@@ -522,9 +545,11 @@ static void count_action(json_t *result, const char *action)
 static json_t *new_item(const struct collection *c, const char *name,
 			const char *id, const char *action)
 {
-	return json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind", c->kind,
-			 "collection", c->name, "name", name, "id", id,
-			 "action", action);
+	static const char *const keys[] = { "kind", "collection", "name",
+					    "id", "action" };
+	const char *vals[] = { c->kind, c->name, name, id, action };
+
+	return str_object(5, keys, vals);
 }
 
 /*
@@ -849,6 +874,21 @@ static int doc_digest(struct digester *dg, const struct manifest_doc *d,
 	return 0;
 }
 
+/* d's item as "unchanged", record id a member, its id cached for the
+ * relations of later documents. */
+static int add_unchanged(json_t *ids, const struct manifest_doc *d,
+			 const char *id, json_t *items, json_t *members,
+			 struct err *e)
+{
+	json_t *item = new_item(d->coll, d->name, id, "unchanged");
+
+	if (!item || json_array_append_new(items, item) ||
+	    json_array_append_new(members, member(d->coll->name, id)))
+		return err_set(e, ERR_NOMEM, "out of memory");
+	id_cache_put(ids, d->coll->name, d->name, id);
+	return 0;
+}
+
 /*
  * The short cut of an unchanged re-apply: when the record d names was last
  * written by an apply of this very declaration (same digest) and by nobody
@@ -862,7 +902,6 @@ static int apply_unchanged(struct store_txn *t, json_t *ids,
 			   json_t *members, bool *hit, struct err *e)
 {
 	char id[ID_LEN + 1];
-	json_t *item;
 	int rc;
 
 	*hit = false;
@@ -870,13 +909,16 @@ static int apply_unchanged(struct store_txn *t, json_t *ids,
 				    id, e);
 	if (rc || !id[0])
 		return rc;
-	item = new_item(d->coll, d->name, id, "unchanged");
-	if (!item || json_array_append_new(items, item) ||
-	    json_array_append_new(members, member(d->coll->name, id)))
-		return err_set(e, ERR_NOMEM, "out of memory");
-	id_cache_put(ids, d->coll->name, d->name, id);
+	/* Same declaration in other words (or from an earlier version):
+	 * the next apply of this text finds it unparsed. */
+	if (d->keyed) {
+		rc = store_txn_text_put(t, d->coll->name, id, d->key,
+					DIGEST_LEN, e);
+		if (rc)
+			return rc;
+	}
 	*hit = true;
-	return 0;
+	return add_unchanged(ids, d, id, items, members, e);
 }
 
 /* Apply one document inside t as manager mgr (dg: see doc_digest()),
@@ -987,6 +1029,7 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 		rc = store_txn_declared_put(t, after.collection, after.id, next,
 					    after.revision,
 					    use_dg ? digest : NULL,
+					    use_dg && d->keyed ? d->key : NULL,
 					    DIGEST_LEN, e);
 		if (rc) {
 			at_doc(pb, d, NULL, e);
@@ -1150,9 +1193,65 @@ static void apply_name_writer(struct store_txn *t)
  * ownership ahead. */
 #define APPLY_READ_AHEAD 64
 
-static int run(struct store *s, const struct manifest_set *m,
-	       const struct apply_opts *o, bool with_diff, json_t **result,
-	       struct err *e)
+/* manifest_find_fn: a piece of text that an apply by the same manager
+ * and actor, under the same schema and renames, declared record (coll,
+ * id) with, nobody having written it since (store_txn_text_find()). */
+static int find_text(void *arg, const unsigned char key[MANIFEST_KEY_LEN],
+		     struct manifest_doc *d, bool *hit, struct err *e)
+{
+	const struct collection *c;
+	char id[ID_LEN + 1], *name;
+	int rc;
+
+	*hit = false;
+	rc = store_txn_text_find(arg, key, MANIFEST_KEY_LEN, &c, id, &name, e);
+	if (rc || !c)
+		return rc;
+	if (!c->api_writable) {
+		free(name);
+		return 0;
+	}
+	d->coll = c;
+	d->name = name;
+	d->known_id = strdup(id);
+	if (!d->known_id)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	*hit = true;
+	return 0;
+}
+
+/* Load the manifests inside t with the short cut of known pieces: the
+ * salt of their keys is what a text's meaning depends on besides the
+ * text (dg->salt) and the renames so far (a relation names its target). */
+static int load_known(struct store_txn *t, const struct digester *dg,
+		      apply_load_fn *load, void *arg, struct manifest_set *m,
+		      struct err_list *errs, struct err *e)
+{
+	struct manifest_known k;
+	char salt[sizeof(dg->salt) + 64];
+	int64_t renames;
+	bool any;
+	int rc;
+
+	rc = store_txn_renames(t, &renames, e);
+	if (!rc)
+		rc = store_txn_text_any(t, &any, e);
+	if (rc)
+		return rc;
+	snprintf(salt, sizeof(salt), "text\n%s\n%lld", dg->salt,
+		 (long long)renames);
+	memset(&k, 0, sizeof(k));
+	k.salt = salt;
+	k.salt_len = strlen(salt);
+	k.none = !any;
+	k.find = find_text;
+	k.arg = t;
+	return load(arg, &k, m, errs, e);
+}
+
+static int run(struct store *s, struct manifest_set *m, apply_load_fn *load,
+	       void *load_arg, const struct apply_opts *o, bool with_diff,
+	       json_t **result, struct err *e)
 {
 	const struct schema *sc = store_schema(s);
 	const struct collection **order = NULL;
@@ -1190,14 +1289,6 @@ static int run(struct store *s, const struct manifest_set *m,
 		goto out;
 	}
 	items = json_object_get(res, "items");
-	for (di = 0; di < m->n; di++) {
-		if (m->docs[di].coll->api_writable)
-			continue;
-		rc = readonly_doc(s, &pb, &m->docs[di], items, e);
-		if (rc && !doc_problem(rc))
-			goto out;
-		rc = 0;
-	}
 	schema_topo_order(sc, order);
 	rc = store_begin(s, &t, e);
 	if (rc)
@@ -1205,6 +1296,25 @@ static int run(struct store *s, const struct manifest_set *m,
 	/* The write hooks judge each document as a declaration by o->actor. */
 	store_txn_set_actor(t, o->actor, STORE_ACTOR_DECLARES);
 	apply_name_writer(t);
+	if (load) {
+		rc = load_known(t, &dg, load, load_arg, m, pb.errs, e);
+		if (rc)
+			goto out;
+	}
+	for (di = 0; di < m->n; di++) {
+		/* Known documents are found inside this transaction only. */
+		if (m->docs[di].known_id && !load) {
+			rc = err_set(e, ERR_INTERNAL,
+				     "apply: a known document outside apply_run_load()");
+			goto out;
+		}
+		if (m->docs[di].coll->api_writable)
+			continue;
+		rc = readonly_doc(s, &pb, &m->docs[di], items, e);
+		if (rc && !doc_problem(rc))
+			goto out;
+		rc = 0;
+	}
 	for (ci = 0; ci < sc->ncollections; ci++) {
 		bool dig_any;
 		size_t n = 0;
@@ -1234,6 +1344,14 @@ static int run(struct store *s, const struct manifest_set *m,
 			if (m->docs[di].coll != order[ci] ||
 			    !order[ci]->api_writable)
 				continue;
+			if (m->docs[di].known_id) {
+				rc = add_unchanged(ids, &m->docs[di],
+						   m->docs[di].known_id, items,
+						   members, e);
+				if (rc)
+					goto out;
+				continue;
+			}
 			rc = apply_doc(sc, t, ids, &pb, &m->docs[di], &pre,
 				       n >= APPLY_READ_AHEAD, mgr, &dg,
 				       dig_any, o->keys, with_diff, items, members, e);
@@ -1302,11 +1420,23 @@ out:
 int apply_run(struct store *s, const struct manifest_set *m,
 	      const struct apply_opts *o, json_t **result, struct err *e)
 {
-	return run(s, m, o, false, result, e);
+	/* run() changes m only when it loads it */
+	return run(s, (struct manifest_set *)m, NULL, NULL, o, false, result,
+		   e);
+}
+
+int apply_run_load(struct store *s, apply_load_fn *load, void *arg,
+		   struct manifest_set *m, const struct apply_opts *o,
+		   json_t **result, struct err *e)
+{
+	if (!load || !m)
+		return err_set(e, ERR_INTERNAL, "apply_run_load: bad call");
+	return run(s, m, load, arg, o, false, result, e);
 }
 
 int apply_diff(struct store *s, const struct manifest_set *m,
 	       const struct apply_opts *o, json_t **result, struct err *e)
 {
-	return run(s, m, o, true, result, e);
+	return run(s, (struct manifest_set *)m, NULL, NULL, o, true, result,
+		   e);
 }

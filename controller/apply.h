@@ -35,6 +35,15 @@
  * ownership and take-back are exactly as above. Diffs, and documents that
  * set a secret, always take the full path.
  *
+ * Unchanged text (store.h, "text digests"): apply_run_load() loads the
+ * manifests inside its transaction with the known pieces of
+ * manifest.h, keyed by the manager, the actor, the schema version and
+ * the number of renames so far (a relation names its target, and a
+ * rename can make a name mean another record). A piece of text that
+ * was last applied by the same and whose record nobody wrote since is
+ * "unchanged" without being parsed; each document written or found
+ * unchanged by the full path keeps its piece's key next to its digest.
+ *
  * With an apply set, the set's membership is recorded; with prune, members
  * of an earlier apply of the same set that are no longer in the manifests
  * are deleted - refused when that is more than half of the set, unless
@@ -97,6 +106,19 @@ struct apply_opts {
  */
 int apply_run(struct store *s, const struct manifest_set *m,
 	      const struct apply_opts *o, json_t **result, struct err *e);
+
+/*
+ * Load and apply in one transaction: load(arg, known, m, errs, e) fills
+ * m (caller owns it; empty on entry) with manifest_load_known() or
+ * manifest_parse_known() given known, its problems into errs (o->errors
+ * or the apply's own list). Otherwise as apply_run().
+ */
+typedef int apply_load_fn(void *arg, const struct manifest_known *known,
+			  struct manifest_set *m, struct err_list *errs,
+			  struct err *e);
+int apply_run_load(struct store *s, apply_load_fn *load, void *arg,
+		   struct manifest_set *m, const struct apply_opts *o,
+		   json_t **result, struct err *e);
 
 /*
  * Like a dry run, but each item also carries "live" and "desired": the

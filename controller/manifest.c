@@ -21,6 +21,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+
 #include "suggest.h"
 #include "util.h"
 
@@ -159,23 +161,27 @@ static void hint_kind(const struct schema *schema, const char *word,
 	suggest_hint(&sg, out, n);
 }
 
+static void doc_release(struct manifest_doc *d)
+{
+	free(d->file);
+	free(d->name);
+	free(d->known_id);
+	json_decref(d->labels);
+	json_decref(d->spec);
+	json_decref(d->positions);
+}
+
 void manifest_set_release(struct manifest_set *m)
 {
 	size_t i;
 
 	if (!m)
 		return;
-	for (i = 0; i < m->n; i++) {
-		struct manifest_doc *d = &m->docs[i];
-		free(d->file);
-		free(d->name);
-		json_decref(d->labels);
-		json_decref(d->spec);
-		json_decref(d->positions);
-	}
+	for (i = 0; i < m->n; i++)
+		doc_release(&m->docs[i]);
 	free(m->docs);
 	m->docs = NULL;
-	m->n = 0;
+	m->n = m->cap = 0;
 }
 
 /* Drop the documents appended after the first n. */
@@ -183,15 +189,28 @@ static void set_truncate(struct manifest_set *m, size_t n)
 {
 	size_t i;
 
-	for (i = n; i < m->n; i++) {
-		struct manifest_doc *d = &m->docs[i];
-		free(d->file);
-		free(d->name);
-		json_decref(d->labels);
-		json_decref(d->spec);
-		json_decref(d->positions);
-	}
+	for (i = n; i < m->n; i++)
+		doc_release(&m->docs[i]);
 	m->n = n;
+}
+
+/* Room for more documents in m. */
+static int set_reserve(struct manifest_set *m, size_t more, struct err *e)
+{
+	struct manifest_doc *docs;
+	size_t cap;
+
+	if (m->n + more <= m->cap)
+		return 0;
+	if (more > SIZE_MAX / sizeof(*docs) / 2 - m->n)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	cap = m->cap * 2 > m->n + more ? m->cap * 2 : m->n + more;
+	docs = realloc(m->docs, cap * sizeof(*docs));
+	if (!docs)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	m->docs = docs;
+	m->cap = cap;
+	return 0;
 }
 
 static const char *type_name(const json_t *v)
@@ -630,68 +649,351 @@ static int add_parse_error(struct err_list *errs, const char *file,
 	return err_list_add(errs, e, file, line, col);
 }
 
-int manifest_parse_all(const struct schema *schema, const char *filename,
-		       const char *text, size_t len, struct manifest_set *out,
+/* The duplicate index of out's documents: "collection/name" -> index. */
+static int seen_index(const struct manifest_set *out, json_t **seen,
+		      struct err *e)
+{
+	char *key = NULL;
+	size_t k;
+
+	*seen = json_object();
+	if (!*seen)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	for (k = 0; k < out->n; k++) {
+		const struct manifest_doc *d = &out->docs[k];
+
+		if (!d->coll || !d->name)
+			continue;
+		if (asprintf(&key, "%s/%s", d->coll->name, d->name) < 0 ||
+		    json_object_set_new(*seen, key, json_integer((json_int_t)k))) {
+			if (key)
+				free(key);
+			json_decref(*seen);
+			*seen = NULL;
+			return err_set(e, ERR_NOMEM, "out of memory");
+		}
+		free(key);
+	}
+	return 0;
+}
+
+/* Parse text[0..len) of filename, whose first line is the file's
+ * first_line, into out; seen indexes out (seen_index()). Problems in the
+ * text go to errs; what stops reading is returned. */
+static int parse_piece(const struct schema *schema, const char *filename,
+		       const char *text, size_t len, int first_line,
+		       struct manifest_set *out, json_t *seen,
 		       struct err_list *errs, struct err *e)
 {
 	struct yaml_docs yd = { NULL, 0 };
-	struct manifest_doc *docs;
-	size_t n0 = out->n, want = 0, i, k;
-	json_t *seen = NULL;
-	char *key = NULL;
+	size_t want = 0, i, before;
 	int rc;
 
-	rc = yaml_parse_docs(filename, text, len, &yd, e);
+	rc = yaml_parse_docs_at(filename, text, len, first_line, &yd, e);
 	if (rc)
 		return invalid(rc) ? add_parse_error(errs, filename, e) : rc;
 	for (i = 0; i < yd.n; i++)
 		want += doc_count(yd.docs[i].value);
-	if (want) {
-		if (want > SIZE_MAX / sizeof(*docs) - n0) {
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		docs = realloc(out->docs, (n0 + want) * sizeof(*docs));
-		if (!docs) {
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		out->docs = docs;
-	}
-	/* Index what is already loaded, for the duplicate check. */
-	seen = json_object();
-	if (!seen) {
-		rc = err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (k = 0; k < n0; k++) {
-		const struct manifest_doc *d = &out->docs[k];
-		if (!d->coll || !d->name)
-			continue;
-		if (asprintf(&key, "%s/%s", d->coll->name, d->name) < 0 ||
-		    json_object_set_new(seen, key, json_integer((json_int_t)k))) {
-			rc = err_set(e, ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		free(key);
-		key = NULL;
-	}
-	for (i = 0; i < yd.n; i++) {
+	rc = set_reserve(out, want, e);
+	for (i = 0; !rc && i < yd.n; i++) {
 		if (!yd.docs[i].value)
 			continue;   /* an empty document */
+		before = out->n;
 		rc = load_ydoc(schema, filename, &yd.docs[i], out, seen, errs,
 			       e);
 		if (rc && !invalid(rc))
-			goto out;
+			break;
 		rc = 0;
+		for (; before < out->n; before++) {
+			out->docs[before].offset = yd.docs[i].offset;
+			out->docs[before].single =
+				json_is_object(yd.docs[i].value) &&
+				!json_object_get(yd.docs[i].value, "items");
+		}
 	}
+	yaml_docs_release(&yd);
+	return rc;
+}
+
+/* ---- known pieces (manifest.h, struct manifest_known) ------------------- */
+
+struct piece {
+	size_t start, len;
+	int line;            /* the file's line the piece starts at */
+	int doc_line;        /* its first line with content */
+	bool blank;          /* nothing but the marker, blanks, comments */
+	bool hit;
+	unsigned char key[MANIFEST_KEY_LEN];
+	struct manifest_doc known;   /* when hit */
+};
+
+/* Whether the line at p (of the n bytes left) starts a document. */
+static bool marker_line(const char *p, size_t n)
+{
+	return n >= 3 && p[0] == '-' && p[1] == '-' && p[2] == '-' &&
+	       (n == 3 || p[3] == ' ' || p[3] == '\t' || p[3] == '\r' ||
+		p[3] == '\n');
+}
+
+/* Note what piece pc holds: blank or not, and its first line with
+ * content. */
+static void piece_scan(const char *text, struct piece *pc)
+{
+	const char *p = text + pc->start, *end = p + pc->len;
+	int line = pc->line;
+
+	pc->blank = true;
+	pc->doc_line = pc->line;
+	if (marker_line(p, pc->len))
+		p += 3;
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+			p++;
+		if (p < end && *p != '#' && *p != '\n') {
+			pc->blank = false;
+			pc->doc_line = line;
+			return;
+		}
+		while (p < end && *p != '\n')
+			p++;
+		if (p < end) {
+			p++;
+			line++;
+		}
+	}
+}
+
+/*
+ * Cut text into pieces (*out, caller frees; *n of them), or *n = 0 when
+ * it must be parsed whole: a JSON text (its first character '{' or '['),
+ * or one with a directive line ('%').
+ */
+static int split_pieces(const char *text, size_t len, struct piece **out,
+			size_t *n, struct err *e)
+{
+	struct piece *v = NULL, *nv;
+	size_t cap = 0, i = 0, start = 0;
+	int line = 1, start_line = 1;
+
+	*out = NULL;
+	*n = 0;
+	while (i < len && (text[i] == ' ' || text[i] == '\t' ||
+			   text[i] == '\r' || text[i] == '\n'))
+		i++;
+	if (i < len && (text[i] == '{' || text[i] == '['))
+		return 0;
+	for (i = 0; i <= len;) {
+		bool cut = i == len || (i > 0 && marker_line(text + i, len - i));
+
+		if (i < len && text[i] == '%')
+			goto whole;
+		if (cut && (i > start || i == len)) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 64;
+				nv = realloc(v, cap * sizeof(*v));
+				if (!nv) {
+					free(v);
+					return err_set(e, ERR_NOMEM,
+						       "out of memory");
+				}
+				v = nv;
+			}
+			memset(&v[*n], 0, sizeof(v[*n]));
+			v[*n].start = start;
+			v[*n].len = i - start;
+			v[*n].line = start_line;
+			piece_scan(text, &v[*n]);
+			(*n)++;
+			start = i;
+			start_line = line;
+		}
+		if (i == len)
+			break;
+		/* on to the next line */
+		while (i < len && text[i] != '\n')
+			i++;
+		if (i < len) {
+			i++;
+			line++;
+		}
+	}
+	*out = v;
+	return 0;
+whole:
+	free(v);
+	*n = 0;
+	return 0;
+}
+
+/* Each piece's key: SHA-256(salt, piece), from a copy of the state
+ * that has taken the salt in. */
+static int key_pieces(const struct manifest_known *k, const char *text,
+		      struct piece *v, size_t n, struct err *e)
+{
+	EVP_MD_CTX *base = EVP_MD_CTX_new(), *md = EVP_MD_CTX_new();
+	unsigned int len;
+	size_t i;
+	int ok = base && md &&
+		 EVP_DigestInit_ex(base, EVP_sha256(), NULL) == 1 &&
+		 EVP_DigestUpdate(base, k->salt, k->salt_len) == 1;
+
+	for (i = 0; ok && i < n; i++)
+		ok = EVP_MD_CTX_copy_ex(md, base) == 1 &&
+		     EVP_DigestUpdate(md, text + v[i].start, v[i].len) == 1 &&
+		     EVP_DigestFinal_ex(md, v[i].key, &len) == 1 &&
+		     len == MANIFEST_KEY_LEN;
+	EVP_MD_CTX_free(md);
+	EVP_MD_CTX_free(base);
+	return ok ? 0 : err_set(e, ERR_INTERNAL,
+				"cannot compute a SHA-256 digest");
+}
+
+/* Give the documents out->docs[n0..] parsed from the whole text the key
+ * of their piece where it holds one document only. */
+static void key_docs(struct manifest_set *out, size_t n0,
+		     const struct piece *v, size_t n)
+{
+	size_t i, j = 0, k;
+
+	for (i = n0; i < out->n; i = k) {
+		size_t off = out->docs[i].offset;
+
+		while (j + 1 < n && v[j + 1].start <= off)
+			j++;
+		/* the documents of piece j */
+		for (k = i + 1; k < out->n &&
+		     (j + 1 >= n || out->docs[k].offset < v[j + 1].start); k++)
+			;
+		if (k == i + 1 && out->docs[i].single) {
+			memcpy(out->docs[i].key, v[j].key, MANIFEST_KEY_LEN);
+			out->docs[i].keyed = true;
+		}
+	}
+}
+
+/* A known piece's document into out, unless it names a document already
+ * there (then *taken is false: the piece is parsed, for the message). */
+static int add_known(const char *filename, struct piece *pc, struct manifest_set *out, json_t *seen,
+		     bool *taken, struct err *e)
+{
+	struct manifest_doc *d = &pc->known;
+	char *key = NULL;
+	int rc = 0;
+
+	*taken = false;
+	if (!d->coll || !d->name || !d->known_id)
+		return err_set(e, ERR_INTERNAL, "find: no document given");
+	if (asprintf(&key, "%s/%s", d->coll->name, d->name) < 0)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	if (json_object_get(seen, key))
+		goto out;
+	d->file = strdup(filename);
+	rc = set_reserve(out, 1, e);
+	if (!rc && (!d->file ||
+		    json_object_set_new(seen, key,
+					json_integer((json_int_t)out->n))))
+		rc = err_set(e, ERR_NOMEM, "out of memory");
+	if (rc)
+		goto out;
+	d->line = pc->doc_line;
+	d->column = 1;
+	memcpy(d->key, pc->key, MANIFEST_KEY_LEN);
+	d->keyed = true;
+	out->docs[out->n++] = *d;
+	memset(d, 0, sizeof(*d));
+	*taken = true;
 out:
 	free(key);
+	return rc;
+}
+
+/* parse_piece() of a whole file, with the short cut of known pieces. */
+static int parse_text(const struct schema *schema, const char *filename,
+		      const char *text, size_t len,
+		      const struct manifest_known *k, struct manifest_set *out,
+		      json_t *seen, struct err_list *errs, struct err *e)
+{
+	struct piece *v = NULL;
+	size_t n = 0, i, hits = 0, full = 0, n0 = out->n, before;
+	bool taken;
+	int rc;
+
+	if (!k)
+		return parse_piece(schema, filename, text, len, 1, out, seen,
+				   errs, e);
+	rc = split_pieces(text, len, &v, &n, e);
+	if (!rc && !n)
+		return parse_piece(schema, filename, text, len, 1, out, seen,
+				   errs, e);
+	if (!rc)
+		rc = key_pieces(k, text, v, n, e);
+	for (i = 0; !rc && !k->none && i < n; i++) {
+		if (v[i].blank)
+			continue;
+		full++;
+		rc = k->find(k->arg, v[i].key, &v[i].known, &v[i].hit, e);
+		hits += v[i].hit;
+	}
+	if (rc)
+		goto out;
+	if (k->none || hits * 4 < full * 3) {
+		/* Mostly new or changed: one parse of the whole. */
+		rc = parse_piece(schema, filename, text, len, 1, out, seen,
+				 errs, e);
+		if (!rc)
+			key_docs(out, n0, v, n);
+		goto out;
+	}
+	for (i = 0; !rc && i < n; i++) {
+		if (v[i].blank)
+			continue;
+		if (v[i].hit) {
+			rc = add_known(filename, &v[i], out, seen, &taken, e);
+			if (rc || taken)
+				continue;
+		}
+		before = out->n;
+		rc = parse_piece(schema, filename, text + v[i].start, v[i].len,
+				 v[i].line, out, seen, errs, e);
+		if (!rc && out->n == before + 1 && out->docs[before].single) {
+			memcpy(out->docs[before].key, v[i].key,
+			       MANIFEST_KEY_LEN);
+			out->docs[before].keyed = true;
+		}
+	}
+out:
+	for (i = 0; i < n; i++)
+		doc_release(&v[i].known);
+	free(v);
+	return rc;
+}
+
+int manifest_parse_known(const struct schema *schema, const char *filename,
+			 const char *text, size_t len,
+			 const struct manifest_known *known,
+			 struct manifest_set *out, struct err_list *errs,
+			 struct err *e)
+{
+	size_t n0 = out->n;
+	json_t *seen = NULL;
+	int rc;
+
+	rc = seen_index(out, &seen, e);
+	if (!rc)
+		rc = parse_text(schema, filename, text, len, known, out, seen,
+				errs, e);
 	if (rc)
 		set_truncate(out, n0);
 	json_decref(seen);
-	yaml_docs_release(&yd);
 	return rc;
+}
+
+int manifest_parse_all(const struct schema *schema, const char *filename,
+		       const char *text, size_t len, struct manifest_set *out,
+		       struct err_list *errs, struct err *e)
+{
+	return manifest_parse_known(schema, filename, text, len, NULL, out,
+				    errs, e);
 }
 
 /* The old contract of the first-error functions: on any problem, e holds
@@ -727,7 +1029,7 @@ int manifest_parse(const struct schema *schema, const char *filename,
 void manifest_doc_where(const struct manifest_doc *d, const char *field,
 			char *out, size_t n)
 {
-	const struct yaml_doc y = { NULL, 0, 0, d->positions };
+	const struct yaml_doc y = { .positions = d->positions };
 	int line = 0, col = 0;
 	char *path = NULL;
 
@@ -750,7 +1052,7 @@ void manifest_doc_where(const struct manifest_doc *d, const char *field,
 void manifest_doc_locate(const struct manifest_doc *d, const char *field,
 			 bool key, int *line, int *column)
 {
-	const struct yaml_doc y = { NULL, 0, 0, d->positions };
+	const struct yaml_doc y = { .positions = d->positions };
 	char path[ERR_FIELD_MAX + 8];
 	char *dot;
 
@@ -788,6 +1090,9 @@ struct walker {
 	struct err_list *errs;
 	manifest_file_fn *fn;   /* or NULL */
 	void *arg;
+	const struct manifest_known *known;   /* or NULL */
+	bool read_only;         /* hand files to fn, parse nothing */
+	size_t nfiles;          /* files read */
 };
 
 /* Load one file, which must hold at least one document; path "-" is the
@@ -795,7 +1100,6 @@ struct walker {
 static int load_file(struct walker *w, const char *path)
 {
 	struct buf b;
-	size_t before = w->set->n, nerr = w->errs->total;
 	bool in = !strcmp(path, "-");
 	int rc;
 
@@ -806,21 +1110,12 @@ static int load_file(struct walker *w, const char *path)
 		  buf_read_file(&b, path, w->e);
 	if (rc)
 		goto out;
-	rc = err_list_note_file(w->errs, path);
-	if (rc) {
-		rc = err_set(w->e, rc, "out of memory");
-		goto out;
-	}
-	rc = manifest_parse_all(w->schema, path, b.ptr, b.len, w->set,
-				w->errs, w->e);
+	w->nfiles++;
+	if (!w->read_only)
+		rc = manifest_parse_file(w->schema, path, b.ptr, b.len,
+					 w->known, w->set, w->errs, w->e);
 	if (rc)
 		goto out;
-	if (w->set->n == before && w->errs->total == nerr) {
-		err_set(w->e, ERR_INVALID, "'%s': no documents", path);
-		rc = err_list_add(w->errs, w->e, path, 0, 0);
-		if (rc)
-			goto out;
-	}
 	/* A file with problems goes to fn too: a server checking the same
 	 * texts finds the same problems. */
 	if (w->fn)
@@ -976,50 +1271,112 @@ int manifest_load_all(const struct schema *schema, const char *const *paths,
 		      struct manifest_set *out, struct err_list *errs,
 		      struct err *e)
 {
-	struct manifest_set set = { NULL, 0 };
-	struct walker w = { schema, &set, NULL, 0, 0, e, errs, fn, arg };
+	return manifest_load_known(schema, paths, npaths, NULL, fn, arg, out,
+				   errs, e);
+}
+
+/* Walk paths with w (w->set empty), each path giving at least one
+ * document (or, read only, one file). */
+static int walk_paths(struct walker *w, const char *const *paths,
+		      size_t npaths)
+{
 	struct stat st;
-	size_t i, before, nerr;
+	size_t i, before, nerr, nfiles;
 	int rc = 0;
 
-	out->docs = NULL;
-	out->n = 0;
 	for (i = 0; i < npaths; i++) {
-		before = set.n;
-		nerr = errs->total;
+		before = w->set->n;
+		nerr = w->errs->total;
+		nfiles = w->nfiles;
 		if (!strcmp(paths[i], "-")) {
-			rc = load_file(&w, paths[i]);
+			rc = load_file(w, paths[i]);
 		} else if (stat(paths[i], &st) < 0) {
 			if (errno == ENOENT)
-				rc = err_set(e, ERR_NOT_FOUND,
+				rc = err_set(w->e, ERR_NOT_FOUND,
 					     "'%s' does not exist", paths[i]);
 			else
-				rc = err_set(e, ERR_IO, "cannot stat '%s': %s",
-					     paths[i], strerror(errno));
-			goto out;
+				rc = err_set(w->e, ERR_IO,
+					     "cannot stat '%s': %s", paths[i],
+					     strerror(errno));
 		} else if (S_ISDIR(st.st_mode)) {
-			rc = walk_dir(&w, paths[i], &st);
+			rc = walk_dir(w, paths[i], &st);
 		} else if (S_ISREG(st.st_mode)) {
-			rc = load_file(&w, paths[i]);
+			rc = load_file(w, paths[i]);
 		} else {
-			rc = err_set(e, ERR_INVALID,
+			rc = err_set(w->e, ERR_INVALID,
 				     "'%s' is not a file or a directory",
 				     paths[i]);
 		}
 		if (rc)
-			goto out;
-		if (set.n == before && errs->total == nerr) {
-			err_set(e, ERR_INVALID, "'%s': no documents", paths[i]);
-			rc = err_list_add(errs, e, NULL, 0, 0);
+			return rc;
+		if (w->read_only ? w->nfiles == nfiles :
+		    w->set->n == before && w->errs->total == nerr) {
+			err_set(w->e, ERR_INVALID, "'%s': no documents",
+				paths[i]);
+			rc = err_list_add(w->errs, w->e, NULL, 0, 0);
 			if (rc)
-				goto out;
+				return rc;
 		}
 	}
-	*out = set;
-	set.docs = NULL;
-	set.n = 0;
-out:
+	return 0;
+}
+
+int manifest_load_known(const struct schema *schema, const char *const *paths,
+			size_t npaths, const struct manifest_known *known,
+			manifest_file_fn *fn, void *arg,
+			struct manifest_set *out, struct err_list *errs,
+			struct err *e)
+{
+	struct manifest_set set = { NULL, 0, 0 };
+	struct walker w = { schema, &set, NULL, 0, 0, e, errs, fn, arg, known,
+			    false, 0 };
+	int rc;
+
+	out->docs = NULL;
+	out->n = out->cap = 0;
+	rc = walk_paths(&w, paths, npaths);
+	if (!rc) {
+		*out = set;
+		set.docs = NULL;
+		set.n = set.cap = 0;
+	}
 	free(w.stack);
 	manifest_set_release(&set);
 	return rc;
+}
+
+int manifest_read_paths(const char *const *paths, size_t npaths,
+			manifest_file_fn *fn, void *arg, struct err_list *errs,
+			struct err *e)
+{
+	struct manifest_set none = { NULL, 0, 0 };
+	struct walker w = { NULL, &none, NULL, 0, 0, e, errs, fn, arg, NULL,
+			    true, 0 };
+	int rc = walk_paths(&w, paths, npaths);
+
+	free(w.stack);
+	return rc;
+}
+
+int manifest_parse_file(const struct schema *schema, const char *name,
+			const char *text, size_t len,
+			const struct manifest_known *known,
+			struct manifest_set *out, struct err_list *errs,
+			struct err *e)
+{
+	size_t before = out->n, nerr = errs->total;
+	int rc = err_list_note_file(errs, name);
+
+	if (rc)
+		return err_set(e, rc, "out of memory");
+	rc = manifest_parse_known(schema, name, text, len, known, out, errs,
+				  e);
+	if (rc)
+		return rc;
+	if (out->n == before && errs->total == nerr) {
+		err_set(e, ERR_INVALID, "'%s': no documents", name);
+		if (err_list_add(errs, e, name, 0, 0))
+			return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	return 0;
 }

@@ -130,6 +130,7 @@ struct reader {
 	const char *filename;
 	const char *text;
 	size_t len;
+	size_t line0;        /* lines before text[0] in its file */
 	struct err *e;
 	json_t *positions;   /* of the document being read; borrowed */
 	struct buf path;     /* dotted path of the node being read */
@@ -154,10 +155,13 @@ static json_int_t pos_clamp(size_t v)
 	return v > POS_MAX ? POS_MAX : (json_int_t)v;
 }
 
-/* Encode the 0-based marks of a value and of its key (or NULL). */
-static json_int_t pos_encode(const yaml_mark_t *v, const yaml_mark_t *k)
+/* Encode the 0-based marks of a value and of its key (or NULL), the
+ * line counted from the start of r's file. */
+static json_int_t pos_encode(const struct reader *r, const yaml_mark_t *v,
+			     const yaml_mark_t *k)
 {
-	json_int_t p = pos_clamp(v->line + 1) << 24 | pos_clamp(v->column + 1);
+	json_int_t p = pos_clamp(r->line0 + v->line + 1) << 24 |
+		       pos_clamp(v->column + 1);
 
 	if (k && k->line <= v->line && v->line - k->line <= POS_KEY_LINES_MAX &&
 	    k->column + 1 <= POS_KEY_COL_MAX)
@@ -183,7 +187,7 @@ static int rd_fail(struct reader *r, int code, size_t line, size_t col,
 		       msg);
 }
 
-#define MARK(m) ((m).line + 1), ((m).column + 1)
+#define MARK(m) (r->line0 + (m).line + 1), ((m).column + 1)
 
 /* 1-based line/column of a byte offset into the input (for reader errors,
  * which libyaml reports by offset only). Columns count characters. */
@@ -192,7 +196,7 @@ static void offset_to_pos(const struct reader *r, size_t off, size_t *line,
 {
 	size_t i;
 
-	*line = 1;
+	*line = r->line0 + 1;
 	*col = 1;
 	if (off > r->len)
 		off = r->len;
@@ -588,7 +592,7 @@ static int rd_node(struct reader *r, const yaml_event_t *ev, int depth,
 	if (r->path.len) {
 		/* One integer per value: positions are recorded for every node
 		 * of every document, so they must be cheap. */
-		pos = json_integer(pos_encode(&ev->start_mark, r->key));
+		pos = json_integer(pos_encode(r, &ev->start_mark, r->key));
 		/* pos is stolen by the positions object. */
 		if (!pos || json_object_set_new(r->positions, r->path.ptr, pos))
 			return rd_nomem(r, ev);
@@ -674,9 +678,15 @@ static int docs_push(struct yaml_docs *d, size_t *cap,
 int yaml_parse_docs(const char *filename, const char *text, size_t len,
 		    struct yaml_docs *out, struct err *e)
 {
+	return yaml_parse_docs_at(filename, text, len, 1, out, e);
+}
+
+int yaml_parse_docs_at(const char *filename, const char *text, size_t len,
+		       int first_line, struct yaml_docs *out, struct err *e)
+{
 	struct reader r;
 	struct yaml_docs docs = { NULL, 0 };
-	struct yaml_doc doc = { NULL, 0, 0, NULL };
+	struct yaml_doc doc = { NULL, 0, 0, 0, NULL };
 	yaml_event_t ev;
 	bool have = false;
 	size_t cap = 0;
@@ -688,6 +698,7 @@ int yaml_parse_docs(const char *filename, const char *text, size_t len,
 	r.filename = filename ? filename : "<input>";
 	r.text = text ? text : "";
 	r.len = text ? len : 0;
+	r.line0 = first_line > 1 ? (size_t)first_line - 1 : 0;
 	r.e = e;
 	buf_init(&r.path, 0);
 	if (!yaml_parser_initialize(&r.parser))
@@ -709,8 +720,9 @@ int yaml_parse_docs(const char *filename, const char *text, size_t len,
 			if (rc)
 				goto out;
 			have = true;
-			doc.line = (int)ev.start_mark.line + 1;
+			doc.line = (int)(r.line0 + ev.start_mark.line + 1);
 			doc.column = (int)ev.start_mark.column + 1;
+			doc.offset = ev.start_mark.index;
 			doc.positions = json_object();
 			if (!doc.positions) {
 				rc = rd_nomem(&r, &ev);

@@ -25,6 +25,7 @@
 struct yaml_doc {
 	json_t *value;       /* owned; NULL for an empty document */
 	int line, column;    /* 1-based start of the document's root node */
+	size_t offset;       /* and its byte offset in the text parsed */
 	json_t *positions;   /* owned object: JSON-pointer-ish path such as
 	                      * "spec.env_vars.KEY" or "metadata.name" ->
 	                      * an integer holding the 1-based line and
@@ -45,6 +46,12 @@ struct yaml_docs {
  */
 int yaml_parse_docs(const char *filename, const char *text, size_t len,
 		    struct yaml_docs *out, struct err *e);
+
+/* The same for a piece of a file whose first line is the file's line
+ * first_line: every line reported (positions, documents, messages) is
+ * the file's. */
+int yaml_parse_docs_at(const char *filename, const char *text, size_t len,
+		       int first_line, struct yaml_docs *out, struct err *e);
 
 void yaml_docs_release(struct yaml_docs *d);   /* accepts NULL */
 

@@ -65,7 +65,7 @@ static int reconcile(struct rctx *c, struct err *e)
 	const struct watched *w = rctx_state(c);
 	const char *dir = w->dir;
 	const char *paths[1] = { dir };
-	struct manifest_set set = { NULL, 0 };
+	struct manifest_set set = { NULL, 0, 0 };
 	struct err_list errs = ERR_LIST_INIT;
 	json_t *result = NULL;
 	char rev[64], msg[512];

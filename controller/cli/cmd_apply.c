@@ -100,11 +100,12 @@ static int parse_args(const char *cmd, int argc, char **argv,
 }
 
 /*
- * The manifests of an apply or diff, loaded and checked here, with the
- * files form of the request body (protocol.h) built from the same reads:
- * {"files": [{"name", "text"}, ...]}, each file once, in load order.
+ * The manifests of an apply or diff: the files form of the request body
+ * (protocol.h), {"files": [{"name", "text"}, ...]}, each file once, in
+ * load order, read before anything else; offline, what they parse to.
  */
 struct loaded {
+	const struct schema *schema;
 	struct manifest_set m;
 	json_t *body;           /* owned */
 	struct err_list errs;   /* the problems found, offline */
@@ -132,14 +133,40 @@ static int add_file(void *arg, const char *file, const char *text,
 	return 0;
 }
 
+/* Read the files (nothing parsed yet: offline, that happens in apply's
+ * transaction, see parse_body()). */
 static int load(const struct cli *cli, const struct apply_args *a,
 		struct loaded *l, struct err *e)
 {
+	l->schema = cli->schema;
 	l->body = json_pack("{s:[]}", PROTO_APPLY_FILES);
 	if (!l->body)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	return manifest_load_all(cli->schema, a->paths, a->npaths, add_file,
-				 l->body, &l->m, &l->errs, e);
+	return manifest_read_paths(a->paths, a->npaths, add_file, l->body,
+				   &l->errs, e);
+}
+
+/* apply_load_fn: the files read into m, offline. */
+static int parse_body(void *arg, const struct manifest_known *known,
+		      struct manifest_set *m, struct err_list *errs,
+		      struct err *e)
+{
+	const struct loaded *l = arg;
+	json_t *f;
+	size_t i;
+	int rc = 0;
+
+	json_array_foreach(json_object_get(l->body, PROTO_APPLY_FILES), i, f) {
+		json_t *text = json_object_get(f, PROTO_APPLY_FILE_TEXT);
+
+		rc = manifest_parse_file(l->schema, json_string_value(
+				json_object_get(f, PROTO_APPLY_FILE_NAME)),
+				json_string_value(text),
+				json_string_length(text), known, m, errs, e);
+		if (rc)
+			break;
+	}
+	return rc;
 }
 
 static void loaded_release(struct loaded *l)
@@ -208,8 +235,11 @@ static int run_apply(struct cli_conn *conn, struct loaded *l,
 
 		/* The load's problems in, every other one added. */
 		with.errors = &l->errs;
-		return diff ? apply_diff(conn->store, &l->m, &with, res, e) :
-			      apply_run(conn->store, &l->m, &with, res, e);
+		if (!diff)
+			return apply_run_load(conn->store, parse_body, l,
+					      &l->m, &with, res, e);
+		rc = parse_body(l, NULL, &l->m, &l->errs, e);
+		return rc ? rc : apply_diff(conn->store, &l->m, &with, res, e);
 	}
 	if (o->applyset) {
 		set = client_escape(conn->http, o->applyset);
@@ -309,7 +339,7 @@ static int apply_common(struct cli *cli, int argc, char **argv, bool diff,
 			struct apply_opts *o, json_t **res)
 {
 	struct apply_args a;
-	struct loaded l = { { NULL, 0 }, NULL, ERR_LIST_INIT };
+	struct loaded l = { NULL, { NULL, 0, 0 }, NULL, ERR_LIST_INIT };
 	struct auth_keys k;
 	struct err e = ERR_INIT;
 	int rc;

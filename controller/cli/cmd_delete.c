@@ -198,7 +198,7 @@ static int delete_remote(struct cli_conn *conn, const struct target *t,
 static int file_targets(const struct cli *cli, const char *const *paths,
 			size_t n, struct targets *ts)
 {
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	size_t i;
 	int rc;
 

@@ -124,30 +124,9 @@ static bool name_ok(const char *s, size_t len)
 	return true;
 }
 
-/* Parse one stream, which must hold at least one document (as a file
- * does offline); its problems go to errs (manifest_parse_all()). */
-static int parse_one(const struct schema *sc, const char *name,
-		     const char *text, size_t len, struct manifest_set *m,
-		     struct err_list *errs, struct err *e)
-{
-	size_t before = m->n, nerr = errs->total;
-	int rc = err_list_note_file(errs, name);
-
-	if (rc)
-		return err_set(e, rc, "out of memory");
-	rc = manifest_parse_all(sc, name, text, len, m, errs, e);
-	if (rc)
-		return rc;
-	if (m->n == before && errs->total == nerr) {
-		err_set(e, ERR_INVALID, "'%s': no documents", name);
-		if (err_list_add(errs, e, name, 0, 0))
-			return err_set(e, ERR_NOMEM, "out of memory");
-	}
-	return 0;
-}
-
 /* The files form: {"files": [{"name", "text"}, ...]}. */
 static int parse_files(const struct schema *sc, const struct buf *body,
+		       const struct manifest_known *known,
 		       struct manifest_set *m, struct err_list *errs,
 		       struct err *e)
 {
@@ -200,9 +179,10 @@ static int parse_files(const struct schema *sc, const struct buf *body,
 					   i, API_APPLY_MAX_FILE_NAME);
 			goto out;
 		}
-		rc = parse_one(sc, json_string_value(name),
-			       json_string_value(text), json_string_length(text),
-			       m, errs, e);
+		rc = manifest_parse_file(sc, json_string_value(name),
+					 json_string_value(text),
+					 json_string_length(text), known, m,
+					 errs, e);
 		if (rc)
 			goto out;
 	}
@@ -211,35 +191,38 @@ out:
 	return rc;
 }
 
-static int load_body(struct http_req *r, struct manifest_set *m,
-		     struct err_list *errs, struct err *e)
+/* apply_load_fn: the request's body (read already) into m; each stream
+ * must hold at least one document, as a file does offline. */
+static int parse_body(void *arg, const struct manifest_known *known,
+		      struct manifest_set *m, struct err_list *errs,
+		      struct err *e)
 {
-	size_t cap = r->srv->opts->max_apply_body;
-	int rc;
+	struct http_req *r = arg;
 
-	rc = http_read_body(r, cap ? cap : APPLY_BODY_DEFAULT, e);
-	if (rc)
-		return rc;
 	if (is_type(http_header(r, "Content-Type"), PROTO_APPLY_FILES_TYPE))
-		return parse_files(r->srv->schema, &r->body, m, errs, e);
-	return parse_one(r->srv->schema, "request", r->body.ptr, r->body.len,
-			 m, errs, e);
+		return parse_files(r->srv->schema, &r->body, known, m, errs,
+				   e);
+	return manifest_parse_file(r->srv->schema, "request", r->body.ptr,
+				   r->body.len, known, m, errs, e);
 }
 
 static int run_apply(struct http_req *r, bool diff)
 {
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err_list errs = ERR_LIST_INIT;
 	struct apply_opts o;
 	struct err e = ERR_INIT;
 	char applyset[APPLYSET_MAX];
 	json_t *res = NULL;
+	size_t cap;
 	bool show;
 	int rc;
 
 	if (require_admin(r))
 		return 0;
-	if (load_body(r, &m, &errs, &e) || parse_opts(r, &o, applyset, &e) ||
+	cap = r->srv->opts->max_apply_body;
+	if (http_read_body(r, cap ? cap : APPLY_BODY_DEFAULT, &e) ||
+	    parse_opts(r, &o, applyset, &e) ||
 	    api_show_secrets(r, &show, &e)) {
 		rc = http_reply_error(r, &e);
 		goto out;
@@ -247,10 +230,16 @@ static int run_apply(struct http_req *r, bool diff)
 	o.actor = r->auth.id;   /* the governance hooks act as the caller */
 	o.errors = &errs;       /* with the loader's, if any: all in one */
 	o.keys = &r->srv->keys; /* masked secrets applied back: unchanged */
-	if (diff)
-		rc = apply_diff(r->srv->store, &m, &o, &res, &e);
-	else
-		rc = apply_run(r->srv->store, &m, &o, &res, &e);
+	/* An apply parses inside its transaction, taking unchanged text
+	 * as it stands (apply.h); a diff shows every record. */
+	if (diff) {
+		rc = parse_body(r, NULL, &m, &errs, &e);
+		if (!rc)
+			rc = apply_diff(r->srv->store, &m, &o, &res, &e);
+	} else {
+		rc = apply_run_load(r->srv->store, parse_body, r, &m, &o, &res,
+				    &e);
+	}
 	if (!rc && !show)
 		rc = secrets_mask_result(&r->srv->keys, r->srv->schema, res, &e);
 	if (rc) {

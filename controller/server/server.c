@@ -254,7 +254,7 @@ out:
 static int apply_manifests(struct server *srv, struct err *e)
 {
 	const char *paths[1] = { srv->opts->manifests_dir };
-	struct manifest_set set = { NULL, 0 };
+	struct manifest_set set = { NULL, 0, 0 };
 	struct apply_opts ao;
 	json_t *result = NULL;
 	int rc;

@@ -660,15 +660,39 @@ int store_owners_get(struct store *s, const char *collection, const char *id,
  * store_txn_digest_any(): *any says whether some record of collection
  * has a digest at all; when none has, no document of it can match, and
  * the caller may skip store_txn_digest_match() for each (a first apply).
+ *
+ * Text digests (schema/migrations/0006_text_digest.sql): a second opaque
+ * digest in the same row, of the text the declaration was written in,
+ * given to store_txn_declared_put() (text, len bytes; NULL: none) with
+ * the first, so that an unchanged piece of text is found before it is
+ * parsed. It stands under the same revision: any write of the record
+ * ends it.
+ * store_txn_text_find(): the record whose text digest is
+ * digest[0..len) and that nobody wrote since: *coll (NULL: none, or a
+ * collection the schema no longer has), id_out, *name (owned).
+ * store_txn_text_put(): record id's text digest becomes digest[0..len)
+ * (its revision and declaration digest as they are: for a re-apply whose
+ * text changed but not what it says); nothing without a digest row.
+ * store_txn_text_any(): whether any record has a text digest.
+ * store_txn_renames(): how many times a record was renamed, ever (a
+ * relation named in a text may mean another record after one).
  */
 int store_txn_digest_match(struct store_txn *t, const char *collection,
 			   const char *name, const void *digest, size_t len,
 			   char id_out[ID_LEN + 1], struct err *e);
 int store_txn_declared_put(struct store_txn *t, const char *collection,
 			   const char *id, const json_t *owners,
-			   int64_t revision, const void *digest, size_t len,
-			   struct err *e);
+			   int64_t revision, const void *digest,
+			   const void *text, size_t len, struct err *e);
 int store_txn_digest_any(struct store_txn *t, const char *collection,
 			 bool *any, struct err *e);
+int store_txn_text_find(struct store_txn *t, const void *digest, size_t len,
+			const struct collection **coll,
+			char id_out[ID_LEN + 1], char **name, struct err *e);
+int store_txn_text_put(struct store_txn *t, const char *collection,
+		       const char *id, const void *digest, size_t len,
+		       struct err *e);
+int store_txn_text_any(struct store_txn *t, bool *any, struct err *e);
+int store_txn_renames(struct store_txn *t, int64_t *out, struct err *e);
 
 #endif

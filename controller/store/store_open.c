@@ -59,13 +59,27 @@ const char *const wsql[W__COUNT] = {
 			"WHERE collection = ?1 AND id = ?2 AND digest = ?3",
 	/* ?3 NULL: the ownership stays as it is ({} for a new row). */
 	[W_DIG_PUT] = "INSERT INTO field_owners "
-		      "(collection, id, owners, digest, digest_revision) "
-		      "VALUES (?1, ?2, coalesce(?3, '{}'), ?4, ?5) "
+		      "(collection, id, owners, digest, digest_revision, "
+		      "text_digest) "
+		      "VALUES (?1, ?2, coalesce(?3, '{}'), ?4, ?5, ?6) "
 		      "ON CONFLICT (collection, id) DO UPDATE SET "
 		      "owners = coalesce(?3, owners), digest = ?4, "
-		      "digest_revision = ?5",
+		      "digest_revision = ?5, text_digest = ?6",
 	[W_DIG_ANY] = "SELECT 1 FROM field_owners WHERE collection = ?1 "
 		      "AND digest IS NOT NULL LIMIT 1",
+	/* By the digest alone, so that no collection is bound. */
+	[W_TEXT_FIND] = "SELECT f.collection, f.id, r.name "
+			"FROM field_owners f JOIN records r "
+			"ON r.collection = f.collection AND r.id = f.id "
+			"WHERE f.text_digest = ?1 "
+			"AND r.revision = f.digest_revision LIMIT 1",
+	[W_TEXT_PUT] = "UPDATE field_owners SET text_digest = ?3 "
+		       "WHERE collection = ?1 AND id = ?2 "
+		       "AND text_digest IS NOT ?3",
+	[W_TEXT_ANY] = "SELECT 1 FROM field_owners "
+		       "WHERE text_digest IS NOT NULL LIMIT 1",
+	[W_RENAMES] = "SELECT coalesce((SELECT value FROM meta "
+		      "WHERE key = 'renames'), 0)",
 };
 
 const char *const rsql[R__COUNT] = {

@@ -175,11 +175,15 @@ YAML
   [[ "$output" == *"unknown output format 'xml' (text or json)"* ]]
 }
 
+# What migration 0006 (text digests) added, taken away again: the store
+# of an older pocketctl.
+UNDO_0006="DROP TRIGGER records_renamed; DROP INDEX field_owners_text; ALTER TABLE field_owners DROP COLUMN text_digest; DELETE FROM meta WHERE key = 'renames';"
+
 @test "a store made before apply digests (migration level 3) opens, applies and upgrades" {
   pctl apply -f "$REPO/manifests" >/dev/null
   # Take the store back to what the pocketctl before digests left.
   sqlite3 "$POCKETCTL_DATA/pocket.db" \
-    "ALTER TABLE field_owners DROP COLUMN digest; ALTER TABLE field_owners DROP COLUMN digest_revision; PRAGMA user_version = 3;"
+    "$UNDO_0006 ALTER TABLE field_owners DROP COLUMN digest; ALTER TABLE field_owners DROP COLUMN digest_revision; PRAGMA user_version = 3;"
   run pctl apply -f "$REPO/manifests"
   [ "$status" -eq 0 ]
   [[ "$output" != *created* ]]
@@ -202,7 +206,7 @@ YAML
   [ -n "$want" ]
   # The layout migration 0004 made: digests in apply_digests, one of them
   # for a record without an ownership row.
-  sqlite3 "$db" "CREATE TABLE apply_digests (collection TEXT NOT NULL, id TEXT NOT NULL, digest BLOB NOT NULL, revision INTEGER NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID;
+  sqlite3 "$db" "$UNDO_0006 CREATE TABLE apply_digests (collection TEXT NOT NULL, id TEXT NOT NULL, digest BLOB NOT NULL, revision INTEGER NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID;
     CREATE TRIGGER apply_digests_forget AFTER DELETE ON records BEGIN DELETE FROM apply_digests WHERE collection = old.collection AND id = old.id; END;
     INSERT INTO apply_digests SELECT collection, id, digest, digest_revision FROM field_owners WHERE digest IS NOT NULL;
     ALTER TABLE field_owners DROP COLUMN digest; ALTER TABLE field_owners DROP COLUMN digest_revision;
@@ -212,7 +216,7 @@ YAML
   # A dry run opens the store read-write (migrating it) and writes nothing.
   run pctl apply --dry-run -f "$REPO/manifests"
   [ "$status" -eq 0 ]
-  [ "$(sqlite3 "$db" 'PRAGMA user_version')" -eq 5 ]
+  [ "$(sqlite3 "$db" 'PRAGMA user_version')" -eq 6 ]
   [ "$(sqlite3 "$db" "SELECT count(*) FROM sqlite_master WHERE name = 'apply_digests'")" -eq 0 ]
   [ "$(sqlite3 "$db" "SELECT collection, id, hex(digest), digest_revision FROM field_owners WHERE digest IS NOT NULL ORDER BY 1, 2")" = "$want" ]
   [ "$(sqlite3 "$db" "SELECT owners FROM field_owners WHERE id = '$one'")" = '{}' ]

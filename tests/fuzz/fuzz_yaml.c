@@ -50,7 +50,7 @@ static void round_trip(json_t *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct yaml_docs d = { NULL, 0 };
 	struct err e = ERR_INIT;
 	size_t i;

@@ -42,7 +42,7 @@ Test(manifest, good_document)
 		"  env_vars:\n"                             /* 10 */
 		"    KEY: value\n";                         /* 11 */
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 	struct manifest_doc *d;
 	char where[256];
@@ -87,7 +87,7 @@ Test(manifest, defaults_and_kind_spellings)
 		"---\n" MF_DOC("mcp_servers", "c", "  labels:\nspec: {}\n")
 		"---\n---\n# nothing\n";
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 	size_t i;
 
@@ -125,7 +125,7 @@ Test(manifest, lists_of_documents)
 		"    kind: Container\n"
 		"    metadata: {name: c2}\n";
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 	char where[256];
 
@@ -251,7 +251,7 @@ Test(manifest, bad_shapes)
 	size_t i;
 
 	for (i = 0; i < sizeof(mf_bad) / sizeof(mf_bad[0]); i++) {
-		struct manifest_set m = { NULL, 0 };
+		struct manifest_set m = { NULL, 0, 0 };
 		struct err e = ERR_INIT;
 		int rc = mf_parse(s, mf_bad[i].text, &m, &e);
 
@@ -270,7 +270,7 @@ Test(manifest, bad_shapes)
 Test(manifest, name_length_limit)
 {
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 	char name[202], text[512];
 
@@ -298,7 +298,7 @@ Test(manifest, duplicates)
 	static const char dup[] = MF_DOC("AiModel", "m", "")
 				  "---\n" MF_DOC("mcp_servers", "gh", "");
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 
 	/* The same name in two kinds is fine. */
@@ -329,7 +329,7 @@ Test(manifest, error_keeps_earlier_documents)
 				   "---\n" MF_DOC("McpServer", "b", "spec: 1\n");
 	static const char good[] = MF_DOC("McpServer", "z", "");
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 
 	cr_assert_eq(mf_parse(s, good, &m, &e), 0, "%s", e.msg);
@@ -347,7 +347,7 @@ Test(manifest, error_keeps_earlier_documents)
 Test(manifest, directory_walk_order)
 {
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 	char *dir = tl_tmpdir("manifest"), *other = tl_tmpdir("manifest");
 	char path[4096], link[4096];
@@ -412,7 +412,7 @@ Test(manifest, directory_walk_order)
 Test(manifest, symlink_loop)
 {
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 	char *dir = tl_tmpdir("manifest");
 	char link[4096], want[4200];
@@ -446,7 +446,7 @@ Test(manifest, symlink_loop)
 Test(manifest, too_big_file)
 {
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 	char *dir = tl_tmpdir("manifest");
 	char path[4096], want[4200];
@@ -476,7 +476,7 @@ Test(manifest, too_big_file)
 Test(manifest, empty_and_missing_paths)
 {
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 	char *dir = tl_tmpdir("manifest");
 	char path[4096], want[4200];
@@ -524,7 +524,7 @@ Test(manifest, empty_and_missing_paths)
 Test(manifest, invalid_utf8_file_is_all_or_nothing)
 {
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 	char *dir = tl_tmpdir("manifest");
 	char want[4200];

@@ -36,7 +36,7 @@ Test(manifest_all, bad_documents_reported_good_ones_loaded)
 		"---\n"
 		DOC("AiPrompt", "good", "spec: {body: again}\n");
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err_list l = ERR_LIST_INIT;
 	struct err e = ERR_INIT;
 	size_t i;
@@ -89,7 +89,7 @@ Test(manifest_all, files_go_on_after_bad_yaml_and_stop_on_a_missing_one)
 	const char *paths[2] = { a, b };
 	const char *missing[2] = { a, gone };
 	struct schema *s = tl_schema();
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct err_list l = ERR_LIST_INIT;
 	struct err e = ERR_INIT;
 

@@ -72,7 +72,7 @@ static const char *owner_of(const char *coll, const char *id,
 
 static void apply_text(const char *text, int want, struct err *e)
 {
-	struct manifest_set m = { NULL, 0 };
+	struct manifest_set m = { NULL, 0, 0 };
 	struct apply_opts o;
 	json_t *res = NULL;
 
