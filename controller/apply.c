@@ -534,6 +534,14 @@ static json_t *member(const char *collection, const char *id)
 	return str_object(2, keys, vals);
 }
 
+/* Record (collection, id) a member of the apply set; nothing without one
+ * (members NULL). 0, or -1 when out of memory. */
+static int add_member(json_t *members, const char *collection, const char *id)
+{
+	return members ? json_array_append_new(members, member(collection, id))
+		       : 0;
+}
+
 static void count_action(json_t *result, const char *action)
 {
 	json_t *n = json_object_get(result, action);
@@ -875,7 +883,9 @@ static int doc_digest(struct digester *dg, const struct manifest_doc *d,
 }
 
 /* d's item as "unchanged", record id a member, its id cached for the
- * relations of later documents. */
+ * relations of later documents when ids (else they look it up: a known
+ * document's record was not written by this apply, and most of them are
+ * named by nothing that is parsed). */
 static int add_unchanged(json_t *ids, const struct manifest_doc *d,
 			 const char *id, json_t *items, json_t *members,
 			 struct err *e)
@@ -883,9 +893,10 @@ static int add_unchanged(json_t *ids, const struct manifest_doc *d,
 	json_t *item = new_item(d->coll, d->name, id, "unchanged");
 
 	if (!item || json_array_append_new(items, item) ||
-	    json_array_append_new(members, member(d->coll->name, id)))
+	    add_member(members, d->coll->name, id))
 		return err_set(e, ERR_NOMEM, "out of memory");
-	id_cache_put(ids, d->coll->name, d->name, id);
+	if (ids)
+		id_cache_put(ids, d->coll->name, d->name, id);
 	return 0;
 }
 
@@ -1059,7 +1070,8 @@ static int apply_doc(const struct schema *sc, struct store_txn *t,
 	}
 	json_array_append_new(items, item);
 	item = NULL;
-	json_array_append_new(members, member(after.collection, after.id));
+	if (add_member(members, after.collection, after.id))
+		rc = err_set(e, ERR_NOMEM, "out of memory");
 out:
 	json_decref(item);
 	json_decref(live);
@@ -1280,11 +1292,13 @@ static int run(struct store *s, struct manifest_set *m, apply_load_fn *load,
 	res = json_pack("{s:b,s:[],s:i,s:i,s:i,s:i}", "dryRun",
 			o->dry_run || with_diff, "items", "created", 0,
 			"configured", 0, "unchanged", 0, "pruned", 0);
-	members = json_array();
+	/* membership only matters to an apply set */
+	members = o->applyset ? json_array() : NULL;
 	ids = json_object();
 	pb.failed = json_object();
 	dg.h = jsonhash_new();
-	if (!order || !res || !members || !ids || !pb.failed || !dg.h) {
+	if (!order || !res || (o->applyset && !members) || !ids ||
+	    !pb.failed || !dg.h) {
 		rc = err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -1345,7 +1359,7 @@ static int run(struct store *s, struct manifest_set *m, apply_load_fn *load,
 			    !order[ci]->api_writable)
 				continue;
 			if (m->docs[di].known_id) {
-				rc = add_unchanged(ids, &m->docs[di],
+				rc = add_unchanged(NULL, &m->docs[di],
 						   m->docs[di].known_id, items,
 						   members, e);
 				if (rc)

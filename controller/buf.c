@@ -181,6 +181,7 @@ out:
 int buf_read_file(struct buf *b, const char *path, struct err *e)
 {
 	struct stat st;
+	size_t want;
 	int fd = -1, rc = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -202,6 +203,13 @@ int buf_read_file(struct buf *b, const char *path, struct err *e)
 		rc = err_set(e, ERR_TOO_LARGE,
 			     "'%s' is %lld bytes, more than the limit of %zu",
 			     path, (long long)st.st_size, b->cap - b->len);
+		goto out;
+	}
+	/* Room for all of it (and the read that finds the end) at once:
+	 * no copies as it grows. */
+	want = (size_t)st.st_size + 65536;
+	if (buf_grow(b, want < b->cap - b->len ? want : b->cap - b->len)) {
+		rc = err_set(e, ERR_NOMEM, "out of memory reading '%s'", path);
 		goto out;
 	}
 	rc = buf_read_fd(b, fd, path, e);
