@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manifest.h"
 #include "protocol.h"
 #include "reconciler.h"
 
@@ -64,26 +63,18 @@ static int reconcile(struct rctx *c, struct err *e)
 {
 	const struct watched *w = rctx_state(c);
 	const char *dir = w->dir;
-	const char *paths[1] = { dir };
-	struct manifest_set set = { NULL, 0, 0 };
 	struct err_list errs = ERR_LIST_INIT;
 	json_t *result = NULL;
 	char rev[64], msg[512];
 	bool dirty = false, invalid = false;
-	int rc;
+	int rc, load_rc;
 
 	rctx_watch_tree(c, dir);
 	rctx_git_state(c, dir, rev, &dirty);
 	/* The files' problems and the apply's, in one list (nothing is
 	 * applied when there is any); e sums them up. */
-	rc = manifest_load_all(rctx_schema(c), paths, 1, NULL, NULL, &set,
-			       &errs, e);
-	if (rc) {
-		invalid = load_invalid(rc);
-	} else {
-		rc = rctx_apply(c, &set, w->applyset, &errs, &result, e);
-		invalid = rc && apply_invalid(rc);
-	}
+	rc = rctx_apply(c, dir, w->applyset, &errs, &result, &load_rc, e);
+	invalid = load_rc ? load_invalid(load_rc) : rc && apply_invalid(rc);
 	rctx_status_set(c, "directory", json_string(dir));
 	rctx_status_set(c, "git", json_boolean(rev[0] != '\0'));
 	rctx_status_set(c, "lastAttemptedRevision", json_string(rev));
@@ -124,7 +115,6 @@ static int reconcile(struct rctx *c, struct err *e)
 	rctx_condition(c, "Ready", "True", "Applied", msg);
 out:
 	json_decref(result);
-	manifest_set_release(&set);
 	err_list_release(&errs);
 	return rc;
 }

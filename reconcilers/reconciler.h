@@ -306,16 +306,19 @@ int rctx_provision(struct rctx *c, const char *dir, json_t **report,
 const struct schema *rctx_schema(struct rctx *c);
 
 /*
- * Apply set to the store as `pocketctl apply` does (apply_run()): with
- * applyset (non-NULL, non-empty) as that apply set with prune (the
+ * Load the manifests under dir and apply them to the store as `pocketctl
+ * apply -f DIR` does, loading inside the apply's transaction
+ * (apply_run_load(): text unchanged since the last apply is not parsed):
+ * with applyset (non-NULL, non-empty) as that apply set with prune (the
  * half-set guard applies: more than half of the set gone is refused with
  * ERR_INVALID naming the counts), else with default options. *result as
- * apply_run() gives it (caller owns it). Errors as apply_run(), with errs
- * (or NULL) as its list of every problem: problems already in it (the
- * loader's, manifest_load_all()) make it write nothing.
+ * apply_run() gives it (caller owns it). errs (or NULL) gets every
+ * problem, of the files and of the apply; nothing is written when there
+ * is any. On error, *load_rc is the load's own code (0 when the load
+ * went through and the apply failed).
  */
-int rctx_apply(struct rctx *c, const struct manifest_set *set,
-	       const char *applyset, struct err_list *errs, json_t **result,
+int rctx_apply(struct rctx *c, const char *dir, const char *applyset,
+	       struct err_list *errs, json_t **result, int *load_rc,
 	       struct err *e);
 
 /*

@@ -792,14 +792,37 @@ int rctx_transact(struct rctx *c,
 	return store_write(c->en->store, fn, arg, e);
 }
 
-int rctx_apply(struct rctx *c, const struct manifest_set *set,
-	       const char *applyset, struct err_list *errs, json_t **result,
+/* What rctx_apply()'s load reads, and how that went. */
+struct dir_load {
+	const struct schema *schema;
+	const char *dir;
+	int rc;
+};
+
+/* apply_load_fn: the manifests under the directory. */
+static int load_dir(void *arg, const struct manifest_known *known,
+		    struct manifest_set *m, struct err_list *errs,
+		    struct err *e)
+{
+	struct dir_load *l = arg;
+	const char *paths[1] = { l->dir };
+
+	l->rc = manifest_load_known(l->schema, paths, 1, known, NULL, NULL, m,
+				    errs, e);
+	return l->rc;
+}
+
+int rctx_apply(struct rctx *c, const char *dir, const char *applyset,
+	       struct err_list *errs, json_t **result, int *load_rc,
 	       struct err *e)
 {
+	struct dir_load l = { rctx_schema(c), dir, 0 };
+	struct manifest_set set = { NULL, 0, 0 };
 	struct apply_opts ao;
 	struct auth_keys k;
 	int rc = 0;
 
+	*load_rc = 0;
 	memset(&ao, 0, sizeof(ao));
 	ao.errors = errs;
 	memset(&k, 0, sizeof(k));
@@ -812,9 +835,12 @@ int rctx_apply(struct rctx *c, const struct manifest_set *set,
 		rc = auth_keys_load_or_create(c->en->data_dir, &k, e);
 	if (!rc) {
 		ao.keys = c->en->data_dir ? &k : NULL;
-		rc = apply_run(c->en->store, set, &ao, result, e);
+		rc = apply_run_load(c->en->store, load_dir, &l, &set, &ao,
+				    result, e);
+		*load_rc = l.rc;
 	}
 	auth_keys_wipe(&k);
+	manifest_set_release(&set);
 	return rc;
 }
 

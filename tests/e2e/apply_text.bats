@@ -191,3 +191,21 @@ assert it == {"kind": "AiAgent", "collection": "ai_agents", "name": "a7",
   [ "$status" -eq 2 ]
   [[ "$output" == *"set.yaml:$line:3: "*"descripton"* ]]
 }
+
+@test "the watched directory (--manifests DIR --watch) re-applies by the same short cut" {
+  mkdir -p "$T/m"
+  set_yaml 10 > "$T/m/set.yaml"
+  start_server --manifests "$T/m" --watch
+  last_apply() {
+    su_api GET /api/v1/status
+    python3 -c 'import json, sys; a = json.load(sys.stdin)["manifests"].get("lastApply", {}); print(a.get("created", 0), a.get("configured", 0), a.get("unchanged", 0))' <<<"$BODY"
+  }
+  wait_for 10 sh -c "[ \"\$(sqlite3 '$POCKETCTL_DATA/pocket.db' 'SELECT count(text_digest) FROM field_owners')\" = 20 ]"
+  before="$(db 'SELECT max(revision) FROM records')"
+  # a new file: its two records created, the set's 20 unchanged
+  printf 'apiVersion: pocketcoder.dev/v1\nkind: AiModel\nmetadata: {name: w1}\nspec: {identifier: p/w1}\n---\napiVersion: pocketcoder.dev/v1\nkind: AiModel\nmetadata: {name: w2}\nspec: {identifier: p/w2}\n' > "$T/m/more.yaml"
+  wait_for 10 sh -c "[ \"\$(sqlite3 '$POCKETCTL_DATA/pocket.db' 'SELECT count(text_digest) FROM field_owners')\" = 22 ]"
+  last_apply_is() { [ "$(last_apply)" = "$1" ]; }
+  wait_for 5 last_apply_is "2 0 20"
+  [ "$(db "SELECT count(*) FROM records WHERE revision > $before AND collection IN ('ai_prompts', 'ai_agents')")" -eq 0 ]
+}
