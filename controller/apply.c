@@ -1333,8 +1333,10 @@ static int run(struct store *s, struct manifest_set *m, apply_load_fn *load,
 		bool dig_any;
 		size_t n = 0;
 
+		/* (known documents need no ownership) */
 		for (di = 0; di < m->n; di++)
-			n += m->docs[di].coll == order[ci];
+			n += m->docs[di].coll == order[ci] &&
+			     !m->docs[di].known_id;
 		/* Many documents: one read of the collection's ownership
 		 * instead of two lookups each, at the first document that
 		 * is not unchanged (an unchanged re-apply reads none). Each
