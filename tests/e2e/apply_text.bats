@@ -209,3 +209,26 @@ assert it == {"kind": "AiAgent", "collection": "ai_agents", "name": "a7",
   wait_for 5 last_apply_is "2 0 20"
   [ "$(db "SELECT count(*) FROM records WHERE revision > $before AND collection IN ('ai_prompts', 'ai_agents')")" -eq 0 ]
 }
+
+@test "with an apply set and prune, unparsed documents stay members" {
+  set_yaml 10 > "$T/set.yaml"
+  pctl apply --applyset s --prune -f "$T/set.yaml" >/dev/null
+  # the same text again: all unchanged, nothing pruned
+  run pctl apply --applyset s --prune -f "$T/set.yaml"
+  [ "$status" -eq 0 ]
+  [ "$(grep -c ' unchanged$' <<<"$output")" -eq 20 ]
+  [[ "$output" != *pruned* ]]
+  # the last agent's piece taken out: that one record pruned, no other
+  python3 - "$T/set.yaml" <<'PY'
+import sys
+p = sys.argv[1]
+pieces = open(p).read().split("---\n")
+open(p, "w").write("---\n".join(pieces[:-1]))
+PY
+  run pctl apply --applyset s --prune -f "$T/set.yaml"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"aiagent/a10 pruned"* ]]
+  [ "$(grep -c ' pruned$' <<<"$output")" -eq 1 ]
+  [ "$(grep -c ' unchanged$' <<<"$output")" -eq 19 ]
+  [ "$(db "SELECT count(*) FROM applysets WHERE name = 's'")" -eq 19 ]
+}
