@@ -1234,7 +1234,8 @@ static int find_text(void *arg, const unsigned char key[MANIFEST_KEY_LEN],
 
 /* Load the manifests inside t with the short cut of known pieces: the
  * salt of their keys is what a text's meaning depends on besides the
- * text (dg->salt) and the renames so far (a relation names its target). */
+ * text (dg->salt), the renames so far (a relation names its target) and
+ * the binary (another build may read the same text otherwise). */
 static int load_known(struct store_txn *t, const struct digester *dg,
 		      apply_load_fn *load, void *arg, struct manifest_set *m,
 		      struct err_list *errs, struct err *e)
@@ -1250,8 +1251,8 @@ static int load_known(struct store_txn *t, const struct digester *dg,
 		rc = store_txn_text_any(t, &any, e);
 	if (rc)
 		return rc;
-	snprintf(salt, sizeof(salt), "text\n%s\n%lld", dg->salt,
-		 (long long)renames);
+	snprintf(salt, sizeof(salt), "text\n%s\n%lld\n%s", dg->salt,
+		 (long long)renames, util_build_id());
 	memset(&k, 0, sizeof(k));
 	k.salt = salt;
 	k.salt_len = strlen(salt);

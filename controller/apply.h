@@ -37,9 +37,10 @@
  *
  * Unchanged text (store.h, "text digests"): apply_run_load() loads the
  * manifests inside its transaction with the known pieces of
- * manifest.h, keyed by the manager, the actor, the schema version and
- * the number of renames so far (a relation names its target, and a
- * rename can make a name mean another record). A piece of text that
+ * manifest.h, keyed by the manager, the actor, the schema version, the
+ * build of the program (util_build_id()) and the number of renames so
+ * far (a relation names its target, and a rename can make a name mean
+ * another record). A piece of text that
  * was last applied by the same and whose record nobody wrote since is
  * "unchanged" without being parsed; each document written or found
  * unchanged by the full path keeps its piece's key next to its digest.

@@ -8,8 +8,11 @@
 #include "buf.h"
 #include "log.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
 #include <libgen.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -115,6 +118,57 @@ void util_new_record_id(char out[ID_LEN + 1])
 	random_chars(out + RECORD_ID_TIME_LEN, ID_LEN - RECORD_ID_TIME_LEN,
 		     digits);
 	out[ID_LEN] = '\0';
+}
+
+static char build_id[2 * 64 + 1];
+static pthread_once_t build_id_once = PTHREAD_ONCE_INIT;
+
+/* dl_iterate_phdr() callback: the main program (the first object) only. */
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	size_t i;
+
+	(void)size;
+	(void)arg;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const char *p, *end;
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(const void *)p;
+			const char *name = p + sizeof(*nh);
+			const unsigned char *desc = (const unsigned char *)
+				name + ((nh->n_namesz + 3) & ~3u);
+			size_t k;
+
+			if ((const char *)desc + nh->n_descsz > end)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    !memcmp(name, "GNU", 4) && nh->n_descsz <= 64) {
+				for (k = 0; k < nh->n_descsz; k++)
+					snprintf(build_id + 2 * k, 3, "%02x",
+						 desc[k]);
+				return 1;
+			}
+			p = (const char *)desc + ((nh->n_descsz + 3) & ~3u);
+		}
+	}
+	return 1;   /* the first object was the program: done */
+}
+
+static void build_id_init(void)
+{
+	dl_iterate_phdr(find_build_id, NULL);
+}
+
+const char *util_build_id(void)
+{
+	pthread_once(&build_id_once, build_id_init);
+	return build_id;
 }
 
 bool util_valid_id(const char *s)

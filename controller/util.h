@@ -39,6 +39,11 @@ void util_new_record_id(char out[ID_LEN + 1]);
 /* True when s is exactly ID_LEN chars of [a-z0-9]. */
 bool util_valid_id(const char *s);
 
+/* The running binary's GNU build id in hex ("" when it has none): what
+ * changes with every build, for what a build may interpret differently
+ * (apply's text digests). Static storage; thread-safe. */
+const char *util_build_id(void);
+
 /* Current UTC time in PocketBase's "YYYY-MM-DD HH:MM:SS.sssZ" form. */
 void util_now(char out[TIME_LEN + 1]);
 

@@ -232,3 +232,23 @@ PY
   [ "$(grep -c ' unchanged$' <<<"$output")" -eq 19 ]
   [ "$(db "SELECT count(*) FROM applysets WHERE name = 's'")" -eq 19 ]
 }
+
+@test "another build of pocketctl does not take the text digests of this one" {
+  command -v objcopy >/dev/null || skip "objcopy (binutils) not installed"
+  set_yaml 3 > "$T/set.yaml"
+  pctl apply -f "$T/set.yaml" >/dev/null
+  mine="$(db 'SELECT group_concat(hex(text_digest)) FROM field_owners ORDER BY id')"
+  # the same program without its build id: another build as far as
+  # anyone can tell
+  objcopy --remove-section=.note.gnu.build-id "$PCTL" "$T/other"
+  before="$(head_rev)"
+  run "$T/other" apply -f "$T/set.yaml"
+  [ "$status" -eq 0 ]
+  [ "$(grep -c ' unchanged$' <<<"$output")" -eq 6 ]
+  [ "$(head_rev)" = "$before" ]
+  theirs="$(db 'SELECT group_concat(hex(text_digest)) FROM field_owners ORDER BY id')"
+  [ "$theirs" != "$mine" ]
+  run pctl apply -f "$T/set.yaml"
+  [ "$(grep -c ' unchanged$' <<<"$output")" -eq 6 ]
+  [ "$(db 'SELECT group_concat(hex(text_digest)) FROM field_owners ORDER BY id')" = "$mine" ]
+}
