@@ -717,14 +717,16 @@ static int parse_piece(const struct schema *schema, const char *filename,
 
 /* ---- known pieces (manifest.h, struct manifest_known) ------------------- */
 
+/* A piece that holds something: pieces with nothing but the marker,
+ * blanks and comments are left out (they hold no document), so that a
+ * file of markers costs no more than its documents. */
 struct piece {
 	size_t start, len;
 	int line;            /* the file's line the piece starts at */
 	int doc_line;        /* its first line with content */
-	bool blank;          /* nothing but the marker, blanks, comments */
 	bool hit;
 	unsigned char key[MANIFEST_KEY_LEN];
-	struct manifest_doc known;   /* when hit */
+	struct manifest_doc *known;  /* owned; when hit */
 };
 
 /* Whether the line at p (of the n bytes left) starts a document. */
@@ -735,24 +737,21 @@ static bool marker_line(const char *p, size_t n)
 		p[3] == '\n');
 }
 
-/* Note what piece pc holds: blank or not, and its first line with
- * content. */
-static void piece_scan(const char *text, struct piece *pc)
+/* Whether piece pc holds more than the marker, blanks and comments;
+ * then pc->doc_line is its first line with content. */
+static bool piece_scan(const char *text, struct piece *pc)
 {
 	const char *p = text + pc->start, *end = p + pc->len;
 	int line = pc->line;
 
-	pc->blank = true;
-	pc->doc_line = pc->line;
 	if (marker_line(p, pc->len))
 		p += 3;
 	while (p < end) {
 		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
 			p++;
 		if (p < end && *p != '#' && *p != '\n') {
-			pc->blank = false;
 			pc->doc_line = line;
-			return;
+			return true;
 		}
 		while (p < end && *p != '\n')
 			p++;
@@ -761,22 +760,25 @@ static void piece_scan(const char *text, struct piece *pc)
 			line++;
 		}
 	}
+	return false;
 }
 
 /*
- * Cut text into pieces (*out, caller frees; *n of them), or *n = 0 when
- * it must be parsed whole: a JSON text (its first character '{' or '['),
- * or one with a directive line ('%').
+ * Cut text into pieces (*out, caller frees; *n of them, those with
+ * something in them), or *whole when it must be parsed whole: a JSON
+ * text (its first character '{' or '['), or one with a directive line
+ * ('%').
  */
 static int split_pieces(const char *text, size_t len, struct piece **out,
-			size_t *n, struct err *e)
+			size_t *n, bool *whole, struct err *e)
 {
-	struct piece *v = NULL, *nv;
+	struct piece *v = NULL, *nv, pc;
 	size_t cap = 0, i = 0, start = 0;
 	int line = 1, start_line = 1;
 
 	*out = NULL;
 	*n = 0;
+	*whole = true;
 	while (i < len && (text[i] == ' ' || text[i] == '\t' ||
 			   text[i] == '\r' || text[i] == '\n'))
 		i++;
@@ -788,7 +790,11 @@ static int split_pieces(const char *text, size_t len, struct piece **out,
 		if (i < len && text[i] == '%')
 			goto whole;
 		if (cut && (i > start || i == len)) {
-			if (*n == cap) {
+			memset(&pc, 0, sizeof(pc));
+			pc.start = start;
+			pc.len = i - start;
+			pc.line = start_line;
+			if (piece_scan(text, &pc) && *n == cap) {
 				cap = cap ? cap * 2 : 64;
 				nv = realloc(v, cap * sizeof(*v));
 				if (!nv) {
@@ -798,12 +804,8 @@ static int split_pieces(const char *text, size_t len, struct piece **out,
 				}
 				v = nv;
 			}
-			memset(&v[*n], 0, sizeof(v[*n]));
-			v[*n].start = start;
-			v[*n].len = i - start;
-			v[*n].line = start_line;
-			piece_scan(text, &v[*n]);
-			(*n)++;
+			if (pc.doc_line)
+				v[(*n)++] = pc;
 			start = i;
 			start_line = line;
 		}
@@ -818,6 +820,7 @@ static int split_pieces(const char *text, size_t len, struct piece **out,
 		}
 	}
 	*out = v;
+	*whole = false;
 	return 0;
 whole:
 	free(v);
@@ -873,15 +876,16 @@ static void key_docs(struct manifest_set *out, size_t n0,
 
 /* A known piece's document into out, unless it names a document already
  * there (then *taken is false: the piece is parsed, for the message). */
-static int add_known(const char *filename, struct piece *pc, struct manifest_set *out, json_t *seen,
-		     bool *taken, struct err *e)
+static int add_known(const char *filename, struct piece *pc,
+		     struct manifest_set *out, json_t *seen, bool *taken,
+		     struct err *e)
 {
-	struct manifest_doc *d = &pc->known;
+	struct manifest_doc *d = pc->known;
 	char *key = NULL;
 	int rc = 0;
 
 	*taken = false;
-	if (!d->coll || !d->name || !d->known_id)
+	if (!d || !d->coll || !d->name || !d->known_id)
 		return err_set(e, ERR_INTERNAL, "find: no document given");
 	if (asprintf(&key, "%s/%s", d->coll->name, d->name) < 0)
 		return err_set(e, ERR_NOMEM, "out of memory");
@@ -900,7 +904,8 @@ static int add_known(const char *filename, struct piece *pc, struct manifest_set
 	memcpy(d->key, pc->key, MANIFEST_KEY_LEN);
 	d->keyed = true;
 	out->docs[out->n++] = *d;
-	memset(d, 0, sizeof(*d));
+	free(d);
+	pc->known = NULL;
 	*taken = true;
 out:
 	free(key);
@@ -914,29 +919,35 @@ static int parse_text(const struct schema *schema, const char *filename,
 		      json_t *seen, struct err_list *errs, struct err *e)
 {
 	struct piece *v = NULL;
-	size_t n = 0, i, hits = 0, full = 0, n0 = out->n, before;
-	bool taken;
-	int rc;
+	struct manifest_doc scratch;
+	size_t n = 0, i, hits = 0, n0 = out->n, before;
+	bool taken, whole = true;
+	int rc = 0;
 
-	if (!k)
-		return parse_piece(schema, filename, text, len, 1, out, seen,
-				   errs, e);
-	rc = split_pieces(text, len, &v, &n, e);
-	if (!rc && !n)
+	if (k)
+		rc = split_pieces(text, len, &v, &n, &whole, e);
+	if (!rc && (whole || !n))
 		return parse_piece(schema, filename, text, len, 1, out, seen,
 				   errs, e);
 	if (!rc)
 		rc = key_pieces(k, text, v, n, e);
 	for (i = 0; !rc && !k->none && i < n; i++) {
-		if (v[i].blank)
-			continue;
-		full++;
-		rc = k->find(k->arg, v[i].key, &v[i].known, &v[i].hit, e);
+		memset(&scratch, 0, sizeof(scratch));
+		rc = k->find(k->arg, v[i].key, &scratch, &v[i].hit, e);
+		if (!rc && v[i].hit) {
+			v[i].known = malloc(sizeof(scratch));
+			if (!v[i].known)
+				rc = err_set(e, ERR_NOMEM, "out of memory");
+		}
+		if (v[i].known)
+			*v[i].known = scratch;
+		else
+			doc_release(&scratch);
 		hits += v[i].hit;
 	}
 	if (rc)
 		goto out;
-	if (k->none || hits * 4 < full * 3) {
+	if (k->none || hits * 4 < n * 3) {
 		/* Mostly new or changed: one parse of the whole. */
 		rc = parse_piece(schema, filename, text, len, 1, out, seen,
 				 errs, e);
@@ -945,8 +956,6 @@ static int parse_text(const struct schema *schema, const char *filename,
 		goto out;
 	}
 	for (i = 0; !rc && i < n; i++) {
-		if (v[i].blank)
-			continue;
 		if (v[i].hit) {
 			rc = add_known(filename, &v[i], out, seen, &taken, e);
 			if (rc || taken)
@@ -962,8 +971,11 @@ static int parse_text(const struct schema *schema, const char *filename,
 		}
 	}
 out:
-	for (i = 0; i < n; i++)
-		doc_release(&v[i].known);
+	for (i = 0; i < n; i++) {
+		if (v[i].known)
+			doc_release(v[i].known);
+		free(v[i].known);
+	}
 	free(v);
 	return rc;
 }
