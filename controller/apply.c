@@ -1451,6 +1451,17 @@ int apply_run_load(struct store *s, apply_load_fn *load, void *arg,
 	return run(s, m, load, arg, o, false, result, e);
 }
 
+int apply_load_paths(void *arg, const struct manifest_known *known,
+		     struct manifest_set *m, struct err_list *errs,
+		     struct err *e)
+{
+	struct apply_paths *p = arg;
+
+	p->rc = manifest_load_known(p->schema, p->paths, p->npaths, known,
+				    NULL, NULL, m, errs, e);
+	return p->rc;
+}
+
 int apply_diff(struct store *s, const struct manifest_set *m,
 	       const struct apply_opts *o, json_t **result, struct err *e)
 {

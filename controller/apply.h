@@ -121,6 +121,19 @@ int apply_run_load(struct store *s, apply_load_fn *load, void *arg,
 		   struct manifest_set *m, const struct apply_opts *o,
 		   json_t **result, struct err *e);
 
+/* The load of files and directories: apply_load_paths(arg = struct
+ * apply_paths) is manifest_load_known() of them, its code kept in rc (a
+ * load that failed, told from an apply that did). */
+struct apply_paths {
+	const struct schema *schema;
+	const char *const *paths;
+	size_t npaths;
+	int rc;
+};
+int apply_load_paths(void *arg, const struct manifest_known *known,
+		     struct manifest_set *m, struct err_list *errs,
+		     struct err *e);
+
 /*
  * Like a dry run, but each item also carries "live" and "desired": the
  * record as a manifest document (null when absent), for a textual diff.

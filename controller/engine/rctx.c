@@ -792,31 +792,12 @@ int rctx_transact(struct rctx *c,
 	return store_write(c->en->store, fn, arg, e);
 }
 
-/* What rctx_apply()'s load reads, and how that went. */
-struct dir_load {
-	const struct schema *schema;
-	const char *dir;
-	int rc;
-};
-
-/* apply_load_fn: the manifests under the directory. */
-static int load_dir(void *arg, const struct manifest_known *known,
-		    struct manifest_set *m, struct err_list *errs,
-		    struct err *e)
-{
-	struct dir_load *l = arg;
-	const char *paths[1] = { l->dir };
-
-	l->rc = manifest_load_known(l->schema, paths, 1, known, NULL, NULL, m,
-				    errs, e);
-	return l->rc;
-}
-
 int rctx_apply(struct rctx *c, const char *dir, const char *applyset,
 	       struct err_list *errs, json_t **result, int *load_rc,
 	       struct err *e)
 {
-	struct dir_load l = { rctx_schema(c), dir, 0 };
+	const char *paths[1] = { dir };
+	struct apply_paths l = { rctx_schema(c), paths, 1, 0 };
 	struct manifest_set set = { NULL, 0, 0 };
 	struct apply_opts ao;
 	struct auth_keys k;
@@ -835,8 +816,8 @@ int rctx_apply(struct rctx *c, const char *dir, const char *applyset,
 		rc = auth_keys_load_or_create(c->en->data_dir, &k, e);
 	if (!rc) {
 		ao.keys = c->en->data_dir ? &k : NULL;
-		rc = apply_run_load(c->en->store, load_dir, &l, &set, &ao,
-				    result, e);
+		rc = apply_run_load(c->en->store, apply_load_paths, &l, &set,
+				    &ao, result, e);
 		*load_rc = l.rc;
 	}
 	auth_keys_wipe(&k);

@@ -254,20 +254,20 @@ out:
 static int apply_manifests(struct server *srv, struct err *e)
 {
 	const char *paths[1] = { srv->opts->manifests_dir };
+	struct apply_paths l = { srv->schema, paths, 1, 0 };
 	struct manifest_set set = { NULL, 0, 0 };
 	struct apply_opts ao;
 	json_t *result = NULL;
 	int rc;
 
-	rc = manifest_load_paths(srv->schema, paths, 1, &set, e);
-	if (rc)
-		goto out;
 	memset(&ao, 0, sizeof(ao));
 	/* A watched directory is an apply set from the start; the engine's
 	 * first pass, right after, prunes it. */
 	ao.applyset = srv->opts->watch_manifests ? srv->applyset : NULL;
 	ao.keys = &srv->keys;
-	rc = apply_run(srv->store, &set, &ao, &result, e);
+	/* loaded inside the apply: unchanged text is not parsed */
+	rc = apply_run_load(srv->store, apply_load_paths, &l, &set, &ao,
+			    &result, e);
 	if (rc)
 		goto out;
 	log_msg(LOG_INFO, "manifests",
