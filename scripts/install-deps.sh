@@ -8,7 +8,7 @@ set -euo pipefail
 run_pkgs=(gcc make pkg-config git diffutils libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libyaml-dev libcivetweb-dev libssl-dev libcrypt-dev
           libjemalloc-dev libicu-dev libsystemd-dev scdoc tzdata)
-test_pkgs=(libcriterion-dev bats curl clang jq python3 python3-yaml openssh-client
+test_pkgs=(libcriterion-dev bats curl clang jq python3 python3-yaml openssh-client sqlite3
            python3-prometheus-client systemd man-db zsh chromium)
 bench_pkgs=(wrk hyperfine etcd-server)
 
