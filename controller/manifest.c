@@ -484,6 +484,15 @@ static int check_envelope(const struct schema *schema,
 	return rc;
 }
 
+/* A document's key in the duplicate index ("collection/name" -> its
+ * index in the set): caller frees; NULL when out of memory. */
+static char *seen_key(const struct collection *coll, const char *name)
+{
+	char *key;
+
+	return asprintf(&key, "%s/%s", coll->name, name) < 0 ? NULL : key;
+}
+
 /*
  * Check one document v and append it to m (which has room for it). seen
  * maps "collection/name" to the index of the document that defined it.
@@ -497,7 +506,7 @@ static int load_doc(const struct schema *schema, const struct docctx *c,
 	struct envelope env;
 	const char *s;
 	json_t *spec, *idx;
-	char *seen_key = NULL;
+	char *key = NULL;
 	int rc = 0;
 
 	memset(&d, 0, sizeof(d));
@@ -516,12 +525,12 @@ static int load_doc(const struct schema *schema, const struct docctx *c,
 	/* The shape is right; now the duplicate check and the copies. */
 	spec = env.spec;
 	s = json_string_value(json_object_get(env.meta, "name"));
-	if (asprintf(&seen_key, "%s/%s", d.coll->name, s) < 0) {
-		seen_key = NULL;
+	key = seen_key(d.coll, s);
+	if (!key) {
 		rc = at(c, "", ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	idx = json_object_get(seen, seen_key);
+	idx = json_object_get(seen, key);
 	if (idx) {
 		const struct manifest_doc *first =
 			&m->docs[json_integer_value(idx)];
@@ -539,15 +548,14 @@ static int load_doc(const struct schema *schema, const struct docctx *c,
 	d.column = c->column;
 	if (!d.spec || !d.file || !d.name ||
 	    doc_positions(c, v, &d.positions) ||
-	    json_object_set_new(seen, seen_key,
-				json_integer((json_int_t)m->n))) {
+	    json_object_set_new(seen, key, json_integer((json_int_t)m->n))) {
 		rc = at(c, "", ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	m->docs[m->n++] = d;
 	memset(&d, 0, sizeof(d));
 out:
-	free(seen_key);
+	free(key);
 	free(d.file);
 	free(d.name);
 	json_decref(d.labels);
@@ -653,7 +661,7 @@ static int add_parse_error(struct err_list *errs, const char *file,
 static int seen_index(const struct manifest_set *out, json_t **seen,
 		      struct err *e)
 {
-	char *key = NULL;
+	char *key;
 	size_t k;
 
 	*seen = json_object();
@@ -664,10 +672,10 @@ static int seen_index(const struct manifest_set *out, json_t **seen,
 
 		if (!d->coll || !d->name)
 			continue;
-		if (asprintf(&key, "%s/%s", d->coll->name, d->name) < 0 ||
-		    json_object_set_new(*seen, key, json_integer((json_int_t)k))) {
-			if (key)
-				free(key);
+		key = seen_key(d->coll, d->name);
+		if (!key || json_object_set_new(*seen, key,
+						json_integer((json_int_t)k))) {
+			free(key);
 			json_decref(*seen);
 			*seen = NULL;
 			return err_set(e, ERR_NOMEM, "out of memory");
@@ -887,7 +895,8 @@ static int add_known(const char *filename, struct piece *pc,
 	*taken = false;
 	if (!d || !d->coll || !d->name || !d->known_id)
 		return err_set(e, ERR_INTERNAL, "find: no document given");
-	if (asprintf(&key, "%s/%s", d->coll->name, d->name) < 0)
+	key = seen_key(d->coll, d->name);
+	if (!key)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	if (json_object_get(seen, key))
 		goto out;
