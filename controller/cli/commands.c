@@ -123,6 +123,8 @@ static const struct cli_envvar serve_env[] = {
 	{ "POCKETCTL_HEARTBEAT_MS", "SSE heartbeat interval of watch and log streams, ms (default 15000)" },
 	{ "POCKETCTL_REALTIME_IDLE_MS", "a realtime connection without subscriptions is closed after, ms" },
 	{ "POCKETCTL_STREAM_PUMP", "0: run every SSE stream on its own worker instead of the stream pump" },
+	{ "POCKETCTL_PUMP_THREADS", "threads of the stream pump, 1-16 (default one per CPU, at most 4)" },
+	{ "POCKETCTL_PUMP_NICE", "the stream pump threads run this much nicer than the server, 0-19 (default 5)" },
 	{ "POCKETCTL_WATCH_TICKET_TTL", "a watch ticket's lifetime, s, 1-3600 (default 60)" },
 	{ "POCKETCTL_STREAM_STALL_MS", "a stream whose socket takes nothing this long is closed, ms (default 60000)" },
 	{ "POCKETCTL_PROXY_STALL_S", "the observability proxy's stall timeout, s (default 30)" },

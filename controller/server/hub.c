@@ -65,7 +65,8 @@ struct hub {
 	_Atomic uint32_t wake_next;       /* next bucket to wake this round */
 	_Atomic unsigned nsleepers;       /* for assigning buckets */
 	_Atomic bool stop;
-	int wake_fd;                      /* eventfd written per round */
+	int wake_fd[HUB_WAKE_FDS];        /* eventfds, the first nwake */
+	_Atomic int nwake;                /* written per round */
 
 	/* notifications to the tail thread: guarded by nmu */
 	pthread_mutex_t nmu;
@@ -134,14 +135,18 @@ static void wake_streams(struct hub *h)
 
 	uint64_t one = 1;
 	ssize_t n;
+	int nwake = atomic_load(&h->nwake);
 
 	for (i = 0; i < WAKE_BUCKETS; i++)
 		atomic_store(&h->bucket[i], seq);
 	atomic_store(&h->wake_next, 0);
 	wake_buckets(h, WAKE_BUCKETS);
-	/* The pump's epoll; a full counter (EAGAIN) is a pending wake. */
-	n = write(h->wake_fd, &one, sizeof(one));
-	(void)n;
+	/* The pump lanes' epolls; a full counter (EAGAIN) is a pending
+	 * wake. */
+	for (i = 0; i < nwake; i++) {
+		n = write(h->wake_fd[i], &one, sizeof(one));
+		(void)n;
+	}
 }
 
 /* The bucket the calling thread sleeps in: fixed per thread, assigned
@@ -516,11 +521,18 @@ void hub_set_listeners(struct hub *h, int (*count)(void *arg), void *arg)
 	h->listeners_arg = arg;
 }
 
+static void close_wake_fds(struct hub *h, int n)
+{
+	while (n-- > 0)
+		close(h->wake_fd[n]);
+}
+
 int hub_new(struct hub **out, struct store *store, const struct schema *schema,
 	    const atomic_bool *stopping, struct err *e)
 {
 	struct hub *h;
 	bool rw = false, nmu = false, cmu = false, ncond = false;
+	int i;
 
 	*out = NULL;
 	h = calloc(1, sizeof(*h));
@@ -529,12 +541,17 @@ int hub_new(struct hub **out, struct store *store, const struct schema *schema,
 	h->store = store;
 	h->schema = schema;
 	h->stopping = stopping;
-	h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (h->wake_fd < 0) {
-		free(h);
-		return err_set(e, ERR_IO, "cannot make the hub's wake "
-			       "descriptor: %s", strerror(errno));
+	for (i = 0; i < HUB_WAKE_FDS; i++) {
+		h->wake_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (h->wake_fd[i] < 0) {
+			err_set(e, ERR_IO, "cannot make the hub's wake "
+				"descriptors: %s", strerror(errno));
+			close_wake_fds(h, i);
+			free(h);
+			return e->code;
+		}
 	}
+	atomic_init(&h->nwake, 0);
 	rw = pthread_rwlock_init(&h->rw, NULL) == 0;
 	nmu = pthread_mutex_init(&h->nmu, NULL) == 0;
 	cmu = pthread_mutex_init(&h->cmu, NULL) == 0;
@@ -559,7 +576,7 @@ fail:
 		pthread_mutex_destroy(&h->nmu);
 	if (rw)
 		pthread_rwlock_destroy(&h->rw);
-	close(h->wake_fd);
+	close_wake_fds(h, HUB_WAKE_FDS);
 	free(h);
 	return err_set(e, ERR_INTERNAL, "cannot set up the hub's locks");
 }
@@ -634,13 +651,21 @@ void hub_free(struct hub *h)
 	pthread_cond_destroy(&h->ncond);
 	pthread_mutex_destroy(&h->nmu);
 	pthread_rwlock_destroy(&h->rw);
-	close(h->wake_fd);
+	close_wake_fds(h, HUB_WAKE_FDS);
 	free(h);
 }
 
-int hub_wake_fd(struct hub *h)
+int hub_wake_fd(struct hub *h, int i)
 {
-	return h->wake_fd;
+	int n = atomic_load(&h->nwake);
+
+	if (i < 0 || i >= HUB_WAKE_FDS)
+		return -1;
+	/* From now on every round writes it (and those before it). */
+	while (n < i + 1 &&
+	       !atomic_compare_exchange_weak(&h->nwake, &n, i + 1))
+		;
+	return h->wake_fd[i];
 }
 
 void hub_notify(struct hub *h)

@@ -58,6 +58,7 @@
 #define HUB_IDLE_WAKE_MS 1000           /* hub thread's retry after a
                                          * failed read of the change log */
 #define HUB_CACHE_SLOTS 7               /* per-entry formatted variants */
+#define HUB_WAKE_FDS 16                 /* hub_wake_fd() descriptors */
 
 /* hub_wait() / hub_fetch() results besides counts. */
 #define HUB_STOPPED (-100)   /* the server is stopping: end the stream */
@@ -152,11 +153,14 @@ void hub_free(struct hub *h);
 void hub_notify(struct hub *h);
 
 /*
- * A non-blocking eventfd that becomes readable after every publish (and on
- * stop), for a thread that sleeps in poll or epoll instead of hub_wait():
- * read it empty, then hub_fetch(). Borrowed: valid until hub_free().
+ * The i-th (0 <= i < HUB_WAKE_FDS) of the hub's non-blocking eventfds,
+ * for a thread that sleeps in poll or epoll instead of hub_wait(): once
+ * asked for, it becomes readable after every publish (and on stop); read
+ * it empty, then hub_fetch(). One per sleeping thread: a thread that
+ * empties another's descriptor would steal its wake-up. Returns -1 for an
+ * i out of range. Borrowed: valid until hub_free().
  */
-int hub_wake_fd(struct hub *h);
+int hub_wake_fd(struct hub *h, int i);
 
 /* The last revision the hub has published (<= store_head()). */
 int64_t hub_head(struct hub *h);

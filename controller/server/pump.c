@@ -1,6 +1,6 @@
 /*
- * pump.c - the stream pump (see pump.h): one epoll thread that writes every
- * open SSE stream.
+ * pump.c - the stream pump (see pump.h): a few epoll threads (lanes) that
+ * write every open SSE stream, each stream on one lane.
  */
 #include "pump.h"
 
@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,24 +39,33 @@ struct pstream {
 	uint64_t moved;      /* bytes written then (events and tail) */
 };
 
-struct pump {
-	struct hub *hub;                 /* borrowed */
-	struct metrics *metrics;         /* borrowed, nullable */
+/* One pump thread and the streams it owns. */
+struct lane {
+	struct pump *p;
 	int ep;                          /* epoll */
 	int kick;                        /* eventfd: new streams, stop */
-	int64_t stall_ms;                /* see PUMP_STALL_MS */
+	int wake;                        /* the hub's wake eventfd for it */
 	pthread_t thread;
 	bool started, joined;
-	_Atomic size_t count;
+	_Atomic size_t count;            /* streams it serves */
 
 	pthread_mutex_t mu;              /* guards the two below */
 	struct pstream **incoming;
 	size_t nin, capin;
 	bool stopping;
 
-	/* the pump thread's own */
+	/* the lane thread's own */
 	struct pstream **live;
 	size_t nlive, caplive;
+};
+
+struct pump {
+	struct hub *hub;                 /* borrowed */
+	struct metrics *metrics;         /* borrowed, nullable */
+	int64_t stall_ms;                /* see PUMP_STALL_MS */
+	int nice;                        /* see PUMP_NICE */
+	struct lane *lanes;
+	int nlanes;
 };
 
 /* epoll tags for the two eventfds (streams are tagged with themselves) */
@@ -85,7 +95,7 @@ int pump_find_socket(const struct http_req *r, struct err *e)
 
 /* ---- streams ---------------------------------------------------------------- */
 
-static void arm(struct pump *p, struct pstream *ps, bool out)
+static void arm(struct lane *l, struct pstream *ps, bool out)
 {
 	struct epoll_event ev;
 
@@ -94,23 +104,23 @@ static void arm(struct pump *p, struct pstream *ps, bool out)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0);
 	ev.data.ptr = ps;
-	if (epoll_ctl(p->ep, EPOLL_CTL_MOD, ps->fd, &ev) == 0)
+	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, ps->fd, &ev) == 0)
 		ps->armed = out;
 }
 
 /* Close ps and give its slot back; also for one never added to epoll
  * (the DEL then fails, harmlessly). */
-static void close_stream(struct pump *p, struct pstream *ps)
+static void close_stream(struct lane *l, struct pstream *ps)
 {
 	if (ps->gone)
 		return;
 	ps->gone = true;
-	epoll_ctl(p->ep, EPOLL_CTL_DEL, ps->fd, NULL);
+	epoll_ctl(l->ep, EPOLL_CTL_DEL, ps->fd, NULL);
 	close(ps->fd);
 	ps->st->release(ps->st);
-	if (p->metrics)
-		metrics_stream_leave(p->metrics);
-	atomic_fetch_sub(&p->count, 1);
+	if (l->p->metrics)
+		metrics_stream_leave(l->p->metrics);
+	atomic_fetch_sub(&l->count, 1);
 }
 
 /*
@@ -120,7 +130,7 @@ static void close_stream(struct pump *p, struct pstream *ps)
  * little keeps things moving, however slowly (the kernel may wait for a
  * third of the buffer to free before it says EPOLLOUT).
  */
-static void blocked(struct pump *p, struct pstream *ps, int64_t now)
+static void blocked(struct lane *l, struct pstream *ps, int64_t now)
 {
 	uint64_t moved = ps->st->out.written + ps->tail_sent;
 	int q = -1;
@@ -133,15 +143,15 @@ static void blocked(struct pump *p, struct pstream *ps, int64_t now)
 		ps->stall_since = now;   /* it moved */
 	} else if (!ps->stall_since) {
 		ps->stall_since = now;
-	} else if (now - ps->stall_since >= p->stall_ms) {
-		close_stream(p, ps);
+	} else if (now - ps->stall_since >= l->p->stall_ms) {
+		close_stream(l, ps);
 		return;
 	}
-	arm(p, ps, true);
+	arm(l, ps, true);
 }
 
 /* Write the body's end, then close. */
-static void end_stream(struct pump *p, struct pstream *ps, int64_t now)
+static void end_stream(struct lane *l, struct pstream *ps, int64_t now)
 {
 	const char *tail = sse_tail(&ps->st->out);
 	size_t n = strlen(tail);
@@ -161,12 +171,12 @@ static void end_stream(struct pump *p, struct pstream *ps, int64_t now)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			blocked(p, ps, now);
+			blocked(l, ps, now);
 			return;
 		}
 		break;
 	}
-	close_stream(p, ps);
+	close_stream(l, ps);
 }
 
 /*
@@ -174,7 +184,7 @@ static void end_stream(struct pump *p, struct pstream *ps, int64_t now)
  * asked to be called again, or its deadline passed) and its socket takes
  * what it buffers.
  */
-static void service(struct pump *p, struct pstream *ps, bool news,
+static void service(struct lane *l, struct pstream *ps, bool news,
 		    int64_t now)
 {
 	struct sse_stream *st = ps->st;
@@ -185,22 +195,22 @@ static void service(struct pump *p, struct pstream *ps, bool news,
 	if (sse_pending(&st->out)) {
 		w = sse_send(&st->out, ps->fd);
 		if (w < 0) {
-			close_stream(p, ps);
+			close_stream(l, ps);
 			return;
 		}
 		if (w > 0) {
-			blocked(p, ps, now);
+			blocked(l, ps, now);
 			return;
 		}
 		/* Drained: news may have come while it waited. */
 		ps->again = true;
 	}
 	if (ps->ending) {
-		end_stream(p, ps, now);
+		end_stream(l, ps, now);
 		return;
 	}
 	ps->stall_since = 0;
-	arm(p, ps, false);
+	arm(l, ps, false);
 	if (!news && !ps->again && now < st->wake_ms)
 		return;
 	ps->again = false;
@@ -208,19 +218,19 @@ static void service(struct pump *p, struct pstream *ps, bool news,
 		rc = st->fill(st, now);
 		w = sse_send(&st->out, ps->fd);
 		if (w < 0) {
-			close_stream(p, ps);
+			close_stream(l, ps);
 			return;
 		}
 		if (rc < 0) {
 			ps->ending = true;
 			if (w > 0)
-				blocked(p, ps, now);   /* the rest first */
+				blocked(l, ps, now);   /* the rest first */
 			else
-				end_stream(p, ps, now);
+				end_stream(l, ps, now);
 			return;
 		}
 		if (w > 0) {
-			blocked(p, ps, now);
+			blocked(l, ps, now);
 			return;
 		}
 		if (rc == 0)
@@ -230,13 +240,13 @@ static void service(struct pump *p, struct pstream *ps, bool news,
 }
 
 /* The client sent bytes (ignored) or left. */
-static void readable(struct pump *p, struct pstream *ps, uint32_t ev)
+static void readable(struct lane *l, struct pstream *ps, uint32_t ev)
 {
 	char scratch[512];
 	ssize_t n;
 
 	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-		close_stream(p, ps);
+		close_stream(l, ps);
 		return;
 	}
 	for (;;) {
@@ -247,7 +257,7 @@ static void readable(struct pump *p, struct pstream *ps, uint32_t ev)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		close_stream(p, ps);
+		close_stream(l, ps);
 		return;
 	}
 }
@@ -261,75 +271,75 @@ static void drain(int fd)
 }
 
 /* Move adopted streams into the live table. Returns true when stopping. */
-static bool take_incoming(struct pump *p)
+static bool take_incoming(struct lane *l)
 {
 	struct epoll_event ev;
 	struct pstream *ps, **grown;
 	bool stopping;
 	size_t i;
 
-	pthread_mutex_lock(&p->mu);
-	for (i = 0; i < p->nin; i++) {
-		ps = p->incoming[i];
-		if (p->nlive == p->caplive) {
-			size_t cap = p->caplive ? p->caplive * 2 : 64;
+	pthread_mutex_lock(&l->mu);
+	for (i = 0; i < l->nin; i++) {
+		ps = l->incoming[i];
+		if (l->nlive == l->caplive) {
+			size_t cap = l->caplive ? l->caplive * 2 : 64;
 
-			grown = realloc(p->live, cap * sizeof(*grown));
+			grown = realloc(l->live, cap * sizeof(*grown));
 			if (!grown) {
 				/* Keep the rest queued; try next pass. */
-				memmove(p->incoming, p->incoming + i,
-					(p->nin - i) * sizeof(*p->incoming));
-				p->nin -= i;
+				memmove(l->incoming, l->incoming + i,
+					(l->nin - i) * sizeof(*l->incoming));
+				l->nin -= i;
 				goto out;
 			}
-			p->live = grown;
-			p->caplive = cap;
+			l->live = grown;
+			l->caplive = cap;
 		}
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = ps;
-		if (epoll_ctl(p->ep, EPOLL_CTL_ADD, ps->fd, &ev) != 0) {
-			close_stream(p, ps);
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, ps->fd, &ev) != 0) {
+			close_stream(l, ps);
 			free(ps);
 			continue;
 		}
 		ps->again = true;    /* write its first events, then fill */
-		p->live[p->nlive++] = ps;
+		l->live[l->nlive++] = ps;
 	}
-	p->nin = 0;
+	l->nin = 0;
 out:
-	stopping = p->stopping;
-	pthread_mutex_unlock(&p->mu);
+	stopping = l->stopping;
+	pthread_mutex_unlock(&l->mu);
 	return stopping;
 }
 
 /* Drop closed streams from the live table. */
-static void sweep(struct pump *p)
+static void sweep(struct lane *l)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < p->nlive; i++) {
-		if (p->live[i]->gone)
-			free(p->live[i]);
+	for (i = 0; i < l->nlive; i++) {
+		if (l->live[i]->gone)
+			free(l->live[i]);
 		else
-			p->live[n++] = p->live[i];
+			l->live[n++] = l->live[i];
 	}
-	p->nlive = n;
+	l->nlive = n;
 }
 
 /* Milliseconds until the pump must look at a stream again; -1 (no
  * timer) without streams: a new one or the stop kicks the pump. */
-static int next_timeout(struct pump *p, int64_t now)
+static int next_timeout(struct lane *l, int64_t now)
 {
 	int64_t t = INT64_MAX, due;
 	struct pstream *ps;
 	size_t i;
 
-	for (i = 0; i < p->nlive; i++) {
-		ps = p->live[i];
+	for (i = 0; i < l->nlive; i++) {
+		ps = l->live[i];
 		if (ps->again)
 			return 0;
-		due = ps->stall_since ? ps->stall_since + p->stall_ms
+		due = ps->stall_since ? ps->stall_since + l->p->stall_ms
 				      : ps->st->wake_ms;
 		if (due < t)
 			t = due;
@@ -341,9 +351,26 @@ static int next_timeout(struct pump *p, int64_t now)
 	return t <= now ? 0 : (int)(t - now);
 }
 
-static void *pump_main(void *arg)
+/* Lower the calling thread's priority by inc (a nice increment; at most
+ * to 19): the request workers and the hub run first when the CPUs are
+ * busy, so a write is answered before a thousand watchers are told. */
+static void lane_nice(int inc)
 {
-	struct pump *p = arg;
+	id_t tid = (id_t)gettid();
+	int cur;
+
+	if (inc <= 0)
+		return;
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, tid);
+	if (cur == -1 && errno)
+		return;
+	(void)setpriority(PRIO_PROCESS, tid, cur + inc > 19 ? 19 : cur + inc);
+}
+
+static void *lane_main(void *arg)
+{
+	struct lane *l = arg;
 	struct epoll_event evs[EVENTS];
 	struct pstream *ps;
 	bool news = true;
@@ -351,25 +378,26 @@ static void *pump_main(void *arg)
 	size_t i;
 	int n, k;
 
-	while (!take_incoming(p)) {
+	lane_nice(l->p->nice);
+	while (!take_incoming(l)) {
 		now = util_monotonic_ms();
-		for (i = 0; i < p->nlive; i++)
-			service(p, p->live[i], news, now);
-		sweep(p);
+		for (i = 0; i < l->nlive; i++)
+			service(l, l->live[i], news, now);
+		sweep(l);
 		news = false;
-		n = epoll_wait(p->ep, evs, EVENTS,
-			       next_timeout(p, util_monotonic_ms()));
+		n = epoll_wait(l->ep, evs, EVENTS,
+			       next_timeout(l, util_monotonic_ms()));
 		for (k = 0; k < n; k++) {
 			if (evs[k].data.ptr == &tag_kick) {
-				drain(p->kick);
+				drain(l->kick);
 			} else if (evs[k].data.ptr == &tag_hub) {
-				drain(hub_wake_fd(p->hub));
+				drain(l->wake);
 				news = true;
 			} else {
 				ps = evs[k].data.ptr;
 				if (!ps->gone &&
 				    (evs[k].events & ~(uint32_t)EPOLLOUT))
-					readable(p, ps, evs[k].events);
+					readable(l, ps, evs[k].events);
 			}
 		}
 		/* Streams closed by their client stay in the table (gone)
@@ -377,23 +405,57 @@ static void *pump_main(void *arg)
 	}
 	/* Stopping: end every stream as far as its socket takes it. */
 	now = util_monotonic_ms();
-	for (i = 0; i < p->nlive; i++) {
-		ps = p->live[i];
+	for (i = 0; i < l->nlive; i++) {
+		ps = l->live[i];
 		if (!ps->gone && !sse_pending(&ps->st->out))
-			end_stream(p, ps, now);
-		close_stream(p, ps);
+			end_stream(l, ps, now);
+		close_stream(l, ps);
 	}
-	sweep(p);
+	sweep(l);
 	return NULL;
 }
 
 /* ---- public ---------------------------------------------------------------- */
 
+static int lane_init(struct lane *l, struct pump *p, int i, struct err *e)
+{
+	struct epoll_event ev;
+
+	l->p = p;
+	l->kick = -1;
+	l->wake = hub_wake_fd(p->hub, i);
+	l->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (l->ep >= 0)
+		l->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->ep < 0 || l->kick < 0 || l->wake < 0)
+		goto fail;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = &tag_kick;
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->kick, &ev) != 0)
+		goto fail;
+	ev.data.ptr = &tag_hub;
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake, &ev) != 0)
+		goto fail;
+	if (pthread_mutex_init(&l->mu, NULL) == 0)
+		return 0;
+	errno = EAGAIN;
+fail:
+	err_set(e, ERR_IO, "cannot set up the stream pump: %s",
+		strerror(errno));
+	if (l->ep >= 0)
+		close(l->ep);
+	if (l->kick >= 0)
+		close(l->kick);
+	return e->code;
+}
+
 int pump_new(struct pump **out, struct hub *h, struct metrics *m,
 	     struct err *e)
 {
-	struct epoll_event ev;
 	struct pump *p;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int i, want;
 
 	*out = NULL;
 	p = calloc(1, sizeof(*p));
@@ -403,67 +465,86 @@ int pump_new(struct pump **out, struct hub *h, struct metrics *m,
 	p->metrics = m;
 	p->stall_ms = util_env_int("POCKETCTL_STREAM_STALL_MS", PUMP_STALL_MS,
 				   100, (int64_t)24 * 3600 * 1000);
-	p->ep = epoll_create1(EPOLL_CLOEXEC);
-	p->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->ep < 0 || p->kick < 0 || pthread_mutex_init(&p->mu, NULL)) {
-		if (p->ep >= 0)
-			close(p->ep);
-		if (p->kick >= 0)
-			close(p->kick);
+	want = cpus < 1 ? 1 : cpus > PUMP_LANES ? PUMP_LANES : (int)cpus;
+	want = (int)util_env_int("POCKETCTL_PUMP_THREADS", want, 1,
+				 PUMP_LANES_MAX);
+	p->nice = (int)util_env_int("POCKETCTL_PUMP_NICE", PUMP_NICE, 0, 19);
+	p->lanes = calloc((size_t)want, sizeof(*p->lanes));
+	if (!p->lanes) {
 		free(p);
-		return err_set(e, ERR_IO, "cannot set up the stream pump: %s",
-			       strerror(errno));
+		return err_set(e, ERR_NOMEM, "out of memory");
 	}
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	ev.data.ptr = &tag_kick;
-	if (epoll_ctl(p->ep, EPOLL_CTL_ADD, p->kick, &ev) == 0) {
-		ev.data.ptr = &tag_hub;
-		if (epoll_ctl(p->ep, EPOLL_CTL_ADD, hub_wake_fd(h), &ev) == 0) {
-			*out = p;
-			return 0;
+	for (i = 0; i < want; i++) {
+		if (lane_init(&p->lanes[i], p, i, e) != 0) {
+			pump_free(p);
+			return e->code;
 		}
+		p->nlanes = i + 1;
 	}
-	err_set(e, ERR_IO, "cannot set up the stream pump: %s",
-		strerror(errno));
-	pump_free(p);
-	return e->code;
+	*out = p;
+	return 0;
 }
 
 int pump_start(struct pump *p, struct err *e)
 {
-	if (pthread_create(&p->thread, NULL, pump_main, p) != 0)
-		return err_set(e, ERR_INTERNAL,
-			       "cannot start the stream pump thread");
-	p->started = true;
+	struct lane *l;
+	int i;
+
+	for (i = 0; i < p->nlanes; i++) {
+		l = &p->lanes[i];
+		if (pthread_create(&l->thread, NULL, lane_main, l) != 0) {
+			pump_stop(p);
+			return err_set(e, ERR_INTERNAL,
+				       "cannot start the stream pump threads");
+		}
+		l->started = true;
+	}
 	return 0;
+}
+
+/* The lane with the fewest streams. */
+static struct lane *lane_pick(struct pump *p)
+{
+	struct lane *best = &p->lanes[0];
+	size_t n, least = atomic_load(&best->count);
+	int i;
+
+	for (i = 1; i < p->nlanes; i++) {
+		n = atomic_load(&p->lanes[i].count);
+		if (n < least) {
+			least = n;
+			best = &p->lanes[i];
+		}
+	}
+	return best;
 }
 
 int pump_adopt(struct pump *p, int fd, struct sse_stream *st, struct err *e)
 {
 	struct pstream *ps = calloc(1, sizeof(*ps));
 	struct pstream **grown;
+	struct lane *l = lane_pick(p);
 	uint64_t one = 1;
 	int mine = -1, sp[2] = { -1, -1 }, fl, sndbuf = PUMP_SNDBUF;
 	ssize_t w;
 
 	if (!ps)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	pthread_mutex_lock(&p->mu);
-	if (p->stopping) {
+	pthread_mutex_lock(&l->mu);
+	if (l->stopping) {
 		err_set(e, ERR_UNAVAILABLE, "the server is stopping");
 		goto fail;
 	}
-	if (p->nin == p->capin) {
-		size_t cap = p->capin ? p->capin * 2 : 16;
+	if (l->nin == l->capin) {
+		size_t cap = l->capin ? l->capin * 2 : 16;
 
-		grown = realloc(p->incoming, cap * sizeof(*grown));
+		grown = realloc(l->incoming, cap * sizeof(*grown));
 		if (!grown) {
 			err_set(e, ERR_NOMEM, "out of memory");
 			goto fail;
 		}
-		p->incoming = grown;
-		p->capin = cap;
+		l->incoming = grown;
+		l->capin = cap;
 	}
 	mine = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (mine < 0 ||
@@ -487,14 +568,14 @@ int pump_adopt(struct pump *p, int fd, struct sse_stream *st, struct err *e)
 	close(sp[1]);
 	ps->st = st;
 	ps->fd = mine;
-	p->incoming[p->nin++] = ps;
-	atomic_fetch_add(&p->count, 1);
-	pthread_mutex_unlock(&p->mu);
-	w = write(p->kick, &one, sizeof(one));
+	l->incoming[l->nin++] = ps;
+	atomic_fetch_add(&l->count, 1);
+	pthread_mutex_unlock(&l->mu);
+	w = write(l->kick, &one, sizeof(one));
 	(void)w;
 	return 0;
 fail:
-	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_unlock(&l->mu);
 	if (mine >= 0)
 		close(mine);
 	if (sp[0] >= 0)
@@ -507,43 +588,70 @@ fail:
 
 size_t pump_count(struct pump *p)
 {
-	return p ? atomic_load(&p->count) : 0;
+	size_t n = 0;
+	int i;
+
+	if (!p)
+		return 0;
+	for (i = 0; i < p->nlanes; i++)
+		n += atomic_load(&p->lanes[i].count);
+	return n;
+}
+
+int pump_threads(struct pump *p)
+{
+	return p ? p->nlanes : 0;
 }
 
 void pump_stop(struct pump *p)
 {
 	uint64_t one = 1;
+	struct lane *l;
 	ssize_t w;
+	int i;
 
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->mu);
-	p->stopping = true;
-	pthread_mutex_unlock(&p->mu);
-	w = write(p->kick, &one, sizeof(one));
-	(void)w;
-	if (p->started && !p->joined) {
-		pthread_join(p->thread, NULL);
-		p->joined = true;
+	/* Every lane first, so they end their streams side by side. */
+	for (i = 0; i < p->nlanes; i++) {
+		l = &p->lanes[i];
+		pthread_mutex_lock(&l->mu);
+		l->stopping = true;
+		pthread_mutex_unlock(&l->mu);
+		w = write(l->kick, &one, sizeof(one));
+		(void)w;
+	}
+	for (i = 0; i < p->nlanes; i++) {
+		l = &p->lanes[i];
+		if (l->started && !l->joined) {
+			pthread_join(l->thread, NULL);
+			l->joined = true;
+		}
 	}
 }
 
 void pump_free(struct pump *p)
 {
-	size_t i;
+	struct lane *l;
+	size_t k;
+	int i;
 
 	if (!p)
 		return;
 	pump_stop(p);
-	/* Streams adopted after the thread's last look. */
-	for (i = 0; i < p->nin; i++) {
-		close_stream(p, p->incoming[i]);
-		free(p->incoming[i]);
+	for (i = 0; i < p->nlanes; i++) {
+		l = &p->lanes[i];
+		/* Streams adopted after the thread's last look. */
+		for (k = 0; k < l->nin; k++) {
+			close_stream(l, l->incoming[k]);
+			free(l->incoming[k]);
+		}
+		free(l->incoming);
+		free(l->live);
+		close(l->ep);
+		close(l->kick);
+		pthread_mutex_destroy(&l->mu);
 	}
-	free(p->incoming);
-	free(p->live);
-	close(p->ep);
-	close(p->kick);
-	pthread_mutex_destroy(&p->mu);
+	free(p->lanes);
 	free(p);
 }

@@ -132,13 +132,20 @@ static void scan(struct watcher *w, const char *p, size_t n)
 	w->tail_len = keep;
 }
 
-/* Read what a watcher has. Returns -1 when it closed or failed. */
+/*
+ * Read what a watcher has. Returns -1 when it closed or failed. A read
+ * that does not fill the buffer took everything there was: stop there, as
+ * libuv (Node's EventSource) does, instead of paying a second recv() for
+ * EAGAIN; epoll is level-triggered and reports anything left.
+ */
 static int pump(struct watcher *w)
 {
 	char buf[65536], *end;
-	ssize_t n;
+	ssize_t n = 0;
 
 	for (;;) {
+		if (n > 0 && (size_t)n < sizeof(buf))
+			return 0;
 		n = recv(w->fd, buf, sizeof(buf), 0);
 		if (n < 0 && errno == EINTR)
 			continue;

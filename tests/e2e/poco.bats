@@ -232,7 +232,9 @@ avail() { echo "[SYSTEM] MCP server '$1' is now available. Sandbox agents can co
   decide "$MCP" approved
   wait_for 30 tried "$MCP" 2
   [ "$(poco "$MCP" .phase)" = delivering ]
-  [ "$(poco "$MCP" '.chats[0].state')" = retrying ] || [ "$(poco "$MCP" '.chats[0].state')" = inflight ]
+  # one read: between two, inflight may turn retrying (and back)
+  st="$(poco "$MCP" '.chats[0].state')"
+  [ "$st" = retrying ] || [ "$st" = inflight ] || { echo "state: $st" >&2; false; }
   [ -n "$(poco "$MCP" '.chats[0].error')" ]
   su_api GET /api/v1/status
   [ -n "$(jq -r '.reconcilers[] | select(.name == "poco") | .poco.lastError' <<<"$BODY")" ]

@@ -266,6 +266,32 @@ open_many() {
   [ "$output" = "got 3 3" ]
 }
 
+@test "the stream pump's lanes: 3 nicer threads share 90 watchers, each gets every change; a bad count is refused by name" {
+  # One lane: the thread count to compare with.
+  start_server POCKETCTL_HEARTBEAT_MS=60000 POCKETCTL_PUMP_THREADS=1 -- --workers 8
+  one=$(awk '/^Threads:/ {print $2}' /proc/"$SERVER_PID"/status)
+  stop_server
+  start_server POCKETCTL_HEARTBEAT_MS=60000 POCKETCTL_PUMP_THREADS=3 -- --workers 8
+  three=$(awk '/^Threads:/ {print $2}' /proc/"$SERVER_PID"/status)
+  [ "$three" -eq $((one + 2)) ]
+  # the lanes, and only they, run 5 nice steps below the server
+  nicer=$(cat /proc/"$SERVER_PID"/task/*/stat | awk '{sub(/.*\) /, ""); if ($17 == 5) n++} END {print n + 0}')
+  [ "$nicer" -eq 3 ]
+  write_many_streams
+  open_many 90 6
+  run curl -sS -m 5 "$URL/metrics"
+  [[ "$output" == *"pocketctl_sse_streams_open 90"* ]]
+  prompts lanes 4
+  wait_bg
+  run grep '^got' "$T/many.out"
+  [ "$output" = "got 4 4" ]
+  stop_server
+  # Out of range: the default, and the log says which variable it ignored.
+  start_server POCKETCTL_PUMP_THREADS=0
+  stop_server
+  grep -q "ignoring POCKETCTL_PUMP_THREADS='0' (want 1..16)" "$T/server.log"
+}
+
 # The server's wake-ups: voluntary context switches of all its threads.
 wakeups() {
   cat /proc/"$SERVER_PID"/task/*/status 2>/dev/null |

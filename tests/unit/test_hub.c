@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -477,5 +478,35 @@ Test(hub, client_table_add_find_remove)
 		     ERR_NOT_FOUND);
 	cr_assert_eq(hub_client_count(hb), 1);
 	/* Left registered: hub_free() cleans up. */
+	hb_close();
+}
+
+/* One wake descriptor per sleeping thread: each one asked for becomes
+ * readable at a publish, and emptying one leaves the others readable. */
+Test(hub, every_wake_fd_asked_for_is_written)
+{
+	struct pollfd pf[2];
+	uint64_t v;
+	int a, b;
+
+	hb_open(0);
+	cr_assert_eq(hub_wake_fd(hb, -1), -1);
+	cr_assert_eq(hub_wake_fd(hb, HUB_WAKE_FDS), -1);
+	a = hub_wake_fd(hb, 0);
+	b = hub_wake_fd(hb, 2);   /* 1 comes with it */
+	cr_assert(a >= 0 && b >= 0 && a != b);
+	cr_assert_eq(hub_wake_fd(hb, 0), a, "the same descriptor again");
+	while (read(a, &v, sizeof(v)) > 0)
+		;
+	while (read(b, &v, sizeof(v)) > 0)
+		;
+	hb_write("wake", 1);
+	pf[0] = (struct pollfd){ .fd = a, .events = POLLIN };
+	pf[1] = (struct pollfd){ .fd = b, .events = POLLIN };
+	cr_assert_eq(poll(pf, 1, 5000), 1, "no wake-up on the first");
+	cr_assert_eq(read(a, &v, sizeof(v)), (ssize_t)sizeof(v));
+	cr_assert_eq(poll(pf + 1, 1, 5000), 1, "emptying one took the other's");
+	cr_assert(pf[1].revents & POLLIN);
+	cr_assert(hub_wake_fd(hb, 1) >= 0);
 	hb_close();
 }
