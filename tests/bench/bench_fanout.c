@@ -15,7 +15,10 @@
  * After the writes it prints "idle" and keeps the watchers open, reading,
  * for IDLE_S seconds (default 0), so the caller can watch the server idle.
  *
- * One thread, one epoll set; every socket non-blocking. A watcher the
+ * One thread, one epoll set for the watchers; every watcher socket
+ * non-blocking. Each POST is sent and its reply read by a thread of its
+ * own (blocking), so the reply's time is when it arrives, not when the
+ * watchers' loop gets round to it. A watcher the
  * server closes before its stream starts (the connection guard sheds
  * connections while all of them arrive at once) dials again, up to
  * MAX_RETRIES times, and the count is printed. Bounded: connecting
@@ -28,6 +31,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +47,6 @@
 #define WRITE_MS 10000
 #define SETTLE_MS 50           /* drain between writes */
 #define MAX_RETRIES 5          /* connects of one watcher the server may shed */
-#define POST_TAG UINT64_MAX
 
 struct watcher {
 	int fd;
@@ -55,6 +58,33 @@ struct watcher {
 	long creates;
 	int retries;           /* connects shed by the server */
 };
+
+/* One write: its request, sent and answered on a thread of its own. */
+struct post {
+	int fd;
+	const char *req;
+	int64_t t_reply;       /* first byte of the reply (0: none) */
+	pthread_t th;
+};
+
+static int64_t now_us(void);
+static void send_all(int fd, const char *p, size_t n);
+
+static void *post_main(void *arg)
+{
+	struct post *q = arg;
+	struct timeval tv = { WRITE_MS / 1000, 0 };
+	char sink[4096];
+	ssize_t got;
+
+	setsockopt(q->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	send_all(q->fd, q->req, strlen(q->req));
+	while ((got = recv(q->fd, sink, sizeof(sink), 0)) > 0)
+		if (!q->t_reply)
+			q->t_reply = now_us();
+	close(q->fd);
+	return NULL;
+}
 
 static int64_t now_us(void)
 {
@@ -260,7 +290,7 @@ int main(int argc, char **argv)
 	const char *coll = "healthchecks";
 	int port, nw = 1000, nwrites = 20, idle_s = 0, ep, i, k, n;
 	int connected = 0, retries = 0;
-	int post_fd = -1;
+	struct post post;
 	FILE *tf;
 
 	if (argc < 4) {
@@ -366,32 +396,18 @@ int main(int argc, char **argv)
 	cpu0 = cpu_ms(pid);
 	for (i = 0; i < nwrites; i++) {
 		int need = i + 1, done = 0;
-		int64_t t_first = 0, t_last = 0, t_reply = 0, settle;
+		int64_t t_first = 0, t_last = 0, settle;
 
 		/* Drain (status updates of earlier writes) before timing. */
 		settle = now_us() + SETTLE_MS * 1000;
 		while (now_us() < settle) {
 			n = epoll_wait(ep, evs, 256, 10);
 			for (k = 0; k < n; k++) {
-				if (evs[k].data.u64 == POST_TAG) {
-					char sink[4096];
-
-					if (recv(post_fd, sink, sizeof(sink), 0) <= 0) {
-						epoll_ctl(ep, EPOLL_CTL_DEL, post_fd, NULL);
-						close(post_fd);
-						post_fd = -1;
-					}
-					continue;
-				}
 				if (pump(&w[evs[k].data.u64]) < 0) {
 					fprintf(stderr, "bench_fanout: a watcher closed\n");
 					return 2;
 				}
 			}
-		}
-		if (post_fd >= 0) {
-			epoll_ctl(ep, EPOLL_CTL_DEL, post_fd, NULL);
-			close(post_fd);
 		}
 		snprintf(body, sizeof(body),
 			 "{\"name\":\"fanout-%ld-%d\",\"%s\":\"%s\"}",
@@ -404,13 +420,12 @@ int main(int argc, char **argv)
 			 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n%s", coll, port, token,
 			 strlen(body), body);
-		post_fd = dial(port);
+		memset(&post, 0, sizeof(post));
+		post.fd = dial(port);
+		post.req = req;
 		t0 = now_us();
-		send_all(post_fd, req, strlen(req));
-		fcntl(post_fd, F_SETFL, O_NONBLOCK);
-		ev.events = EPOLLIN;
-		ev.data.u64 = POST_TAG;
-		epoll_ctl(ep, EPOLL_CTL_ADD, post_fd, &ev);
+		if (pthread_create(&post.th, NULL, post_main, &post) != 0)
+			die("pthread_create");
 		deadline = t0 + (int64_t)WRITE_MS * 1000;
 		for (k = 0; k < nw; k++)
 			done += w[k].creates >= need;
@@ -420,19 +435,6 @@ int main(int argc, char **argv)
 				struct watcher *x;
 				long before;
 
-				if (evs[k].data.u64 == POST_TAG) {
-					char sink[4096];
-					ssize_t got = recv(post_fd, sink, sizeof(sink), 0);
-
-					if (got > 0 && !t_reply)
-						t_reply = now_us();
-					if (got <= 0) {
-						epoll_ctl(ep, EPOLL_CTL_DEL, post_fd, NULL);
-						close(post_fd);
-						post_fd = -1;
-					}
-					continue;
-				}
 				x = &w[evs[k].data.u64];
 				before = x->creates;
 				if (pump(x) < 0) {
@@ -456,20 +458,10 @@ int main(int argc, char **argv)
 		}
 		first[i] = t_first - t0;
 		last[i] = t_last - t0;
-		/* The reply may come after the last delivery: wait for it. */
-		while (!t_reply && post_fd >= 0 && now_us() < deadline) {
-			char sink[4096];
-			ssize_t got;
-
-			n = epoll_wait(ep, evs, 256, 100);
-			got = recv(post_fd, sink, sizeof(sink), 0);
-			if (got > 0)
-				t_reply = now_us();
-			else if (got == 0)
-				break;
-			(void)n;
-		}
-		reply[i] = t_reply ? t_reply - t0 : 0;
+		/* The reply may come after the last delivery: the thread
+		 * waits for it (and the end of the connection), bounded. */
+		pthread_join(post.th, NULL);
+		reply[i] = post.t_reply ? post.t_reply - t0 : 0;
 	}
 	cpu1 = cpu_ms(pid);
 	printf("server CPU per write (fan-out to %d, settling included): %.1f ms\n",
@@ -486,11 +478,8 @@ int main(int argc, char **argv)
 		while (now_us() < deadline) {
 			n = epoll_wait(ep, evs, 256, 200);
 			for (k = 0; k < n; k++)
-				if (evs[k].data.u64 != POST_TAG &&
-				    pump(&w[evs[k].data.u64]) < 0)
+				if (pump(&w[evs[k].data.u64]) < 0)
 					return 2;
-				else if (evs[k].data.u64 == POST_TAG)
-					epoll_ctl(ep, EPOLL_CTL_DEL, post_fd, NULL);
 		}
 	}
 	for (i = 0; i < nw; i++)

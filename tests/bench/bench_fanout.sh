@@ -27,7 +27,7 @@ fi
 
 B="${BENCH_FANOUT:-}"
 if [ -z "$B" ]; then
-  cc -std=c11 -O2 -o "$T/bench-fanout" "$here/bench_fanout.c"
+  cc -std=c11 -O2 -pthread -o "$T/bench-fanout" "$here/bench_fanout.c"
   B="$T/bench-fanout"
 fi
 
