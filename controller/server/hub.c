@@ -65,7 +65,8 @@ struct hub {
 	_Atomic uint32_t wake_next;       /* next bucket to wake this round */
 	_Atomic unsigned nsleepers;       /* for assigning buckets */
 	_Atomic bool stop;
-	int wake_fd[HUB_WAKE_FDS];        /* eventfds, the first nwake */
+	int wake_fd[HUB_WAKE_FDS];        /* eventfds, the first nwake made
+	                                   * by hub_wake_fd() */
 	_Atomic int nwake;                /* written per round */
 
 	/* notifications to the tail thread: guarded by nmu */
@@ -521,18 +522,11 @@ void hub_set_listeners(struct hub *h, int (*count)(void *arg), void *arg)
 	h->listeners_arg = arg;
 }
 
-static void close_wake_fds(struct hub *h, int n)
-{
-	while (n-- > 0)
-		close(h->wake_fd[n]);
-}
-
 int hub_new(struct hub **out, struct store *store, const struct schema *schema,
 	    const atomic_bool *stopping, struct err *e)
 {
 	struct hub *h;
 	bool rw = false, nmu = false, cmu = false, ncond = false;
-	int i;
 
 	*out = NULL;
 	h = calloc(1, sizeof(*h));
@@ -541,16 +535,6 @@ int hub_new(struct hub **out, struct store *store, const struct schema *schema,
 	h->store = store;
 	h->schema = schema;
 	h->stopping = stopping;
-	for (i = 0; i < HUB_WAKE_FDS; i++) {
-		h->wake_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (h->wake_fd[i] < 0) {
-			err_set(e, ERR_IO, "cannot make the hub's wake "
-				"descriptors: %s", strerror(errno));
-			close_wake_fds(h, i);
-			free(h);
-			return e->code;
-		}
-	}
 	atomic_init(&h->nwake, 0);
 	rw = pthread_rwlock_init(&h->rw, NULL) == 0;
 	nmu = pthread_mutex_init(&h->nmu, NULL) == 0;
@@ -576,7 +560,6 @@ fail:
 		pthread_mutex_destroy(&h->nmu);
 	if (rw)
 		pthread_rwlock_destroy(&h->rw);
-	close_wake_fds(h, HUB_WAKE_FDS);
 	free(h);
 	return err_set(e, ERR_INTERNAL, "cannot set up the hub's locks");
 }
@@ -634,6 +617,7 @@ void hub_free(struct hub *h)
 {
 	struct hub_client *c, *next;
 	size_t i;
+	int k;
 
 	if (!h)
 		return;
@@ -651,20 +635,28 @@ void hub_free(struct hub *h)
 	pthread_cond_destroy(&h->ncond);
 	pthread_mutex_destroy(&h->nmu);
 	pthread_rwlock_destroy(&h->rw);
-	close_wake_fds(h, HUB_WAKE_FDS);
+	for (k = atomic_load(&h->nwake); k-- > 0;)
+		close(h->wake_fd[k]);
 	free(h);
 }
 
 int hub_wake_fd(struct hub *h, int i)
 {
-	int n = atomic_load(&h->nwake);
+	int n = atomic_load(&h->nwake), fd;
 
-	if (i < 0 || i >= HUB_WAKE_FDS)
+	if (i < 0 || i >= HUB_WAKE_FDS) {
+		errno = EINVAL;
 		return -1;
-	/* From now on every round writes it (and those before it). */
-	while (n < i + 1 &&
-	       !atomic_compare_exchange_weak(&h->nwake, &n, i + 1))
-		;
+	}
+	/* Made in order by the owning thread; each is stored before the
+	 * count that makes the tail thread write it at every round. */
+	while (n <= i) {
+		fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd < 0)
+			return -1;
+		h->wake_fd[n++] = fd;
+		atomic_store(&h->nwake, n);
+	}
 	return h->wake_fd[i];
 }
 

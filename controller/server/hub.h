@@ -36,7 +36,8 @@
  * access to entry->record after publication must go through a
  * hub_entry_cache() callback (jansson objects are not safe to read from
  * several threads while anything may touch them). hub_new(), hub_start(),
- * hub_stop() and hub_free() belong to the thread that owns the server.
+ * hub_stop(), hub_free() and hub_wake_fd() belong to the thread that owns
+ * the server.
  */
 #ifndef POCKETCTL_HUB_H
 #define POCKETCTL_HUB_H
@@ -154,11 +155,12 @@ void hub_notify(struct hub *h);
 
 /*
  * The i-th (0 <= i < HUB_WAKE_FDS) of the hub's non-blocking eventfds,
- * for a thread that sleeps in poll or epoll instead of hub_wait(): once
- * asked for, it becomes readable after every publish (and on stop); read
- * it empty, then hub_fetch(). One per sleeping thread: a thread that
- * empties another's descriptor would steal its wake-up. Returns -1 for an
- * i out of range. Borrowed: valid until hub_free().
+ * for a thread that sleeps in poll or epoll instead of hub_wait(): made
+ * when first asked for (with those before it), it becomes readable after
+ * every publish (and on stop); read it empty, then hub_fetch(). One per
+ * sleeping thread: a thread that empties another's descriptor would steal
+ * its wake-up. Returns -1 with errno set: EINVAL for an i out of range,
+ * or eventfd()'s. Borrowed: valid until hub_free().
  */
 int hub_wake_fd(struct hub *h, int i);
 

@@ -423,11 +423,11 @@ static int lane_init(struct lane *l, struct pump *p, int i, struct err *e)
 
 	l->p = p;
 	l->kick = -1;
-	l->wake = hub_wake_fd(p->hub, i);
 	l->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (l->ep >= 0)
-		l->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (l->ep < 0 || l->kick < 0 || l->wake < 0)
+	/* each checked at once, so errno is the failed call's */
+	if (l->ep < 0 ||
+	    (l->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    (l->wake = hub_wake_fd(p->hub, i)) < 0)
 		goto fail;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
@@ -437,9 +437,9 @@ static int lane_init(struct lane *l, struct pump *p, int i, struct err *e)
 	ev.data.ptr = &tag_hub;
 	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake, &ev) != 0)
 		goto fail;
-	if (pthread_mutex_init(&l->mu, NULL) == 0)
+	errno = pthread_mutex_init(&l->mu, NULL);   /* an error number */
+	if (!errno)
 		return 0;
-	errno = EAGAIN;
 fail:
 	err_set(e, ERR_IO, "cannot set up the stream pump: %s",
 		strerror(errno));
@@ -596,11 +596,6 @@ size_t pump_count(struct pump *p)
 	for (i = 0; i < p->nlanes; i++)
 		n += atomic_load(&p->lanes[i].count);
 	return n;
-}
-
-int pump_threads(struct pump *p)
-{
-	return p ? p->nlanes : 0;
 }
 
 void pump_stop(struct pump *p)

@@ -100,9 +100,6 @@ int pump_adopt(struct pump *p, int fd, struct sse_stream *st, struct err *e);
 /* Streams the pump serves now. */
 size_t pump_count(struct pump *p);
 
-/* Its lane threads (0 for NULL). */
-int pump_threads(struct pump *p);
-
 /* End every stream (the body's end is written when the socket takes it),
  * refuse new ones, and join the threads. Idempotent; accepts NULL. */
 void pump_stop(struct pump *p);

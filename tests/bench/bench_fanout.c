@@ -18,12 +18,12 @@
  * One thread, one epoll set for the watchers; every watcher socket
  * non-blocking. Each POST is sent and its reply read by a thread of its
  * own (blocking), so the reply's time is when it arrives, not when the
- * watchers' loop gets round to it. A watcher the
- * server closes before its stream starts (the connection guard sheds
- * connections while all of them arrive at once) dials again, up to
- * MAX_RETRIES times, and the count is printed. Bounded: connecting
- * gives up after 60 s, each write after 10 s. Benchmarks report; the exit
- * status says only whether the run could be done.
+ * watchers' loop gets round to it. A watcher the server closes before its
+ * stream starts (the connection guard sheds connections while all of them
+ * arrive at once) dials again, up to MAX_RETRIES times, and the count is
+ * printed. Bounded: connecting gives up after 60 s, each write after 10 s.
+ * Benchmarks report; the exit status says only whether the run could be
+ * done.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -58,33 +58,6 @@ struct watcher {
 	long creates;
 	int retries;           /* connects shed by the server */
 };
-
-/* One write: its request, sent and answered on a thread of its own. */
-struct post {
-	int fd;
-	const char *req;
-	int64_t t_reply;       /* first byte of the reply (0: none) */
-	pthread_t th;
-};
-
-static int64_t now_us(void);
-static void send_all(int fd, const char *p, size_t n);
-
-static void *post_main(void *arg)
-{
-	struct post *q = arg;
-	struct timeval tv = { WRITE_MS / 1000, 0 };
-	char sink[4096];
-	ssize_t got;
-
-	setsockopt(q->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	send_all(q->fd, q->req, strlen(q->req));
-	while ((got = recv(q->fd, sink, sizeof(sink), 0)) > 0)
-		if (!q->t_reply)
-			q->t_reply = now_us();
-	close(q->fd);
-	return NULL;
-}
 
 static int64_t now_us(void)
 {
@@ -130,6 +103,30 @@ static void send_all(int fd, const char *p, size_t n)
 		p += k;
 		n -= (size_t)k;
 	}
+}
+
+/* One write: its request, sent and answered on a thread of its own. */
+struct post {
+	int fd;
+	const char *req;
+	int64_t t_reply;       /* first byte of the reply (0: none) */
+	pthread_t th;
+};
+
+static void *post_main(void *arg)
+{
+	struct post *q = arg;
+	struct timeval tv = { WRITE_MS / 1000, 0 };
+	char sink[4096];
+	ssize_t got;
+
+	setsockopt(q->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	send_all(q->fd, q->req, strlen(q->req));
+	while ((got = recv(q->fd, sink, sizeof(sink), 0)) > 0)
+		if (!q->t_reply)
+			q->t_reply = now_us();
+	close(q->fd);
+	return NULL;
 }
 
 /* Count MARK in the stream, across read boundaries. */

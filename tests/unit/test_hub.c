@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -491,7 +492,9 @@ Test(hub, every_wake_fd_asked_for_is_written)
 
 	hb_open(0);
 	cr_assert_eq(hub_wake_fd(hb, -1), -1);
+	cr_assert_eq(errno, EINVAL);
 	cr_assert_eq(hub_wake_fd(hb, HUB_WAKE_FDS), -1);
+	cr_assert_eq(errno, EINVAL);
 	a = hub_wake_fd(hb, 0);
 	b = hub_wake_fd(hb, 2);   /* 1 comes with it */
 	cr_assert(a >= 0 && b >= 0 && a != b);
